@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install every Debian package Tessera's build, tests and demo need.
+# Idempotent: packages already present are left alone. Runs as root, or
+# through sudo when run by another user.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config     # toolchain
+  libzmq3-dev                          # ZeroMQ with CURVE (libsodium)
+  libprotobuf-c-dev protobuf-c-compiler # wire format
+  libssl-dev                           # OpenSSL 3: HMAC-SHA256, SHA-256, random
+  liblmdb-dev lmdb-utils               # storage; mdb_stat/mdb_copy for operators
+  libcmocka-dev                        # unit tests
+  libjansson-dev                       # JSON input/output
+  libutf8proc-dev                      # Unicode NFKC for handles
+  libcsv-dev                           # CSV input and code lists
+  libinih-dev                          # INI config files
+  libgsl-dev                           # distribution functions for spike detection
+)
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-deps: run as root or install sudo" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

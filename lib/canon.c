@@ -1,0 +1,1 @@
+/* canon.c - placeholder, being written */
