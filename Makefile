@@ -1,0 +1,39 @@
+# Thin wrapper around CMake for people. `make demo` and `make test` each
+# install what is missing (deploy/install-deps.sh), build, and run.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+ifdef CI
+CMAKE_FLAGS += -DTESSERA_WERROR=ON
+endif
+
+.PHONY: all deps configure build test test-asan demo bench clean
+
+all: build
+
+deps:
+	@bash deploy/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	@ctest --test-dir $(BUILD) -L 'unit|integration' --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DTESSERA_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@ctest --test-dir $(ASAN_BUILD) -L 'unit|integration' --output-on-failure -j$(JOBS)
+
+demo: build
+	@bash deploy/demo/run.sh $(BUILD)
+
+bench: build
+	@ctest --test-dir $(BUILD) -L bench --verbose
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) demo-run

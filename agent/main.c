@@ -1,0 +1,44 @@
+/* tessera-agent - what a school or council runs: checks and minimises its
+ * incident exports, turns offender identifiers into keyed tokens, and (later
+ * commands) delivers them to the regional collector. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+
+static const char s_usage[] =
+    "usage: tessera-agent COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  check FILE...        validate and minimise incident files (JSON Lines or CSV)\n"
+    "                       and print exactly what would leave the building\n"
+    "  hash VALUE           print the canonical form and token of one identifier\n"
+    "  keygen               create a new network key file\n"
+    "\n"
+    "Run 'tessera-agent COMMAND --help' for a command's options.\n"
+    "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(s_usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("tessera-agent %s\n", TSR_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "check") == 0)
+        return agent_cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "hash") == 0)
+        return agent_cmd_hash(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return agent_cmd_keygen(argc - 1, argv + 1);
+    fprintf(stderr, "tessera-agent: unknown command '%s'\n\n%s", cmd, s_usage);
+    return 2;
+}
