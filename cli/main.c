@@ -1,0 +1,42 @@
+/* tessera - the client for regional analysts, police liaison and admins. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char s_usage[] =
+    "usage: tessera COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  keygen --curve NAME  make a CURVE key pair: NAME.key (secret) and NAME.pub\n"
+    "\n"
+    "Run 'tessera COMMAND --help' for a command's options.\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage error.\n";
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} s_commands[] = {
+    {"keygen", cli_cmd_keygen},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(s_usage, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tessera %s\n", TSR_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (!strcmp(argv[1], s_commands[i].name))
+            return s_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "tessera: unknown command '%s'\n\n%s", argv[1], s_usage);
+    return 2;
+}
