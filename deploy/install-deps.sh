@@ -16,6 +16,7 @@ PACKAGES=(
   libcsv-dev                           # CSV input and code lists
   libinih-dev                          # INI config files
   libgsl-dev                           # distribution functions for spike detection
+  jq                                   # the demo reads JSON output with it
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -15,7 +15,7 @@ set -e
 expect_eq "refuse overwrite exit" "$rc" "1"
 expect_contains "names the file" "$(cat "$TMP/err")" "$TMP/analyst.key: exists; refusing to overwrite"
 "$CLI" keygen --curve "$TMP/analyst" --force >/dev/null
-expect_eq "force replaces" "$(grep -v '^#' "$TMP/analyst.pub" | grep -c "$pub" || true)" "0"
+expect_eq "force replaces" "$(grep -v '^#' "$TMP/analyst.pub" | grep -cF -- "$pub" || true)" "0"
 set +e
 "$CLI" keygen 2>/dev/null; rc=$?
 set -e
