@@ -1,0 +1,557 @@
+/* store.c - records, indexes, tombstones and counters in LMDB (layout in
+ * docs/STORAGE.md). One write transaction per group of batches: what a batch
+ * changes is either all there after a crash or not at all. */
+#include "store.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_NDBS };
+static const char *const s_db_names[S_NDBS] = {
+    "records", "by_area_day", "by_token", "tombstones", "counters", "agencies",
+};
+
+#define S_RECORD_FORMAT 1
+#define S_AREA_KEY 9
+
+struct tsr_store {
+    tsr_kv_t *kv;
+    MDB_dbi dbi[S_NDBS];
+};
+
+/* --- record encoding (format 1) ---------------------------------------------
+ * Little-endian, fixed order; the first byte is the format so a later
+ * layout can be read beside this one. */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    bool bad;
+} s_buf_t;
+
+static void s_put(s_buf_t *b, const void *v, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->bad = true;
+        return;
+    }
+    memcpy(b->p + b->n, v, n);
+    b->n += n;
+}
+
+static void s_put_u8(s_buf_t *b, unsigned v)
+{
+    uint8_t x = (uint8_t)v;
+    s_put(b, &x, 1);
+}
+
+static void s_put_u32(s_buf_t *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    s_put(b, x, 4);
+}
+
+static void s_put_u64(s_buf_t *b, uint64_t v)
+{
+    s_put_u32(b, (uint32_t)v);
+    s_put_u32(b, (uint32_t)(v >> 32));
+}
+
+static void s_get(s_buf_t *b, void *v, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->bad = true;
+        memset(v, 0, n);
+        return;
+    }
+    memcpy(v, b->p + b->n, n);
+    b->n += n;
+}
+
+static unsigned s_get_u8(s_buf_t *b)
+{
+    uint8_t x;
+    s_get(b, &x, 1);
+    return x;
+}
+
+static uint32_t s_get_u32(s_buf_t *b)
+{
+    uint8_t x[4];
+    s_get(b, x, 4);
+    return (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
+}
+
+static uint64_t s_get_u64(s_buf_t *b)
+{
+    uint64_t lo = s_get_u32(b);
+    return lo | (uint64_t)s_get_u32(b) << 32;
+}
+
+static size_t s_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const char *agency,
+                     int64_t received_at)
+{
+    s_buf_t b = {buf, 0, cap, false};
+    size_t alen = strlen(agency);
+    s_put_u8(&b, S_RECORD_FORMAT);
+    s_put_u8(&b, (unsigned)alen);
+    s_put(&b, agency, alen);
+    s_put_u64(&b, (uint64_t)received_at);
+    s_put_u32(&b, inc->version);
+    s_put_u8(&b, (unsigned)inc->agency_type);
+    char area[S_AREA_KEY] = {0};
+    memcpy(area, inc->area_code, strnlen(inc->area_code, S_AREA_KEY));
+    s_put(&b, area, S_AREA_KEY);
+    s_put_u32(&b, (uint32_t)inc->reported_day);
+    s_put_u32(&b, (uint32_t)inc->first_contact_day);
+    s_put_u8(&b, (unsigned)inc->date_precision);
+    s_put_u8(&b, (unsigned)inc->age_band);
+    s_put_u8(&b, (unsigned)inc->gender);
+    s_put_u32(&b, inc->contact_platforms);
+    s_put_u32(&b, inc->moved_to_platforms);
+    s_put_u32(&b, inc->demands);
+    s_put_u8(&b, (unsigned)inc->amount_demanded_band);
+    s_put_u8(&b, (unsigned)inc->amount_paid_band);
+    s_put_u8(&b, (unsigned)inc->paid);
+    s_put_u32(&b, inc->payment_methods);
+    s_put_u32(&b, inc->tactics);
+    s_put_u32(&b, inc->risks);
+    s_put_u32(&b, inc->actions);
+    s_put_u8(&b, (unsigned)inc->n_tokens);
+    for (size_t i = 0; i < inc->n_tokens; i++) {
+        size_t kl = strlen(inc->tokens[i].kind);
+        s_put_u8(&b, (unsigned)kl);
+        s_put(&b, inc->tokens[i].kind, kl);
+        s_put_u32(&b, inc->tokens[i].key_id);
+        s_put(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
+    }
+    return b.bad ? 0 : b.n;
+}
+
+static int s_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t *received_at,
+                    const uint8_t rid[TSR_RECORD_ID_LEN])
+{
+    s_buf_t b = {v->mv_data, 0, v->mv_size, false};
+    memset(inc, 0, sizeof *inc);
+    if (s_get_u8(&b) != S_RECORD_FORMAT)
+        return TSR_ESTORE;
+    unsigned alen = s_get_u8(&b);
+    char a[256];
+    s_get(&b, a, alen);
+    a[alen < TSR_CLIENT_ID_MAX ? alen : TSR_CLIENT_ID_MAX - 1] = '\0';
+    if (agency)
+        memcpy(agency, a, strlen(a) + 1); /* alen < TSR_CLIENT_ID_MAX */
+    int64_t rt = (int64_t)s_get_u64(&b);
+    if (received_at)
+        *received_at = rt;
+    memcpy(inc->record_id, rid, TSR_RECORD_ID_LEN);
+    inc->version = s_get_u32(&b);
+    inc->agency_type = (int)s_get_u8(&b);
+    s_get(&b, inc->area_code, S_AREA_KEY);
+    inc->reported_day = (int32_t)s_get_u32(&b);
+    inc->first_contact_day = (int32_t)s_get_u32(&b);
+    inc->date_precision = (int)s_get_u8(&b);
+    inc->age_band = (int)s_get_u8(&b);
+    inc->gender = (int)s_get_u8(&b);
+    inc->contact_platforms = s_get_u32(&b);
+    inc->moved_to_platforms = s_get_u32(&b);
+    inc->demands = s_get_u32(&b);
+    inc->amount_demanded_band = (int)s_get_u8(&b);
+    inc->amount_paid_band = (int)s_get_u8(&b);
+    inc->paid = (int)s_get_u8(&b);
+    inc->payment_methods = s_get_u32(&b);
+    inc->tactics = s_get_u32(&b);
+    inc->risks = s_get_u32(&b);
+    inc->actions = s_get_u32(&b);
+    inc->n_tokens = s_get_u8(&b);
+    if (inc->n_tokens > TSR_MAX_TOKENS)
+        return TSR_ESTORE;
+    for (size_t i = 0; i < inc->n_tokens; i++) {
+        unsigned kl = s_get_u8(&b);
+        if (kl >= TSR_KIND_MAX)
+            return TSR_ESTORE;
+        s_get(&b, inc->tokens[i].kind, kl);
+        inc->tokens[i].kind[kl] = '\0';
+        inc->tokens[i].key_id = s_get_u32(&b);
+        s_get(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
+    }
+    return b.bad ? TSR_ESTORE : TSR_OK;
+}
+
+/* --- keys ----------------------------------------------------------------- */
+
+static void s_area_day_key(uint8_t key[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN],
+                           const tsr_incident_t *inc)
+{
+    memset(key, 0, S_AREA_KEY);
+    memcpy(key, inc->area_code, strnlen(inc->area_code, S_AREA_KEY));
+    /* big-endian, offset so that the byte order sorts like the day */
+    uint32_t d = (uint32_t)inc->reported_day ^ 0x80000000u;
+    key[S_AREA_KEY] = (uint8_t)(d >> 24);
+    key[S_AREA_KEY + 1] = (uint8_t)(d >> 16);
+    key[S_AREA_KEY + 2] = (uint8_t)(d >> 8);
+    key[S_AREA_KEY + 3] = (uint8_t)d;
+    memcpy(key + S_AREA_KEY + 4, inc->record_id, TSR_RECORD_ID_LEN);
+}
+
+static void s_token_key(uint8_t key[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN], const tsr_token_t *t,
+                        const uint8_t rid[TSR_RECORD_ID_LEN])
+{
+    memcpy(key, t->token, TSR_TOKEN_LEN);
+    memcpy(key + TSR_TOKEN_LEN, rid, TSR_RECORD_ID_LEN);
+}
+
+/* --- open ----------------------------------------------------------------- */
+
+int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t *err)
+{
+    *out = NULL;
+    tsr_store_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return TSR_ENOMEM;
+    int rc = tsr_kv_open(&s->kv, &opts->kv, err);
+    for (int i = 0; rc == 0 && i < S_NDBS; i++)
+        rc = tsr_kv_dbi(s->kv, s_db_names[i], 0, &s->dbi[i], err);
+    if (rc != 0) {
+        tsr_kv_close(&s->kv);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return TSR_OK;
+}
+
+void tsr_store_close(tsr_store_t **s_p)
+{
+    if (!s_p || !*s_p)
+        return;
+    tsr_kv_close(&(*s_p)->kv);
+    free(*s_p);
+    *s_p = NULL;
+}
+
+tsr_kv_t *tsr_store_kv(tsr_store_t *s) { return s->kv; }
+
+/* --- counters -------------------------------------------------------------- */
+
+static int s_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    uint64_t cur = 0;
+    int rc = mdb_get(txn, s->dbi[S_COUNTERS], &k, &v);
+    if (rc == 0 && v.mv_size == sizeof cur)
+        memcpy(&cur, v.mv_data, sizeof cur);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    cur = (uint64_t)((int64_t)cur + delta);
+    v.mv_size = sizeof cur;
+    v.mv_data = &cur;
+    return mdb_put(txn, s->dbi[S_COUNTERS], &k, &v, 0);
+}
+
+uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
+{
+    MDB_txn *txn;
+    uint64_t cur = 0;
+    if (mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn) != 0)
+        return 0;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    if (mdb_get(txn, s->dbi[S_COUNTERS], &k, &v) == 0 && v.mv_size == sizeof cur)
+        memcpy(&cur, v.mv_data, sizeof cur);
+    mdb_txn_abort(txn);
+    return cur;
+}
+
+int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t), void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    rc = mdb_cursor_open(txn, s->dbi[S_COUNTERS], &c);
+    MDB_val k, v;
+    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0;
+         op = MDB_NEXT) {
+        char name[128];
+        uint64_t cur = 0;
+        snprintf(name, sizeof name, "%.*s", (int)k.mv_size, (char *)k.mv_data);
+        if (v.mv_size == sizeof cur)
+            memcpy(&cur, v.mv_data, sizeof cur);
+        fn(ctx, name, cur);
+    }
+    if (rc == 0)
+        mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return tsr_kv_code(rc);
+}
+
+/* --- apply ----------------------------------------------------------------- */
+
+static const char *const s_reason_names[] = {
+    "", "invalid_field", "area_not_bound", "bad_token", "stale_version", "unknown_record",
+    "not_permitted",
+};
+
+static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
+{
+    it->outcome = TSR_OUTCOME_REJECTED;
+    it->reason = reason;
+    snprintf(it->detail, sizeof it->detail, "%s", detail);
+}
+
+/* Puts or deletes a record's index entries. */
+static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put)
+{
+    uint8_t ak[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
+    s_area_day_key(ak, inc);
+    MDB_val k = {sizeof ak, ak}, v = {0, ""};
+    int rc = put ? mdb_put(txn, s->dbi[S_BY_AREA_DAY], &k, &v, 0)
+                 : mdb_del(txn, s->dbi[S_BY_AREA_DAY], &k, NULL);
+    for (size_t i = 0; (rc == 0 || rc == MDB_NOTFOUND) && i < inc->n_tokens; i++) {
+        uint8_t tk[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN];
+        s_token_key(tk, &inc->tokens[i], inc->record_id);
+        MDB_val kk = {sizeof tk, tk}, kv = {strlen(inc->tokens[i].kind), (void *)inc->tokens[i].kind};
+        rc = put ? mdb_put(txn, s->dbi[S_BY_TOKEN], &kk, &kv, 0)
+                 : mdb_del(txn, s->dbi[S_BY_TOKEN], &kk, NULL);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Tombstone: u32 version (LE) + agency id. */
+static int s_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t *version,
+                           char *agency)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    int rc = mdb_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
+    if (rc != 0)
+        return rc;
+    s_buf_t b = {v.mv_data, 0, v.mv_size, false};
+    *version = s_get_u32(&b);
+    size_t alen = v.mv_size - 4 < TSR_CLIENT_ID_MAX - 1 ? v.mv_size - 4 : TSR_CLIENT_ID_MAX - 1;
+    memcpy(agency, (uint8_t *)v.mv_data + 4, alen);
+    agency[alen] = '\0';
+    return 0;
+}
+
+static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
+                           const char *agency)
+{
+    uint8_t buf[4 + TSR_CLIENT_ID_MAX];
+    s_buf_t b = {buf, 0, sizeof buf, false};
+    s_put_u32(&b, version);
+    s_put(&b, agency, strlen(agency));
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v = {b.n, buf};
+    return mdb_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
+}
+
+static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
+                            tsr_store_item_t *it, int64_t now)
+{
+    const tsr_incident_t *inc = it->incident;
+    if (!tsr_client_area_allowed(c, inc->area_code)) {
+        char d[96];
+        snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
+        s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
+        return 0;
+    }
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)inc->record_id}, v;
+    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    tsr_incident_t *old = NULL;
+    if (rc == 0) {
+        old = malloc(sizeof *old);
+        char agency[TSR_CLIENT_ID_MAX];
+        if (!old || s_unpack(&v, old, agency, NULL, inc->record_id) != 0) {
+            free(old);
+            return old ? MDB_CORRUPTED : ENOMEM;
+        }
+        if (strcmp(agency, c->id) != 0) {
+            free(old);
+            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+            return 0;
+        }
+        if (inc->version <= old->version) {
+            free(old);
+            it->outcome = TSR_OUTCOME_DUPLICATE;
+            return 0;
+        }
+        rc = s_index(s, txn, old, false);
+        free(old);
+        if (rc != 0)
+            return rc;
+        it->outcome = TSR_OUTCOME_REPLACED;
+    } else if (rc == MDB_NOTFOUND) {
+        uint32_t tv;
+        char agency[TSR_CLIENT_ID_MAX];
+        rc = s_tombstone_get(s, txn, inc->record_id, &tv, agency);
+        if (rc == 0 && strcmp(agency, c->id) != 0) {
+            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+            return 0;
+        }
+        if (rc == 0 && inc->version <= tv) {
+            it->outcome = TSR_OUTCOME_DUPLICATE; /* withdrawn already */
+            return 0;
+        }
+        if (rc == 0 && (rc = mdb_del(txn, s->dbi[S_TOMBSTONES], &k, NULL)) != 0)
+            return rc;
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        it->outcome = TSR_OUTCOME_ACCEPTED;
+        if ((rc = s_count(s, txn, "records", 1)) != 0)
+            return rc;
+    } else {
+        return rc;
+    }
+    uint8_t buf[2048];
+    size_t n = s_pack(buf, sizeof buf, inc, c->id, now);
+    if (n == 0)
+        return ENOMEM;
+    v.mv_size = n;
+    v.mv_data = buf;
+    if ((rc = mdb_put(txn, s->dbi[S_RECORDS], &k, &v, 0)) != 0)
+        return rc;
+    return s_index(s, txn, inc, true);
+}
+
+static int s_apply_retraction(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
+                              tsr_store_item_t *it)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, it->record_id}, v;
+    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    uint32_t tomb_version = it->version;
+    if (rc == 0) {
+        tsr_incident_t *old = malloc(sizeof *old);
+        char agency[TSR_CLIENT_ID_MAX];
+        if (!old || s_unpack(&v, old, agency, NULL, it->record_id) != 0) {
+            free(old);
+            return old ? MDB_CORRUPTED : ENOMEM;
+        }
+        if (strcmp(agency, c->id) != 0) {
+            free(old);
+            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+            return 0;
+        }
+        if (old->version > it->version) {
+            free(old);
+            s_reject(it, TSR_REJECT_STALE_VERSION, "a newer version is stored; retract that version");
+            return 0;
+        }
+        rc = s_index(s, txn, old, false);
+        free(old);
+        if (rc == 0)
+            rc = mdb_del(txn, s->dbi[S_RECORDS], &k, NULL);
+        if (rc == 0)
+            rc = s_count(s, txn, "records", -1);
+        if (rc != 0)
+            return rc;
+    } else if (rc == MDB_NOTFOUND) {
+        uint32_t tv;
+        char agency[TSR_CLIENT_ID_MAX];
+        rc = s_tombstone_get(s, txn, it->record_id, &tv, agency);
+        if (rc == 0 && strcmp(agency, c->id) != 0) {
+            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+            return 0;
+        }
+        if (rc == 0 && tv >= it->version) {
+            it->outcome = TSR_OUTCOME_DUPLICATE;
+            return 0;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        /* Never seen (the incident may still be in flight): keep a tombstone
+         * so it cannot arrive later and stay. */
+    } else {
+        return rc;
+    }
+    it->outcome = TSR_OUTCOME_RETRACTED;
+    return s_tombstone_put(s, txn, it->record_id, tomb_version, c->id);
+}
+
+typedef struct {
+    tsr_store_t *s;
+    tsr_store_batch_t *batches;
+    size_t n;
+    int64_t now;
+} s_apply_t;
+
+static const char *s_outcome_counter(tsr_outcome_t o)
+{
+    switch (o) {
+    case TSR_OUTCOME_ACCEPTED: return "accepted";
+    case TSR_OUTCOME_DUPLICATE: return "duplicates";
+    case TSR_OUTCOME_REPLACED: return "replaced";
+    case TSR_OUTCOME_RETRACTED: return "retracted";
+    default: return NULL;
+    }
+}
+
+static int s_apply_txn(MDB_txn *txn, void *arg)
+{
+    s_apply_t *a = arg;
+    int rc = 0;
+    for (size_t b = 0; rc == 0 && b < a->n; b++) {
+        tsr_store_batch_t *batch = &a->batches[b];
+        for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
+            tsr_store_item_t *it = &batch->items[i];
+            /* this body may run again after the map grew: start clean */
+            it->outcome = TSR_OUTCOME_NONE;
+            it->reason = 0;
+            it->detail[0] = '\0';
+            if (it->pre_reason)
+                s_reject(it, it->pre_reason, it->pre_detail);
+            else if (batch->client->role != TSR_ROLE_AGENT)
+                s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
+            else if (it->incident)
+                rc = s_apply_incident(a->s, txn, batch->client, it, a->now);
+            else
+                rc = s_apply_retraction(a->s, txn, batch->client, it);
+            if (rc != 0)
+                break;
+            char name[TSR_CLIENT_ID_MAX + 16];
+            const char *cn = s_outcome_counter(it->outcome);
+            if (it->outcome == TSR_OUTCOME_REJECTED) {
+                int r = it->reason >= 1 && it->reason <= 6 ? it->reason : 1;
+                snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
+                cn = name;
+            }
+            if (cn)
+                rc = s_count(a->s, txn, cn, 1);
+            if (rc == 0) {
+                snprintf(name, sizeof name, "agency:%s", batch->client->id);
+                rc = s_count(a->s, txn, name, it->outcome == TSR_OUTCOME_ACCEPTED);
+            }
+        }
+        if (rc == 0)
+            rc = s_count(a->s, txn, "batches", 1);
+    }
+    return rc;
+}
+
+int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
+{
+    s_apply_t a = {s, batches, n, now};
+    int mdb_rc = 0;
+    int rc = tsr_kv_write(s->kv, s_apply_txn, &a, &mdb_rc);
+    if (rc != 0)
+        tsr_error("store", "batch group not stored: %s%s%s", tsr_strerror(rc),
+                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+    return rc;
+}
+
+int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_incident_t *inc,
+                  char *agency_id, int64_t *received_at)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    int out = rc == 0 ? s_unpack(&v, inc, agency_id, received_at, rid) : tsr_kv_code(rc);
+    mdb_txn_abort(txn);
+    return out;
+}

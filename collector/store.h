@@ -1,0 +1,95 @@
+/* store.h - the collector's LMDB store: records, their indexes, tombstones
+ * and counters (layout in docs/STORAGE.md).
+ *
+ * tsr_store_apply() applies many agents' batches in ONE write transaction
+ * (group commit) and fills each item's outcome only for a committed
+ * transaction: the caller acknowledges after it returns 0, never before.
+ * Single writer: call it from one thread.
+ */
+#ifndef TESSERA_STORE_H
+#define TESSERA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tessera/auth.h"
+#include "tessera/kv.h"
+#include "tessera/record.h"
+
+struct tsr_error;
+
+typedef struct tsr_store tsr_store_t;
+
+/* Outcome of one submitted item; numbers match nothing on the wire. */
+typedef enum {
+    TSR_OUTCOME_NONE = 0,
+    TSR_OUTCOME_ACCEPTED,   /* a new record stored */
+    TSR_OUTCOME_DUPLICATE,  /* same (or older) version already stored, or already retracted */
+    TSR_OUTCOME_REPLACED,   /* a higher version replaced the stored one */
+    TSR_OUTCOME_RETRACTED,  /* a retraction applied (or recorded as a tombstone) */
+    TSR_OUTCOME_REJECTED,   /* see reason and detail */
+} tsr_outcome_t;
+
+/* Rejection reasons; equal to the wire enum RejectReason. */
+enum {
+    TSR_REJECT_INVALID_FIELD = 1,
+    TSR_REJECT_AREA_NOT_BOUND = 2,
+    TSR_REJECT_BAD_TOKEN = 3,
+    TSR_REJECT_STALE_VERSION = 4,
+    TSR_REJECT_UNKNOWN_RECORD = 5,
+    TSR_REJECT_NOT_PERMITTED = 6,
+};
+
+/* One incident or retraction from an authenticated agent. */
+typedef struct tsr_store_item {
+    /* in */
+    const tsr_incident_t *incident;   /* NULL for a retraction */
+    uint8_t record_id[TSR_RECORD_ID_LEN]; /* retraction: the record */
+    uint32_t version;                 /* retraction: retracts versions <= this */
+    int pre_reason;                   /* rejected already by the decoder (0 = valid) */
+    char pre_detail[128];
+    /* out */
+    tsr_outcome_t outcome;
+    int reason;
+    char detail[128];
+} tsr_store_item_t;
+
+/* All items of one batch from one agent. */
+typedef struct tsr_store_batch {
+    const tsr_client_t *client;       /* authenticated peer (id, role, areas) */
+    tsr_store_item_t *items;
+    size_t n_items;
+} tsr_store_batch_t;
+
+typedef struct tsr_store_opts {
+    tsr_kv_opts_t kv;
+} tsr_store_opts_t;
+
+/* Opens (creating) the store. Returns 0 or a TSR_E* code with err filled. */
+int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, struct tsr_error *err);
+void tsr_store_close(tsr_store_t **s_p);
+
+/* Applies every batch in one transaction, growing the map if needed. On 0
+ * every item has its outcome and the transaction is durable. TSR_EFULL: the
+ * map is at its maximum and nothing was written (answer RETRY_LATER). Other
+ * negative codes: nothing was written. now = unix seconds. */
+int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
+
+/* Counter by name ("records", "batches", "rejected:area_not_bound" ...);
+ * 0 if never counted. */
+uint64_t tsr_store_counter(tsr_store_t *s, const char *name);
+
+/* Calls fn for every counter in name order. */
+int tsr_store_counters(tsr_store_t *s, void (*fn)(void *ctx, const char *name, uint64_t v),
+                       void *ctx);
+
+/* Reads a stored record: fills inc, agency_id (TSR_CLIENT_ID_MAX) and
+ * received_at. TSR_ENOTFOUND if absent. */
+int tsr_store_get(tsr_store_t *s, const uint8_t record_id[TSR_RECORD_ID_LEN], tsr_incident_t *inc,
+                  char *agency_id, int64_t *received_at);
+
+/* The kv environment (for usage figures and read-only inspection). */
+tsr_kv_t *tsr_store_kv(tsr_store_t *s);
+
+#endif

@@ -1,0 +1,251 @@
+/* test_store.c - the collector's store: outcomes of every kind of item,
+ * indexes removed with their record, counters, and the map growing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+
+static char s_dir[64];
+
+static int s_setup(void **state)
+{
+    (void)state;
+    tsr_log_set_level(TSR_LOG_ERROR);
+    snprintf(s_dir, sizeof s_dir, "/tmp/tsr-store-XXXXXX");
+    return mkdtemp(s_dir) ? 0 : -1;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void s_incident(tsr_incident_t *inc, uint8_t id, uint32_t version, const char *area)
+{
+    memset(inc, 0, sizeof *inc);
+    memset(inc->record_id, id, TSR_RECORD_ID_LEN);
+    inc->version = version;
+    inc->agency_type = 1;
+    snprintf(inc->area_code, sizeof inc->area_code, "%s", area);
+    inc->reported_day = 20500 + id;
+    inc->date_precision = 1;
+    inc->age_band = 3;
+    inc->gender = 1;
+    inc->contact_platforms = 1u << 1;
+    inc->amount_demanded_band = 9;
+    inc->amount_paid_band = 9;
+    inc->paid = 3;
+    inc->n_tokens = 1;
+    snprintf(inc->tokens[0].kind, TSR_KIND_MAX, "phone");
+    inc->tokens[0].key_id = 7;
+    memset(inc->tokens[0].token, 0xA0 + id, TSR_TOKEN_LEN);
+}
+
+static tsr_client_t s_client(const char *id, tsr_role_t role, char (*areas)[10], size_t n)
+{
+    tsr_client_t c = {.role = role, .areas = areas, .n_areas = n};
+    snprintf(c.id, sizeof c.id, "%s", id);
+    return c;
+}
+
+/* Submits one item; returns its outcome. */
+static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                           const uint8_t *retract_id, uint32_t retract_version, int *reason)
+{
+    tsr_store_item_t it = {.incident = inc, .version = retract_version};
+    if (retract_id)
+        memcpy(it.record_id, retract_id, TSR_RECORD_ID_LEN);
+    tsr_store_batch_t b = {.client = c, .items = &it, .n_items = 1};
+    assert_int_equal(tsr_store_apply(s, &b, 1, 1700000000), 0);
+    if (reason)
+        *reason = it.reason;
+    return it.outcome;
+}
+
+static tsr_store_t *s_open(const char *name, size_t map)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    tsr_store_opts_t o = {.kv = {.dir = path, .map_size = map, .map_step = map}};
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    return s;
+}
+
+static void test_outcomes(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("outcomes", 0);
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_client_t other = s_client("leeds-02", TSR_ROLE_AGENT, leeds, 1);
+    tsr_client_t analyst = s_client("an-1", TSR_ROLE_ANALYST, NULL, 0);
+    analyst.all_areas = true;
+    tsr_incident_t inc, got;
+    int reason;
+    char agency[TSR_CLIENT_ID_MAX];
+    int64_t at;
+
+    s_incident(&inc, 1, 1, "E08000035");
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, agency, &at), 0);
+    assert_memory_equal(&got, &inc, sizeof inc);
+    assert_string_equal(agency, "leeds-01");
+    assert_int_equal(at, 1700000000);
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+    assert_int_equal(tsr_store_counter(s, "records"), 1);
+
+    /* version 2 replaces; version 1 again is then a duplicate */
+    inc.version = 2;
+    inc.age_band = 4;
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_REPLACED);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
+    assert_int_equal(got.age_band, 4);
+    inc.version = 1;
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+    assert_int_equal(tsr_store_counter(s, "records"), 1);
+
+    /* another agency cannot touch it; an analyst cannot submit; a foreign area is refused */
+    inc.version = 3;
+    assert_int_equal(s_one(s, &other, &inc, NULL, 0, &reason), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_NOT_PERMITTED);
+    assert_int_equal(s_one(s, &analyst, &inc, NULL, 0, &reason), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_NOT_PERMITTED);
+    tsr_incident_t york;
+    s_incident(&york, 2, 1, "E06000014");
+    assert_int_equal(s_one(s, &a, &york, NULL, 0, &reason), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_AREA_NOT_BOUND);
+    assert_int_equal(tsr_store_get(s, york.record_id, &got, NULL, NULL), TSR_ENOTFOUND);
+
+    /* retraction removes it; a stale resend of version 2 stays out; version 3 returns */
+    assert_int_equal(s_one(s, &other, NULL, inc.record_id, 2, &reason), TSR_OUTCOME_REJECTED);
+    assert_int_equal(s_one(s, &a, NULL, inc.record_id, 1, &reason), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_STALE_VERSION);
+    assert_int_equal(s_one(s, &a, NULL, inc.record_id, 2, NULL), TSR_OUTCOME_RETRACTED);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), TSR_ENOTFOUND);
+    assert_int_equal(tsr_store_counter(s, "records"), 0);
+    assert_int_equal(s_one(s, &a, NULL, inc.record_id, 2, NULL), TSR_OUTCOME_DUPLICATE);
+    inc.version = 2;
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+    inc.version = 3;
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_counter(s, "records"), 1);
+
+    assert_int_equal(tsr_store_counter(s, "accepted"), 2);
+    assert_int_equal(tsr_store_counter(s, "duplicates"), 4);
+    assert_int_equal(tsr_store_counter(s, "replaced"), 1);
+    assert_int_equal(tsr_store_counter(s, "retracted"), 1);
+    assert_int_equal(tsr_store_counter(s, "rejected:not_permitted"), 3);
+    assert_int_equal(tsr_store_counter(s, "rejected:area_not_bound"), 1);
+    assert_int_equal(tsr_store_counter(s, "rejected:stale_version"), 1);
+    assert_int_equal(tsr_store_counter(s, "batches"), 13);
+    tsr_store_close(&s);
+}
+
+/* Counts the entries of a named database. */
+static size_t s_entries(tsr_store_t *s, const char *name)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    return st.ms_entries;
+}
+
+static void test_group_commit_and_indexes(void **state)
+{
+    (void)state;
+    /* a small map: 300 records must make it grow inside one apply */
+    tsr_store_t *s = s_open("group", 128 * 1024);
+    char all[][10] = {"E08000035"};
+    tsr_client_t a = s_client("a", TSR_ROLE_AGENT, all, 1);
+    tsr_client_t b = s_client("b", TSR_ROLE_AGENT, all, 1);
+    enum { N = 150 };
+    static tsr_incident_t incs[2][N];
+    static tsr_store_item_t items[2][N];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < N; i++) {
+            s_incident(&incs[k][i], 0, 1, "E08000035");
+            incs[k][i].record_id[0] = (uint8_t)k;
+            incs[k][i].record_id[1] = (uint8_t)i;
+            incs[k][i].n_tokens = 2;
+            incs[k][i].tokens[1] = incs[k][i].tokens[0];
+            incs[k][i].tokens[1].token[0] = (uint8_t)i; /* one shared, one own */
+            items[k][i].incident = &incs[k][i];
+        }
+    tsr_store_batch_t batches[2] = {{&a, items[0], N}, {&b, items[1], N}};
+    assert_int_equal(tsr_store_apply(s, batches, 2, 1), 0);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < N; i++)
+            assert_int_equal(items[k][i].outcome, TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_counter(s, "records"), 2 * N);
+    assert_int_equal(tsr_store_counter(s, "batches"), 2);
+    assert_int_equal(tsr_store_counter(s, "agency:a"), N);
+    assert_int_equal(s_entries(s, "by_area_day"), 2 * N);
+    assert_int_equal(s_entries(s, "by_token"), 4 * N);
+    size_t map, used;
+    assert_int_equal(tsr_kv_usage(tsr_store_kv(s), &map, &used), 0);
+    assert_true(map > 128 * 1024);
+
+    /* retracting every record of agency a removes all its index entries */
+    for (int i = 0; i < N; i++) {
+        items[0][i].incident = NULL;
+        memcpy(items[0][i].record_id, incs[0][i].record_id, TSR_RECORD_ID_LEN);
+        items[0][i].version = 1;
+    }
+    assert_int_equal(tsr_store_apply(s, batches, 1, 2), 0);
+    assert_int_equal(items[0][7].outcome, TSR_OUTCOME_RETRACTED);
+    assert_int_equal(tsr_store_counter(s, "records"), N);
+    assert_int_equal(s_entries(s, "by_area_day"), N);
+    assert_int_equal(s_entries(s, "by_token"), 2 * N);
+    assert_int_equal(s_entries(s, "tombstones"), N);
+    tsr_store_close(&s);
+}
+
+static void test_prerejected_items_count(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("pre", 0);
+    char all[][10] = {"E08000035"};
+    tsr_client_t a = s_client("a", TSR_ROLE_AGENT, all, 1);
+    tsr_incident_t inc;
+    s_incident(&inc, 9, 1, "E08000035");
+    tsr_store_item_t items[2] = {{.incident = &inc, .pre_reason = TSR_REJECT_BAD_TOKEN},
+                                 {.incident = &inc}};
+    snprintf(items[0].pre_detail, sizeof items[0].pre_detail, "offender_tokens[0]: 31 bytes");
+    tsr_store_batch_t b = {&a, items, 2};
+    assert_int_equal(tsr_store_apply(s, &b, 1, 1), 0);
+    assert_int_equal(items[0].outcome, TSR_OUTCOME_REJECTED);
+    assert_string_equal(items[0].detail, "offender_tokens[0]: 31 bytes");
+    assert_int_equal(items[1].outcome, TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_counter(s, "rejected:bad_token"), 1);
+    tsr_store_close(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_group_commit_and_indexes),
+        cmocka_unit_test(test_prerejected_items_count),
+    };
+    return cmocka_run_group_tests_name("store", tests, s_setup, s_teardown);
+}
