@@ -1,0 +1,164 @@
+/* wire.h - the one module that speaks proto/tessera.proto.
+ *
+ * Everything else works on these plain C structs; only wire.c includes the
+ * generated protobuf-c header (STYLE rule 5). The decoder trusts nothing:
+ * envelope-level problems fail the whole message (TSR_EPROTO), while a bad
+ * record inside a SubmitBatch only marks that record (its verdict), so the
+ * rest of the batch is still stored (DESIGN section 5).
+ *
+ * Ownership: tsr_wire_decode() allocates the arrays inside *out; free them
+ * with tsr_msg_clear(). tsr_wire_encode() allocates *buf; free() it.
+ * Messages built by the caller for encoding own whatever the caller gave them.
+ */
+#ifndef TESSERA_WIRE_H
+#define TESSERA_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tessera/record.h"
+
+struct tsr_error;
+
+typedef struct tsr_wire_limits {
+    size_t max_frame;       /* bytes (default 4 MiB) */
+    size_t max_incidents;   /* per batch (1000) */
+    size_t max_retractions; /* per batch (1000) */
+    size_t max_list;        /* entries of one repeated code field (32) */
+    size_t max_items;       /* counters, alerts, rejections per message (10000) */
+    int32_t min_day;        /* earliest day (1999-12-27: the ISO-week Monday of 2000-01-01) */
+    int32_t max_day;        /* latest day; 0 = today + 1 when decoding */
+} tsr_wire_limits_t;
+
+void tsr_wire_limits_default(tsr_wire_limits_t *lim);
+
+/* Equal to the wire enums. */
+enum { TSR_ACK_OK = 1, TSR_ACK_RETRY_LATER = 2, TSR_ACK_DENIED = 3, TSR_ACK_MALFORMED = 4 };
+enum {
+    TSR_QUERY_STATS = 1,  /* no parameters */
+    TSR_QUERY_ALERTS = 2, /* since_seq, max */
+    TSR_QUERY_AUDIT = 3,  /* since_time, id, max */
+};
+enum {
+    TSR_QSTATUS_OK = 1,
+    TSR_QSTATUS_DENIED = 2,
+    TSR_QSTATUS_BAD_REQUEST = 3,
+    TSR_QSTATUS_NOT_FOUND = 4,
+    TSR_QSTATUS_ERROR = 5,
+};
+
+/* Why a record was refused (reason = wire RejectReason; 0 = valid). */
+typedef struct tsr_wire_verdict {
+    int reason;
+    char detail[128];
+} tsr_wire_verdict_t;
+
+typedef struct tsr_retraction {
+    uint8_t record_id[TSR_RECORD_ID_LEN];
+    uint32_t version;
+} tsr_retraction_t;
+
+typedef struct tsr_batch {
+    uint64_t batch_id;
+    tsr_incident_t *incidents;
+    tsr_wire_verdict_t *incident_verdicts;   /* decode only; NULL when encoding */
+    size_t n_incidents;
+    tsr_retraction_t *retractions;
+    tsr_wire_verdict_t *retraction_verdicts; /* decode only */
+    size_t n_retractions;
+} tsr_batch_t;
+
+typedef struct tsr_rejection {
+    uint32_t index;
+    bool retraction;
+    int reason;
+    char detail[128];
+} tsr_rejection_t;
+
+typedef struct tsr_ack {
+    uint64_t batch_id;
+    int status; /* TSR_ACK_* */
+    uint32_t accepted, duplicates, replaced, retracted;
+    tsr_rejection_t *rejections;
+    size_t n_rejections;
+} tsr_ack_t;
+
+typedef struct tsr_query {
+    uint64_t request_id;
+    int kind; /* TSR_QUERY_* */
+    uint64_t since_seq;
+    int64_t since_time;
+    char id[64];
+    uint32_t max;
+} tsr_query_t;
+
+typedef struct tsr_counter {
+    char name[96];
+    uint64_t value;
+} tsr_counter_t;
+
+typedef struct tsr_alert {
+    uint64_t seq;
+    int kind; /* 1 linkage, 2 spike, 3 cross-area */
+    int64_t created_at;
+    char summary[256];
+} tsr_alert_t;
+
+typedef struct tsr_response {
+    uint64_t request_id;
+    int status; /* TSR_QSTATUS_* */
+    char error[256];
+    int kind;   /* TSR_QUERY_* the result answers; 0 = none */
+    tsr_counter_t *counters; /* TSR_QUERY_STATS */
+    size_t n_counters;
+    tsr_alert_t *alerts;     /* TSR_QUERY_ALERTS */
+    size_t n_alerts;
+    uint64_t last_seq;
+} tsr_response_t;
+
+typedef enum {
+    TSR_MSG_NONE = 0,
+    TSR_MSG_SUBMIT,
+    TSR_MSG_ACK,
+    TSR_MSG_QUERY,
+    TSR_MSG_RESPONSE,
+    TSR_MSG_ALERT,
+} tsr_msg_kind_t;
+
+typedef struct tsr_msg {
+    tsr_msg_kind_t kind;
+    union {
+        tsr_batch_t submit;
+        tsr_ack_t ack;
+        tsr_query_t query;
+        tsr_response_t response;
+        tsr_alert_t alert;
+    } u;
+} tsr_msg_t;
+
+/* Encodes m as one Envelope. The encoder does not validate: it writes what
+ * it is given (so tests can craft bad input). Returns 0, TSR_ENOMEM or
+ * TSR_EINVAL (unknown kind). */
+int tsr_wire_encode(const tsr_msg_t *m, uint8_t **buf, size_t *len);
+
+/* Decodes one Envelope into out (cleared first). Returns 0, or TSR_EPROTO
+ * with err saying why the message as a whole is refused. For a SubmitBatch,
+ * check each incident_verdicts[i] / retraction_verdicts[i]. lim may be NULL
+ * for the defaults. */
+int tsr_wire_decode(tsr_msg_t *out, const uint8_t *buf, size_t len, const tsr_wire_limits_t *lim,
+                    struct tsr_error *err);
+
+/* Frees what tsr_wire_decode() allocated in m and zeroes it. */
+void tsr_msg_clear(tsr_msg_t *m);
+
+/* The per-record rules of the decoder, for the agent to apply before
+ * sending. Returns 0 when valid; else the reason, with detail filled. */
+int tsr_wire_check_incident(const tsr_incident_t *inc, const tsr_wire_limits_t *lim,
+                            tsr_wire_verdict_t *verdict);
+
+/* Checks that schemas/codes agree with the proto enums (names and numbers).
+ * Returns 0 or TSR_EINVAL naming the first disagreement. */
+int tsr_wire_check_codes(struct tsr_error *err);
+
+#endif
