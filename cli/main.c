@@ -9,6 +9,7 @@ static const char s_usage[] =
     "\n"
     "Commands:\n"
     "  keygen --curve NAME  make a CURVE key pair: NAME.key (secret) and NAME.pub\n"
+    "  stats                the collector's counters (admin role)\n"
     "\n"
     "Run 'tessera COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failure, 2 usage error.\n";
@@ -18,6 +19,7 @@ static const struct {
     int (*fn)(int, char **);
 } s_commands[] = {
     {"keygen", cli_cmd_keygen},
+    {"stats", cli_cmd_stats},
 };
 
 int main(int argc, char **argv)

@@ -32,3 +32,53 @@ finish() {
     echo "$PASSES passed, $FAILS failed"
     [ "$FAILS" -eq 0 ]
 }
+
+CLI="$TSR_BUILD_DIR/cli/tessera"
+COLLECTOR="$TSR_BUILD_DIR/collector/tessera-collector"
+TESTCLIENT="$TSR_BUILD_DIR/tests/integration/testclient"
+COLLECTOR_PID=""
+
+# A port base no other test run is likely to use (ports BASE..BASE+2).
+PORT_BASE=$((20000 + (RANDOM % 2000) * 10))
+INGEST="tcp://127.0.0.1:$PORT_BASE"
+QUERY="tcp://127.0.0.1:$((PORT_BASE + 1))"
+
+# start_collector DATA_DIR: starts it on INGEST/QUERY and waits until it listens.
+start_collector() {
+    local data="$1"
+    cat >"$TMP/collector.conf" <<CONF
+[collector]
+data_dir = $data
+ingest_endpoint = $INGEST
+query_endpoint = $QUERY
+log_level = warn
+CONF
+    "$COLLECTOR" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
+    COLLECTOR_PID=$!
+    for _ in $(seq 100); do
+        grep -q "server public key" "$TMP/collector.out" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "collector did not start:" >&2
+    cat "$TMP/collector.log" >&2
+    return 1
+}
+
+stop_collector() {
+    if [ -n "$COLLECTOR_PID" ]; then
+        kill "$COLLECTOR_PID" 2>/dev/null || true
+        wait "$COLLECTOR_PID" 2>/dev/null || true
+        COLLECTOR_PID=""
+    fi
+}
+trap 'stop_collector; rm -rf "$TMP"' EXIT
+
+# entries DATA_DIR DB: entries of a named LMDB database, read-only (mdb_stat).
+entries() {
+    mdb_stat -s "$2" "$1/db" | awk '/Entries:/ { print $2 }'
+}
+
+# field NAME LINE: the value of NAME=... in a testclient status line.
+field() {
+    sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2" | head -n 1
+}

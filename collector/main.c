@@ -1,0 +1,594 @@
+/* tessera-collector - the regional collector: authenticates every peer over
+ * CURVE, stores minimised records in LMDB and acknowledges each batch only
+ * after the transaction that holds it has committed (DESIGN sections 5, 6).
+ *
+ * One thread runs the loop below (the ZAP handler has its own): drain the
+ * batches waiting on the ingest socket, apply them in one transaction (group
+ * commit), then send every Ack; between groups, answer queries. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "store.h"
+#include "tessera/auth.h"
+#include "tessera/config.h"
+#include "tessera/curve.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+#include "tessera/wire.h"
+
+#define MIB ((size_t)1 << 20)
+
+typedef struct {
+    char *data_dir, *ingest_endpoint, *query_endpoint, *authorized_clients, *server_key, *log_level;
+    long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
+} s_config_t;
+
+static s_config_t C;
+
+static const tsr_config_key_t s_keys[] = {
+    {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, "tessera-data", 0, 0, false,
+     "directory for the LMDB environment, keys and authorized_clients"},
+    {"collector", "ingest_endpoint", TSR_CONFIG_STRING, &C.ingest_endpoint, "tcp://127.0.0.1:7701",
+     0, 0, false, "where agents submit (ROUTER, CURVE)"},
+    {"collector", "query_endpoint", TSR_CONFIG_STRING, &C.query_endpoint, "tcp://127.0.0.1:7702", 0,
+     0, false, "where analysts, liaison and admins query (ROUTER, CURVE)"},
+    {"collector", "authorized_clients", TSR_CONFIG_STRING, &C.authorized_clients, "", 0, 0, false,
+     "client list (default DATA_DIR/authorized_clients)"},
+    {"collector", "server_key", TSR_CONFIG_STRING, &C.server_key, "", 0, 0, false,
+     "secret key file (default DATA_DIR/collector.key, created if missing)"},
+    {"collector", "log_level", TSR_CONFIG_STRING, &C.log_level, "info", 0, 0, false,
+     "debug, info, warn or error"},
+    {"collector", "max_frame_mib", TSR_CONFIG_INT, &C.max_frame_mib, "4", 1, 256, false,
+     "frames over this size are refused by the socket"},
+    {"storage", "map_size_mib", TSR_CONFIG_INT, &C.map_size_mib, "64", 1, 1 << 20, false,
+     "initial LMDB map size"},
+    {"storage", "map_step_mib", TSR_CONFIG_INT, &C.map_step_mib, "64", 1, 1 << 20, false,
+     "growth step when the map is full"},
+    {"storage", "map_max_mib", TSR_CONFIG_INT, &C.map_max_mib, "65536", 1, 1 << 24, false,
+     "largest map; past it batches get RETRY_LATER"},
+    {"ingest", "max_batches", TSR_CONFIG_INT, &C.max_batches, "64", 1, 10000, false,
+     "batches applied in one transaction at most (group commit)"},
+    {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
+     "records older than this are purged (issue 8)"},
+    {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
+};
+
+static volatile sig_atomic_t s_stop, s_reload;
+
+static void s_on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        s_reload = 1;
+    else
+        s_stop = 1;
+}
+
+static const char s_usage[] =
+    "usage: tessera-collector [--config FILE] [--data DIR] [-n] [--log-level LEVEL]\n"
+    "\n"
+    "Runs the regional collector. With no config it uses local defaults: data in\n"
+    "./tessera-data (created with the server key pair and an empty\n"
+    "authorized_clients), agents on tcp://127.0.0.1:7701, queries on :7702.\n"
+    "\n"
+    "  --config FILE  INI config (see deploy/collector.conf)\n"
+    "  --data DIR     data directory (overrides data_dir)\n"
+    "  -n             check the config and the client list, then exit\n"
+    "  --log-level L  debug, info, warn or error\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
+    "reloads authorized_clients (a bad file keeps the previous one).\n";
+
+/* --- runtime state ----------------------------------------------------------- */
+
+typedef struct {
+    void *ctx, *ingest, *query;
+    tsr_zap_t *zap;
+    tsr_store_t *store;
+    tsr_wire_limits_t lim;
+    char auth_path[4096];
+    uint64_t malformed, unauthorised, acks_sent;
+    time_t last_malformed_log;
+} s_collector_t;
+
+static void s_count_malformed(s_collector_t *c, const char *why)
+{
+    c->malformed++;
+    time_t now = time(NULL);
+    /* rate-limited: a flood of junk must not flood the log */
+    if (now != c->last_malformed_log) {
+        c->last_malformed_log = now;
+        tsr_warn("ingest", "malformed frame dropped (%s); %llu so far", why,
+                 (unsigned long long)c->malformed);
+    }
+}
+
+/* Receives one ROUTER message: identity + one body frame. Returns 0 and
+ * fills both (caller closes), or -1 when the message had another shape. */
+static int s_recv(void *sock, zmq_msg_t *ident, zmq_msg_t *body)
+{
+    zmq_msg_init(ident);
+    zmq_msg_init(body);
+    if (zmq_msg_recv(ident, sock, ZMQ_DONTWAIT) < 0)
+        return -2;
+    if (!zmq_msg_more(ident) || zmq_msg_recv(body, sock, 0) < 0)
+        return -1;
+    int extra = 0;
+    while (zmq_msg_more(body)) { /* drain and refuse multi-frame messages */
+        zmq_msg_t junk;
+        zmq_msg_init(&junk);
+        zmq_msg_recv(&junk, sock, 0);
+        int more = zmq_msg_more(&junk);
+        zmq_msg_close(&junk);
+        extra = 1;
+        if (!more)
+            break;
+    }
+    return extra ? -1 : 0;
+}
+
+static void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
+{
+    uint8_t *buf;
+    size_t len;
+    if (tsr_wire_encode(m, &buf, &len) != 0)
+        return;
+    zmq_msg_t id;
+    zmq_msg_init(&id);
+    zmq_msg_copy(&id, ident);
+    zmq_msg_send(&id, sock, ZMQ_SNDMORE);
+    zmq_send(sock, buf, len, 0);
+    free(buf);
+}
+
+/* --- ingest ------------------------------------------------------------------- */
+
+typedef struct {
+    zmq_msg_t ident;
+    tsr_msg_t msg;
+    tsr_client_t client;
+    tsr_store_item_t *items;
+    size_t n_items;
+} s_pending_t;
+
+static void s_pending_clear(s_pending_t *p)
+{
+    zmq_msg_close(&p->ident);
+    tsr_msg_clear(&p->msg);
+    tsr_client_clear(&p->client);
+    free(p->items);
+}
+
+/* Builds the store items of a decoded batch. */
+static int s_items(s_pending_t *p)
+{
+    tsr_batch_t *b = &p->msg.u.submit;
+    p->n_items = b->n_incidents + b->n_retractions;
+    p->items = calloc(p->n_items + 1, sizeof *p->items);
+    if (!p->items)
+        return TSR_ENOMEM;
+    for (size_t i = 0; i < b->n_incidents; i++) {
+        tsr_store_item_t *it = &p->items[i];
+        it->incident = &b->incidents[i];
+        it->pre_reason = b->incident_verdicts[i].reason;
+        memcpy(it->pre_detail, b->incident_verdicts[i].detail, sizeof it->pre_detail);
+    }
+    for (size_t i = 0; i < b->n_retractions; i++) {
+        tsr_store_item_t *it = &p->items[b->n_incidents + i];
+        memcpy(it->record_id, b->retractions[i].record_id, TSR_RECORD_ID_LEN);
+        it->version = b->retractions[i].version;
+        it->pre_reason = b->retraction_verdicts[i].reason;
+        memcpy(it->pre_detail, b->retraction_verdicts[i].detail, sizeof it->pre_detail);
+    }
+    return TSR_OK;
+}
+
+/* The Ack for a pending batch after the store answered rc. */
+static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
+{
+    tsr_msg_t m = {.kind = TSR_MSG_ACK};
+    tsr_ack_t *a = &m.u.ack;
+    a->batch_id = p->msg.u.submit.batch_id;
+    a->status = rc == 0 ? TSR_ACK_OK : TSR_ACK_RETRY_LATER;
+    tsr_rejection_t *rj = calloc(p->n_items + 1, sizeof *rj);
+    if (!rj)
+        a->status = TSR_ACK_RETRY_LATER;
+    size_t n_inc = p->msg.u.submit.n_incidents;
+    for (size_t i = 0; rc == 0 && rj && i < p->n_items; i++) {
+        tsr_store_item_t *it = &p->items[i];
+        switch (it->outcome) {
+        case TSR_OUTCOME_ACCEPTED: a->accepted++; break;
+        case TSR_OUTCOME_DUPLICATE: a->duplicates++; break;
+        case TSR_OUTCOME_REPLACED: a->replaced++; break;
+        case TSR_OUTCOME_RETRACTED: a->retracted++; break;
+        default: {
+            tsr_rejection_t *r = &rj[a->n_rejections++];
+            r->retraction = i >= n_inc;
+            r->index = (uint32_t)(i >= n_inc ? i - n_inc : i);
+            r->reason = it->reason;
+            snprintf(r->detail, sizeof r->detail, "%s", it->detail);
+        }
+        }
+    }
+    a->rejections = rj;
+    s_send(c->ingest, &p->ident, &m);
+    c->acks_sent++;
+    free(rj);
+}
+
+/* Drains what waits on the ingest socket (up to max_batches), applies it in
+ * one transaction, then acknowledges. */
+static void s_ingest(s_collector_t *c)
+{
+    s_pending_t *pend = calloc((size_t)C.max_batches, sizeof *pend);
+    size_t n = 0;
+    if (!pend)
+        return;
+    while (n < (size_t)C.max_batches) {
+        s_pending_t *p = &pend[n];
+        zmq_msg_t body;
+        int r = s_recv(c->ingest, &p->ident, &body);
+        if (r == -2) {
+            zmq_msg_close(&p->ident);
+            zmq_msg_close(&body);
+            break;
+        }
+        char id[TSR_CLIENT_ID_MAX], key[41];
+        bool known = tsr_zap_peer(&body, id, key) && tsr_zap_lookup(c->zap, id, key, &p->client);
+        tsr_error_t err;
+        tsr_error_clear(&err);
+        int drop = 1;
+        if (!known) {
+            c->unauthorised++;
+            tsr_warn("ingest", "message from a client no longer authorised dropped");
+        } else if (r != 0) {
+            s_count_malformed(c, "not one frame");
+        } else if (tsr_wire_decode(&p->msg, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim,
+                                   &err) != 0) {
+            s_count_malformed(c, err.reason);
+        } else if (p->msg.kind != TSR_MSG_SUBMIT) {
+            s_count_malformed(c, "not a SubmitBatch");
+        } else if (p->client.role != TSR_ROLE_AGENT) {
+            tsr_msg_t m = {.kind = TSR_MSG_ACK};
+            m.u.ack.batch_id = p->msg.u.submit.batch_id;
+            m.u.ack.status = TSR_ACK_DENIED;
+            s_send(c->ingest, &p->ident, &m);
+            tsr_warn("ingest", "%s (%s) may not submit", p->client.id,
+                     tsr_role_name(p->client.role));
+        } else if (s_items(p) == 0) {
+            drop = 0;
+        }
+        zmq_msg_close(&body);
+        if (drop) {
+            s_pending_clear(p);
+            memset(p, 0, sizeof *p);
+            continue;
+        }
+        n++;
+    }
+    if (n > 0) {
+        tsr_store_batch_t *sb = calloc(n, sizeof *sb);
+        int rc = TSR_ENOMEM;
+        if (sb) {
+            for (size_t i = 0; i < n; i++)
+                sb[i] = (tsr_store_batch_t){&pend[i].client, pend[i].items, pend[i].n_items};
+            rc = tsr_store_apply(c->store, sb, n, (int64_t)time(NULL));
+        }
+        /* Acks only now: the transaction has committed (or nothing was written). */
+        for (size_t i = 0; i < n; i++)
+            s_ack(c, &pend[i], rc);
+        free(sb);
+        tsr_debug("ingest", "%zu batch(es) in one transaction: %s", n, tsr_strerror(rc));
+    }
+    for (size_t i = 0; i < n; i++)
+        s_pending_clear(&pend[i]);
+    free(pend);
+}
+
+/* --- queries ------------------------------------------------------------------- */
+
+typedef struct {
+    tsr_counter_t *v;
+    size_t n, cap;
+} s_counters_t;
+
+static void s_add_counter(void *ctx, const char *name, uint64_t value)
+{
+    s_counters_t *cs = ctx;
+    if (cs->n == cs->cap) {
+        size_t cap = cs->cap ? cs->cap * 2 : 32;
+        tsr_counter_t *v = realloc(cs->v, cap * sizeof *v);
+        if (!v)
+            return;
+        cs->v = v;
+        cs->cap = cap;
+    }
+    snprintf(cs->v[cs->n].name, sizeof cs->v[cs->n].name, "%s", name);
+    cs->v[cs->n++].value = value;
+}
+
+static void s_query(s_collector_t *c)
+{
+    zmq_msg_t ident, body;
+    int r = s_recv(c->query, &ident, &body);
+    if (r == -2) {
+        zmq_msg_close(&ident);
+        zmq_msg_close(&body);
+        return;
+    }
+    char id[TSR_CLIENT_ID_MAX], key[41];
+    tsr_client_t client;
+    tsr_msg_t req;
+    memset(&req, 0, sizeof req);
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (!(tsr_zap_peer(&body, id, key) && tsr_zap_lookup(c->zap, id, key, &client))) {
+        c->unauthorised++;
+        goto out;
+    }
+    if (r != 0 ||
+        tsr_wire_decode(&req, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim, &err) != 0 ||
+        req.kind != TSR_MSG_QUERY) {
+        s_count_malformed(c, "not a QueryRequest");
+        tsr_client_clear(&client);
+        goto out;
+    }
+    tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
+    tsr_response_t *resp = &m.u.response;
+    resp->request_id = req.u.query.request_id;
+    s_counters_t cs = {0};
+    if (client.role == TSR_ROLE_AGENT) {
+        resp->status = TSR_QSTATUS_DENIED;
+        snprintf(resp->error, sizeof resp->error, "agents may not query");
+    } else if (req.u.query.kind == TSR_QUERY_STATS) {
+        if (client.role != TSR_ROLE_ADMIN) {
+            resp->status = TSR_QSTATUS_DENIED;
+            snprintf(resp->error, sizeof resp->error, "stats are for the admin role");
+        } else {
+            tsr_store_counters(c->store, s_add_counter, &cs);
+            size_t map = 0, used = 0;
+            tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
+            s_add_counter(&cs, "map_size_bytes", map);
+            s_add_counter(&cs, "map_used_bytes", used);
+            s_add_counter(&cs, "malformed_frames", c->malformed);
+            s_add_counter(&cs, "unauthorised_messages", c->unauthorised);
+            resp->status = TSR_QSTATUS_OK;
+            resp->kind = TSR_QUERY_STATS;
+            resp->counters = cs.v;
+            resp->n_counters = cs.n;
+        }
+    } else {
+        resp->status = TSR_QSTATUS_BAD_REQUEST;
+        snprintf(resp->error, sizeof resp->error, "this query is not available in this version");
+    }
+    tsr_info("query", "%s (%s) asked %d: status %d", client.id, tsr_role_name(client.role),
+             req.u.query.kind, resp->status);
+    s_send(c->query, &ident, &m);
+    free(cs.v);
+    tsr_client_clear(&client);
+out:
+    tsr_msg_clear(&req);
+    zmq_msg_close(&ident);
+    zmq_msg_close(&body);
+}
+
+/* --- start-up ------------------------------------------------------------------ */
+
+static void s_path(char *out, size_t cap, const char *set, const char *dir, const char *name)
+{
+    if (set && *set)
+        snprintf(out, cap, "%s", set);
+    else
+        snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* Creates what a first run needs: data dir, server key pair, empty client list. */
+static int s_bootstrap(char *key_path, size_t cap)
+{
+    char msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (mkdir(C.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tessera-collector: cannot create %s: %s\n", C.data_dir, strerror(errno));
+        return -1;
+    }
+    s_path(key_path, cap, C.server_key, C.data_dir, "collector.key");
+    if (access(key_path, F_OK) != 0) {
+        char stem[4096];
+        snprintf(stem, sizeof stem, "%.*s", (int)(strlen(key_path) - 4), key_path);
+        if (strlen(key_path) < 5 || strcmp(key_path + strlen(key_path) - 4, ".key") != 0 ||
+            tsr_curve_keygen(stem, false, NULL, NULL, &err) != 0) {
+            fprintf(stderr, "tessera-collector: cannot create the server key %s: %s\n", key_path,
+                    tsr_error_format(&err, msg, sizeof msg));
+            return -1;
+        }
+        tsr_info("collector", "created server key pair %s / .pub", stem);
+    }
+    return 0;
+}
+
+static int s_ensure_clients_file(const char *path)
+{
+    if (access(path, F_OK) == 0)
+        return 0;
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        fprintf(stderr, "tessera-collector: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fputs("# Tessera authorized_clients: one client per line\n"
+          "# z85 public key (40 chars)                role     id              areas\n"
+          "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n",
+          fp);
+    fclose(fp);
+    chmod(path, 0600);
+    tsr_info("collector", "created an empty client list %s", path);
+    return 0;
+}
+
+static void *s_server_socket(void *ctx, const char *endpoint, const char *secret, int64_t maxmsg)
+{
+    void *s = zmq_socket(ctx, ZMQ_ROUTER);
+    int one = 1, linger = 0;
+    if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 40) ||
+        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "tessera", 7) ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, endpoint) != 0) {
+        fprintf(stderr, "tessera-collector: cannot listen on %s: %s\n", endpoint,
+                zmq_strerror(zmq_errno()));
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void s_reload_clients(s_collector_t *c)
+{
+    tsr_authlist_t *l;
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    if (tsr_authlist_load(&l, c->auth_path, &err) != 0) {
+        tsr_error("collector", "SIGHUP: keeping the previous client list: %s",
+                  tsr_error_format(&err, msg, sizeof msg));
+        return;
+    }
+    tsr_info("collector", "SIGHUP: %zu clients loaded from %s", tsr_authlist_count(l), c->auth_path);
+    tsr_zap_replace(c->zap, l);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {0},
+    };
+    const char *config = NULL, *data = NULL, *level = NULL;
+    bool check_only = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': config = optarg; break;
+        case 'd': data = optarg; break;
+        case 'l': level = optarg; break;
+        case 'n': check_only = true; break;
+        case 'h': fputs(s_usage, stdout); return 0;
+        case 'V': printf("tessera-collector %s\n", TSR_VERSION); return 0;
+        default: fputs(s_usage, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    int rc = config ? tsr_config_load(s_keys, config, &err) : tsr_config_defaults(s_keys, &err);
+    if (rc != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    if (data) {
+        free(C.data_dir);
+        C.data_dir = strdup(data);
+    }
+    tsr_log_level_t lvl;
+    if (tsr_log_parse_level(level ? level : C.log_level, &lvl) != 0) {
+        fprintf(stderr, "tessera-collector: log level '%s' is not debug, info, warn or error\n",
+                level ? level : C.log_level);
+        return 1;
+    }
+    tsr_log_set_level(lvl);
+
+    s_collector_t c = {0};
+    tsr_wire_limits_default(&c.lim);
+    c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
+    s_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir, "authorized_clients");
+    char key_path[4096], secret[41], public[41];
+    tsr_authlist_t *list = NULL;
+    if (check_only) {
+        s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
+        if (access(c.auth_path, F_OK) == 0 && tsr_authlist_load(&list, c.auth_path, &err) != 0) {
+            fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+            return 1;
+        }
+        printf("config ok: data %s, ingest %s, query %s, %zu clients\n", C.data_dir,
+               C.ingest_endpoint, C.query_endpoint, tsr_authlist_count(list));
+        tsr_authlist_destroy(&list);
+        tsr_config_free(s_keys);
+        return 0;
+    }
+    if (s_bootstrap(key_path, sizeof key_path) != 0 || s_ensure_clients_file(c.auth_path) != 0)
+        return 1;
+    if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
+        tsr_authlist_load(&list, c.auth_path, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    char envdir[4096];
+    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    tsr_store_opts_t so = {.kv = {.dir = envdir,
+                                  .map_size = (size_t)C.map_size_mib * MIB,
+                                  .map_step = (size_t)C.map_step_mib * MIB,
+                                  .map_max = (size_t)C.map_max_mib * MIB}};
+    if (tsr_store_open(&c.store, &so, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    c.ctx = zmq_ctx_new();
+    if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
+        fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
+        return 1;
+    }
+    c.ingest = s_server_socket(c.ctx, C.ingest_endpoint, secret, (int64_t)c.lim.max_frame);
+    c.query = c.ingest ? s_server_socket(c.ctx, C.query_endpoint, secret, (int64_t)c.lim.max_frame)
+                       : NULL;
+    explicit_bzero(secret, sizeof secret);
+    if (!c.ingest || !c.query)
+        return 1;
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    tsr_info("collector", "listening: ingest %s, query %s; %zu clients; server public key %s",
+             C.ingest_endpoint, C.query_endpoint, tsr_authlist_count(list), public);
+    printf("server public key: %s\n", public);
+    fflush(stdout);
+
+    zmq_pollitem_t items[] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    while (!s_stop) {
+        if (s_reload) {
+            s_reload = 0;
+            s_reload_clients(&c);
+        }
+        int n = zmq_poll(items, 2, 1000);
+        if (n < 0 && zmq_errno() != EINTR) {
+            tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
+            s_ingest(&c);
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+            s_query(&c);
+    }
+    tsr_info("collector", "stopping");
+    zmq_close(c.ingest);
+    zmq_close(c.query);
+    tsr_zap_destroy(&c.zap);
+    zmq_ctx_term(c.ctx);
+    tsr_store_close(&c.store);
+    tsr_config_free(s_keys);
+    return 0;
+}
