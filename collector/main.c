@@ -28,6 +28,7 @@
 
 typedef struct {
     char *data_dir, *ingest_endpoint, *query_endpoint, *authorized_clients, *server_key, *log_level;
+    bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
 } s_config_t;
 
@@ -46,6 +47,8 @@ static const tsr_config_key_t s_keys[] = {
      "secret key file (default DATA_DIR/collector.key, created if missing)"},
     {"collector", "log_level", TSR_CONFIG_STRING, &C.log_level, "info", 0, 0, false,
      "debug, info, warn or error"},
+    {"collector", "syslog", TSR_CONFIG_BOOL, &C.syslog, "false", 0, 0, false,
+     "log to syslog (daemon facility) instead of stderr"},
     {"collector", "max_frame_mib", TSR_CONFIG_INT, &C.max_frame_mib, "4", 1, 256, false,
      "frames over this size are refused by the socket"},
     {"storage", "map_size_mib", TSR_CONFIG_INT, &C.map_size_mib, "64", 1, 1 << 20, false,
@@ -510,6 +513,8 @@ int main(int argc, char **argv)
         return 1;
     }
     tsr_log_set_level(lvl);
+    if (C.syslog && !check_only)
+        tsr_log_open_syslog("tessera-collector");
 
     s_collector_t c = {0};
     tsr_wire_limits_default(&c.lim);

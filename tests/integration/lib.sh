@@ -44,6 +44,7 @@ INGEST="tcp://127.0.0.1:$PORT_BASE"
 QUERY="tcp://127.0.0.1:$((PORT_BASE + 1))"
 
 # start_collector DATA_DIR: starts it on INGEST/QUERY and waits until it listens.
+# EXTRA_CONF, if set, is appended to its config file.
 start_collector() {
     local data="$1"
     cat >"$TMP/collector.conf" <<CONF
@@ -52,6 +53,7 @@ data_dir = $data
 ingest_endpoint = $INGEST
 query_endpoint = $QUERY
 log_level = warn
+${EXTRA_CONF:-}
 CONF
     "$COLLECTOR" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
     COLLECTOR_PID=$!
