@@ -18,9 +18,18 @@ static const char *const s_db_names[S_NDBS] = {
 #define S_RECORD_FORMAT 1
 #define S_AREA_KEY 9
 
+#define S_TALLY_MAX 64
+
 struct tsr_store {
     tsr_kv_t *kv;
     MDB_dbi dbi[S_NDBS];
+    /* Counter changes of the running transaction, written once at its end:
+     * a get and a put per counter per record would cost more than the record. */
+    struct {
+        char name[TSR_CLIENT_ID_MAX + 16];
+        int64_t delta;
+    } tally[S_TALLY_MAX];
+    int ntally;
 };
 
 /* --- record encoding (format 1) ---------------------------------------------
@@ -238,7 +247,8 @@ tsr_kv_t *tsr_store_kv(tsr_store_t *s) { return s->kv; }
 
 /* --- counters -------------------------------------------------------------- */
 
-static int s_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
+/* Adds delta to a stored counter now. */
+static int s_count_put(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     uint64_t cur = 0;
@@ -251,6 +261,31 @@ static int s_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta
     v.mv_size = sizeof cur;
     v.mv_data = &cur;
     return mdb_put(txn, s->dbi[S_COUNTERS], &k, &v, 0);
+}
+
+/* Adds delta to a counter in this transaction's tally (written by
+ * s_count_flush before the commit); straight to the txn when the tally is full. */
+static int s_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
+{
+    for (int i = 0; i < s->ntally; i++)
+        if (!strcmp(s->tally[i].name, name)) {
+            s->tally[i].delta += delta;
+            return 0;
+        }
+    if (s->ntally == S_TALLY_MAX || strlen(name) >= sizeof s->tally[0].name)
+        return s_count_put(s, txn, name, delta);
+    memcpy(s->tally[s->ntally].name, name, strlen(name) + 1);
+    s->tally[s->ntally++].delta = delta;
+    return 0;
+}
+
+static int s_count_flush(tsr_store_t *s, MDB_txn *txn)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < s->ntally; i++)
+        rc = s_count_put(s, txn, s->tally[i].name, s->tally[i].delta);
+    s->ntally = 0;
+    return rc;
 }
 
 uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
@@ -493,6 +528,7 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
 {
     s_apply_t *a = arg;
     int rc = 0;
+    a->s->ntally = 0; /* this body may be a re-run after the map grew */
     for (size_t b = 0; rc == 0 && b < a->n; b++) {
         tsr_store_batch_t *batch = &a->batches[b];
         for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
@@ -528,7 +564,7 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
         if (rc == 0)
             rc = s_count(a->s, txn, "batches", 1);
     }
-    return rc;
+    return rc == 0 ? s_count_flush(a->s, txn) : rc;
 }
 
 int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Ingest benchmark (label bench): the raw-LMDB baseline, then the collector
+# end to end over CURVE on loopback, for batch sizes 1..1000 and 1 or 8 agents,
+# then Ack latency at 1,000 records/s offered. Prints its figures.
+source "$(dirname "$0")/../integration/lib.sh"
+BENCH="$TSR_BUILD_DIR/tests/bench/bench_ingest"
+DATA="$TMP/data"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+"$BENCH" raw "$TMP"
+start_collector "$DATA"
+: >"$DATA/authorized_clients"
+for i in $(seq 0 7); do
+    "$CLI" keygen --curve "$TMP/agent-$i" >/dev/null
+    echo "$(grep -v '^#' "$TMP/agent-$i.pub") agent bench-$i E08000035" >>"$DATA/authorized_clients"
+done
+kill -HUP "$COLLECTOR_PID"
+sleep 0.5
+for b in 1 10 100 1000; do
+    total=$([ "$b" = 1 ] && echo 1000 || echo 20000)
+    "$BENCH" e2e "$INGEST" "$DATA/collector.pub" "$TMP" 1 "$b" "$total"
+    # fresh ids per run: restart on a new environment so every record is new
+    stop_collector; rm -rf "$DATA/db"; start_collector "$DATA"
+done
+for b in 1 10 100; do
+    total=$([ "$b" = 1 ] && echo 2000 || echo 40000)
+    "$BENCH" e2e "$INGEST" "$DATA/collector.pub" "$TMP" 8 "$b" "$total"
+    stop_collector; rm -rf "$DATA/db"; start_collector "$DATA"
+done
+"$BENCH" paced "$INGEST" "$DATA/collector.pub" "$TMP" 1000 10
