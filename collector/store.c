@@ -384,6 +384,34 @@ static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
     return mdb_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
 }
 
+/* Reads the stored record rid into *old (malloc'd, the caller frees).
+ * Returns 0 when it is there and belongs to c; 1 when it belongs to another
+ * agency (it is then rejected and *old is NULL); MDB_NOTFOUND; or an error. */
+static int s_stored(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, const tsr_client_t *c,
+                    tsr_store_item_t *it, tsr_incident_t **old)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    *old = NULL;
+    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    if (rc != 0)
+        return rc;
+    tsr_incident_t *o = malloc(sizeof *o);
+    char agency[TSR_CLIENT_ID_MAX];
+    if (!o)
+        return ENOMEM;
+    if (s_unpack(&v, o, agency, NULL, rid) != 0) {
+        free(o);
+        return MDB_CORRUPTED;
+    }
+    if (strcmp(agency, c->id) != 0) {
+        free(o);
+        s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+        return 1;
+    }
+    *old = o;
+    return 0;
+}
+
 static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
                             tsr_store_item_t *it, int64_t now)
 {
@@ -395,20 +423,11 @@ static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
         return 0;
     }
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)inc->record_id}, v;
-    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
-    tsr_incident_t *old = NULL;
+    tsr_incident_t *old;
+    int rc = s_stored(s, txn, inc->record_id, c, it, &old);
+    if (rc == 1)
+        return 0;
     if (rc == 0) {
-        old = malloc(sizeof *old);
-        char agency[TSR_CLIENT_ID_MAX];
-        if (!old || s_unpack(&v, old, agency, NULL, inc->record_id) != 0) {
-            free(old);
-            return old ? MDB_CORRUPTED : ENOMEM;
-        }
-        if (strcmp(agency, c->id) != 0) {
-            free(old);
-            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
-            return 0;
-        }
         if (inc->version <= old->version) {
             free(old);
             it->outcome = TSR_OUTCOME_DUPLICATE;
@@ -455,21 +474,13 @@ static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
 static int s_apply_retraction(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
                               tsr_store_item_t *it)
 {
-    MDB_val k = {TSR_RECORD_ID_LEN, it->record_id}, v;
-    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    MDB_val k = {TSR_RECORD_ID_LEN, it->record_id};
     uint32_t tomb_version = it->version;
+    tsr_incident_t *old;
+    int rc = s_stored(s, txn, it->record_id, c, it, &old);
+    if (rc == 1)
+        return 0;
     if (rc == 0) {
-        tsr_incident_t *old = malloc(sizeof *old);
-        char agency[TSR_CLIENT_ID_MAX];
-        if (!old || s_unpack(&v, old, agency, NULL, it->record_id) != 0) {
-            free(old);
-            return old ? MDB_CORRUPTED : ENOMEM;
-        }
-        if (strcmp(agency, c->id) != 0) {
-            free(old);
-            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
-            return 0;
-        }
         if (old->version > it->version) {
             free(old);
             s_reject(it, TSR_REJECT_STALE_VERSION, "a newer version is stored; retract that version");
