@@ -274,6 +274,60 @@ static void s_incident_from_pb(tsr_incident_t *inc, const Tessera__V1__Incident 
     tsr_wire_check_incident(inc, lim, v);
 }
 
+/* --- arrays between fixed-size C arrays and protobuf-c's pointer arrays ---- */
+
+/* char[n][width] -> malloc'd char *[n] pointing into it. */
+static char **s_str_ptrs(const void *base, size_t n, size_t width)
+{
+    char **p = calloc(n + 1, sizeof *p);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = (char *)base + i * width;
+    return p;
+}
+
+/* uint8_t[n][16] -> malloc'd ProtobufCBinaryData[n] pointing into it. */
+static ProtobufCBinaryData *s_bin_ptrs(const void *base, size_t n, size_t width)
+{
+    ProtobufCBinaryData *p = calloc(n + 1, sizeof *p);
+    for (size_t i = 0; p && i < n; i++) {
+        p[i].data = (uint8_t *)base + i * width;
+        p[i].len = width;
+    }
+    return p;
+}
+
+/* char *[n] -> malloc'd char[n][width] (strings cut to width - 1). */
+static void *s_str_copy(char **src, size_t n, size_t width)
+{
+    char *d = calloc(n + 1, width);
+    for (size_t i = 0; d && i < n; i++)
+        snprintf(d + i * width, width, "%s", src[i] ? src[i] : "");
+    return d;
+}
+
+/* ProtobufCBinaryData[n] -> malloc'd uint8_t[n][width]; NULL if a length differs. */
+static void *s_bin_copy(const ProtobufCBinaryData *src, size_t n, size_t width, bool *bad)
+{
+    uint8_t *d = calloc(n + 1, width);
+    for (size_t i = 0; d && i < n; i++) {
+        if (src[i].len != width) {
+            *bad = true;
+            continue;
+        }
+        memcpy(d + i * width, src[i].data, width);
+    }
+    return d;
+}
+
+static uint32_t s_enum_bits(const int *a, size_t n)
+{
+    uint32_t bits = 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] > 0 && a[i] < 32)
+            bits |= 1u << a[i];
+    return bits;
+}
+
 /* --- encode ----------------------------------------------------------------- */
 
 static int s_pack(const Tessera__V1__Envelope *env, uint8_t **buf, size_t *len)
@@ -361,6 +415,14 @@ static int s_encode_ack(const tsr_ack_t *a, uint8_t **buf, size_t *len)
 
 static int s_encode_query(const tsr_query_t *q, uint8_t **buf, size_t *len)
 {
+    Tessera__V1__TrendsQuery tq = TESSERA__V1__TRENDS_QUERY__INIT;
+    Tessera__V1__Filter f[TSR_QUERY_MAX_FILTERS];
+    Tessera__V1__Filter *pf[TSR_QUERY_MAX_FILTERS];
+    Tessera__V1__ClusterQuery cq = TESSERA__V1__CLUSTER_QUERY__INIT;
+    Tessera__V1__LookupQuery lq = TESSERA__V1__LOOKUP_QUERY__INIT;
+    Tessera__V1__OffenderToken tk[TSR_MAX_TOKENS];
+    Tessera__V1__OffenderToken *ptk[TSR_MAX_TOKENS];
+    int by[TSR_TRENDS_MAX_BY];
     Tessera__V1__QueryRequest qr = TESSERA__V1__QUERY_REQUEST__INIT;
     Tessera__V1__StatsQuery sq = TESSERA__V1__STATS_QUERY__INIT;
     Tessera__V1__AlertsQuery aq = TESSERA__V1__ALERTS_QUERY__INIT;
@@ -385,6 +447,42 @@ static int s_encode_query(const tsr_query_t *q, uint8_t **buf, size_t *len)
         qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_AUDIT;
         qr.audit = &uq;
         break;
+    case TSR_QUERY_TRENDS:
+        tq.n_by = q->n_by < TSR_TRENDS_MAX_BY ? q->n_by : TSR_TRENDS_MAX_BY;
+        memcpy(by, q->by, sizeof by);
+        tq.by = (void *)by;
+        tq.n_filters = q->n_filters < TSR_QUERY_MAX_FILTERS ? q->n_filters : TSR_QUERY_MAX_FILTERS;
+        for (size_t i = 0; i < tq.n_filters; i++) {
+            tessera__v1__filter__init(&f[i]);
+            f[i].dimension = q->filters[i].dimension;
+            f[i].value = (char *)q->filters[i].value;
+            pf[i] = &f[i];
+        }
+        tq.filters = pf;
+        tq.since_day = q->since_day;
+        tq.until_day = q->until_day;
+        qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_TRENDS;
+        qr.trends = &tq;
+        break;
+    case TSR_QUERY_CLUSTER:
+        cq.cluster_id = q->cluster_id;
+        qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_CLUSTER;
+        qr.cluster = &cq;
+        break;
+    case TSR_QUERY_LOOKUP:
+        lq.n_tokens = q->n_tokens < TSR_MAX_TOKENS ? q->n_tokens : TSR_MAX_TOKENS;
+        for (size_t i = 0; i < lq.n_tokens; i++) {
+            tessera__v1__offender_token__init(&tk[i]);
+            tk[i].kind = (char *)q->tokens[i].kind;
+            tk[i].key_id = q->tokens[i].key_id;
+            tk[i].token.data = (uint8_t *)q->tokens[i].token;
+            tk[i].token.len = TSR_TOKEN_LEN;
+            ptk[i] = &tk[i];
+        }
+        lq.tokens = ptk;
+        qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_LOOKUP;
+        qr.lookup = &lq;
+        break;
     default:
         break; /* a query with no body: the collector answers BAD_REQUEST */
     }
@@ -393,13 +491,177 @@ static int s_encode_query(const tsr_query_t *q, uint8_t **buf, size_t *len)
     return s_pack(&env, buf, len);
 }
 
-static void s_alert_to_pb(Tessera__V1__Alert *p, const tsr_alert_t *a)
+/* Fills p from a; the pointer arrays it allocates are freed by s_alert_pb_free. */
+static int s_alert_to_pb(Tessera__V1__Alert *p, const tsr_alert_t *a)
 {
     tessera__v1__alert__init(p);
     p->seq = a->seq;
     p->kind = a->kind;
     p->created_at = a->created_at;
     p->summary = (char *)a->summary;
+    p->cluster_id = a->cluster_id;
+    p->trigger = (char *)a->trigger;
+    p->areas = s_str_ptrs(a->areas, a->n_areas, sizeof *a->areas);
+    p->n_areas = a->n_areas;
+    p->agencies = s_str_ptrs(a->agencies, a->n_agencies, sizeof *a->agencies);
+    p->n_agencies = a->n_agencies;
+    p->record_ids = s_bin_ptrs(a->record_ids, a->n_record_ids, sizeof *a->record_ids);
+    p->n_record_ids = a->n_record_ids;
+    p->token_kinds = s_str_ptrs(a->token_kinds, a->n_token_kinds, sizeof *a->token_kinds);
+    p->n_token_kinds = a->n_token_kinds;
+    p->first_day = a->first_day;
+    p->last_day = a->last_day;
+    p->series = (char *)a->series;
+    p->method = (char *)a->method;
+    p->period_day = a->period_day;
+    p->observed = a->observed;
+    p->expected = a->expected;
+    p->upperbound = a->upperbound;
+    return p->areas && p->agencies && p->record_ids && p->token_kinds ? TSR_OK : TSR_ENOMEM;
+}
+
+static void s_alert_pb_free(Tessera__V1__Alert *p)
+{
+    free(p->areas);
+    free(p->agencies);
+    free(p->record_ids);
+    free(p->token_kinds);
+}
+
+/* Packs a response whose result is trends, cluster, lookup or audit. */
+static int s_encode_result(Tessera__V1__QueryResponse *qr, const tsr_response_t *r,
+                           Tessera__V1__Envelope *env, uint8_t **buf, size_t *len)
+{
+    Tessera__V1__TrendsResult tr = TESSERA__V1__TRENDS_RESULT__INIT;
+    Tessera__V1__ClusterDetail cd = TESSERA__V1__CLUSTER_DETAIL__INIT;
+    Tessera__V1__LookupResult lr = TESSERA__V1__LOOKUP_RESULT__INIT;
+    Tessera__V1__AuditList au = TESSERA__V1__AUDIT_LIST__INIT;
+    size_t n = r->kind == TSR_QUERY_TRENDS    ? r->n_cells
+               : r->kind == TSR_QUERY_CLUSTER ? r->n_records
+               : r->kind == TSR_QUERY_AUDIT   ? r->n_audit
+                                              : 0;
+    void **items = calloc(n + 1, sizeof *items);
+    void **ptrs = calloc(n + 1, sizeof *ptrs);
+    int **lists = calloc(3 * n + 1, sizeof *lists);
+    char ***kinds = calloc(n + 1, sizeof *kinds);
+    int rc = items && ptrs && lists && kinds ? TSR_OK : TSR_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (r->kind == TSR_QUERY_TRENDS) {
+            Tessera__V1__TrendCell *c = items[i] = malloc(sizeof *c);
+            if (!c || !(kinds[i] = s_str_ptrs(r->cells[i].keys, r->cells[i].n_keys,
+                                              sizeof r->cells[i].keys[0]))) {
+                rc = TSR_ENOMEM;
+                break;
+            }
+            tessera__v1__trend_cell__init(c);
+            c->n_keys = r->cells[i].n_keys;
+            c->keys = kinds[i];
+            c->suppressed = r->cells[i].suppressed;
+            c->count = r->cells[i].count;
+        } else if (r->kind == TSR_QUERY_CLUSTER) {
+            const tsr_cluster_record_t *cr = &r->records[i];
+            Tessera__V1__ClusterRecord *c = items[i] = malloc(sizeof *c);
+            if (!c || !(kinds[i] = s_str_ptrs(cr->token_kinds, cr->n_token_kinds,
+                                              sizeof cr->token_kinds[0]))) {
+                rc = TSR_ENOMEM;
+                break;
+            }
+            tessera__v1__cluster_record__init(c);
+            c->record_id.data = (uint8_t *)cr->record_id;
+            c->record_id.len = TSR_RECORD_ID_LEN;
+            c->agency_id = (char *)cr->agency_id;
+            c->area_code = (char *)cr->area_code;
+            c->reported_day = cr->reported_day;
+            c->age_band = cr->age_band;
+            c->contact_platforms = (void *)(lists[3 * i] = s_bits_to_list(cr->contact_platforms, &c->n_contact_platforms));
+            c->demands = (void *)(lists[3 * i + 1] = s_bits_to_list(cr->demands, &c->n_demands));
+            c->tactics = (void *)(lists[3 * i + 2] = s_bits_to_list(cr->tactics, &c->n_tactics));
+            c->n_token_kinds = cr->n_token_kinds;
+            c->token_kinds = kinds[i];
+            if (!c->contact_platforms || !c->demands || !c->tactics)
+                rc = TSR_ENOMEM;
+        } else {
+            const tsr_audit_entry_t *ae = &r->audit[i];
+            Tessera__V1__AuditEntry *e = items[i] = malloc(sizeof *e);
+            if (!e) {
+                rc = TSR_ENOMEM;
+                break;
+            }
+            tessera__v1__audit_entry__init(e);
+            e->time = ae->time;
+            e->id = (char *)ae->id;
+            e->role = (char *)ae->role;
+            e->request = (char *)ae->request;
+            e->result_size = ae->result_size;
+        }
+        ptrs[i] = items[i];
+    }
+    char **areas = NULL, **agencies = NULL;
+    ProtobufCBinaryData *rids = NULL;
+    if (rc == 0) {
+        switch (r->kind) {
+        case TSR_QUERY_TRENDS:
+            tr.k = r->k;
+            tr.n_cells = n;
+            tr.cells = (Tessera__V1__TrendCell **)ptrs;
+            qr->result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_TRENDS;
+            qr->trends = &tr;
+            break;
+        case TSR_QUERY_CLUSTER:
+            cd.cluster_id = r->cluster_id;
+            cd.n_records = n;
+            cd.records = (Tessera__V1__ClusterRecord **)ptrs;
+            qr->result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_CLUSTER;
+            qr->cluster = &cd;
+            break;
+        case TSR_QUERY_LOOKUP:
+            areas = s_str_ptrs(r->areas, r->n_areas, sizeof *r->areas);
+            agencies = s_str_ptrs(r->agencies, r->n_agencies, sizeof *r->agencies);
+            rids = s_bin_ptrs(r->record_ids, r->n_record_ids, sizeof *r->record_ids);
+            lr.known = r->known;
+            lr.cluster_id = r->cluster_id;
+            lr.cluster_records = r->cluster_records;
+            lr.n_areas = r->n_areas;
+            lr.areas = areas;
+            lr.n_agencies = r->n_agencies;
+            lr.agencies = agencies;
+            lr.n_record_ids = r->n_record_ids;
+            lr.record_ids = rids;
+            lr.first_day = r->first_day;
+            lr.last_day = r->last_day;
+            qr->result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_LOOKUP;
+            qr->lookup = &lr;
+            if (!areas || !agencies || !rids)
+                rc = TSR_ENOMEM;
+            break;
+        case TSR_QUERY_AUDIT:
+            au.n_entries = n;
+            au.entries = (Tessera__V1__AuditEntry **)ptrs;
+            qr->result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_AUDIT;
+            qr->audit = &au;
+            break;
+        default: break;
+        }
+    }
+    if (rc == 0) {
+        env->body_case = TESSERA__V1__ENVELOPE__BODY_RESPONSE;
+        env->response = qr;
+        rc = s_pack(env, buf, len);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(items ? items[i] : NULL);
+        free(kinds ? kinds[i] : NULL);
+    }
+    for (size_t i = 0; lists && i < 3 * n; i++)
+        free(lists[i]);
+    free(items);
+    free(ptrs);
+    free(lists);
+    free(kinds);
+    free(areas);
+    free(agencies);
+    free(rids);
+    return rc;
 }
 
 static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len)
@@ -429,8 +691,8 @@ static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len
             qr.result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_STATS;
             qr.stats = &st;
         } else if (r->kind == TSR_QUERY_ALERTS) {
-            for (size_t i = 0; i < r->n_alerts; i++) {
-                s_alert_to_pb(&a[i], &r->alerts[i]);
+            for (size_t i = 0; rc == 0 && i < r->n_alerts; i++) {
+                rc = s_alert_to_pb(&a[i], &r->alerts[i]);
                 pa[i] = &a[i];
             }
             al.n_alerts = r->n_alerts;
@@ -438,11 +700,17 @@ static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len
             al.last_seq = r->last_seq;
             qr.result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_ALERTS;
             qr.alerts = &al;
+        } else if (r->kind) {
+            rc = s_encode_result(&qr, r, &env, buf, len);
+            goto done;
         }
         env.body_case = TESSERA__V1__ENVELOPE__BODY_RESPONSE;
         env.response = &qr;
         rc = s_pack(&env, buf, len);
     }
+done:
+    for (size_t i = 0; a && r->kind == TSR_QUERY_ALERTS && i < r->n_alerts; i++)
+        s_alert_pb_free(&a[i]);
     free(c);
     free(pc);
     free(a);
@@ -462,10 +730,13 @@ int tsr_wire_encode(const tsr_msg_t *m, uint8_t **buf, size_t *len)
     case TSR_MSG_ALERT: {
         Tessera__V1__Alert a;
         Tessera__V1__Envelope env = TESSERA__V1__ENVELOPE__INIT;
-        s_alert_to_pb(&a, &m->u.alert);
+        int rc = s_alert_to_pb(&a, &m->u.alert);
         env.body_case = TESSERA__V1__ENVELOPE__BODY_ALERT;
         env.alert = &a;
-        return s_pack(&env, buf, len);
+        if (rc == 0)
+            rc = s_pack(&env, buf, len);
+        s_alert_pb_free(&a);
+        return rc;
     }
     default: return TSR_EINVAL;
     }
@@ -540,12 +811,49 @@ static int s_decode_ack(tsr_ack_t *a, const Tessera__V1__Ack *p, const tsr_wire_
     return TSR_OK;
 }
 
-static void s_alert_from_pb(tsr_alert_t *a, const Tessera__V1__Alert *p)
+void tsr_alert_clear(tsr_alert_t *a)
 {
+    free(a->areas);
+    free(a->agencies);
+    free(a->record_ids);
+    free(a->token_kinds);
+    memset(a, 0, sizeof *a);
+}
+
+static int s_alert_from_pb(tsr_alert_t *a, const Tessera__V1__Alert *p,
+                           const tsr_wire_limits_t *lim, tsr_error_t *err)
+{
+    if (p->n_areas > lim->max_items || p->n_agencies > lim->max_items ||
+        p->n_record_ids > lim->max_items || p->n_token_kinds > lim->max_items)
+        return tsr_error_set(err, "alert", "too many entries"), TSR_EPROTO;
     a->seq = p->seq;
     a->kind = p->kind;
     a->created_at = p->created_at;
     s_copy_str(a->summary, sizeof a->summary, p->summary);
+    a->cluster_id = p->cluster_id;
+    s_copy_str(a->trigger, sizeof a->trigger, p->trigger);
+    bool bad = false;
+    a->areas = s_str_copy(p->areas, p->n_areas, sizeof *a->areas);
+    a->n_areas = p->n_areas;
+    a->agencies = s_str_copy(p->agencies, p->n_agencies, sizeof *a->agencies);
+    a->n_agencies = p->n_agencies;
+    a->record_ids = s_bin_copy(p->record_ids, p->n_record_ids, sizeof *a->record_ids, &bad);
+    a->n_record_ids = p->n_record_ids;
+    a->token_kinds = s_str_copy(p->token_kinds, p->n_token_kinds, sizeof *a->token_kinds);
+    a->n_token_kinds = p->n_token_kinds;
+    a->first_day = p->first_day;
+    a->last_day = p->last_day;
+    s_copy_str(a->series, sizeof a->series, p->series);
+    s_copy_str(a->method, sizeof a->method, p->method);
+    a->period_day = p->period_day;
+    a->observed = p->observed;
+    a->expected = p->expected;
+    a->upperbound = p->upperbound;
+    if (!a->areas || !a->agencies || !a->record_ids || !a->token_kinds)
+        return TSR_ENOMEM;
+    if (bad)
+        return tsr_error_set(err, "record_ids", "a record id is not 16 bytes"), TSR_EPROTO;
+    return TSR_OK;
 }
 
 static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse *p,
@@ -575,18 +883,154 @@ static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse
         r->alerts = calloc(al->n_alerts + 1, sizeof *r->alerts);
         if (!r->alerts)
             return TSR_ENOMEM;
-        for (size_t i = 0; i < al->n_alerts; i++)
-            s_alert_from_pb(&r->alerts[i], al->alerts[i]);
         r->n_alerts = al->n_alerts;
+        for (size_t i = 0; i < al->n_alerts; i++) {
+            int rc = s_alert_from_pb(&r->alerts[i], al->alerts[i], lim, err);
+            if (rc != 0)
+                return rc;
+        }
         r->last_seq = al->last_seq;
+    } else if (p->result_case == TESSERA__V1__QUERY_RESPONSE__RESULT_TRENDS) {
+        const Tessera__V1__TrendsResult *t = p->trends;
+        if (t->n_cells > lim->max_items)
+            return tsr_error_set(err, "cells", "too many entries"), TSR_EPROTO;
+        r->kind = TSR_QUERY_TRENDS;
+        r->k = t->k;
+        r->cells = calloc(t->n_cells + 1, sizeof *r->cells);
+        if (!r->cells)
+            return TSR_ENOMEM;
+        for (size_t i = 0; i < t->n_cells; i++) {
+            const Tessera__V1__TrendCell *c = t->cells[i];
+            if (c->n_keys > TSR_TRENDS_MAX_BY)
+                return tsr_error_set(err, "cells", "more than %d keys", TSR_TRENDS_MAX_BY), TSR_EPROTO;
+            for (size_t k = 0; k < c->n_keys; k++)
+                s_copy_str(r->cells[i].keys[k], sizeof r->cells[i].keys[k], c->keys[k]);
+            r->cells[i].n_keys = c->n_keys;
+            r->cells[i].suppressed = c->suppressed;
+            r->cells[i].count = c->suppressed ? 0 : c->count; /* never a number under k */
+        }
+        r->n_cells = t->n_cells;
+    } else if (p->result_case == TESSERA__V1__QUERY_RESPONSE__RESULT_CLUSTER) {
+        const Tessera__V1__ClusterDetail *d = p->cluster;
+        if (d->n_records > lim->max_items)
+            return tsr_error_set(err, "records", "too many entries"), TSR_EPROTO;
+        r->kind = TSR_QUERY_CLUSTER;
+        r->cluster_id = d->cluster_id;
+        r->records = calloc(d->n_records + 1, sizeof *r->records);
+        if (!r->records)
+            return TSR_ENOMEM;
+        for (size_t i = 0; i < d->n_records; i++) {
+            const Tessera__V1__ClusterRecord *c = d->records[i];
+            tsr_cluster_record_t *o = &r->records[i];
+            if (c->record_id.len != TSR_RECORD_ID_LEN || c->n_token_kinds > 8)
+                return tsr_error_set(err, "records", "bad record %zu", i), TSR_EPROTO;
+            memcpy(o->record_id, c->record_id.data, TSR_RECORD_ID_LEN);
+            s_copy_str(o->agency_id, sizeof o->agency_id, c->agency_id);
+            s_copy_str(o->area_code, sizeof o->area_code, c->area_code);
+            o->reported_day = c->reported_day;
+            o->age_band = c->age_band;
+            o->contact_platforms = s_enum_bits((const int *)c->contact_platforms, c->n_contact_platforms);
+            o->demands = s_enum_bits((const int *)c->demands, c->n_demands);
+            o->tactics = s_enum_bits((const int *)c->tactics, c->n_tactics);
+            for (size_t k = 0; k < c->n_token_kinds; k++)
+                s_copy_str(o->token_kinds[k], sizeof o->token_kinds[k], c->token_kinds[k]);
+            o->n_token_kinds = c->n_token_kinds;
+        }
+        r->n_records = d->n_records;
+    } else if (p->result_case == TESSERA__V1__QUERY_RESPONSE__RESULT_LOOKUP) {
+        const Tessera__V1__LookupResult *l = p->lookup;
+        if (l->n_areas > lim->max_items || l->n_agencies > lim->max_items ||
+            l->n_record_ids > lim->max_items)
+            return tsr_error_set(err, "lookup", "too many entries"), TSR_EPROTO;
+        bool bad = false;
+        r->kind = TSR_QUERY_LOOKUP;
+        r->known = l->known;
+        r->cluster_id = l->cluster_id;
+        r->cluster_records = l->cluster_records;
+        r->areas = s_str_copy(l->areas, l->n_areas, sizeof *r->areas);
+        r->n_areas = l->n_areas;
+        r->agencies = s_str_copy(l->agencies, l->n_agencies, sizeof *r->agencies);
+        r->n_agencies = l->n_agencies;
+        r->record_ids = s_bin_copy(l->record_ids, l->n_record_ids, sizeof *r->record_ids, &bad);
+        r->n_record_ids = l->n_record_ids;
+        r->first_day = l->first_day;
+        r->last_day = l->last_day;
+        if (!r->areas || !r->agencies || !r->record_ids)
+            return TSR_ENOMEM;
+        if (bad)
+            return tsr_error_set(err, "record_ids", "a record id is not 16 bytes"), TSR_EPROTO;
+    } else if (p->result_case == TESSERA__V1__QUERY_RESPONSE__RESULT_AUDIT) {
+        const Tessera__V1__AuditList *a = p->audit;
+        if (a->n_entries > lim->max_items)
+            return tsr_error_set(err, "entries", "too many entries"), TSR_EPROTO;
+        r->kind = TSR_QUERY_AUDIT;
+        r->audit = calloc(a->n_entries + 1, sizeof *r->audit);
+        if (!r->audit)
+            return TSR_ENOMEM;
+        for (size_t i = 0; i < a->n_entries; i++) {
+            r->audit[i].time = a->entries[i]->time;
+            s_copy_str(r->audit[i].id, sizeof r->audit[i].id, a->entries[i]->id);
+            s_copy_str(r->audit[i].role, sizeof r->audit[i].role, a->entries[i]->role);
+            s_copy_str(r->audit[i].request, sizeof r->audit[i].request, a->entries[i]->request);
+            r->audit[i].result_size = a->entries[i]->result_size;
+        }
+        r->n_audit = a->n_entries;
     }
     return TSR_OK;
 }
 
-static void s_decode_query(tsr_query_t *q, const Tessera__V1__QueryRequest *p)
+static int s_decode_query(tsr_query_t *q, const Tessera__V1__QueryRequest *p, tsr_error_t *err)
 {
     q->request_id = p->request_id;
+    const int max_dim = TESSERA__V1__DIMENSION__DIMENSION_AMOUNT_BAND;
     switch (p->query_case) {
+    case TESSERA__V1__QUERY_REQUEST__QUERY_TRENDS: {
+        const Tessera__V1__TrendsQuery *t = p->trends;
+        if (t->n_by < 1 || t->n_by > TSR_TRENDS_MAX_BY)
+            return tsr_error_set(err, "by", "one or two dimensions"), TSR_EPROTO;
+        if (t->n_filters > TSR_QUERY_MAX_FILTERS)
+            return tsr_error_set(err, "filters", "at most %d", TSR_QUERY_MAX_FILTERS), TSR_EPROTO;
+        q->kind = TSR_QUERY_TRENDS;
+        for (size_t i = 0; i < t->n_by; i++) {
+            if ((int)t->by[i] < 1 || (int)t->by[i] > max_dim)
+                return tsr_error_set(err, "by", "unknown dimension %d", (int)t->by[i]), TSR_EPROTO;
+            q->by[i] = t->by[i];
+        }
+        q->n_by = t->n_by;
+        for (size_t i = 0; i < t->n_filters; i++) {
+            if ((int)t->filters[i]->dimension < 1 || (int)t->filters[i]->dimension > max_dim)
+                return tsr_error_set(err, "filters", "unknown dimension"), TSR_EPROTO;
+            q->filters[i].dimension = t->filters[i]->dimension;
+            s_copy_str(q->filters[i].value, sizeof q->filters[i].value, t->filters[i]->value);
+        }
+        q->n_filters = t->n_filters;
+        q->since_day = t->since_day;
+        q->until_day = t->until_day;
+        return TSR_OK;
+    }
+    case TESSERA__V1__QUERY_REQUEST__QUERY_CLUSTER:
+        q->kind = TSR_QUERY_CLUSTER;
+        q->cluster_id = p->cluster->cluster_id;
+        return TSR_OK;
+    case TESSERA__V1__QUERY_REQUEST__QUERY_LOOKUP: {
+        const Tessera__V1__LookupQuery *l = p->lookup;
+        if (l->n_tokens < 1 || l->n_tokens > TSR_MAX_TOKENS)
+            return tsr_error_set(err, "tokens", "1 to %d tokens", TSR_MAX_TOKENS), TSR_EPROTO;
+        q->kind = TSR_QUERY_LOOKUP;
+        q->tokens = calloc(l->n_tokens, sizeof *q->tokens);
+        if (!q->tokens)
+            return TSR_ENOMEM;
+        for (size_t i = 0; i < l->n_tokens; i++) {
+            const Tessera__V1__OffenderToken *t = l->tokens[i];
+            if (t->token.len != TSR_TOKEN_LEN || !tsr_canon_kind_valid(t->kind))
+                return tsr_error_set(err, "tokens", "token %zu: bad kind or length", i), TSR_EPROTO;
+            s_copy_str(q->tokens[i].kind, TSR_KIND_MAX, t->kind);
+            q->tokens[i].key_id = t->key_id;
+            memcpy(q->tokens[i].token, t->token.data, TSR_TOKEN_LEN);
+        }
+        q->n_tokens = l->n_tokens;
+        return TSR_OK;
+    }
     case TESSERA__V1__QUERY_REQUEST__QUERY_STATS: q->kind = TSR_QUERY_STATS; break;
     case TESSERA__V1__QUERY_REQUEST__QUERY_ALERTS:
         q->kind = TSR_QUERY_ALERTS;
@@ -599,8 +1043,9 @@ static void s_decode_query(tsr_query_t *q, const Tessera__V1__QueryRequest *p)
         s_copy_str(q->id, sizeof q->id, p->audit->id);
         q->max = p->audit->max;
         break;
-    default: q->kind = 0; break; /* not answered in this version: BAD_REQUEST */
+    default: q->kind = 0; break; /* no query: the collector answers BAD_REQUEST */
     }
+    return TSR_OK;
 }
 
 int tsr_wire_decode(tsr_msg_t *out, const uint8_t *buf, size_t len, const tsr_wire_limits_t *lim,
@@ -630,7 +1075,7 @@ int tsr_wire_decode(tsr_msg_t *out, const uint8_t *buf, size_t len, const tsr_wi
         break;
     case TESSERA__V1__ENVELOPE__BODY_QUERY:
         out->kind = TSR_MSG_QUERY;
-        s_decode_query(&out->u.query, env->query);
+        rc = s_decode_query(&out->u.query, env->query, err);
         break;
     case TESSERA__V1__ENVELOPE__BODY_RESPONSE:
         out->kind = TSR_MSG_RESPONSE;
@@ -638,7 +1083,7 @@ int tsr_wire_decode(tsr_msg_t *out, const uint8_t *buf, size_t len, const tsr_wi
         break;
     case TESSERA__V1__ENVELOPE__BODY_ALERT:
         out->kind = TSR_MSG_ALERT;
-        s_alert_from_pb(&out->u.alert, env->alert);
+        rc = s_alert_from_pb(&out->u.alert, env->alert, lim, err);
         break;
     default:
         tsr_error_set(err, "", "envelope has no body");
@@ -660,10 +1105,22 @@ void tsr_msg_clear(tsr_msg_t *m)
         free(m->u.submit.retraction_verdicts);
         break;
     case TSR_MSG_ACK: free(m->u.ack.rejections); break;
-    case TSR_MSG_RESPONSE:
-        free(m->u.response.counters);
-        free(m->u.response.alerts);
+    case TSR_MSG_QUERY: free(m->u.query.tokens); break;
+    case TSR_MSG_RESPONSE: {
+        tsr_response_t *r = &m->u.response;
+        for (size_t i = 0; r->alerts && i < r->n_alerts; i++)
+            tsr_alert_clear(&r->alerts[i]);
+        free(r->counters);
+        free(r->alerts);
+        free(r->cells);
+        free(r->records);
+        free(r->areas);
+        free(r->agencies);
+        free(r->record_ids);
+        free(r->audit);
         break;
+    }
+    case TSR_MSG_ALERT: tsr_alert_clear(&m->u.alert); break;
     default: break;
     }
     memset(m, 0, sizeof *m);

@@ -161,7 +161,9 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     assert_memory_equal(d.u.response.counters, c, sizeof c);
     tsr_msg_clear(&d);
 
-    tsr_alert_t al[2] = {{1, 1, 1700000001, "cluster 4 spans 2 areas"}, {2, 2, 1700000002, "spike"}};
+    tsr_alert_t al[2] = {{.seq = 1, .kind = 1, .created_at = 1700000001,
+                          .summary = "cluster 4 spans 2 areas"},
+                         {.seq = 2, .kind = 2, .created_at = 1700000002, .summary = "spike"}};
     m = (tsr_msg_t){.kind = TSR_MSG_RESPONSE};
     m.u.response = (tsr_response_t){.request_id = 10, .status = TSR_QSTATUS_DENIED,
                                     .kind = TSR_QUERY_ALERTS, .alerts = al, .n_alerts = 2,
@@ -174,7 +176,13 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     assert_string_equal(d.u.response.error, "analysts may not see linkage alerts");
     assert_int_equal(d.u.response.n_alerts, 2);
     assert_int_equal(d.u.response.last_seq, 2);
-    assert_memory_equal(d.u.response.alerts, al, sizeof al);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(d.u.response.alerts[i].seq, al[i].seq);
+        assert_int_equal(d.u.response.alerts[i].kind, al[i].kind);
+        assert_int_equal(d.u.response.alerts[i].created_at, al[i].created_at);
+        assert_string_equal(d.u.response.alerts[i].summary, al[i].summary);
+        assert_int_equal(d.u.response.alerts[i].n_areas, 0);
+    }
     tsr_msg_clear(&d);
 
     m = (tsr_msg_t){.kind = TSR_MSG_ALERT};
@@ -183,7 +191,8 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
     free(buf);
     assert_int_equal(d.kind, TSR_MSG_ALERT);
-    assert_memory_equal(&d.u.alert, &al[0], sizeof al[0]);
+    assert_int_equal(d.u.alert.seq, 1);
+    assert_string_equal(d.u.alert.summary, "cluster 4 spans 2 areas");
     tsr_msg_clear(&d);
 }
 
@@ -395,6 +404,163 @@ static void test_junk_never_crashes(void **state)
     free(good);
 }
 
+/* Encodes m, decodes it into d (which the caller clears). */
+static void s_roundtrip(const tsr_msg_t *m, tsr_msg_t *d)
+{
+    uint8_t *buf;
+    size_t len;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_wire_encode(m, &buf, &len), 0);
+    if (tsr_wire_decode(d, buf, len, NULL, &err) != 0)
+        fail_msg("decode: %s: %s", err.field, err.reason);
+    free(buf);
+    assert_int_equal(d->kind, m->kind);
+}
+
+static void test_queries_and_results_roundtrip(void **state)
+{
+    (void)state;
+    tsr_msg_t m = {.kind = TSR_MSG_QUERY}, d;
+    /* trends */
+    tsr_query_t *q = &m.u.query;
+    q->request_id = 3;
+    q->kind = TSR_QUERY_TRENDS;
+    q->by[0] = 1; /* area */
+    q->by[1] = 3; /* week */
+    q->n_by = 2;
+    q->filters[0] = (tsr_filter_t){2, "E12000003"};
+    q->filters[1] = (tsr_filter_t){8, "instagram"};
+    q->n_filters = 2;
+    q->since_day = 20000;
+    q->until_day = 20400;
+    s_roundtrip(&m, &d);
+    assert_memory_equal(&d.u.query, q, sizeof *q);
+    tsr_msg_clear(&d);
+    /* cluster */
+    memset(q, 0, sizeof *q);
+    q->kind = TSR_QUERY_CLUSTER;
+    q->cluster_id = 0xabcdef;
+    s_roundtrip(&m, &d);
+    assert_int_equal(d.u.query.kind, TSR_QUERY_CLUSTER);
+    assert_int_equal(d.u.query.cluster_id, 0xabcdef);
+    tsr_msg_clear(&d);
+    /* lookup: tokens only, never a value */
+    tsr_token_t toks[2] = {{"phone", 9, {0}}, {"bank:uk", 9, {0}}};
+    memset(toks[0].token, 0x31, TSR_TOKEN_LEN);
+    memset(toks[1].token, 0x32, TSR_TOKEN_LEN);
+    memset(q, 0, sizeof *q);
+    q->kind = TSR_QUERY_LOOKUP;
+    q->tokens = toks;
+    q->n_tokens = 2;
+    s_roundtrip(&m, &d);
+    assert_int_equal(d.u.query.n_tokens, 2);
+    assert_memory_equal(d.u.query.tokens, toks, sizeof toks);
+    tsr_msg_clear(&d);
+    /* a lookup token of an unknown kind refuses the query */
+    snprintf(toks[1].kind, TSR_KIND_MAX, "name");
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), TSR_EPROTO);
+    free(buf);
+
+    /* trends result: suppressed cells carry no count */
+    tsr_trend_cell_t cells[2] = {{{"E08000035", "2026-10-05"}, 2, false, 12},
+                                 {{"E08000032", "2026-10-05"}, 2, true, 0}};
+    m = (tsr_msg_t){.kind = TSR_MSG_RESPONSE};
+    tsr_response_t *r = &m.u.response;
+    r->status = TSR_QSTATUS_OK;
+    r->kind = TSR_QUERY_TRENDS;
+    r->k = 5;
+    r->cells = cells;
+    r->n_cells = 2;
+    s_roundtrip(&m, &d);
+    assert_int_equal(d.u.response.k, 5);
+    assert_int_equal(d.u.response.n_cells, 2);
+    assert_memory_equal(d.u.response.cells, cells, sizeof cells);
+    tsr_msg_clear(&d);
+
+    /* cluster detail */
+    tsr_cluster_record_t recs[1] = {{.agency_id = "leeds-cs-01", .area_code = "E08000035",
+                                     .reported_day = 20366, .age_band = 3,
+                                     .contact_platforms = 1u << 1, .demands = 1u << 1 | 1u << 3,
+                                     .tactics = 1u << 10, .token_kinds = {"phone", "bank:uk"},
+                                     .n_token_kinds = 2}};
+    memset(recs[0].record_id, 0x77, TSR_RECORD_ID_LEN);
+    m = (tsr_msg_t){.kind = TSR_MSG_RESPONSE};
+    r->status = TSR_QSTATUS_OK;
+    r->kind = TSR_QUERY_CLUSTER;
+    r->cluster_id = 42;
+    r->records = recs;
+    r->n_records = 1;
+    s_roundtrip(&m, &d);
+    assert_int_equal(d.u.response.cluster_id, 42);
+    assert_memory_equal(d.u.response.records, recs, sizeof recs);
+    tsr_msg_clear(&d);
+
+    /* lookup result */
+    tsr_area_code_t areas[2] = {"E08000035", "E08000032"};
+    tsr_name_t agencies[1] = {"leeds-cs-01"};
+    tsr_record_id_t rids[2];
+    memset(rids, 0x19, sizeof rids);
+    m = (tsr_msg_t){.kind = TSR_MSG_RESPONSE};
+    *r = (tsr_response_t){.status = TSR_QSTATUS_OK, .kind = TSR_QUERY_LOOKUP, .known = true,
+                          .cluster_id = 42, .cluster_records = 2, .areas = areas, .n_areas = 2,
+                          .agencies = agencies, .n_agencies = 1, .record_ids = rids,
+                          .n_record_ids = 2, .first_day = 20360, .last_day = 20370};
+    s_roundtrip(&m, &d);
+    assert_true(d.u.response.known);
+    assert_int_equal(d.u.response.cluster_records, 2);
+    assert_memory_equal(d.u.response.areas, areas, sizeof areas);
+    assert_memory_equal(d.u.response.agencies, agencies, sizeof agencies);
+    assert_memory_equal(d.u.response.record_ids, rids, sizeof rids);
+    assert_int_equal(d.u.response.last_day, 20370);
+    tsr_msg_clear(&d);
+
+    /* audit list */
+    tsr_audit_entry_t au[1] = {{1700000000, "yh-analyst-1", "analyst", "trends by=area", 14}};
+    m = (tsr_msg_t){.kind = TSR_MSG_RESPONSE};
+    *r = (tsr_response_t){.status = TSR_QSTATUS_OK, .kind = TSR_QUERY_AUDIT, .audit = au,
+                          .n_audit = 1};
+    s_roundtrip(&m, &d);
+    assert_memory_equal(d.u.response.audit, au, sizeof au);
+    tsr_msg_clear(&d);
+}
+
+static void test_full_alert_roundtrip(void **state)
+{
+    (void)state;
+    tsr_area_code_t areas[3] = {"E08000035", "E08000032", "E06000014"};
+    tsr_name_t agencies[2] = {"leeds-cs-01", "bradford-school-07"};
+    tsr_name_t kinds[2] = {"handle:instagram", "bank:uk"};
+    tsr_record_id_t rids[3];
+    memset(rids, 0x44, sizeof rids);
+    tsr_msg_t m = {.kind = TSR_MSG_ALERT}, d;
+    m.u.alert = (tsr_alert_t){.seq = 7, .kind = 1, .created_at = 1700000000,
+                              .summary = "cluster 42 spans 3 areas", .cluster_id = 42,
+                              .trigger = "spans 3 areas", .areas = areas, .n_areas = 3,
+                              .agencies = agencies, .n_agencies = 2, .record_ids = rids,
+                              .n_record_ids = 3, .token_kinds = kinds, .n_token_kinds = 2,
+                              .first_day = 20360, .last_day = 20375,
+                              .series = "region:E12000003", .method = "c2", .period_day = 20370,
+                              .observed = 9, .expected = 2.5, .upperbound = 6.25};
+    s_roundtrip(&m, &d);
+    tsr_alert_t *a = &d.u.alert;
+    assert_int_equal(a->seq, 7);
+    assert_string_equal(a->trigger, "spans 3 areas");
+    assert_int_equal(a->n_areas, 3);
+    assert_memory_equal(a->areas, areas, sizeof areas);
+    assert_memory_equal(a->agencies, agencies, sizeof agencies);
+    assert_memory_equal(a->record_ids, rids, sizeof rids);
+    assert_memory_equal(a->token_kinds, kinds, sizeof kinds);
+    assert_string_equal(a->series, "region:E12000003");
+    assert_string_equal(a->method, "c2");
+    assert_int_equal(a->observed, 9);
+    assert_true(a->expected == 2.5 && a->upperbound == 6.25);
+    tsr_msg_clear(&d);
+}
+
 static void test_codes_agree_with_proto(void **state)
 {
     (void)state;
@@ -414,6 +580,8 @@ int main(void)
         cmocka_unit_test(test_one_bad_record_keeps_the_rest),
         cmocka_unit_test(test_envelope_limits),
         cmocka_unit_test(test_junk_never_crashes),
+        cmocka_unit_test(test_queries_and_results_roundtrip),
+        cmocka_unit_test(test_full_alert_roundtrip),
         cmocka_unit_test(test_codes_agree_with_proto),
     };
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);

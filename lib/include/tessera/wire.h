@@ -36,9 +36,12 @@ void tsr_wire_limits_default(tsr_wire_limits_t *lim);
 /* Equal to the wire enums. */
 enum { TSR_ACK_OK = 1, TSR_ACK_RETRY_LATER = 2, TSR_ACK_DENIED = 3, TSR_ACK_MALFORMED = 4 };
 enum {
-    TSR_QUERY_STATS = 1,  /* no parameters */
-    TSR_QUERY_ALERTS = 2, /* since_seq, max */
-    TSR_QUERY_AUDIT = 3,  /* since_time, id, max */
+    TSR_QUERY_STATS = 1,   /* no parameters */
+    TSR_QUERY_ALERTS = 2,  /* since_seq, max */
+    TSR_QUERY_AUDIT = 3,   /* since_time, id, max */
+    TSR_QUERY_TRENDS = 4,  /* by, filters, since_day, until_day */
+    TSR_QUERY_CLUSTER = 5, /* cluster_id */
+    TSR_QUERY_LOOKUP = 6,  /* tokens */
 };
 enum {
     TSR_QSTATUS_OK = 1,
@@ -84,13 +87,29 @@ typedef struct tsr_ack {
     size_t n_rejections;
 } tsr_ack_t;
 
+#define TSR_TRENDS_MAX_BY 2
+#define TSR_QUERY_MAX_FILTERS 16
+
+typedef struct tsr_filter {
+    int dimension; /* wire enum Dimension */
+    char value[64];
+} tsr_filter_t;
+
 typedef struct tsr_query {
     uint64_t request_id;
     int kind; /* TSR_QUERY_* */
-    uint64_t since_seq;
-    int64_t since_time;
-    char id[64];
-    uint32_t max;
+    uint64_t since_seq;          /* alerts */
+    int64_t since_time;          /* audit */
+    char id[64];                 /* audit */
+    uint32_t max;                /* alerts, audit */
+    uint64_t cluster_id;         /* cluster */
+    int by[TSR_TRENDS_MAX_BY];   /* trends: wire enum Dimension */
+    size_t n_by;
+    tsr_filter_t filters[TSR_QUERY_MAX_FILTERS];
+    size_t n_filters;
+    int32_t since_day, until_day; /* trends; 0 = no bound */
+    tsr_token_t *tokens;         /* lookup; decode allocates */
+    size_t n_tokens;
 } tsr_query_t;
 
 typedef struct tsr_counter {
@@ -98,12 +117,63 @@ typedef struct tsr_counter {
     uint64_t value;
 } tsr_counter_t;
 
+typedef char tsr_area_code_t[TSR_AREA_CODE_MAX];
+typedef char tsr_name_t[64];
+typedef uint8_t tsr_record_id_t[TSR_RECORD_ID_LEN];
+
 typedef struct tsr_alert {
     uint64_t seq;
     int kind; /* 1 linkage, 2 spike, 3 cross-area */
     int64_t created_at;
     char summary[256];
+    /* linkage */
+    uint64_t cluster_id;
+    char trigger[128];
+    tsr_area_code_t *areas;
+    size_t n_areas;
+    tsr_name_t *agencies;
+    size_t n_agencies;
+    tsr_record_id_t *record_ids;
+    size_t n_record_ids;
+    tsr_name_t *token_kinds;
+    size_t n_token_kinds;
+    int32_t first_day, last_day;
+    /* spike */
+    char series[128];
+    char method[16];
+    int32_t period_day;
+    uint64_t observed;
+    double expected, upperbound;
 } tsr_alert_t;
+
+/* Frees the arrays of an alert that tsr_wire_decode() filled. */
+void tsr_alert_clear(tsr_alert_t *a);
+
+typedef struct tsr_trend_cell {
+    tsr_name_t keys[TSR_TRENDS_MAX_BY];
+    size_t n_keys;
+    bool suppressed;
+    uint64_t count; /* 0 when suppressed */
+} tsr_trend_cell_t;
+
+typedef struct tsr_cluster_record {
+    uint8_t record_id[TSR_RECORD_ID_LEN];
+    char agency_id[64];
+    char area_code[TSR_AREA_CODE_MAX];
+    int32_t reported_day;
+    int age_band;
+    uint32_t contact_platforms, demands, tactics; /* bitmasks */
+    tsr_name_t token_kinds[8];
+    size_t n_token_kinds;
+} tsr_cluster_record_t;
+
+typedef struct tsr_audit_entry {
+    int64_t time;
+    char id[64];
+    char role[16];
+    char request[256];
+    uint64_t result_size;
+} tsr_audit_entry_t;
 
 typedef struct tsr_response {
     uint64_t request_id;
@@ -115,6 +185,23 @@ typedef struct tsr_response {
     tsr_alert_t *alerts;     /* TSR_QUERY_ALERTS */
     size_t n_alerts;
     uint64_t last_seq;
+    uint32_t k;              /* TSR_QUERY_TRENDS: suppression threshold */
+    tsr_trend_cell_t *cells;
+    size_t n_cells;
+    uint64_t cluster_id;     /* TSR_QUERY_CLUSTER and TSR_QUERY_LOOKUP */
+    tsr_cluster_record_t *records; /* TSR_QUERY_CLUSTER */
+    size_t n_records;
+    bool known;              /* TSR_QUERY_LOOKUP */
+    uint32_t cluster_records;
+    tsr_area_code_t *areas;
+    size_t n_areas;
+    tsr_name_t *agencies;
+    size_t n_agencies;
+    tsr_record_id_t *record_ids;
+    size_t n_record_ids;
+    int32_t first_day, last_day;
+    tsr_audit_entry_t *audit; /* TSR_QUERY_AUDIT */
+    size_t n_audit;
 } tsr_response_t;
 
 typedef enum {
