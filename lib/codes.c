@@ -33,6 +33,7 @@ static s_list_t s_lists[TSR_CODES__COUNT] = {
 
 static tsr_area_t *s_areas;
 static int s_nareas;
+static const tsr_area_t **s_by_code; /* sorted by code, for bsearch: every record is checked */
 static char **s_retired; /* pairs: code, "successor, successor" */
 static int s_nretired;
 
@@ -132,6 +133,11 @@ static void s_parse(const char *name, tsr_csv_row_fn fn, void *ctx)
         s_die(name, err.line, err.reason);
 }
 
+static int s_cmp_area(const void *a, const void *b)
+{
+    return strcmp((*(const tsr_area_t *const *)a)->code, (*(const tsr_area_t *const *)b)->code);
+}
+
 static void s_load(void)
 {
     char name[64];
@@ -141,6 +147,12 @@ static void s_load(void)
     }
     s_parse("areas.csv", s_area_row, NULL);
     s_parse("areas_retired.csv", s_retired_row, NULL);
+    s_by_code = malloc((size_t)s_nareas * sizeof *s_by_code);
+    if (!s_by_code)
+        s_die("areas.csv", 0, "out of memory");
+    for (int i = 0; i < s_nareas; i++)
+        s_by_code[i] = &s_areas[i];
+    qsort(s_by_code, (size_t)s_nareas, sizeof *s_by_code, s_cmp_area);
 }
 
 static void s_init(void) { pthread_once(&s_once, s_load); }
@@ -212,10 +224,10 @@ const tsr_area_t *tsr_area_find(const char *code)
     s_init();
     if (!code)
         return NULL;
-    for (int i = 0; i < s_nareas; i++)
-        if (strcmp(s_areas[i].code, code) == 0)
-            return &s_areas[i];
-    return NULL;
+    tsr_area_t key = {.code = code};
+    const tsr_area_t *kp = &key;
+    const tsr_area_t **hit = bsearch(&kp, s_by_code, (size_t)s_nareas, sizeof *s_by_code, s_cmp_area);
+    return hit ? *hit : NULL;
 }
 
 const char *tsr_area_successors(const char *code)
