@@ -7,5 +7,10 @@
 int agent_cmd_check(int argc, char **argv);
 int agent_cmd_hash(int argc, char **argv);
 int agent_cmd_keygen(int argc, char **argv);
+int agent_cmd_init(int argc, char **argv);
+int agent_cmd_submit(int argc, char **argv);
+int agent_cmd_retract(int argc, char **argv);
+int agent_cmd_resolve(int argc, char **argv);
+int agent_cmd_status(int argc, char **argv);
 
 #endif

@@ -14,9 +14,15 @@ static const char s_usage[] =
     "                       and print exactly what would leave the building\n"
     "  hash VALUE           print the canonical form and token of one identifier\n"
     "  keygen               create a new network key file\n"
+    "  init                 set up a new agency (config, key pair, outbox)\n"
+    "  submit FILE...       queue incident files and deliver them to the collector\n"
+    "  retract CASE_REF...  withdraw cases already sent\n"
+    "  resolve RECORD_ID    the case reference behind a record id (local only)\n"
+    "  status               outbox depth, last acknowledgement, rejections\n"
     "\n"
     "Run 'tessera-agent COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error.\n";
+    "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error,\n"
+    "3 collector unreachable (records stay queued).\n";
 
 int main(int argc, char **argv)
 {
@@ -39,6 +45,16 @@ int main(int argc, char **argv)
         return agent_cmd_hash(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return agent_cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "init") == 0)
+        return agent_cmd_init(argc - 1, argv + 1);
+    if (strcmp(cmd, "submit") == 0)
+        return agent_cmd_submit(argc - 1, argv + 1);
+    if (strcmp(cmd, "retract") == 0)
+        return agent_cmd_retract(argc - 1, argv + 1);
+    if (strcmp(cmd, "resolve") == 0)
+        return agent_cmd_resolve(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return agent_cmd_status(argc - 1, argv + 1);
     fprintf(stderr, "tessera-agent: unknown command '%s'\n\n%s", cmd, s_usage);
     return 2;
 }

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The demo: what a school's agent would send, and proof that nothing raw
-# leaves. Run through `make demo` (which installs dependencies and builds
-# first). Leaves its scratch directory, demo-run/, for a look.
+# The demo: what an agency's agent would send, proof that nothing raw leaves,
+# then a real collector on loopback with one agent per area submitting over
+# CURVE, the collector's counters, and re-identification at the source.
+# Run through `make demo` (which installs dependencies and builds first).
+# Leaves its scratch directory, demo-run/, for a look.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${1:-build}"
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 AGENT="$BUILD/agent/tessera-agent"
+CLI="$BUILD/cli/tessera"
+COLLECTOR="$BUILD/collector/tessera-collector"
 DEMO="$ROOT/demo-run"
 INPUT="$ROOT/schemas/examples/incidents.jsonl"
 
@@ -48,3 +52,59 @@ if [ "$found" -ne 0 ]; then
 fi
 echo "   0 of $total raw values (names, case references, notes, handles, phone numbers,"
 echo "   bank details) appear in what would be sent."
+
+echo
+echo "-- 6. A regional collector (CURVE, LMDB) and one agent per area that has cases"
+cat >"$DEMO/collector.conf" <<CONF
+[collector]
+data_dir = $DEMO/collector
+ingest_endpoint = tcp://127.0.0.1:17701
+query_endpoint = tcp://127.0.0.1:17702
+log_level = warn
+CONF
+"$COLLECTOR" --config "$DEMO/collector.conf" >"$DEMO/collector.out" 2>"$DEMO/collector.log" &
+COLLECTOR_PID=$!
+trap 'kill $COLLECTOR_PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "server public key" "$DEMO/collector.out" 2>/dev/null && break; sleep 0.05; done
+if ! grep -q "server public key" "$DEMO/collector.out"; then
+    echo "the collector did not start (is port 17701 or 17702 in use?):" >&2
+    cat "$DEMO/collector.log" >&2
+    exit 1
+fi
+echo "   collector listening; its public key: $(grep -v '^#' "$DEMO/collector/collector.pub")"
+mkdir -p "$DEMO/agencies"
+"$CLI" keygen --curve "$DEMO/admin" >/dev/null
+echo "$(grep -v '^#' "$DEMO/admin.pub") admin demo-admin *" >>"$DEMO/collector/authorized_clients"
+for area in $(jq -r .area_code "$INPUT" | sort -u); do
+    name=$(awk -F, -v c="$area" '$1 == c { print $2 }' "$ROOT/schemas/codes/areas.csv" | tr -d '"')
+    id="la-$area"
+    "$AGENT" init --dir "$DEMO/agencies/$id" --agency-id "$id" --agency-type la_childrens_services \
+        --area "$area" --network-key "$DEMO/network.key" --server-key "$DEMO/collector/collector.pub" \
+        --collector tcp://127.0.0.1:17701 | tail -n 1 >>"$DEMO/collector/authorized_clients"
+    jq -c --arg a "$area" 'select(.area_code == $a)' "$INPUT" >"$DEMO/agencies/$id/export.jsonl"
+    echo "   $id ($name): $(wc -l <"$DEMO/agencies/$id/export.jsonl") case(s) in its export"
+done
+kill -HUP "$COLLECTOR_PID"
+sleep 0.3
+echo
+echo "-- 7. Each agency submits; records wait in its outbox until the collector acknowledges"
+for dir in "$DEMO"/agencies/*/; do
+    "$AGENT" submit --config "$dir/agent.conf" "$dir/export.jsonl" 2>"$dir/submit.log"
+    echo "   $(basename "$dir"): $(tail -n 1 "$dir/submit.log")"
+done
+echo
+echo "-- 8. What the collector holds (tessera stats, admin role)"
+"$CLI" stats --collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collector.pub" \
+    --key "$DEMO/admin.key" | grep -E '^(records|batches|accepted|agency:)' | sed 's/^/   /'
+echo
+echo "-- 9. Re-identification happens only at the source: Leeds resolves its own record id"
+rid=$(
+      "$AGENT" check --network-key "$DEMO/network.key" --agency-id la-E08000035 \
+      --agency-type la_childrens_services "$DEMO/agencies/la-E08000035/export.jsonl" 2>/dev/null | head -n 1 | jq -r .record_id)
+echo "   record $rid -> case $("$AGENT" resolve --config "$DEMO/agencies/la-E08000035/agent.conf" "$rid")"
+kill "$COLLECTOR_PID"
+wait "$COLLECTOR_PID" 2>/dev/null || true
+trap - EXIT
+echo
+echo "Linkage and spike alerts and the analyst report come with the next issues."
+echo "Everything is left in demo-run/ for a look."

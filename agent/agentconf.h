@@ -1,0 +1,30 @@
+/* agentconf.h - the agent's configuration file (deploy/agent.conf). */
+#ifndef TESSERA_AGENTCONF_H
+#define TESSERA_AGENTCONF_H
+
+#include <stdbool.h>
+
+#include "tessera/record.h"
+#include "tessera/token.h"
+
+typedef struct agent_conf {
+    char *path;           /* the file it was read from */
+    char *agency_id, *agency_type, *area;
+    char *endpoint, *server_key, *client_key, *network_key, *data_dir;
+    bool week_coarsening;
+    char *country_code;
+    long timeout_ms, attempts, max_batch;
+    /* derived */
+    tsr_netkey_t key;
+    tsr_record_ctx_t ctx;
+} agent_conf_t;
+
+/* Loads and checks the file (keys loaded, codes valid); prints why not and
+ * returns -1. Relative paths in the file are relative to its directory. */
+int agent_conf_load(agent_conf_t *c, const char *path);
+void agent_conf_free(agent_conf_t *c);
+
+/* The config path from --config or $TESSERA_AGENT_CONFIG or ./agent.conf. */
+const char *agent_conf_path(const char *given);
+
+#endif

@@ -1,0 +1,436 @@
+/* deliver.c - `tessera-agent init|submit|retract|resolve|status`: the
+ * agency's side of the network. Records go to the LMDB outbox first and
+ * leave it only when the collector's Ack says what became of them; delivery
+ * follows the zguide's Lazy Pirate pattern (time out, close and reopen the
+ * socket, back off with jitter, never drop a stored record). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "agent.h"
+#include "agentconf.h"
+#include "outbox.h"
+#include "tessera/client.h"
+#include "tessera/codes.h"
+#include "tessera/curve.h"
+#include "tessera/err.h"
+#include "tessera/token.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+/* Parses --config and --help for the commands that only need the config. */
+static int s_opts(int argc, char **argv, const char *usage, const char **config)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    optind = 1;
+    *config = NULL;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'c')
+            *config = optarg;
+        else if (c == 'h') {
+            fputs(usage, stdout);
+            return EXIT_OK + 100;
+        } else {
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+/* Sends what the outbox holds, batch by batch. Returns EXIT_OK when it is
+ * empty, EXIT_FAIL if records were rejected or the collector refused us,
+ * EXIT_UNREACHABLE when the collector did not answer (records stay queued). */
+static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
+{
+    void *ctx = zmq_ctx_new();
+    tsr_conn_t *conn = NULL;
+    tsr_error_t err;
+    char msg[768];
+    int result = EXIT_OK, failures = 0;
+    size_t sent = 0, rejected = 0;
+    uint64_t *seqs = calloc((size_t)conf->max_batch, sizeof *seqs);
+    outbox_status_t st;
+    outbox_status(ob, &st);
+    size_t total = st.depth;
+    bool tty = progress && isatty(fileno(stderr));
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    while (seqs) {
+        tsr_batch_t b;
+        if (outbox_peek(ob, (size_t)conf->max_batch, &b, seqs) != 0) {
+            result = EXIT_FAIL;
+            break;
+        }
+        if (b.n_incidents + b.n_retractions == 0) {
+            outbox_batch_free(&b);
+            break;
+        }
+        tsr_error_clear(&err);
+        if (!conn && tsr_conn_open(&conn, ctx, conf->endpoint, conf->server_key, conf->client_key,
+                                   &err) != 0) {
+            fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
+            outbox_batch_free(&b);
+            result = EXIT_FAIL;
+            break;
+        }
+        tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
+        req.u.submit = b;
+        int rc = tsr_conn_request(conn, &req, &reply, (int)conf->timeout_ms, &err);
+        if (rc != 0 || reply.kind != TSR_MSG_ACK || reply.u.ack.status == TSR_ACK_RETRY_LATER) {
+            /* Lazy Pirate: the socket may hold a late reply; start afresh */
+            tsr_conn_close(&conn);
+            if (rc == 0)
+                tsr_msg_clear(&reply);
+            outbox_batch_free(&b);
+            if (++failures >= conf->attempts) {
+                fprintf(stderr, "tessera-agent: the collector at %s did not accept the batch after "
+                                "%d tries; %zu record(s) stay queued and go next time\n",
+                        conf->endpoint, failures, total - sent);
+                result = EXIT_UNREACHABLE;
+                break;
+            }
+            /* exponential back-off with jitter, capped at 30 s */
+            long ms = 250L << (failures < 7 ? failures : 7);
+            ms = (ms > 30000 ? 30000 : ms) / 2 + rand() % (ms / 2 + 1);
+            usleep((useconds_t)ms * 1000);
+            continue;
+        }
+        failures = 0;
+        if (reply.u.ack.status != TSR_ACK_OK) {
+            fprintf(stderr, "tessera-agent: the collector refused this agent (status %d): is its "
+                            "key in authorized_clients with the agent role?\n",
+                    reply.u.ack.status);
+            tsr_msg_clear(&reply);
+            outbox_batch_free(&b);
+            result = EXIT_FAIL;
+            break;
+        }
+        int nrej = outbox_done(ob, &b, seqs, &reply.u.ack);
+        for (size_t i = 0; i < reply.u.ack.n_rejections; i++)
+            fprintf(stderr, "rejected: %s\n", reply.u.ack.rejections[i].detail);
+        if (nrej > 0) {
+            rejected += (size_t)nrej;
+            result = EXIT_FAIL;
+        }
+        sent += b.n_incidents + b.n_retractions;
+        if (tty)
+            fprintf(stderr, "\rsent %zu of %zu", sent, total);
+        else if (progress)
+            fprintf(stderr, "sent %zu of %zu\n", sent, total);
+        tsr_msg_clear(&reply);
+        outbox_batch_free(&b);
+    }
+    if (tty)
+        fputc('\n', stderr);
+    if (rejected)
+        fprintf(stderr, "tessera-agent: %zu record(s) rejected; see 'tessera-agent status "
+                        "--rejections'\n", rejected);
+    free(seqs);
+    tsr_conn_close(&conn);
+    zmq_ctx_term(ctx);
+    return result;
+}
+
+static const char s_submit_usage[] =
+    "usage: tessera-agent submit [--config FILE] FILE...\n"
+    "\n"
+    "Validates and minimises incident files (JSON Lines or CSV), queues every\n"
+    "valid record in the outbox, then delivers the outbox to the collector.\n"
+    "Invalid records are listed as FILE:LINE: FIELD: reason; the rest still go.\n"
+    "A case submitted again with changes is sent as a new version.\n"
+    "Exit: 0 all acknowledged, 1 some records invalid or rejected, 2 usage,\n"
+    "3 collector unreachable (records stay queued and go next time).\n";
+
+int agent_cmd_submit(int argc, char **argv)
+{
+    const char *config;
+    int r = s_opts(argc, argv, s_submit_usage, &config);
+    if (r >= 0)
+        return r == 100 ? 0 : r;
+    agent_conf_t conf;
+    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
+        return EXIT_FAIL;
+    agent_outbox_t *ob;
+    if (outbox_open(&ob, conf.data_dir) != 0) {
+        agent_conf_free(&conf);
+        return EXIT_FAIL;
+    }
+    int invalid = 0;
+    char msg[768];
+    for (int f = optind; f < argc; f++) {
+        tsr_error_t err;
+        tsr_error_clear(&err);
+        tsr_reader_t *rd;
+        if (tsr_reader_open(&rd, argv[f], &err) != 0) {
+            fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
+            invalid = 1;
+            continue;
+        }
+        size_t cap = 64, n = 0;
+        tsr_incident_t *incs = malloc(cap * sizeof *incs);
+        char (*refs)[TSR_CASE_REF_MAX] = malloc(cap * sizeof *refs);
+        int rc;
+        while (incs && refs && (rc = tsr_reader_next(rd, &conf.ctx, &incs[n], refs[n], &err)) != 0) {
+            if (rc < 0) {
+                fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
+                tsr_error_clear(&err);
+                invalid = 1;
+                continue;
+            }
+            if (++n == cap) {
+                cap *= 2;
+                tsr_incident_t *ni = realloc(incs, cap * sizeof *incs);
+                char(*nr)[TSR_CASE_REF_MAX] = realloc(refs, cap * sizeof *refs);
+                if (ni)
+                    incs = ni;
+                if (nr)
+                    refs = nr;
+                if (!ni || !nr)
+                    break;
+            }
+        }
+        tsr_reader_destroy(&rd);
+        /* one transaction per file: all of it is queued, or none of it */
+        if (incs && refs && n > 0 && outbox_put_incidents(ob, incs, refs, n) != 0) {
+            fprintf(stderr, "tessera-agent: %s: could not queue the records\n", argv[f]);
+            invalid = 1;
+        } else if (n > 0) {
+            fprintf(stderr, "%s: %zu record(s) queued\n", argv[f], n);
+        }
+        free(incs);
+        free(refs);
+    }
+    int rc = s_deliver(&conf, ob, true);
+    outbox_close(&ob);
+    agent_conf_free(&conf);
+    return rc == EXIT_OK && invalid ? EXIT_FAIL : rc;
+}
+
+static const char s_retract_usage[] =
+    "usage: tessera-agent retract [--config FILE] CASE_REF...\n"
+    "\n"
+    "Withdraws cases already sent (wrong entry, erasure): the collector removes\n"
+    "the record and everything derived from it. Exit codes as for submit.\n";
+
+int agent_cmd_retract(int argc, char **argv)
+{
+    const char *config;
+    int r = s_opts(argc, argv, s_retract_usage, &config);
+    if (r >= 0)
+        return r == 100 ? 0 : r;
+    if (optind >= argc) {
+        fputs(s_retract_usage, stderr);
+        return EXIT_USAGE;
+    }
+    agent_conf_t conf;
+    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
+        return EXIT_FAIL;
+    agent_outbox_t *ob;
+    if (outbox_open(&ob, conf.data_dir) != 0) {
+        agent_conf_free(&conf);
+        return EXIT_FAIL;
+    }
+    int bad = 0;
+    for (int i = optind; i < argc; i++) {
+        uint8_t rid[TSR_RECORD_ID_LEN];
+        tsr_record_id_compute(rid, &conf.key, conf.agency_id, argv[i]);
+        if (outbox_put_retraction(ob, rid) != 0) {
+            fprintf(stderr, "tessera-agent: case '%s' was never submitted by this agent\n", argv[i]);
+            bad = 1;
+        }
+    }
+    int rc = s_deliver(&conf, ob, false);
+    outbox_close(&ob);
+    agent_conf_free(&conf);
+    return rc == EXIT_OK && bad ? EXIT_FAIL : rc;
+}
+
+static const char s_resolve_usage[] =
+    "usage: tessera-agent resolve [--config FILE] RECORD_ID\n"
+    "\n"
+    "Prints the case reference of a record id (32 hex digits) from a linkage\n"
+    "alert: the only way back from an alert to a child's case, and only here.\n";
+
+int agent_cmd_resolve(int argc, char **argv)
+{
+    const char *config;
+    int r = s_opts(argc, argv, s_resolve_usage, &config);
+    if (r >= 0)
+        return r == 100 ? 0 : r;
+    uint8_t rid[TSR_RECORD_ID_LEN];
+    if (optind != argc - 1 || tsr_hex_decode(rid, sizeof rid, argv[optind]) != 0) {
+        fputs(s_resolve_usage, stderr);
+        return EXIT_USAGE;
+    }
+    agent_conf_t conf;
+    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
+        return EXIT_FAIL;
+    agent_outbox_t *ob;
+    int rc = EXIT_FAIL;
+    char case_ref[TSR_CASE_REF_MAX];
+    if (outbox_open(&ob, conf.data_dir) == 0) {
+        if (outbox_resolve(ob, rid, case_ref) == 0) {
+            printf("%s\n", case_ref);
+            rc = EXIT_OK;
+        } else {
+            fprintf(stderr, "tessera-agent: record %s is not one of this agency's records\n",
+                    argv[optind]);
+        }
+        outbox_close(&ob);
+    }
+    agent_conf_free(&conf);
+    return rc;
+}
+
+static void s_print_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("  %s\n", line);
+}
+
+static const char s_status_usage[] =
+    "usage: tessera-agent status [--config FILE] [--rejections]\n"
+    "\n"
+    "Outbox depth, oldest queued record, last acknowledgement, rejection count;\n"
+    "--rejections lists them (time, case reference, record id, reason).\n";
+
+int agent_cmd_status(int argc, char **argv)
+{
+    bool list = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--rejections")) {
+            list = true;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+            argc--;
+            break;
+        }
+    const char *config;
+    int r = s_opts(argc, argv, s_status_usage, &config);
+    if (r >= 0)
+        return r == 100 ? 0 : r;
+    agent_conf_t conf;
+    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
+        return EXIT_FAIL;
+    agent_outbox_t *ob;
+    if (outbox_open(&ob, conf.data_dir) != 0) {
+        agent_conf_free(&conf);
+        return EXIT_FAIL;
+    }
+    outbox_status_t st;
+    outbox_status(ob, &st);
+    char when[32] = "never", oldest[32] = "-";
+    if (st.last_ack) {
+        time_t t = (time_t)st.last_ack;
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+    }
+    if (st.oldest) {
+        time_t t = (time_t)st.oldest;
+        strftime(oldest, sizeof oldest, "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+    }
+    printf("agency          %s (%s)\n", conf.agency_id, conf.agency_type);
+    printf("collector       %s\n", conf.endpoint);
+    printf("queued          %zu\n", st.depth);
+    printf("oldest queued   %s\n", oldest);
+    printf("last ack        %s\n", when);
+    printf("rejections      %zu\n", st.rejections);
+    if (list)
+        outbox_rejections(ob, s_print_line, NULL);
+    outbox_close(&ob);
+    agent_conf_free(&conf);
+    return EXIT_OK;
+}
+
+static const char s_init_usage[] =
+    "usage: tessera-agent init --dir DIR --agency-id ID --agency-type TYPE --area CODE\n"
+    "                          --network-key FILE --server-key COLLECTOR.pub\n"
+    "                          [--collector ENDPOINT]\n"
+    "\n"
+    "Sets up a new agency: DIR/agent.conf, a CURVE key pair DIR/agent.key and\n"
+    "DIR/agent.pub, and the outbox directory, then prints the line to add to the\n"
+    "collector's authorized_clients.\n";
+
+int agent_cmd_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},        {"agency-id", required_argument, NULL, 'i'},
+        {"agency-type", required_argument, NULL, 't'}, {"area", required_argument, NULL, 'a'},
+        {"network-key", required_argument, NULL, 'k'}, {"server-key", required_argument, NULL, 's'},
+        {"collector", required_argument, NULL, 'e'},  {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *dir = NULL, *id = NULL, *type = NULL, *area = NULL, *nk = NULL, *sk = NULL;
+    const char *endpoint = "tcp://127.0.0.1:7701";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'i': id = optarg; break;
+        case 't': type = optarg; break;
+        case 'a': area = optarg; break;
+        case 'k': nk = optarg; break;
+        case 's': sk = optarg; break;
+        case 'e': endpoint = optarg; break;
+        case 'h': fputs(s_init_usage, stdout); return EXIT_OK;
+        default: fputs(s_init_usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!dir || !id || !type || !area || !nk || !sk || optind != argc) {
+        fputs(s_init_usage, stderr);
+        return EXIT_USAGE;
+    }
+    tsr_error_t err;
+    char msg[768], path[4096], pub[41];
+    tsr_error_clear(&err);
+    if (tsr_codes_value(TSR_CODES_AGENCY_TYPE, type) < 0 || tsr_area_check(area, "--area", &err)) {
+        fprintf(stderr, "tessera-agent init: %s\n",
+                err.reason[0] ? tsr_error_format(&err, msg, sizeof msg) : "unknown --agency-type");
+        return EXIT_USAGE;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tessera-agent init: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_FAIL;
+    }
+    snprintf(path, sizeof path, "%s/agent.conf", dir);
+    if (access(path, F_OK) == 0) {
+        fprintf(stderr, "tessera-agent init: %s exists; refusing to overwrite\n", path);
+        return EXIT_FAIL;
+    }
+    char stem[4096];
+    snprintf(stem, sizeof stem, "%s/agent", dir);
+    if (tsr_curve_keygen(stem, false, pub, NULL, &err) != 0) {
+        fprintf(stderr, "tessera-agent init: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return EXIT_FAIL;
+    }
+    char nk_abs[4096], sk_abs[4096];
+    if (!realpath(nk, nk_abs) || !realpath(sk, sk_abs)) {
+        fprintf(stderr, "tessera-agent init: cannot find %s\n", realpath(nk, nk_abs) ? sk : nk);
+        return EXIT_FAIL;
+    }
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        fprintf(stderr, "tessera-agent init: cannot write %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    fprintf(fp,
+            "# tessera-agent configuration (see deploy/agent.conf for every key)\n"
+            "[agency]\nid = %s\ntype = %s\narea = %s\n\n"
+            "[collector]\nendpoint = %s\nserver_key = %s\n\n"
+            "[keys]\nclient_key = agent.key\nnetwork_key = %s\n\n"
+            "[minimise]\nweek_coarsening = false\ncountry_code = 44\n\n"
+            "[agent]\ndata_dir = data\n",
+            id, type, area, endpoint, sk_abs, nk_abs);
+    fclose(fp);
+    chmod(path, 0600);
+    printf("wrote %s, %s.key and %s.pub\n", path, stem, stem);
+    printf("add this line to the collector's authorized_clients:\n%s agent %s %s\n", pub, id, area);
+    return EXIT_OK;
+}

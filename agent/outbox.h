@@ -1,0 +1,56 @@
+/* outbox.h - the agent's durable outbox and local record map (LMDB).
+ *
+ * Every record is written here, in one transaction per input file, before
+ * anything is sent; it leaves only when an Ack says accepted, duplicate or
+ * rejected (rejections go to the rejection log for the safeguarding lead).
+ * The map record id -> case reference never leaves this machine: it is how
+ * `tessera-agent resolve` takes a linkage alert back to a child's case. */
+#ifndef TESSERA_OUTBOX_H
+#define TESSERA_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tessera/record.h"
+#include "tessera/wire.h"
+
+typedef struct agent_outbox agent_outbox_t;
+
+int outbox_open(agent_outbox_t **out, const char *data_dir);
+void outbox_close(agent_outbox_t **o_p);
+
+/* Queues n incidents with their case references. A case already sent with
+ * the same content keeps its version (the collector sees a duplicate); a
+ * changed one gets the next version. */
+int outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[TSR_CASE_REF_MAX],
+                         size_t n);
+
+/* Queues the withdrawal of case_ref (its record id computed by the caller).
+ * TSR_ENOTFOUND when this agent never queued that case. */
+int outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN]);
+
+/* The oldest queued items as a batch (at most max): fills b (free with
+ * outbox_batch_free) and the items' keys in seqs (max entries). */
+int outbox_peek(agent_outbox_t *o, size_t max, tsr_batch_t *b, uint64_t *seqs);
+void outbox_batch_free(tsr_batch_t *b);
+
+/* Applies an OK Ack for the batch from outbox_peek: removes every item,
+ * logging rejections. Returns the number of rejections logged. */
+int outbox_done(agent_outbox_t *o, const tsr_batch_t *b, const uint64_t *seqs, const tsr_ack_t *a);
+
+/* The case reference of a record id; TSR_ENOTFOUND if it is not ours. */
+int outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char *case_ref);
+
+typedef struct {
+    size_t depth;
+    int64_t oldest;    /* unix seconds of the oldest queued item; 0 = none */
+    int64_t last_ack;  /* unix seconds; 0 = never */
+    size_t rejections;
+} outbox_status_t;
+
+int outbox_status(agent_outbox_t *o, outbox_status_t *st);
+
+/* Calls fn for every logged rejection (a text line each). */
+int outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void *ctx);
+
+#endif
