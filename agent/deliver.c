@@ -24,26 +24,46 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
-/* Parses --config and --help for the commands that only need the config. */
-static int s_opts(int argc, char **argv, const char *usage, const char **config)
+/* What every outbox command starts with: --config/--help, at least min_args
+ * operands, the config, and the outbox. Returns -1 to go on (then the caller
+ * owns conf and ob: s_finish them), or the exit code to return at once. */
+static int s_start(int argc, char **argv, const char *usage, int min_args, agent_conf_t *conf,
+                   agent_outbox_t **ob)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    const char *config = NULL;
     int c;
     optind = 1;
-    *config = NULL;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'c')
-            *config = optarg;
-        else if (c == 'h') {
+        if (c == 'c') {
+            config = optarg;
+        } else if (c == 'h') {
             fputs(usage, stdout);
-            return EXIT_OK + 100;
+            return EXIT_OK;
         } else {
             fputs(usage, stderr);
             return EXIT_USAGE;
         }
     }
+    if (argc - optind < min_args) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (agent_conf_load(conf, agent_conf_path(config)) != 0)
+        return EXIT_FAIL;
+    if (outbox_open(ob, conf->data_dir) != 0) {
+        agent_conf_free(conf);
+        return EXIT_FAIL;
+    }
     return -1;
+}
+
+static int s_finish(agent_conf_t *conf, agent_outbox_t **ob, int rc)
+{
+    outbox_close(ob);
+    agent_conf_free(conf);
+    return rc;
 }
 
 /* Sends what the outbox holds, batch by batch. Returns EXIT_OK when it is
@@ -151,18 +171,11 @@ static const char s_submit_usage[] =
 
 int agent_cmd_submit(int argc, char **argv)
 {
-    const char *config;
-    int r = s_opts(argc, argv, s_submit_usage, &config);
-    if (r >= 0)
-        return r == 100 ? 0 : r;
     agent_conf_t conf;
-    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
-        return EXIT_FAIL;
     agent_outbox_t *ob;
-    if (outbox_open(&ob, conf.data_dir) != 0) {
-        agent_conf_free(&conf);
-        return EXIT_FAIL;
-    }
+    int r = s_start(argc, argv, s_submit_usage, 0, &conf, &ob);
+    if (r >= 0)
+        return r;
     int invalid = 0;
     char msg[768];
     for (int f = optind; f < argc; f++) {
@@ -209,9 +222,7 @@ int agent_cmd_submit(int argc, char **argv)
         free(refs);
     }
     int rc = s_deliver(&conf, ob, true);
-    outbox_close(&ob);
-    agent_conf_free(&conf);
-    return rc == EXIT_OK && invalid ? EXIT_FAIL : rc;
+    return s_finish(&conf, &ob, rc == EXIT_OK && invalid ? EXIT_FAIL : rc);
 }
 
 static const char s_retract_usage[] =
@@ -222,22 +233,11 @@ static const char s_retract_usage[] =
 
 int agent_cmd_retract(int argc, char **argv)
 {
-    const char *config;
-    int r = s_opts(argc, argv, s_retract_usage, &config);
-    if (r >= 0)
-        return r == 100 ? 0 : r;
-    if (optind >= argc) {
-        fputs(s_retract_usage, stderr);
-        return EXIT_USAGE;
-    }
     agent_conf_t conf;
-    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
-        return EXIT_FAIL;
     agent_outbox_t *ob;
-    if (outbox_open(&ob, conf.data_dir) != 0) {
-        agent_conf_free(&conf);
-        return EXIT_FAIL;
-    }
+    int r = s_start(argc, argv, s_retract_usage, 1, &conf, &ob);
+    if (r >= 0)
+        return r;
     int bad = 0;
     for (int i = optind; i < argc; i++) {
         uint8_t rid[TSR_RECORD_ID_LEN];
@@ -248,9 +248,7 @@ int agent_cmd_retract(int argc, char **argv)
         }
     }
     int rc = s_deliver(&conf, ob, false);
-    outbox_close(&ob);
-    agent_conf_free(&conf);
-    return rc == EXIT_OK && bad ? EXIT_FAIL : rc;
+    return s_finish(&conf, &ob, rc == EXIT_OK && bad ? EXIT_FAIL : rc);
 }
 
 static const char s_resolve_usage[] =
@@ -261,33 +259,24 @@ static const char s_resolve_usage[] =
 
 int agent_cmd_resolve(int argc, char **argv)
 {
-    const char *config;
-    int r = s_opts(argc, argv, s_resolve_usage, &config);
+    agent_conf_t conf;
+    agent_outbox_t *ob;
+    int r = s_start(argc, argv, s_resolve_usage, 1, &conf, &ob);
     if (r >= 0)
-        return r == 100 ? 0 : r;
+        return r;
     uint8_t rid[TSR_RECORD_ID_LEN];
+    char case_ref[TSR_CASE_REF_MAX];
     if (optind != argc - 1 || tsr_hex_decode(rid, sizeof rid, argv[optind]) != 0) {
         fputs(s_resolve_usage, stderr);
-        return EXIT_USAGE;
+        return s_finish(&conf, &ob, EXIT_USAGE);
     }
-    agent_conf_t conf;
-    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
-        return EXIT_FAIL;
-    agent_outbox_t *ob;
-    int rc = EXIT_FAIL;
-    char case_ref[TSR_CASE_REF_MAX];
-    if (outbox_open(&ob, conf.data_dir) == 0) {
-        if (outbox_resolve(ob, rid, case_ref) == 0) {
-            printf("%s\n", case_ref);
-            rc = EXIT_OK;
-        } else {
-            fprintf(stderr, "tessera-agent: record %s is not one of this agency's records\n",
-                    argv[optind]);
-        }
-        outbox_close(&ob);
+    if (outbox_resolve(ob, rid, case_ref) != 0) {
+        fprintf(stderr, "tessera-agent: record %s is not one of this agency's records\n",
+                argv[optind]);
+        return s_finish(&conf, &ob, EXIT_FAIL);
     }
-    agent_conf_free(&conf);
-    return rc;
+    printf("%s\n", case_ref);
+    return s_finish(&conf, &ob, EXIT_OK);
 }
 
 static void s_print_line(void *ctx, const char *line)
@@ -312,18 +301,11 @@ int agent_cmd_status(int argc, char **argv)
             argc--;
             break;
         }
-    const char *config;
-    int r = s_opts(argc, argv, s_status_usage, &config);
-    if (r >= 0)
-        return r == 100 ? 0 : r;
     agent_conf_t conf;
-    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
-        return EXIT_FAIL;
     agent_outbox_t *ob;
-    if (outbox_open(&ob, conf.data_dir) != 0) {
-        agent_conf_free(&conf);
-        return EXIT_FAIL;
-    }
+    int r = s_start(argc, argv, s_status_usage, 0, &conf, &ob);
+    if (r >= 0)
+        return r;
     outbox_status_t st;
     outbox_status(ob, &st);
     char when[32] = "never", oldest[32] = "-";
@@ -343,9 +325,7 @@ int agent_cmd_status(int argc, char **argv)
     printf("rejections      %zu\n", st.rejections);
     if (list)
         outbox_rejections(ob, s_print_line, NULL);
-    outbox_close(&ob);
-    agent_conf_free(&conf);
-    return EXIT_OK;
+    return s_finish(&conf, &ob, EXIT_OK);
 }
 
 static const char s_init_usage[] =
