@@ -11,7 +11,7 @@ case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 AGENT="$BUILD/agent/tessera-agent"
 CLI="$BUILD/cli/tessera"
 COLLECTOR="$BUILD/collector/tessera-collector"
-DEMO="$ROOT/demo-run"
+DEMO="${TSR_DEMO_DIR:-$ROOT/demo-run}"
 INPUT="$ROOT/schemas/examples/incidents.jsonl"
 
 rm -rf "$DEMO"
