@@ -12,5 +12,6 @@ int agent_cmd_submit(int argc, char **argv);
 int agent_cmd_retract(int argc, char **argv);
 int agent_cmd_resolve(int argc, char **argv);
 int agent_cmd_status(int argc, char **argv);
+int agent_cmd_run(int argc, char **argv);
 
 #endif

@@ -23,6 +23,8 @@ static const tsr_config_key_t *s_keys(agent_conf_t *c)
         {"minimise", "week_coarsening", TSR_CONFIG_BOOL, &c->week_coarsening, "false", 0, 0, false, "dates to ISO-week Mondays"},
         {"minimise", "country_code", TSR_CONFIG_STRING, &c->country_code, "44", 0, 0, false, "for national phone numbers"},
         {"agent", "data_dir", TSR_CONFIG_STRING, &c->data_dir, "data", 0, 0, false, "outbox and local record map"},
+        {"agent", "inbox", TSR_CONFIG_STRING, &c->inbox, "inbox", 0, 0, false, "folder `run` watches for exports"},
+        {"agent", "interval_s", TSR_CONFIG_INT, &c->interval_s, "5", 1, 3600, false, "how often `run` looks"},
         {"agent", "timeout_ms", TSR_CONFIG_INT, &c->timeout_ms, "3000", 100, 600000, false, "wait for an Ack"},
         {"agent", "attempts", TSR_CONFIG_INT, &c->attempts, "3", 1, 1000, false, "tries per batch before giving up for now"},
         {"agent", "max_batch", TSR_CONFIG_INT, &c->max_batch, "500", 1, 1000, false, "records per batch"},
@@ -73,6 +75,7 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     s_resolve(&c->client_key, dir);
     s_resolve(&c->network_key, dir);
     s_resolve(&c->data_dir, dir);
+    s_resolve(&c->inbox, dir);
     free(copy);
     c->ctx.agency_type = tsr_codes_value(TSR_CODES_AGENCY_TYPE, c->agency_type);
     if (c->ctx.agency_type < 0) {

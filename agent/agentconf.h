@@ -10,10 +10,10 @@
 typedef struct agent_conf {
     char *path;           /* the file it was read from */
     char *agency_id, *agency_type, *area;
-    char *endpoint, *server_key, *client_key, *network_key, *data_dir;
+    char *endpoint, *server_key, *client_key, *network_key, *data_dir, *inbox;
     bool week_coarsening;
     char *country_code;
-    long timeout_ms, attempts, max_batch;
+    long timeout_ms, attempts, max_batch, interval_s;
     /* derived */
     tsr_netkey_t key;
     tsr_record_ctx_t ctx;

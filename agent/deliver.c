@@ -3,7 +3,9 @@
  * leave it only when the collector's Ack says what became of them; delivery
  * follows the zguide's Lazy Pirate pattern (time out, close and reopen the
  * socket, back off with jitter, never drop a stored record). */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,9 @@
 #include "tessera/token.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+/* Set by SIGTERM/SIGINT in `run`: delivery stops between batches. */
+static volatile sig_atomic_t s_stop;
 
 /* What every outbox command starts with: --config/--help, at least min_args
  * operands, the config, and the outbox. Returns -1 to go on (then the caller
@@ -83,7 +88,7 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
     size_t total = st.depth;
     bool tty = progress && isatty(fileno(stderr));
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    while (seqs) {
+    while (seqs && !s_stop) {
         tsr_batch_t b;
         if (outbox_peek(ob, (size_t)conf->max_batch, &b, seqs) != 0) {
             result = EXIT_FAIL;
@@ -159,6 +164,54 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
     return result;
 }
 
+/* Validates, minimises and queues one file (one transaction for all its
+ * valid records). Returns 1 if any record was invalid or the file unreadable. */
+static int s_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path)
+{
+    int invalid = 0;
+    char msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    tsr_reader_t *rd;
+    if (tsr_reader_open(&rd, path, &err) != 0) {
+        fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    size_t cap = 64, n = 0;
+    tsr_incident_t *incs = malloc(cap * sizeof *incs);
+    char (*refs)[TSR_CASE_REF_MAX] = malloc(cap * sizeof *refs);
+    int rc;
+    while (incs && refs && (rc = tsr_reader_next(rd, &conf->ctx, &incs[n], refs[n], &err)) != 0) {
+        if (rc < 0) {
+            fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
+            tsr_error_clear(&err);
+            invalid = 1;
+            continue;
+        }
+        if (++n == cap) {
+            cap *= 2;
+            tsr_incident_t *ni = realloc(incs, cap * sizeof *incs);
+            char(*nr)[TSR_CASE_REF_MAX] = realloc(refs, cap * sizeof *refs);
+            if (ni)
+                incs = ni;
+            if (nr)
+                refs = nr;
+            if (!ni || !nr)
+                break;
+        }
+    }
+    tsr_reader_destroy(&rd);
+    if (incs && refs && n > 0 && outbox_put_incidents(ob, incs, refs, n) != 0) {
+        fprintf(stderr, "tessera-agent: %s: could not queue the records\n", path);
+        invalid = 1;
+    } else if (n > 0) {
+        fprintf(stderr, "%s: %zu record(s) queued\n", path, n);
+    }
+    free(incs);
+    free(refs);
+    return invalid;
+}
+
 static const char s_submit_usage[] =
     "usage: tessera-agent submit [--config FILE] FILE...\n"
     "\n"
@@ -177,50 +230,8 @@ int agent_cmd_submit(int argc, char **argv)
     if (r >= 0)
         return r;
     int invalid = 0;
-    char msg[768];
-    for (int f = optind; f < argc; f++) {
-        tsr_error_t err;
-        tsr_error_clear(&err);
-        tsr_reader_t *rd;
-        if (tsr_reader_open(&rd, argv[f], &err) != 0) {
-            fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
-            invalid = 1;
-            continue;
-        }
-        size_t cap = 64, n = 0;
-        tsr_incident_t *incs = malloc(cap * sizeof *incs);
-        char (*refs)[TSR_CASE_REF_MAX] = malloc(cap * sizeof *refs);
-        int rc;
-        while (incs && refs && (rc = tsr_reader_next(rd, &conf.ctx, &incs[n], refs[n], &err)) != 0) {
-            if (rc < 0) {
-                fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
-                tsr_error_clear(&err);
-                invalid = 1;
-                continue;
-            }
-            if (++n == cap) {
-                cap *= 2;
-                tsr_incident_t *ni = realloc(incs, cap * sizeof *incs);
-                char(*nr)[TSR_CASE_REF_MAX] = realloc(refs, cap * sizeof *refs);
-                if (ni)
-                    incs = ni;
-                if (nr)
-                    refs = nr;
-                if (!ni || !nr)
-                    break;
-            }
-        }
-        tsr_reader_destroy(&rd);
-        /* one transaction per file: all of it is queued, or none of it */
-        if (incs && refs && n > 0 && outbox_put_incidents(ob, incs, refs, n) != 0) {
-            fprintf(stderr, "tessera-agent: %s: could not queue the records\n", argv[f]);
-            invalid = 1;
-        } else if (n > 0) {
-            fprintf(stderr, "%s: %zu record(s) queued\n", argv[f], n);
-        }
-        free(incs);
-        free(refs);
-    }
+    for (int f = optind; f < argc; f++)
+        invalid |= s_queue_file(&conf, ob, argv[f]);
     int rc = s_deliver(&conf, ob, true);
     return s_finish(&conf, &ob, rc == EXIT_OK && invalid ? EXIT_FAIL : rc);
 }
@@ -413,4 +424,83 @@ int agent_cmd_init(int argc, char **argv)
     printf("wrote %s, %s.key and %s.pub\n", path, stem, stem);
     printf("add this line to the collector's authorized_clients:\n%s agent %s %s\n", pub, id, area);
     return EXIT_OK;
+}
+
+static void s_on_stop(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+static bool s_input_name(const char *name)
+{
+    size_t n = strlen(name);
+    static const char *const ext[] = {".jsonl", ".json", ".ndjson", ".csv"};
+    if (name[0] == '.')
+        return false; /* a file still being written under a hidden name */
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (n > strlen(ext[i]) && !strcmp(name + n - strlen(ext[i]), ext[i]))
+            return true;
+    return false;
+}
+
+/* Queues every new or changed export in the inbox. */
+static void s_scan(agent_conf_t *conf, agent_outbox_t *ob)
+{
+    DIR *d = opendir(conf->inbox);
+    if (!d) {
+        fprintf(stderr, "tessera-agent run: cannot read the inbox %s: %s\n", conf->inbox,
+                strerror(errno));
+        return;
+    }
+    struct dirent *e;
+    time_t now = time(NULL);
+    while ((e = readdir(d))) {
+        if (!s_input_name(e->d_name))
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", conf->inbox, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_mtime > now - 1)
+            continue; /* not a file, or written less than a second ago: next round */
+        if (outbox_file_seen(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime))
+            continue;
+        s_queue_file(conf, ob, path);
+        outbox_file_done(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime);
+    }
+    closedir(d);
+}
+
+static const char s_run_usage[] =
+    "usage: tessera-agent run [--config FILE]\n"
+    "\n"
+    "Runs as a daemon: every interval_s seconds it queues each new or changed\n"
+    "export dropped into the inbox folder (agent.inbox; write files under a name\n"
+    "starting with '.' and rename them when complete), then delivers the outbox,\n"
+    "retrying with back-off for as long as it runs. SIGTERM or SIGINT stops it.\n";
+
+int agent_cmd_run(int argc, char **argv)
+{
+    agent_conf_t conf;
+    agent_outbox_t *ob;
+    int r = s_start(argc, argv, s_run_usage, 0, &conf, &ob);
+    if (r >= 0)
+        return r;
+    if (mkdir(conf.inbox, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tessera-agent run: cannot create %s: %s\n", conf.inbox, strerror(errno));
+        return s_finish(&conf, &ob, EXIT_FAIL);
+    }
+    struct sigaction sa = {.sa_handler = s_on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    fprintf(stderr, "tessera-agent run: watching %s, delivering to %s\n", conf.inbox, conf.endpoint);
+    while (!s_stop) {
+        s_scan(&conf, ob);
+        s_deliver(&conf, ob, false); /* records stay queued on failure: next round */
+        for (long i = 0; i < conf.interval_s * 10 && !s_stop; i++)
+            usleep(100000);
+    }
+    fprintf(stderr, "tessera-agent run: stopping\n");
+    return s_finish(&conf, &ob, EXIT_OK);
 }

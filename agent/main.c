@@ -19,6 +19,7 @@ static const char s_usage[] =
     "  retract CASE_REF...  withdraw cases already sent\n"
     "  resolve RECORD_ID    the case reference behind a record id (local only)\n"
     "  status               outbox depth, last acknowledgement, rejections\n"
+    "  run                  daemon: watch the inbox folder and keep delivering\n"
     "\n"
     "Run 'tessera-agent COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error,\n"
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
         return agent_cmd_resolve(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return agent_cmd_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return agent_cmd_run(argc - 1, argv + 1);
     fprintf(stderr, "tessera-agent: unknown command '%s'\n\n%s", cmd, s_usage);
     return 2;
 }

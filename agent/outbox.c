@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-enum { O_ITEMS, O_MAP, O_REJECTED, O_META, O_NDBS };
-static const char *const s_names[O_NDBS] = {"outbox", "records", "rejections", "meta"};
+enum { O_ITEMS, O_MAP, O_REJECTED, O_META, O_FILES, O_NDBS };
+static const char *const s_names[O_NDBS] = {"outbox", "records", "rejections", "meta", "files"};
 
 enum { ITEM_INCIDENT = 1, ITEM_RETRACTION = 2 };
 
@@ -390,4 +390,46 @@ int outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void 
     }
     mdb_txn_abort(txn);
     return TSR_OK;
+}
+
+/* files: name -> u64 size, u64 mtime of the version already queued. */
+static void s_file_val(uint8_t v[16], uint64_t size, uint64_t mtime)
+{
+    s_put_be64(v, size);
+    s_put_be64(v + 8, mtime);
+}
+
+bool outbox_file_seen(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime)
+{
+    MDB_txn *txn;
+    bool seen = false;
+    if (mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn) != 0)
+        return false;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    uint8_t want[16];
+    s_file_val(want, size, mtime);
+    if (mdb_get(txn, o->dbi[O_FILES], &k, &v) == 0 && v.mv_size == 16)
+        seen = memcmp(v.mv_data, want, 16) == 0;
+    mdb_txn_abort(txn);
+    return seen;
+}
+
+typedef struct {
+    agent_outbox_t *o;
+    const char *name;
+    uint8_t val[16];
+} s_file_t;
+
+static int s_file_txn(MDB_txn *txn, void *arg)
+{
+    s_file_t *f = arg;
+    MDB_val k = {strlen(f->name), (void *)f->name}, v = {16, f->val};
+    return mdb_put(txn, f->o->dbi[O_FILES], &k, &v, 0);
+}
+
+int outbox_file_done(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime)
+{
+    s_file_t f = {o, name, {0}};
+    s_file_val(f.val, size, mtime);
+    return tsr_kv_write(o->kv, s_file_txn, &f, NULL);
 }

@@ -8,6 +8,7 @@
 #ifndef TESSERA_OUTBOX_H
 #define TESSERA_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,12 @@ typedef struct {
 } outbox_status_t;
 
 int outbox_status(agent_outbox_t *o, outbox_status_t *st);
+
+/* Files the `run` daemon has queued, by name with their size and mtime: a
+ * file is queued again only when it changed (its unchanged records are then
+ * duplicates at the collector anyway). */
+bool outbox_file_seen(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime);
+int outbox_file_done(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime);
 
 /* Calls fn for every logged rejection (a text line each). */
 int outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void *ctx);
