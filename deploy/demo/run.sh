@@ -54,7 +54,7 @@ echo "   0 of $total raw values (names, case references, notes, handles, phone n
 echo "   bank details) appear in what would be sent."
 
 echo
-echo "-- 6. A regional collector (CURVE, LMDB) and one agent per area that has cases"
+echo "-- 6. A regional collector (CURVE, LMDB) and one agent per local authority"
 cat >"$DEMO/collector.conf" <<CONF
 [collector]
 data_dir = $DEMO/collector
@@ -75,32 +75,45 @@ echo "   collector listening; its public key: $(grep -v '^#' "$DEMO/collector/co
 mkdir -p "$DEMO/agencies"
 "$CLI" keygen --curve "$DEMO/admin" >/dev/null
 echo "$(grep -v '^#' "$DEMO/admin.pub") admin demo-admin *" >>"$DEMO/collector/authorized_clients"
-for area in $(jq -r .area_code "$INPUT" | sort -u); do
-    name=$(awk -F, -v c="$area" '$1 == c { print $2 }' "$ROOT/schemas/codes/areas.csv" | tr -d '"')
-    id="la-$area"
-    "$AGENT" init --dir "$DEMO/agencies/$id" --agency-id "$id" --agency-type la_childrens_services \
+"$BUILD/tools/tessera-scenario" --out "$DEMO/scenario" | sed 's/^/   scenario: /'
+echo "   (two years of synthetic cases in 24 areas of 4 regions, and one organised campaign"
+echo "    reaching Leeds, Bradford, York and North Yorkshire within three weeks)"
+tail -n +2 "$DEMO/scenario/agencies.csv" | while IFS=, read -r id type area _; do
+    "$AGENT" init --dir "$DEMO/agencies/$id" --agency-id "$id" --agency-type "$type" \
         --area "$area" --network-key "$DEMO/network.key" --server-key "$DEMO/collector/collector.pub" \
         --collector tcp://127.0.0.1:17701 | tail -n 1 >>"$DEMO/collector/authorized_clients"
-    jq -c --arg a "$area" 'select(.area_code == $a)' "$INPUT" >"$DEMO/agencies/$id/export.jsonl"
-    echo "   $id ($name): $(wc -l <"$DEMO/agencies/$id/export.jsonl") case(s) in its export"
+    cp "$DEMO/scenario/$id.jsonl" "$DEMO/agencies/$id/export.jsonl"
 done
+echo "   $(tail -n +2 "$DEMO/scenario/agencies.csv" | wc -l) agencies set up with 'tessera-agent init'"
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
 echo
 echo "-- 7. Each agency submits; records wait in its outbox until the collector acknowledges"
 for dir in "$DEMO"/agencies/*/; do
     "$AGENT" submit --config "$dir/agent.conf" "$dir/export.jsonl" 2>"$dir/submit.log"
-    echo "   $(basename "$dir"): $(tail -n 1 "$dir/submit.log")"
+    name=$(awk -F, -v c="${dir%/}" 'BEGIN { sub(/.*la-/, "", c) } $1 == c { print $2 }' \
+        "$ROOT/schemas/codes/areas.csv" | tr -d '"')
+    printf '   %-14s %-26s %s\n' "$(basename "$dir")" "$name" "$(tail -n 1 "$dir/submit.log")"
 done
 echo
 echo "-- 8. What the collector holds (tessera stats, admin role)"
 "$CLI" stats --collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collector.pub" \
-    --key "$DEMO/admin.key" | grep -E '^(records|batches|accepted|agency:)' | sed 's/^/   /'
+    --key "$DEMO/admin.key" | grep -E '^(records|batches|accepted|duplicates|rejected)' | sed 's/^/   /'
 echo
-echo "-- 9. Re-identification happens only at the source: Leeds resolves its own record id"
+echo "   The campaign's accounts, written differently at each agency, give the same tokens:"
+for dir in "$DEMO"/agencies/la-E08000035 "$DEMO"/agencies/la-E08000032 "$DEMO"/agencies/la-E06000014 \
+    "$DEMO"/agencies/la-E06000065; do
+    grep CAMP "$dir/export.jsonl" >"$dir/campaign.jsonl"
+    "$AGENT" check --network-key "$DEMO/network.key" --agency-id x --agency-type school \
+        "$dir/campaign.jsonl" 2>/dev/null
+done | jq -r '.area_code as $a | .offender_tokens[] | "\(.kind) \(.token) \($a)"' | sort -u |
+    awk '{ n[$1" "$2]++; a[$1" "$2] = a[$1" "$2] " " $3 } END { for (k in n) if (n[k] > 1) { split(k, p, " "); printf "   %-17s %s... in %d areas:%s\n", p[1], substr(p[2], 1, 12), n[k], a[k] } }' | sort
+echo "   (linkage alerts to police liaison come with the next issue)"
+echo
+echo "-- 9. Re-identification happens only at the source: Leeds resolves a campaign record id"
 rid=$(
       "$AGENT" check --network-key "$DEMO/network.key" --agency-id la-E08000035 \
-      --agency-type la_childrens_services "$DEMO/agencies/la-E08000035/export.jsonl" 2>/dev/null | head -n 1 | jq -r .record_id)
+      --agency-type la_childrens_services "$DEMO/agencies/la-E08000035/campaign.jsonl" 2>/dev/null | head -n 1 | jq -r .record_id)
 echo "   record $rid -> case $("$AGENT" resolve --config "$DEMO/agencies/la-E08000035/agent.conf" "$rid")"
 kill "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" 2>/dev/null || true
