@@ -82,6 +82,7 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
     char msg[768];
     int result = EXIT_OK, failures = 0;
     size_t sent = 0, rejected = 0;
+    unsigned long accepted = 0, duplicates = 0, replaced = 0, retracted = 0;
     uint64_t *seqs = calloc((size_t)conf->max_batch, sizeof *seqs);
     outbox_status_t st;
     outbox_status(ob, &st);
@@ -139,6 +140,10 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
             break;
         }
         int nrej = outbox_done(ob, &b, seqs, &reply.u.ack);
+        accepted += reply.u.ack.accepted;
+        duplicates += reply.u.ack.duplicates;
+        replaced += reply.u.ack.replaced;
+        retracted += reply.u.ack.retracted;
         for (size_t i = 0; i < reply.u.ack.n_rejections; i++)
             fprintf(stderr, "rejected: %s\n", reply.u.ack.rejections[i].detail);
         if (nrej > 0) {
@@ -155,6 +160,9 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
     }
     if (tty)
         fputc('\n', stderr);
+    if (sent)
+        fprintf(stderr, "delivered: %lu accepted, %lu already there, %lu updated, %lu withdrawn, "
+                        "%zu rejected\n", accepted, duplicates, replaced, retracted, rejected);
     if (rejected)
         fprintf(stderr, "tessera-agent: %zu record(s) rejected; see 'tessera-agent status "
                         "--rejections'\n", rejected);
@@ -290,6 +298,35 @@ int agent_cmd_resolve(int argc, char **argv)
     return s_finish(&conf, &ob, EXIT_OK);
 }
 
+/* Asks the collector with an empty batch (which it answers without storing
+ * anything) whether it is there. */
+static const char *s_probe(agent_conf_t *conf)
+{
+    static char text[128];
+    void *ctx = zmq_ctx_new();
+    tsr_conn_t *conn = NULL;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    snprintf(text, sizeof text, "not answering at %s", conf->endpoint);
+    if (tsr_conn_open(&conn, ctx, conf->endpoint, conf->server_key, conf->client_key, &err) == 0) {
+        tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (tsr_conn_request(conn, &req, &reply, (int)conf->timeout_ms, &err) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+            if (reply.kind == TSR_MSG_ACK && reply.u.ack.status == TSR_ACK_OK)
+                snprintf(text, sizeof text, "reachable (answered in %.1f ms)", ms);
+            else
+                snprintf(text, sizeof text, "answering but refusing this agent");
+            tsr_msg_clear(&reply);
+        }
+        tsr_conn_close(&conn);
+    }
+    zmq_ctx_term(ctx);
+    return text;
+}
+
 static void s_print_line(void *ctx, const char *line)
 {
     (void)ctx;
@@ -329,11 +366,12 @@ int agent_cmd_status(int argc, char **argv)
         strftime(oldest, sizeof oldest, "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
     }
     printf("agency          %s (%s)\n", conf.agency_id, conf.agency_type);
-    printf("collector       %s\n", conf.endpoint);
+    printf("endpoint        %s\n", conf.endpoint);
     printf("queued          %zu\n", st.depth);
     printf("oldest queued   %s\n", oldest);
     printf("last ack        %s\n", when);
     printf("rejections      %zu\n", st.rejections);
+    printf("collector       %s\n", s_probe(&conf));
     if (list)
         outbox_rejections(ob, s_print_line, NULL);
     return s_finish(&conf, &ob, EXIT_OK);
@@ -421,6 +459,12 @@ int agent_cmd_init(int argc, char **argv)
             id, type, area, endpoint, sk_abs, nk_abs);
     fclose(fp);
     chmod(path, 0600);
+    snprintf(path, sizeof path, "%s/data", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tessera-agent init: cannot create %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    snprintf(path, sizeof path, "%s/agent.conf", dir);
     printf("wrote %s, %s.key and %s.pub\n", path, stem, stem);
     printf("add this line to the collector's authorized_clients:\n%s agent %s %s\n", pub, id, area);
     return EXIT_OK;

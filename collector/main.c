@@ -265,6 +265,13 @@ static void s_ingest(s_collector_t *c)
             s_send(c->ingest, &p->ident, &m);
             tsr_warn("ingest", "%s (%s) may not submit", p->client.id,
                      tsr_role_name(p->client.role));
+        } else if (p->msg.u.submit.n_incidents + p->msg.u.submit.n_retractions == 0) {
+            /* an empty batch is an agent asking whether we are there: answer
+             * at once, touching nothing */
+            tsr_msg_t m = {.kind = TSR_MSG_ACK};
+            m.u.ack.batch_id = p->msg.u.submit.batch_id;
+            m.u.ack.status = TSR_ACK_OK;
+            s_send(c->ingest, &p->ident, &m);
         } else if (s_items(p) == 0) {
             drop = 0;
         }

@@ -73,8 +73,15 @@ if ! grep -q "server public key" "$DEMO/collector.out"; then
 fi
 echo "   collector listening; its public key: $(grep -v '^#' "$DEMO/collector/collector.pub")"
 mkdir -p "$DEMO/agencies"
-"$CLI" keygen --curve "$DEMO/admin" >/dev/null
-echo "$(grep -v '^#' "$DEMO/admin.pub") admin demo-admin *" >>"$DEMO/collector/authorized_clients"
+for user in admin analyst liaison; do
+    "$CLI" keygen --curve "$DEMO/$user" >/dev/null
+done
+{
+    echo "$(grep -v '^#' "$DEMO/admin.pub") admin demo-admin *"
+    echo "$(grep -v '^#' "$DEMO/analyst.pub") analyst yh-analyst-1 E12000003"
+    echo "$(grep -v '^#' "$DEMO/liaison.pub") liaison nerocu-liaison *"
+} >>"$DEMO/collector/authorized_clients"
+echo "   users: demo-admin (admin), yh-analyst-1 (analyst, Yorkshire and The Humber), nerocu-liaison (liaison)"
 "$BUILD/tools/tessera-scenario" --out "$DEMO/scenario" | sed 's/^/   scenario: /'
 echo "   (two years of synthetic cases in 24 areas of 4 regions, and one organised campaign"
 echo "    reaching Leeds, Bradford, York and North Yorkshire within three weeks)"
@@ -93,7 +100,7 @@ for dir in "$DEMO"/agencies/*/; do
     "$AGENT" submit --config "$dir/agent.conf" "$dir/export.jsonl" 2>"$dir/submit.log"
     name=$(awk -F, -v c="${dir%/}" 'BEGIN { sub(/.*la-/, "", c) } $1 == c { print $2 }' \
         "$ROOT/schemas/codes/areas.csv" | tr -d '"')
-    printf '   %-14s %-26s %s\n' "$(basename "$dir")" "$name" "$(tail -n 1 "$dir/submit.log")"
+    printf '   %-14s %-26s %s\n' "$(basename "$dir")" "$name" "$(grep '^delivered:' "$dir/submit.log")"
 done
 echo
 echo "-- 8. What the collector holds (tessera stats, admin role)"

@@ -21,16 +21,20 @@ jq -c 'select(.area_code == "E08000035")' "$TSR_SOURCE_DIR/schemas/examples/inci
 n=$(wc -l <"$TMP/leeds.jsonl")
 "$AGENT" submit "${CONF[@]}" "$TMP/leeds.jsonl" 2>"$TMP/err"
 expect_eq "records stored" "$(entries "$DATA" records)" "$n"
-expect_contains "status queued 0" "$("$AGENT" status "${CONF[@]}")" "queued          0"
+st=$("$AGENT" status "${CONF[@]}")
+expect_contains "status queued 0" "$st" "queued          0"
+expect_contains "status reachability" "$st" "collector       reachable (answered in"
 
 # resubmit: duplicates, nothing stored twice, nothing queued
 "$AGENT" submit "${CONF[@]}" "$TMP/leeds.jsonl" 2>"$TMP/err"
+expect_contains "resubmit: all duplicates" "$(cat "$TMP/err")" "delivered: 0 accepted, $n already there, 0 updated"
 expect_eq "resubmit stores nothing new" "$(entries "$DATA" records)" "$n"
 expect_contains "collector counted duplicates" "$(mdb_dump -p -s counters "$DATA/db")" " duplicates"
 
 # update: a changed case goes as version 2 and replaces
 head -n 1 "$TMP/leeds.jsonl" | jq -c '.age = 16' >"$TMP/update.jsonl"
 "$AGENT" submit "${CONF[@]}" "$TMP/update.jsonl" 2>"$TMP/err"
+expect_contains "update sent as a new version" "$(cat "$TMP/err")" "delivered: 0 accepted, 0 already there, 1 updated"
 expect_eq "still one record per case" "$(entries "$DATA" records)" "$n"
 expect_contains "the update replaced" "$(mdb_dump -p -s counters "$DATA/db")" " replaced"
 
@@ -66,27 +70,32 @@ set +e
 "$AGENT" submit "${CONF[@]}" "$TMP/later.jsonl" 2>"$TMP/err"; rc=$?
 set -e
 expect_eq "unreachable exit" "$rc" "3"
-expect_contains "queued while away" "$("$AGENT" status "${CONF[@]}")" "queued          2"
+st=$("$AGENT" status "${CONF[@]}")
+expect_contains "queued while away" "$st" "queued          2"
+expect_contains "status says unreachable" "$st" "collector       not answering at $INGEST"
 start_collector "$DATA"
 "$AGENT" submit "${CONF[@]}" 2>"$TMP/err"
 expect_eq "delivered after restart" "$(entries "$DATA" records)" "$((n + 3))"
 expect_contains "queue empty" "$("$AGENT" status "${CONF[@]}")" "queued          0"
 
 # kill -9 the collector in the middle of a large submit: all arrive once
-sed -i 's/^timeout_ms = 300/timeout_ms = 2000/; s/^attempts = 2/attempts = 50\nmax_batch = 50/' "$TMP/leeds/agent.conf"
+sed -i 's/^timeout_ms = 300/timeout_ms = 2000/; s/^attempts = 2/attempts = 50\nmax_batch = 5/' "$TMP/leeds/agent.conf"
 for i in $(seq 1 2000); do
     printf '{"case_ref":"K-%d","reported_date":"2026-10-04","identifiers":[{"kind":"phone","value":"+4477009%05d"}]}\n' "$i" "$i"
 done >"$TMP/large.jsonl"
 tokens_before=$(entries "$DATA" by_token)
 "$AGENT" submit "${CONF[@]}" "$TMP/large.jsonl" 2>"$TMP/err" &
 SUB=$!
+kills_during=0
 for _ in 1 2 3; do
-    sleep 0.2
+    sleep 0.15
+    kill -0 "$SUB" 2>/dev/null && kills_during=$((kills_during + 1))
     kill -9 "$COLLECTOR_PID" 2>/dev/null || true
     wait "$COLLECTOR_PID" 2>/dev/null || true
     start_collector "$DATA"
 done
 wait "$SUB"
+expect_eq "the collector was killed during the submit" "$kills_during" "3"
 expect_eq "large submit exactly once" "$(entries "$DATA" records)" "$((n + 3 + 2000))"
 expect_eq "token entries exactly once" "$(entries "$DATA" by_token)" "$((tokens_before + 2000))"
 finish
