@@ -27,7 +27,8 @@
 #define MIB ((size_t)1 << 20)
 
 typedef struct {
-    char *data_dir, *ingest_endpoint, *query_endpoint, *authorized_clients, *server_key, *log_level;
+    char *data_dir, *ingest_endpoint, *query_endpoint, *alerts_endpoint, *authorized_clients,
+        *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
 } s_config_t;
@@ -41,6 +42,9 @@ static const tsr_config_key_t s_keys[] = {
      0, 0, false, "where agents submit (ROUTER, CURVE)"},
     {"collector", "query_endpoint", TSR_CONFIG_STRING, &C.query_endpoint, "tcp://127.0.0.1:7702", 0,
      0, false, "where analysts, liaison and admins query (ROUTER, CURVE)"},
+    {"collector", "alerts_endpoint", TSR_CONFIG_STRING, &C.alerts_endpoint,
+     "tcp://127.0.0.1:7703", 0, 0, false,
+     "where linkage alerts are published after commit (PUB, CURVE; liaison and admin only)"},
     {"collector", "authorized_clients", TSR_CONFIG_STRING, &C.authorized_clients, "", 0, 0, false,
      "client list (default DATA_DIR/authorized_clients)"},
     {"collector", "server_key", TSR_CONFIG_STRING, &C.server_key, "", 0, 0, false,
@@ -79,7 +83,8 @@ static const char s_usage[] =
     "\n"
     "Runs the regional collector. With no config it uses local defaults: data in\n"
     "./tessera-data (created with the server key pair and an empty\n"
-    "authorized_clients), agents on tcp://127.0.0.1:7701, queries on :7702.\n"
+    "authorized_clients), agents on tcp://127.0.0.1:7701, queries on :7702,\n"
+    "linkage alerts published on :7703.\n"
     "\n"
     "  --config FILE  INI config (see deploy/collector.conf)\n"
     "  --data DIR     data directory (overrides data_dir)\n"
@@ -87,12 +92,14 @@ static const char s_usage[] =
     "  --log-level L  debug, info, warn or error\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
-    "reloads authorized_clients (a bad file keeps the previous one).\n";
+    "reloads authorized_clients (a bad file keeps the previous one) and restarts\n"
+    "the alert stream so that removed keys lose it.\n";
 
 /* --- runtime state ----------------------------------------------------------- */
 
 typedef struct {
-    void *ctx, *ingest, *query;
+    void *ctx, *ingest, *query, *pub;
+    char secret[41];
     tsr_zap_t *zap;
     tsr_store_t *store;
     tsr_wire_limits_t lim;
@@ -226,6 +233,19 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     free(rj);
 }
 
+/* Publishes the alerts of the transaction that just committed. A subscriber
+ * that misses one (not connected, or the stream restarting) finds it in the
+ * log through the query socket: nothing is lost by a dropped message. */
+static void s_publish(s_collector_t *c)
+{
+    size_t n;
+    const tsr_link_published_t *p = tsr_store_published(c->store, &n);
+    for (size_t i = 0; c->pub && i < n; i++)
+        if (zmq_send(c->pub, p[i].buf, p[i].len, ZMQ_DONTWAIT) < 0)
+            tsr_warn("alerts", "alert %llu not published: %s", (unsigned long long)p[i].seq,
+                     zmq_strerror(zmq_errno()));
+}
+
 /* Drains what waits on the ingest socket (up to max_batches), applies it in
  * one transaction, then acknowledges. */
 static void s_ingest(s_collector_t *c)
@@ -294,6 +314,8 @@ static void s_ingest(s_collector_t *c)
         /* Acks only now: the transaction has committed (or nothing was written). */
         for (size_t i = 0; i < n; i++)
             s_ack(c, &pend[i], rc);
+        if (rc == 0)
+            s_publish(c);
         free(sb);
         tsr_debug("ingest", "%zu batch(es) in one transaction: %s", n, tsr_strerror(rc));
     }
@@ -322,6 +344,146 @@ static void s_add_counter(void *ctx, const char *name, uint64_t value)
     }
     snprintf(cs->v[cs->n].name, sizeof cs->v[cs->n].name, "%s", name);
     cs->v[cs->n++].value = value;
+}
+
+static bool s_want_all(int kind)
+{
+    (void)kind;
+    return true;
+}
+
+static bool s_want_linkage(int kind) { return kind == TSR_ALERT_LINKAGE; }
+
+static bool s_want_spikes(int kind) { return kind != TSR_ALERT_LINKAGE; }
+
+static bool s_want_spike_only(int kind) { return kind == TSR_ALERT_SPIKE; }
+
+static bool s_want_cross_area(int kind) { return kind == TSR_ALERT_CROSS_AREA; }
+
+/* Sets a refusal on resp. */
+static void s_refuse(tsr_response_t *resp, int status, const char *why)
+{
+    resp->status = status;
+    snprintf(resp->error, sizeof resp->error, "%s", why);
+}
+
+static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                            tsr_response_t *resp)
+{
+    bool linkage_ok = who->role == TSR_ROLE_LIAISON || who->role == TSR_ROLE_ADMIN;
+    bool (*want)(int) = NULL;
+    switch (q->alert_kind) {
+    case 0: want = linkage_ok ? s_want_all : s_want_spikes; break;
+    case TSR_ALERT_LINKAGE: want = linkage_ok ? s_want_linkage : NULL; break;
+    case TSR_ALERT_SPIKE: want = s_want_spike_only; break;
+    default: want = s_want_cross_area; break;
+    }
+    if (!want) {
+        s_refuse(resp, TSR_QSTATUS_DENIED,
+                 "linkage alerts are for the liaison and admin roles only");
+        return;
+    }
+    uint32_t max = q->max == 0 || q->max > 1000 ? 1000 : q->max;
+    int rc = tsr_store_alerts(c->store, q->since_seq, max, want, resp);
+    if (rc != 0) {
+        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        return;
+    }
+    resp->status = TSR_QSTATUS_OK;
+    resp->kind = TSR_QUERY_ALERTS;
+}
+
+/* Answers one query into resp and describes it for the audit log. */
+static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                     tsr_response_t *resp, s_counters_t *cs, char *what, size_t cap)
+{
+    tsr_role_t role = who->role;
+    int rc = 0;
+    switch (q->kind) {
+    case TSR_QUERY_STATS:
+        snprintf(what, cap, "stats");
+        if (role != TSR_ROLE_ADMIN) {
+            s_refuse(resp, TSR_QSTATUS_DENIED, "stats are for the admin role");
+            return;
+        }
+        tsr_store_counters(c->store, s_add_counter, cs);
+        size_t map = 0, used = 0;
+        tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
+        s_add_counter(cs, "map_size_bytes", map);
+        s_add_counter(cs, "map_used_bytes", used);
+        s_add_counter(cs, "malformed_frames", c->malformed);
+        s_add_counter(cs, "unauthorised_messages", c->unauthorised);
+        resp->status = TSR_QSTATUS_OK;
+        resp->kind = TSR_QUERY_STATS;
+        resp->counters = cs->v; /* the response owns them now */
+        resp->n_counters = cs->n;
+        cs->v = NULL;
+        return;
+    case TSR_QUERY_ALERTS:
+        snprintf(what, cap, "alerts since=%llu max=%u kind=%d", (unsigned long long)q->since_seq,
+                 q->max, q->alert_kind);
+        s_answer_alerts(c, who, q, resp);
+        return;
+    case TSR_QUERY_CLUSTER:
+        snprintf(what, cap, "cluster %llu", (unsigned long long)q->cluster_id);
+        if (role != TSR_ROLE_LIAISON) {
+            s_refuse(resp, TSR_QSTATUS_DENIED, "cluster detail is for the liaison role only");
+            return;
+        }
+        rc = tsr_store_cluster(c->store, q->cluster_id, resp);
+        if (rc == TSR_ENOTFOUND) {
+            s_refuse(resp, TSR_QSTATUS_NOT_FOUND, "no such cluster (it may have merged or split)");
+            return;
+        }
+        resp->kind = TSR_QUERY_CLUSTER;
+        break;
+    case TSR_QUERY_LOOKUP:
+        snprintf(what, cap, "lookup %zu token(s)%s%s", q->n_tokens, q->n_tokens ? " kind " : "",
+                 q->n_tokens ? q->tokens[0].kind : "");
+        if (role != TSR_ROLE_LIAISON) {
+            s_refuse(resp, TSR_QSTATUS_DENIED, "lookups are for the liaison role only");
+            return;
+        }
+        rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
+        resp->kind = TSR_QUERY_LOOKUP;
+        break;
+    case TSR_QUERY_AUDIT:
+        snprintf(what, cap, "audit since=%lld id=%s max=%u", (long long)q->since_time,
+                 q->id[0] ? q->id : "*", q->max);
+        if (role != TSR_ROLE_ADMIN) {
+            s_refuse(resp, TSR_QSTATUS_DENIED, "the audit log is for the admin role");
+            return;
+        }
+        rc = tsr_store_audit_list(c->store, q->since_time, q->id,
+                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp);
+        resp->kind = TSR_QUERY_AUDIT;
+        break;
+    default:
+        snprintf(what, cap, "query kind %d", q->kind);
+        s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
+        return;
+    }
+    if (rc != 0)
+        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+    else
+        resp->status = TSR_QSTATUS_OK;
+}
+
+static uint64_t s_result_size(const tsr_response_t *r)
+{
+    return r->n_counters + r->n_alerts + r->n_cells + r->n_records + r->n_record_ids + r->n_audit +
+           (r->known ? 1 : 0);
+}
+
+static const char *s_status_name(int status)
+{
+    switch (status) {
+    case TSR_QSTATUS_OK: return "ok";
+    case TSR_QSTATUS_DENIED: return "denied";
+    case TSR_QSTATUS_BAD_REQUEST: return "bad request";
+    case TSR_QSTATUS_NOT_FOUND: return "not found";
+    default: return "error";
+    }
 }
 
 static void s_query(s_collector_t *c)
@@ -354,34 +516,29 @@ static void s_query(s_collector_t *c)
     tsr_response_t *resp = &m.u.response;
     resp->request_id = req.u.query.request_id;
     s_counters_t cs = {0};
+    char what[200] = "";
     if (client.role == TSR_ROLE_AGENT) {
-        resp->status = TSR_QSTATUS_DENIED;
-        snprintf(resp->error, sizeof resp->error, "agents may not query");
-    } else if (req.u.query.kind == TSR_QUERY_STATS) {
-        if (client.role != TSR_ROLE_ADMIN) {
-            resp->status = TSR_QSTATUS_DENIED;
-            snprintf(resp->error, sizeof resp->error, "stats are for the admin role");
-        } else {
-            tsr_store_counters(c->store, s_add_counter, &cs);
-            size_t map = 0, used = 0;
-            tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
-            s_add_counter(&cs, "map_size_bytes", map);
-            s_add_counter(&cs, "map_used_bytes", used);
-            s_add_counter(&cs, "malformed_frames", c->malformed);
-            s_add_counter(&cs, "unauthorised_messages", c->unauthorised);
-            resp->status = TSR_QSTATUS_OK;
-            resp->kind = TSR_QUERY_STATS;
-            resp->counters = cs.v;
-            resp->n_counters = cs.n;
-        }
+        snprintf(what, sizeof what, "query kind %d", req.u.query.kind);
+        s_refuse(resp, TSR_QSTATUS_DENIED, "agents may not query");
     } else {
-        resp->status = TSR_QSTATUS_BAD_REQUEST;
-        snprintf(resp->error, sizeof resp->error, "this query is not available in this version");
+        s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what);
     }
-    tsr_info("query", "%s (%s) asked %d: status %d", client.id, tsr_role_name(client.role),
-             req.u.query.kind, resp->status);
+    /* Every query is audited, refused ones too; no answer leaves unaudited. */
+    tsr_audit_entry_t e = {.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
+    snprintf(e.id, sizeof e.id, "%s", client.id);
+    snprintf(e.role, sizeof e.role, "%s", tsr_role_name(client.role));
+    snprintf(e.request, sizeof e.request, "%s -> %s", what, s_status_name(resp->status));
+    if (tsr_store_audit(c->store, &e) != 0) {
+        tsr_response_t keep = {.request_id = resp->request_id};
+        tsr_msg_clear(&m);
+        m.kind = TSR_MSG_RESPONSE;
+        *resp = keep;
+        s_refuse(resp, TSR_QSTATUS_ERROR, "the audit log cannot be written; try again later");
+    }
+    tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
     s_send(c->query, &ident, &m);
     free(cs.v);
+    tsr_msg_clear(&m);
     tsr_client_clear(&client);
 out:
     tsr_msg_clear(&req);
@@ -443,13 +600,14 @@ static int s_ensure_clients_file(const char *path)
     return 0;
 }
 
-static void *s_server_socket(void *ctx, const char *endpoint, const char *secret, int64_t maxmsg)
+static void *s_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
+                             const char *secret, int64_t maxmsg)
 {
-    void *s = zmq_socket(ctx, ZMQ_ROUTER);
+    void *s = zmq_socket(ctx, type);
     int one = 1, linger = 0;
     if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 40) ||
-        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "tessera", 7) ||
+        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, endpoint) != 0) {
         fprintf(stderr, "tessera-collector: cannot listen on %s: %s\n", endpoint,
@@ -474,6 +632,23 @@ static void s_reload_clients(s_collector_t *c)
     }
     tsr_info("collector", "SIGHUP: %zu clients loaded from %s", tsr_authlist_count(l), c->auth_path);
     tsr_zap_replace(c->zap, l);
+    /* A PUB socket cannot drop one subscriber: restart the stream so every
+     * subscriber authenticates again against the new list. Subscribers
+     * reconnect by themselves and fetch what they missed from the log. */
+    if (c->pub) {
+        zmq_unbind(c->pub, C.alerts_endpoint);
+        zmq_close(c->pub);
+        c->pub = NULL;
+    }
+}
+
+/* (Re)opens the alert stream; while it cannot bind, alerts wait in the log. */
+static void s_pub_open(s_collector_t *c)
+{
+    if (c->pub)
+        return;
+    c->pub = s_server_socket(c->ctx, ZMQ_PUB, TSR_ZAP_DOMAIN_ALERTS, C.alerts_endpoint, c->secret,
+                             (int64_t)c->lim.max_frame);
 }
 
 int main(int argc, char **argv)
@@ -535,8 +710,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
             return 1;
         }
-        printf("config ok: data %s, ingest %s, query %s, %zu clients\n", C.data_dir,
-               C.ingest_endpoint, C.query_endpoint, tsr_authlist_count(list));
+        printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
+               C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
         tsr_authlist_destroy(&list);
         tsr_config_free(s_keys);
         return 0;
@@ -563,19 +738,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
         return 1;
     }
-    c.ingest = s_server_socket(c.ctx, C.ingest_endpoint, secret, (int64_t)c.lim.max_frame);
-    c.query = c.ingest ? s_server_socket(c.ctx, C.query_endpoint, secret, (int64_t)c.lim.max_frame)
+    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, secret,
+                               (int64_t)c.lim.max_frame);
+    c.query = c.ingest ? s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
+                                         secret, (int64_t)c.lim.max_frame)
                        : NULL;
+    memcpy(c.secret, secret, sizeof c.secret);
     explicit_bzero(secret, sizeof secret);
-    if (!c.ingest || !c.query)
+    if (c.query)
+        s_pub_open(&c);
+    if (!c.ingest || !c.query || !c.pub)
         return 1;
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    tsr_info("collector", "listening: ingest %s, query %s; %zu clients; server public key %s",
-             C.ingest_endpoint, C.query_endpoint, tsr_authlist_count(list), public);
+    tsr_info("collector",
+             "listening: ingest %s, query %s, alerts %s; %zu clients; server public key %s",
+             C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list),
+             public);
     printf("server public key: %s\n", public);
     fflush(stdout);
 
@@ -585,6 +767,7 @@ int main(int argc, char **argv)
             s_reload = 0;
             s_reload_clients(&c);
         }
+        s_pub_open(&c);
         int n = zmq_poll(items, 2, 1000);
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
@@ -598,6 +781,9 @@ int main(int argc, char **argv)
     tsr_info("collector", "stopping");
     zmq_close(c.ingest);
     zmq_close(c.query);
+    if (c.pub)
+        zmq_close(c.pub);
+    explicit_bzero(c.secret, sizeof c.secret);
     tsr_zap_destroy(&c.zap);
     zmq_ctx_term(c.ctx);
     tsr_store_close(&c.store);

@@ -2,6 +2,8 @@
  * docs/STORAGE.md). One write transaction per group of batches: what a batch
  * changes is either all there after a crash or not at all. */
 #include "store.h"
+#include "bytes.h"
+#include "linkage.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
 
@@ -10,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_NDBS };
+enum { S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_AUDIT, S_NDBS };
 static const char *const s_db_names[S_NDBS] = {
-    "records", "by_area_day", "by_token", "tombstones", "counters", "agencies",
+    "records", "by_area_day", "by_token", "tombstones", "counters", "agencies", "audit",
 };
 
 #define S_RECORD_FORMAT 1
@@ -23,6 +25,7 @@ static const char *const s_db_names[S_NDBS] = {
 struct tsr_store {
     tsr_kv_t *kv;
     MDB_dbi dbi[S_NDBS];
+    tsr_link_t *link;
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
     struct {
@@ -36,107 +39,42 @@ struct tsr_store {
  * Little-endian, fixed order; the first byte is the format so a later
  * layout can be read beside this one. */
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    bool bad;
-} s_buf_t;
-
-static void s_put(s_buf_t *b, const void *v, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->bad = true;
-        return;
-    }
-    memcpy(b->p + b->n, v, n);
-    b->n += n;
-}
-
-static void s_put_u8(s_buf_t *b, unsigned v)
-{
-    uint8_t x = (uint8_t)v;
-    s_put(b, &x, 1);
-}
-
-static void s_put_u32(s_buf_t *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    s_put(b, x, 4);
-}
-
-static void s_put_u64(s_buf_t *b, uint64_t v)
-{
-    s_put_u32(b, (uint32_t)v);
-    s_put_u32(b, (uint32_t)(v >> 32));
-}
-
-static void s_get(s_buf_t *b, void *v, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->bad = true;
-        memset(v, 0, n);
-        return;
-    }
-    memcpy(v, b->p + b->n, n);
-    b->n += n;
-}
-
-static unsigned s_get_u8(s_buf_t *b)
-{
-    uint8_t x;
-    s_get(b, &x, 1);
-    return x;
-}
-
-static uint32_t s_get_u32(s_buf_t *b)
-{
-    uint8_t x[4];
-    s_get(b, x, 4);
-    return (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
-}
-
-static uint64_t s_get_u64(s_buf_t *b)
-{
-    uint64_t lo = s_get_u32(b);
-    return lo | (uint64_t)s_get_u32(b) << 32;
-}
-
 static size_t s_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const char *agency,
                      int64_t received_at)
 {
-    s_buf_t b = {buf, 0, cap, false};
+    tsr_bytes_t b = {buf, 0, cap, false};
     size_t alen = strlen(agency);
-    s_put_u8(&b, S_RECORD_FORMAT);
-    s_put_u8(&b, (unsigned)alen);
-    s_put(&b, agency, alen);
-    s_put_u64(&b, (uint64_t)received_at);
-    s_put_u32(&b, inc->version);
-    s_put_u8(&b, (unsigned)inc->agency_type);
+    tsr_bytes_put_u8(&b, S_RECORD_FORMAT);
+    tsr_bytes_put_u8(&b, (unsigned)alen);
+    tsr_bytes_put(&b, agency, alen);
+    tsr_bytes_put_u64(&b, (uint64_t)received_at);
+    tsr_bytes_put_u32(&b, inc->version);
+    tsr_bytes_put_u8(&b, (unsigned)inc->agency_type);
     char area[S_AREA_KEY] = {0};
     memcpy(area, inc->area_code, strnlen(inc->area_code, S_AREA_KEY));
-    s_put(&b, area, S_AREA_KEY);
-    s_put_u32(&b, (uint32_t)inc->reported_day);
-    s_put_u32(&b, (uint32_t)inc->first_contact_day);
-    s_put_u8(&b, (unsigned)inc->date_precision);
-    s_put_u8(&b, (unsigned)inc->age_band);
-    s_put_u8(&b, (unsigned)inc->gender);
-    s_put_u32(&b, inc->contact_platforms);
-    s_put_u32(&b, inc->moved_to_platforms);
-    s_put_u32(&b, inc->demands);
-    s_put_u8(&b, (unsigned)inc->amount_demanded_band);
-    s_put_u8(&b, (unsigned)inc->amount_paid_band);
-    s_put_u8(&b, (unsigned)inc->paid);
-    s_put_u32(&b, inc->payment_methods);
-    s_put_u32(&b, inc->tactics);
-    s_put_u32(&b, inc->risks);
-    s_put_u32(&b, inc->actions);
-    s_put_u8(&b, (unsigned)inc->n_tokens);
+    tsr_bytes_put(&b, area, S_AREA_KEY);
+    tsr_bytes_put_u32(&b, (uint32_t)inc->reported_day);
+    tsr_bytes_put_u32(&b, (uint32_t)inc->first_contact_day);
+    tsr_bytes_put_u8(&b, (unsigned)inc->date_precision);
+    tsr_bytes_put_u8(&b, (unsigned)inc->age_band);
+    tsr_bytes_put_u8(&b, (unsigned)inc->gender);
+    tsr_bytes_put_u32(&b, inc->contact_platforms);
+    tsr_bytes_put_u32(&b, inc->moved_to_platforms);
+    tsr_bytes_put_u32(&b, inc->demands);
+    tsr_bytes_put_u8(&b, (unsigned)inc->amount_demanded_band);
+    tsr_bytes_put_u8(&b, (unsigned)inc->amount_paid_band);
+    tsr_bytes_put_u8(&b, (unsigned)inc->paid);
+    tsr_bytes_put_u32(&b, inc->payment_methods);
+    tsr_bytes_put_u32(&b, inc->tactics);
+    tsr_bytes_put_u32(&b, inc->risks);
+    tsr_bytes_put_u32(&b, inc->actions);
+    tsr_bytes_put_u8(&b, (unsigned)inc->n_tokens);
     for (size_t i = 0; i < inc->n_tokens; i++) {
         size_t kl = strlen(inc->tokens[i].kind);
-        s_put_u8(&b, (unsigned)kl);
-        s_put(&b, inc->tokens[i].kind, kl);
-        s_put_u32(&b, inc->tokens[i].key_id);
-        s_put(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
+        tsr_bytes_put_u8(&b, (unsigned)kl);
+        tsr_bytes_put(&b, inc->tokens[i].kind, kl);
+        tsr_bytes_put_u32(&b, inc->tokens[i].key_id);
+        tsr_bytes_put(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
     }
     return b.bad ? 0 : b.n;
 }
@@ -144,49 +82,49 @@ static size_t s_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const 
 static int s_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t *received_at,
                     const uint8_t rid[TSR_RECORD_ID_LEN])
 {
-    s_buf_t b = {v->mv_data, 0, v->mv_size, false};
+    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     memset(inc, 0, sizeof *inc);
-    if (s_get_u8(&b) != S_RECORD_FORMAT)
+    if (tsr_bytes_get_u8(&b) != S_RECORD_FORMAT)
         return TSR_ESTORE;
-    unsigned alen = s_get_u8(&b);
+    unsigned alen = tsr_bytes_get_u8(&b);
     char a[256];
-    s_get(&b, a, alen);
+    tsr_bytes_get(&b, a, alen);
     a[alen < TSR_CLIENT_ID_MAX ? alen : TSR_CLIENT_ID_MAX - 1] = '\0';
     if (agency)
         memcpy(agency, a, strlen(a) + 1); /* alen < TSR_CLIENT_ID_MAX */
-    int64_t rt = (int64_t)s_get_u64(&b);
+    int64_t rt = (int64_t)tsr_bytes_get_u64(&b);
     if (received_at)
         *received_at = rt;
     memcpy(inc->record_id, rid, TSR_RECORD_ID_LEN);
-    inc->version = s_get_u32(&b);
-    inc->agency_type = (int)s_get_u8(&b);
-    s_get(&b, inc->area_code, S_AREA_KEY);
-    inc->reported_day = (int32_t)s_get_u32(&b);
-    inc->first_contact_day = (int32_t)s_get_u32(&b);
-    inc->date_precision = (int)s_get_u8(&b);
-    inc->age_band = (int)s_get_u8(&b);
-    inc->gender = (int)s_get_u8(&b);
-    inc->contact_platforms = s_get_u32(&b);
-    inc->moved_to_platforms = s_get_u32(&b);
-    inc->demands = s_get_u32(&b);
-    inc->amount_demanded_band = (int)s_get_u8(&b);
-    inc->amount_paid_band = (int)s_get_u8(&b);
-    inc->paid = (int)s_get_u8(&b);
-    inc->payment_methods = s_get_u32(&b);
-    inc->tactics = s_get_u32(&b);
-    inc->risks = s_get_u32(&b);
-    inc->actions = s_get_u32(&b);
-    inc->n_tokens = s_get_u8(&b);
+    inc->version = tsr_bytes_get_u32(&b);
+    inc->agency_type = (int)tsr_bytes_get_u8(&b);
+    tsr_bytes_get(&b, inc->area_code, S_AREA_KEY);
+    inc->reported_day = (int32_t)tsr_bytes_get_u32(&b);
+    inc->first_contact_day = (int32_t)tsr_bytes_get_u32(&b);
+    inc->date_precision = (int)tsr_bytes_get_u8(&b);
+    inc->age_band = (int)tsr_bytes_get_u8(&b);
+    inc->gender = (int)tsr_bytes_get_u8(&b);
+    inc->contact_platforms = tsr_bytes_get_u32(&b);
+    inc->moved_to_platforms = tsr_bytes_get_u32(&b);
+    inc->demands = tsr_bytes_get_u32(&b);
+    inc->amount_demanded_band = (int)tsr_bytes_get_u8(&b);
+    inc->amount_paid_band = (int)tsr_bytes_get_u8(&b);
+    inc->paid = (int)tsr_bytes_get_u8(&b);
+    inc->payment_methods = tsr_bytes_get_u32(&b);
+    inc->tactics = tsr_bytes_get_u32(&b);
+    inc->risks = tsr_bytes_get_u32(&b);
+    inc->actions = tsr_bytes_get_u32(&b);
+    inc->n_tokens = tsr_bytes_get_u8(&b);
     if (inc->n_tokens > TSR_MAX_TOKENS)
         return TSR_ESTORE;
     for (size_t i = 0; i < inc->n_tokens; i++) {
-        unsigned kl = s_get_u8(&b);
+        unsigned kl = tsr_bytes_get_u8(&b);
         if (kl >= TSR_KIND_MAX)
             return TSR_ESTORE;
-        s_get(&b, inc->tokens[i].kind, kl);
+        tsr_bytes_get(&b, inc->tokens[i].kind, kl);
         inc->tokens[i].kind[kl] = '\0';
-        inc->tokens[i].key_id = s_get_u32(&b);
-        s_get(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
+        inc->tokens[i].key_id = tsr_bytes_get_u32(&b);
+        tsr_bytes_get(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
     }
     return b.bad ? TSR_ESTORE : TSR_OK;
 }
@@ -216,6 +154,18 @@ static void s_token_key(uint8_t key[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN], const ts
 
 /* --- open ----------------------------------------------------------------- */
 
+/* How linkage reads a stored record inside the running transaction. */
+static int s_link_get(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
+                      char *agency)
+{
+    tsr_store_t *s = ctx;
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    if (rc != 0)
+        return rc;
+    return s_unpack(&v, inc, agency, NULL, rid) == 0 ? 0 : MDB_CORRUPTED;
+}
+
 int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t *err)
 {
     *out = NULL;
@@ -225,6 +175,8 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
     int rc = tsr_kv_open(&s->kv, &opts->kv, err);
     for (int i = 0; rc == 0 && i < S_NDBS; i++)
         rc = tsr_kv_dbi(s->kv, s_db_names[i], 0, &s->dbi[i], err);
+    if (rc == 0)
+        rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], s_link_get, s, err);
     if (rc != 0) {
         tsr_kv_close(&s->kv);
         free(s);
@@ -238,6 +190,7 @@ void tsr_store_close(tsr_store_t **s_p)
 {
     if (!s_p || !*s_p)
         return;
+    tsr_link_close(&(*s_p)->link);
     tsr_kv_close(&(*s_p)->kv);
     free(*s_p);
     *s_p = NULL;
@@ -365,8 +318,8 @@ static int s_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
     int rc = mdb_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
     if (rc != 0)
         return rc;
-    s_buf_t b = {v.mv_data, 0, v.mv_size, false};
-    *version = s_get_u32(&b);
+    tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
+    *version = tsr_bytes_get_u32(&b);
     size_t alen = v.mv_size - 4 < TSR_CLIENT_ID_MAX - 1 ? v.mv_size - 4 : TSR_CLIENT_ID_MAX - 1;
     memcpy(agency, (uint8_t *)v.mv_data + 4, alen);
     agency[alen] = '\0';
@@ -377,9 +330,9 @@ static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
                            const char *agency)
 {
     uint8_t buf[4 + TSR_CLIENT_ID_MAX];
-    s_buf_t b = {buf, 0, sizeof buf, false};
-    s_put_u32(&b, version);
-    s_put(&b, agency, strlen(agency));
+    tsr_bytes_t b = {buf, 0, sizeof buf, false};
+    tsr_bytes_put_u32(&b, version);
+    tsr_bytes_put(&b, agency, strlen(agency));
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v = {b.n, buf};
     return mdb_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
 }
@@ -433,10 +386,10 @@ static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
             it->outcome = TSR_OUTCOME_DUPLICATE;
             return 0;
         }
-        rc = s_index(s, txn, old, false);
-        free(old);
-        if (rc != 0)
+        if ((rc = s_index(s, txn, old, false)) != 0) {
+            free(old);
             return rc;
+        }
         it->outcome = TSR_OUTCOME_REPLACED;
     } else if (rc == MDB_NOTFOUND) {
         uint32_t tv;
@@ -462,13 +415,16 @@ static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
     }
     uint8_t buf[2048];
     size_t n = s_pack(buf, sizeof buf, inc, c->id, now);
-    if (n == 0)
-        return ENOMEM;
     v.mv_size = n;
     v.mv_data = buf;
-    if ((rc = mdb_put(txn, s->dbi[S_RECORDS], &k, &v, 0)) != 0)
-        return rc;
-    return s_index(s, txn, inc, true);
+    rc = n == 0 ? ENOMEM : mdb_put(txn, s->dbi[S_RECORDS], &k, &v, 0);
+    if (rc == 0)
+        rc = s_index(s, txn, inc, true);
+    if (rc == 0)
+        rc = old ? tsr_link_update(s->link, txn, old, inc, c->id)
+                 : tsr_link_add(s->link, txn, inc, c->id);
+    free(old);
+    return rc;
 }
 
 static int s_apply_retraction(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
@@ -487,9 +443,11 @@ static int s_apply_retraction(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *
             return 0;
         }
         rc = s_index(s, txn, old, false);
-        free(old);
         if (rc == 0)
             rc = mdb_del(txn, s->dbi[S_RECORDS], &k, NULL);
+        if (rc == 0)
+            rc = tsr_link_remove(s->link, txn, old, c->id);
+        free(old);
         if (rc == 0)
             rc = s_count(s, txn, "records", -1);
         if (rc != 0)
@@ -540,6 +498,7 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
     s_apply_t *a = arg;
     int rc = 0;
     a->s->ntally = 0; /* this body may be a re-run after the map grew */
+    tsr_link_begin(a->s->link);
     for (size_t b = 0; rc == 0 && b < a->n; b++) {
         tsr_store_batch_t *batch = &a->batches[b];
         for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
@@ -575,6 +534,8 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
         if (rc == 0)
             rc = s_count(a->s, txn, "batches", 1);
     }
+    if (rc == 0)
+        rc = tsr_link_finish(a->s->link, txn, a->now);
     return rc == 0 ? s_count_flush(a->s, txn) : rc;
 }
 
@@ -599,6 +560,177 @@ int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_inci
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
     int out = rc == 0 ? s_unpack(&v, inc, agency_id, received_at, rid) : tsr_kv_code(rc);
+    mdb_txn_abort(txn);
+    return out;
+}
+
+/* --- linkage reads ---------------------------------------------------------- */
+
+const tsr_link_published_t *tsr_store_published(const tsr_store_t *s, size_t *n)
+{
+    return tsr_link_published(s->link, n);
+}
+
+void tsr_store_set_linkage(tsr_store_t *s, bool on) { tsr_link_enable(s->link, on); }
+
+/* Runs one read of the linkage module in its own read transaction. */
+typedef int (*s_read_fn)(tsr_store_t *s, MDB_txn *txn, void *arg);
+
+static int s_read(tsr_store_t *s, s_read_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    rc = fn(s, txn, arg);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+typedef struct {
+    uint64_t since, cid;
+    uint32_t max;
+    bool (*want)(int);
+    const tsr_token_t *tokens;
+    size_t n_tokens;
+    const uint8_t *rid;
+    tsr_response_t *resp;
+} s_read_args_t;
+
+static int s_read_alerts(tsr_store_t *s, MDB_txn *txn, void *arg)
+{
+    s_read_args_t *a = arg;
+    return tsr_link_alerts(s->link, txn, a->since, a->max, a->want, a->resp);
+}
+
+static int s_read_cluster(tsr_store_t *s, MDB_txn *txn, void *arg)
+{
+    s_read_args_t *a = arg;
+    return tsr_link_cluster(s->link, txn, a->cid, a->resp);
+}
+
+static int s_read_lookup(tsr_store_t *s, MDB_txn *txn, void *arg)
+{
+    s_read_args_t *a = arg;
+    return tsr_link_lookup(s->link, txn, a->tokens, a->n_tokens, a->resp);
+}
+
+static int s_read_record_cluster(tsr_store_t *s, MDB_txn *txn, void *arg)
+{
+    s_read_args_t *a = arg;
+    a->cid = tsr_link_record_cluster(s->link, txn, a->rid);
+    return 0;
+}
+
+int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, bool (*want)(int kind),
+                     tsr_response_t *resp)
+{
+    s_read_args_t a = {.since = since, .max = max, .want = want, .resp = resp};
+    return s_read(s, s_read_alerts, &a);
+}
+
+int tsr_store_cluster(tsr_store_t *s, uint64_t cid, tsr_response_t *resp)
+{
+    s_read_args_t a = {.cid = cid, .resp = resp};
+    return s_read(s, s_read_cluster, &a);
+}
+
+int tsr_store_lookup(tsr_store_t *s, const tsr_token_t *tokens, size_t n, tsr_response_t *resp)
+{
+    s_read_args_t a = {.tokens = tokens, .n_tokens = n, .resp = resp};
+    return s_read(s, s_read_lookup, &a);
+}
+
+uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN])
+{
+    s_read_args_t a = {.rid = rid};
+    return s_read(s, s_read_record_cluster, &a) == 0 ? a.cid : 0;
+}
+
+/* --- audit log ---------------------------------------------------------------
+ * Key: u64 sequence (big-endian). Value: i64 time, id, role, request (each a
+ * length byte and bytes), u64 result size. Only appended. */
+
+static int s_audit_txn(MDB_txn *txn, void *arg)
+{
+    void **a = arg;
+    tsr_store_t *s = a[0];
+    const tsr_audit_entry_t *e = a[1];
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    uint64_t seq = mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8
+                       ? tsr_bytes_from_be64(k.mv_data) + 1
+                       : 1;
+    mdb_cursor_close(c);
+    uint8_t kb[8], buf[8 + 3 * 256 + 8];
+    tsr_bytes_be64(kb, seq);
+    tsr_bytes_t b = {buf, 0, sizeof buf, false};
+    tsr_bytes_put_u64(&b, (uint64_t)e->time);
+    tsr_bytes_put_str(&b, e->id);
+    tsr_bytes_put_str(&b, e->role);
+    char req[256];
+    snprintf(req, sizeof req, "%.255s", e->request);
+    tsr_bytes_put_str(&b, req);
+    tsr_bytes_put_u64(&b, e->result_size);
+    k = (MDB_val){8, kb};
+    v = (MDB_val){b.n, buf};
+    return b.bad ? ENOMEM : mdb_put(txn, s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
+}
+
+int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
+{
+    void *a[2] = {s, (void *)e};
+    int mdb_rc = 0;
+    int rc = tsr_kv_write(s->kv, s_audit_txn, a, &mdb_rc);
+    if (rc != 0)
+        tsr_error("audit", "audit entry not stored: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
+                  mdb_rc ? mdb_strerror(mdb_rc) : "");
+    return rc;
+}
+
+int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
+                         tsr_response_t *resp)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    if ((rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c)) != 0) {
+        mdb_txn_abort(txn);
+        return tsr_kv_code(rc);
+    }
+    size_t cap = 0;
+    int out = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
+        tsr_audit_entry_t e;
+        memset(&e, 0, sizeof e);
+        e.time = (int64_t)tsr_bytes_get_u64(&b);
+        tsr_bytes_get_str(&b, e.id, sizeof e.id);
+        tsr_bytes_get_str(&b, e.role, sizeof e.role);
+        tsr_bytes_get_str(&b, e.request, sizeof e.request);
+        e.result_size = tsr_bytes_get_u64(&b);
+        if (b.bad || e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
+            continue;
+        if (resp->n_audit == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            tsr_audit_entry_t *p = realloc(resp->audit, nc * sizeof *p);
+            if (!p) {
+                out = TSR_ENOMEM;
+                break;
+            }
+            resp->audit = p;
+            cap = nc;
+        }
+        resp->audit[resp->n_audit++] = e;
+    }
+    mdb_cursor_close(c);
     mdb_txn_abort(txn);
     return out;
 }

@@ -16,6 +16,8 @@
 #include "tessera/auth.h"
 #include "tessera/kv.h"
 #include "tessera/record.h"
+#include "tessera/wire.h"
+#include "linkage.h"
 
 struct tsr_error;
 
@@ -88,6 +90,39 @@ int tsr_store_counters(tsr_store_t *s, void (*fn)(void *ctx, const char *name, u
  * received_at. TSR_ENOTFOUND if absent. */
 int tsr_store_get(tsr_store_t *s, const uint8_t record_id[TSR_RECORD_ID_LEN], tsr_incident_t *inc,
                   char *agency_id, int64_t *received_at);
+
+/* --- linkage (linkage.h) --- */
+
+/* Alerts appended by the last tsr_store_apply (valid until the next), to
+ * publish after it returned 0. */
+const tsr_link_published_t *tsr_store_published(const tsr_store_t *s, size_t *n);
+
+/* Linkage on (default) or off: the ingest benchmark measures its cost. */
+void tsr_store_set_linkage(tsr_store_t *s, bool on);
+
+/* Alerts after seq `since` whose kind want() accepts, at most max, into
+ * resp->alerts (and resp->last_seq). */
+int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, bool (*want)(int kind),
+                     tsr_response_t *resp);
+
+/* A cluster's records into resp->records; TSR_ENOTFOUND if there is none. */
+int tsr_store_cluster(tsr_store_t *s, uint64_t cid, tsr_response_t *resp);
+
+/* What is known of the first known token (resp->known ...). */
+int tsr_store_lookup(tsr_store_t *s, const tsr_token_t *tokens, size_t n, tsr_response_t *resp);
+
+/* The cluster a stored record is in; 0 when none (no tokens, or unknown). */
+uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN]);
+
+/* --- audit log --- */
+
+/* Appends one entry in its own write transaction (durable on return 0). */
+int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e);
+
+/* Entries at or after since_time, of caller id (NULL or "" = all), oldest
+ * first, at most max, into resp->audit. */
+int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
+                         tsr_response_t *resp);
 
 /* The kv environment (for usage figures and read-only inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);

@@ -276,6 +276,14 @@ static void s_handle(tsr_zap_t *z)
         zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
         pthread_mutex_lock(&z->lock);
         const tsr_client_t *c = tsr_authlist_by_key(z->list, key);
+        bool alerts_domain = n >= 3 && zmq_msg_size(&f[2]) == strlen(TSR_ZAP_DOMAIN_ALERTS) &&
+                             memcmp(zmq_msg_data(&f[2]), TSR_ZAP_DOMAIN_ALERTS,
+                                    strlen(TSR_ZAP_DOMAIN_ALERTS)) == 0;
+        if (c && alerts_domain && c->role != TSR_ROLE_LIAISON && c->role != TSR_ROLE_ADMIN) {
+            text = "role may not receive linkage alerts";
+            tsr_warn("zap", "denied %s (%s) on the alert stream", c->id, tsr_role_name(c->role));
+            c = NULL;
+        }
         if (c) {
             snprintf(id, sizeof id, "%s", c->id);
             status = "200";

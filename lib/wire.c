@@ -437,6 +437,7 @@ static int s_encode_query(const tsr_query_t *q, uint8_t **buf, size_t *len)
     case TSR_QUERY_ALERTS:
         aq.since_seq = q->since_seq;
         aq.max = q->max;
+        aq.kind = (Tessera__V1__AlertKind)q->alert_kind;
         qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_ALERTS;
         qr.alerts = &aq;
         break;
@@ -1036,6 +1037,9 @@ static int s_decode_query(tsr_query_t *q, const Tessera__V1__QueryRequest *p, ts
         q->kind = TSR_QUERY_ALERTS;
         q->since_seq = p->alerts->since_seq;
         q->max = p->alerts->max;
+        q->alert_kind = (int)p->alerts->kind;
+        if (q->alert_kind < 0 || q->alert_kind > 3)
+            return tsr_error_set(err, "kind", "unknown alert kind %d", q->alert_kind), TSR_EPROTO;
         break;
     case TESSERA__V1__QUERY_REQUEST__QUERY_AUDIT:
         q->kind = TSR_QUERY_AUDIT;

@@ -65,7 +65,12 @@ void tsr_authlist_destroy(tsr_authlist_t **l_p);
  * context. Accepts only CURVE clients whose key is in the current list;
  * replies 200 with User-Id = the client's id and the metadata property
  * "X-Tessera-Key" = the z85 key; everything else gets 400 and the handshake
- * fails. Each decision is logged (module "zap"). */
+ * fails. Each decision is logged (module "zap"). A socket whose ZAP domain is
+ * TSR_ZAP_DOMAIN_ALERTS (the collector's linkage alert stream) admits only
+ * the liaison and admin roles. */
+#define TSR_ZAP_DOMAIN "tessera"
+#define TSR_ZAP_DOMAIN_ALERTS "tessera-alerts"
+
 typedef struct tsr_zap tsr_zap_t;
 
 /* Starts the handler; takes ownership of list. Start it before any CURVE

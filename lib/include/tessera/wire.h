@@ -99,6 +99,7 @@ typedef struct tsr_query {
     uint64_t request_id;
     int kind; /* TSR_QUERY_* */
     uint64_t since_seq;          /* alerts */
+    int alert_kind;              /* alerts: 0 = all the role may see, else TSR_ALERT_* */
     int64_t since_time;          /* audit */
     char id[64];                 /* audit */
     uint32_t max;                /* alerts, audit */
@@ -120,6 +121,9 @@ typedef struct tsr_counter {
 typedef char tsr_area_code_t[TSR_AREA_CODE_MAX];
 typedef char tsr_name_t[64];
 typedef uint8_t tsr_record_id_t[TSR_RECORD_ID_LEN];
+
+/* Equal to the wire enum AlertKind. */
+enum { TSR_ALERT_LINKAGE = 1, TSR_ALERT_SPIKE = 2, TSR_ALERT_CROSS_AREA = 3 };
 
 typedef struct tsr_alert {
     uint64_t seq;

@@ -1,0 +1,108 @@
+/* linkage.h - clusters of records that share offender tokens, kept in LMDB
+ * inside the store's write transaction, and the linkage alerts they raise
+ * (DESIGN section 7; layout in docs/STORAGE.md, rules in docs/DETECTION.md).
+ *
+ * The graph: a record is linked to the tokens it carries, a token to the
+ * records that carry it. Its connected components are clusters. Each
+ * cluster has an id; every token and every record that carries a token maps
+ * to its cluster, and the cluster keeps its members and a summary (records,
+ * areas and agencies with counts, what has been alerted already).
+ *
+ *  - A new record joins the cluster of its tokens; when its tokens sit in
+ *    several clusters they merge into the largest (members of the smaller
+ *    ones are relabelled: each record moves O(log n) times at most).
+ *  - A removed record (retraction, or an update that drops a token) may cut
+ *    its cluster in two: a search from one of its remaining tokens that does
+ *    not reach the others proves the split, and every piece gets its own
+ *    cluster (the largest keeps the id).
+ *  - At the end of the transaction each cluster touched is compared with what
+ *    was last alerted: an alert when it first spans two areas or two
+ *    agencies, and again for a new area, victims reaching 3, 5, 10, 20, 50,
+ *    100, or two alerted clusters joining. Alerts are appended to a
+ *    sequenced log in the same transaction.
+ *
+ * Single writer: the functions taking a write transaction are called from the
+ * store's apply only. Read functions take any transaction.
+ */
+#ifndef TESSERA_LINKAGE_H
+#define TESSERA_LINKAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tessera/kv.h"
+#include "tessera/record.h"
+#include "tessera/wire.h"
+
+struct tsr_error;
+
+typedef struct tsr_link tsr_link_t;
+
+/* Reads the stored record rid (inside txn) into inc and its agency id
+ * (TSR_CLIENT_ID_MAX). Returns 0, MDB_NOTFOUND or another MDB code. */
+typedef int (*tsr_link_get_fn)(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
+                               char *agency);
+
+/* One alert of the last committed transaction, encoded as a whole Envelope
+ * (what the PUB socket sends). */
+typedef struct tsr_link_published {
+    uint64_t seq;
+    uint8_t *buf;
+    size_t len;
+} tsr_link_published_t;
+
+/* Opens the linkage databases. by_token is the store's token index (token +
+ * record id -> kind), read to walk the graph. */
+int tsr_link_open(tsr_link_t **out, tsr_kv_t *kv, MDB_dbi by_token, tsr_link_get_fn get,
+                  void *get_ctx, struct tsr_error *err);
+void tsr_link_close(tsr_link_t **l_p);
+
+/* Turns linkage on or off (on by default; the benchmark measures its cost). */
+void tsr_link_enable(tsr_link_t *l, bool on);
+
+/* Start of a write transaction's body (it may run again after the map grew). */
+void tsr_link_begin(tsr_link_t *l);
+
+/* A record was stored (its record and token-index entries are in txn). */
+int tsr_link_add(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, const char *agency);
+
+/* A record was removed (record and token-index entries already deleted);
+ * old is what was stored. */
+int tsr_link_remove(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old, const char *agency);
+
+/* A record was replaced: old out, new in; the index entries are the new ones. */
+int tsr_link_update(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old,
+                    const tsr_incident_t *inc, const char *agency);
+
+/* End of the body: raises the alerts of every cluster touched and appends
+ * them to the log. now = unix seconds. */
+int tsr_link_finish(tsr_link_t *l, MDB_txn *txn, int64_t now);
+
+/* The alerts the last committed transaction appended (valid until the next
+ * tsr_link_begin). */
+const tsr_link_published_t *tsr_link_published(const tsr_link_t *l, size_t *n);
+
+/* --- reads ---------------------------------------------------------------- */
+
+/* Alerts with seq > since (at most max; kinds filtered by want(kind)), and
+ * the highest seq in the log, into resp (alerts, n_alerts, last_seq). */
+int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
+                    bool (*want)(int kind), tsr_response_t *resp);
+
+/* Cluster of a record (0 when it has none: no tokens, or unknown). */
+uint64_t tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid);
+
+/* Cluster of a token (0 when unknown). */
+uint64_t tsr_link_token_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *token);
+
+/* The cluster's records, in record id order: resp->records (TSR_ENOTFOUND
+ * when there is no such cluster). */
+int tsr_link_cluster(tsr_link_t *l, MDB_txn *txn, uint64_t cid, tsr_response_t *resp);
+
+/* What is known of the first of tokens that is known: resp->known,
+ * cluster_id, cluster_records, areas, agencies, record_ids, first/last day. */
+int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size_t n,
+                    tsr_response_t *resp);
+
+#endif
