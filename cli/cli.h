@@ -1,10 +1,50 @@
-/* cli.h - the `tessera` client's commands (one function per sub-command). */
+/* cli.h - the `tessera` client's commands (one function per sub-command)
+ * and what they share (cli/query.c). */
 #ifndef TESSERA_CLI_H
 #define TESSERA_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "tessera/wire.h"
 
 /* Each takes the arguments after `tessera` (argv[0] is the command name) and
  * returns the exit code: 0 ok, 1 failure, 2 usage. */
 int cli_cmd_keygen(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
+int cli_cmd_alerts(int argc, char **argv);
+int cli_cmd_lookup(int argc, char **argv);
+int cli_cmd_cluster(int argc, char **argv);
+
+/* Connection options every query command takes (getopt_long values). */
+enum { CLI_OPT_COLLECTOR = 1000, CLI_OPT_ALERTS, CLI_OPT_SERVER_KEY, CLI_OPT_KEY };
+#define CLI_CONN_LONG_OPTIONS                                                                      \
+    {"collector", required_argument, NULL, CLI_OPT_COLLECTOR},                                     \
+        {"server-key", required_argument, NULL, CLI_OPT_SERVER_KEY},                               \
+        {"key", required_argument, NULL, CLI_OPT_KEY}
+#define CLI_CONN_USAGE                                                                             \
+    "  --server-key FILE     the collector's public key (collector.pub)\n"                        \
+    "  --key FILE            your secret key (NAME.key, made by tessera keygen --curve)\n"       \
+    "  --collector ENDPOINT  query endpoint (default tcp://127.0.0.1:7702)\n"
+
+typedef struct {
+    const char *endpoint, *alerts_endpoint, *server, *key;
+} cli_conn_opts_t;
+
+void cli_conn_defaults(cli_conn_opts_t *o);
+/* True when opt was a connection option (and is now set). */
+bool cli_conn_option(cli_conn_opts_t *o, int opt, const char *arg);
+/* True when --server-key and --key were given; else says so on stderr. */
+bool cli_conn_complete(const cli_conn_opts_t *o, const char *cmd);
+
+/* One query: 0 when the collector answered OK (reply filled; clear it),
+ * 1 after printing why not ("permission denied: ..." for a refused role). */
+int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
+                tsr_msg_t *reply);
+
+/* Printing helpers. */
+const char *cli_day(char out[11], int32_t day);
+void cli_print_areas(FILE *fp, const tsr_area_code_t *areas, size_t n);
+void cli_print_ids(FILE *fp, const char *indent, const tsr_record_id_t *ids, size_t n);
 
 #endif

@@ -10,6 +10,9 @@ static const char s_usage[] =
     "Commands:\n"
     "  keygen --curve NAME  make a CURVE key pair: NAME.key (secret) and NAME.pub\n"
     "  stats                the collector's counters (admin role)\n"
+    "  alerts               linkage alerts, once or --follow (liaison and admin)\n"
+    "  lookup VALUE         is this offender identifier known? (liaison)\n"
+    "  cluster ID           the records of a linked cluster (liaison)\n"
     "\n"
     "Run 'tessera COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failure, 2 usage error.\n";
@@ -20,6 +23,9 @@ static const struct {
 } s_commands[] = {
     {"keygen", cli_cmd_keygen},
     {"stats", cli_cmd_stats},
+    {"alerts", cli_cmd_alerts},
+    {"lookup", cli_cmd_lookup},
+    {"cluster", cli_cmd_cluster},
 };
 
 int main(int argc, char **argv)

@@ -105,6 +105,8 @@ typedef struct {
     tsr_wire_limits_t lim;
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent;
+    uint64_t last_alert;     /* highest alert seq in the log */
+    int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
 } s_collector_t;
 
@@ -240,10 +242,38 @@ static void s_publish(s_collector_t *c)
 {
     size_t n;
     const tsr_link_published_t *p = tsr_store_published(c->store, &n);
-    for (size_t i = 0; c->pub && i < n; i++)
-        if (zmq_send(c->pub, p[i].buf, p[i].len, ZMQ_DONTWAIT) < 0)
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].seq > c->last_alert)
+            c->last_alert = p[i].seq;
+        if (c->pub && zmq_send(c->pub, p[i].buf, p[i].len, ZMQ_DONTWAIT) < 0)
             tsr_warn("alerts", "alert %llu not published: %s", (unsigned long long)p[i].seq,
                      zmq_strerror(zmq_errno()));
+    }
+}
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* About once a second, the highest seq on the stream: a subscriber that is
+ * behind knows it missed something even when no new alert follows. */
+static void s_heartbeat(s_collector_t *c)
+{
+    int64_t now = s_now_ms();
+    if (!c->pub || now - c->last_heartbeat < 1000)
+        return;
+    c->last_heartbeat = now;
+    tsr_msg_t m = {.kind = TSR_MSG_HEARTBEAT};
+    m.u.last_seq = c->last_alert;
+    uint8_t *buf;
+    size_t len;
+    if (tsr_wire_encode(&m, &buf, &len) == 0) {
+        zmq_send(c->pub, buf, len, ZMQ_DONTWAIT);
+        free(buf);
+    }
 }
 
 /* Drains what waits on the ingest socket (up to max_batches), applies it in
@@ -747,6 +777,9 @@ int main(int argc, char **argv)
     explicit_bzero(secret, sizeof secret);
     if (c.query)
         s_pub_open(&c);
+    tsr_response_t last = {0};
+    if (tsr_store_alerts(c.store, 0, 0, s_want_all, &last) == 0)
+        c.last_alert = last.last_seq;
     if (!c.ingest || !c.query || !c.pub)
         return 1;
     struct sigaction sa = {.sa_handler = s_on_signal};
@@ -768,7 +801,8 @@ int main(int argc, char **argv)
             s_reload_clients(&c);
         }
         s_pub_open(&c);
-        int n = zmq_poll(items, 2, 1000);
+        s_heartbeat(&c);
+        int n = zmq_poll(items, 2, 500);
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;

@@ -12,8 +12,8 @@ struct tsr_conn {
     char endpoint[256];
 };
 
-int tsr_conn_open(tsr_conn_t **out, void *ctx, const char *endpoint, const char *server_pub_path,
-                  const char *key_path, tsr_error_t *err)
+static int s_open(tsr_conn_t **out, void *ctx, int type, const char *endpoint,
+                  const char *server_pub_path, const char *key_path, tsr_error_t *err)
 {
     char server[41], secret[41], public[41];
     *out = NULL;
@@ -25,12 +25,14 @@ int tsr_conn_open(tsr_conn_t **out, void *ctx, const char *endpoint, const char 
     tsr_conn_t *c = calloc(1, sizeof *c);
     if (!c)
         return TSR_ENOMEM;
-    c->sock = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0;
+    c->sock = zmq_socket(ctx, type);
+    int linger = 0, ivl_max = 30000;
     if (!c->sock || zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, 40) ||
         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, public, 40) ||
         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, secret, 40) ||
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
+        (type == ZMQ_SUB && zmq_setsockopt(c->sock, ZMQ_SUBSCRIBE, "", 0)) ||
         zmq_connect(c->sock, endpoint) != 0) {
         tsr_error_set(err, "endpoint", "cannot connect to %s: %s", endpoint,
                       zmq_strerror(zmq_errno()));
@@ -44,6 +46,18 @@ int tsr_conn_open(tsr_conn_t **out, void *ctx, const char *endpoint, const char 
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
     *out = c;
     return TSR_OK;
+}
+
+int tsr_conn_open(tsr_conn_t **out, void *ctx, const char *endpoint, const char *server_pub_path,
+                  const char *key_path, tsr_error_t *err)
+{
+    return s_open(out, ctx, ZMQ_DEALER, endpoint, server_pub_path, key_path, err);
+}
+
+int tsr_conn_subscribe(tsr_conn_t **out, void *ctx, const char *endpoint,
+                       const char *server_pub_path, const char *key_path, tsr_error_t *err)
+{
+    return s_open(out, ctx, ZMQ_SUB, endpoint, server_pub_path, key_path, err);
 }
 
 int tsr_conn_send_raw(tsr_conn_t *c, const void *buf, size_t len)
@@ -64,6 +78,13 @@ int tsr_conn_request(tsr_conn_t *c, const tsr_msg_t *req, tsr_msg_t *reply, int 
     free(buf);
     if (rc != 0)
         return rc;
+    return tsr_conn_recv(c, reply, timeout_ms, err);
+}
+
+int tsr_conn_recv(tsr_conn_t *c, tsr_msg_t *reply, int timeout_ms, tsr_error_t *err)
+{
+    int rc;
+    memset(reply, 0, sizeof *reply);
     zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, timeout_ms) <= 0) {
         tsr_error_set(err, "", "no answer from the collector at %s within %d ms", c->endpoint,

@@ -739,6 +739,14 @@ int tsr_wire_encode(const tsr_msg_t *m, uint8_t **buf, size_t *len)
         s_alert_pb_free(&a);
         return rc;
     }
+    case TSR_MSG_HEARTBEAT: {
+        Tessera__V1__Heartbeat h = TESSERA__V1__HEARTBEAT__INIT;
+        Tessera__V1__Envelope env = TESSERA__V1__ENVELOPE__INIT;
+        h.last_seq = m->u.last_seq;
+        env.body_case = TESSERA__V1__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &h;
+        return s_pack(&env, buf, len);
+    }
     default: return TSR_EINVAL;
     }
 }
@@ -1088,6 +1096,10 @@ int tsr_wire_decode(tsr_msg_t *out, const uint8_t *buf, size_t len, const tsr_wi
     case TESSERA__V1__ENVELOPE__BODY_ALERT:
         out->kind = TSR_MSG_ALERT;
         rc = s_alert_from_pb(&out->u.alert, env->alert, lim, err);
+        break;
+    case TESSERA__V1__ENVELOPE__BODY_HEARTBEAT:
+        out->kind = TSR_MSG_HEARTBEAT;
+        out->u.last_seq = env->heartbeat->last_seq;
         break;
     default:
         tsr_error_set(err, "", "envelope has no body");

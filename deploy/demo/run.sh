@@ -60,6 +60,7 @@ cat >"$DEMO/collector.conf" <<CONF
 data_dir = $DEMO/collector
 ingest_endpoint = tcp://127.0.0.1:17701
 query_endpoint = tcp://127.0.0.1:17702
+alerts_endpoint = tcp://127.0.0.1:17703
 log_level = warn
 CONF
 "$COLLECTOR" --config "$DEMO/collector.conf" >"$DEMO/collector.out" 2>"$DEMO/collector.log" &
@@ -67,7 +68,7 @@ COLLECTOR_PID=$!
 trap 'kill $COLLECTOR_PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "server public key" "$DEMO/collector.out" 2>/dev/null && break; sleep 0.05; done
 if ! grep -q "server public key" "$DEMO/collector.out"; then
-    echo "the collector did not start (is port 17701 or 17702 in use?):" >&2
+    echo "the collector did not start (is port 17701, 17702 or 17703 in use?):" >&2
     cat "$DEMO/collector.log" >&2
     exit 1
 fi

@@ -38,31 +38,55 @@ COLLECTOR="$TSR_BUILD_DIR/collector/tessera-collector"
 TESTCLIENT="$TSR_BUILD_DIR/tests/integration/testclient"
 COLLECTOR_PID=""
 
-# A port base no other test run is likely to use (ports BASE..BASE+2).
-PORT_BASE=$((20000 + (RANDOM % 2000) * 10))
-INGEST="tcp://127.0.0.1:$PORT_BASE"
-QUERY="tcp://127.0.0.1:$((PORT_BASE + 1))"
+# A port base no other test is likely to use (ports BASE..BASE+2), below
+# Linux's ephemeral range (32768 and up) so no client connection holds it.
+pick_ports() {
+    PORT_BASE=$((20000 + (RANDOM % 1200) * 10))
+    INGEST="tcp://127.0.0.1:$PORT_BASE"
+    QUERY="tcp://127.0.0.1:$((PORT_BASE + 1))"
+    ALERTS="tcp://127.0.0.1:$((PORT_BASE + 2))"
+}
+pick_ports
+COLLECTOR_STARTS=0
 
 # start_collector DATA_DIR: starts it on INGEST/QUERY and waits until it listens.
 # EXTRA_CONF, if set, is appended to its config file.
 start_collector() {
+    local data="$1" try
+    # the first start may pick other ports if another test holds these;
+    # restarts keep them (agents are configured with them by then)
+    for try in 1 2 3 4 5; do
+        start_collector_once "$data" && { COLLECTOR_STARTS=$((COLLECTOR_STARTS + 1)); return 0; }
+        if [ "$COLLECTOR_STARTS" -eq 0 ] && grep -q "Address already in use" "$TMP/collector.log"; then
+            pick_ports
+            continue
+        fi
+        break
+    done
+    echo "collector did not start:" >&2
+    cat "$TMP/collector.log" >&2
+    return 1
+}
+
+start_collector_once() {
     local data="$1"
+    : >"$TMP/collector.out"
     cat >"$TMP/collector.conf" <<CONF
 [collector]
 data_dir = $data
 ingest_endpoint = $INGEST
 query_endpoint = $QUERY
+alerts_endpoint = $ALERTS
 log_level = warn
 ${EXTRA_CONF:-}
 CONF
     "$COLLECTOR" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
     COLLECTOR_PID=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 200); do
         grep -q "server public key" "$TMP/collector.out" 2>/dev/null && return 0
+        kill -0 "$COLLECTOR_PID" 2>/dev/null || break
         sleep 0.05
     done
-    echo "collector did not start:" >&2
-    cat "$TMP/collector.log" >&2
     return 1
 }
 

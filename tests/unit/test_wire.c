@@ -194,6 +194,25 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     assert_int_equal(d.u.alert.seq, 1);
     assert_string_equal(d.u.alert.summary, "cluster 4 spans 2 areas");
     tsr_msg_clear(&d);
+
+    /* the alert stream's heartbeat, and the alerts query's kind filter */
+    m = (tsr_msg_t){.kind = TSR_MSG_HEARTBEAT};
+    m.u.last_seq = 987654321012ull;
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
+    free(buf);
+    assert_int_equal(d.kind, TSR_MSG_HEARTBEAT);
+    assert_int_equal(d.u.last_seq, 987654321012ull);
+    m = (tsr_msg_t){.kind = TSR_MSG_QUERY};
+    m.u.query.kind = TSR_QUERY_ALERTS;
+    m.u.query.since_seq = 41;
+    m.u.query.alert_kind = TSR_ALERT_LINKAGE;
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
+    free(buf);
+    assert_int_equal(d.u.query.since_seq, 41);
+    assert_int_equal(d.u.query.alert_kind, TSR_ALERT_LINKAGE);
+    tsr_msg_clear(&d);
 }
 
 static void test_record_rejections(void **state)

@@ -22,6 +22,15 @@ int tsr_conn_open(tsr_conn_t **out, void *zmq_ctx, const char *endpoint,
 int tsr_conn_request(tsr_conn_t *c, const tsr_msg_t *req, tsr_msg_t *reply, int timeout_ms,
                      struct tsr_error *err);
 
+/* Opens a SUB socket to the collector's alert stream, subscribed to
+ * everything; reconnects by itself (backing off up to 30 s). */
+int tsr_conn_subscribe(tsr_conn_t **out, void *zmq_ctx, const char *endpoint,
+                       const char *server_pub_path, const char *key_path, struct tsr_error *err);
+
+/* Waits up to timeout_ms for one message and decodes it into reply.
+ * TSR_EAGAIN when nothing came. */
+int tsr_conn_recv(tsr_conn_t *c, tsr_msg_t *reply, int timeout_ms, struct tsr_error *err);
+
 /* Sends raw bytes as one frame (tests use it for junk). */
 int tsr_conn_send_raw(tsr_conn_t *c, const void *buf, size_t len);
 

@@ -215,6 +215,7 @@ typedef enum {
     TSR_MSG_QUERY,
     TSR_MSG_RESPONSE,
     TSR_MSG_ALERT,
+    TSR_MSG_HEARTBEAT, /* alert stream: u.last_seq */
 } tsr_msg_kind_t;
 
 typedef struct tsr_msg {
@@ -225,6 +226,7 @@ typedef struct tsr_msg {
         tsr_query_t query;
         tsr_response_t response;
         tsr_alert_t alert;
+        uint64_t last_seq;
     } u;
 } tsr_msg_t;
 

@@ -1,0 +1,216 @@
+/* link.c - `tessera lookup` and `tessera cluster`: police liaison asking
+ * whether an identifier is known, and what a cluster holds. The identifier
+ * is canonicalised and tokenised here with the network key; only its token
+ * leaves the client. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tessera/canon.h"
+#include "tessera/codes.h"
+#include "tessera/err.h"
+#include "tessera/token.h"
+
+static const char s_lookup_usage[] =
+    "usage: tessera lookup --kind KIND --network-key FILE --server-key COLLECTOR.pub\n"
+    "                      --key NAME.key [--next-network-key FILE] [--country-code CC]\n"
+    "                      [--collector ENDPOINT] VALUE\n"
+    "\n"
+    "Says whether an offender identifier is known to the collector: the cluster\n"
+    "it is in, its size, areas, agencies, record ids and first/last reported day.\n"
+    "VALUE is canonicalised and keyed here with the network key; it never leaves\n"
+    "this machine. Liaison role only.\n"
+    "\n"
+    "  --kind KIND           phone, email, handle:PLATFORM, bank:uk, bank:iban,\n"
+    "                        payment:SERVICE, crypto:btc, crypto:eth, url (a profile\n"
+    "                        URL may use just 'handle')\n"
+    "  --network-key FILE    the network key agencies use (network.key)\n"
+    "  --next-network-key F  during a key rotation, the new key as well\n"
+    "  --country-code CC     for national phone numbers (default 44)\n" CLI_CONN_USAGE;
+
+static const char s_cluster_usage[] =
+    "usage: tessera cluster --server-key COLLECTOR.pub --key NAME.key\n"
+    "                       [--collector ENDPOINT] CLUSTER_ID\n"
+    "\n"
+    "Lists a cluster's records (id, agency, area, reported day, age band,\n"
+    "platforms, demands, tactics) and the identifier kinds that join each to the\n"
+    "others. Liaison role only. Ask the agency to resolve a record id.\n" CLI_CONN_USAGE;
+
+/* Loads a network key and adds the token of (kind, canonical) under it. */
+static int s_token(const char *path, const char *kind, const char *canon, tsr_token_t *out)
+{
+    tsr_netkey_t key;
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    if (tsr_netkey_load(&key, path, &err) != 0) {
+        fprintf(stderr, "tessera lookup: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    snprintf(out->kind, sizeof out->kind, "%s", kind);
+    out->key_id = key.key_id;
+    int rc = tsr_token_compute(out->token, &key, kind, canon);
+    explicit_bzero(&key, sizeof key);
+    if (rc != 0)
+        fprintf(stderr, "tessera lookup: could not compute the token\n");
+    return rc != 0;
+}
+
+int cli_cmd_lookup(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_CONN_LONG_OPTIONS,
+        {"kind", required_argument, NULL, 't'},
+        {"network-key", required_argument, NULL, 'n'},
+        {"next-network-key", required_argument, NULL, 'N'},
+        {"country-code", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    cli_conn_opts_t co;
+    cli_conn_defaults(&co);
+    const char *kind = NULL, *netkey = NULL, *next = NULL;
+    tsr_canon_opts_t copts = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_conn_option(&co, c, optarg))
+            continue;
+        switch (c) {
+        case 't': kind = optarg; break;
+        case 'n': netkey = optarg; break;
+        case 'N': next = optarg; break;
+        case 'c': copts.default_country_code = optarg; break;
+        case 'h': fputs(s_lookup_usage, stdout); return 0;
+        default: fputs(s_lookup_usage, stderr); return 2;
+        }
+    }
+    if (!kind || !netkey || optind != argc - 1) {
+        fputs(s_lookup_usage, stderr);
+        return 2;
+    }
+    if (!cli_conn_complete(&co, "lookup"))
+        return 2;
+    char kind_out[TSR_KIND_MAX], canon[TSR_CANON_MAX], msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (tsr_canon(kind, argv[optind], &copts, kind_out, sizeof kind_out, canon, sizeof canon,
+                  &err) != 0) {
+        fprintf(stderr, "tessera lookup: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    tsr_token_t toks[2];
+    size_t n = 0;
+    if (s_token(netkey, kind_out, canon, &toks[n++]) != 0 ||
+        (next && s_token(next, kind_out, canon, &toks[n++]) != 0))
+        return 1;
+    tsr_msg_t req = {.kind = TSR_MSG_QUERY}, reply;
+    req.u.query.request_id = 1;
+    req.u.query.kind = TSR_QUERY_LOOKUP;
+    req.u.query.tokens = toks;
+    req.u.query.n_tokens = n;
+    int rc = cli_request("lookup", &co, &req, &reply);
+    if (rc != 0) {
+        tsr_msg_clear(&reply);
+        return rc;
+    }
+    const tsr_response_t *r = &reply.u.response;
+    if (!r->known) {
+        printf("%s %s: not known to the collector\n", kind_out, canon);
+    } else {
+        char d1[11], d2[11];
+        printf("%s %s: known\n", kind_out, canon);
+        printf("  cluster:   %" PRIu64 " (%u record%s in %zu area%s from %zu agenc%s)\n",
+               r->cluster_id, r->cluster_records, r->cluster_records == 1 ? "" : "s", r->n_areas,
+               r->n_areas == 1 ? "" : "s", r->n_agencies, r->n_agencies == 1 ? "y" : "ies");
+        printf("  areas:     ");
+        cli_print_areas(stdout, r->areas, r->n_areas);
+        printf("\n  agencies:  ");
+        for (size_t i = 0; i < r->n_agencies; i++)
+            printf("%s%s", i ? ", " : "", r->agencies[i]);
+        printf("\n  reported:  %s to %s\n  records:   ", cli_day(d1, r->first_day),
+               cli_day(d2, r->last_day));
+        cli_print_ids(stdout, "             ", r->record_ids, r->n_record_ids);
+    }
+    tsr_msg_clear(&reply);
+    return 0;
+}
+
+/* Names of the bits set in mask, comma-separated, into out. */
+static const char *s_names(tsr_codes_list_t list, uint32_t mask, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int v = 1; v <= TSR_CODES_MAX_VALUE; v++) {
+        const char *name = mask & (1u << v) ? tsr_codes_name(list, v) : NULL;
+        if (name)
+            n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "", name);
+    }
+    if (n == 0)
+        snprintf(out, cap, "-");
+    return out;
+}
+
+int cli_cmd_cluster(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_CONN_LONG_OPTIONS,
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    cli_conn_opts_t co;
+    cli_conn_defaults(&co);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_conn_option(&co, c, optarg))
+            continue;
+        if (c == 'h') {
+            fputs(s_cluster_usage, stdout);
+            return 0;
+        }
+        fputs(s_cluster_usage, stderr);
+        return 2;
+    }
+    char *end;
+    errno = 0;
+    uint64_t cid = optind == argc - 1 ? strtoull(argv[optind], &end, 10) : 0;
+    if (optind != argc - 1 || errno || *end || cid == 0) {
+        fputs(s_cluster_usage, stderr);
+        return 2;
+    }
+    if (!cli_conn_complete(&co, "cluster"))
+        return 2;
+    tsr_msg_t req = {.kind = TSR_MSG_QUERY}, reply;
+    req.u.query.request_id = 1;
+    req.u.query.kind = TSR_QUERY_CLUSTER;
+    req.u.query.cluster_id = cid;
+    int rc = cli_request("cluster", &co, &req, &reply);
+    if (rc == 0) {
+        const tsr_response_t *r = &reply.u.response;
+        printf("cluster %" PRIu64 ": %zu record%s\n", r->cluster_id, r->n_records,
+               r->n_records == 1 ? "" : "s");
+        printf("%-32s  %-20s  %-9s  %-10s  %-6s  %-22s  %-22s  %-22s  %s\n", "record", "agency",
+               "area", "reported", "age", "platforms", "demands", "tactics", "linked by");
+        for (size_t i = 0; i < r->n_records; i++) {
+            const tsr_cluster_record_t *x = &r->records[i];
+            char hex[2 * TSR_RECORD_ID_LEN + 1], day[11], p[256], d[256], t[256], k[256] = "";
+            for (size_t j = 0; j < x->n_token_kinds; j++)
+                snprintf(k + strlen(k), sizeof k - strlen(k), "%s%s", j ? "," : "",
+                         x->token_kinds[j]);
+            const char *age = tsr_codes_name(TSR_CODES_AGE_BAND, x->age_band);
+            printf("%-32s  %-20s  %-9s  %-10s  %-6s  %-22s  %-22s  %-22s  %s\n",
+                   tsr_hex_encode(hex, x->record_id, TSR_RECORD_ID_LEN), x->agency_id,
+                   x->area_code, cli_day(day, x->reported_day), age ? age : "?",
+                   s_names(TSR_CODES_PLATFORM, x->contact_platforms, p, sizeof p),
+                   s_names(TSR_CODES_DEMAND, x->demands, d, sizeof d),
+                   s_names(TSR_CODES_TACTIC, x->tactics, t, sizeof t), k[0] ? k : "-");
+        }
+    }
+    tsr_msg_clear(&reply);
+    return rc;
+}

@@ -1,0 +1,92 @@
+/* query.c - what every `tessera` query command shares: the connection
+ * options, one request/reply with a clear error, and printing helpers. */
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "cli.h"
+#include "tessera/client.h"
+#include "tessera/codes.h"
+#include "tessera/err.h"
+#include "tessera/record.h"
+#include "tessera/token.h"
+
+void cli_conn_defaults(cli_conn_opts_t *o)
+{
+    o->endpoint = "tcp://127.0.0.1:7702";
+    o->alerts_endpoint = "tcp://127.0.0.1:7703";
+    o->server = NULL;
+    o->key = NULL;
+}
+
+bool cli_conn_option(cli_conn_opts_t *o, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_COLLECTOR: o->endpoint = arg; return true;
+    case CLI_OPT_ALERTS: o->alerts_endpoint = arg; return true;
+    case CLI_OPT_SERVER_KEY: o->server = arg; return true;
+    case CLI_OPT_KEY: o->key = arg; return true;
+    default: return false;
+    }
+}
+
+bool cli_conn_complete(const cli_conn_opts_t *o, const char *cmd)
+{
+    if (o->server && o->key)
+        return true;
+    fprintf(stderr, "tessera %s: --server-key COLLECTOR.pub and --key NAME.key are required\n",
+            cmd);
+    return false;
+}
+
+int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req, tsr_msg_t *reply)
+{
+    void *ctx = zmq_ctx_new();
+    tsr_conn_t *conn = NULL;
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    memset(reply, 0, sizeof *reply);
+    int rc = tsr_conn_open(&conn, ctx, o->endpoint, o->server, o->key, &err);
+    if (rc == 0)
+        rc = tsr_conn_request(conn, req, reply, 5000, &err);
+    int exit_code = 1;
+    if (rc != 0) {
+        fprintf(stderr, "tessera %s: %s\n", cmd, tsr_error_format(&err, msg, sizeof msg));
+    } else if (reply->kind != TSR_MSG_RESPONSE) {
+        fprintf(stderr, "tessera %s: unexpected reply from the collector\n", cmd);
+    } else if (reply->u.response.status == TSR_QSTATUS_DENIED) {
+        fprintf(stderr, "tessera %s: permission denied: %s\n", cmd, reply->u.response.error);
+    } else if (reply->u.response.status != TSR_QSTATUS_OK) {
+        fprintf(stderr, "tessera %s: %s\n", cmd, reply->u.response.error);
+    } else {
+        exit_code = 0;
+    }
+    tsr_conn_close(&conn);
+    zmq_ctx_term(ctx);
+    return exit_code;
+}
+
+const char *cli_day(char out[11], int32_t day)
+{
+    if (day == 0)
+        return strcpy(out, "?");
+    return tsr_day_format(out, day);
+}
+
+void cli_print_areas(FILE *fp, const tsr_area_code_t *areas, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const tsr_area_t *a = tsr_area_find(areas[i]);
+        fprintf(fp, "%s%s%s%s", i ? ", " : "", areas[i], a ? " " : "", a ? a->name : "");
+    }
+}
+
+void cli_print_ids(FILE *fp, const char *indent, const tsr_record_id_t *ids, size_t n)
+{
+    char hex[2 * TSR_RECORD_ID_LEN + 1];
+    for (size_t i = 0; i < n; i++)
+        fprintf(fp, "%s%s\n", i ? indent : "", tsr_hex_encode(hex, ids[i], TSR_RECORD_ID_LEN));
+    if (n == 0)
+        fputc('\n', fp);
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Linkage end to end: agencies in different areas report the same offender
+# phone number written differently; police liaison gets the alerts on the
+# live stream and from the log, looks the number up, lists the cluster; a
+# retraction that removes the only link splits the cluster and the next link
+# alerts afresh; an analyst is refused everything record-level; every query
+# is audited; a subscriber stopped in a burst of alerts and restarted sees
+# each alert exactly once, in order.
+source "$(dirname "$0")/lib.sh"
+DATA="$TMP/data"
+"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+start_collector "$DATA"
+
+agency() { # ID TYPE AREA
+    "$AGENT" init --dir "$TMP/$1" --agency-id "$1" --agency-type "$2" --area "$3" \
+        --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST" |
+        tail -n 1 >>"$DATA/authorized_clients"
+}
+agency leeds-school school E08000035
+agency leeds-police police E08000035
+agency bradford-school school E08000032
+agency york-school school E06000014
+for who in liaison analyst admin; do
+    "$CLI" keygen --curve "$TMP/$who" >/dev/null
+    echo "$(grep -v '^#' "$TMP/$who.pub") $who $who-1 *" >>"$DATA/authorized_clients"
+done
+kill -HUP "$COLLECTOR_PID"
+sleep 0.3
+Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
+LIAISON=("${Q[@]}" --key "$TMP/liaison.key")
+
+# case CASE_REF AREA IDENTIFIERS_JSON -> one JSONL line
+case_line() {
+    printf '{"case_ref":"%s","reported_date":"2026-10-%02d","area_code":"%s","age":14,"gender":"boy_man","contact_platforms":["instagram"],"demands":["money"],"tactics":["fake_peer_persona"],"identifiers":%s,"child_name":"Test Child","notes":"free text that must not travel"}\n' \
+        "$1" "$2" "$3" "$4"
+}
+submit() { # AGENCY FILE
+    "$AGENT" submit --config "$TMP/$1/agent.conf" "$2" 2>"$TMP/submit.err" ||
+        { cat "$TMP/submit.err" >&2; return 1; }
+}
+alerts_json() { "$CLI" alerts "${LIAISON[@]}" --since 0 --format json --state "$TMP/scratch.seq"; }
+
+# a liaison subscriber follows the stream from the start
+"$CLI" alerts "${LIAISON[@]}" --alerts "$ALERTS" --follow --format json --state "$TMP/follow.seq" \
+    >"$TMP/follow.out" 2>"$TMP/follow.err" &
+FOLLOW=$!
+sleep 0.5
+
+# 1. the same phone in three notations at three agencies in two areas
+case_line L-1 1 E08000035 '[{"kind":"phone","value":"07700 900123"},{"kind":"handle:instagram","value":"@Jake_2009"}]' >"$TMP/l1.jsonl"
+case_line P-1 2 E08000035 '[{"kind":"phone","value":"+44 (0)7700 900123"}]' >"$TMP/p1.jsonl"
+case_line B-1 3 E08000032 '[{"kind":"phone","value":"0044 7700 900123"},{"kind":"bank:uk","value":"20-20-15 55555555"}]' >"$TMP/b1.jsonl"
+submit leeds-school "$TMP/l1.jsonl"
+expect_eq "one record: no alert" "$(alerts_json | wc -l)" "0"
+submit leeds-police "$TMP/p1.jsonl"
+submit bradford-school "$TMP/b1.jsonl"
+out=$(alerts_json)
+expect_eq "two alerts so far" "$(wc -l <<<"$out")" "2"
+expect_eq "first: two agencies in Leeds" "$(jq -r 'select(.seq == 1) | .trigger' <<<"$out")" \
+    "first linked across 1 area and 2 agencies"
+expect_eq "then Bradford: spanning both areas" "$(jq -r 'select(.seq == 2) | "\(.trigger) | \(.areas | join(","))"' <<<"$out")" \
+    "new area E08000032, victims reached 3 | E08000032,E08000035"
+expect_eq "three agencies named" "$(jq -r 'select(.seq == 2) | .agencies | join(",")' <<<"$out")" \
+    "bradford-school,leeds-police,leeds-school"
+expect_eq "three record ids" "$(jq -r 'select(.seq == 2) | .record_ids | length' <<<"$out")" "3"
+expect_eq "linked by phone" "$(jq -r 'select(.seq == 2) | .token_kinds | join(",")' <<<"$out")" "phone"
+CID=$(jq -r 'select(.seq == 2) | .cluster_id' <<<"$out")
+
+# 2. a fourth agency, in York, through the bank account written as an IBAN: growth
+case_line Y-1 4 E06000014 '[{"kind":"bank:iban","value":"GB33 BUKB 2020 1555 5555 55"}]' >"$TMP/y1.jsonl"
+submit york-school "$TMP/y1.jsonl"
+out=$(alerts_json)
+expect_eq "growth alert" "$(jq -r 'select(.seq == 3) | "\(.cluster_id) \(.trigger)"' <<<"$out")" \
+    "$CID new area E06000014"
+expect_eq "linked by bank and phone" "$(jq -r 'select(.seq == 3) | .token_kinds | join(",")' <<<"$out")" "bank:uk,phone"
+
+# 3. lookup and cluster detail
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone "+447700900123")
+expect_contains "lookup knows the phone" "$look" "phone +447700900123: known"
+expect_contains "lookup names the cluster" "$look" "cluster:   $CID (4 records in 3 areas from 4 agencies)"
+expect_contains "lookup names York" "$look" "E06000014 York"
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone "07700 900999")
+expect_contains "unknown phone" "$look" "not known to the collector"
+cl=$("$CLI" cluster "${LIAISON[@]}" "$CID")
+expect_contains "cluster lists its records" "$cl" "cluster $CID: 4 records"
+expect_contains "cluster row" "$cl" "bradford-school       E08000032  2026-10-03  13_15   instagram"
+expect_contains "what joins Bradford" "$cl" "bank:uk,phone"
+
+# the record id of an alert resolves only at its agency
+rid=$(jq -r 'select(.seq == 3) | .record_ids[]' <<<"$out" | while read -r r; do
+    "$AGENT" resolve --config "$TMP/york-school/agent.conf" "$r" 2>/dev/null || true; done)
+expect_eq "York resolves its own record" "$rid" "Y-1"
+
+# 4. retracting Bradford's record removes the only link to York: a split, no alert
+"$AGENT" retract --config "$TMP/bradford-school/agent.conf" B-1 2>/dev/null
+expect_eq "no alert for a split" "$(alerts_json | wc -l)" "3"
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind bank:uk "20-20-15 55555555")
+expect_contains "York is on its own" "$look" "(1 record in 1 area from 1 agency)"
+# and the next link is news again
+case_line L-2 5 E08000035 '[{"kind":"bank:uk","value":"202015 55555555"},{"kind":"handle:instagram","value":"https://instagram.com/JAKE_2009"}]' >"$TMP/l2.jsonl"
+submit leeds-school "$TMP/l2.jsonl"
+out=$(alerts_json)
+expect_eq "relinked York" "$(jq -r 'select(.seq == 4) | .trigger' <<<"$out")" "new area E06000014"
+
+# 5. an analyst may not see linkage, look up or list a cluster; an agent may not query
+AN=("${Q[@]}" --key "$TMP/analyst.key")
+set +e
+"$CLI" alerts "${AN[@]}" --kind linkage --since 0 >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "analyst alerts exit" "$rc" "1"
+expect_contains "analyst alerts refused" "$(cat "$TMP/err")" "permission denied"
+"$CLI" lookup "${AN[@]}" --network-key "$TMP/network.key" --kind phone 07700900123 >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "analyst lookup exit" "$rc" "1"
+expect_contains "analyst lookup refused" "$(cat "$TMP/err")" "permission denied: lookups are for the liaison role only"
+"$CLI" cluster "${AN[@]}" "$CID" >/dev/null 2>"$TMP/err"; rc=$?
+expect_contains "analyst cluster refused" "$(cat "$TMP/err")" "permission denied"
+out=$("$CLI" alerts "${AN[@]}" --since 0 --format json 2>/dev/null); rc=$?
+expect_eq "analyst's own alerts hold no linkage" "$rc/$out" "0/"
+timeout 5 "$CLI" alerts "${AN[@]}" --alerts "$ALERTS" --kind linkage --follow >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "analyst cannot follow linkage" "$rc" "1"
+set -e
+expect_contains "analyst kept off the stream" "$(cat "$TMP/collector.log")" "denied analyst-1 (analyst) on the alert stream"
+
+# 6. the follower saw every alert once, in order
+sleep 1.5
+kill "$FOLLOW"
+wait "$FOLLOW" || true
+expect_eq "follower got 1..4 in order" "$(jq -r .seq "$TMP/follow.out" | tr '\n' ' ')" "1 2 3 4 "
+expect_eq "follower state" "$(cat "$TMP/follow.seq")" "4"
+
+# 7. a burst: the subscriber is stopped halfway and restarted; every alert once, in order
+"$CLI" alerts "${LIAISON[@]}" --alerts "$ALERTS" --follow --format json --state "$TMP/burst.seq" --since 4 \
+    >"$TMP/burst.out" 2>"$TMP/burst.err" &
+FOLLOW=$!
+sleep 0.5
+for i in $(seq 1 30); do # each pair of records in two areas: one new alert
+    case_line "BL-$i" 6 E08000035 "[{\"kind\":\"email\",\"value\":\"offender$i@example.com\"}]"
+done >"$TMP/burst-l.jsonl"
+for i in $(seq 1 30); do
+    case_line "BB-$i" 6 E08000032 "[{\"kind\":\"email\",\"value\":\"Offender$i@Example.com\"}]"
+done >"$TMP/burst-b.jsonl"
+submit leeds-school "$TMP/burst-l.jsonl"
+split -l 1 -d -a 2 --additional-suffix=.jsonl "$TMP/burst-b.jsonl" "$TMP/burst-b-"
+n=0
+for f in "$TMP"/burst-b-*; do
+    submit bradford-school "$f"
+    n=$((n + 1))
+    if [ "$n" -eq 12 ]; then kill "$FOLLOW"; wait "$FOLLOW" || true; fi
+    if [ "$n" -eq 20 ]; then
+        "$CLI" alerts "${LIAISON[@]}" --alerts "$ALERTS" --follow --format json --state "$TMP/burst.seq" \
+            >>"$TMP/burst.out" 2>>"$TMP/burst.err" &
+        FOLLOW=$!
+    fi
+done
+sleep 2
+kill "$FOLLOW"
+wait "$FOLLOW" || true
+expect_eq "burst: 30 alerts, each once, in order" "$(jq -r .seq "$TMP/burst.out" | tr '\n' ' ')" \
+    "$(seq 5 34 | tr '\n' ' ')"
+
+# 8. every query is in the audit log, with who asked
+mdb_dump -p -s audit "$DATA/db" >"$TMP/audit.dump"
+expect_contains "audit: liaison lookup" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> ok"
+expect_contains "audit: analyst refused" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> denied"
+expect_contains "audit: analyst id" "$(cat "$TMP/audit.dump")" "analyst-1"
+expect_contains "audit: cluster" "$(cat "$TMP/audit.dump")" "cluster $CID -> ok"
+
+# 9. nothing raw on the collector's disk
+for raw in "07700 900123" "7700900123" "Jake_2009" "jake_2009" "55555555" "Test Child" "free text" "offender1@"; do
+    if grep -qaF -- "$raw" "$DATA/db/data.mdb"; then
+        expect_eq "raw '$raw' on disk" "found" "absent"
+    else
+        expect_eq "raw '$raw' on disk" "absent" "absent"
+    fi
+done
+finish
