@@ -194,8 +194,9 @@ int cli_cmd_cluster(int argc, char **argv)
         const tsr_response_t *r = &reply.u.response;
         printf("cluster %" PRIu64 ": %zu record%s\n", r->cluster_id, r->n_records,
                r->n_records == 1 ? "" : "s");
-        printf("%-32s  %-20s  %-9s  %-10s  %-6s  %-22s  %-22s  %-22s  %s\n", "record", "agency",
-               "area", "reported", "age", "platforms", "demands", "tactics", "linked by");
+        printf("%-32s  %-16s  %-9s  %-10s  %-5s  %-32s  %-12s  %-16s  %s\n", "record", "agency",
+               "area", "reported", "age", "linked to the others by", "platforms", "demands",
+               "tactics");
         for (size_t i = 0; i < r->n_records; i++) {
             const tsr_cluster_record_t *x = &r->records[i];
             char hex[2 * TSR_RECORD_ID_LEN + 1], day[11], p[256], d[256], t[256], k[256] = "";
@@ -203,12 +204,12 @@ int cli_cmd_cluster(int argc, char **argv)
                 snprintf(k + strlen(k), sizeof k - strlen(k), "%s%s", j ? "," : "",
                          x->token_kinds[j]);
             const char *age = tsr_codes_name(TSR_CODES_AGE_BAND, x->age_band);
-            printf("%-32s  %-20s  %-9s  %-10s  %-6s  %-22s  %-22s  %-22s  %s\n",
+            printf("%-32s  %-16s  %-9s  %-10s  %-5s  %-32s  %-12s  %-16s  %s\n",
                    tsr_hex_encode(hex, x->record_id, TSR_RECORD_ID_LEN), x->agency_id,
-                   x->area_code, cli_day(day, x->reported_day), age ? age : "?",
+                   x->area_code, cli_day(day, x->reported_day), age ? age : "?", k[0] ? k : "-",
                    s_names(TSR_CODES_PLATFORM, x->contact_platforms, p, sizeof p),
                    s_names(TSR_CODES_DEMAND, x->demands, d, sizeof d),
-                   s_names(TSR_CODES_TACTIC, x->tactics, t, sizeof t), k[0] ? k : "-");
+                   s_names(TSR_CODES_TACTIC, x->tactics, t, sizeof t));
         }
     }
     tsr_msg_clear(&reply);

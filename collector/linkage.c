@@ -535,6 +535,30 @@ static int l_merge(tsr_link_t *l, MDB_txn *txn, uint64_t from, uint64_t into, l_
     return rc;
 }
 
+/* True when a record other than self (NULL: any record) carries token t;
+ * its id goes to other. */
+static bool l_other_carrier(tsr_link_t *l, MDB_txn *txn, const uint8_t *t, const uint8_t *self,
+                            uint8_t other[TSR_RECORD_ID_LEN])
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, l->by_token, &c) != 0)
+        return false;
+    MDB_val k = {TSR_TOKEN_LEN, (void *)t}, v;
+    bool found = false;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != TSR_TOKEN_LEN + TSR_RECORD_ID_LEN || memcmp(k.mv_data, t, TSR_TOKEN_LEN))
+            break;
+        const uint8_t *rid = (uint8_t *)k.mv_data + TSR_TOKEN_LEN;
+        if (!self || memcmp(rid, self, TSR_RECORD_ID_LEN) != 0) {
+            memcpy(other, rid, TSR_RECORD_ID_LEN);
+            found = true;
+        }
+    }
+    mdb_cursor_close(c);
+    return found;
+}
+
 /* Puts inc into the cluster of its tokens, merging every cluster they (and
  * member_of, the record's cluster before an update; 0 for a new record)
  * reach into the largest. Counts the record in when it is new. */
@@ -543,19 +567,38 @@ static int l_attach(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, cons
 {
     uint64_t cids[TSR_MAX_TOKENS + 1];
     size_t nc = 0;
+    l_ids_t singles = {0};
+    int rc = 0;
     if (member_of)
         cids[nc++] = member_of;
-    for (size_t i = 0; i < inc->n_tokens; i++) {
-        uint64_t cid = l_get_cid(txn, l->dbi[L_TOK], inc->tokens[i].token, TSR_TOKEN_LEN);
+    for (size_t i = 0; rc == 0 && i < inc->n_tokens; i++) {
+        const uint8_t *t = inc->tokens[i].token;
+        uint8_t other[TSR_RECORD_ID_LEN];
+        if (!l_other_carrier(l, txn, t, inc->record_id, other))
+            continue; /* no one else carries it: it links nothing */
+        uint64_t cid = l_get_cid(txn, l->dbi[L_TOK], t, TSR_TOKEN_LEN);
+        if (cid == 0) {
+            /* an unmapped token has one other carrier, a record on its own
+             * so far: it joins the cluster with this one */
+            size_t j;
+            for (j = 0; j < singles.n && memcmp(singles.ids[j], other, TSR_RECORD_ID_LEN); j++)
+                ;
+            if (j == singles.n && l_collect(&singles, other) != 0)
+                rc = ENOMEM;
+            continue;
+        }
         size_t j;
         for (j = 0; j < nc && cids[j] != cid; j++)
             ;
-        if (cid && j == nc)
+        if (j == nc)
             cids[nc++] = cid;
+    }
+    if (rc != 0 || (nc == 0 && singles.n == 0)) {
+        free(singles.ids);
+        return rc; /* linked to nothing: a cluster of one is not stored */
     }
     l_sum_t sum = {0};
     uint64_t into = 0;
-    int rc = 0;
     if (nc == 0) {
         rc = l_next(l, txn, "cluster", &into);
     } else {
@@ -576,6 +619,14 @@ static int l_attach(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, cons
             if (cids[i] != into)
                 rc = l_merge(l, txn, cids[i], into, &sum);
     }
+    for (size_t i = 0; rc == 0 && i < singles.n; i++) {
+        rc = l->get(l->get_ctx, txn, singles.ids[i], &l->tmp, l->tmp_agency);
+        if (rc == 0)
+            rc = l_join(l, txn, into, &l->tmp);
+        if (rc == 0)
+            rc = l_sum_count(&sum, l->tmp.area_code, l->tmp_agency, 1);
+    }
+    free(singles.ids);
     if (rc == 0)
         rc = l_join(l, txn, into, inc);
     if (rc == 0 && !member_of)
@@ -1199,15 +1250,43 @@ int tsr_link_cluster(tsr_link_t *l, MDB_txn *txn, uint64_t cid, tsr_response_t *
     return rc == ENOMEM ? TSR_ENOMEM : tsr_kv_code(rc);
 }
 
+/* A token carried by one record that shares nothing: known, in no cluster. */
+static int l_lookup_single(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size_t n,
+                           tsr_response_t *resp)
+{
+    uint8_t rid[TSR_RECORD_ID_LEN];
+    size_t i;
+    for (i = 0; i < n && !l_other_carrier(l, txn, tokens[i].token, NULL, rid); i++)
+        ;
+    resp->known = i < n;
+    if (!resp->known)
+        return 0;
+    int rc = l->get(l->get_ctx, txn, rid, &l->tmp, l->tmp_agency);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    resp->areas = calloc(1, sizeof *resp->areas);
+    resp->agencies = calloc(1, sizeof *resp->agencies);
+    resp->record_ids = calloc(1, sizeof *resp->record_ids);
+    if (!resp->areas || !resp->agencies || !resp->record_ids)
+        return TSR_ENOMEM;
+    snprintf(resp->areas[0], sizeof resp->areas[0], "%s", l->tmp.area_code);
+    snprintf(resp->agencies[0], sizeof resp->agencies[0], "%s", l->tmp_agency);
+    memcpy(resp->record_ids[0], rid, TSR_RECORD_ID_LEN);
+    resp->n_areas = resp->n_agencies = resp->n_record_ids = 1;
+    resp->cluster_records = 1;
+    resp->first_day = resp->last_day = l->tmp.reported_day;
+    return 0;
+}
+
 int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size_t n,
                     tsr_response_t *resp)
 {
+    resp->known = true;
     uint64_t cid = 0;
     for (size_t i = 0; i < n && cid == 0; i++)
         cid = tsr_link_token_cluster(l, txn, tokens[i].token);
-    resp->known = cid != 0;
     if (!cid)
-        return 0;
+        return l_lookup_single(l, txn, tokens, n, resp);
     l_sum_t s;
     int rc = l_sum_load(l, txn, cid, &s);
     if (rc != 0)

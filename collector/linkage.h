@@ -3,10 +3,13 @@
  * (DESIGN section 7; layout in docs/STORAGE.md, rules in docs/DETECTION.md).
  *
  * The graph: a record is linked to the tokens it carries, a token to the
- * records that carry it. Its connected components are clusters. Each
- * cluster has an id; every token and every record that carries a token maps
- * to its cluster, and the cluster keeps its members and a summary (records,
- * areas and agencies with counts, what has been alerted already).
+ * records that carry it. Its connected components are clusters. A record
+ * that shares no token with another is not stored as a cluster (most are
+ * like that; the token index already says it is alone). Every other record
+ * and each of its tokens maps to its cluster's id, and the cluster keeps its
+ * members and a summary (records, areas and agencies with counts, what has
+ * been alerted already). Invariant: a token carried by two records is
+ * mapped; a record with a mapped token has all its tokens mapped.
  *
  *  - A new record joins the cluster of its tokens; when its tokens sit in
  *    several clusters they merge into the largest (members of the smaller
@@ -90,7 +93,7 @@ const tsr_link_published_t *tsr_link_published(const tsr_link_t *l, size_t *n);
 int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
                     bool (*want)(int kind), tsr_response_t *resp);
 
-/* Cluster of a record (0 when it has none: no tokens, or unknown). */
+/* Cluster of a record (0 when it has none: it shares no token, or is unknown). */
 uint64_t tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid);
 
 /* Cluster of a token (0 when unknown). */
@@ -101,7 +104,8 @@ uint64_t tsr_link_token_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *toke
 int tsr_link_cluster(tsr_link_t *l, MDB_txn *txn, uint64_t cid, tsr_response_t *resp);
 
 /* What is known of the first of tokens that is known: resp->known,
- * cluster_id, cluster_records, areas, agencies, record_ids, first/last day. */
+ * cluster_id (0 for a token of one record that shares nothing),
+ * cluster_records, areas, agencies, record_ids, first/last day. */
 int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size_t n,
                     tsr_response_t *resp);
 

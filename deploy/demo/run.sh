@@ -108,24 +108,36 @@ echo "-- 8. What the collector holds (tessera stats, admin role)"
 "$CLI" stats --collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collector.pub" \
     --key "$DEMO/admin.key" | grep -E '^(records|batches|accepted|duplicates|rejected)' | sed 's/^/   /'
 echo
-echo "   The campaign's accounts, written differently at each agency, give the same tokens:"
-for dir in "$DEMO"/agencies/la-E08000035 "$DEMO"/agencies/la-E08000032 "$DEMO"/agencies/la-E06000014 \
-    "$DEMO"/agencies/la-E06000065; do
-    grep CAMP "$dir/export.jsonl" >"$dir/campaign.jsonl"
-    "$AGENT" check --network-key "$DEMO/network.key" --agency-id x --agency-type school \
-        "$dir/campaign.jsonl" 2>/dev/null
-done | jq -r '.area_code as $a | .offender_tokens[] | "\(.kind) \(.token) \($a)"' | sort -u |
-    awk '{ n[$1" "$2]++; a[$1" "$2] = a[$1" "$2] " " $3 } END { for (k in n) if (n[k] > 1) { split(k, p, " "); printf "   %-17s %s... in %d areas:%s\n", p[1], substr(p[2], 1, 12), n[k], a[k] } }' | sort
-echo "   (linkage alerts to police liaison come with the next issue)"
+echo "-- 9. Police liaison: the linkage alerts (tessera alerts, liaison role). The campaign's"
+echo "      accounts were written differently at each agency; their tokens are the same."
+LIAISON=(--collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collector.pub"
+    --key "$DEMO/liaison.key")
+"$CLI" alerts "${LIAISON[@]}" --state "$DEMO/liaison.alerts-seq" | sed 's/^/   /'
+"$CLI" alerts "${LIAISON[@]}" --since 0 --format json --state "$DEMO/scratch.seq" >"$DEMO/alerts.jsonl"
+echo "   (the same alerts as JSON in demo-run/alerts.jsonl; 'tessera alerts --follow' streams them live)"
 echo
-echo "-- 9. Re-identification happens only at the source: Leeds resolves a campaign record id"
-rid=$(
-      "$AGENT" check --network-key "$DEMO/network.key" --agency-id la-E08000035 \
-      --agency-type la_childrens_services "$DEMO/agencies/la-E08000035/campaign.jsonl" 2>/dev/null | head -n 1 | jq -r .record_id)
-echo "   record $rid -> case $("$AGENT" resolve --config "$DEMO/agencies/la-E08000035/agent.conf" "$rid")"
+echo "-- 10. The liaison looks up a number from a new report, without sending it anywhere"
+camp_phone=$(jq -r 'select(.case_ref | startswith("CAMP")) | .identifiers[] | select(.kind == "phone") | .value' \
+    "$DEMO/agencies/la-E08000032/export.jsonl" | head -n 1)
+echo "   tessera lookup --kind phone '$camp_phone'"
+"$CLI" lookup "${LIAISON[@]}" --network-key "$DEMO/network.key" --kind phone "$camp_phone" | sed 's/^/   /'
+cid=$(tail -n 1 "$DEMO/alerts.jsonl" | jq -r .cluster_id)
+echo
+echo "   tessera cluster $cid"
+"$CLI" cluster "${LIAISON[@]}" "$cid" | sed 's/^/   /'
+echo
+echo "-- 11. Re-identification happens only at the source: each agency resolves its own record ids"
+for rid in $(tail -n 1 "$DEMO/alerts.jsonl" | jq -r '.record_ids[]'); do
+    for dir in "$DEMO"/agencies/*/; do
+        if ref=$("$AGENT" resolve --config "$dir/agent.conf" "$rid" 2>/dev/null); then
+            echo "   record $rid -> $(basename "$dir") case $ref"
+        fi
+    done
+done
+echo "   (the collector and the liaison hold only record ids; the case references stay at the agencies)"
 kill "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" 2>/dev/null || true
 trap - EXIT
 echo
-echo "Linkage and spike alerts and the analyst report come with the next issues."
+echo "Spike alerts and the analyst report come with the next issues."
 echo "Everything is left in demo-run/ for a look."

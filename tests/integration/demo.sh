@@ -12,7 +12,15 @@ expect_eq "scenario size" "$n" "1275"
 expect_eq "scenario agencies" "$agencies" "24"
 expect_eq "every record stored" "$(grep -E '^ +records ' <<<"$out" | awk '{print $2}')" "$n"
 expect_eq "every agency delivered, none rejected" "$(grep -cE 'delivered: [0-9]+ accepted, 0 already there, 0 updated, 0 withdrawn, 0 rejected$' <<<"$out")" "$agencies"
-expect_contains "campaign bank account links 3 areas" "$out" "in 3 areas: E06000065 E08000032 E08000035"
-expect_contains "campaign phone links 3 areas" "$out" "in 3 areas: E06000014 E08000032 E08000035"
-expect_contains "resolves at the source" "$out" "-> case CAMP-0035-00"
+alerts="$TSR_DEMO_DIR/alerts.jsonl"
+expect_eq "the campaign raises linkage alerts" "$(jq -r .kind "$alerts" | sort -u)" "linkage"
+expect_eq "the last alert spans the four campaign areas" \
+    "$(tail -n 1 "$alerts" | jq -r '.areas | join(" ")')" "E06000014 E06000065 E08000032 E08000035"
+expect_eq "its eight records" "$(tail -n 1 "$alerts" | jq -r '.record_ids | length')" "8"
+expect_contains "alerts printed for the liaison" "$out" "why now:   first linked across 2 areas and 2 agencies"
+expect_contains "the liaison's lookup finds the campaign" "$out" "(8 records in 4 areas from 4 agencies)"
+expect_eq "every record of the alert resolves to a campaign case at its agency" \
+    "$(grep -cE -- '-> la-E[0-9]+ case CAMP-' <<<"$out")" "8"
+expect_eq "no background case is linked" \
+    "$(jq -r '.record_ids[]' "$alerts" | sort -u | wc -l)" "8"
 finish

@@ -307,14 +307,34 @@ static void p_check(tsr_store_t *s, const p_rec_t *recs)
     memset(size_of_root, 0, sizeof size_of_root);
     memset(areas_of_root, 0, sizeof areas_of_root);
     memset(agencies_of_root, 0, sizeof agencies_of_root);
+    static uint32_t records_of_root[P_RECORDS + P_TOKENS];
+    memset(records_of_root, 0, sizeof records_of_root);
+    for (int i = 0; i < P_RECORDS; i++)
+        if (recs[i].live && recs[i].n > 0)
+            records_of_root[p_find(parent, i)]++;
     for (int i = 0; i < P_RECORDS; i++) {
         uint64_t cid = s_cluster_of(s, (uint32_t)i);
         if (!recs[i].live || recs[i].n == 0) {
             assert_int_equal(cid, 0);
             continue;
         }
-        assert_int_not_equal(cid, 0);
         int root = p_find(parent, i);
+        if (cid == 0) {
+            /* only a record that shares no token may be outside a cluster */
+            assert_int_equal(records_of_root[root], 1);
+            tsr_incident_t probe;
+            tsr_response_t resp;
+            s_record(&probe, 0, 1, "E08000035", recs[i].toks, recs[i].n);
+            memset(&resp, 0, sizeof resp);
+            assert_int_equal(tsr_store_lookup(s, probe.tokens, 1, &resp), 0);
+            assert_true(resp.known);
+            assert_int_equal(resp.cluster_id, 0);
+            assert_int_equal(resp.cluster_records, 1);
+            assert_memory_equal(resp.record_ids[0], &i, sizeof i);
+            assert_string_equal(resp.areas[0], p_areas[recs[i].area]);
+            s_response_free(&resp);
+            continue;
+        }
         if (cid_of_root[root] == 0)
             cid_of_root[root] = cid;
         assert_int_equal(cid_of_root[root], cid); /* same component -> same cluster */

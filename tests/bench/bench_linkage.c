@@ -1,0 +1,293 @@
+/* bench_linkage.c - linkage figures for docs/PERFORMANCE.md (issue 6).
+ *
+ *   bench_linkage ingest DIR RECORDS
+ *       stores RECORDS records of 3 tokens each, in 1000-record transactions,
+ *       twice through the collector's store: linkage off (DIR/off) and on
+ *       (DIR/on/db, left for the next steps); records/s of each, and the
+ *       lookup latency in-process on the result.
+ *   bench_linkage live ENDPOINT QUERY ALERTS SERVER.pub AGENT.key LIAISON.key N
+ *       against a running collector: N times, an agent submits two records
+ *       in two areas sharing a fresh token (one alert each time) while a
+ *       liaison subscriber waits; prints Ack latency and alert latency
+ *       (Ack received -> alert received, and batch sent -> alert received),
+ *       then the latency of N lookups over the query socket.
+ *
+ * Token mix: 95% of tokens are unique to their record; 5% come from a pool
+ * of RECORDS/50 offender accounts, so clusters of a few records form, as a
+ * real network of campaigns would make them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "store.h"
+#include "tessera/client.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+#include "tessera/wire.h"
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void s_pct(const char *what, double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, s_cmp);
+    printf("%-40s n=%-6zu p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", what, n, v[n / 2] * 1e3,
+           v[(size_t)((double)n * 0.99)] * 1e3, v[n - 1] * 1e3);
+    fflush(stdout);
+}
+
+static bool s_want_all(int kind)
+{
+    (void)kind;
+    return true;
+}
+
+static uint64_t s_rng = 88172645463325252ull;
+
+static uint64_t s_rand(void)
+{
+    s_rng ^= s_rng << 13;
+    s_rng ^= s_rng >> 7;
+    s_rng ^= s_rng << 17;
+    return s_rng;
+}
+
+static const char *const s_areas[] = {"E08000035", "E08000032", "E06000014", "E06000065",
+                                      "E08000034", "E08000036", "E08000033", "E06000010"};
+
+/* Token t (a number) as 32 bytes. */
+static void s_token(uint8_t out[TSR_TOKEN_LEN], uint64_t t)
+{
+    for (int i = 0; i < TSR_TOKEN_LEN; i += 8) {
+        uint64_t x = (t + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)i * 0xBF58476D1CE4E5B9ull;
+        memcpy(out + i, &x, 8);
+    }
+}
+
+static void s_record(tsr_incident_t *inc, uint64_t id, uint64_t pool)
+{
+    memset(inc, 0, sizeof *inc);
+    memcpy(inc->record_id, &id, sizeof id);
+    inc->version = 1;
+    inc->agency_type = 1;
+    snprintf(inc->area_code, sizeof inc->area_code, "%s", s_areas[id % 8]);
+    inc->reported_day = 20000 + (int32_t)(id % 700);
+    inc->date_precision = 1;
+    inc->age_band = 3;
+    inc->gender = 1;
+    inc->contact_platforms = 1u << 1;
+    inc->demands = 1u << 1;
+    inc->amount_demanded_band = 5;
+    inc->amount_paid_band = 9;
+    inc->paid = 3;
+    inc->n_tokens = 3;
+    static const char *const kinds[] = {"handle:instagram", "phone", "bank:uk"};
+    for (int t = 0; t < 3; t++) {
+        snprintf(inc->tokens[t].kind, TSR_KIND_MAX, "%s", kinds[t]);
+        uint64_t tok = s_rand() % 100 < 5 ? s_rand() % pool : (1ull << 40) + id * 3 + (uint64_t)t;
+        s_token(inc->tokens[t].token, tok * 3 + (uint64_t)t); /* kinds never share a token */
+    }
+}
+
+static int s_ingest_run(const char *dir, bool linkage, long n, double *secs)
+{
+    tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30}};
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (tsr_store_open(&s, &o, &err) != 0) {
+        fprintf(stderr, "bench_linkage: cannot open %s\n", dir);
+        return 1;
+    }
+    tsr_store_set_linkage(s, linkage);
+    tsr_client_t c = {.role = TSR_ROLE_AGENT, .all_areas = true};
+    snprintf(c.id, sizeof c.id, "bench-agency");
+    enum { B = 1000 };
+    tsr_incident_t *incs = malloc(B * sizeof *incs);
+    tsr_store_item_t *items = calloc(B, sizeof *items);
+    s_rng = 88172645463325252ull; /* both runs store the same records */
+    long pool = n / 50 > 0 ? n / 50 : 1;
+    double t0 = s_now();
+    for (long done = 0; done < n; done += B) {
+        size_t k = (size_t)(n - done < B ? n - done : B);
+        for (size_t i = 0; i < k; i++) {
+            s_record(&incs[i], (uint64_t)(done + (long)i), (uint64_t)pool);
+            items[i] = (tsr_store_item_t){.incident = &incs[i]};
+        }
+        tsr_store_batch_t b = {&c, items, k};
+        if (tsr_store_apply(s, &b, 1, 1800000000) != 0) {
+            fprintf(stderr, "bench_linkage: apply failed\n");
+            return 1;
+        }
+    }
+    *secs = s_now() - t0;
+    printf("ingest linkage %-3s records=%ld tokens=%ld  %9.0f rec/s  (%.1f s)\n", linkage ? "on" : "off",
+           n, n * 3, (double)n / *secs, *secs);
+    if (linkage) {
+        tsr_response_t al;
+        memset(&al, 0, sizeof al);
+        tsr_store_alerts(s, 0, 0, s_want_all, &al);
+        printf("  linkage alerts raised: %llu\n", (unsigned long long)al.last_seq);
+        /* lookups in-process: half tokens from the shared pool, half unknown */
+        enum { L = 20000 };
+        double *lat = malloc(L * sizeof *lat);
+        size_t known = 0;
+        for (size_t i = 0; i < L; i++) {
+            tsr_token_t t = {.kind = "phone"};
+            s_token(t.token, (i % 2 ? s_rand() % (uint64_t)pool : (1ull << 50) + i) * 3 + 1);
+            tsr_response_t r;
+            memset(&r, 0, sizeof r);
+            double a = s_now();
+            tsr_store_lookup(s, &t, 1, &r);
+            lat[i] = s_now() - a;
+            known += r.known;
+            tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
+            m.u.response = r;
+            tsr_msg_clear(&m);
+        }
+        printf("  (%zu of %d lookups known)\n", known, L);
+        s_pct("lookup in-process (store)", lat, L);
+        free(lat);
+    }
+    free(incs);
+    free(items);
+    tsr_store_close(&s);
+    return 0;
+}
+
+static int s_ingest(const char *dir, long n)
+{
+    char off[4096], on[4096];
+    snprintf(off, sizeof off, "%s/off", dir);
+    snprintf(on, sizeof on, "%s/on/db", dir);
+    double t_off, t_on;
+    if (s_ingest_run(off, false, n, &t_off) != 0 || s_ingest_run(on, true, n, &t_on) != 0)
+        return 1;
+    printf("linkage share of ingest time: %.1f %%  (on %.1f s, off %.1f s)\n",
+           100.0 * (t_on - t_off) / t_on, t_on, t_off);
+    return 0;
+}
+
+/* --- live: alert and lookup latency through a running collector ------------ */
+
+static int s_live(char **argv, int n)
+{
+    const char *ingest = argv[0], *query = argv[1], *alerts = argv[2], *server = argv[3],
+               *agent_key = argv[4], *liaison_key = argv[5];
+    void *ctx = zmq_ctx_new();
+    tsr_conn_t *agent, *sub, *q;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (tsr_conn_open(&agent, ctx, ingest, server, agent_key, &err) ||
+        tsr_conn_subscribe(&sub, ctx, alerts, server, liaison_key, &err) ||
+        tsr_conn_open(&q, ctx, query, server, liaison_key, &err)) {
+        fprintf(stderr, "bench_linkage: %s\n", err.reason);
+        return 1;
+    }
+    /* wait until the subscription is live: a heartbeat arrives */
+    tsr_msg_t m;
+    for (int i = 0; i < 50; i++) {
+        if (tsr_conn_recv(sub, &m, 200, &err) == 0 && m.kind == TSR_MSG_HEARTBEAT) {
+            tsr_msg_clear(&m);
+            break;
+        }
+        tsr_msg_clear(&m);
+    }
+    double *ack = malloc((size_t)n * sizeof *ack), *al = malloc((size_t)n * sizeof *al),
+           *al2 = malloc((size_t)n * sizeof *al2);
+    int got = 0;
+    for (int i = 0; i < n; i++) {
+        tsr_incident_t inc[2];
+        for (int k = 0; k < 2; k++) {
+            s_record(&inc[k], (1ull << 60) + (uint64_t)i * 2 + (uint64_t)k, 1);
+            snprintf(inc[k].area_code, sizeof inc[k].area_code, "%s", s_areas[k]);
+            inc[k].n_tokens = 1;
+            s_token(inc[k].tokens[0].token, (1ull << 55) + (uint64_t)i);
+            inc[k].reported_day = tsr_day_today();
+        }
+        tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
+        req.u.submit.batch_id = (uint64_t)i + 1;
+        req.u.submit.incidents = inc;
+        req.u.submit.n_incidents = 2;
+        double t0 = s_now();
+        if (tsr_conn_request(agent, &req, &reply, 5000, &err) != 0 || reply.kind != TSR_MSG_ACK ||
+            reply.u.ack.accepted != 2) {
+            fprintf(stderr, "bench_linkage: batch %d not accepted\n", i);
+            return 1;
+        }
+        double t_ack = s_now();
+        tsr_msg_clear(&reply);
+        for (;;) {
+            if (tsr_conn_recv(sub, &m, 2000, &err) != 0) {
+                fprintf(stderr, "bench_linkage: no alert for batch %d\n", i);
+                break;
+            }
+            bool alert = m.kind == TSR_MSG_ALERT;
+            tsr_msg_clear(&m);
+            if (alert) {
+                double t = s_now();
+                ack[got] = t_ack - t0;
+                al[got] = t - t_ack;
+                al2[got++] = t - t0;
+                break;
+            }
+        }
+    }
+    s_pct("Ack (batch sent -> Ack received)", ack, (size_t)got);
+    s_pct("alert (Ack received -> alert received)", al, (size_t)got);
+    s_pct("alert (batch sent -> alert received)", al2, (size_t)got);
+    /* lookups over CURVE: known and unknown tokens */
+    double *lk = malloc((size_t)n * sizeof *lk);
+    for (int i = 0; i < n; i++) {
+        tsr_token_t t = {.kind = "phone"};
+        s_token(t.token, i % 2 ? (1ull << 55) + (uint64_t)(i / 2) : (1ull << 58) + (uint64_t)i);
+        tsr_msg_t req = {.kind = TSR_MSG_QUERY}, reply;
+        req.u.query.request_id = (uint64_t)i + 1;
+        req.u.query.kind = TSR_QUERY_LOOKUP;
+        req.u.query.tokens = &t;
+        req.u.query.n_tokens = 1;
+        double t0 = s_now();
+        if (tsr_conn_request(q, &req, &reply, 5000, &err) != 0) {
+            fprintf(stderr, "bench_linkage: lookup %d failed\n", i);
+            return 1;
+        }
+        lk[i] = s_now() - t0;
+        tsr_msg_clear(&reply);
+    }
+    s_pct("lookup over CURVE (incl. audit commit)", lk, (size_t)n);
+    tsr_conn_close(&agent);
+    tsr_conn_close(&sub);
+    tsr_conn_close(&q);
+    zmq_ctx_term(ctx);
+    free(ack);
+    free(al);
+    free(al2);
+    free(lk);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    tsr_log_set_level(TSR_LOG_WARN);
+    if (argc == 4 && !strcmp(argv[1], "ingest"))
+        return s_ingest(argv[2], atol(argv[3]));
+    if (argc == 9 && !strcmp(argv[1], "live"))
+        return s_live(argv + 2, atoi(argv[8]));
+    fprintf(stderr, "usage: bench_linkage ingest DIR RECORDS\n"
+                    "       bench_linkage live INGEST QUERY ALERTS SERVER.pub AGENT.key "
+                    "LIAISON.key N\n");
+    return 2;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Linkage benchmark (label bench): ingest of BENCH_RECORDS (default 1,000,000)
+# records with 3 tokens each with linkage off and on, lookup latency in the
+# store, then a collector on the linked store: alert latency to a liaison
+# subscriber and lookup latency over CURVE. Prints its figures.
+source "$(dirname "$0")/../integration/lib.sh"
+BENCH="$TSR_BUILD_DIR/tests/bench/bench_linkage"
+N="${BENCH_RECORDS:-1000000}"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+mkdir -p "$TMP/on"
+"$BENCH" ingest "$TMP" "$N"
+echo "store size: linkage off $(du -sh "$TMP/off" | cut -f1), on $(du -sh "$TMP/on/db" | cut -f1)"
+DATA="$TMP/on"
+EXTRA_CONF="[storage]
+map_size_mib = 8192"
+start_collector "$DATA"
+for who in agent liaison; do
+    "$CLI" keygen --curve "$TMP/$who" >/dev/null
+done
+{
+    echo "$(grep -v '^#' "$TMP/agent.pub") agent bench-agent *"
+    echo "$(grep -v '^#' "$TMP/liaison.pub") liaison bench-liaison *"
+} >>"$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+sleep 0.5
+"$BENCH" live "$INGEST" "$QUERY" "$ALERTS" "$DATA/collector.pub" "$TMP/agent.key" "$TMP/liaison.key" 1000
