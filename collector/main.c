@@ -100,6 +100,7 @@ static const char s_usage[] =
 typedef struct {
     void *ctx, *ingest, *query, *pub;
     char secret[41];
+    char *stream_keys; /* liaison and admin keys now listed (s_stream_keys) */
     tsr_zap_t *zap;
     tsr_store_t *store;
     tsr_wire_limits_t lim;
@@ -631,7 +632,7 @@ static int s_ensure_clients_file(const char *path)
 }
 
 static void *s_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
-                             const char *secret, int64_t maxmsg)
+                             const char *secret, int64_t maxmsg, bool report)
 {
     void *s = zmq_socket(ctx, type);
     int one = 1, linger = 0;
@@ -640,13 +641,43 @@ static void *s_server_socket(void *ctx, int type, const char *domain, const char
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, endpoint) != 0) {
-        fprintf(stderr, "tessera-collector: cannot listen on %s: %s\n", endpoint,
-                zmq_strerror(zmq_errno()));
+        if (report)
+            fprintf(stderr, "tessera-collector: cannot listen on %s: %s\n", endpoint,
+                    zmq_strerror(zmq_errno()));
         if (s)
             zmq_close(s);
         return NULL;
     }
     return s;
+}
+
+/* The keys allowed on the alert stream, as "key role" lines, for noticing
+ * when a reload takes one away. */
+static char *s_stream_keys(const tsr_authlist_t *l)
+{
+    size_t n = tsr_authlist_count(l);
+    char *out = calloc(n * 64 + 1, 1);
+    for (size_t i = 0; out && i < n; i++) {
+        const tsr_client_t *cl = tsr_authlist_at(l, i);
+        if (cl->role == TSR_ROLE_LIAISON || cl->role == TSR_ROLE_ADMIN)
+            snprintf(out + strlen(out), 64, "%s %d\n", cl->public_key, (int)cl->role);
+    }
+    return out;
+}
+
+/* True when every line of old is in new. */
+static bool s_keys_kept(const char *old, const char *new_keys)
+{
+    for (const char *p = old; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p + 1) : strlen(p);
+        char line[64];
+        snprintf(line, sizeof line, "%.*s", (int)len, p);
+        if (!new_keys || !strstr(new_keys, line))
+            return false;
+        p += len;
+    }
+    return true;
 }
 
 static void s_reload_clients(s_collector_t *c)
@@ -661,24 +692,38 @@ static void s_reload_clients(s_collector_t *c)
         return;
     }
     tsr_info("collector", "SIGHUP: %zu clients loaded from %s", tsr_authlist_count(l), c->auth_path);
+    char *keys = s_stream_keys(l);
+    bool kept = s_keys_kept(c->stream_keys, keys);
+    free(c->stream_keys);
+    c->stream_keys = keys;
     tsr_zap_replace(c->zap, l);
-    /* A PUB socket cannot drop one subscriber: restart the stream so every
+    /* A PUB socket cannot drop one subscriber: when a key that could follow
+     * the stream was removed (or lost its role), restart the stream so every
      * subscriber authenticates again against the new list. Subscribers
      * reconnect by themselves and fetch what they missed from the log. */
-    if (c->pub) {
+    if (c->pub && !kept) {
+        tsr_info("alerts", "a stream key was removed: restarting the alert stream");
         zmq_unbind(c->pub, C.alerts_endpoint);
         zmq_close(c->pub);
         c->pub = NULL;
     }
 }
 
-/* (Re)opens the alert stream; while it cannot bind, alerts wait in the log. */
+/* (Re)opens the alert stream; while it cannot bind (tried every 200 ms, the
+ * first failure reported), alerts wait in the log, where clients find them. */
 static void s_pub_open(s_collector_t *c)
 {
-    if (c->pub)
+    static int64_t last_try;
+    static bool failing;
+    int64_t now = s_now_ms();
+    if (c->pub || (last_try && now - last_try < 200))
         return;
+    last_try = now;
     c->pub = s_server_socket(c->ctx, ZMQ_PUB, TSR_ZAP_DOMAIN_ALERTS, C.alerts_endpoint, c->secret,
-                             (int64_t)c->lim.max_frame);
+                             (int64_t)c->lim.max_frame, !failing);
+    failing = c->pub == NULL;
+    if (c->pub)
+        last_try = 0;
 }
 
 int main(int argc, char **argv)
@@ -764,14 +809,15 @@ int main(int argc, char **argv)
         return 1;
     }
     c.ctx = zmq_ctx_new();
+    c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
         return 1;
     }
     c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, secret,
-                               (int64_t)c.lim.max_frame);
+                               (int64_t)c.lim.max_frame, true);
     c.query = c.ingest ? s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
-                                         secret, (int64_t)c.lim.max_frame)
+                                         secret, (int64_t)c.lim.max_frame, true)
                        : NULL;
     memcpy(c.secret, secret, sizeof c.secret);
     explicit_bzero(secret, sizeof secret);
@@ -818,6 +864,7 @@ int main(int argc, char **argv)
     if (c.pub)
         zmq_close(c.pub);
     explicit_bzero(c.secret, sizeof c.secret);
+    free(c.stream_keys);
     tsr_zap_destroy(&c.zap);
     zmq_ctx_term(c.ctx);
     tsr_store_close(&c.store);

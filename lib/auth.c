@@ -205,6 +205,11 @@ const tsr_client_t *tsr_authlist_by_id(const tsr_authlist_t *l, const char *id)
 
 size_t tsr_authlist_count(const tsr_authlist_t *l) { return l ? l->n : 0; }
 
+const tsr_client_t *tsr_authlist_at(const tsr_authlist_t *l, size_t i)
+{
+    return l && i < l->n ? &l->clients[i] : NULL;
+}
+
 bool tsr_client_area_allowed(const tsr_client_t *c, const char *area)
 {
     if (c->all_areas)

@@ -26,7 +26,9 @@ static int s_open(tsr_conn_t **out, void *ctx, int type, const char *endpoint,
     if (!c)
         return TSR_ENOMEM;
     c->sock = zmq_socket(ctx, type);
-    int linger = 0, ivl_max = 30000;
+    /* a subscriber comes back quickly after the stream restarts; a request
+     * socket backs off further (its caller retries anyway) */
+    int linger = 0, ivl_max = type == ZMQ_SUB ? 5000 : 30000;
     if (!c->sock || zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, 40) ||
         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, public, 40) ||
         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, secret, 40) ||

@@ -83,8 +83,8 @@ look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind pho
 expect_contains "unknown phone" "$look" "not known to the collector"
 cl=$("$CLI" cluster "${LIAISON[@]}" "$CID")
 expect_contains "cluster lists its records" "$cl" "cluster $CID: 4 records"
-expect_contains "cluster row" "$cl" "bradford-school       E08000032  2026-10-03  13_15   instagram"
-expect_contains "what joins Bradford" "$cl" "bank:uk,phone"
+expect_contains "cluster row" "$cl" "bradford-school   E08000032  2026-10-03  13_15  bank:uk,phone"
+expect_contains "what joins York" "$cl" "york-school       E06000014  2026-10-04  13_15  bank:uk  "
 
 # the record id of an alert resolves only at its agency
 rid=$(jq -r 'select(.seq == 3) | .record_ids[]' <<<"$out" | while read -r r; do
@@ -117,6 +117,10 @@ out=$("$CLI" alerts "${AN[@]}" --since 0 --format json 2>/dev/null); rc=$?
 expect_eq "analyst's own alerts hold no linkage" "$rc/$out" "0/"
 timeout 5 "$CLI" alerts "${AN[@]}" --alerts "$ALERTS" --kind linkage --follow >/dev/null 2>"$TMP/err"; rc=$?
 expect_eq "analyst cannot follow linkage" "$rc" "1"
+"$CLI" lookup "${Q[@]}" --key "$TMP/leeds-school/agent.key" --network-key "$TMP/network.key" \
+    --kind phone 07700900123 >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "agent lookup exit" "$rc" "1"
+expect_contains "agent may not query" "$(cat "$TMP/err")" "permission denied: agents may not query"
 set -e
 expect_contains "analyst kept off the stream" "$(cat "$TMP/collector.log")" "denied analyst-1 (analyst) on the alert stream"
 
@@ -127,8 +131,32 @@ wait "$FOLLOW" || true
 expect_eq "follower got 1..4 in order" "$(jq -r .seq "$TMP/follow.out" | tr '\n' ' ')" "1 2 3 4 "
 expect_eq "follower state" "$(cat "$TMP/follow.seq")" "4"
 
-# 7. a burst: the subscriber is stopped halfway and restarted; every alert once, in order
-"$CLI" alerts "${LIAISON[@]}" --alerts "$ALERTS" --follow --format json --state "$TMP/burst.seq" --since 4 \
+# 7. a liaison key taken off the list loses the stream at the SIGHUP
+"$CLI" keygen --curve "$TMP/liaison2" >/dev/null
+echo "$(grep -v '^#' "$TMP/liaison2.pub") liaison liaison-2 *" >>"$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+sleep 0.3
+"$CLI" alerts "${Q[@]}" --key "$TMP/liaison2.key" --alerts "$ALERTS" --follow --format json \
+    --state "$TMP/l2.seq" >"$TMP/l2.out" 2>"$TMP/l2.err" &
+F2=$!
+sleep 1
+grep -v ' liaison-2 ' "$DATA/authorized_clients" >"$TMP/ac" && cp "$TMP/ac" "$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+sleep 0.5
+case_line R-1 7 E08000035 '[{"kind":"email","value":"removed@example.com"}]' >"$TMP/r1.jsonl"
+case_line R-2 7 E08000032 '[{"kind":"email","value":"REMOVED@example.com"}]' >"$TMP/r2.jsonl"
+submit leeds-school "$TMP/r1.jsonl"
+submit bradford-school "$TMP/r2.jsonl"
+sleep 1.5
+kill "$F2"
+wait "$F2" || true
+expect_eq "the removed key saw the alerts before its removal only" \
+    "$(jq -r .seq "$TMP/l2.out" | tr '\n' ' ')" "1 2 3 4 "
+expect_eq "a listed liaison still gets alert 5" "$(alerts_json | jq -r 'select(.seq == 5) | .trigger')" \
+    "first linked across 2 areas and 2 agencies"
+
+# 8. a burst: the subscriber is stopped halfway and restarted; every alert once, in order
+"$CLI" alerts "${LIAISON[@]}" --alerts "$ALERTS" --follow --format json --state "$TMP/burst.seq" --since 5 \
     >"$TMP/burst.out" 2>"$TMP/burst.err" &
 FOLLOW=$!
 sleep 0.5
@@ -155,16 +183,16 @@ sleep 2
 kill "$FOLLOW"
 wait "$FOLLOW" || true
 expect_eq "burst: 30 alerts, each once, in order" "$(jq -r .seq "$TMP/burst.out" | tr '\n' ' ')" \
-    "$(seq 5 34 | tr '\n' ' ')"
+    "$(seq 6 35 | tr '\n' ' ')"
 
-# 8. every query is in the audit log, with who asked
+# 9. every query is in the audit log, with who asked
 mdb_dump -p -s audit "$DATA/db" >"$TMP/audit.dump"
 expect_contains "audit: liaison lookup" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> ok"
 expect_contains "audit: analyst refused" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> denied"
 expect_contains "audit: analyst id" "$(cat "$TMP/audit.dump")" "analyst-1"
 expect_contains "audit: cluster" "$(cat "$TMP/audit.dump")" "cluster $CID -> ok"
 
-# 9. nothing raw on the collector's disk
+# 10. nothing raw on the collector's disk
 for raw in "07700 900123" "7700900123" "Jake_2009" "jake_2009" "55555555" "Test Child" "free text" "offender1@"; do
     if grep -qaF -- "$raw" "$DATA/db/data.mdb"; then
         expect_eq "raw '$raw' on disk" "found" "absent"

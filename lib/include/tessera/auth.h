@@ -54,6 +54,8 @@ int tsr_authlist_load(tsr_authlist_t **out, const char *path, struct tsr_error *
 const tsr_client_t *tsr_authlist_by_key(const tsr_authlist_t *l, const char *z85_key);
 const tsr_client_t *tsr_authlist_by_id(const tsr_authlist_t *l, const char *id);
 size_t tsr_authlist_count(const tsr_authlist_t *l);
+/* The i-th client in file order (NULL past the end). */
+const tsr_client_t *tsr_authlist_at(const tsr_authlist_t *l, size_t i);
 
 /* True when the client may submit records for area_code. */
 bool tsr_client_area_allowed(const tsr_client_t *c, const char *area_code);
