@@ -134,89 +134,66 @@ static bool l_set_has(const l_set_t *s, const uint8_t *k)
 
 /* --- cluster summary ------------------------------------------------------------ */
 
+/* One area or agency of a cluster: how many of its records, and whether an
+ * alert has named it. */
 typedef struct {
-    char code[TSR_AREA_CODE_MAX];
+    char name[TSR_CLIENT_ID_MAX];
     uint32_t count;
     bool alerted;
-} l_area_t;
+} l_entry_t;
 
 typedef struct {
-    char id[TSR_CLIENT_ID_MAX];
-    uint32_t count;
-    bool alerted;
-} l_agency_t;
+    l_entry_t *v;
+    size_t n, cap;
+} l_list_t;
 
 typedef struct {
     uint32_t n;         /* records */
     bool alerted;       /* an alert has been raised for the cluster as it is */
     uint32_t threshold; /* highest victim count alerted */
-    l_area_t *areas;
-    size_t n_areas, cap_areas;
-    l_agency_t *ag;
-    size_t n_ag, cap_ag;
+    l_list_t areas, ag; /* areas and agencies */
 } l_sum_t;
 
 static void l_sum_free(l_sum_t *s)
 {
-    free(s->areas);
-    free(s->ag);
+    free(s->areas.v);
+    free(s->ag.v);
     memset(s, 0, sizeof *s);
 }
 
-/* Adds delta to an area's count (creating it, dropping it at 0). */
-static int l_sum_area(l_sum_t *s, const char *area, int delta, bool alerted)
+/* Adds delta to an entry's count (creating it, dropping it at 0). */
+static int l_list_add(l_list_t *l, const char *name, int delta, bool alerted)
 {
     size_t i;
-    for (i = 0; i < s->n_areas && strcmp(s->areas[i].code, area); i++)
+    for (i = 0; i < l->n && strcmp(l->v[i].name, name); i++)
         ;
-    if (i == s->n_areas) {
+    if (i == l->n) {
         if (delta < 0)
             return 0;
-        if (l_reserve((void **)&s->areas, &s->cap_areas, s->n_areas, sizeof *s->areas))
+        if (l_reserve((void **)&l->v, &l->cap, l->n, sizeof *l->v))
             return ENOMEM;
-        s->areas[s->n_areas++] = (l_area_t){.alerted = alerted};
-        snprintf(s->areas[i].code, sizeof s->areas[i].code, "%s", area);
+        l->v[l->n++] = (l_entry_t){.alerted = alerted};
+        snprintf(l->v[i].name, sizeof l->v[i].name, "%s", name);
     }
-    s->areas[i].count = (uint32_t)((int64_t)s->areas[i].count + delta);
-    s->areas[i].alerted |= alerted;
-    if (s->areas[i].count == 0)
-        s->areas[i] = s->areas[--s->n_areas];
-    return 0;
-}
-
-/* Adds delta to an agency's count (creating it, dropping it at 0). */
-static int l_sum_agency(l_sum_t *s, const char *agency, int delta, bool alerted)
-{
-    size_t i;
-    for (i = 0; i < s->n_ag && strcmp(s->ag[i].id, agency); i++)
-        ;
-    if (i == s->n_ag) {
-        if (delta < 0)
-            return 0;
-        if (l_reserve((void **)&s->ag, &s->cap_ag, s->n_ag, sizeof *s->ag))
-            return ENOMEM;
-        s->ag[s->n_ag++] = (l_agency_t){.alerted = alerted};
-        snprintf(s->ag[i].id, sizeof s->ag[i].id, "%s", agency);
-    }
-    s->ag[i].count = (uint32_t)((int64_t)s->ag[i].count + delta);
-    s->ag[i].alerted |= alerted;
-    if (s->ag[i].count == 0)
-        s->ag[i] = s->ag[--s->n_ag];
+    l->v[i].count = (uint32_t)((int64_t)l->v[i].count + delta);
+    l->v[i].alerted |= alerted;
+    if (l->v[i].count == 0)
+        l->v[i] = l->v[--l->n];
     return 0;
 }
 
 /* One record of area and agency in (delta 1) or out (-1). */
 static int l_sum_count(l_sum_t *s, const char *area, const char *agency, int delta)
 {
-    int rc = l_sum_area(s, area, delta, false);
+    int rc = l_list_add(&s->areas, area, delta, false);
     if (rc == 0)
-        rc = l_sum_agency(s, agency, delta, false);
+        rc = l_list_add(&s->ag, agency, delta, false);
     if (rc == 0)
         s->n = (uint32_t)((int64_t)s->n + delta);
     return rc;
 }
 
-static bool l_sum_spans(const l_sum_t *s) { return s->n_areas >= 2 || s->n_ag >= 2; }
+static bool l_sum_spans(const l_sum_t *s) { return s->areas.n >= 2 || s->ag.n >= 2; }
 
 /* The highest victim threshold n has reached (0 below the first). */
 static uint32_t l_threshold_of(uint32_t n)
@@ -251,14 +228,14 @@ static int l_sum_load(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *s)
         char code[TSR_AREA_CODE_MAX];
         tsr_bytes_get_str(&b, code, sizeof code);
         uint32_t count = tsr_bytes_get_u32(&b);
-        rc2 = l_sum_area(s, code, (int)count, tsr_bytes_get_u8(&b));
+        rc2 = l_list_add(&s->areas, code, (int)count, tsr_bytes_get_u8(&b));
     }
     uint32_t ng = tsr_bytes_get_u32(&b);
     for (uint32_t i = 0; i < ng && !b.bad && rc2 == 0; i++) {
         char id[TSR_CLIENT_ID_MAX];
         tsr_bytes_get_str(&b, id, sizeof id);
         uint32_t count = tsr_bytes_get_u32(&b);
-        rc2 = l_sum_agency(s, id, (int)count, tsr_bytes_get_u8(&b));
+        rc2 = l_list_add(&s->ag, id, (int)count, tsr_bytes_get_u8(&b));
     }
     if (rc2 != 0) {
         l_sum_free(s);
@@ -276,7 +253,7 @@ static int l_sum_load(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *s)
 
 static int l_sum_save(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s)
 {
-    size_t cap = 32 + s->n_areas * (TSR_AREA_CODE_MAX + 6) + s->n_ag * (TSR_CLIENT_ID_MAX + 6);
+    size_t cap = 32 + s->areas.n * (TSR_AREA_CODE_MAX + 6) + s->ag.n * (TSR_CLIENT_ID_MAX + 6);
     uint8_t *buf = malloc(cap), kb[8];
     if (!buf)
         return ENOMEM;
@@ -285,17 +262,17 @@ static int l_sum_save(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *
     tsr_bytes_put_u32(&b, s->n);
     tsr_bytes_put_u8(&b, s->alerted);
     tsr_bytes_put_u32(&b, s->threshold);
-    tsr_bytes_put_u32(&b, (uint32_t)s->n_areas);
-    for (size_t i = 0; i < s->n_areas; i++) {
-        tsr_bytes_put_str(&b, s->areas[i].code);
-        tsr_bytes_put_u32(&b, s->areas[i].count);
-        tsr_bytes_put_u8(&b, s->areas[i].alerted);
+    tsr_bytes_put_u32(&b, (uint32_t)s->areas.n);
+    for (size_t i = 0; i < s->areas.n; i++) {
+        tsr_bytes_put_str(&b, s->areas.v[i].name);
+        tsr_bytes_put_u32(&b, s->areas.v[i].count);
+        tsr_bytes_put_u8(&b, s->areas.v[i].alerted);
     }
-    tsr_bytes_put_u32(&b, (uint32_t)s->n_ag);
-    for (size_t i = 0; i < s->n_ag; i++) {
-        tsr_bytes_put_str(&b, s->ag[i].id);
-        tsr_bytes_put_u32(&b, s->ag[i].count);
-        tsr_bytes_put_u8(&b, s->ag[i].alerted);
+    tsr_bytes_put_u32(&b, (uint32_t)s->ag.n);
+    for (size_t i = 0; i < s->ag.n; i++) {
+        tsr_bytes_put_str(&b, s->ag.v[i].name);
+        tsr_bytes_put_u32(&b, s->ag.v[i].count);
+        tsr_bytes_put_u8(&b, s->ag.v[i].alerted);
     }
     l_key(kb, cid);
     MDB_val k = {8, kb}, v = {b.n, buf};
@@ -510,10 +487,11 @@ static int l_merge(tsr_link_t *l, MDB_txn *txn, uint64_t from, uint64_t into, l_
         rc = l_members(l, txn, from, l_collect, &ids);
     if (rc == 0)
         rc = l_relabel(l, txn, &ids, from, into);
-    for (size_t i = 0; rc == 0 && i < fs.n_areas; i++)
-        rc = l_sum_area(into_sum, fs.areas[i].code, (int)fs.areas[i].count, fs.areas[i].alerted);
-    for (size_t i = 0; rc == 0 && i < fs.n_ag; i++)
-        rc = l_sum_agency(into_sum, fs.ag[i].id, (int)fs.ag[i].count, fs.ag[i].alerted);
+    for (size_t i = 0; rc == 0 && i < fs.areas.n; i++)
+        rc = l_list_add(&into_sum->areas, fs.areas.v[i].name, (int)fs.areas.v[i].count,
+                        fs.areas.v[i].alerted);
+    for (size_t i = 0; rc == 0 && i < fs.ag.n; i++)
+        rc = l_list_add(&into_sum->ag, fs.ag.v[i].name, (int)fs.ag.v[i].count, fs.ag.v[i].alerted);
     into_sum->n += fs.n;
     bool both_alerted = fs.alerted && into_sum->alerted;
     if (rc == 0) {
@@ -749,14 +727,14 @@ static int l_piece_sum(tsr_link_t *l, MDB_txn *txn, const l_ids_t *ids, const l_
         return rc; /* a piece within one area and agency starts afresh */
     out->alerted = true;
     out->threshold = old->threshold; /* a high-water mark: thresholds are not announced twice */
-    for (size_t i = 0; i < out->n_areas; i++)
-        for (size_t j = 0; j < old->n_areas; j++)
-            if (!strcmp(out->areas[i].code, old->areas[j].code))
-                out->areas[i].alerted = old->areas[j].alerted;
-    for (size_t i = 0; i < out->n_ag; i++)
-        for (size_t j = 0; j < old->n_ag; j++)
-            if (!strcmp(out->ag[i].id, old->ag[j].id))
-                out->ag[i].alerted = old->ag[j].alerted;
+    for (size_t i = 0; i < out->areas.n; i++)
+        for (size_t j = 0; j < old->areas.n; j++)
+            if (!strcmp(out->areas.v[i].name, old->areas.v[j].name))
+                out->areas.v[i].alerted = old->areas.v[j].alerted;
+    for (size_t i = 0; i < out->ag.n; i++)
+        for (size_t j = 0; j < old->ag.n; j++)
+            if (!strcmp(out->ag.v[i].name, old->ag.v[j].name))
+                out->ag.v[i].alerted = old->ag.v[j].alerted;
     return 0;
 }
 
@@ -851,10 +829,10 @@ static int l_settle(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
     if (sum->alerted && !l_sum_spans(sum)) {
         sum->alerted = false;
         sum->threshold = 0;
-        for (size_t i = 0; i < sum->n_areas; i++)
-            sum->areas[i].alerted = false;
-        for (size_t i = 0; i < sum->n_ag; i++)
-            sum->ag[i].alerted = false;
+        for (size_t i = 0; i < sum->areas.n; i++)
+            sum->areas.v[i].alerted = false;
+        for (size_t i = 0; i < sum->ag.n; i++)
+            sum->ag.v[i].alerted = false;
     }
     return l_sum_save(l, txn, cid, sum);
 }
@@ -917,9 +895,9 @@ int tsr_link_update(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old,
         l_sum_t sum;
         rc = l_sum_load(l, txn, cid, &sum);
         if (rc == 0) {
-            rc = l_sum_area(&sum, old->area_code, -1, false);
+            rc = l_list_add(&sum.areas, old->area_code, -1, false);
             if (rc == 0)
-                rc = l_sum_area(&sum, inc->area_code, 1, false);
+                rc = l_list_add(&sum.areas, inc->area_code, 1, false);
             if (rc == 0)
                 rc = l_sum_save(l, txn, cid, &sum);
             l_sum_free(&sum);
@@ -1009,28 +987,28 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s,
     int rc = l_members(l, txn, cid, l_detail_one, &d);
     tsr_msg_t m = {.kind = TSR_MSG_ALERT};
     tsr_alert_t *a = &m.u.alert;
-    tsr_area_code_t *areas = calloc(s->n_areas + 1, sizeof *areas);
-    tsr_name_t *ags = calloc(s->n_ag + 1, sizeof *ags);
+    tsr_area_code_t *areas = calloc(s->areas.n + 1, sizeof *areas);
+    tsr_name_t *ags = calloc(s->ag.n + 1, sizeof *ags);
     if (rc == 0 && (!areas || !ags))
         rc = ENOMEM;
     if (rc == 0)
         rc = l_next(l, txn, "alert", &a->seq);
     if (rc == 0) {
-        for (size_t i = 0; i < s->n_areas; i++)
-            snprintf(areas[i], sizeof areas[i], "%s", s->areas[i].code);
-        for (size_t i = 0; i < s->n_ag; i++)
-            snprintf(ags[i], sizeof ags[i], "%s", s->ag[i].id);
-        qsort(areas, s->n_areas, sizeof *areas, l_cmp_str);
-        qsort(ags, s->n_ag, sizeof *ags, l_cmp_str);
+        for (size_t i = 0; i < s->areas.n; i++)
+            snprintf(areas[i], sizeof areas[i], "%.9s", s->areas.v[i].name);
+        for (size_t i = 0; i < s->ag.n; i++)
+            snprintf(ags[i], sizeof ags[i], "%s", s->ag.v[i].name);
+        qsort(areas, s->areas.n, sizeof *areas, l_cmp_str);
+        qsort(ags, s->ag.n, sizeof *ags, l_cmp_str);
         qsort(d.kinds, d.n_kinds, sizeof d.kinds[0], l_cmp_str);
         a->kind = TSR_ALERT_LINKAGE;
         a->created_at = now;
         a->cluster_id = cid;
         snprintf(a->trigger, sizeof a->trigger, "%s", trigger);
         a->areas = areas;
-        a->n_areas = s->n_areas;
+        a->n_areas = s->areas.n;
         a->agencies = ags;
-        a->n_agencies = s->n_ag;
+        a->n_agencies = s->ag.n;
         a->record_ids = d.ids.ids;
         a->n_record_ids = d.ids.n < L_ALERT_MAX_RECORDS ? d.ids.n : L_ALERT_MAX_RECORDS;
         a->token_kinds = d.kinds;
@@ -1042,7 +1020,7 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s,
             l_list_append(kinds, sizeof kinds, d.kinds[i]);
         snprintf(a->summary, sizeof a->summary,
                  "cluster %llu: %u victim record(s) in %zu area(s) from %zu agenc%s, linked by %s",
-                 (unsigned long long)cid, s->n, s->n_areas, s->n_ag, s->n_ag == 1 ? "y" : "ies",
+                 (unsigned long long)cid, s->n, s->areas.n, s->ag.n, s->ag.n == 1 ? "y" : "ies",
                  d.n_kinds ? kinds : "one record's identifiers");
     }
     uint8_t *buf = NULL;
@@ -1083,8 +1061,8 @@ static int l_evaluate(tsr_link_t *l, MDB_txn *txn, const l_touch_t *t, int64_t n
     char trigger[128] = "", item[96];
     uint32_t th = l_threshold_of(s.n);
     if (l_sum_spans(&s) && !s.alerted) {
-        snprintf(item, sizeof item, "first linked across %zu area%s and %zu agenc%s", s.n_areas,
-                 s.n_areas == 1 ? "" : "s", s.n_ag, s.n_ag == 1 ? "y" : "ies");
+        snprintf(item, sizeof item, "first linked across %zu area%s and %zu agenc%s", s.areas.n,
+                 s.areas.n == 1 ? "" : "s", s.ag.n, s.ag.n == 1 ? "y" : "ies");
         l_list_append(trigger, sizeof trigger, item);
         if (th > 0) {
             snprintf(item, sizeof item, "victims reached %u", th);
@@ -1095,9 +1073,9 @@ static int l_evaluate(tsr_link_t *l, MDB_txn *txn, const l_touch_t *t, int64_t n
             snprintf(item, sizeof item, "joined cluster %llu", (unsigned long long)t->joined[i]);
             l_list_append(trigger, sizeof trigger, item);
         }
-        for (size_t i = 0; i < s.n_areas; i++)
-            if (!s.areas[i].alerted) {
-                snprintf(item, sizeof item, "new area %s", s.areas[i].code);
+        for (size_t i = 0; i < s.areas.n; i++)
+            if (!s.areas.v[i].alerted) {
+                snprintf(item, sizeof item, "new area %s", s.areas.v[i].name);
                 l_list_append(trigger, sizeof trigger, item);
             }
         if (th > s.threshold) {
@@ -1109,10 +1087,10 @@ static int l_evaluate(tsr_link_t *l, MDB_txn *txn, const l_touch_t *t, int64_t n
         rc = l_raise(l, txn, t->cid, &s, trigger, now);
         s.alerted = true;
         s.threshold = th > s.threshold ? th : s.threshold;
-        for (size_t i = 0; i < s.n_areas; i++)
-            s.areas[i].alerted = true;
-        for (size_t i = 0; i < s.n_ag; i++)
-            s.ag[i].alerted = true;
+        for (size_t i = 0; i < s.areas.n; i++)
+            s.areas.v[i].alerted = true;
+        for (size_t i = 0; i < s.ag.n; i++)
+            s.ag.v[i].alerted = true;
         if (rc == 0)
             rc = l_sum_save(l, txn, t->cid, &s);
     }
@@ -1293,19 +1271,19 @@ int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size
         return tsr_kv_code(rc);
     l_detail_t d = {.l = l, .txn = txn, .toks.klen = TSR_TOKEN_LEN};
     rc = l_members(l, txn, cid, l_detail_one, &d);
-    resp->areas = calloc(s.n_areas + 1, sizeof *resp->areas);
-    resp->agencies = calloc(s.n_ag + 1, sizeof *resp->agencies);
+    resp->areas = calloc(s.areas.n + 1, sizeof *resp->areas);
+    resp->agencies = calloc(s.ag.n + 1, sizeof *resp->agencies);
     if (rc == 0 && (!resp->areas || !resp->agencies))
         rc = ENOMEM;
     if (rc == 0) {
-        for (size_t i = 0; i < s.n_areas; i++)
-            snprintf(resp->areas[i], sizeof resp->areas[i], "%s", s.areas[i].code);
-        for (size_t i = 0; i < s.n_ag; i++)
-            snprintf(resp->agencies[i], sizeof resp->agencies[i], "%s", s.ag[i].id);
-        resp->n_areas = s.n_areas;
-        resp->n_agencies = s.n_ag;
-        qsort(resp->areas, s.n_areas, sizeof *resp->areas, l_cmp_str);
-        qsort(resp->agencies, s.n_ag, sizeof *resp->agencies, l_cmp_str);
+        for (size_t i = 0; i < s.areas.n; i++)
+            snprintf(resp->areas[i], sizeof resp->areas[i], "%.9s", s.areas.v[i].name);
+        for (size_t i = 0; i < s.ag.n; i++)
+            snprintf(resp->agencies[i], sizeof resp->agencies[i], "%s", s.ag.v[i].name);
+        resp->n_areas = s.areas.n;
+        resp->n_agencies = s.ag.n;
+        qsort(resp->areas, s.areas.n, sizeof *resp->areas, l_cmp_str);
+        qsort(resp->agencies, s.ag.n, sizeof *resp->agencies, l_cmp_str);
         resp->cluster_id = cid;
         resp->cluster_records = s.n;
         resp->record_ids = d.ids.ids;

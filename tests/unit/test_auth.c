@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsr_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,27 +19,16 @@
 #include "tessera/err.h"
 #include "tessera/log.h"
 
-static char s_dir[64];
 static char s_pub[3][41], s_sec[3][41];
 static char s_endpoint[64]; /* CURVE needs a real transport: inproc skips ZMTP */
 
 static int s_setup(void **state)
 {
     (void)state;
-    tsr_log_set_level(TSR_LOG_ERROR);
-    snprintf(s_dir, sizeof s_dir, "/tmp/tsr-auth-XXXXXX");
     for (int i = 0; i < 3; i++)
         if (zmq_curve_keypair(s_pub[i], s_sec[i]) != 0)
             return -1;
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_dir_make("auth");
 }
 
 static const char *s_file(const char *name, const char *text)
@@ -221,5 +212,5 @@ int main(void)
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_zap_round_trip),
     };
-    return cmocka_run_group_tests_name("auth", tests, s_setup, s_teardown);
+    return cmocka_run_group_tests_name("auth", tests, s_setup, tsr_test_dir_remove);
 }

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsr_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +16,11 @@
 #include "tessera/curve.h"
 #include "tessera/err.h"
 
-static char s_dir[64];
 
 static int s_setup(void **state)
 {
     (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/tsr-curve-XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_dir_make("curve");
 }
 
 static int s_mode(const char *path)
@@ -99,5 +91,5 @@ int main(void)
         cmocka_unit_test(test_keygen_and_load),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests_name("curve", tests, s_setup, s_teardown);
+    return cmocka_run_group_tests_name("curve", tests, s_setup, tsr_test_dir_remove);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsr_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +19,11 @@
 #include "tessera/err.h"
 #include "tessera/log.h"
 
-static char s_dir[64];
 
 static int s_setup(void **state)
 {
     (void)state;
-    tsr_log_set_level(TSR_LOG_ERROR);
-    snprintf(s_dir, sizeof s_dir, "/tmp/tsr-link-XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_dir_make("link");
 }
 
 static tsr_store_t *s_open(const char *name)
@@ -458,5 +449,5 @@ int main(void)
         cmocka_unit_test(test_alert_rules),
         cmocka_unit_test(test_property_clusters),
     };
-    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+    return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
 }

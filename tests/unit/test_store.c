@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tsr_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +17,11 @@
 #include "tessera/err.h"
 #include "tessera/log.h"
 
-static char s_dir[64];
 
 static int s_setup(void **state)
 {
     (void)state;
-    tsr_log_set_level(TSR_LOG_ERROR);
-    snprintf(s_dir, sizeof s_dir, "/tmp/tsr-store-XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_dir_make("store");
 }
 
 static void s_incident(tsr_incident_t *inc, uint8_t id, uint32_t version, const char *area)
@@ -247,5 +238,5 @@ int main(void)
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),
     };
-    return cmocka_run_group_tests_name("store", tests, s_setup, s_teardown);
+    return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }
