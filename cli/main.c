@@ -13,6 +13,7 @@ static const char s_usage[] =
     "  alerts               linkage alerts, once or --follow (liaison and admin)\n"
     "  lookup VALUE         is this offender identifier known? (liaison)\n"
     "  cluster ID           the records of a linked cluster (liaison)\n"
+    "  spikes backtest      run EARS C1-C3 or Farrington flexible over a series file\n"
     "\n"
     "Run 'tessera COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failure, 2 usage error.\n";
@@ -26,6 +27,7 @@ static const struct {
     {"alerts", cli_cmd_alerts},
     {"lookup", cli_cmd_lookup},
     {"cluster", cli_cmd_cluster},
+    {"spikes", cli_cmd_spikes},
 };
 
 int main(int argc, char **argv)
