@@ -153,29 +153,42 @@ static int s_blocks(double *f, long n, long k, const tsr_farrington_opts_t *o)
 }
 
 /* One weighted least-squares problem of IRLS and what the summaries need. */
+#define S_NNZ 3 /* non-zero columns per design row at most */
+
 typedef struct {
     int n, p;          /* rows, columns */
     double *x;         /* n x p, row-major: the design */
+    int *col, *nnz;    /* the same rows, sparse: S_NNZ column indexes per row */
+    double *val;
+    bool trend;        /* column 1 is time */
+    double *t;         /* time (centred) per row */
+    int *lev;          /* column of the row's seasonal dummy; 0 (none) for the first level */
     double *y, *prior; /* response and prior weights */
+    double *ylogy;     /* y log y */
     /* results of a fit */
     double *beta, *eta, *mu, *wwork; /* wwork: working weights of the last iteration */
     double *r;         /* p x p upper triangle of the QR of sqrt(wwork) X, row-major */
     bool converged;
     /* scratch */
-    double *a, *z, *coefold, *v;
+    double *z, *coefold, *v;
 } s_glm_t;
 
 static void s_glm_free(s_glm_t *g)
 {
     free(g->x);
+    free(g->col);
+    free(g->nnz);
+    free(g->val);
+    free(g->t);
+    free(g->lev);
     free(g->y);
+    free(g->ylogy);
     free(g->prior);
     free(g->beta);
     free(g->eta);
     free(g->mu);
     free(g->wwork);
     free(g->r);
-    free(g->a);
     free(g->z);
     free(g->coefold);
     free(g->v);
@@ -185,18 +198,23 @@ static int s_glm_alloc(s_glm_t *g, int nmax, int pmax)
 {
     size_t n = (size_t)nmax, p = (size_t)pmax;
     g->x = calloc(n * p, sizeof *g->x);
+    g->col = calloc(n * S_NNZ, sizeof *g->col);
+    g->nnz = calloc(n, sizeof *g->nnz);
+    g->val = calloc(n * S_NNZ, sizeof *g->val);
+    g->t = calloc(n, sizeof *g->t);
+    g->lev = calloc(n, sizeof *g->lev);
     g->y = calloc(n, sizeof *g->y);
+    g->ylogy = calloc(n, sizeof *g->ylogy);
     g->prior = calloc(n, sizeof *g->prior);
     g->beta = calloc(p, sizeof *g->beta);
     g->eta = calloc(n, sizeof *g->eta);
     g->mu = calloc(n, sizeof *g->mu);
     g->wwork = calloc(n, sizeof *g->wwork);
     g->r = calloc(p * p, sizeof *g->r);
-    g->a = calloc(n * p, sizeof *g->a);
     g->z = calloc(n, sizeof *g->z);
     g->coefold = calloc(p, sizeof *g->coefold);
     g->v = calloc(n > p ? n : p, sizeof *g->v);
-    return g->x && g->y && g->prior && g->beta && g->eta && g->mu && g->wwork && g->r && g->a &&
+    return g->x && g->col && g->nnz && g->val && g->t && g->lev && g->y && g->ylogy && g->prior && g->beta && g->eta && g->mu && g->wwork && g->r &&
                    g->z && g->coefold && g->v
                ? 0
                : TSR_ENOMEM;
@@ -209,61 +227,93 @@ static double s_linkinv(double eta)
     return m > DBL_EPSILON ? m : DBL_EPSILON;
 }
 
-/* poisson()$dev.resids summed */
+/* poisson()$dev.resids summed: 2 w (y log(y/mu) - (y - mu)), with
+ * y log(y/mu) = y log y - y log mu. ylogy holds y log y per row; log mu is
+ * eta itself unless mu was clamped at the machine epsilon. Taking no log per
+ * row per iteration halves the cost of a fit; the sums differ from R's in
+ * the last bits only. */
 static double s_deviance(const s_glm_t *g)
 {
+    static const double log_eps = -36.043653389117154; /* log(DBL_EPSILON) */
     double d = 0;
     for (int i = 0; i < g->n; i++) {
         double y = g->y[i], mu = g->mu[i];
-        d += 2 * g->prior[i] * ((y > 0 ? y * log(y / mu) : 0) - (y - mu));
+        double logmu = mu > DBL_EPSILON ? g->eta[i] : log_eps;
+        d += 2 * g->prior[i] * ((y > 0 ? g->ylogy[i] - y * logmu : 0) - (y - mu));
     }
     return d;
 }
 
-/* Least squares of a (n x p, row-major, overwritten) on z by Householder QR:
- * beta out, the R factor into r. Returns false when a column is (near)
- * dependent on the others (R would pivot it out; it cannot happen with this
- * design, and we refuse rather than guess). */
-static bool s_lsq(int n, int p, double *a, double *z, double *r, double *beta)
+/* Weighted least squares of z on the design with weights wt: beta out, and
+ * the upper triangular R with R'R = X'WX into r (what R's QR would give, up
+ * to signs). Rows have at most S_NNZ non-zero columns (intercept, time, one
+ * seasonal level), so X'WX costs O(n) and the p x p Cholesky factor is the
+ * rest. Returns false when X'WX is not positive definite (a column depends
+ * on the others; R would pivot it out, which cannot happen with this design,
+ * and we refuse rather than guess). */
+static bool s_lsq(const s_glm_t *g, const double *wt, const double *z, double *r, double *beta)
 {
+    int n = g->n, p = g->p, tc = g->trend ? 1 : -1; /* column of time, if any */
+    double xtx[64 * 64], xtz[64];
+    memset(xtx, 0, (size_t)(p * p) * sizeof *xtx);
+    memset(xtz, 0, (size_t)p * sizeof *xtz);
+    /* The design is an intercept, maybe time t, and one seasonal dummy per
+     * row (column lev, or none for the first level): X'WX is made of the
+     * sums below. */
+    double sw = 0, swt = 0, swtt = 0, swz = 0, swtz = 0;
+    double lw[64] = {0}, lwt[64] = {0}, lwz[64] = {0};
+    for (int i = 0; i < n; i++) {
+        double w = wt[i], t = g->t[i], wz = w * z[i];
+        int l = g->lev[i];
+        sw += w;
+        swz += wz;
+        swt += w * t;
+        swtt += w * t * t;
+        swtz += wz * t;
+        lw[l] += w;
+        lwt[l] += w * t;
+        lwz[l] += wz;
+    }
+    xtx[0] = sw;
+    xtz[0] = swz;
+    if (tc > 0) {
+        xtx[1] = xtx[p] = swt;
+        xtx[p + 1] = swtt;
+        xtz[1] = swtz;
+    }
+    for (int c = tc > 0 ? 2 : 1; c < p; c++) {
+        xtx[c] = xtx[c * p] = xtx[c * p + c] = lw[c];
+        if (tc > 0)
+            xtx[p + c] = xtx[c * p + 1] = lwt[c];
+        xtz[c] = lwz[c];
+    }
+    /* Cholesky X'WX = R'R, R upper (row-major) */
     for (int j = 0; j < p; j++) {
-        double norm = 0, orig = 0;
-        for (int i = j; i < n; i++)
-            norm += a[i * p + j] * a[i * p + j];
-        for (int i = 0; i < n; i++)
-            orig += a[i * p + j] * a[i * p + j];
-        norm = sqrt(norm);
-        if (norm <= 1e-11 * sqrt(orig) || norm == 0)
+        double d = xtx[j * p + j];
+        for (int k = 0; k < j; k++)
+            d -= r[k * p + j] * r[k * p + j];
+        if (!(d > 1e-13 * xtx[j * p + j]) || d <= 0)
             return false;
-        double alpha = a[j * p + j] > 0 ? -norm : norm;
-        /* v = a[j..n, j] - alpha e1, stored in place */
-        a[j * p + j] -= alpha;
-        double vnorm2 = 0;
-        for (int i = j; i < n; i++)
-            vnorm2 += a[i * p + j] * a[i * p + j];
+        r[j * p + j] = sqrt(d);
         for (int c = j + 1; c < p; c++) {
-            double s = 0;
-            for (int i = j; i < n; i++)
-                s += a[i * p + j] * a[i * p + c];
-            s = 2 * s / vnorm2;
-            for (int i = j; i < n; i++)
-                a[i * p + c] -= s * a[i * p + j];
+            double s = xtx[j * p + c];
+            for (int k = 0; k < j; k++)
+                s -= r[k * p + j] * r[k * p + c];
+            r[j * p + c] = s / r[j * p + j];
         }
-        double s = 0;
-        for (int i = j; i < n; i++)
-            s += a[i * p + j] * z[i];
-        s = 2 * s / vnorm2;
-        for (int i = j; i < n; i++)
-            z[i] -= s * a[i * p + j];
-        /* R row j */
-        r[j * p + j] = alpha;
-        for (int c = j + 1; c < p; c++)
-            r[j * p + c] = a[j * p + c];
         for (int c = 0; c < j; c++)
             r[j * p + c] = 0;
     }
+    /* R'R beta = X'Wz: forward then back substitution */
+    double u[64];
+    for (int j = 0; j < p; j++) {
+        double s = xtz[j];
+        for (int k = 0; k < j; k++)
+            s -= r[k * p + j] * u[k];
+        u[j] = s / r[j * p + j];
+    }
     for (int j = p - 1; j >= 0; j--) {
-        double s = z[j];
+        double s = u[j];
         for (int c = j + 1; c < p; c++)
             s -= r[j * p + c] * beta[c];
         beta[j] = s / r[j * p + j];
@@ -289,8 +339,8 @@ static void s_linpred(s_glm_t *g, const double *coef)
 {
     for (int i = 0; i < g->n; i++) {
         double e = 0;
-        for (int j = 0; j < g->p; j++)
-            e += g->x[i * g->p + j] * coef[j];
+        for (int a = 0; a < g->nnz[i]; a++)
+            e += g->val[i * S_NNZ + a] * coef[g->col[i * S_NNZ + a]];
         g->eta[i] = e;
         g->mu[i] = s_linkinv(e);
     }
@@ -320,15 +370,11 @@ static bool s_glm_fit(s_glm_t *g)
     g->converged = false;
     for (int iter = 1; iter <= 25; iter++) {
         for (int i = 0; i < n; i++) {
-            double me = s_linkinv(g->eta[i]); /* mu.eta */
+            double me = g->mu[i]; /* mu.eta(eta) is linkinv(eta), which mu already is */
             g->z[i] = g->eta[i] + (g->y[i] - g->mu[i]) / me;
-            double w = sqrt(g->prior[i] * me * me / g->mu[i]);
-            g->wwork[i] = w * w;
-            for (int j = 0; j < p; j++)
-                g->a[i * p + j] = g->x[i * p + j] * w;
-            g->z[i] *= w;
+            g->wwork[i] = g->prior[i] * me * me / g->mu[i];
         }
-        if (!s_lsq(n, p, g->a, g->z, g->r, g->beta))
+        if (!s_lsq(g, g->wwork, g->z, g->r, g->beta))
             return false;
         for (int j = 0; j < p; j++)
             if (!isfinite(g->beta[j]))
@@ -364,7 +410,7 @@ static double s_dispersion(const s_glm_t *g)
 {
     double s = 0;
     for (int i = 0; i < g->n; i++) {
-        double res = (g->y[i] - g->mu[i]) / s_linkinv(g->eta[i]);
+        double res = (g->y[i] - g->mu[i]) / g->mu[i]; /* mu.eta(eta) = mu */
         s += g->wwork[i] * res * res;
     }
     return s / (g->n - g->p);
@@ -392,7 +438,20 @@ static void s_design(s_glm_t *g, const long *rows, const double *f, const double
             x[c++] = (double)rows[i] - wcenter; /* wtime, centred: same fit, better conditioned */
         for (int l = 1; l < nlev; l++)
             x[c++] = f[rows[i] - 1] == levels[l] ? 1 : 0;
+        g->trend = trend;
+        g->t[i] = trend ? x[1] : 0;
+        g->lev[i] = 0;
+        for (int j = trend ? 2 : 1; j < g->p; j++)
+            if (x[j] != 0)
+                g->lev[i] = j;
+        g->nnz[i] = 0;
+        for (int j = 0; j < g->p && g->nnz[i] < S_NNZ; j++)
+            if (x[j] != 0) {
+                g->col[i * S_NNZ + g->nnz[i]] = j;
+                g->val[i * S_NNZ + g->nnz[i]++] = x[j];
+            }
         g->y[i] = yall[rows[i] - 1];
+        g->ylogy[i] = g->y[i] > 0 ? g->y[i] * log(g->y[i]) : 0;
         g->prior[i] = 1;
     }
 }
@@ -400,9 +459,29 @@ static void s_design(s_glm_t *g, const long *rows, const double *f, const double
 /* algo.farrington.assign.weights on Anscombe residuals of the fit. */
 static void s_reweight(s_glm_t *g, double phi, double threshold)
 {
+    /* (X'WX)^-1 = R^-1 R^-T, column by column, for the hat values */
+    int p = g->p;
+    double inv[64 * 64], e[64];
+    for (int j = 0; j < p; j++) {
+        memset(e, 0, (size_t)p * sizeof *e);
+        e[j] = 1;
+        s_quad(g->r, p, e, g->v); /* v = R^-T e_j */
+        for (int k = p - 1; k >= 0; k--) { /* R x = v */
+            double t = g->v[k];
+            for (int c = k + 1; c < p; c++)
+                t -= g->r[k * p + c] * inv[c * p + j];
+            inv[k * p + j] = t / g->r[k * p + k];
+        }
+    }
     double sum = 0;
     for (int i = 0; i < g->n; i++) {
-        double h = g->wwork[i] * s_quad(g->r, g->p, &g->x[i * g->p], g->v); /* hat value */
+        const int *c = &g->col[i * S_NNZ];
+        const double *v = &g->val[i * S_NNZ];
+        double q = 0;
+        for (int a = 0; a < g->nnz[i]; a++)
+            for (int b = 0; b < g->nnz[i]; b++)
+                q += v[a] * v[b] * inv[c[a] * p + c[b]];
+        double h = g->wwork[i] * q; /* hat value */
         double y = g->y[i], mu = g->mu[i];
         double s = 1.5 * (pow(y, 2.0 / 3.0) * pow(mu, -1.0 / 6.0) - sqrt(mu));
         s /= sqrt(phi * (1 - h));
@@ -448,7 +527,7 @@ static s_model_t s_fit_flexible(s_glm_t *g, const long *rows, const double *f, c
     if (o->reweight) {
         double d = 0;
         for (int i = 0; i < g->n; i++) {
-            double res = (g->y[i] - g->mu[i]) / s_linkinv(g->eta[i]);
+            double res = (g->y[i] - g->mu[i]) / g->mu[i];
             d += g->prior[i] * res * res;
         }
         m.disp = d / (g->n - g->p);
@@ -534,6 +613,24 @@ int tsr_farrington(const double *y, size_t n, const tsr_farrington_opts_t *o,
             }
         double wcenter = nrows ? wsum / nrows : 0;
         int pred_level = o->no_periods;
+        double recent = 0;
+        for (long i = k - o->limit54_period + 1; i <= k; i++)
+            recent += i >= 1 ? y[i - 1] : 0;
+        bool enough = recent >= o->limit54_cases;
+        if (!enough) {
+            /* Too few recent cases: R reports no bound and no alarm whatever
+             * the model says, unless no model converges at all (then the
+             * alarm is NA). Only that needs finding out. */
+            s_design(&g, rows, f, y, nrows, o->trend, levels, nlev, wcenter);
+            bool ok = s_glm_fit(&g) && g.converged;
+            if (!ok && o->trend) {
+                s_design(&g, rows, f, y, nrows, false, levels, nlev, wcenter);
+                ok = s_glm_fit(&g) && g.converged;
+            }
+            if (ok)
+                pt->alarm = TSR_ALARM_NO;
+            continue;
+        }
         /* algo.farrington.glm */
         s_model_t m = s_fit_flexible(&g, rows, f, y, nrows, o->trend, levels, nlev, wcenter, o);
         if (m.ok && m.trend) {
@@ -579,10 +676,6 @@ int tsr_farrington(const double *y, size_t n, const tsr_farrington_opts_t *o,
                               : s_quantile(1 - o->alpha, mu0, 0, 0);
         double yk = y[k - 1];
         double score = !isnan(upper) ? (yk - eta0) / (upper - eta0) : NAN;
-        double recent = 0;
-        for (long i = k - o->limit54_period + 1; i <= k; i++)
-            recent += i >= 1 ? y[i - 1] : 0;
-        bool enough = recent >= o->limit54_cases;
         double x = enough ? score : NAN;
         pt->alarm = !isnan(x) && x > 1 && yk != 0 ? TSR_ALARM_YES : TSR_ALARM_NO;
         pt->upperbound = enough ? upper : NAN;
