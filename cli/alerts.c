@@ -27,12 +27,14 @@
 
 static const char s_usage[] =
     "usage: tessera alerts --server-key COLLECTOR.pub --key NAME.key [--follow]\n"
-    "                      [--since SEQ] [--state FILE] [--kind linkage|spike|all]\n"
+    "                      [--since SEQ] [--state FILE] [--kind linkage|spike|cross-area|all]\n"
     "                      [--format text|json] [--collector ENDPOINT] [--alerts ENDPOINT]\n"
     "\n"
     "Prints the alerts raised since the last one you saw, then exits; with\n"
     "--follow keeps printing new ones as the collector raises them, reconnecting\n"
-    "by itself. Linkage alerts (the same offender identifiers reported by\n"
+    "by itself. Spike alerts (EARS, Farrington) and cross-area alerts (several areas\n"
+    "of a region at once) go to analysts, liaison and admins. Linkage alerts (the\n"
+    "same offender identifiers reported by\n"
     "different areas or agencies) are for the liaison and admin roles; record ids\n"
     "in them are resolved only by the reporting agency (tessera-agent resolve).\n"
     "\n"
@@ -40,7 +42,9 @@ static const char s_usage[] =
     "                        the state file\n"
     "  --state FILE          where the last alert seen is kept (default: the key\n"
     "                        file's name with .alerts-seq, e.g. liaison.alerts-seq)\n"
-    "  --kind K              linkage, spike or all (default all you may see)\n"
+    "  --kind K              linkage, spike, cross-area or all (default: all you may\n"
+    "                        see). Analysts see spike and cross-area alerts of their\n"
+    "                        areas, with counts below the disclosure threshold hidden\n"
     "  --format F            text (default) or json, one alert per line\n"
     "  --alerts ENDPOINT     the alert stream (default tcp://127.0.0.1:7703)\n" CLI_CONN_USAGE;
 
@@ -157,10 +161,19 @@ static void s_print_text(const tsr_alert_t *a)
         printf("  (each record id is resolved to a case only by its agency: "
                "tessera-agent resolve ID)\n");
     } else {
-        printf("  series %s, method %s, period %s: observed %" PRIu64
-               ", expected %.6g, upper bound %.6g\n",
-               a->series, a->method, cli_day(d1, a->period_day), a->observed, a->expected,
-               a->upperbound);
+        char obs[48];
+        if (a->observed_suppressed)
+            snprintf(obs, sizeof obs, "below the disclosure threshold");
+        else
+            snprintf(obs, sizeof obs, "%" PRIu64, a->observed);
+        if (a->kind == TSR_ALERT_CROSS_AREA) {
+            printf("  areas:     ");
+            cli_print_areas(stdout, a->areas, a->n_areas);
+            putchar('\n');
+        }
+        printf("  series:    %s (%s, %s %s)\n  observed:  %s; expected %.4g, upper bound %.4g\n",
+               a->series, a->method, !strcmp(a->method, "farrington") ? "week of" : "day",
+               cli_day(d1, a->period_day), obs, a->expected, a->upperbound);
     }
     putchar('\n');
 }
@@ -202,7 +215,17 @@ static void s_print_json(const tsr_alert_t *a)
         json_object_set_new(o, "series", json_string(a->series));
         json_object_set_new(o, "method", json_string(a->method));
         json_object_set_new(o, "period", json_string(cli_day(d1, a->period_day)));
-        json_object_set_new(o, "observed", json_integer((json_int_t)a->observed));
+        json_object_set_new(o, "observed", a->observed_suppressed
+                                               ? json_null()
+                                               : json_integer((json_int_t)a->observed));
+        json_object_set_new(o, "observed_suppressed", json_boolean(a->observed_suppressed));
+        if (a->kind == TSR_ALERT_CROSS_AREA) {
+            json_t *areas = json_array();
+            for (size_t i = 0; i < a->n_areas; i++)
+                json_array_append_new(areas, json_string(a->areas[i]));
+            json_object_set_new(o, "areas", areas);
+            json_object_set_new(o, "trigger", json_string(a->trigger));
+        }
         json_object_set_new(o, "expected", json_real(a->expected));
         json_object_set_new(o, "upperbound", json_real(a->upperbound));
     }
@@ -413,8 +436,11 @@ int cli_cmd_alerts(int argc, char **argv)
         s.kind = TSR_ALERT_LINKAGE;
     else if (!strcmp(kind, "spike"))
         s.kind = TSR_ALERT_SPIKE;
+    else if (!strcmp(kind, "cross-area"))
+        s.kind = TSR_ALERT_CROSS_AREA;
     else if (strcmp(kind, "all") != 0) {
-        fprintf(stderr, "tessera alerts: --kind '%s' is not linkage, spike or all\n", kind);
+        fprintf(stderr, "tessera alerts: --kind '%s' is not linkage, spike, cross-area or all\n",
+                kind);
         return 2;
     }
     if (!cli_conn_complete(&s.co, "alerts"))

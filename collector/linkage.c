@@ -979,6 +979,32 @@ static void l_list_append(char *out, size_t cap, const char *item)
     snprintf(out + n, cap - n, "%s%s", n ? ", " : "", item);
 }
 
+int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
+{
+    tsr_msg_t m = {.kind = TSR_MSG_ALERT};
+    int rc = l_next(l, txn, "alert", &a->seq);
+    m.u.alert = *a;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (rc == 0)
+        rc = tsr_wire_encode(&m, &buf, &len) != 0 ? ENOMEM : 0;
+    if (rc == 0) {
+        uint8_t kb[8];
+        tsr_bytes_be64(kb, a->seq);
+        MDB_val k = {8, kb}, v = {len, buf};
+        rc = mdb_put(txn, l->dbi[L_ALERTS], &k, &v, MDB_APPEND);
+    }
+    if (rc == 0 && l_reserve((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
+        rc = ENOMEM;
+    if (rc == 0) {
+        l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, buf, len};
+        buf = NULL;
+        tsr_info("alerts", "alert %llu: %s", (unsigned long long)a->seq, a->summary);
+    }
+    free(buf);
+    return rc;
+}
+
 /* Writes one alert for cluster cid (summary s) with the given trigger. */
 static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s,
                    const char *trigger, int64_t now)
@@ -991,8 +1017,6 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s,
     tsr_name_t *ags = calloc(s->ag.n + 1, sizeof *ags);
     if (rc == 0 && (!areas || !ags))
         rc = ENOMEM;
-    if (rc == 0)
-        rc = l_next(l, txn, "alert", &a->seq);
     if (rc == 0) {
         for (size_t i = 0; i < s->areas.n; i++)
             snprintf(areas[i], sizeof areas[i], "%.9s", s->areas.v[i].name);
@@ -1023,25 +1047,8 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s,
                  (unsigned long long)cid, s->n, s->areas.n, s->ag.n, s->ag.n == 1 ? "y" : "ies",
                  d.n_kinds ? kinds : "one record's identifiers");
     }
-    uint8_t *buf = NULL;
-    size_t len = 0;
     if (rc == 0)
-        rc = tsr_wire_encode(&m, &buf, &len) != 0 ? ENOMEM : 0;
-    if (rc == 0) {
-        uint8_t kb[8];
-        tsr_bytes_be64(kb, a->seq);
-        MDB_val k = {8, kb}, v = {len, buf};
-        rc = mdb_put(txn, l->dbi[L_ALERTS], &k, &v, MDB_APPEND);
-    }
-    if (rc == 0 && l_reserve((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
-        rc = ENOMEM;
-    if (rc == 0) {
-        l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, buf, len};
-        buf = NULL;
-        tsr_info("linkage", "alert %llu: %s (%s)", (unsigned long long)a->seq, a->summary,
-                 trigger);
-    }
-    free(buf);
+        rc = tsr_link_append(l, txn, a);
     free(areas);
     free(ags);
     free(d.ids.ids);
@@ -1110,7 +1117,7 @@ int tsr_link_finish(tsr_link_t *l, MDB_txn *txn, int64_t now)
 /* --- reads ------------------------------------------------------------------------------ */
 
 int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
-                    bool (*want)(int kind), tsr_response_t *resp)
+                    tsr_alert_filter_fn want, void *want_ctx, tsr_response_t *resp)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, l->dbi[L_ALERTS], &c);
@@ -1135,7 +1142,7 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
             tsr_msg_clear(&m);
             continue;
         }
-        if (!want(m.u.alert.kind)) {
+        if (want && !want(want_ctx, &m.u.alert)) {
             tsr_msg_clear(&m);
             continue;
         }

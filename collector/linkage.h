@@ -82,16 +82,23 @@ int tsr_link_update(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old,
  * them to the log. now = unix seconds. */
 int tsr_link_finish(tsr_link_t *l, MDB_txn *txn, int64_t now);
 
+/* Appends an alert of any kind to the log in txn: sets a->seq, and queues it
+ * for publishing after the commit. */
+int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a);
+
 /* The alerts the last committed transaction appended (valid until the next
  * tsr_link_begin). */
 const tsr_link_published_t *tsr_link_published(const tsr_link_t *l, size_t *n);
 
 /* --- reads ---------------------------------------------------------------- */
 
-/* Alerts with seq > since (at most max; kinds filtered by want(kind)), and
- * the highest seq in the log, into resp (alerts, n_alerts, last_seq). */
+/* Which alerts a reader may have; NULL = all. */
+typedef bool (*tsr_alert_filter_fn)(void *ctx, const tsr_alert_t *a);
+
+/* Alerts with seq > since that want() accepts (at most max), and the
+ * highest seq in the log, into resp (alerts, n_alerts, last_seq). */
 int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
-                    bool (*want)(int kind), tsr_response_t *resp);
+                    tsr_alert_filter_fn want, void *want_ctx, tsr_response_t *resp);
 
 /* Cluster of a record (0 when it has none: it shares no token, or is unknown). */
 uint64_t tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid);

@@ -18,6 +18,7 @@
 
 #include "store.h"
 #include "tessera/auth.h"
+#include "tessera/codes.h"
 #include "tessera/config.h"
 #include "tessera/curve.h"
 #include "tessera/err.h"
@@ -31,6 +32,9 @@ typedef struct {
         *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
+    long k, recent_days, recent_weeks, min_cases;
+    char *daily_methods;
+    bool farrington;
 } s_config_t;
 
 static s_config_t C;
@@ -63,6 +67,18 @@ static const tsr_config_key_t s_keys[] = {
      "largest map; past it batches get RETRY_LATER"},
     {"ingest", "max_batches", TSR_CONFIG_INT, &C.max_batches, "64", 1, 10000, false,
      "batches applied in one transaction at most (group commit)"},
+    {"spikes", "daily_methods", TSR_CONFIG_STRING, &C.daily_methods, "c1,c2,c3", 0, 0, false,
+     "EARS methods run on the daily series: any of c1, c2, c3 (comma-separated), or none"},
+    {"spikes", "farrington", TSR_CONFIG_BOOL, &C.farrington, "true", 0, 0, false,
+     "run Farrington flexible on the weekly series"},
+    {"spikes", "recent_days", TSR_CONFIG_INT, &C.recent_days, "14", 1, 366, false,
+     "daily periods older than this are counted but not evaluated (late reports)"},
+    {"spikes", "recent_weeks", TSR_CONFIG_INT, &C.recent_weeks, "4", 1, 104, false,
+     "weekly periods older than this are counted but not evaluated"},
+    {"spikes", "min_cases", TSR_CONFIG_INT, &C.min_cases, "3", 1, 1000, false,
+     "an alarm becomes an alert only when the period has at least this many cases"},
+    {"disclosure", "k", TSR_CONFIG_INT, &C.k, "5", 3, 1000, false,
+     "analysts never see a count from 1 to k-1 (at least 3)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
      "records older than this are purged (issue 8)"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -107,6 +123,7 @@ typedef struct {
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent;
     uint64_t last_alert;     /* highest alert seq in the log */
+    int32_t today;           /* UTC day of the last boundary check */
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
 } s_collector_t;
@@ -252,6 +269,20 @@ static void s_publish(s_collector_t *c)
     }
 }
 
+/* When the UTC day changes, the day just closed (and on Sundays its week)
+ * is evaluated again: its counts were incomplete while it ran. */
+static void s_day_boundary(s_collector_t *c)
+{
+    int64_t now = (int64_t)time(NULL);
+    int32_t today = (int32_t)(now / 86400);
+    if (today == c->today)
+        return;
+    for (int32_t d = c->today; d < today; d++)
+        if (tsr_store_day_closed(c->store, d, now) == 0)
+            s_publish(c);
+    c->today = today;
+}
+
 static int64_t s_now_ms(void)
 {
     struct timespec ts;
@@ -377,19 +408,41 @@ static void s_add_counter(void *ctx, const char *name, uint64_t value)
     cs->v[cs->n++].value = value;
 }
 
-static bool s_want_all(int kind)
+/* Which alerts a caller may have: linkage only for liaison and admin;
+ * analysts only spike alerts of series within their areas. */
+typedef struct {
+    const tsr_client_t *who;
+    int kind; /* 0 = every kind the role may see */
+} s_alert_filter_t;
+
+static bool s_series_allowed(const tsr_client_t *who, const char *series)
 {
-    (void)kind;
-    return true;
+    if (who->all_areas)
+        return true;
+    char code[16];
+    const char *colon = strchr(series, ':');
+    if (!colon)
+        return false;
+    snprintf(code, sizeof code, "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
+    if (!strncmp(series, "area:", 5))
+        return tsr_client_area_allowed(who, code);
+    for (size_t i = 0; i < who->n_areas; i++) { /* a region: one of its areas is theirs */
+        const tsr_area_t *a = tsr_area_find(who->areas[i]);
+        if (a && !strcmp(a->region_code, code))
+            return true;
+    }
+    return false;
 }
 
-static bool s_want_linkage(int kind) { return kind == TSR_ALERT_LINKAGE; }
-
-static bool s_want_spikes(int kind) { return kind != TSR_ALERT_LINKAGE; }
-
-static bool s_want_spike_only(int kind) { return kind == TSR_ALERT_SPIKE; }
-
-static bool s_want_cross_area(int kind) { return kind == TSR_ALERT_CROSS_AREA; }
+static bool s_alert_allowed(void *ctx, const tsr_alert_t *a)
+{
+    const s_alert_filter_t *f = ctx;
+    if (f->kind && a->kind != f->kind)
+        return false;
+    if (a->kind == TSR_ALERT_LINKAGE)
+        return f->who->role == TSR_ROLE_LIAISON || f->who->role == TSR_ROLE_ADMIN;
+    return f->who->role != TSR_ROLE_ANALYST || s_series_allowed(f->who, a->series);
+}
 
 /* Sets a refusal on resp. */
 static void s_refuse(tsr_response_t *resp, int status, const char *why)
@@ -402,23 +455,26 @@ static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr
                             tsr_response_t *resp)
 {
     bool linkage_ok = who->role == TSR_ROLE_LIAISON || who->role == TSR_ROLE_ADMIN;
-    bool (*want)(int) = NULL;
-    switch (q->alert_kind) {
-    case 0: want = linkage_ok ? s_want_all : s_want_spikes; break;
-    case TSR_ALERT_LINKAGE: want = linkage_ok ? s_want_linkage : NULL; break;
-    case TSR_ALERT_SPIKE: want = s_want_spike_only; break;
-    default: want = s_want_cross_area; break;
-    }
-    if (!want) {
+    if (q->alert_kind == TSR_ALERT_LINKAGE && !linkage_ok) {
         s_refuse(resp, TSR_QSTATUS_DENIED,
                  "linkage alerts are for the liaison and admin roles only");
         return;
     }
+    s_alert_filter_t f = {who, q->alert_kind};
     uint32_t max = q->max == 0 || q->max > 1000 ? 1000 : q->max;
-    int rc = tsr_store_alerts(c->store, q->since_seq, max, want, resp);
+    int rc = tsr_store_alerts(c->store, q->since_seq, max, s_alert_allowed, &f, resp);
     if (rc != 0) {
         s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
         return;
+    }
+    /* disclosure control: analysts never see an observed count below k */
+    for (size_t i = 0; who->role == TSR_ROLE_ANALYST && i < resp->n_alerts; i++) {
+        tsr_alert_t *a = &resp->alerts[i];
+        if (a->observed < (uint64_t)C.k) {
+            tsr_spikes_summary(a, (unsigned)C.k, a->summary, sizeof a->summary);
+            a->observed = 0;
+            a->observed_suppressed = true;
+        }
     }
     resp->status = TSR_QSTATUS_OK;
     resp->kind = TSR_QUERY_ALERTS;
@@ -800,10 +856,19 @@ int main(int argc, char **argv)
     }
     char envdir[4096];
     snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
-    tsr_store_opts_t so = {.kv = {.dir = envdir,
+    tsr_store_opts_t so = {.spikes_set = true,
+                           .kv = {.dir = envdir,
                                   .map_size = (size_t)C.map_size_mib * MIB,
                                   .map_step = (size_t)C.map_step_mib * MIB,
                                   .map_max = (size_t)C.map_max_mib * MIB}};
+    tsr_spikes_defaults(&so.spikes);
+    so.spikes.c1 = strstr(C.daily_methods, "c1") != NULL;
+    so.spikes.c2 = strstr(C.daily_methods, "c2") != NULL;
+    so.spikes.c3 = strstr(C.daily_methods, "c3") != NULL;
+    so.spikes.farrington = C.farrington;
+    so.spikes.recent_days = (int)C.recent_days;
+    so.spikes.recent_weeks = (int)C.recent_weeks;
+    so.spikes.min_cases = (int)C.min_cases;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
@@ -824,8 +889,9 @@ int main(int argc, char **argv)
     if (c.query)
         s_pub_open(&c);
     tsr_response_t last = {0};
-    if (tsr_store_alerts(c.store, 0, 0, s_want_all, &last) == 0)
+    if (tsr_store_alerts(c.store, 0, 0, NULL, NULL, &last) == 0)
         c.last_alert = last.last_seq;
+    c.today = (int32_t)(time(NULL) / 86400);
     if (!c.ingest || !c.query || !c.pub)
         return 1;
     struct sigaction sa = {.sa_handler = s_on_signal};
@@ -848,6 +914,7 @@ int main(int argc, char **argv)
         }
         s_pub_open(&c);
         s_heartbeat(&c);
+        s_day_boundary(&c);
         int n = zmq_poll(items, 2, 500);
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));

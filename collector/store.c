@@ -4,6 +4,7 @@
 #include "store.h"
 #include "bytes.h"
 #include "linkage.h"
+#include "spikes.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
 
@@ -26,6 +27,7 @@ struct tsr_store {
     tsr_kv_t *kv;
     MDB_dbi dbi[S_NDBS];
     tsr_link_t *link;
+    tsr_spikes_t *spikes;
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
     struct {
@@ -177,6 +179,9 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         rc = tsr_kv_dbi(s->kv, s_db_names[i], 0, &s->dbi[i], err);
     if (rc == 0)
         rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], s_link_get, s, err);
+    if (rc == 0)
+        rc = tsr_spikes_open(&s->spikes, s->kv, s->link, opts->spikes_set ? &opts->spikes : NULL,
+                             err);
     if (rc != 0) {
         tsr_kv_close(&s->kv);
         free(s);
@@ -190,6 +195,7 @@ void tsr_store_close(tsr_store_t **s_p)
 {
     if (!s_p || !*s_p)
         return;
+    tsr_spikes_close(&(*s_p)->spikes);
     tsr_link_close(&(*s_p)->link);
     tsr_kv_close(&(*s_p)->kv);
     free(*s_p);
@@ -423,6 +429,10 @@ static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
     if (rc == 0)
         rc = old ? tsr_link_update(s->link, txn, old, inc, c->id)
                  : tsr_link_add(s->link, txn, inc, c->id);
+    if (rc == 0 && old)
+        rc = tsr_spikes_count(s->spikes, old, -1);
+    if (rc == 0)
+        rc = tsr_spikes_count(s->spikes, inc, 1);
     free(old);
     return rc;
 }
@@ -447,6 +457,8 @@ static int s_apply_retraction(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *
             rc = mdb_del(txn, s->dbi[S_RECORDS], &k, NULL);
         if (rc == 0)
             rc = tsr_link_remove(s->link, txn, old, c->id);
+        if (rc == 0)
+            rc = tsr_spikes_count(s->spikes, old, -1);
         free(old);
         if (rc == 0)
             rc = s_count(s, txn, "records", -1);
@@ -499,6 +511,7 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
     int rc = 0;
     a->s->ntally = 0; /* this body may be a re-run after the map grew */
     tsr_link_begin(a->s->link);
+    tsr_spikes_begin(a->s->spikes);
     for (size_t b = 0; rc == 0 && b < a->n; b++) {
         tsr_store_batch_t *batch = &a->batches[b];
         for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
@@ -536,6 +549,8 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
     }
     if (rc == 0)
         rc = tsr_link_finish(a->s->link, txn, a->now);
+    if (rc == 0)
+        rc = tsr_spikes_finish(a->s->spikes, txn, (int32_t)(a->now / 86400), a->now);
     return rc == 0 ? s_count_flush(a->s, txn) : rc;
 }
 
@@ -590,7 +605,8 @@ static int s_read(tsr_store_t *s, s_read_fn fn, void *arg)
 typedef struct {
     uint64_t since, cid;
     uint32_t max;
-    bool (*want)(int);
+    tsr_alert_filter_fn want;
+    void *want_ctx;
     const tsr_token_t *tokens;
     size_t n_tokens;
     const uint8_t *rid;
@@ -600,7 +616,7 @@ typedef struct {
 static int s_read_alerts(tsr_store_t *s, MDB_txn *txn, void *arg)
 {
     s_read_args_t *a = arg;
-    return tsr_link_alerts(s->link, txn, a->since, a->max, a->want, a->resp);
+    return tsr_link_alerts(s->link, txn, a->since, a->max, a->want, a->want_ctx, a->resp);
 }
 
 static int s_read_cluster(tsr_store_t *s, MDB_txn *txn, void *arg)
@@ -622,10 +638,10 @@ static int s_read_record_cluster(tsr_store_t *s, MDB_txn *txn, void *arg)
     return 0;
 }
 
-int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, bool (*want)(int kind),
-                     tsr_response_t *resp)
+int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, tsr_alert_filter_fn want,
+                     void *want_ctx, tsr_response_t *resp)
 {
-    s_read_args_t a = {.since = since, .max = max, .want = want, .resp = resp};
+    s_read_args_t a = {.since = since, .max = max, .want = want, .want_ctx = want_ctx, .resp = resp};
     return s_read(s, s_read_alerts, &a);
 }
 
@@ -733,4 +749,31 @@ int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uin
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
     return out;
+}
+
+/* --- day boundary ------------------------------------------------------------- */
+
+typedef struct {
+    tsr_store_t *s;
+    int32_t day;
+    int64_t now;
+} s_tick_t;
+
+static int s_tick_txn(MDB_txn *txn, void *arg)
+{
+    s_tick_t *t = arg;
+    tsr_link_begin(t->s->link);
+    tsr_spikes_begin(t->s->spikes);
+    return tsr_spikes_evaluate_day(t->s->spikes, txn, t->day, t->now);
+}
+
+int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
+{
+    s_tick_t t = {s, day, now};
+    int mdb_rc = 0;
+    int rc = tsr_kv_write(s->kv, s_tick_txn, &t, &mdb_rc);
+    if (rc != 0)
+        tsr_error("spikes", "evaluation of the closed day failed: %s%s%s", tsr_strerror(rc),
+                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+    return rc;
 }

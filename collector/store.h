@@ -18,6 +18,7 @@
 #include "tessera/record.h"
 #include "tessera/wire.h"
 #include "linkage.h"
+#include "spikes.h"
 
 struct tsr_error;
 
@@ -66,6 +67,8 @@ typedef struct tsr_store_batch {
 
 typedef struct tsr_store_opts {
     tsr_kv_opts_t kv;
+    bool spikes_set;          /* use .spikes; else the defaults */
+    tsr_spikes_opts_t spikes;
 } tsr_store_opts_t;
 
 /* Opens (creating) the store. Returns 0 or a TSR_E* code with err filled. */
@@ -100,10 +103,10 @@ const tsr_link_published_t *tsr_store_published(const tsr_store_t *s, size_t *n)
 /* Linkage on (default) or off: the ingest benchmark measures its cost. */
 void tsr_store_set_linkage(tsr_store_t *s, bool on);
 
-/* Alerts after seq `since` whose kind want() accepts, at most max, into
- * resp->alerts (and resp->last_seq). */
-int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, bool (*want)(int kind),
-                     tsr_response_t *resp);
+/* Alerts after seq `since` that want() accepts (NULL: all), at most max,
+ * into resp->alerts (and resp->last_seq). */
+int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, tsr_alert_filter_fn want,
+                     void *want_ctx, tsr_response_t *resp);
 
 /* A cluster's records into resp->records; TSR_ENOTFOUND if there is none. */
 int tsr_store_cluster(tsr_store_t *s, uint64_t cid, tsr_response_t *resp);
@@ -113,6 +116,11 @@ int tsr_store_lookup(tsr_store_t *s, const tsr_token_t *tokens, size_t n, tsr_re
 
 /* The cluster a stored record is in; 0 when none (no tokens, or unknown). */
 uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN]);
+
+/* The day boundary: evaluates the series of `day`, just closed (and of its
+ * week when it is a Sunday), in one write transaction; publish
+ * tsr_store_published() after it returns 0. */
+int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now);
 
 /* --- audit log --- */
 

@@ -518,6 +518,7 @@ static int s_alert_to_pb(Tessera__V1__Alert *p, const tsr_alert_t *a)
     p->observed = a->observed;
     p->expected = a->expected;
     p->upperbound = a->upperbound;
+    p->observed_suppressed = a->observed_suppressed;
     return p->areas && p->agencies && p->record_ids && p->token_kinds ? TSR_OK : TSR_ENOMEM;
 }
 
@@ -858,6 +859,7 @@ static int s_alert_from_pb(tsr_alert_t *a, const Tessera__V1__Alert *p,
     a->observed = p->observed;
     a->expected = p->expected;
     a->upperbound = p->upperbound;
+    a->observed_suppressed = p->observed_suppressed;
     if (!a->areas || !a->agencies || !a->record_ids || !a->token_kinds)
         return TSR_ENOMEM;
     if (bad)

@@ -3,8 +3,9 @@
  * sexually coerced extortion across 24 areas in four regions, plus one
  * organised campaign in which the same offender accounts reach children in
  * Leeds, Bradford, York and North Yorkshire within three weeks, written in
- * different notations at different agencies. Every person and account is
- * invented.
+ * different notations at different agencies, and a wave of unlinked cases on
+ * one day of the last week in three other areas of the same region (a
+ * cross-area spike). Every person and account is invented.
  *
  *   tessera-scenario --out DIR [--seed N] [--end YYYY-MM-DD]
  *
@@ -184,6 +185,33 @@ static void s_campaign(int32_t start)
     }
 }
 
+/* A wave: on one day, many children in three neighbouring areas of one
+ * region (Kirklees, Wakefield, Calderdale) are targeted through Snapchat with
+ * gift-card demands, each by an account of its own (nothing links them): the
+ * pattern only counts reveal. */
+static void s_wave(int32_t day)
+{
+    static const int areas[] = {4, 5, 6}, cases[] = {6, 5, 5};
+    char date[11];
+    tsr_day_format(date, day);
+    for (size_t a = 0; a < 3; a++)
+        for (int i = 0; i < cases[a]; i++) {
+            FILE *fp = s_files[areas[a]];
+            fprintf(fp,
+                    "{\"case_ref\":\"WAVE-%s-%02d\",\"area_code\":\"%s\",\"reported_date\":\"%s\","
+                    "\"age\":%d,\"gender\":\"%s\",\"contact_platforms\":[\"snapchat\"],"
+                    "\"moved_to_platforms\":[\"snapchat\"],\"demands\":[\"money\"],"
+                    "\"amount_demanded_gbp\":%d,\"payment_methods\":[\"gift_card\"],"
+                    "\"tactics\":[\"fake_peer_persona\",\"threat_to_share_with_family_friends\"],"
+                    "\"actions\":[\"dsl_escalation\",\"referred_police\"],"
+                    "\"identifiers\":[{\"kind\":\"handle:snapchat\",\"value\":\"@wave_%s_%02d\"}],"
+                    "\"notes\":\"synthetic wave case\"}\n",
+                    s_areas[areas[a]] + 5, i, s_areas[areas[a]], date, 13 + i % 5,
+                    i % 4 == 3 ? "girl_woman" : "boy_man", 100 + 50 * i, s_areas[areas[a]] + 5, i);
+            s_counts[areas[a]]++;
+        }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
@@ -233,6 +261,7 @@ int main(int argc, char **argv)
                 s_background(a, day, ++serial);
     }
     s_campaign(end - 35);
+    s_wave(end - 4);
     snprintf(path, sizeof path, "%s/agencies.csv", out);
     FILE *fp = fopen(path, "w");
     if (!fp) {

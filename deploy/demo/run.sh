@@ -112,8 +112,9 @@ echo "-- 9. Police liaison: the linkage alerts (tessera alerts, liaison role). T
 echo "      accounts were written differently at each agency; their tokens are the same."
 LIAISON=(--collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collector.pub"
     --key "$DEMO/liaison.key")
-"$CLI" alerts "${LIAISON[@]}" --state "$DEMO/liaison.alerts-seq" | sed 's/^/   /'
-"$CLI" alerts "${LIAISON[@]}" --since 0 --format json --state "$DEMO/scratch.seq" >"$DEMO/alerts.jsonl"
+"$CLI" alerts "${LIAISON[@]}" --kind linkage --state "$DEMO/liaison.alerts-seq" | sed 's/^/   /'
+"$CLI" alerts "${LIAISON[@]}" --kind linkage --since 0 --format json --state "$DEMO/scratch.seq" \
+    >"$DEMO/alerts.jsonl"
 echo "   (the same alerts as JSON in demo-run/alerts.jsonl; 'tessera alerts --follow' streams them live)"
 echo
 echo "-- 10. The liaison looks up a number from a new report, without sending it anywhere"
@@ -135,9 +136,20 @@ for rid in $(tail -n 1 "$DEMO/alerts.jsonl" | jq -r '.record_ids[]'); do
     done
 done
 echo "   (the collector and the liaison hold only record ids; the case references stay at the agencies)"
+echo
+echo "-- 12. The Yorkshire analyst: a cross-area spike (tessera alerts, analyst role). Last week"
+echo "       Kirklees, Wakefield and Calderdale each saw several unlinked cases on one day:"
+echo "       no shared account, so no linkage alert; only the counts show the pattern."
+ANALYST=(--collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collector.pub"
+    --key "$DEMO/analyst.key")
+"$CLI" alerts "${ANALYST[@]}" --kind cross-area --state "$DEMO/analyst.alerts-seq" | sed 's/^/   /'
+"$CLI" alerts "${ANALYST[@]}" --since 0 --format json --state "$DEMO/scratch2.seq" >"$DEMO/analyst-alerts.jsonl"
+echo "   The analyst also has $(jq -r 'select(.kind == "spike")' "$DEMO/analyst-alerts.jsonl" | jq -s length) spike alerts on single series (demo-run/analyst-alerts.jsonl);"
+echo "   counts below the disclosure threshold show as hidden. Methods, as R's surveillance package:"
+echo "   tessera spikes backtest --method c2 --input SERIES.csv"
 kill "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" 2>/dev/null || true
 trap - EXIT
 echo
-echo "Spike alerts and the analyst report come with the next issues."
+echo "The analyst's trends and report come with the next issue."
 echo "Everything is left in demo-run/ for a look."

@@ -8,7 +8,7 @@ agencies=$(tail -n +2 "$TSR_DEMO_DIR/scenario/agencies.csv" | wc -l)
 expect_contains "nothing raw leaves" "$out" "0 of 43 raw values"
 expect_contains "links across notations" "$out" "2 records share bank:uk"
 expect_contains "links handles" "$out" "2 records share handle:instagram"
-expect_eq "scenario size" "$n" "1275"
+expect_eq "scenario size (background, campaign, wave)" "$n" "1291"
 expect_eq "scenario agencies" "$agencies" "24"
 expect_eq "every record stored" "$(grep -E '^ +records ' <<<"$out" | awk '{print $2}')" "$n"
 expect_eq "every agency delivered, none rejected" "$(grep -cE 'delivered: [0-9]+ accepted, 0 already there, 0 updated, 0 withdrawn, 0 rejected$' <<<"$out")" "$agencies"
@@ -23,4 +23,9 @@ expect_eq "every record of the alert resolves to a campaign case at its agency" 
     "$(grep -cE -- '-> la-E[0-9]+ case CAMP-' <<<"$out")" "8"
 expect_eq "no background case is linked" \
     "$(jq -r '.record_ids[]' "$alerts" | sort -u | wc -l)" "8"
+expect_contains "the analyst sees the wave as a cross-area spike" "$out" \
+    "cross-area: Yorkshire and The Humber (E12000003), day"
+expect_contains "the wave's areas" "$out" "E08000033 Calderdale, E08000034 Kirklees"
+expect_eq "analysts get no linkage alert" \
+    "$(jq -r 'select(.kind == "linkage")' "$TSR_DEMO_DIR/analyst-alerts.jsonl" | wc -l)" "0"
 finish

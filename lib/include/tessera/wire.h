@@ -129,10 +129,10 @@ typedef struct tsr_alert {
     uint64_t seq;
     int kind; /* 1 linkage, 2 spike, 3 cross-area */
     int64_t created_at;
-    char summary[256];
+    char summary[512];
     /* linkage */
     uint64_t cluster_id;
-    char trigger[128];
+    char trigger[384];
     tsr_area_code_t *areas;
     size_t n_areas;
     tsr_name_t *agencies;
@@ -148,6 +148,7 @@ typedef struct tsr_alert {
     int32_t period_day;
     uint64_t observed;
     double expected, upperbound;
+    bool observed_suppressed; /* analysts: observed below k, not sent */
 } tsr_alert_t;
 
 /* Frees the arrays of an alert that tsr_wire_decode() filled. */

@@ -1,0 +1,748 @@
+/* spikes.c - count series and spike alerts (see spikes.h; key encodings in
+ * docs/STORAGE.md). */
+#include "spikes.h"
+#include "bytes.h"
+#include "tessera/codes.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+#include "tessera/spike.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { P_SERIES, P_NAMES, P_SEEN, P_NDBS };
+static const char *const p_db_names[P_NDBS] = {"series", "series_names", "spike_seen"};
+
+/* methods, as stored in spike_seen */
+enum { M_C1 = 1, M_C2 = 2, M_C3 = 3, M_FARRINGTON = 4, M_CROSS = 9 };
+static const char *const p_method_names[] = {"", "c1", "c2", "c3", "farrington"};
+
+#define P_NAME_MAX 96
+#define P_KEY_MAX (1 + P_NAME_MAX + 1 + 4)
+/* weeks of history Farrington flexible needs before a period (b = 3, w = 3) */
+#define P_FF_WEEKS (52 * 3 + 3 + 1)
+/* days of history EARS C3 needs before a day (baseline 7 + 4) + the day */
+#define P_EARS_DAYS 12
+
+typedef struct {
+    uint8_t key[P_KEY_MAX];
+    uint8_t len;
+    int32_t delta;
+} p_tally_t;
+
+typedef struct {
+    char g;
+    int32_t period;
+} p_period_t;
+
+struct tsr_spikes {
+    tsr_kv_t *kv;
+    tsr_link_t *log;
+    MDB_dbi dbi[P_NDBS];
+    tsr_spikes_opts_t o;
+    p_tally_t *tally;
+    size_t n_tally, cap_tally;
+    p_period_t *alarmed; /* (granularity, period) with a new alarm in this transaction */
+    size_t n_alarmed, cap_alarmed;
+};
+
+void tsr_spikes_defaults(tsr_spikes_opts_t *o)
+{
+    *o = (tsr_spikes_opts_t){.c1 = true, .c2 = true, .c3 = true, .farrington = true,
+                             .recent_days = 14, .recent_weeks = 4, .min_cases = 3};
+}
+
+static int p_reserve(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return ENOMEM;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+int tsr_spikes_open(tsr_spikes_t **out, tsr_kv_t *kv, tsr_link_t *log, const tsr_spikes_opts_t *o,
+                    tsr_error_t *err)
+{
+    *out = NULL;
+    tsr_spikes_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return TSR_ENOMEM;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < P_NDBS; i++)
+        rc = tsr_kv_dbi(kv, p_db_names[i], 0, &s->dbi[i], err);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    s->kv = kv;
+    s->log = log;
+    if (o)
+        s->o = *o;
+    else
+        tsr_spikes_defaults(&s->o);
+    *out = s;
+    return 0;
+}
+
+void tsr_spikes_close(tsr_spikes_t **s_p)
+{
+    if (!s_p || !*s_p)
+        return;
+    free((*s_p)->tally);
+    free((*s_p)->alarmed);
+    free(*s_p);
+    *s_p = NULL;
+}
+
+void tsr_spikes_begin(tsr_spikes_t *s)
+{
+    s->n_tally = 0;
+    s->n_alarmed = 0;
+}
+
+/* --- keys -------------------------------------------------------------------------- */
+
+/* series key: granularity, name, NUL, period (big-endian, sign flipped) */
+static size_t p_series_key(uint8_t *k, char g, const char *name, int32_t period)
+{
+    size_t n = strlen(name);
+    k[0] = (uint8_t)g;
+    memcpy(k + 1, name, n);
+    k[1 + n] = 0;
+    uint32_t d = (uint32_t)period ^ 0x80000000u;
+    for (int i = 0; i < 4; i++)
+        k[2 + n + i] = (uint8_t)(d >> (24 - 8 * i));
+    return 2 + n + 4;
+}
+
+static int32_t p_key_period(const uint8_t *k4)
+{
+    uint32_t d = (uint32_t)k4[0] << 24 | (uint32_t)k4[1] << 16 | (uint32_t)k4[2] << 8 | k4[3];
+    return (int32_t)(d ^ 0x80000000u);
+}
+
+/* spike_seen key: granularity, period, method, name */
+static size_t p_seen_key(uint8_t *k, char g, int32_t period, int method, const char *name)
+{
+    uint32_t d = (uint32_t)period ^ 0x80000000u;
+    k[0] = (uint8_t)g;
+    for (int i = 0; i < 4; i++)
+        k[1 + i] = (uint8_t)(d >> (24 - 8 * i));
+    k[5] = (uint8_t)method;
+    size_t n = strlen(name);
+    memcpy(k + 6, name, n);
+    return 6 + n;
+}
+
+/* --- counting ------------------------------------------------------------------------- */
+
+static int p_add(tsr_spikes_t *s, char g, const char *name, int32_t period, int delta)
+{
+    if (strlen(name) >= P_NAME_MAX)
+        return 0;
+    if (p_reserve((void **)&s->tally, &s->cap_tally, s->n_tally, sizeof *s->tally) != 0)
+        return ENOMEM;
+    p_tally_t *t = &s->tally[s->n_tally++];
+    t->len = (uint8_t)p_series_key(t->key, g, name, period);
+    t->delta = delta;
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    tsr_codes_list_t list;
+    size_t offset;
+} p_features[] = {
+    {"contact_platform", TSR_CODES_PLATFORM, offsetof(tsr_incident_t, contact_platforms)},
+    {"moved_to_platform", TSR_CODES_PLATFORM, offsetof(tsr_incident_t, moved_to_platforms)},
+    {"payment_method", TSR_CODES_PAYMENT_METHOD, offsetof(tsr_incident_t, payment_methods)},
+    {"demand", TSR_CODES_DEMAND, offsetof(tsr_incident_t, demands)},
+    {"tactic", TSR_CODES_TACTIC, offsetof(tsr_incident_t, tactics)},
+};
+
+int tsr_spikes_count(tsr_spikes_t *s, const tsr_incident_t *inc, int delta)
+{
+    const tsr_area_t *area = tsr_area_find(inc->area_code);
+    char names[2][P_NAME_MAX];
+    snprintf(names[0], sizeof names[0], "area:%s", inc->area_code);
+    snprintf(names[1], sizeof names[1], "region:%s", area ? area->region_code : "unknown");
+    /* daily series only from records that give the day: week-coarsened
+     * dates would make every Monday a spike */
+    bool daily = inc->date_precision == TSR_PRECISION_DAY;
+    int32_t monday = tsr_day_week_monday(inc->reported_day);
+    int rc = 0;
+    for (int a = 0; rc == 0 && a < 2; a++) {
+        if (daily)
+            rc = p_add(s, 'd', names[a], inc->reported_day, delta);
+        if (rc == 0)
+            rc = p_add(s, 'w', names[a], monday, delta);
+        for (size_t f = 0; rc == 0 && f < sizeof p_features / sizeof p_features[0]; f++) {
+            uint32_t mask;
+            memcpy(&mask, (const uint8_t *)inc + p_features[f].offset, sizeof mask);
+            for (int v = 1; rc == 0 && v <= TSR_CODES_MAX_VALUE; v++) {
+                const char *vn = mask & (1u << v) ? tsr_codes_name(p_features[f].list, v) : NULL;
+                if (!vn)
+                    continue;
+                char name[2 * P_NAME_MAX + 64];
+                snprintf(name, sizeof name, "%s/%s:%s", names[a], p_features[f].name, vn);
+                if (daily)
+                    rc = p_add(s, 'd', name, inc->reported_day, delta);
+                if (rc == 0)
+                    rc = p_add(s, 'w', name, monday, delta);
+            }
+        }
+    }
+    return rc;
+}
+
+static int p_cmp_tally(const void *a, const void *b)
+{
+    const p_tally_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (int)x->len - (int)y->len;
+}
+
+/* Reads a series' counts for periods from..to (step 1 or 7) into y. */
+static int p_read(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t from, int32_t to,
+                  int step, double *y)
+{
+    size_t n = (size_t)((to - from) / step + 1);
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0;
+    uint8_t kb[P_KEY_MAX];
+    size_t klen = p_series_key(kb, g, name, from), prefix = klen - 4;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[P_SERIES], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {klen, kb}, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != klen || memcmp(k.mv_data, kb, prefix) != 0)
+            break;
+        int32_t p = p_key_period((uint8_t *)k.mv_data + prefix);
+        if (p > to)
+            break;
+        uint32_t cnt = 0;
+        if (v.mv_size == 4)
+            memcpy(&cnt, v.mv_data, 4);
+        if ((p - from) % step == 0)
+            y[(p - from) / step] = cnt;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* --- alerts ---------------------------------------------------------------------------- */
+
+/* "area:E08000035" -> "Leeds (E08000035)"; features kept as they are. */
+static void p_describe(char *out, size_t cap, const char *series)
+{
+    char code[16] = "";
+    const char *rest = strchr(series, '/');
+    const char *colon = strchr(series, ':');
+    if (colon)
+        snprintf(code, sizeof code, "%.*s", (int)((rest ? rest : series + strlen(series)) - colon - 1),
+                 colon + 1);
+    const char *name = NULL;
+    if (!strncmp(series, "area:", 5)) {
+        const tsr_area_t *a = tsr_area_find(code);
+        name = a ? a->name : NULL;
+    } else if (!strncmp(series, "region:", 7)) {
+        for (int i = 0; i < tsr_area_count() && !name; i++)
+            if (!strcmp(tsr_area_at(i)->region_code, code))
+                name = tsr_area_at(i)->region_name;
+    }
+    snprintf(out, cap, "%s (%s)%s%s", name ? name : code, code, rest ? " " : "", rest ? rest + 1 : "");
+}
+
+void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
+{
+    char what[160], day[11], obs[32];
+    p_describe(what, sizeof what, a->series);
+    tsr_day_format(day, a->period_day);
+    if (k > 0 && a->observed < k)
+        snprintf(obs, sizeof obs, "<%u", k);
+    else
+        snprintf(obs, sizeof obs, "%llu", (unsigned long long)a->observed);
+    if (a->kind == TSR_ALERT_CROSS_AREA)
+        snprintf(out, cap, "cross-area: %s, %s %s: %s", what,
+                 strlen(a->method) > 0 && !strcmp(a->method, "farrington") ? "week of" : "day",
+                 day, a->trigger);
+    else
+        snprintf(out, cap, "spike: %s, %s %s: %s reports, expected %.1f, upper bound %.1f (%s)",
+                 what, !strcmp(a->method, "farrington") ? "week of" : "day", day, obs,
+                 a->expected, a->upperbound, a->method);
+}
+
+/* Raises a spike alert unless this series, method and period had one. */
+static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
+                   int method, double observed, double expected, double upper, int64_t now)
+{
+    uint8_t kb[P_KEY_MAX + 8];
+    MDB_val k = {p_seen_key(kb, g, period, method, name), kb}, v;
+    int rc = mdb_get(txn, s->dbi[P_SEEN], &k, &v);
+    if (rc != MDB_NOTFOUND)
+        return rc; /* 0: alerted already */
+    tsr_alert_t a = {.kind = TSR_ALERT_SPIKE,
+                     .created_at = now,
+                     .period_day = period,
+                     .observed = (uint64_t)observed,
+                     .expected = expected,
+                     .upperbound = upper};
+    snprintf(a.series, sizeof a.series, "%s", name);
+    snprintf(a.method, sizeof a.method, "%s", p_method_names[method]);
+    tsr_spikes_summary(&a, 0, a.summary, sizeof a.summary);
+    if ((rc = tsr_link_append(s->log, txn, &a)) != 0)
+        return rc;
+    v.mv_size = 8;
+    v.mv_data = &a.seq;
+    if ((rc = mdb_put(txn, s->dbi[P_SEEN], &k, &v, 0)) != 0)
+        return rc;
+    for (size_t i = 0; i < s->n_alarmed; i++)
+        if (s->alarmed[i].g == g && s->alarmed[i].period == period)
+            return 0;
+    if (p_reserve((void **)&s->alarmed, &s->cap_alarmed, s->n_alarmed, sizeof *s->alarmed) != 0)
+        return ENOMEM;
+    s->alarmed[s->n_alarmed++] = (p_period_t){g, period};
+    return 0;
+}
+
+/* The first period with cases of a series (INT32_MAX when none). */
+static int p_first(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t *first)
+{
+    uint8_t kb[P_KEY_MAX];
+    size_t klen = p_series_key(kb, g, name, INT32_MIN), prefix = klen - 4;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[P_SERIES], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {klen, kb}, v;
+    *first = INT32_MAX;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && k.mv_size == klen && memcmp(k.mv_data, kb, prefix) == 0)
+        *first = p_key_period((uint8_t *)k.mv_data + prefix);
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* Evaluates one period of one series with a method; *res gets the point.
+ * Periods before a series' first case are unknown, not zero (the collector
+ * was not receiving then): a period without the method's full history since
+ * that first case is not evaluated, as R leaves the start of a series. */
+static int p_point(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
+                   int method, tsr_spike_point_t *res)
+{
+    res->evaluated = false;
+    int32_t first;
+    int rc0 = p_first(s, txn, g, name, &first);
+    if (rc0 != 0)
+        return rc0;
+    if (first == INT32_MAX ||
+        (g == 'd' ? period - first < P_EARS_DAYS - 1 : (period - first) / 7 < P_FF_WEEKS - 1))
+        return 0;
+    if (g == 'd') {
+        double y[P_EARS_DAYS];
+        int rc = p_read(s, txn, g, name, period - (P_EARS_DAYS - 1), period, 1, y);
+        if (rc != 0)
+            return rc;
+        tsr_spike_point_t out[P_EARS_DAYS];
+        tsr_ears_opts_t o;
+        tsr_ears_defaults(&o, (tsr_ears_method_t)method);
+        if ((rc = tsr_ears(y, P_EARS_DAYS, &o, out)) != 0)
+            return rc;
+        *res = out[P_EARS_DAYS - 1];
+        return 0;
+    }
+    double *y = malloc(P_FF_WEEKS * sizeof *y);
+    tsr_spike_point_t *out = malloc(P_FF_WEEKS * sizeof *out);
+    int rc = y && out ? p_read(s, txn, g, name, period - 7 * (P_FF_WEEKS - 1), period, 7, y)
+                      : ENOMEM;
+    tsr_farrington_opts_t o;
+    tsr_farrington_defaults(&o);
+    if (rc == 0 && (rc = tsr_farrington(y, P_FF_WEEKS, &o, out)) == 0)
+        *res = out[P_FF_WEEKS - 1];
+    free(y);
+    free(out);
+    return rc;
+}
+
+/* Evaluates a series at a period with every method on for its granularity. */
+static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
+                      int64_t now)
+{
+    int methods[3], n = 0;
+    if (g == 'd') {
+        if (s->o.c1)
+            methods[n++] = M_C1;
+        if (s->o.c2)
+            methods[n++] = M_C2;
+        if (s->o.c3)
+            methods[n++] = M_C3;
+    } else if (s->o.farrington) {
+        methods[n++] = M_FARRINGTON;
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        tsr_spike_point_t pt;
+        rc = p_point(s, txn, g, name, period, methods[i], &pt);
+        if (rc == 0 && pt.evaluated && pt.alarm == TSR_ALARM_YES) {
+            double obs;
+            rc = p_read(s, txn, g, name, period, period, 1, &obs);
+            /* On sparse series a single case after a quiet week is an alarm
+             * (the bound is the mean when the spread is 0): no one can act
+             * on that, so it takes min_cases to make an alert. */
+            if (rc == 0 && obs >= s->o.min_cases)
+                rc = p_raise(s, txn, g, name, period, methods[i], obs, pt.expected,
+                             pt.upperbound, now);
+        }
+    }
+    return rc;
+}
+
+/* --- cross-area ------------------------------------------------------------------------- */
+
+#define P_MAX_AREAS 64
+
+typedef struct {
+    char region[16];
+    char areas[P_MAX_AREAS][16]; /* areas whose own series alarmed */
+    size_t n_areas;
+    bool region_alarm;
+    char methods[64];
+    char features[P_MAX_AREAS][P_NAME_MAX]; /* "feature:value area" alarms */
+    size_t n_features;
+} p_region_t;
+
+static p_region_t *p_region(p_region_t *r, size_t *n, const char *code)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(r[i].region, code))
+            return &r[i];
+    if (*n == 16)
+        return NULL;
+    memset(&r[*n], 0, sizeof r[*n]);
+    snprintf(r[*n].region, sizeof r[*n].region, "%s", code);
+    return &r[(*n)++];
+}
+
+static void p_add_unique(char (*list)[16], size_t *n, const char *v)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(list[i], v))
+            return;
+    if (*n < P_MAX_AREAS)
+        snprintf(list[(*n)++], 16, "%s", v);
+}
+
+static void p_append(char *out, size_t cap, const char *item)
+{
+    size_t n = strlen(out);
+    if (!strstr(out, item))
+        snprintf(out + n, cap - n, "%s%s", n ? ", " : "", item);
+}
+
+/* Region excess spread: true when no single area accounts for most of the
+ * region's excess over its expectation (condition b). */
+static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, int32_t period,
+                    int method, bool *spread, char *why, size_t cap)
+{
+    char name[P_NAME_MAX];
+    snprintf(name, sizeof name, "region:%s", region);
+    tsr_spike_point_t pt;
+    double obs;
+    int rc = p_point(s, txn, g, name, period, method, &pt);
+    if (rc == 0)
+        rc = p_read(s, txn, g, name, period, period, 1, &obs);
+    *spread = false;
+    if (rc != 0 || !pt.evaluated || isnan(pt.expected))
+        return rc;
+    double excess = obs - pt.expected, top = 0;
+    const char *top_area = "";
+    for (int i = 0; rc == 0 && i < tsr_area_count(); i++) {
+        const tsr_area_t *a = tsr_area_at(i);
+        if (strcmp(a->region_code, region) != 0)
+            continue;
+        snprintf(name, sizeof name, "area:%s", a->code);
+        tsr_spike_point_t ap = {0};
+        double aobs = 0;
+        rc = p_point(s, txn, g, name, period, method, &ap);
+        if (rc == 0)
+            rc = p_read(s, txn, g, name, period, period, 1, &aobs);
+        double ax = rc == 0 && ap.evaluated && !isnan(ap.expected) ? aobs - ap.expected : aobs;
+        if (ax > top) {
+            top = ax;
+            top_area = a->name;
+        }
+    }
+    *spread = excess > 0 && top <= 0.5 * excess;
+    if (*spread)
+        snprintf(why, cap, "region excess of %.1f spread over its areas (largest: %s, %.0f%%)",
+                 excess, top_area, 100 * top / excess);
+    return rc;
+}
+
+static int p_cmp_code(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Raises at most one cross-area alert per region and period. */
+static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_t now)
+{
+    /* every alarm of this period, whichever transaction raised it */
+    uint8_t kb[P_KEY_MAX + 8];
+    size_t plen = p_seen_key(kb, g, period, 0, "") - 1; /* granularity + period */
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[P_SEEN], &c);
+    if (rc != 0)
+        return rc;
+    p_region_t regions[16];
+    size_t nr = 0;
+    MDB_val k = {plen, kb}, v;
+    int region_method = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= plen + 1 || memcmp(k.mv_data, kb, plen) != 0)
+            break;
+        const uint8_t *kp = k.mv_data;
+        int method = kp[plen];
+        if (method == M_CROSS)
+            continue;
+        char name[P_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)(k.mv_size - plen - 1), (const char *)kp + plen + 1);
+        char code[16];
+        const char *slash = strchr(name, '/');
+        if (!strncmp(name, "area:", 5)) {
+            snprintf(code, sizeof code, "%.9s", name + 5);
+            const tsr_area_t *a = tsr_area_find(code);
+            p_region_t *r = a ? p_region(regions, &nr, a->region_code) : NULL;
+            if (!r)
+                continue;
+            p_append(r->methods, sizeof r->methods, p_method_names[method]);
+            if (!slash) {
+                p_add_unique(r->areas, &r->n_areas, code);
+            } else {
+                char entry[P_NAME_MAX];
+                snprintf(entry, sizeof entry, "%s %s", slash + 1, code);
+                bool have = false;
+                for (size_t f = 0; f < r->n_features && !have; f++)
+                    have = !strcmp(r->features[f], entry);
+                if (!have && r->n_features < P_MAX_AREAS)
+                    memcpy(r->features[r->n_features++], entry, sizeof entry);
+            }
+        } else if (!strncmp(name, "region:", 7) && !slash) {
+            snprintf(code, sizeof code, "%.15s", name + 7);
+            p_region_t *r = p_region(regions, &nr, code);
+            if (r) {
+                r->region_alarm = true;
+                region_method = method;
+                p_append(r->methods, sizeof r->methods, p_method_names[method]);
+            }
+        }
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND && rc != 0)
+        return rc;
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < nr; i++) {
+        p_region_t *r = &regions[i];
+        char why[256] = "", item[200];
+        tsr_area_code_t areas[P_MAX_AREAS];
+        size_t na = 0;
+        if (r->n_areas >= 2) {
+            snprintf(item, sizeof item, "%zu areas alarm together", r->n_areas);
+            p_append(why, sizeof why, item);
+            for (size_t a = 0; a < r->n_areas && na < P_MAX_AREAS; a++)
+                snprintf(areas[na++], sizeof areas[0], "%s", r->areas[a]);
+        }
+        if (r->region_alarm) {
+            bool spread = false;
+            rc = p_spread(s, txn, g, r->region, period, region_method, &spread, item, sizeof item);
+            if (rc == 0 && spread)
+                p_append(why, sizeof why, item);
+        }
+        /* the same feature in two or more areas */
+        char feats[256] = "";
+        size_t n_feats = 0;
+        for (size_t f = 0; rc == 0 && f < r->n_features; f++) {
+            char feat[P_NAME_MAX];
+            snprintf(feat, sizeof feat, "%s", r->features[f]);
+            char *sp = strrchr(feat, ' ');
+            if (!sp)
+                continue;
+            *sp = '\0';
+            size_t count = 0;
+            for (size_t h = 0; h < r->n_features; h++) {
+                size_t fl = strlen(feat);
+                if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ')
+                    count++;
+            }
+            if (count >= 2) {
+                snprintf(item, sizeof item, "%s (%zu)", feat, count);
+                if (!strstr(feats, item) && n_feats++ < 4)
+                    p_append(feats, sizeof feats, item);
+                for (size_t h = 0; h < r->n_features; h++) {
+                    size_t fl = strlen(feat);
+                    if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ') {
+                        bool have = false;
+                        for (size_t a = 0; a < na; a++)
+                            have |= !strcmp(areas[a], r->features[h] + fl + 1);
+                        if (!have && na < P_MAX_AREAS)
+                            snprintf(areas[na++], sizeof areas[0], "%s", r->features[h] + fl + 1);
+                    }
+                }
+            }
+        }
+        if (n_feats > 0) {
+            snprintf(item, sizeof item, "same feature in several areas: %s%s", feats,
+                     n_feats > 4 ? ", ..." : "");
+            p_append(why, sizeof why, item);
+        }
+        if (rc != 0 || !why[0])
+            continue;
+        char name[P_NAME_MAX];
+        snprintf(name, sizeof name, "region:%s", r->region);
+        uint8_t sk[P_KEY_MAX + 8];
+        MDB_val skv = {p_seen_key(sk, g, period, M_CROSS, name), sk}, sv;
+        rc = mdb_get(txn, s->dbi[P_SEEN], &skv, &sv);
+        if (rc == 0)
+            continue; /* one cross-area alert per region and period */
+        if (rc != MDB_NOTFOUND)
+            break;
+        double obs;
+        rc = p_read(s, txn, g, name, period, period, 1, &obs);
+        tsr_spike_point_t rp = {.expected = NAN, .upperbound = NAN};
+        if (rc == 0)
+            rc = p_point(s, txn, g, name, period, g == 'd' ? M_C1 : M_FARRINGTON, &rp);
+        if (rc != 0)
+            break;
+        qsort(areas, na, sizeof areas[0], p_cmp_code);
+        tsr_alert_t a = {.kind = TSR_ALERT_CROSS_AREA,
+                         .created_at = now,
+                         .period_day = period,
+                         .observed = (uint64_t)obs,
+                         .expected = rp.expected,
+                         .upperbound = rp.upperbound,
+                         .areas = areas,
+                         .n_areas = na};
+        snprintf(a.series, sizeof a.series, "%s", name);
+        snprintf(a.method, sizeof a.method, "%s", g == 'd' ? "ears" : "farrington");
+        snprintf(a.trigger, sizeof a.trigger, "%s (%s)", why, r->methods);
+        tsr_spikes_summary(&a, 0, a.summary, sizeof a.summary);
+        if ((rc = tsr_link_append(s->log, txn, &a)) == 0) {
+            sv.mv_size = 8;
+            sv.mv_data = &a.seq;
+            rc = mdb_put(txn, s->dbi[P_SEEN], &skv, &sv, 0);
+        }
+    }
+    return rc;
+}
+
+/* --- transaction end and boundary runs -------------------------------------------------- */
+
+static bool p_recent(const tsr_spikes_t *s, char g, int32_t period, int32_t today)
+{
+    if (g == 'd')
+        return period <= today && period > today - s->o.recent_days;
+    int32_t monday = tsr_day_week_monday(today);
+    return period <= monday && period > monday - 7 * s->o.recent_weeks;
+}
+
+int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now)
+{
+    if (s->n_tally == 0)
+        return 0;
+    qsort(s->tally, s->n_tally, sizeof *s->tally, p_cmp_tally);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->n_tally;) {
+        size_t j = i;
+        int64_t delta = 0;
+        while (j < s->n_tally && p_cmp_tally(&s->tally[i], &s->tally[j]) == 0)
+            delta += s->tally[j++].delta;
+        p_tally_t *t = &s->tally[i];
+        i = j;
+        if (delta == 0)
+            continue;
+        MDB_val k = {t->len, t->key}, v;
+        uint32_t cnt = 0;
+        rc = mdb_get(txn, s->dbi[P_SERIES], &k, &v);
+        if (rc == 0 && v.mv_size == 4)
+            memcpy(&cnt, v.mv_data, 4);
+        else if (rc != MDB_NOTFOUND && rc != 0)
+            break;
+        int64_t nc = (int64_t)cnt + delta;
+        if (nc <= 0) {
+            rc = rc == 0 ? mdb_del(txn, s->dbi[P_SERIES], &k, NULL) : 0;
+        } else {
+            cnt = (uint32_t)nc;
+            v.mv_size = 4;
+            v.mv_data = &cnt;
+            rc = mdb_put(txn, s->dbi[P_SERIES], &k, &v, 0);
+            /* the name, for the boundary runs */
+            MDB_val nk = {(size_t)t->len - 5, t->key}, nv = {0, ""};
+            if (rc == 0)
+                rc = mdb_put(txn, s->dbi[P_NAMES], &nk, &nv, 0);
+        }
+    }
+    /* evaluate the recent periods that changed */
+    for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
+        p_tally_t *t = &s->tally[i];
+        if (i > 0 && p_cmp_tally(&s->tally[i - 1], t) == 0)
+            continue;
+        char g = (char)t->key[0];
+        int32_t period = p_key_period(t->key + t->len - 4);
+        if (!p_recent(s, g, period, today))
+            continue;
+        char name[P_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)(t->len - 6), (const char *)t->key + 1);
+        rc = p_evaluate(s, txn, g, name, period, now);
+    }
+    for (size_t i = 0; rc == 0 && i < s->n_alarmed; i++)
+        rc = p_cross(s, txn, s->alarmed[i].g, s->alarmed[i].period, now);
+    return rc;
+}
+
+int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t now)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[P_NAMES], &c);
+    if (rc != 0)
+        return rc;
+    /* collect the names first: evaluation writes to other databases only,
+     * but keep the cursor's life simple */
+    char (*names)[P_NAME_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 2 || k.mv_size > P_NAME_MAX)
+            continue;
+        if (p_reserve((void **)&names, &cap, n, sizeof *names) != 0) {
+            rc = ENOMEM;
+            break;
+        }
+        snprintf(names[n++], sizeof *names, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+    }
+    mdb_cursor_close(c);
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char g = names[i][0];
+        int32_t period = g == 'd' ? day : tsr_day_week_monday(day);
+        double obs;
+        rc = p_read(s, txn, g, names[i] + 1, period, period, 1, &obs);
+        if (rc == 0 && obs > 0 && (g == 'd' || day == period + 6))
+            rc = p_evaluate(s, txn, g, names[i] + 1, period, now);
+    }
+    free(names);
+    for (size_t i = 0; rc == 0 && i < s->n_alarmed; i++)
+        rc = p_cross(s, txn, s->alarmed[i].g, s->alarmed[i].period, now);
+    return rc;
+}

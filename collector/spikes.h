@@ -1,0 +1,63 @@
+/* spikes.h - the collector's count series and the spike alerts raised on
+ * them (DESIGN section 7; methods in lib spike.h, rules in
+ * docs/DETECTION.md, layout in docs/STORAGE.md).
+ *
+ * Series, each daily (records with day precision only) and weekly (ISO week,
+ * by Monday): per area, per region, and per (area, feature) and (region,
+ * feature) for contact platform, moved-to platform, payment method, demand
+ * and tactic. Names: "area:E08000035", "region:E12000003",
+ * "area:E08000035/contact_platform:instagram".
+ *
+ * Counts change inside the ingest transaction (tallied, written once at its
+ * end). Then the periods that changed, if recent, are evaluated: EARS on the
+ * daily series, Farrington flexible on the weekly ones; each alarm becomes
+ * one spike alert (never twice for the same series, method and period), and
+ * a region whose areas alarm together gets one cross-area alert per period.
+ */
+#ifndef TESSERA_SPIKES_H
+#define TESSERA_SPIKES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "linkage.h"
+#include "tessera/kv.h"
+#include "tessera/record.h"
+
+struct tsr_error;
+
+typedef struct tsr_spikes tsr_spikes_t;
+
+typedef struct tsr_spikes_opts {
+    bool c1, c2, c3, farrington; /* methods run (all by default) */
+    int recent_days;             /* daily periods older than this are not evaluated (14) */
+    int recent_weeks;            /* weekly periods older than this are not evaluated (4) */
+    int min_cases;               /* an alarm becomes an alert only with this many cases (3) */
+} tsr_spikes_opts_t;
+
+void tsr_spikes_defaults(tsr_spikes_opts_t *o);
+
+int tsr_spikes_open(tsr_spikes_t **out, tsr_kv_t *kv, tsr_link_t *alerts,
+                    const tsr_spikes_opts_t *o, struct tsr_error *err);
+void tsr_spikes_close(tsr_spikes_t **s_p);
+
+/* Start of a write transaction's body. */
+void tsr_spikes_begin(tsr_spikes_t *s);
+
+/* A record enters (delta 1) or leaves (-1) the counts. */
+int tsr_spikes_count(tsr_spikes_t *s, const tsr_incident_t *inc, int delta);
+
+/* End of the body: writes the counts, evaluates the recent periods that
+ * changed (today = the collector's day) and appends the alerts. */
+int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now);
+
+/* The text of a spike or cross-area alert; with k > 0 an observed count
+ * below k is written "<k" (what analysts see). */
+void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap);
+
+/* The day boundary run for `day`, the day just closed: evaluates every
+ * daily series with cases that day, and when it is a Sunday every weekly
+ * series with cases that week (their data were incomplete until now). */
+int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t now);
+
+#endif
