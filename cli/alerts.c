@@ -348,9 +348,13 @@ static int s_follow(s_alerts_t *s)
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
-    /* subscribe first, so nothing raised while catching up is lost */
-    if (tsr_conn_subscribe(&sub, s->ctx, s->co.alerts_endpoint, s->co.server, s->co.key, &err) !=
-        0) {
+    /* Subscribe first, so nothing raised while catching up is lost. The
+     * stream is for liaison and admins; spike and cross-area alerts (all an
+     * analyst may have) are followed by asking the log every few seconds. */
+    bool poll_only = s->kind == TSR_ALERT_SPIKE || s->kind == TSR_ALERT_CROSS_AREA;
+    if (!poll_only &&
+        tsr_conn_subscribe(&sub, s->ctx, s->co.alerts_endpoint, s->co.server, s->co.key, &err) !=
+            0) {
         fprintf(stderr, "tessera alerts: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
     }
@@ -358,6 +362,11 @@ static int s_follow(s_alerts_t *s)
     int64_t quiet_ms = 0;
     while (rc == 0 && !s_stop) {
         tsr_msg_t m;
+        if (poll_only) {
+            s_sleep(5000);
+            rc = s_stop ? 0 : s_catch_up_retrying(s);
+            continue;
+        }
         int r = tsr_conn_recv(sub, &m, 1000, &err);
         if (r == TSR_EAGAIN) {
             /* no heartbeat either: after 10 s of silence ask the log (the
