@@ -16,6 +16,8 @@ int cli_cmd_alerts(int argc, char **argv);
 int cli_cmd_lookup(int argc, char **argv);
 int cli_cmd_cluster(int argc, char **argv);
 int cli_cmd_spikes(int argc, char **argv);
+int cli_cmd_audit(int argc, char **argv);
+int cli_cmd_admin(int argc, char **argv);
 
 /* Connection options every query command takes (getopt_long values). */
 enum { CLI_OPT_COLLECTOR = 1000, CLI_OPT_ALERTS, CLI_OPT_SERVER_KEY, CLI_OPT_KEY };

@@ -14,6 +14,8 @@ static const char s_usage[] =
     "  lookup VALUE         is this offender identifier known? (liaison)\n"
     "  cluster ID           the records of a linked cluster (liaison)\n"
     "  spikes backtest      run EARS C1-C3 or Farrington flexible over a series file\n"
+    "  audit                who asked the collector what (admin)\n"
+    "  admin purge          purge records past retention now (admin)\n"
     "\n"
     "Run 'tessera COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failure, 2 usage error.\n";
@@ -28,6 +30,8 @@ static const struct {
     {"lookup", cli_cmd_lookup},
     {"cluster", cli_cmd_cluster},
     {"spikes", cli_cmd_spikes},
+    {"audit", cli_cmd_audit},
+    {"admin", cli_cmd_admin},
 };
 
 int main(int argc, char **argv)

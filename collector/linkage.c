@@ -1304,3 +1304,52 @@ int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size
     l_sum_free(&s);
     return rc == ENOMEM ? TSR_ENOMEM : tsr_kv_code(rc);
 }
+
+/* --- retention --------------------------------------------------------------------------- */
+
+static int l_cmp_rid(const void *a, const void *b) { return memcmp(a, b, TSR_RECORD_ID_LEN); }
+
+int tsr_link_scrub(tsr_link_t *l, MDB_txn *txn, const uint8_t (*ids)[TSR_RECORD_ID_LEN], size_t n,
+                   size_t *changed)
+{
+    *changed = 0;
+    if (n == 0)
+        return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, l->dbi[L_ALERTS], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_msg_t m;
+        if (tsr_wire_decode(&m, v.mv_data, v.mv_size, NULL, NULL) != 0 || m.kind != TSR_MSG_ALERT) {
+            tsr_msg_clear(&m);
+            continue;
+        }
+        tsr_alert_t *a = &m.u.alert;
+        size_t keep = 0;
+        for (size_t i = 0; i < a->n_record_ids; i++)
+            if (!bsearch(a->record_ids[i], ids, n, TSR_RECORD_ID_LEN, l_cmp_rid))
+                memmove(a->record_ids[keep++], a->record_ids[i], TSR_RECORD_ID_LEN);
+        if (keep != a->n_record_ids) {
+            a->n_record_ids = keep;
+            uint8_t *buf;
+            size_t len;
+            if ((rc = tsr_wire_encode(&m, &buf, &len)) != 0) {
+                tsr_msg_clear(&m);
+                rc = ENOMEM;
+                break;
+            }
+            MDB_val nv = {len, buf};
+            rc = mdb_cursor_put(c, &k, &nv, MDB_CURRENT);
+            free(buf);
+            (*changed)++;
+        }
+        tsr_msg_clear(&m);
+        if (rc != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}

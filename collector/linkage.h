@@ -90,6 +90,11 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a);
  * tsr_link_begin). */
 const tsr_link_published_t *tsr_link_published(const tsr_link_t *l, size_t *n);
 
+/* Retention: removes the record ids ids[0..n) (sorted) from every alert in
+ * the log; the alerts themselves stay. *changed = alerts rewritten. */
+int tsr_link_scrub(tsr_link_t *l, MDB_txn *txn, const uint8_t (*ids)[TSR_RECORD_ID_LEN], size_t n,
+                   size_t *changed);
+
 /* --- reads ---------------------------------------------------------------- */
 
 /* Which alerts a reader may have; NULL = all. */

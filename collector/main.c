@@ -80,7 +80,7 @@ static const tsr_config_key_t s_keys[] = {
     {"disclosure", "k", TSR_CONFIG_INT, &C.k, "5", 3, 1000, false,
      "analysts never see a count from 1 to k-1 (at least 3)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
-     "records older than this are purged (issue 8)"},
+     "records reported longer ago than this are refused, and purged every day"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
 
@@ -269,6 +269,15 @@ static void s_publish(s_collector_t *c)
     }
 }
 
+/* Purges what retention no longer allows (daily, and at start-up). */
+static void s_retention(s_collector_t *c, int64_t now)
+{
+    uint64_t purged = 0;
+    int32_t before = tsr_store_retention_cutoff((int)C.retention_months, now);
+    if (tsr_store_purge(c->store, before, now, &purged) == 0)
+        s_publish(c);
+}
+
 /* When the UTC day changes, the day just closed (and on Sundays its week)
  * is evaluated again: its counts were incomplete while it ran. */
 static void s_day_boundary(s_collector_t *c)
@@ -281,6 +290,7 @@ static void s_day_boundary(s_collector_t *c)
         if (tsr_store_day_closed(c->store, d, now) == 0)
             s_publish(c);
     c->today = today;
+    s_retention(c, now);
 }
 
 static int64_t s_now_ms(void)
@@ -534,6 +544,33 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
         resp->kind = TSR_QUERY_LOOKUP;
         break;
+    case TSR_QUERY_PURGE: {
+        int64_t now = (int64_t)time(NULL);
+        int32_t cutoff = tsr_store_retention_cutoff((int)C.retention_months, now);
+        int32_t before = q->before_day ? q->before_day : cutoff;
+        char d[11];
+        snprintf(what, cap, "purge before %s", tsr_day_format(d, before));
+        if (role != TSR_ROLE_ADMIN) {
+            s_refuse(resp, TSR_QSTATUS_DENIED, "purging is for the admin role");
+            return;
+        }
+        if (before > (int32_t)(now / 86400)) {
+            s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "cannot purge records reported after today");
+            return;
+        }
+        uint64_t purged = 0;
+        rc = tsr_store_purge(c->store, before, now, &purged);
+        if (rc == 0) {
+            s_add_counter(cs, "purged_records", purged);
+            s_add_counter(cs, "before_day", (uint64_t)before);
+            resp->counters = cs->v;
+            resp->n_counters = cs->n;
+            cs->v = NULL;
+            resp->kind = TSR_QUERY_STATS;
+            s_publish(c);
+        }
+        break;
+    }
     case TSR_QUERY_AUDIT:
         snprintf(what, cap, "audit since=%lld id=%s max=%u", (long long)q->since_time,
                  q->id[0] ? q->id : "*", q->max);
@@ -869,6 +906,7 @@ int main(int argc, char **argv)
     so.spikes.recent_days = (int)C.recent_days;
     so.spikes.recent_weeks = (int)C.recent_weeks;
     so.spikes.min_cases = (int)C.min_cases;
+    so.retention_months = (int)C.retention_months;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
@@ -892,6 +930,7 @@ int main(int argc, char **argv)
     if (tsr_store_alerts(c.store, 0, 0, NULL, NULL, &last) == 0)
         c.last_alert = last.last_seq;
     c.today = (int32_t)(time(NULL) / 86400);
+    s_retention(&c, (int64_t)time(NULL));
     if (!c.ingest || !c.query || !c.pub)
         return 1;
     struct sigaction sa = {.sa_handler = s_on_signal};

@@ -28,6 +28,7 @@ struct tsr_store {
     MDB_dbi dbi[S_NDBS];
     tsr_link_t *link;
     tsr_spikes_t *spikes;
+    int retention_months;
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
     struct {
@@ -187,6 +188,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         free(s);
         return rc;
     }
+    s->retention_months = opts->retention_months;
     *out = s;
     return TSR_OK;
 }
@@ -375,6 +377,14 @@ static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
                             tsr_store_item_t *it, int64_t now)
 {
     const tsr_incident_t *inc = it->incident;
+    if (s->retention_months > 0 &&
+        inc->reported_day < tsr_store_retention_cutoff(s->retention_months, now)) {
+        char d[96];
+        snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
+                 s->retention_months);
+        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
+        return 0;
+    }
     if (!tsr_client_area_allowed(c, inc->area_code)) {
         char d[96];
         snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
@@ -775,5 +785,140 @@ int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
     if (rc != 0)
         tsr_error("spikes", "evaluation of the closed day failed: %s%s%s", tsr_strerror(rc),
                   mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+    return rc;
+}
+
+/* --- retention ----------------------------------------------------------------- */
+
+int32_t tsr_store_retention_cutoff(int months, int64_t now)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    char iso[11];
+    tsr_day_format(iso, (int32_t)(now / 86400));
+    int y = atoi(iso), m = atoi(iso + 5) - 1 - months, d = atoi(iso + 8);
+    while (m < 0) {
+        m += 12;
+        y--;
+    }
+    int last = mdays[m] + (m == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    char out[40];
+    snprintf(out, sizeof out, "%04d-%02d-%02d", y, m + 1, d < last ? d : last);
+    int32_t day = 0;
+    tsr_day_parse(out, &day);
+    return day;
+}
+
+#define S_PURGE_CHUNK 2000
+
+typedef struct {
+    tsr_store_t *s;
+    int32_t before;
+    int64_t now;
+    uint8_t (*ids)[TSR_RECORD_ID_LEN]; /* purged in this transaction */
+    size_t n;
+} s_purge_t;
+
+static int s_purge_txn(MDB_txn *txn, void *arg)
+{
+    s_purge_t *p = arg;
+    tsr_store_t *s = p->s;
+    p->n = 0;
+    s->ntally = 0;
+    tsr_link_begin(s->link);
+    tsr_spikes_begin(s->spikes);
+    /* find up to a chunk of old records through the area/day index */
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[S_BY_AREA_DAY], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != S_AREA_KEY + 4 + TSR_RECORD_ID_LEN)
+            continue;
+        const uint8_t *kp = k.mv_data;
+        uint32_t d = (uint32_t)kp[S_AREA_KEY] << 24 | (uint32_t)kp[S_AREA_KEY + 1] << 16 |
+                     (uint32_t)kp[S_AREA_KEY + 2] << 8 | kp[S_AREA_KEY + 3];
+        if ((int32_t)(d ^ 0x80000000u) < p->before)
+            memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    rc = 0;
+    tsr_incident_t *old = malloc(sizeof *old);
+    if (!old)
+        return ENOMEM;
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        char agency[TSR_CLIENT_ID_MAX];
+        MDB_val rk = {TSR_RECORD_ID_LEN, p->ids[i]};
+        rc = s_link_get(s, txn, p->ids[i], old, agency);
+        if (rc == 0)
+            rc = s_index(s, txn, old, false);
+        if (rc == 0)
+            rc = mdb_del(txn, s->dbi[S_RECORDS], &rk, NULL);
+        if (rc == 0)
+            rc = tsr_link_remove(s->link, txn, old, agency);
+        if (rc == 0)
+            rc = s_count(s, txn, "records", -1);
+        if (rc == 0)
+            rc = s_count(s, txn, "purged", 1);
+    }
+    free(old);
+    if (rc == 0)
+        rc = tsr_link_finish(s->link, txn, p->now);
+    return rc == 0 ? s_count_flush(s, txn) : rc;
+}
+
+typedef struct {
+    tsr_store_t *s;
+    uint8_t (*ids)[TSR_RECORD_ID_LEN];
+    size_t n, changed;
+} s_scrub_t;
+
+static int s_scrub_txn(MDB_txn *txn, void *arg)
+{
+    s_scrub_t *sc = arg;
+    tsr_link_begin(sc->s->link);
+    return tsr_link_scrub(sc->s->link, txn, (const uint8_t(*)[TSR_RECORD_ID_LEN])sc->ids, sc->n,
+                          &sc->changed);
+}
+
+static int s_cmp_rid(const void *a, const void *b) { return memcmp(a, b, TSR_RECORD_ID_LEN); }
+
+int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged)
+{
+    s_purge_t p = {s, before_day, now, malloc(S_PURGE_CHUNK * TSR_RECORD_ID_LEN), 0};
+    uint8_t (*all)[TSR_RECORD_ID_LEN] = NULL;
+    size_t n_all = 0;
+    int rc = p.ids ? 0 : TSR_ENOMEM, mdb_rc = 0;
+    *purged = 0;
+    while (rc == 0) {
+        rc = tsr_kv_write(s->kv, s_purge_txn, &p, &mdb_rc);
+        if (rc != 0 || p.n == 0)
+            break;
+        void *grown = realloc(all, (n_all + p.n) * TSR_RECORD_ID_LEN);
+        if (!grown) {
+            rc = TSR_ENOMEM;
+            break;
+        }
+        all = grown;
+        memcpy(all[n_all], p.ids, p.n * TSR_RECORD_ID_LEN);
+        n_all += p.n;
+        *purged += p.n;
+    }
+    if (rc == 0 && n_all > 0) {
+        qsort(all, n_all, TSR_RECORD_ID_LEN, s_cmp_rid);
+        s_scrub_t sc = {s, all, n_all, 0};
+        rc = tsr_kv_write(s->kv, s_scrub_txn, &sc, &mdb_rc);
+        if (rc == 0)
+            tsr_info("retention", "purged %zu record(s) reported before day %d; %zu alert(s) no "
+                     "longer name them", n_all, before_day, sc.changed);
+    }
+    if (rc != 0)
+        tsr_error("retention", "purge stopped: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
+                  mdb_rc ? mdb_strerror(mdb_rc) : "");
+    free(all);
+    free(p.ids);
     return rc;
 }

@@ -68,6 +68,7 @@ typedef struct tsr_store_batch {
 typedef struct tsr_store_opts {
     tsr_kv_opts_t kv;
     bool spikes_set;          /* use .spikes; else the defaults */
+    int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     tsr_spikes_opts_t spikes;
 } tsr_store_opts_t;
 
@@ -121,6 +122,19 @@ uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_I
  * week when it is a Sunday), in one write transaction; publish
  * tsr_store_published() after it returns 0. */
 int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now);
+
+/* Retention: the first day a record may be reported on, `months` before the
+ * day of `now` (same day of the month, or the month's last). */
+int32_t tsr_store_retention_cutoff(int months, int64_t now);
+
+/* Purges every record reported before `before_day` with its index entries,
+ * cluster membership and count in "records", in transactions of a few
+ * thousand records, then removes their ids from the alert log (the alerts
+ * stay). Count series keep their per-period counts: they hold no record, and
+ * Farrington needs three years of them. *purged = records purged. Publish
+ * tsr_store_published() afterwards (a purge can alert nothing new, but the
+ * cluster bookkeeping runs as in ingest). */
+int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged);
 
 /* --- audit log --- */
 

@@ -427,6 +427,7 @@ static int s_encode_query(const tsr_query_t *q, uint8_t **buf, size_t *len)
     Tessera__V1__StatsQuery sq = TESSERA__V1__STATS_QUERY__INIT;
     Tessera__V1__AlertsQuery aq = TESSERA__V1__ALERTS_QUERY__INIT;
     Tessera__V1__AuditQuery uq = TESSERA__V1__AUDIT_QUERY__INIT;
+    Tessera__V1__PurgeQuery pq = TESSERA__V1__PURGE_QUERY__INIT;
     Tessera__V1__Envelope env = TESSERA__V1__ENVELOPE__INIT;
     qr.request_id = q->request_id;
     switch (q->kind) {
@@ -447,6 +448,11 @@ static int s_encode_query(const tsr_query_t *q, uint8_t **buf, size_t *len)
         uq.max = q->max;
         qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_AUDIT;
         qr.audit = &uq;
+        break;
+    case TSR_QUERY_PURGE:
+        pq.before_day = q->before_day;
+        qr.query_case = TESSERA__V1__QUERY_REQUEST__QUERY_PURGE;
+        qr.purge = &pq;
         break;
     case TSR_QUERY_TRENDS:
         tq.n_by = q->n_by < TSR_TRENDS_MAX_BY ? q->n_by : TSR_TRENDS_MAX_BY;
@@ -1056,6 +1062,10 @@ static int s_decode_query(tsr_query_t *q, const Tessera__V1__QueryRequest *p, ts
         q->since_time = p->audit->since_time;
         s_copy_str(q->id, sizeof q->id, p->audit->id);
         q->max = p->audit->max;
+        break;
+    case TESSERA__V1__QUERY_REQUEST__QUERY_PURGE:
+        q->kind = TSR_QUERY_PURGE;
+        q->before_day = p->purge->before_day;
         break;
     default: q->kind = 0; break; /* no query: the collector answers BAD_REQUEST */
     }

@@ -191,8 +191,30 @@ expect_contains "audit: liaison lookup" "$(cat "$TMP/audit.dump")" "lookup 1 tok
 expect_contains "audit: analyst refused" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> denied"
 expect_contains "audit: analyst id" "$(cat "$TMP/audit.dump")" "analyst-1"
 expect_contains "audit: cluster" "$(cat "$TMP/audit.dump")" "cluster $CID -> ok"
+# and through tessera audit, for the admin only
+aud=$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key" --id analyst-1 --format csv)
+expect_contains "tessera audit lists the analyst's refusal" "$aud" \
+    ",analyst-1,analyst,\"lookup 1 token(s) kind phone -> denied\",0"
+expect_eq "only the analyst's entries" "$(tail -n +2 <<<"$aud" | cut -d, -f2 | sort -u)" "analyst-1"
+set +e
+"$CLI" audit "${LIAISON[@]}" >/dev/null 2>"$TMP/err"; rc=$?
+set -e
+expect_eq "audit is for admins" "$rc" "1"
+expect_contains "audit refused to liaison" "$(cat "$TMP/err")" "permission denied: the audit log is for the admin role"
 
-# 10. nothing raw on the collector's disk
+# 10. retention on demand: purging before 2026-10-03 removes L-1 and P-1 (the
+# admin only); the alert that named them stays, without their ids
+set +e
+"$CLI" admin purge "${LIAISON[@]}" --before 2026-10-04 >/dev/null 2>"$TMP/err"; rc=$?
+set -e
+expect_contains "purge is for admins" "$(cat "$TMP/err")" "permission denied: purging is for the admin role"
+out=$("$CLI" admin purge "${Q[@]}" --key "$TMP/admin.key" --before 2026-10-03)
+expect_eq "purged the first two days" "$out" "purged 2 records reported before 2026-10-03"
+expect_eq "alert 1 no longer names them" "$(alerts_json | jq -r 'select(.seq == 1) | .record_ids | length')" "0"
+expect_contains "purge audited" "$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key" --id admin-1)" \
+    "purge before 2026-10-03 -> ok"
+
+# 11. nothing raw on the collector's disk
 for raw in "07700 900123" "7700900123" "Jake_2009" "jake_2009" "55555555" "Test Child" "free text" "offender1@"; do
     if grep -qaF -- "$raw" "$DATA/db/data.mdb"; then
         expect_eq "raw '$raw' on disk" "found" "absent"

@@ -254,6 +254,68 @@ static void test_alert_rules(void **state)
     tsr_store_close(&s);
 }
 
+/* Retention: old records go with their index entries and cluster
+ * membership; alerts stay but lose their ids; old records are refused. */
+static void test_retention(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/retention", s_dir);
+    tsr_store_opts_t o = {.kv = {.dir = path, .map_size = 16u << 20}, .retention_months = 24};
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    /* now = 1800000000 s = 2027-01-15: the cutoff is 2025-01-15 */
+    assert_int_equal(tsr_store_retention_cutoff(24, 1800000000), 20103);
+    assert_int_equal(tsr_store_retention_cutoff(1, 1709251200), 19754); /* 2024-03-01 -> 02-01 */
+    assert_int_equal(tsr_store_retention_cutoff(1, 1711843200), 19782); /* 03-31 -> 02-29 */
+    tsr_client_t ag[2] = {s_agent("leeds-01"), s_agent("bradford-01")};
+    const uint32_t t[] = {77};
+    tsr_incident_t r[3];
+    s_record(&r[0], 1, 1, "E08000035", t, 1);
+    r[0].reported_day = 20110; /* inside retention today, purged below */
+    s_record(&r[1], 2, 1, "E08000032", t, 1);
+    r[1].reported_day = 20700;
+    assert_int_equal(s_add(s, &ag[0], &r[0]), 0);
+    assert_int_equal(s_add(s, &ag[1], &r[1]), 1);
+    /* an old record is refused */
+    s_record(&r[2], 3, 1, "E08000035", t, 1);
+    r[2].reported_day = 20000;
+    tsr_store_item_t it = {.incident = &r[2]};
+    tsr_store_batch_t b = {&ag[0], &it, 1};
+    assert_int_equal(tsr_store_apply(s, &b, 1, 1800000000), 0);
+    assert_int_equal(it.outcome, TSR_OUTCOME_REJECTED);
+    assert_int_equal(it.reason, TSR_REJECT_INVALID_FIELD);
+    assert_non_null(strstr(it.detail, "retention"));
+
+    uint64_t purged;
+    assert_int_equal(tsr_store_purge(s, 20200, 1800000000, &purged), 0);
+    assert_int_equal(purged, 1);
+    tsr_incident_t got;
+    assert_int_equal(tsr_store_get(s, r[0].record_id, &got, NULL, NULL), TSR_ENOTFOUND);
+    assert_int_equal(tsr_store_get(s, r[1].record_id, &got, NULL, NULL), 0);
+    assert_int_equal(tsr_store_counter(s, "records"), 1);
+    assert_int_equal(tsr_store_counter(s, "purged"), 1);
+    assert_int_equal(s_cluster_of(s, 1), 0);
+    /* the token now has one carrier */
+    tsr_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    assert_int_equal(tsr_store_lookup(s, r[1].tokens, 1, &resp), 0);
+    assert_true(resp.known);
+    assert_int_equal(resp.cluster_records, 1);
+    s_response_free(&resp);
+    /* the alert stays, naming only the record still held */
+    tsr_alert_t a = s_alert(s, 1, &resp);
+    assert_int_equal(a.n_record_ids, 1);
+    assert_memory_equal(a.record_ids[0], r[1].record_id, TSR_RECORD_ID_LEN);
+    s_response_free(&resp);
+    /* purging again finds nothing */
+    assert_int_equal(tsr_store_purge(s, 20200, 1800000000, &purged), 0);
+    assert_int_equal(purged, 0);
+    tsr_store_close(&s);
+}
+
 /* --- property test ------------------------------------------------------------ */
 
 #define P_RECORDS 3000
@@ -441,6 +503,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert_rules),
+        cmocka_unit_test(test_retention),
         cmocka_unit_test(test_property_clusters),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);

@@ -42,6 +42,7 @@ enum {
     TSR_QUERY_TRENDS = 4,  /* by, filters, since_day, until_day */
     TSR_QUERY_CLUSTER = 5, /* cluster_id */
     TSR_QUERY_LOOKUP = 6,  /* tokens */
+    TSR_QUERY_PURGE = 7,   /* before_day (admin); answered with counters */
 };
 enum {
     TSR_QSTATUS_OK = 1,
@@ -104,6 +105,7 @@ typedef struct tsr_query {
     char id[64];                 /* audit */
     uint32_t max;                /* alerts, audit */
     uint64_t cluster_id;         /* cluster */
+    int32_t before_day;          /* purge; 0 = the configured retention */
     int by[TSR_TRENDS_MAX_BY];   /* trends: wire enum Dimension */
     size_t n_by;
     tsr_filter_t filters[TSR_QUERY_MAX_FILTERS];
