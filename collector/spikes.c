@@ -458,7 +458,7 @@ static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, i
                     int method, bool *spread, char *why, size_t cap)
 {
     char name[P_NAME_MAX];
-    snprintf(name, sizeof name, "region:%s", region);
+    snprintf(name, sizeof name, "region:%.15s", region);
     tsr_spike_point_t pt;
     double obs;
     int rc = p_point(s, txn, g, name, period, method, &pt);
@@ -609,7 +609,7 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         if (rc != 0 || !why[0])
             continue;
         char name[P_NAME_MAX];
-        snprintf(name, sizeof name, "region:%s", r->region);
+        snprintf(name, sizeof name, "region:%.15s", r->region);
         uint8_t sk[P_KEY_MAX + 8];
         MDB_val skv = {p_seen_key(sk, g, period, M_CROSS, name), sk}, sv;
         rc = mdb_get(txn, s->dbi[P_SEEN], &skv, &sv);
