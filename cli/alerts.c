@@ -7,7 +7,9 @@
  * heartbeat announcing a higher sequence than the last seen, sends the
  * client back to the query socket for what it missed. The last sequence
  * printed is kept in a state file (written after each alert), so a restarted
- * client shows every alert exactly once, in order. */
+ * client shows every alert once, in order (a crash between printing an
+ * alert and saving its number shows that one alert again: at least once,
+ * never skipped). Each --kind has its own state file. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -67,6 +69,7 @@ typedef struct {
     void *ctx;
     tsr_conn_t *query;
     unsigned shown;
+    bool warned_behind;
 } s_alerts_t;
 
 /* --- state file ------------------------------------------------------------------ */
@@ -171,9 +174,13 @@ static void s_print_text(const tsr_alert_t *a)
             cli_print_areas(stdout, a->areas, a->n_areas);
             putchar('\n');
         }
-        printf("  series:    %s (%s, %s %s)\n  observed:  %s; expected %.4g, upper bound %.4g\n",
-               a->series, a->method, !strcmp(a->method, "farrington") ? "week of" : "day",
-               cli_day(d1, a->period_day), obs, a->expected, a->upperbound);
+        printf("  series:    %s (%s, %s %s)\n", a->series, a->method,
+               !strcmp(a->method, "farrington") ? "week of" : "day", cli_day(d1, a->period_day));
+        if (a->observed_suppressed)
+            printf("  observed:  %s\n", obs);
+        else
+            printf("  observed:  %s; expected %.4g, upper bound %.4g\n", obs, a->expected,
+                   a->upperbound);
     }
     putchar('\n');
 }
@@ -226,8 +233,10 @@ static void s_print_json(const tsr_alert_t *a)
             json_object_set_new(o, "areas", areas);
             json_object_set_new(o, "trigger", json_string(a->trigger));
         }
-        json_object_set_new(o, "expected", json_real(a->expected));
-        json_object_set_new(o, "upperbound", json_real(a->upperbound));
+        json_object_set_new(o, "expected",
+                            a->observed_suppressed ? json_null() : json_real(a->expected));
+        json_object_set_new(o, "upperbound",
+                            a->observed_suppressed ? json_null() : json_real(a->upperbound));
     }
     char *text = json_dumps(o, JSON_COMPACT);
     if (text)
@@ -293,6 +302,15 @@ static int s_catch_up(s_alerts_t *s)
             return -1;
         }
         const tsr_response_t *r = &reply.u.response;
+        if (reply.kind == TSR_MSG_RESPONSE && r->status == TSR_QSTATUS_OK && r->last_seq < s->last &&
+            !s->warned_behind) {
+            fprintf(stderr,
+                    "tessera alerts: the collector's log ends at alert %" PRIu64 ", before the last "
+                    "one seen here (%" PRIu64 "): was it restored from a backup? Run with --since "
+                    "%" PRIu64 " to see what it holds after that.\n",
+                    r->last_seq, s->last, r->last_seq > 0 ? r->last_seq - 1 : 0);
+            s->warned_behind = true;
+        }
         if (reply.kind != TSR_MSG_RESPONSE || r->status != TSR_QSTATUS_OK) {
             fprintf(stderr, "tessera alerts: %s%s\n",
                     reply.kind == TSR_MSG_RESPONSE && r->status == TSR_QSTATUS_DENIED
@@ -459,7 +477,10 @@ int cli_cmd_alerts(int argc, char **argv)
         size_t n = strlen(s.co.key);
         if (n > 4 && !strcmp(s.co.key + n - 4, ".key"))
             n -= 4;
-        snprintf(state, sizeof state, "%.*s.alerts-seq", (int)n, s.co.key);
+        /* one file per kind: following only linkage must not skip the
+         * spike alerts a later "all" run is owed */
+        snprintf(state, sizeof state, "%.*s%s%s.alerts-seq", (int)n, s.co.key, s.kind ? "." : "",
+                 s.kind ? kind : "");
         s.state_path = state;
     }
     if (!since_set && s_state_load(s.state_path, &s.last) != 0)

@@ -124,9 +124,14 @@ int cli_cmd_lookup(int argc, char **argv)
     } else {
         char d1[11], d2[11];
         printf("%s %s: known\n", kind_out, canon);
-        printf("  cluster:   %" PRIu64 " (%u record%s in %zu area%s from %zu agenc%s)\n",
-               r->cluster_id, r->cluster_records, r->cluster_records == 1 ? "" : "s", r->n_areas,
-               r->n_areas == 1 ? "" : "s", r->n_agencies, r->n_agencies == 1 ? "y" : "ies");
+        if (r->cluster_id)
+            printf("  cluster:   %" PRIu64 " (%u record%s in %zu area%s from %zu agenc%s)\n",
+                   r->cluster_id, r->cluster_records, r->cluster_records == 1 ? "" : "s",
+                   r->n_areas, r->n_areas == 1 ? "" : "s", r->n_agencies,
+                   r->n_agencies == 1 ? "y" : "ies");
+        else
+            printf("  cluster:   none (1 record in 1 area from 1 agency; it shares no other "
+                   "identifier)\n");
         printf("  areas:     ");
         cli_print_areas(stdout, r->areas, r->n_areas);
         printf("\n  agencies:  ");

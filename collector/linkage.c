@@ -83,7 +83,7 @@ static void l_set_free(l_set_t *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Returns 1 when added, 0 when present, ENOMEM. */
+/* Returns 1 when added, 0 when present, -1 when out of memory. */
 static int l_set_add(l_set_t *s, const uint8_t *k);
 
 static int l_set_grow(l_set_t *s)
@@ -106,7 +106,7 @@ static int l_set_grow(l_set_t *s)
 static int l_set_add(l_set_t *s, const uint8_t *k)
 {
     if ((s->n + 1) * 2 > s->cap && l_set_grow(s) != 0)
-        return ENOMEM;
+        return -1;
     size_t i = (size_t)(l_hash(k, s->klen) & (s->cap - 1));
     while (s->used[i]) {
         if (!memcmp(s->keys + i * s->klen, k, s->klen))
@@ -711,6 +711,8 @@ static void l_walk_free(l_walk_t *w)
     free(w->order.ids);
 }
 
+static int l_dissolve(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const uint8_t *rid);
+
 /* Recounts a piece's summary from its records, keeping what the old cluster
  * had alerted for its areas and agencies while it still spans several. */
 static int l_piece_sum(tsr_link_t *l, MDB_txn *txn, const l_ids_t *ids, const l_sum_t *old,
@@ -773,6 +775,17 @@ static int l_split(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
             big = p;
     tsr_debug("linkage", "cluster %llu splits into %zu", (unsigned long long)cid, np);
     for (size_t p = 0; rc == 0 && p < np; p++) {
+        if (pieces[p].order.n == 1) {
+            /* a record left alone shares nothing: out of the cluster tables */
+            rc = l_dissolve(l, txn, cid, pieces[p].order.ids[0]);
+            if (rc == 0 && p == big) {
+                rc = l_sum_del(l, txn, cid);
+                l_touch_t *t = l_touch(l, cid);
+                if (t)
+                    t->dead = true;
+            }
+            continue;
+        }
         uint64_t pid = cid;
         if (p != big && (rc = l_next(l, txn, "cluster", &pid)) == 0)
             rc = l_relabel(l, txn, &pieces[p].order, cid, pid);
@@ -808,6 +821,25 @@ static int l_drop_unused(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *t, size
     return 0;
 }
 
+/* Takes the one record rid out of cluster cid's tables (membership, record
+ * and token maps): a record that shares nothing is in no cluster. */
+static int l_dissolve(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const uint8_t *rid)
+{
+    int rc = l->get(l->get_ctx, txn, rid, &l->tmp, l->tmp_agency);
+    for (size_t i = 0; rc == 0 && i < l->tmp.n_tokens; i++) {
+        MDB_val tk = {TSR_TOKEN_LEN, l->tmp.tokens[i].token};
+        rc = mdb_del(txn, l->dbi[L_TOK], &tk, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    MDB_val rk = {TSR_RECORD_ID_LEN, (void *)rid};
+    if (rc == 0 && (rc = mdb_del(txn, l->dbi[L_REC], &rk, NULL)) == MDB_NOTFOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = l_member_del(l, txn, cid, rid);
+    return rc;
+}
+
 /* After cluster cid lost a record or some links (its summary counted down
  * in *sum): when walk is set, checks that the tokens rest[] are still
  * connected and splits the cluster if not; then writes the summaries. A
@@ -822,6 +854,15 @@ static int l_settle(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
     if (sum->n == 0) {
         t->dead = true;
         return l_sum_del(l, txn, cid);
+    }
+    if (sum->n == 1) { /* one record left: it shares nothing any more */
+        l_ids_t one = {0};
+        int rc = l_members(l, txn, cid, l_collect, &one);
+        if (rc == 0 && one.n == 1)
+            rc = l_dissolve(l, txn, cid, one.ids[0]);
+        free(one.ids);
+        t->dead = true;
+        return rc == 0 ? l_sum_del(l, txn, cid) : rc;
     }
     int split = walk && n_rest >= 2 ? l_split(l, txn, cid, sum, rest, n_rest) : 0;
     if (split != 0)
@@ -1137,10 +1178,12 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_msg_t m;
         if (tsr_wire_decode(&m, v.mv_data, v.mv_size, NULL, NULL) != 0 || m.kind != TSR_MSG_ALERT) {
-            tsr_error("linkage", "alert %llu in the log cannot be read; skipped",
+            /* never page past an alert a reader may be owed */
+            tsr_error("linkage", "alert %llu in the log cannot be read",
                       (unsigned long long)tsr_bytes_from_be64(k.mv_data));
             tsr_msg_clear(&m);
-            continue;
+            out = TSR_ESTORE;
+            break;
         }
         if (want && !want(want_ctx, &m.u.alert)) {
             tsr_msg_clear(&m);
@@ -1154,6 +1197,8 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
         resp->alerts[resp->n_alerts++] = m.u.alert; /* takes its arrays */
     }
     mdb_cursor_close(c);
+    if (out == 0 && rc != 0 && rc != MDB_NOTFOUND && resp->n_alerts < max)
+        out = tsr_kv_code(rc); /* a read error is not the end of the log */
     return out;
 }
 

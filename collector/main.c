@@ -481,8 +481,12 @@ static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr
     for (size_t i = 0; who->role == TSR_ROLE_ANALYST && i < resp->n_alerts; i++) {
         tsr_alert_t *a = &resp->alerts[i];
         if (a->observed < (uint64_t)C.k) {
+            /* the bound and the expectation would narrow the count down
+             * (an alarm means observed > bound): they go too */
             tsr_spikes_summary(a, (unsigned)C.k, a->summary, sizeof a->summary);
             a->observed = 0;
+            a->expected = 0;
+            a->upperbound = 0;
             a->observed_suppressed = true;
         }
     }
@@ -651,6 +655,9 @@ static void s_query(s_collector_t *c)
     tsr_audit_entry_t e = {.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
     snprintf(e.id, sizeof e.id, "%s", client.id);
     snprintf(e.role, sizeof e.role, "%s", tsr_role_name(client.role));
+    for (char *p = what; *p; p++) /* caller-supplied text: no control characters */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     snprintf(e.request, sizeof e.request, "%s -> %s", what, s_status_name(resp->status));
     if (tsr_store_audit(c->store, &e) != 0) {
         tsr_response_t keep = {.request_id = resp->request_id};
@@ -929,7 +936,9 @@ int main(int argc, char **argv)
     tsr_response_t last = {0};
     if (tsr_store_alerts(c.store, 0, 0, NULL, NULL, &last) == 0)
         c.last_alert = last.last_seq;
-    c.today = (int32_t)(time(NULL) / 86400);
+    /* the day that was running when the collector stopped is evaluated
+     * again at the first turn of the loop (what was alerted stays alerted) */
+    c.today = (int32_t)(time(NULL) / 86400) - 1;
     s_retention(&c, (int64_t)time(NULL));
     if (!c.ingest || !c.query || !c.pub)
         return 1;

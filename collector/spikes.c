@@ -279,6 +279,9 @@ void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
         snprintf(out, cap, "cross-area: %s, %s %s: %s", what,
                  strlen(a->method) > 0 && !strcmp(a->method, "farrington") ? "week of" : "day",
                  day, a->trigger);
+    else if (k > 0 && a->observed < k) /* the bound would tell how many */
+        snprintf(out, cap, "spike: %s, %s %s: %s reports (%s)", what,
+                 !strcmp(a->method, "farrington") ? "week of" : "day", day, obs, a->method);
     else
         snprintf(out, cap, "spike: %s, %s %s: %s reports, expected %.1f, upper bound %.1f (%s)",
                  what, !strcmp(a->method, "farrington") ? "week of" : "day", day, obs,
@@ -419,6 +422,7 @@ typedef struct {
     char areas[P_MAX_AREAS][16]; /* areas whose own series alarmed */
     size_t n_areas;
     bool region_alarm;
+    int region_method; /* a method under which the region's own series alarmed */
     char methods[64];
     char features[P_MAX_AREAS][P_NAME_MAX]; /* "feature:value area" alarms */
     size_t n_features;
@@ -486,9 +490,10 @@ static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, i
         }
     }
     *spread = excess > 0 && top <= 0.5 * excess;
+    /* no counts in the text: analysts may not be shown small ones */
     if (*spread)
-        snprintf(why, cap, "region excess of %.1f spread over its areas (largest: %s, %.0f%%)",
-                 excess, top_area, 100 * top / excess);
+        snprintf(why, cap, "the region's excess is spread over its areas (largest share: %s)",
+                 top_area);
     return rc;
 }
 
@@ -507,7 +512,6 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
     p_region_t regions[16];
     size_t nr = 0;
     MDB_val k = {plen, kb}, v;
-    int region_method = 0;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= plen + 1 || memcmp(k.mv_data, kb, plen) != 0)
@@ -543,7 +547,7 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
             p_region_t *r = p_region(regions, &nr, code);
             if (r) {
                 r->region_alarm = true;
-                region_method = method;
+                r->region_method = method;
                 p_append(r->methods, sizeof r->methods, p_method_names[method]);
             }
         }
@@ -565,7 +569,8 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         }
         if (r->region_alarm) {
             bool spread = false;
-            rc = p_spread(s, txn, g, r->region, period, region_method, &spread, item, sizeof item);
+            rc = p_spread(s, txn, g, r->region, period, r->region_method, &spread, item,
+                          sizeof item);
             if (rc == 0 && spread)
                 p_append(why, sizeof why, item);
         }

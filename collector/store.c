@@ -184,6 +184,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         rc = tsr_spikes_open(&s->spikes, s->kv, s->link, opts->spikes_set ? &opts->spikes : NULL,
                              err);
     if (rc != 0) {
+        tsr_link_close(&s->link);
         tsr_kv_close(&s->kv);
         free(s);
         return rc;
@@ -816,13 +817,17 @@ typedef struct {
     int64_t now;
     uint8_t (*ids)[TSR_RECORD_ID_LEN]; /* purged in this transaction */
     size_t n;
+    size_t changed; /* alerts rewritten by this transaction */
 } s_purge_t;
+
+static int s_cmp_rid(const void *a, const void *b) { return memcmp(a, b, TSR_RECORD_ID_LEN); }
 
 static int s_purge_txn(MDB_txn *txn, void *arg)
 {
     s_purge_t *p = arg;
     tsr_store_t *s = p->s;
     p->n = 0;
+    p->changed = 0;
     s->ntally = 0;
     tsr_link_begin(s->link);
     tsr_spikes_begin(s->spikes);
@@ -867,58 +872,36 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
     free(old);
     if (rc == 0)
         rc = tsr_link_finish(s->link, txn, p->now);
+    /* the alerts lose these ids in the same transaction: a purge stopped
+     * half way leaves no purged id behind in the log */
+    size_t changed = 0;
+    qsort(p->ids, p->n, TSR_RECORD_ID_LEN, s_cmp_rid);
+    if (rc == 0)
+        rc = tsr_link_scrub(s->link, txn, (const uint8_t(*)[TSR_RECORD_ID_LEN])p->ids, p->n,
+                            &changed);
+    p->changed = changed;
     return rc == 0 ? s_count_flush(s, txn) : rc;
 }
 
-typedef struct {
-    tsr_store_t *s;
-    uint8_t (*ids)[TSR_RECORD_ID_LEN];
-    size_t n, changed;
-} s_scrub_t;
-
-static int s_scrub_txn(MDB_txn *txn, void *arg)
-{
-    s_scrub_t *sc = arg;
-    tsr_link_begin(sc->s->link);
-    return tsr_link_scrub(sc->s->link, txn, (const uint8_t(*)[TSR_RECORD_ID_LEN])sc->ids, sc->n,
-                          &sc->changed);
-}
-
-static int s_cmp_rid(const void *a, const void *b) { return memcmp(a, b, TSR_RECORD_ID_LEN); }
-
 int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged)
 {
-    s_purge_t p = {s, before_day, now, malloc(S_PURGE_CHUNK * TSR_RECORD_ID_LEN), 0};
-    uint8_t (*all)[TSR_RECORD_ID_LEN] = NULL;
-    size_t n_all = 0;
+    s_purge_t p = {s, before_day, now, malloc(S_PURGE_CHUNK * TSR_RECORD_ID_LEN), 0, 0};
     int rc = p.ids ? 0 : TSR_ENOMEM, mdb_rc = 0;
+    size_t changed = 0;
     *purged = 0;
     while (rc == 0) {
         rc = tsr_kv_write(s->kv, s_purge_txn, &p, &mdb_rc);
         if (rc != 0 || p.n == 0)
             break;
-        void *grown = realloc(all, (n_all + p.n) * TSR_RECORD_ID_LEN);
-        if (!grown) {
-            rc = TSR_ENOMEM;
-            break;
-        }
-        all = grown;
-        memcpy(all[n_all], p.ids, p.n * TSR_RECORD_ID_LEN);
-        n_all += p.n;
         *purged += p.n;
+        changed += p.changed;
     }
-    if (rc == 0 && n_all > 0) {
-        qsort(all, n_all, TSR_RECORD_ID_LEN, s_cmp_rid);
-        s_scrub_t sc = {s, all, n_all, 0};
-        rc = tsr_kv_write(s->kv, s_scrub_txn, &sc, &mdb_rc);
-        if (rc == 0)
-            tsr_info("retention", "purged %zu record(s) reported before day %d; %zu alert(s) no "
-                     "longer name them", n_all, before_day, sc.changed);
-    }
+    if (rc == 0 && *purged > 0)
+        tsr_info("retention", "purged %llu record(s) reported before day %d; %zu alert(s) no "
+                 "longer name them", (unsigned long long)*purged, before_day, changed);
     if (rc != 0)
         tsr_error("retention", "purge stopped: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
                   mdb_rc ? mdb_strerror(mdb_rc) : "");
-    free(all);
     free(p.ids);
     return rc;
 }

@@ -548,6 +548,8 @@ static double s_quantile(double p, double mu, double size, double prob)
     double y = floor(mu - 6 * sd);
     if (y < 0)
         y = 0;
+    if (mu + 20 * sd > 4e9)
+        return NAN; /* beyond what the CDFs take: no bound (NA) */
     for (;; y++) {
         double c = size > 0 ? gsl_cdf_negative_binomial_P((unsigned)y, prob, size)
                             : gsl_cdf_poisson_P((unsigned)y, mu);

@@ -266,6 +266,12 @@ static void s_incident_from_pb(tsr_incident_t *inc, const Tessera__V1__Incident 
             s_verdict(v, badtok, "offender_tokens[%zu]: bad kind", i);
             return;
         }
+        for (size_t j = 0; j < i; j++)
+            if (!memcmp(inc->tokens[j].token, t->token.data, TSR_TOKEN_LEN)) {
+                /* one identifier once: a repeat would count as shared */
+                s_verdict(v, badtok, "offender_tokens[%zu]: the same token as [%zu]", i, j);
+                return;
+            }
         snprintf(inc->tokens[i].kind, TSR_KIND_MAX, "%s", t->kind);
         inc->tokens[i].key_id = t->key_id;
         memcpy(inc->tokens[i].token, t->token.data, TSR_TOKEN_LEN);

@@ -95,7 +95,7 @@ expect_eq "York resolves its own record" "$rid" "Y-1"
 "$AGENT" retract --config "$TMP/bradford-school/agent.conf" B-1 2>/dev/null
 expect_eq "no alert for a split" "$(alerts_json | wc -l)" "3"
 look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind bank:uk "20-20-15 55555555")
-expect_contains "York is on its own" "$look" "(1 record in 1 area from 1 agency)"
+expect_contains "York is on its own" "$look" "cluster:   none (1 record in 1 area from 1 agency"
 # and the next link is news again
 case_line L-2 5 E08000035 '[{"kind":"bank:uk","value":"202015 55555555"},{"kind":"handle:instagram","value":"https://instagram.com/JAKE_2009"}]' >"$TMP/l2.jsonl"
 submit leeds-school "$TMP/l2.jsonl"

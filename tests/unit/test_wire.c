@@ -235,6 +235,7 @@ static void test_record_rejections(void **state)
         {7, 3, "offender_tokens[1]: unknown kind 'handle:myspace'"},
         {8, 1, "gender: unknown value 0"},
         {9, 1, "contact_platforms: unknown value"},
+        {10, 3, "offender_tokens[1]: the same token as [0]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_incident(&inc, 1);
@@ -249,6 +250,7 @@ static void test_record_rejections(void **state)
         case 7: snprintf(inc.tokens[1].kind, TSR_KIND_MAX, "handle:myspace"); break;
         case 8: inc.gender = 0; break;
         case 9: inc.contact_platforms |= 1u << 17; break;
+        case 10: memcpy(inc.tokens[1].token, inc.tokens[0].token, TSR_TOKEN_LEN); break;
         }
         int reason = s_roundtrip_one(&inc, NULL, detail);
         if (reason != cases[i].reason || strncmp(detail, cases[i].detail, strlen(cases[i].detail)))
