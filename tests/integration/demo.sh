@@ -28,4 +28,9 @@ expect_contains "the analyst sees the wave as a cross-area spike" "$out" \
 expect_contains "the wave's areas" "$out" "E08000033 Calderdale, E08000034 Kirklees"
 expect_eq "analysts get no linkage alert" \
     "$(jq -r 'select(.kind == "linkage")' "$TSR_DEMO_DIR/analyst-alerts.jsonl" | wc -l)" "0"
+aa="$TSR_DEMO_DIR/analyst-alerts.jsonl"
+expect_eq "no count from 1 to 4 reaches the analyst" \
+    "$(jq -r 'select(.observed != null and .observed > 0 and .observed < 5)' "$aa" | wc -l)" "0"
+expect_eq "hidden counts carry no bound either" \
+    "$(jq -r 'select(.observed_suppressed and (.expected != null or .upperbound != null or (.summary | test("upper bound"))))' "$aa" | wc -l)" "0"
 finish

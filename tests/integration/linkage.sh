@@ -214,7 +214,24 @@ expect_eq "alert 1 no longer names them" "$(alerts_json | jq -r 'select(.seq == 
 expect_contains "purge audited" "$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key" --id admin-1)" \
     "purge before 2026-10-03 -> ok"
 
-# 11. nothing raw on the collector's disk
+# 11. disclosure control on spike alerts: four cases in Leeds yesterday make
+# a spike (after quiet weeks); four is below k = 5, so the analyst sees
+# neither the count nor the bounds, while liaison sees them
+yday=$(date -u -d yesterday +%Y-%m-%d)
+for i in 1 2 3 4; do
+    printf '{"case_ref":"S-%s","reported_date":"%s","area_code":"E08000035","age":15,"gender":"boy_man","contact_platforms":["snapchat"],"demands":["money"],"identifiers":[{"kind":"email","value":"spike%s@example.com"}]}\n' "$i" "$yday" "$i"
+done >"$TMP/spike.jsonl"
+submit leeds-school "$TMP/spike.jsonl"
+an=$("$CLI" alerts "${AN[@]}" --kind spike --since 0 --format json --state "$TMP/an.seq")
+expect_eq "the analyst has the spike alerts" \
+    "$([ "$(jq -s length <<<"$an")" -gt 0 ] && echo yes)" "yes"
+expect_eq "no number below k reaches the analyst" \
+    "$(jq -r 'select(.observed != null or .expected != null or .upperbound != null)' <<<"$an" | wc -l)" "0"
+expect_eq "the text says <5" "$(jq -r 'select(.summary | test("<5 reports") | not) | .seq' <<<"$an" | wc -l)" "0"
+li=$("$CLI" alerts "${LIAISON[@]}" --kind spike --since 0 --format json --state "$TMP/li.seq")
+expect_eq "liaison sees the count" "$(jq -r '.observed' <<<"$li" | sort -u | tr '\n' ' ')" "4 "
+
+# 12. nothing raw on the collector's disk
 for raw in "07700 900123" "7700900123" "Jake_2009" "jake_2009" "55555555" "Test Child" "free text" "offender1@"; do
     if grep -qaF -- "$raw" "$DATA/db/data.mdb"; then
         expect_eq "raw '$raw' on disk" "found" "absent"
