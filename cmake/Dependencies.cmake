@@ -45,3 +45,14 @@ if(NOT PROTOC_C)
                       "(or run deploy/install-deps.sh)")
 endif()
 find_package(Threads REQUIRED)
+
+# GLPK ships no pkg-config file either.
+find_path(GLPK_INCLUDE_DIR glpk.h)
+find_library(GLPK_LIBRARY glpk)
+if(NOT GLPK_INCLUDE_DIR OR NOT GLPK_LIBRARY)
+  message(FATAL_ERROR "Missing library 'glpk': install the Debian package 'libglpk-dev' "
+                      "(or run deploy/install-deps.sh, which installs every dependency)")
+endif()
+add_library(tsr_libglpk INTERFACE)
+target_include_directories(tsr_libglpk INTERFACE ${GLPK_INCLUDE_DIR})
+target_link_libraries(tsr_libglpk INTERFACE ${GLPK_LIBRARY})
