@@ -575,6 +575,33 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         }
         break;
     }
+    case TSR_QUERY_TRENDS: {
+        char d1[11] = "-", d2[11] = "-", filt[96] = "";
+        if (q->since_day)
+            tsr_day_format(d1, q->since_day);
+        if (q->until_day)
+            tsr_day_format(d2, q->until_day);
+        for (size_t f = 0; f < q->n_filters && strlen(filt) < sizeof filt - 40; f++)
+            snprintf(filt + strlen(filt), sizeof filt - strlen(filt), " %s=%.24s",
+                     tsr_dimension_name(q->filters[f].dimension)
+                         ? tsr_dimension_name(q->filters[f].dimension)
+                         : "?",
+                     q->filters[f].value);
+        snprintf(what, cap, "trends by %s%s%s %s..%s%s",
+                 tsr_dimension_name(q->by[0]) ? tsr_dimension_name(q->by[0]) : "?",
+                 q->n_by > 1 ? "," : "", q->n_by > 1 && tsr_dimension_name(q->by[1])
+                                            ? tsr_dimension_name(q->by[1])
+                                            : "",
+                 d1, d2, filt);
+        char why[200] = "";
+        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, resp, why, sizeof why);
+        if (rc == TSR_EINVAL || rc == TSR_ERANGE) {
+            s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, why);
+            return;
+        }
+        resp->kind = TSR_QUERY_TRENDS;
+        break;
+    }
     case TSR_QUERY_AUDIT:
         snprintf(what, cap, "audit since=%lld id=%s max=%u", (long long)q->since_time,
                  q->id[0] ? q->id : "*", q->max);

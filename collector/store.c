@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "linkage.h"
 #include "spikes.h"
+#include "trends.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
 
@@ -304,9 +305,10 @@ static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
 /* Puts or deletes a record's index entries. */
 static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put)
 {
-    uint8_t ak[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
+    uint8_t ak[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN], prof[TSR_PROFILE_LEN];
     s_area_day_key(ak, inc);
-    MDB_val k = {sizeof ak, ak}, v = {0, ""};
+    /* the index value is the record's profile: trends read it, not records */
+    MDB_val k = {sizeof ak, ak}, v = {tsr_profile_pack(prof, inc), prof};
     int rc = put ? mdb_put(txn, s->dbi[S_BY_AREA_DAY], &k, &v, 0)
                  : mdb_del(txn, s->dbi[S_BY_AREA_DAY], &k, NULL);
     for (size_t i = 0; (rc == 0 || rc == MDB_NOTFOUND) && i < inc->n_tokens; i++) {
@@ -903,5 +905,19 @@ int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *p
         tsr_error("retention", "purge stopped: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
                   mdb_rc ? mdb_strerror(mdb_rc) : "");
     free(p.ids);
+    return rc;
+}
+
+/* --- trends ------------------------------------------------------------------- */
+
+int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *who, unsigned k,
+                     tsr_response_t *resp, char *why, size_t cap)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    rc = tsr_trends(txn, s->dbi[S_BY_AREA_DAY], q, who, k, resp, why, cap);
+    mdb_txn_abort(txn);
     return rc;
 }

@@ -136,6 +136,10 @@ int32_t tsr_store_retention_cutoff(int months, int64_t now);
  * cluster bookkeeping runs as in ingest). */
 int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged);
 
+/* A trend table for `who` with disclosure threshold k (trends.h). */
+int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *who, unsigned k,
+                     tsr_response_t *resp, char *why, size_t cap);
+
 /* --- audit log --- */
 
 /* Appends one entry in its own write transaction (durable on return 0). */

@@ -44,8 +44,8 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
     for (size_t x = 0; x < n; x++) {
         if (!var[x])
             continue;
-        if (mark[x] == TSR_SDC_SMALL)
-            glp_set_col_bnds(lp, var[x], GLP_DB, 1, k - 1);
+        if (mark[x] == TSR_SDC_SMALL) /* 1..k-1, or a zero hidden to protect one */
+            glp_set_col_bnds(lp, var[x], GLP_DB, 0, k - 1);
         else
             glp_set_col_bnds(lp, var[x], GLP_LO, k, 0);
     }
@@ -117,21 +117,25 @@ int tsr_sdc_audit(const uint64_t *cells, size_t r, size_t c, unsigned k, const i
     return s_audit(cells, (s_shape_t){r, c}, k, mark, pinned);
 }
 
-/* The smallest shown non-zero cell on a line through cell p, or anywhere;
- * SIZE_MAX when none is left. */
+/* The smallest shown cell on a line through cell p, or anywhere; SIZE_MAX
+ * when none is left. */
 static size_t s_candidate(const uint64_t *v, s_shape_t t, const int *mark, size_t p)
 {
     size_t best = SIZE_MAX, pi = p / t.c, pj = p % t.c;
     for (int pass = 0; pass < 2 && best == SIZE_MAX; pass++)
         for (size_t x = 0; x < t.r * t.c; x++) {
             bool near = x / t.c == pi || x % t.c == pj || (t.c == 1 || t.r == 1);
-            if (mark[x] != TSR_SDC_SHOWN || v[x] == 0 || (pass == 0 && !near))
+            if (mark[x] != TSR_SDC_SHOWN || (pass == 0 && !near))
                 continue;
             if (best == SIZE_MAX || v[x] < v[best])
                 best = x;
         }
     return best;
 }
+
+/* A cell hidden to protect another: a zero is hidden as "<k" (true of it);
+ * a count of k or more as protective ("x"), which says it is k or more. */
+static int s_hide_mark(uint64_t v, unsigned k) { return v < k ? TSR_SDC_SMALL : TSR_SDC_PROTECTIVE; }
 
 int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark)
 {
@@ -155,12 +159,12 @@ int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *
                 continue;
             size_t best = SIZE_MAX;
             for (size_t x = 0; x < n; x++)
-                if (s_on(t, l, x / c, x % c) && mark[x] == TSR_SDC_SHOWN && cells[x] > 0 &&
+                if (s_on(t, l, x / c, x % c) && mark[x] == TSR_SDC_SHOWN &&
                     (best == SIZE_MAX || cells[x] < cells[best]))
                     best = x;
             (void)one;
             if (best != SIZE_MAX) {
-                mark[best] = TSR_SDC_PROTECTIVE;
+                mark[best] = s_hide_mark(cells[best], k);
                 changed = true;
             }
         }
@@ -174,7 +178,7 @@ int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *
         size_t x = s_candidate(cells, t, mark, pinned);
         if (x == SIZE_MAX)
             return TSR_ERANGE;
-        mark[x] = TSR_SDC_PROTECTIVE;
+        mark[x] = s_hide_mark(cells[x], k);
     }
     return TSR_ERANGE;
 }

@@ -571,7 +571,8 @@ static int s_encode_result(Tessera__V1__QueryResponse *qr, const tsr_response_t 
             c->n_keys = r->cells[i].n_keys;
             c->keys = kinds[i];
             c->suppressed = r->cells[i].suppressed;
-            c->count = r->cells[i].count;
+            c->protective = r->cells[i].protective;
+            c->count = r->cells[i].suppressed ? 0 : r->cells[i].count;
         } else if (r->kind == TSR_QUERY_CLUSTER) {
             const tsr_cluster_record_t *cr = &r->records[i];
             Tessera__V1__ClusterRecord *c = items[i] = malloc(sizeof *c);
@@ -930,6 +931,7 @@ static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse
                 s_copy_str(r->cells[i].keys[k], sizeof r->cells[i].keys[k], c->keys[k]);
             r->cells[i].n_keys = c->n_keys;
             r->cells[i].suppressed = c->suppressed;
+            r->cells[i].protective = c->suppressed && c->protective;
             r->cells[i].count = c->suppressed ? 0 : c->count; /* never a number under k */
         }
         r->n_cells = t->n_cells;
@@ -1200,4 +1202,26 @@ int tsr_wire_check_codes(tsr_error_t *err)
         }
     }
     return TSR_OK;
+}
+
+/* --- trend dimensions -------------------------------------------------------- */
+
+static const char *const s_dimensions[] = {
+    NULL,     "area",    "region",           "week",              "month",  "agency_type",
+    "age_band", "gender", "contact_platform", "moved_to_platform", "demand", "payment_method",
+    "tactic", "risk",    "action",           "paid",              "amount_band",
+};
+
+int tsr_dimension_parse(const char *name)
+{
+    for (int d = 1; d < (int)(sizeof s_dimensions / sizeof s_dimensions[0]); d++)
+        if (!strcmp(name, s_dimensions[d]))
+            return d;
+    return 0;
+}
+
+const char *tsr_dimension_name(int dim)
+{
+    return dim > 0 && dim < (int)(sizeof s_dimensions / sizeof s_dimensions[0]) ? s_dimensions[dim]
+                                                                                : NULL;
 }

@@ -51,13 +51,13 @@ static void s_dfs(size_t d)
         return;
     }
     size_t i = S[d] / C, j = S[d] % C;
-    bool small = M[S[d]] == TSR_SDC_SMALL;
+    bool small = M[S[d]] == TSR_SDC_SMALL; /* "<k": 0..k-1 (a zero may hide too) */
     long top = small ? K - 1 : VMAX;
     if (C > 1 && rrem[i] < top)
         top = rrem[i];
     if (R > 1 && crem[j] < top)
         top = crem[j];
-    for (long v = small ? 1 : K; v <= top; v++) {
+    for (long v = small ? 0 : K; v <= top; v++) {
         cur[d] = v;
         rrem[i] -= v;
         crem[j] -= v;
@@ -100,6 +100,8 @@ static void test_no_suppressed_cell_is_derivable(void **state)
                 assert_true(v[x] == 0 || v[x] >= K); /* nothing small is shown */
             if (m[x] == TSR_SDC_PROTECTIVE)
                 assert_true(v[x] >= K);
+            if (m[x] == TSR_SDC_SMALL)
+                assert_true(v[x] < K);
             if (m[x] != TSR_SDC_SHOWN)
                 S[NS++] = x;
         }
@@ -156,10 +158,16 @@ static void test_examples(void **state)
     assert_int_equal(tsr_sdc_protect(b, 2, 2, K, mb), 0);
     for (int i = 0; i < 4; i++)
         assert_int_equal(mb[i], TSR_SDC_SHOWN);
-    /* a single cell under k cannot be released at all */
-    uint64_t one[] = {3, 0};
-    int mo[2];
-    assert_int_equal(tsr_sdc_protect(one, 2, 1, K, mo), TSR_ERANGE);
+    /* a small cell whose column is otherwise zero: a zero hides with it */
+    uint64_t col[] = {0, 9, 0, 7, 2, 8};
+    int mc[6];
+    assert_int_equal(tsr_sdc_protect(col, 3, 2, K, mc), 0);
+    assert_int_equal(mc[4], TSR_SDC_SMALL);
+    assert_true(mc[0] == TSR_SDC_SMALL || mc[2] == TSR_SDC_SMALL);
+    /* a single cell under k, nothing else: it cannot be released */
+    uint64_t one[] = {3};
+    int mo[1];
+    assert_int_equal(tsr_sdc_protect(one, 1, 1, K, mo), TSR_ERANGE);
     assert_int_equal(tsr_sdc_protect(b, 2, 2, 2, mb), TSR_EINVAL); /* k below 3 */
 }
 

@@ -487,8 +487,8 @@ static void test_queries_and_results_roundtrip(void **state)
     free(buf);
 
     /* trends result: suppressed cells carry no count */
-    tsr_trend_cell_t cells[2] = {{{"E08000035", "2026-10-05"}, 2, false, 12},
-                                 {{"E08000032", "2026-10-05"}, 2, true, 0}};
+    tsr_trend_cell_t cells[2] = {{{"E08000035", "2026-10-05"}, 2, false, false, 12},
+                                 {{"E08000032", "2026-10-05"}, 2, true, true, 7}};
     m = (tsr_msg_t){.kind = TSR_MSG_RESPONSE};
     tsr_response_t *r = &m.u.response;
     r->status = TSR_QSTATUS_OK;
@@ -499,7 +499,12 @@ static void test_queries_and_results_roundtrip(void **state)
     s_roundtrip(&m, &d);
     assert_int_equal(d.u.response.k, 5);
     assert_int_equal(d.u.response.n_cells, 2);
-    assert_memory_equal(d.u.response.cells, cells, sizeof cells);
+    assert_memory_equal(&d.u.response.cells[0], &cells[0], sizeof cells[0]);
+    /* a suppressed cell's count never travels, even when the caller set one */
+    assert_true(d.u.response.cells[1].suppressed);
+    assert_true(d.u.response.cells[1].protective);
+    assert_int_equal(d.u.response.cells[1].count, 0);
+    assert_string_equal(d.u.response.cells[1].keys[0], "E08000032");
     tsr_msg_clear(&d);
 
     /* cluster detail */

@@ -3,12 +3,13 @@
  * A table of r rows and c columns (c = 1: one dimension) whose row totals,
  * column totals and grand total an analyst may know from other queries.
  * Cells from 1 to k-1 are suppressed ("<k"). Then, so that no suppressed
- * cell can be worked out from the rest, more cells are suppressed
- * ("protective", shown as "x", known to be k or more): first wherever a row
- * or column would hold a single suppressed cell, then until a linear-program
- * audit (GLPK) finds, for every suppressed cell, at least two values
- * consistent with everything released and with the margins. Zero cells are
- * shown: they are known anyway (no record has that value).
+ * cell can be worked out from the rest, more cells are suppressed: first
+ * wherever a row or column would hold a single suppressed cell, then until
+ * a linear-program audit (GLPK) finds, for every suppressed cell, at least
+ * two values consistent with everything released and with the margins. A
+ * cell hidden to protect another shows "<k" when it is 0 (zeros are
+ * otherwise shown) and "x" ("protective", k or more) otherwise. The audit
+ * takes a "<k" cell to be anything from 0 to k-1, an "x" cell k or more.
  */
 #ifndef TESSERA_SDC_H
 #define TESSERA_SDC_H

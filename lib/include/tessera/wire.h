@@ -160,7 +160,8 @@ typedef struct tsr_trend_cell {
     tsr_name_t keys[TSR_TRENDS_MAX_BY];
     size_t n_keys;
     bool suppressed;
-    uint64_t count; /* 0 when suppressed */
+    bool protective; /* suppressed to protect another cell: k or more, shown "x" */
+    uint64_t count;  /* 0 when suppressed */
 } tsr_trend_cell_t;
 
 typedef struct tsr_cluster_record {
@@ -252,6 +253,13 @@ void tsr_msg_clear(tsr_msg_t *m);
  * sending. Returns 0 when valid; else the reason, with detail filled. */
 int tsr_wire_check_incident(const tsr_incident_t *inc, const tsr_wire_limits_t *lim,
                             tsr_wire_verdict_t *verdict);
+
+/* Trend dimensions (wire enum Dimension) <-> names: "area", "region",
+ * "week", "month", "agency_type", "age_band", "gender", "contact_platform",
+ * "moved_to_platform", "demand", "payment_method", "tactic", "risk",
+ * "action", "paid", "amount_band". 0 / NULL when unknown. */
+int tsr_dimension_parse(const char *name);
+const char *tsr_dimension_name(int dim);
 
 /* Checks that schemas/codes agree with the proto enums (names and numbers).
  * Returns 0 or TSR_EINVAL naming the first disagreement. */

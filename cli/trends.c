@@ -1,0 +1,198 @@
+/* trends.c - `tessera trends`: counts by one or two dimensions, with the
+ * collector's disclosure control applied before anything arrives here. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tessera/record.h"
+
+static const char s_usage[] =
+    "usage: tessera trends --by DIM[,DIM] --server-key COLLECTOR.pub --key NAME.key\n"
+    "                      [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--area CODE]\n"
+    "                      [--region CODE] [--platform NAME] [--where DIM=VALUE]...\n"
+    "                      [--format table|csv|json] [--collector ENDPOINT]\n"
+    "\n"
+    "Counts of incidents by one or two dimensions: area, region, week, month,\n"
+    "agency_type, age_band, gender, contact_platform, moved_to_platform, demand,\n"
+    "payment_method, tactic, risk, action, paid, amount_band. Lists (platforms,\n"
+    "demands, tactics...) count a record once per value it holds.\n"
+    "\n"
+    "Disclosure control is applied by the collector: a count from 1 to k-1 shows\n"
+    "as <k; a cell suppressed so that no small count can be worked out from the\n"
+    "others (it is k or more) shows as x. Dates are taken in whole weeks, Monday\n"
+    "to Sunday. Analysts see their own areas only. docs/PRIVACY.md explains.\n"
+    "\n"
+    "  --where DIM=VALUE     only records with that value (repeatable); --area,\n"
+    "                        --region and --platform (contact platform) are short\n"
+    "                        for --where area=, region=, contact_platform=\n" CLI_CONN_USAGE;
+
+static bool s_filter(tsr_query_t *q, const char *dim, const char *value)
+{
+    int d = tsr_dimension_parse(dim);
+    if (!d || q->n_filters == TSR_QUERY_MAX_FILTERS || strlen(value) >= sizeof q->filters[0].value) {
+        fprintf(stderr, "tessera trends: '%s=%s' is not a filter (dimension unknown or too many)\n",
+                dim, value);
+        return false;
+    }
+    q->filters[q->n_filters].dimension = d;
+    snprintf(q->filters[q->n_filters++].value, sizeof q->filters[0].value, "%s", value);
+    return true;
+}
+
+static void s_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k)
+{
+    if (!c->suppressed)
+        snprintf(out, cap, "%llu", (unsigned long long)c->count);
+    else if (c->protective)
+        snprintf(out, cap, "x");
+    else
+        snprintf(out, cap, "<%u", k);
+}
+
+static void s_print(const tsr_response_t *r, size_t n_by, const char *format, const char **dims)
+{
+    char t[32];
+    if (!strcmp(format, "json")) {
+        json_t *o = json_object(), *cells = json_array();
+        json_object_set_new(o, "k", json_integer(r->k));
+        for (size_t i = 0; i < r->n_cells; i++) {
+            json_t *c = json_object();
+            for (size_t d = 0; d < n_by; d++)
+                json_object_set_new(c, dims[d], json_string(r->cells[i].keys[d]));
+            s_cell_text(t, sizeof t, &r->cells[i], r->k);
+            json_object_set_new(c, "count", r->cells[i].suppressed ? json_string(t)
+                                                                   : json_integer((json_int_t)r->cells[i].count));
+            json_array_append_new(cells, c);
+        }
+        json_object_set_new(o, "cells", cells);
+        char *text = json_dumps(o, JSON_INDENT(1));
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(o);
+        return;
+    }
+    if (!strcmp(format, "csv") || n_by == 1) {
+        bool csv = !strcmp(format, "csv");
+        if (csv)
+            printf("%s%s%s,count\n", dims[0], n_by > 1 ? "," : "", n_by > 1 ? dims[1] : "");
+        else
+            printf("%-24s %8s\n", dims[0], "count");
+        for (size_t i = 0; i < r->n_cells; i++) {
+            s_cell_text(t, sizeof t, &r->cells[i], r->k);
+            if (csv)
+                printf("%s%s%s,%s\n", r->cells[i].keys[0], n_by > 1 ? "," : "",
+                       n_by > 1 ? r->cells[i].keys[1] : "", t);
+            else
+                printf("%-24s %8s\n", r->cells[i].keys[0], t);
+        }
+        return;
+    }
+    /* a cross table: rows of the first dimension, columns of the second */
+    size_t ncols = 0;
+    while (ncols < r->n_cells && !strcmp(r->cells[ncols].keys[0], r->cells[0].keys[0]))
+        ncols++;
+    printf("%-20s", dims[0]);
+    for (size_t j = 0; j < ncols; j++)
+        printf(" %12.12s", r->cells[j].keys[1]);
+    putchar('\n');
+    for (size_t i = 0; ncols && i < r->n_cells; i += ncols) {
+        printf("%-20s", r->cells[i].keys[0]);
+        for (size_t j = 0; j < ncols && i + j < r->n_cells; j++) {
+            s_cell_text(t, sizeof t, &r->cells[i + j], r->k);
+            printf(" %12s", t);
+        }
+        putchar('\n');
+    }
+}
+
+int cli_cmd_trends(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_CONN_LONG_OPTIONS,
+        {"by", required_argument, NULL, 'b'},
+        {"since", required_argument, NULL, 's'},
+        {"until", required_argument, NULL, 'u'},
+        {"area", required_argument, NULL, 'a'},
+        {"region", required_argument, NULL, 'r'},
+        {"platform", required_argument, NULL, 'p'},
+        {"where", required_argument, NULL, 'w'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    cli_conn_opts_t co;
+    cli_conn_defaults(&co);
+    tsr_msg_t req = {.kind = TSR_MSG_QUERY}, reply;
+    tsr_query_t *q = &req.u.query;
+    q->request_id = 1;
+    q->kind = TSR_QUERY_TRENDS;
+    const char *format = "table", *dims[2] = {NULL, NULL};
+    char by[128] = "";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_conn_option(&co, c, optarg))
+            continue;
+        switch (c) {
+        case 'b': snprintf(by, sizeof by, "%s", optarg); break;
+        case 's':
+        case 'u':
+            if (tsr_day_parse(optarg, c == 's' ? &q->since_day : &q->until_day) != 0) {
+                fprintf(stderr, "tessera trends: '%s' is not a date (YYYY-MM-DD)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'a':
+            if (!s_filter(q, "area", optarg))
+                return 2;
+            break;
+        case 'r':
+            if (!s_filter(q, "region", optarg))
+                return 2;
+            break;
+        case 'p':
+            if (!s_filter(q, "contact_platform", optarg))
+                return 2;
+            break;
+        case 'w': {
+            char *eq = strchr(optarg, '=');
+            if (!eq) {
+                fprintf(stderr, "tessera trends: --where wants DIM=VALUE, not '%s'\n", optarg);
+                return 2;
+            }
+            *eq = '\0';
+            if (!s_filter(q, optarg, eq + 1))
+                return 2;
+            break;
+        }
+        case 'f': format = optarg; break;
+        case 'h': fputs(s_usage, stdout); return 0;
+        default: fputs(s_usage, stderr); return 2;
+        }
+    }
+    char *comma = strchr(by, ',');
+    if (comma)
+        *comma = '\0';
+    dims[0] = by;
+    dims[1] = comma ? comma + 1 : NULL;
+    q->n_by = comma ? 2 : 1;
+    q->by[0] = tsr_dimension_parse(dims[0]);
+    q->by[1] = comma ? tsr_dimension_parse(dims[1]) : 0;
+    if (!by[0] || !q->by[0] || (comma && !q->by[1]) || optind != argc ||
+        (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json"))) {
+        fprintf(stderr, "tessera trends: %s\n\n%s",
+                !by[0] ? "--by is required" : "unknown dimension or format", s_usage);
+        return 2;
+    }
+    if (!cli_conn_complete(&co, "trends"))
+        return 2;
+    int rc = cli_request("trends", &co, &req, &reply);
+    if (rc == 0)
+        s_print(&reply.u.response, q->n_by, format, dims);
+    tsr_msg_clear(&reply);
+    return rc;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Trends end to end: three agencies submit the scenario's exports; the
+# counts the collector gives equal counts made from the raw files (where
+# shown); an analyst is never given a number from 1 to k-1 by any of the
+# --by / filter combinations below; every trends query is audited.
+source "$(dirname "$0")/lib.sh"
+DATA="$TMP/data"
+"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+"$TSR_BUILD_DIR/tools/tessera-scenario" --out "$TMP/scenario" >/dev/null
+start_collector "$DATA"
+AREAS="E08000035 E08000032 E08000034"
+for area in $AREAS; do
+    "$AGENT" init --dir "$TMP/la-$area" --agency-id "la-$area" --agency-type la_childrens_services \
+        --area "$area" --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" \
+        --collector "$INGEST" | tail -n 1 >>"$DATA/authorized_clients"
+done
+for who in analyst admin; do
+    "$CLI" keygen --curve "$TMP/$who" >/dev/null
+done
+echo "$(grep -v '^#' "$TMP/analyst.pub") analyst yh-analyst E12000003" >>"$DATA/authorized_clients"
+echo "$(grep -v '^#' "$TMP/admin.pub") admin admin-1 *" >>"$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+sleep 0.3
+for area in $AREAS; do
+    "$AGENT" submit --config "$TMP/la-$area/agent.conf" "$TMP/scenario/la-$area.jsonl" 2>/dev/null
+done
+cat $(for a in $AREAS; do echo "$TMP/scenario/la-$a.jsonl"; done) >"$TMP/all.jsonl"
+Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
+AN=("${Q[@]}" --key "$TMP/analyst.key")
+queries=0
+
+# 1. shown counts equal the raw files' counts; small ones are hidden
+out=$("$CLI" trends "${AN[@]}" --by area --format csv); queries=$((queries + 1))
+for area in $AREAS; do
+    raw=$(jq -r --arg a "$area" 'select(.area_code == $a) | .case_ref' "$TMP/all.jsonl" | wc -l)
+    expect_eq "records in $area" "$(grep "^$area," <<<"$out" | cut -d, -f2)" "$raw"
+done
+out=$("$CLI" trends "${AN[@]}" --by area,contact_platform --format csv); queries=$((queries + 1))
+while IFS=, read -r area platform shown; do
+    raw=$(jq -r --arg a "$area" --arg p "$platform" \
+        'select(.area_code == $a and (.contact_platforms | index($p))) | .case_ref' "$TMP/all.jsonl" | wc -l)
+    case "$shown" in
+    "<5") [ "$raw" -lt 5 ] || expect_eq "$area $platform hidden" "$raw" "0..4" ;; # a zero may hide too
+    x) [ "$raw" -ge 5 ] || expect_eq "$area $platform protective" "$raw" ">=5" ;;
+    *) [ "$raw" = "$shown" ] || expect_eq "$area $platform" "$shown" "$raw" ;;
+    esac
+    checked=$((${checked:-0} + 1))
+done < <(tail -n +2 <<<"$out")
+expect_eq "area x platform cells checked" "$([ "${checked:-0}" -ge 15 ] && echo yes)" "yes"
+expect_eq "some cells hidden" "$(awk -F, '$3 == "<5"' <<<"$out" | wc -l | awk '$1 > 0 { print "yes" }')" "yes"
+
+# 2. no number under k, whatever the analyst asks
+small=0
+for by in area region week month age_band gender contact_platform moved_to_platform demand \
+    payment_method tactic paid amount_band area,age_band area,gender age_band,gender \
+    contact_platform,age_band month,contact_platform; do
+    for filter in "" "--area E08000035" "--platform snapchat" "--where gender=girl_woman" \
+        "--since 2026-01-01" "--where age_band=13_15 --area E08000032"; do
+        # shellcheck disable=SC2086
+        if out=$("$CLI" trends "${AN[@]}" --by "$by" $filter --format csv 2>/dev/null); then
+            n=$(tail -n +2 <<<"$out" | awk -F, '{ v = $NF } v ~ /^[0-9]+$/ && v > 0 && v < 5' | wc -l)
+            small=$((small + n))
+        fi
+        queries=$((queries + 1))
+    done
+done
+expect_eq "numbers from 1 to 4 given to the analyst" "$small" "0"
+
+# 3. the analyst sees only their region; the admin everything
+set +e
+"$CLI" trends "${AN[@]}" --by area --area E08000025 >/dev/null 2>"$TMP/err"; rc=$?
+set -e
+queries=$((queries + 1))
+expect_eq "outside the analyst's areas: nothing" "$rc" "1"
+expect_contains "says why" "$(cat "$TMP/err")" "fewer than 5 records match"
+
+# 4. every query audited
+audited=$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key" --id yh-analyst --format csv | grep -c ',"trends by ')
+expect_eq "trends queries audited" "$audited" "$queries"
+finish
