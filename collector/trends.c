@@ -151,7 +151,50 @@ static int t_cmp(const void *a, const void *b) { return strcmp(a, b); }
 typedef struct {
     char area[16];
     t_profile_t p;
+    bool match; /* passes the query's filters */
 } t_row_t;
+
+/* Protects the table cells[0..n) (n = nr x nc). With filters, the same
+ * table without them is cells[i] + cells[n + i], which an analyst can ask
+ * for too: the two-column table (this query's cell, the rest) is protected
+ * as well, each pattern feeding the other until neither needs more. */
+static int t_protect(const uint64_t *cells, size_t nr, size_t nc, bool filtered, unsigned k,
+                     int *mark)
+{
+    size_t n = nr * nc;
+    int rc = tsr_sdc_protect(cells, nr, nc, k, mark);
+    if (rc != 0 || !filtered)
+        return rc;
+    uint64_t *pair = malloc(2 * n * sizeof *pair);
+    int *pm = malloc(2 * n * sizeof *pm);
+    if (!pair || !pm) {
+        free(pair);
+        free(pm);
+        return TSR_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pair[2 * i] = cells[i];
+        pair[2 * i + 1] = cells[n + i];
+        pm[2 * i + 1] = TSR_SDC_SHOWN;
+    }
+    for (size_t round = 0; rc == 0 && round <= n; round++) {
+        for (size_t i = 0; i < n; i++)
+            pm[2 * i] = mark[i];
+        rc = tsr_sdc_protect_more(pair, n, 2, k, pm);
+        bool more = false;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (pm[2 * i] != mark[i]) {
+                mark[i] = pm[2 * i];
+                more = true;
+            }
+        if (rc != 0 || !more)
+            break;
+        rc = tsr_sdc_protect_more(cells, nr, nc, k, mark);
+    }
+    free(pair);
+    free(pm);
+    return rc;
+}
 
 int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const tsr_client_t *who,
                unsigned k, tsr_response_t *resp, char *why, size_t cap)
@@ -187,6 +230,8 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
         snprintf(area, sizeof area, "%.*s", P_AREA_KEY, (const char *)kv.mv_data);
         if (who->role == TSR_ROLE_ANALYST && !tsr_client_area_allowed(who, area))
             continue;
+        /* records failing a filter are kept too: the table is protected
+         * against the same query without its filters */
         bool keep = true;
         for (size_t f = 0; keep && f < q->n_filters; f++) {
             t_value_t vals[T_MAX_VALUES];
@@ -195,8 +240,6 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
             for (size_t i = 0; i < nv && !keep; i++)
                 keep = !strcmp(vals[i], q->filters[f].value);
         }
-        if (!keep)
-            continue;
         if (nrows == rcap) {
             rcap = rcap ? rcap * 2 : 1024;
             t_row_t *nr = realloc(rows, rcap * sizeof *nr);
@@ -207,6 +250,7 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
             rows = nr;
         }
         snprintf(rows[nrows].area, sizeof rows[0].area, "%s", area);
+        rows[nrows].match = keep;
         rows[nrows++].p = p;
     }
     mdb_cursor_close(c);
@@ -214,7 +258,10 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
         free(rows);
         return rc == ENOMEM ? TSR_ENOMEM : tsr_kv_code(rc);
     }
-    if (nrows < k) {
+    size_t nmatch = 0;
+    for (size_t i = 0; i < nrows; i++)
+        nmatch += rows[i].match;
+    if (nmatch < k) {
         free(rows);
         snprintf(why, cap, "fewer than %u records match: nothing can be released", k);
         return TSR_ERANGE;
@@ -235,8 +282,9 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
                  T_MAX_CELLS);
         rc = TSR_EINVAL;
     }
-    uint64_t *cells = rc == 0 ? calloc(nr * nc + 1, sizeof *cells) : NULL;
-    int *mark = rc == 0 ? calloc(nr * nc + 1, sizeof *mark) : NULL;
+    size_t n = nr * nc;
+    uint64_t *cells = rc == 0 ? calloc(2 * n + 1, sizeof *cells) : NULL; /* match, then others */
+    int *mark = rc == 0 ? calloc(2 * n + 1, sizeof *mark) : NULL;
     if (rc == 0 && (!cells || !mark))
         rc = TSR_ENOMEM;
     if (rc == 0) {
@@ -251,10 +299,10 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
                 for (size_t b = 0; b < n1; b++) {
                     long r0 = t_axis_find(&ax[0], v0[a]);
                     long r1 = q->n_by == 2 ? t_axis_find(&ax[1], v1[b]) : 0;
-                    cells[(size_t)r0 * nc + (size_t)r1]++;
+                    cells[(rows[i].match ? 0 : n) + (size_t)r0 * nc + (size_t)r1]++;
                 }
         }
-        rc = tsr_sdc_protect(cells, nr, nc, k, mark);
+        rc = t_protect(cells, nr, nc, q->n_filters > 0, k, mark);
         if (rc == TSR_ERANGE)
             snprintf(why, cap, "the table cannot be released without disclosing small counts: "
                      "widen the query");

@@ -139,12 +139,20 @@ static int s_hide_mark(uint64_t v, unsigned k) { return v < k ? TSR_SDC_SMALL : 
 
 int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark)
 {
+    for (size_t x = 0; x < r * c; x++)
+        mark[x] = TSR_SDC_SHOWN;
+    return tsr_sdc_protect_more(cells, r, c, k, mark);
+}
+
+int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark)
+{
     if (k < 3 || r == 0 || c == 0)
         return TSR_EINVAL;
     s_shape_t t = {r, c};
     size_t n = r * c;
     for (size_t x = 0; x < n; x++)
-        mark[x] = cells[x] >= 1 && cells[x] < k ? TSR_SDC_SMALL : TSR_SDC_SHOWN;
+        if (mark[x] == TSR_SDC_SHOWN && cells[x] >= 1 && cells[x] < k)
+            mark[x] = TSR_SDC_SMALL;
     /* no line may hold a single suppressed cell */
     for (bool changed = true; changed;) {
         changed = false;

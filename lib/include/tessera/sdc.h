@@ -24,6 +24,10 @@ enum { TSR_SDC_SHOWN = 0, TSR_SDC_SMALL = 1, TSR_SDC_PROTECTIVE = 2 };
  * would have to go: the caller withholds it), TSR_ENOMEM, TSR_EINVAL. */
 int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark);
 
+/* The same, starting from marks already set (cells hidden for another
+ * table's sake stay hidden). */
+int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark);
+
 /* The audit alone: 0 when every suppressed cell (mark != SHOWN) has at least
  * two feasible values, else 1 and *pinned = the index of one that has only
  * one. Margins are the true sums of cells. Used by the tests too. */
