@@ -10,6 +10,7 @@ static const char s_usage[] =
     "Commands:\n"
     "  keygen --curve NAME  make a CURVE key pair: NAME.key (secret) and NAME.pub\n"
     "  trends --by DIM      incident counts with disclosure control (analysts)\n"
+    "  report               a region's report as one HTML file (analysts)\n"
     "  stats                the collector's counters (admin role)\n"
     "  alerts               linkage alerts, once or --follow (liaison and admin)\n"
     "  lookup VALUE         is this offender identifier known? (liaison)\n"
@@ -28,6 +29,7 @@ static const struct {
     {"keygen", cli_cmd_keygen},
     {"stats", cli_cmd_stats},
     {"trends", cli_cmd_trends},
+    {"report", cli_cmd_report},
     {"alerts", cli_cmd_alerts},
     {"lookup", cli_cmd_lookup},
     {"cluster", cli_cmd_cluster},

@@ -172,6 +172,23 @@ static int t_protect(const uint64_t *cells, size_t nr, size_t nc, bool filtered,
         free(pm);
         return TSR_ENOMEM;
     }
+    /* The unfiltered table as that query would release it: a pair's total
+     * is known only where that table shows its cell. */
+    uint64_t *whole = malloc(n * sizeof *whole);
+    int *wm = malloc(n * sizeof *wm);
+    bool *known = malloc(n * sizeof *known), any_rest = false;
+    for (size_t i = 0; whole && i < n; i++) {
+        whole[i] = cells[i] + cells[n + i];
+        any_rest |= cells[n + i] > 0;
+    }
+    if (!whole || !wm || !known)
+        rc = TSR_ENOMEM;
+    else if (!any_rest)
+        rc = 1; /* the filters leave nothing out: the same table, nothing to subtract */
+    else if ((rc = tsr_sdc_protect(whole, nr, nc, k, wm)) == TSR_ERANGE)
+        rc = 0, memset(wm, 0xff, n * sizeof *wm); /* withheld: no total known */
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        known[i] = wm[i] == TSR_SDC_SHOWN;
     for (size_t i = 0; i < n; i++) {
         pair[2 * i] = cells[i];
         pair[2 * i + 1] = cells[n + i];
@@ -180,7 +197,7 @@ static int t_protect(const uint64_t *cells, size_t nr, size_t nc, bool filtered,
     for (size_t round = 0; rc == 0 && round <= n; round++) {
         for (size_t i = 0; i < n; i++)
             pm[2 * i] = mark[i];
-        rc = tsr_sdc_protect_more(pair, n, 2, k, pm);
+        rc = tsr_sdc_protect_more(pair, n, 2, k, pm, known);
         bool more = false;
         for (size_t i = 0; rc == 0 && i < n; i++)
             if (pm[2 * i] != mark[i]) {
@@ -189,11 +206,14 @@ static int t_protect(const uint64_t *cells, size_t nr, size_t nc, bool filtered,
             }
         if (rc != 0 || !more)
             break;
-        rc = tsr_sdc_protect_more(cells, nr, nc, k, mark);
+        rc = tsr_sdc_protect_more(cells, nr, nc, k, mark, NULL);
     }
     free(pair);
     free(pm);
-    return rc;
+    free(whole);
+    free(wm);
+    free(known);
+    return rc == 1 ? 0 : rc;
 }
 
 int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const tsr_client_t *who,

@@ -12,7 +12,14 @@
  * columns), columns (when there are several rows), and the grand total. */
 typedef struct {
     size_t r, c;
+    const bool *row_known; /* NULL: every row total may be known */
 } s_shape_t;
+
+/* Whether line l's total may be known to the analyst. */
+static bool s_known(s_shape_t t, size_t l)
+{
+    return !(t.c > 1 && l < t.r && t.row_known && !t.row_known[l]);
+}
 
 static size_t s_nlines(s_shape_t t) { return (t.c > 1 ? t.r : 0) + (t.r > 1 ? t.c : 0) + 1; }
 
@@ -63,6 +70,8 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
     for (size_t l = 0; l < nl; l++) {
         int cnt = 0;
         double rest = 0;
+        if (!s_known(t, l))
+            continue;
         for (size_t i = 0; i < t.r; i++)
             for (size_t j = 0; j < t.c; j++) {
                 if (!s_on(t, l, i, j))
@@ -114,7 +123,7 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
 int tsr_sdc_audit(const uint64_t *cells, size_t r, size_t c, unsigned k, const int *mark,
                   size_t *pinned)
 {
-    return s_audit(cells, (s_shape_t){r, c}, k, mark, pinned);
+    return s_audit(cells, (s_shape_t){r, c, NULL}, k, mark, pinned);
 }
 
 /* The smallest shown cell on a line through cell p, or anywhere; SIZE_MAX
@@ -141,14 +150,15 @@ int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *
 {
     for (size_t x = 0; x < r * c; x++)
         mark[x] = TSR_SDC_SHOWN;
-    return tsr_sdc_protect_more(cells, r, c, k, mark);
+    return tsr_sdc_protect_more(cells, r, c, k, mark, NULL);
 }
 
-int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark)
+int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark,
+                         const bool *row_known)
 {
     if (k < 3 || r == 0 || c == 0)
         return TSR_EINVAL;
-    s_shape_t t = {r, c};
+    s_shape_t t = {r, c, row_known};
     size_t n = r * c;
     for (size_t x = 0; x < n; x++)
         if (mark[x] == TSR_SDC_SHOWN && cells[x] >= 1 && cells[x] < k)
@@ -158,6 +168,8 @@ int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, 
         changed = false;
         for (size_t l = 0; l < s_nlines(t); l++) {
             size_t ns = 0, one = 0;
+            if (!s_known(t, l))
+                continue;
             for (size_t x = 0; x < n; x++)
                 if (s_on(t, l, x / c, x % c) && mark[x] != TSR_SDC_SHOWN) {
                     ns++;

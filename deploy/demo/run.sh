@@ -147,9 +147,15 @@ ANALYST=(--collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collect
 echo "   The analyst also has $(jq -r 'select(.kind == "spike")' "$DEMO/analyst-alerts.jsonl" | jq -s length) spike alerts on single series (demo-run/analyst-alerts.jsonl);"
 echo "   counts below the disclosure threshold show as hidden. Methods, as R's surveillance package:"
 echo "   tessera spikes backtest --method c2 --input SERIES.csv"
+echo
+echo "-- 13. The analyst's trend tables, with disclosure control (<5: a small count; x: hidden"
+echo "       so that no small count can be worked out): Yorkshire cases by age band and gender"
+"$CLI" trends "${ANALYST[@]}" --by age_band,gender | sed 's/^/   /'
+echo
+echo "-- 14. The regional report: one self-contained HTML file (inline SVG) to open or email"
+"$CLI" report "${ANALYST[@]}" --region E12000003 --out "$DEMO/report-E12000003.html" | sed 's/^/   /'
 kill "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" 2>/dev/null || true
 trap - EXIT
 echo
-echo "The analyst's trends and report come with the next issue."
 echo "Everything is left in demo-run/ for a look."

@@ -33,4 +33,21 @@ expect_eq "no count from 1 to 4 reaches the analyst" \
     "$(jq -r 'select(.observed != null and .observed > 0 and .observed < 5)' "$aa" | wc -l)" "0"
 expect_eq "hidden counts carry no bound either" \
     "$(jq -r 'select(.observed_suppressed and (.expected != null or .upperbound != null or (.summary | test("upper bound"))))' "$aa" | wc -l)" "0"
+# the regional report: self-contained, no number from 1 to k-1 anywhere in it
+report="$TSR_DEMO_DIR/report-E12000003.html"
+expect_contains "report written" "$out" "report written to $report"
+expect_eq "no script, no external resource" \
+    "$(grep -ciE '<script|https?://|src=|@import|url\(' "$report")" "0"
+expect_eq "every figure in it is hidden, 0 or at least k" \
+    "$(grep -o 'data-count="[^"]*"' "$report" | cut -d'"' -f2 | awk '$1 != "hidden" && !($1 == 0 || $1 >= 5)' | wc -l)" "0"
+expect_eq "it has figures" "$([ "$(grep -c 'data-count=' "$report")" -gt 100 ] && echo yes)" "yes"
+expect_contains "the wave's spike is marked" "$(cat "$report")" 'class="alert"'
+# and it renders in a real browser, where one is installed (Debian: chromium)
+if command -v chromium >/dev/null 2>&1; then
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --window-size=1200,2600 \
+        --screenshot="$TMP/report.png" "file://$report" >/dev/null 2>&1 || true
+    expect_eq "rendered by chromium" "$([ -s "$TMP/report.png" ] && [ "$(stat -c %s "$TMP/report.png")" -gt 20000 ] && echo yes)" "yes"
+else
+    echo "chromium not installed: the render check is skipped (apt-get install chromium)"
+fi
 finish

@@ -14,6 +14,7 @@
 #ifndef TESSERA_SDC_H
 #define TESSERA_SDC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,8 +26,10 @@ enum { TSR_SDC_SHOWN = 0, TSR_SDC_SMALL = 1, TSR_SDC_PROTECTIVE = 2 };
 int tsr_sdc_protect(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark);
 
 /* The same, starting from marks already set (cells hidden for another
- * table's sake stay hidden). */
-int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark);
+ * table's sake stay hidden). row_known (NULL: all) says which row totals an
+ * analyst may know; column and grand totals are always taken as known. */
+int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, int *mark,
+                         const bool *row_known);
 
 /* The audit alone: 0 when every suppressed cell (mark != SHOWN) has at least
  * two feasible values, else 1 and *pinned = the index of one that has only
