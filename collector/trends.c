@@ -151,69 +151,79 @@ static int t_cmp(const void *a, const void *b) { return strcmp(a, b); }
 typedef struct {
     char area[16];
     t_profile_t p;
-    bool match; /* passes the query's filters */
+    bool match;     /* passes the query's filters */
+    uint32_t fails; /* bit f: fails filter f */
 } t_row_t;
 
-/* Protects the table cells[0..n) (n = nr x nc). With filters, the same
- * table without them is cells[i] + cells[n + i], which an analyst can ask
- * for too: the two-column table (this query's cell, the rest) is protected
- * as well, each pattern feeding the other until neither needs more. */
-static int t_protect(const uint64_t *cells, size_t nr, size_t nc, bool filtered, unsigned k,
-                     int *mark)
+/* One "other side": the records a neighbouring query would add to this
+ * one (rest[0..n)). The pair (this cell, the rest) is protected as a
+ * two-column table whose row totals are known where that neighbouring
+ * query shows its cell. Returns 0 with *more set when marks were added. */
+static int t_pair(const uint64_t *cells, const uint64_t *rest, size_t nr, size_t nc, unsigned k,
+                  int *mark, bool *more)
+{
+    size_t n = nr * nc;
+    bool any = false;
+    for (size_t i = 0; i < n; i++)
+        any |= rest[i] > 0;
+    *more = false;
+    if (!any)
+        return 0; /* the neighbouring query is the same table */
+    uint64_t *pair = malloc(2 * n * sizeof *pair), *whole = malloc(n * sizeof *whole);
+    int *pm = malloc(2 * n * sizeof *pm), *wm = malloc(n * sizeof *wm);
+    bool *known = malloc(n * sizeof *known);
+    int rc = pair && whole && pm && wm && known ? 0 : TSR_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        whole[i] = cells[i] + rest[i];
+    if (rc == 0 && (rc = tsr_sdc_protect(whole, nr, nc, k, wm)) == TSR_ERANGE) {
+        rc = 0; /* that query is withheld: none of its totals is known */
+        for (size_t i = 0; i < n; i++)
+            wm[i] = TSR_SDC_SMALL;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        known[i] = wm[i] == TSR_SDC_SHOWN;
+        pair[2 * i] = cells[i];
+        pair[2 * i + 1] = rest[i];
+        pm[2 * i] = mark[i];
+        pm[2 * i + 1] = TSR_SDC_SHOWN;
+    }
+    if (rc == 0)
+        rc = tsr_sdc_protect_more(pair, n, 2, k, pm, known);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (pm[2 * i] != mark[i]) {
+            mark[i] = pm[2 * i];
+            *more = true;
+        }
+    free(pair);
+    free(whole);
+    free(pm);
+    free(wm);
+    free(known);
+    return rc;
+}
+
+/* Protects the table cells[0..n) (n = nr x nc). With filters, an analyst
+ * can also ask the same query without them, or without any one of them, and
+ * subtract: sides[s] (n cells each) are what each such query adds. Every
+ * pair is protected too, each pattern feeding the others until none needs
+ * more. */
+static int t_protect(const uint64_t *cells, const uint64_t *sides, size_t n_sides, size_t nr,
+                     size_t nc, unsigned k, int *mark)
 {
     size_t n = nr * nc;
     int rc = tsr_sdc_protect(cells, nr, nc, k, mark);
-    if (rc != 0 || !filtered)
-        return rc;
-    uint64_t *pair = malloc(2 * n * sizeof *pair);
-    int *pm = malloc(2 * n * sizeof *pm);
-    if (!pair || !pm) {
-        free(pair);
-        free(pm);
-        return TSR_ENOMEM;
-    }
-    /* The unfiltered table as that query would release it: a pair's total
-     * is known only where that table shows its cell. */
-    uint64_t *whole = malloc(n * sizeof *whole);
-    int *wm = malloc(n * sizeof *wm);
-    bool *known = malloc(n * sizeof *known), any_rest = false;
-    for (size_t i = 0; whole && i < n; i++) {
-        whole[i] = cells[i] + cells[n + i];
-        any_rest |= cells[n + i] > 0;
-    }
-    if (!whole || !wm || !known)
-        rc = TSR_ENOMEM;
-    else if (!any_rest)
-        rc = 1; /* the filters leave nothing out: the same table, nothing to subtract */
-    else if ((rc = tsr_sdc_protect(whole, nr, nc, k, wm)) == TSR_ERANGE)
-        rc = 0, memset(wm, 0xff, n * sizeof *wm); /* withheld: no total known */
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        known[i] = wm[i] == TSR_SDC_SHOWN;
-    for (size_t i = 0; i < n; i++) {
-        pair[2 * i] = cells[i];
-        pair[2 * i + 1] = cells[n + i];
-        pm[2 * i + 1] = TSR_SDC_SHOWN;
-    }
     for (size_t round = 0; rc == 0 && round <= n; round++) {
-        for (size_t i = 0; i < n; i++)
-            pm[2 * i] = mark[i];
-        rc = tsr_sdc_protect_more(pair, n, 2, k, pm, known);
-        bool more = false;
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (pm[2 * i] != mark[i]) {
-                mark[i] = pm[2 * i];
-                more = true;
-            }
-        if (rc != 0 || !more)
+        bool changed = false;
+        for (size_t s = 0; rc == 0 && s < n_sides; s++) {
+            bool more = false;
+            rc = t_pair(cells, sides + s * n, nr, nc, k, mark, &more);
+            changed |= more;
+        }
+        if (rc != 0 || !changed)
             break;
         rc = tsr_sdc_protect_more(cells, nr, nc, k, mark, NULL);
     }
-    free(pair);
-    free(pm);
-    free(whole);
-    free(wm);
-    free(known);
-    return rc == 1 ? 0 : rc;
+    return rc;
 }
 
 int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const tsr_client_t *who,
@@ -241,25 +251,67 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
     if (rc != 0)
         return tsr_kv_code(rc);
     MDB_val kv, vv;
-    for (rc = mdb_cursor_get(c, &kv, &vv, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &kv, &vv, MDB_NEXT)) {
-        t_profile_t p;
-        if (kv.mv_size < P_AREA_KEY || !t_unpack(&vv, &p) || p.day < since || p.day > until)
+    /* Per area in scope, only its entries within the dates: the index is
+     * keyed area, day, record. (Filters do not narrow the scan: records
+     * failing them count on the other side of the protection below.) */
+    int ai = 0;
+    char scope[16] = "";
+    for (rc = MDB_NOTFOUND;;) {
+        if (rc != 0) { /* next area */
+            if (ai >= tsr_area_count()) {
+                rc = MDB_NOTFOUND;
+                break;
+            }
+            const char *code = tsr_area_at(ai++)->code;
+            if (who->role == TSR_ROLE_ANALYST && !tsr_client_area_allowed(who, code))
+                continue;
+            uint8_t key[P_AREA_KEY + 4] = {0};
+            memcpy(key, code, strnlen(code, P_AREA_KEY));
+            uint32_t d = (uint32_t)(since == INT32_MIN ? 0 : since) ^ 0x80000000u;
+            if (since == INT32_MIN)
+                d = 0;
+            key[P_AREA_KEY] = (uint8_t)(d >> 24);
+            key[P_AREA_KEY + 1] = (uint8_t)(d >> 16);
+            key[P_AREA_KEY + 2] = (uint8_t)(d >> 8);
+            key[P_AREA_KEY + 3] = (uint8_t)d;
+            snprintf(scope, sizeof scope, "%.*s", P_AREA_KEY, code);
+            kv = (MDB_val){sizeof key, key};
+            rc = mdb_cursor_get(c, &kv, &vv, MDB_SET_RANGE);
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                break;
+            if (rc != 0)
+                continue;
+        } else if ((rc = mdb_cursor_get(c, &kv, &vv, MDB_NEXT)) != 0) {
+            if (rc != MDB_NOTFOUND)
+                break;
             continue;
+        }
         char area[16];
         snprintf(area, sizeof area, "%.*s", P_AREA_KEY, (const char *)kv.mv_data);
-        if (who->role == TSR_ROLE_ANALYST && !tsr_client_area_allowed(who, area))
+        t_profile_t p;
+        if (kv.mv_size < P_AREA_KEY || strcmp(area, scope) != 0) {
+            rc = MDB_NOTFOUND; /* past this area */
             continue;
+        }
+        if (!t_unpack(&vv, &p) || p.day < since)
+            continue;
+        if (p.day > until) {
+            rc = MDB_NOTFOUND;
+            continue;
+        }
         /* records failing a filter are kept too: the table is protected
          * against the same query without its filters */
-        bool keep = true;
-        for (size_t f = 0; keep && f < q->n_filters; f++) {
+        uint32_t fails = 0;
+        for (size_t f = 0; f < q->n_filters; f++) {
             t_value_t vals[T_MAX_VALUES];
             size_t nv = t_values(q->filters[f].dimension, area, &p, vals);
-            keep = false;
-            for (size_t i = 0; i < nv && !keep; i++)
-                keep = !strcmp(vals[i], q->filters[f].value);
+            bool ok = false;
+            for (size_t i = 0; i < nv && !ok; i++)
+                ok = !strcmp(vals[i], q->filters[f].value);
+            if (!ok)
+                fails |= 1u << f;
         }
+        bool keep = fails == 0;
         if (nrows == rcap) {
             rcap = rcap ? rcap * 2 : 1024;
             t_row_t *nr = realloc(rows, rcap * sizeof *nr);
@@ -271,6 +323,7 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
         }
         snprintf(rows[nrows].area, sizeof rows[0].area, "%s", area);
         rows[nrows].match = keep;
+        rows[nrows].fails = fails;
         rows[nrows++].p = p;
     }
     mdb_cursor_close(c);
@@ -303,8 +356,11 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
         rc = TSR_EINVAL;
     }
     size_t n = nr * nc;
-    uint64_t *cells = rc == 0 ? calloc(2 * n + 1, sizeof *cells) : NULL; /* match, then others */
-    int *mark = rc == 0 ? calloc(2 * n + 1, sizeof *mark) : NULL;
+    /* blocks of n: this query; then what the query without any filter adds;
+     * then, with two filters or more, what dropping filter f adds */
+    size_t n_sides = q->n_filters == 0 ? 0 : q->n_filters == 1 ? 1 : 1 + q->n_filters;
+    uint64_t *cells = rc == 0 ? calloc((1 + n_sides) * n + 1, sizeof *cells) : NULL;
+    int *mark = rc == 0 ? calloc(n + 1, sizeof *mark) : NULL;
     if (rc == 0 && (!cells || !mark))
         rc = TSR_ENOMEM;
     if (rc == 0) {
@@ -319,10 +375,18 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
                 for (size_t b = 0; b < n1; b++) {
                     long r0 = t_axis_find(&ax[0], v0[a]);
                     long r1 = q->n_by == 2 ? t_axis_find(&ax[1], v1[b]) : 0;
-                    cells[(rows[i].match ? 0 : n) + (size_t)r0 * nc + (size_t)r1]++;
+                    size_t x = (size_t)r0 * nc + (size_t)r1;
+                    if (rows[i].match) {
+                        cells[x]++;
+                        continue;
+                    }
+                    cells[n + x]++; /* the query without filters has it */
+                    for (size_t f = 0; n_sides > 1 && f < q->n_filters; f++)
+                        if (rows[i].fails == 1u << f) /* ...and the query without filter f */
+                            cells[(2 + f) * n + x]++;
                 }
         }
-        rc = t_protect(cells, nr, nc, q->n_filters > 0, k, mark);
+        rc = t_protect(cells, cells + n, n_sides, nr, nc, k, mark);
         if (rc == TSR_ERANGE)
             snprintf(why, cap, "the table cannot be released without disclosing small counts: "
                      "widen the query");
