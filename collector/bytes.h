@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -96,6 +97,21 @@ static inline void tsr_bytes_get_str(tsr_bytes_t *b, char *out, size_t cap)
     size_t keep = n < cap ? n : cap - 1;
     memcpy(out, tmp, keep);
     out[keep] = '\0';
+}
+
+/* Makes room for one more element in *arr (n used of *cap, elem bytes
+ * each), doubling from 16. Returns 0 or ENOMEM (errno's value). */
+static inline int tsr_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return 12; /* ENOMEM */
+    *arr = p;
+    *cap = nc;
+    return 0;
 }
 
 /* Big-endian u64, for keys that must sort by number. */

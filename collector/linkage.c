@@ -47,19 +47,6 @@ struct tsr_link {
 
 /* --- small containers -------------------------------------------------------- */
 
-/* Grows *arr (of elem-size entries) so one more fits. */
-static int l_reserve(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return ENOMEM;
-    *arr = p;
-    *cap = nc;
-    return 0;
-}
 
 /* A set of fixed-length byte keys (record ids or tokens), open addressing. */
 typedef struct {
@@ -170,7 +157,7 @@ static int l_list_add(l_list_t *l, const char *name, int delta, bool alerted)
     if (i == l->n) {
         if (delta < 0)
             return 0;
-        if (l_reserve((void **)&l->v, &l->cap, l->n, sizeof *l->v))
+        if (tsr_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v))
             return ENOMEM;
         l->v[l->n++] = (l_entry_t){.alerted = alerted};
         snprintf(l->v[i].name, sizeof l->v[i].name, "%s", name);
@@ -444,7 +431,7 @@ typedef struct {
 static int l_collect(void *ctx, const uint8_t *rid)
 {
     l_ids_t *ids = ctx;
-    if (l_reserve((void **)&ids->ids, &ids->cap, ids->n, sizeof *ids->ids) != 0)
+    if (tsr_grow((void **)&ids->ids, &ids->cap, ids->n, sizeof *ids->ids) != 0)
         return ENOMEM;
     memcpy(ids->ids[ids->n++], rid, TSR_RECORD_ID_LEN);
     return 0;
@@ -471,7 +458,7 @@ static l_touch_t *l_touch(tsr_link_t *l, uint64_t cid)
             l->touched[i].dead = false;
             return &l->touched[i];
         }
-    if (l_reserve((void **)&l->touched, &l->cap_touched, l->n_touched, sizeof *l->touched) != 0)
+    if (tsr_grow((void **)&l->touched, &l->cap_touched, l->n_touched, sizeof *l->touched) != 0)
         return NULL;
     l->touched[l->n_touched] = (l_touch_t){.cid = cid};
     return &l->touched[l->n_touched++];
@@ -654,7 +641,7 @@ static int l_walk(tsr_link_t *l, MDB_txn *txn, const uint8_t *start, l_walk_t *w
     uint8_t (*queue)[TSR_TOKEN_LEN] = NULL;
     size_t qn = 0, qcap = 0, head = 0;
     int rc = l_set_add(&w->toks, start) < 0 ? ENOMEM : 0;
-    if (rc == 0 && !(rc = l_reserve((void **)&queue, &qcap, qn, sizeof *queue)))
+    if (rc == 0 && !(rc = tsr_grow((void **)&queue, &qcap, qn, sizeof *queue)))
         memcpy(queue[qn++], start, TSR_TOKEN_LEN);
     MDB_cursor *c = NULL;
     if (rc == 0)
@@ -689,7 +676,7 @@ static int l_walk(tsr_link_t *l, MDB_txn *txn, const uint8_t *start, l_walk_t *w
             rc = l->get(l->get_ctx, txn, rid, &l->tmp, l->tmp_agency);
             for (size_t i = 0; rc == 0 && i < l->tmp.n_tokens; i++) {
                 int a = l_set_add(&w->toks, l->tmp.tokens[i].token);
-                if (a < 0 || (a && l_reserve((void **)&queue, &qcap, qn, sizeof *queue)))
+                if (a < 0 || (a && tsr_grow((void **)&queue, &qcap, qn, sizeof *queue)))
                     rc = ENOMEM;
                 else if (a)
                     memcpy(queue[qn++], l->tmp.tokens[i].token, TSR_TOKEN_LEN);
@@ -1035,7 +1022,7 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
         MDB_val k = {8, kb}, v = {len, buf};
         rc = mdb_put(txn, l->dbi[L_ALERTS], &k, &v, MDB_APPEND);
     }
-    if (rc == 0 && l_reserve((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
+    if (rc == 0 && tsr_grow((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
         rc = ENOMEM;
     if (rc == 0) {
         l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, buf, len};
@@ -1189,7 +1176,7 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
             tsr_msg_clear(&m);
             continue;
         }
-        if (l_reserve((void **)&resp->alerts, &cap, resp->n_alerts, sizeof *resp->alerts) != 0) {
+        if (tsr_grow((void **)&resp->alerts, &cap, resp->n_alerts, sizeof *resp->alerts) != 0) {
             tsr_msg_clear(&m);
             out = TSR_ENOMEM;
             break;
@@ -1228,7 +1215,7 @@ static int l_cluster_one(void *ctx, const uint8_t *rid)
     int rc = q->l->get(q->l->get_ctx, q->txn, rid, &q->l->tmp, q->l->tmp_agency);
     if (rc != 0)
         return rc;
-    if (l_reserve((void **)&r->records, &q->cap, r->n_records, sizeof *r->records) != 0)
+    if (tsr_grow((void **)&r->records, &q->cap, r->n_records, sizeof *r->records) != 0)
         return ENOMEM;
     const tsr_incident_t *inc = &q->l->tmp;
     tsr_cluster_record_t *cr = &r->records[r->n_records++];

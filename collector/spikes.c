@@ -56,18 +56,6 @@ void tsr_spikes_defaults(tsr_spikes_opts_t *o)
                              .recent_days = 14, .recent_weeks = 4, .min_cases = 3};
 }
 
-static int p_reserve(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return ENOMEM;
-    *arr = p;
-    *cap = nc;
-    return 0;
-}
 
 int tsr_spikes_open(tsr_spikes_t **out, tsr_kv_t *kv, tsr_link_t *log, const tsr_spikes_opts_t *o,
                     tsr_error_t *err)
@@ -149,7 +137,7 @@ static int p_add(tsr_spikes_t *s, char g, const char *name, int32_t period, int 
 {
     if (strlen(name) >= P_NAME_MAX)
         return 0;
-    if (p_reserve((void **)&s->tally, &s->cap_tally, s->n_tally, sizeof *s->tally) != 0)
+    if (tsr_grow((void **)&s->tally, &s->cap_tally, s->n_tally, sizeof *s->tally) != 0)
         return ENOMEM;
     p_tally_t *t = &s->tally[s->n_tally++];
     t->len = (uint8_t)p_series_key(t->key, g, name, period);
@@ -315,7 +303,7 @@ static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
     for (size_t i = 0; i < s->n_alarmed; i++)
         if (s->alarmed[i].g == g && s->alarmed[i].period == period)
             return 0;
-    if (p_reserve((void **)&s->alarmed, &s->cap_alarmed, s->n_alarmed, sizeof *s->alarmed) != 0)
+    if (tsr_grow((void **)&s->alarmed, &s->cap_alarmed, s->n_alarmed, sizeof *s->alarmed) != 0)
         return ENOMEM;
     s->alarmed[s->n_alarmed++] = (p_period_t){g, period};
     return 0;
@@ -730,7 +718,7 @@ int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t 
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size < 2 || k.mv_size > P_NAME_MAX)
             continue;
-        if (p_reserve((void **)&names, &cap, n, sizeof *names) != 0) {
+        if (tsr_grow((void **)&names, &cap, n, sizeof *names) != 0) {
             rc = ENOMEM;
             break;
         }

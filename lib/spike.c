@@ -565,6 +565,23 @@ static double s_quantile(double p, double mu, double size, double prob)
     }
 }
 
+/* The design row x0 of the period predicted (time t, the current seasonal
+ * level) and the linear predictor there. */
+static double s_predict(const s_glm_t *g, bool trend, double t, const int *levels, int nlev,
+                        int level, double *x0)
+{
+    int c = 0;
+    x0[c++] = 1;
+    if (trend)
+        x0[c++] = t;
+    for (int l = 1; l < nlev; l++)
+        x0[c++] = levels[l] == level ? 1 : 0;
+    double eta = 0;
+    for (int j = 0; j < g->p; j++)
+        eta += x0[j] * g->beta[j];
+    return eta;
+}
+
 int tsr_farrington(const double *y, size_t n, const tsr_farrington_opts_t *o,
                    tsr_spike_point_t *out)
 {
@@ -637,14 +654,7 @@ int tsr_farrington(const double *y, size_t n, const tsr_farrington_opts_t *o,
         s_model_t m = s_fit_flexible(&g, rows, f, y, nrows, o->trend, levels, nlev, wcenter, o);
         if (m.ok && m.trend) {
             double x0[64], t_p;
-            int c = 0;
-            x0[c++] = 1;
-            x0[c++] = (double)k - wcenter;
-            for (int l = 1; l < nlev; l++)
-                x0[c++] = levels[l] == pred_level ? 1 : 0;
-            double eta0 = 0;
-            for (int j = 0; j < g.p; j++)
-                eta0 += x0[j] * g.beta[j];
+            double eta0 = s_predict(&g, true, (double)k - wcenter, levels, nlev, pred_level, x0);
             /* summary.glm: t test of wtime with the estimated dispersion */
             double e1[64] = {0};
             e1[1] = 1;
@@ -658,15 +668,7 @@ int tsr_farrington(const double *y, size_t n, const tsr_farrington_opts_t *o,
         if (!m.ok)
             continue; /* no convergence with or without trend: NA, as R */
         double x0[64];
-        int c = 0;
-        x0[c++] = 1;
-        if (m.trend)
-            x0[c++] = (double)k - wcenter;
-        for (int l = 1; l < nlev; l++)
-            x0[c++] = levels[l] == pred_level ? 1 : 0;
-        double eta0 = 0;
-        for (int j = 0; j < g.p; j++)
-            eta0 += x0[j] * g.beta[j];
+        double eta0 = s_predict(&g, m.trend, (double)k - wcenter, levels, nlev, pred_level, x0);
         double se_eta0 = sqrt(m.disp * s_quad(g.r, g.p, x0, g.v));
         /* algo.farrington.threshold.noufaily */
         double mu0 = o->threshold == TSR_FF_NBPLUGIN
