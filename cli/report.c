@@ -88,6 +88,7 @@ static void s_esc(FILE *fp, const char *s)
         case '>': fputs("&gt;", fp); break;
         case '&': fputs("&amp;", fp); break;
         case '"': fputs("&quot;", fp); break;
+        case '\'': fputs("&#39;", fp); break;
         default: fputc(*s, fp);
         }
 }
@@ -109,8 +110,9 @@ static void s_bars(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k)
         if (!r->cells[i].suppressed && r->cells[i].count > max)
             max = r->cells[i].count;
     int h = 18 * (int)r->n_cells + 10;
-    fprintf(fp, "<figure><figcaption>%s</figcaption><svg width=\"600\" height=\"%d\" "
-                "role=\"img\">\n", title, h);
+    fputs("<figure><figcaption>", fp);
+    s_esc(fp, title);
+    fprintf(fp, "</figcaption><svg width=\"600\" height=\"%d\" role=\"img\">\n", h);
     for (size_t i = 0; i < r->n_cells; i++) {
         const tsr_trend_cell_t *c = &r->cells[i];
         char t[32];
@@ -146,8 +148,10 @@ static void s_grid(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k)
         if (!r->cells[i].suppressed && r->cells[i].count > max)
             max = r->cells[i].count;
     int cw = 62, ch = 20, left = 150, top = 70;
-    fprintf(fp, "<figure><figcaption>%s</figcaption><svg width=\"%d\" height=\"%d\" role=\"img\">\n",
-            title, left + cw * (int)ncols + 10, top + ch * (int)nrows + 10);
+    fputs("<figure><figcaption>", fp);
+    s_esc(fp, title);
+    fprintf(fp, "</figcaption><svg width=\"%d\" height=\"%d\" role=\"img\">\n",
+            left + cw * (int)ncols + 10, top + ch * (int)nrows + 10);
     for (size_t j = 0; j < ncols; j++) {
         fprintf(fp, "<text transform=\"translate(%d,%d) rotate(-40)\">", left + cw * (int)j + 10,
                 top - 6);
@@ -188,8 +192,10 @@ static void s_weekly(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k
     int bw = r->n_cells ? (int)(300 / r->n_cells) : 10, h = 90;
     if (bw < 2)
         bw = 2;
-    fprintf(fp, "<figure class=\"mini\"><figcaption>%s</figcaption><svg width=\"%d\" height=\"%d\" "
-                "role=\"img\">\n", title, bw * (int)r->n_cells + 40, h + 30);
+    fputs("<figure class=\"mini\"><figcaption>", fp);
+    s_esc(fp, title);
+    fprintf(fp, "</figcaption><svg width=\"%d\" height=\"%d\" role=\"img\">\n",
+            bw * (int)r->n_cells + 40, h + 30);
     for (size_t i = 0; i < r->n_cells; i++) {
         const tsr_trend_cell_t *c = &r->cells[i];
         char t[32];
@@ -198,9 +204,11 @@ static void s_weekly(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k
         double bh = (h - 10) * v / (double)max;
         int x = 30 + bw * (int)i;
         fprintf(fp, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" class=\"%s\">"
-                    "<title data-count=\"%s\">%s: %s</title></rect>\n",
+                    "<title data-count=\"%s\">",
                 x, h - bh, bw - 1, bh, c->suppressed ? (c->protective ? "prot" : "small") : "bar",
-                c->suppressed ? "hidden" : t, c->keys[0], t);
+                c->suppressed ? "hidden" : t);
+        s_esc(fp, c->keys[0]);
+        fprintf(fp, ": %s</title></rect>\n", t);
         int32_t week;
         if (tsr_day_parse(c->keys[0], &week) == 0)
             for (size_t a = 0; a < n_alerts; a++)
@@ -211,11 +219,14 @@ static void s_weekly(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k
     }
     fprintf(fp, "<text x=\"26\" y=\"12\" text-anchor=\"end\">%" PRIu64 "</text>"
                 "<text x=\"26\" y=\"%d\" text-anchor=\"end\">0</text>", max, h);
-    if (r->n_cells)
-        fprintf(fp, "<text x=\"30\" y=\"%d\">%s</text><text x=\"%d\" y=\"%d\" "
-                    "text-anchor=\"end\">%s</text>",
-                h + 16, r->cells[0].keys[0], 30 + bw * (int)r->n_cells, h + 16,
-                r->cells[r->n_cells - 1].keys[0]);
+    if (r->n_cells) {
+        fprintf(fp, "<text x=\"30\" y=\"%d\">", h + 16);
+        s_esc(fp, r->cells[0].keys[0]);
+        fprintf(fp, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">",
+                30 + bw * (int)r->n_cells, h + 16);
+        s_esc(fp, r->cells[r->n_cells - 1].keys[0]);
+        fputs("</text>", fp);
+    }
     fputs("</svg></figure>\n", fp);
 }
 
@@ -236,7 +247,9 @@ static size_t s_alert_weeks(const tsr_msg_t *alerts, const char *series, int32_t
 
 static void s_withheld(FILE *fp, const char *title, const char *why)
 {
-    fprintf(fp, "<figure><figcaption>%s</figcaption><p class=\"note\">Withheld: ", title);
+    fputs("<figure><figcaption>", fp);
+    s_esc(fp, title);
+    fputs("</figcaption><p class=\"note\">Withheld: ", fp);
     s_esc(fp, why);
     fputs("</p></figure>\n", fp);
 }

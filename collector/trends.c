@@ -13,9 +13,10 @@
 
 #define P_FORMAT 1
 #define P_AREA_KEY 9
-/* two-dimensional tables larger than this are refused: the audit solves two
- * linear programs per suppressed cell */
+/* tables larger than this are refused: the audit solves two linear programs
+ * per suppressed cell, for each filter too */
 #define T_MAX_CELLS 600
+#define T_MAX_FILTERS 4
 #define T_MAX_VALUES 32 /* values of one dimension in one record (lists) */
 
 typedef struct {
@@ -67,7 +68,7 @@ static bool t_unpack(const MDB_val *v, t_profile_t *p)
     return !b.bad;
 }
 
-typedef char t_value_t[32];
+typedef char t_value_t[64]; /* as the reply keys (tsr_name_t) */
 
 /* The values a record has in a dimension (several for lists). */
 static size_t t_values(int dim, const char *area, const t_profile_t *p, t_value_t *out)
@@ -234,6 +235,10 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
         snprintf(why, cap, "--by takes one or two different dimensions");
         return TSR_EINVAL;
     }
+    if (q->n_filters > T_MAX_FILTERS) {
+        snprintf(why, cap, "at most %d filters", T_MAX_FILTERS);
+        return TSR_EINVAL;
+    }
     for (size_t f = 0; f < q->n_filters; f++)
         if (!tsr_dimension_name(q->filters[f].dimension)) {
             snprintf(why, cap, "unknown filter dimension");
@@ -287,9 +292,13 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
             continue;
         }
         char area[16];
-        snprintf(area, sizeof area, "%.*s", P_AREA_KEY, (const char *)kv.mv_data);
         t_profile_t p;
-        if (kv.mv_size < P_AREA_KEY || strcmp(area, scope) != 0) {
+        if (kv.mv_size < P_AREA_KEY) {
+            rc = MDB_NOTFOUND;
+            continue;
+        }
+        snprintf(area, sizeof area, "%.*s", P_AREA_KEY, (const char *)kv.mv_data);
+        if (strcmp(area, scope) != 0) {
             rc = MDB_NOTFOUND; /* past this area */
             continue;
         }
@@ -350,7 +359,7 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
                 rc = t_axis_add(&ax[d], vals[j]);
         }
     size_t nr = ax[0].n, nc = q->n_by == 2 ? ax[1].n : 1;
-    if (rc == 0 && nr * nc > T_MAX_CELLS && q->n_by == 2) {
+    if (rc == 0 && nr * nc > T_MAX_CELLS) {
         snprintf(why, cap, "%zu x %zu cells is more than %d: narrow the dates or filter", nr, nc,
                  T_MAX_CELLS);
         rc = TSR_EINVAL;

@@ -13,12 +13,26 @@
 typedef struct {
     size_t r, c;
     const bool *row_known; /* NULL: every row total may be known */
+    const uint64_t *cells;
+    unsigned k;
 } s_shape_t;
 
-/* Whether line l's total may be known to the analyst. */
-static bool s_known(s_shape_t t, size_t l)
+static bool s_on(s_shape_t t, size_t l, size_t i, size_t j);
+
+enum { S_UNKNOWN = 0, S_BELOW_K = 1, S_EXACT = 2 };
+
+/* What the analyst may know of line l's total: nothing (a row the caller
+ * says is hidden), that it is below k (a total from 1 to k-1: any table
+ * showing it as a cell hides it), or the number. */
+static int s_known(s_shape_t t, size_t l)
 {
-    return !(t.c > 1 && l < t.r && t.row_known && !t.row_known[l]);
+    if (t.c > 1 && l < t.r && t.row_known && !t.row_known[l])
+        return S_UNKNOWN;
+    uint64_t total = 0;
+    for (size_t x = 0; x < t.r * t.c; x++)
+        if (s_on(t, l, x / t.c, x % t.c))
+            total += t.cells[x];
+    return total == 0 || total >= t.k ? S_EXACT : S_BELOW_K;
 }
 
 static size_t s_nlines(s_shape_t t) { return (t.c > 1 ? t.r : 0) + (t.r > 1 ? t.c : 0) + 1; }
@@ -69,8 +83,9 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
     }
     for (size_t l = 0; l < nl; l++) {
         int cnt = 0;
-        double rest = 0;
-        if (!s_known(t, l))
+        double rest = 0, shown = 0;
+        int known = s_known(t, l);
+        if (known == S_UNKNOWN)
             continue;
         for (size_t i = 0; i < t.r; i++)
             for (size_t j = 0; j < t.c; j++) {
@@ -81,12 +96,17 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
                     ind[++cnt] = var[x];
                     val[cnt] = 1;
                     rest += (double)v[x];
+                } else {
+                    shown += (double)v[x];
                 }
             }
         if (cnt == 0)
             continue;
         int row = glp_add_rows(lp, 1);
-        glp_set_row_bnds(lp, row, GLP_FX, rest, rest);
+        if (known == S_EXACT)
+            glp_set_row_bnds(lp, row, GLP_FX, rest, rest);
+        else /* the total is only known to be below k */
+            glp_set_row_bnds(lp, row, GLP_UP, 0, (double)t.k - 1 - shown);
         glp_set_mat_row(lp, row, cnt, ind, val);
     }
     glp_smcp parm;
@@ -101,11 +121,14 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
             for (int c = 1; c <= (int)nv; c++)
                 glp_set_obj_coef(lp, c, c == var[x] ? 1 : 0);
             glp_set_obj_dir(lp, dir == 0 ? GLP_MIN : GLP_MAX);
-            if (glp_simplex(lp, &parm) == 0 && glp_get_status(lp) == GLP_OPT) {
+            int st = glp_simplex(lp, &parm) == 0 ? glp_get_status(lp) : GLP_UNDEF;
+            if (st == GLP_OPT) {
                 if (dir == 0)
                     lo = glp_get_obj_val(lp);
                 else
                     hi = glp_get_obj_val(lp);
+            } else if (!(dir == 1 && st == GLP_UNBND)) {
+                lo = hi = 0; /* a solver that fails proves nothing: count it pinned */
             }
         }
         if (hi - lo < 0.5) { /* one value only (the constraints are integral) */
@@ -123,7 +146,7 @@ static int s_audit(const uint64_t *v, s_shape_t t, unsigned k, const int *mark, 
 int tsr_sdc_audit(const uint64_t *cells, size_t r, size_t c, unsigned k, const int *mark,
                   size_t *pinned)
 {
-    return s_audit(cells, (s_shape_t){r, c, NULL}, k, mark, pinned);
+    return s_audit(cells, (s_shape_t){r, c, NULL, cells, k}, k, mark, pinned);
 }
 
 /* The smallest shown cell on a line through cell p, or anywhere; SIZE_MAX
@@ -158,7 +181,7 @@ int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, 
 {
     if (k < 3 || r == 0 || c == 0)
         return TSR_EINVAL;
-    s_shape_t t = {r, c, row_known};
+    s_shape_t t = {r, c, row_known, cells, k};
     size_t n = r * c;
     for (size_t x = 0; x < n; x++)
         if (mark[x] == TSR_SDC_SHOWN && cells[x] >= 1 && cells[x] < k)
@@ -167,22 +190,28 @@ int tsr_sdc_protect_more(const uint64_t *cells, size_t r, size_t c, unsigned k, 
     for (bool changed = true; changed;) {
         changed = false;
         for (size_t l = 0; l < s_nlines(t); l++) {
-            size_t ns = 0, one = 0;
-            if (!s_known(t, l))
+            size_t ns = 0;
+            uint64_t hidden = 0;
+            if (s_known(t, l) != S_EXACT)
                 continue;
             for (size_t x = 0; x < n; x++)
                 if (s_on(t, l, x / c, x % c) && mark[x] != TSR_SDC_SHOWN) {
                     ns++;
-                    one = x;
+                    hidden += cells[x];
                 }
-            if (ns != 1)
+            /* A line's total less its shown cells is the sum of its hidden
+             * ones: a single hidden cell is then known, and a sum from 1 to
+             * k-1 is itself a small count ("3 cases in these two areas"). */
+            bool small_sum = hidden > 0 && hidden < k;
+            if (ns != 1 && !small_sum)
                 continue;
             size_t best = SIZE_MAX;
             for (size_t x = 0; x < n; x++)
                 if (s_on(t, l, x / c, x % c) && mark[x] == TSR_SDC_SHOWN &&
-                    (best == SIZE_MAX || cells[x] < cells[best]))
+                    (!small_sum || cells[x] > 0) && (best == SIZE_MAX || cells[x] < cells[best]))
                     best = x;
-            (void)one;
+            if (best == SIZE_MAX && small_sum)
+                return TSR_ERANGE; /* the line's total is itself small */
             if (best != SIZE_MAX) {
                 mark[best] = s_hide_mark(cells[best], k);
                 changed = true;

@@ -52,8 +52,16 @@ static void s_record(tsr_incident_t *inc, uint32_t id, uint32_t salt)
     inc->n_tokens = 3; /* three identifiers, like a typical case */
     for (int t = 0; t < 3; t++) {
         snprintf(inc->tokens[t].kind, TSR_KIND_MAX, t == 0 ? "handle:instagram" : t == 1 ? "phone" : "bank:uk");
-        for (int b = 0; b < TSR_TOKEN_LEN; b++)
-            inc->tokens[t].token[b] = (uint8_t)((id * 2654435761u + salt * 97u + (uint32_t)t * 31u + (uint32_t)b * 7u) >> 8);
+        /* distinct per record and kind (the collector refuses a record that
+         * carries the same token twice) */
+        for (int b = 0; b < TSR_TOKEN_LEN; b += 8) {
+            uint64_t x = ((uint64_t)id << 32 | salt) * 0x9E3779B97F4A7C15ull ^
+                         ((uint64_t)t << 8 | (uint64_t)b) * 0xBF58476D1CE4E5B9ull;
+            x ^= x >> 31;
+            x *= 0x94D049BB133111EBull;
+            x ^= x >> 29;
+            memcpy(inc->tokens[t].token + b, &x, 8);
+        }
     }
 }
 
