@@ -12,7 +12,8 @@ static const char s_usage[] =
     "  trends --by DIM      incident counts with disclosure control (analysts)\n"
     "  report               a region's report as one HTML file (analysts)\n"
     "  stats                the collector's counters (admin role)\n"
-    "  alerts               linkage alerts, once or --follow (liaison and admin)\n"
+    "  alerts               alerts, once or --follow: linkage (liaison, admin),\n"
+    "                       spike and cross-area (analysts too)\n"
     "  lookup VALUE         is this offender identifier known? (liaison)\n"
     "  cluster ID           the records of a linked cluster (liaison)\n"
     "  spikes backtest      run EARS C1-C3 or Farrington flexible over a series file\n"
@@ -20,7 +21,8 @@ static const char s_usage[] =
     "  admin purge          purge records past retention now (admin)\n"
     "\n"
     "Run 'tessera COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 ok, 1 failure, 2 usage error.\n";
+    "Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 3 collector unreachable\n"
+    "(alerts).\n";
 
 static const struct {
     const char *name;

@@ -108,8 +108,9 @@ static const char s_usage[] =
     "  --log-level L  debug, info, warn or error\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
-    "reloads authorized_clients (a bad file keeps the previous one) and restarts\n"
-    "the alert stream so that removed keys lose it.\n";
+    "reloads authorized_clients (a bad file keeps the previous one); when a\n"
+    "liaison or admin key was removed it restarts the alert stream, so that key\n"
+    "loses it.\n";
 
 /* --- runtime state ----------------------------------------------------------- */
 
