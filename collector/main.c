@@ -125,6 +125,7 @@ typedef struct {
     uint64_t malformed, unauthorised, acks_sent;
     uint64_t last_alert;     /* highest alert seq in the log */
     int32_t today;           /* UTC day of the last boundary check */
+    int64_t last_detect;     /* monotonic ms of the last spike evaluation */
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
 } s_collector_t;
@@ -300,6 +301,22 @@ static int64_t s_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* Spike detection on what the last transactions changed: at once when no
+ * batch is waiting, at least every 200 ms while batches keep coming. */
+static void s_detect(s_collector_t *c)
+{
+    if (!tsr_store_pending(c->store))
+        return;
+    zmq_pollitem_t it = {c->ingest, 0, ZMQ_POLLIN, 0};
+    int64_t now = s_now_ms();
+    if (zmq_poll(&it, 1, 0) > 0 && now - c->last_detect < 200)
+        return;
+    c->last_detect = now;
+    if (tsr_store_evaluate(c->store, (int64_t)time(NULL)) == 0)
+        s_publish(c);
+}
+
 
 /* About once a second, the highest seq on the stream: a subscriber that is
  * behind knows it missed something even when no new alert follows. */
@@ -968,6 +985,9 @@ int main(int argc, char **argv)
      * again at the first turn of the loop (what was alerted stays alerted) */
     c.today = (int32_t)(time(NULL) / 86400) - 1;
     s_retention(&c, (int64_t)time(NULL));
+    /* and today so far: evaluations pending at a crash were lost with it */
+    if (tsr_store_day_closed(c.store, c.today + 1, (int64_t)time(NULL)) == 0)
+        s_publish(&c);
     if (!c.ingest || !c.query || !c.pub)
         return 1;
     struct sigaction sa = {.sa_handler = s_on_signal};
@@ -998,6 +1018,7 @@ int main(int argc, char **argv)
         }
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             s_ingest(&c);
+        s_detect(&c);
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
     }

@@ -48,6 +48,10 @@ struct tsr_spikes {
     size_t n_tally, cap_tally;
     p_period_t *alarmed; /* (granularity, period) with a new alarm in this transaction */
     size_t n_alarmed, cap_alarmed;
+    /* recent periods whose counts changed: staged by an ingest transaction,
+     * pending once it committed, until an evaluation transaction commits */
+    p_tally_t *staged, *pending;
+    size_t n_staged, cap_staged, n_pending, cap_pending;
 };
 
 void tsr_spikes_defaults(tsr_spikes_opts_t *o)
@@ -87,6 +91,8 @@ void tsr_spikes_close(tsr_spikes_t **s_p)
         return;
     free((*s_p)->tally);
     free((*s_p)->alarmed);
+    free((*s_p)->staged);
+    free((*s_p)->pending);
     free(*s_p);
     *s_p = NULL;
 }
@@ -95,7 +101,22 @@ void tsr_spikes_begin(tsr_spikes_t *s)
 {
     s->n_tally = 0;
     s->n_alarmed = 0;
+    s->n_staged = 0;
 }
+
+void tsr_spikes_committed(tsr_spikes_t *s)
+{
+    for (size_t i = 0; i < s->n_staged; i++) {
+        if (tsr_grow((void **)&s->pending, &s->cap_pending, s->n_pending, sizeof *s->pending) != 0)
+            break; /* out of memory: the day-boundary run evaluates it */
+        s->pending[s->n_pending++] = s->staged[i];
+    }
+    s->n_staged = 0;
+}
+
+bool tsr_spikes_pending(const tsr_spikes_t *s) { return s->n_pending > 0; }
+
+void tsr_spikes_evaluated(tsr_spikes_t *s) { s->n_pending = 0; }
 
 /* --- keys -------------------------------------------------------------------------- */
 
@@ -649,7 +670,7 @@ static bool p_recent(const tsr_spikes_t *s, char g, int32_t period, int32_t toda
     return period <= monday && period > monday - 7 * s->o.recent_weeks;
 }
 
-int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now)
+int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
 {
     if (s->n_tally == 0)
         return 0;
@@ -685,10 +706,29 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now)
                 rc = mdb_put(txn, s->dbi[P_NAMES], &nk, &nv, 0);
         }
     }
-    /* evaluate the recent periods that changed */
+    /* the recent periods that changed wait for the evaluation transaction,
+     * which runs when ingest is idle (or every 200 ms under load) */
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
         p_tally_t *t = &s->tally[i];
         if (i > 0 && p_cmp_tally(&s->tally[i - 1], t) == 0)
+            continue;
+        if (!p_recent(s, (char)t->key[0], p_key_period(t->key + t->len - 4), today))
+            continue;
+        if (tsr_grow((void **)&s->staged, &s->cap_staged, s->n_staged, sizeof *s->staged) != 0)
+            return ENOMEM;
+        s->staged[s->n_staged++] = *t;
+    }
+    return rc;
+}
+
+int tsr_spikes_evaluate_pending(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now)
+{
+    s->n_alarmed = 0;
+    qsort(s->pending, s->n_pending, sizeof *s->pending, p_cmp_tally);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->n_pending; i++) {
+        p_tally_t *t = &s->pending[i];
+        if (i > 0 && p_cmp_tally(&s->pending[i - 1], t) == 0)
             continue;
         char g = (char)t->key[0];
         int32_t period = p_key_period(t->key + t->len - 4);

@@ -9,10 +9,11 @@
  * "area:E08000035/contact_platform:instagram".
  *
  * Counts change inside the ingest transaction (tallied, written once at its
- * end). Then the periods that changed, if recent, are evaluated: EARS on the
- * daily series, Farrington flexible on the weekly ones; each alarm becomes
- * one spike alert (never twice for the same series, method and period), and
- * a region whose areas alarm together gets one cross-area alert per period.
+ * end). Then the periods that changed, if recent, are evaluated in a
+ * transaction of their own when ingest is idle: EARS on the daily series,
+ * Farrington flexible on the weekly ones; each alarm becomes one spike alert
+ * (never twice for the same series, method and period), and a region whose
+ * areas alarm together gets one cross-area alert per period.
  */
 #ifndef TESSERA_SPIKES_H
 #define TESSERA_SPIKES_H
@@ -47,9 +48,21 @@ void tsr_spikes_begin(tsr_spikes_t *s);
 /* A record enters (delta 1) or leaves (-1) the counts. */
 int tsr_spikes_count(tsr_spikes_t *s, const tsr_incident_t *inc, int delta);
 
-/* End of the body: writes the counts, evaluates the recent periods that
- * changed (today = the collector's day) and appends the alerts. */
-int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now);
+/* End of the body: writes the counts and stages the recent periods that
+ * changed (today = the collector's day) for evaluation. */
+int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today);
+
+/* After that transaction committed: its staged periods become pending. */
+void tsr_spikes_committed(tsr_spikes_t *s);
+bool tsr_spikes_pending(const tsr_spikes_t *s);
+
+/* The evaluation transaction: evaluates every pending period (EARS on daily
+ * series, Farrington on weekly ones) and appends the alerts; after it
+ * committed, tsr_spikes_evaluated() forgets them. Ingest does not wait for
+ * detection: a crash in between only delays an alert to the day-boundary
+ * run, which evaluates the closed day again (alerts are never repeated). */
+int tsr_spikes_evaluate_pending(tsr_spikes_t *s, MDB_txn *txn, int32_t today, int64_t now);
+void tsr_spikes_evaluated(tsr_spikes_t *s);
 
 /* The text of a spike or cross-area alert; with k > 0 an observed count
  * below k is written "<k" (what analysts see). */

@@ -563,7 +563,7 @@ static int s_apply_txn(MDB_txn *txn, void *arg)
     if (rc == 0)
         rc = tsr_link_finish(a->s->link, txn, a->now);
     if (rc == 0)
-        rc = tsr_spikes_finish(a->s->spikes, txn, (int32_t)(a->now / 86400), a->now);
+        rc = tsr_spikes_finish(a->s->spikes, txn, (int32_t)(a->now / 86400));
     return rc == 0 ? s_count_flush(a->s, txn) : rc;
 }
 
@@ -575,6 +575,8 @@ int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_
     if (rc != 0)
         tsr_error("store", "batch group not stored: %s%s%s", tsr_strerror(rc),
                   mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+    else
+        tsr_spikes_committed(s->spikes);
     return rc;
 }
 
@@ -919,5 +921,37 @@ int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *w
         return tsr_kv_code(rc);
     rc = tsr_trends(txn, s->dbi[S_BY_AREA_DAY], q, who, k, resp, why, cap);
     mdb_txn_abort(txn);
+    return rc;
+}
+
+/* --- spike evaluation -------------------------------------------------------- */
+
+typedef struct {
+    tsr_store_t *s;
+    int64_t now;
+} s_eval_t;
+
+static int s_eval_txn(MDB_txn *txn, void *arg)
+{
+    s_eval_t *e = arg;
+    tsr_link_begin(e->s->link);
+    tsr_spikes_begin(e->s->spikes);
+    return tsr_spikes_evaluate_pending(e->s->spikes, txn, (int32_t)(e->now / 86400), e->now);
+}
+
+bool tsr_store_pending(const tsr_store_t *s) { return tsr_spikes_pending(s->spikes); }
+
+int tsr_store_evaluate(tsr_store_t *s, int64_t now)
+{
+    if (!tsr_spikes_pending(s->spikes))
+        return 0;
+    s_eval_t e = {s, now};
+    int mdb_rc = 0;
+    int rc = tsr_kv_write(s->kv, s_eval_txn, &e, &mdb_rc);
+    if (rc == 0)
+        tsr_spikes_evaluated(s->spikes);
+    else
+        tsr_error("spikes", "evaluation failed (kept for the next try): %s%s%s", tsr_strerror(rc),
+                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
     return rc;
 }

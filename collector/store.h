@@ -118,6 +118,12 @@ int tsr_store_lookup(tsr_store_t *s, const tsr_token_t *tokens, size_t n, tsr_re
 /* The cluster a stored record is in; 0 when none (no tokens, or unknown). */
 uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN]);
 
+/* Spike detection on the periods that committed transactions changed, in a
+ * transaction of its own (ingest never waits for it); publish
+ * tsr_store_published() after it returns 0. */
+bool tsr_store_pending(const tsr_store_t *s);
+int tsr_store_evaluate(tsr_store_t *s, int64_t now);
+
 /* The day boundary: evaluates the series of `day`, just closed (and of its
  * week when it is a Sunday), in one write transaction; publish
  * tsr_store_published() after it returns 0. */

@@ -66,7 +66,11 @@ static size_t s_store(tsr_store_t *s, tsr_incident_t *incs, size_t n)
     for (size_t i = 0; i < n; i++)
         assert_int_not_equal(items[i].outcome, TSR_OUTCOME_REJECTED);
     free(items);
+    /* detection runs in its own transaction after the ingest one */
     size_t np;
+    assert_true(tsr_store_pending(s));
+    assert_int_equal(tsr_store_evaluate(s, (int64_t)DAY * 86400 + 43200), 0);
+    assert_false(tsr_store_pending(s));
     tsr_store_published(s, &np);
     return np;
 }
