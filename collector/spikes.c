@@ -348,48 +348,73 @@ static int p_first(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
-/* Evaluates one period of one series with a method; *res gets the point.
- * Periods before a series' first case are unknown, not zero (the collector
- * was not receiving then): a period without the method's full history since
- * that first case is not evaluated, as R leaves the start of a series. */
-static int p_point(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
-                   int method, tsr_spike_point_t *res)
+/* The counts a method sees for a period: the period last. */
+typedef struct {
+    double y[P_FF_WEEKS];
+    size_t n;     /* P_EARS_DAYS (daily) or P_FF_WEEKS (weekly) */
+    bool enough;  /* the full history since the series' first case */
+    double obs;   /* the period's own count */
+} p_history_t;
+
+/* Reads a series' history up to a period. Periods before its first case are
+ * unknown, not zero (the collector was not receiving then): without the
+ * method's full history since that first case the period is not evaluated,
+ * as R leaves the start of a series. */
+static int p_history(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
+                     p_history_t *h)
+{
+    int32_t first = INT32_MAX;
+    int rc = p_first(s, txn, g, name, &first);
+    h->n = g == 'd' ? P_EARS_DAYS : P_FF_WEEKS;
+    int step = g == 'd' ? 1 : 7;
+    h->enough = first != INT32_MAX && (period - first) / step >= (int32_t)h->n - 1;
+    if (rc == 0)
+        rc = p_read(s, txn, g, name, period - step * (int32_t)(h->n - 1), period, step, h->y);
+    h->obs = rc == 0 ? h->y[h->n - 1] : 0;
+    return rc;
+}
+
+/* One method on a history; res->evaluated is false without enough of it. */
+static int p_method(const p_history_t *h, int method, tsr_spike_point_t *res)
 {
     res->evaluated = false;
-    int32_t first;
-    int rc0 = p_first(s, txn, g, name, &first);
-    if (rc0 != 0)
-        return rc0;
-    if (first == INT32_MAX ||
-        (g == 'd' ? period - first < P_EARS_DAYS - 1 : (period - first) / 7 < P_FF_WEEKS - 1))
+    if (!h->enough)
         return 0;
-    if (g == 'd') {
-        double y[P_EARS_DAYS];
-        int rc = p_read(s, txn, g, name, period - (P_EARS_DAYS - 1), period, 1, y);
-        if (rc != 0)
-            return rc;
-        tsr_spike_point_t out[P_EARS_DAYS];
+    tsr_spike_point_t *out = malloc(h->n * sizeof *out);
+    if (!out)
+        return ENOMEM;
+    int rc;
+    if (method == M_FARRINGTON) {
+        tsr_farrington_opts_t o;
+        tsr_farrington_defaults(&o);
+        rc = tsr_farrington(h->y, h->n, &o, out);
+    } else {
         tsr_ears_opts_t o;
         tsr_ears_defaults(&o, (tsr_ears_method_t)method);
-        if ((rc = tsr_ears(y, P_EARS_DAYS, &o, out)) != 0)
-            return rc;
-        *res = out[P_EARS_DAYS - 1];
-        return 0;
+        rc = tsr_ears(h->y, h->n, &o, out);
     }
-    double *y = malloc(P_FF_WEEKS * sizeof *y);
-    tsr_spike_point_t *out = malloc(P_FF_WEEKS * sizeof *out);
-    int rc = y && out ? p_read(s, txn, g, name, period - 7 * (P_FF_WEEKS - 1), period, 7, y)
-                      : ENOMEM;
-    tsr_farrington_opts_t o;
-    tsr_farrington_defaults(&o);
-    if (rc == 0 && (rc = tsr_farrington(y, P_FF_WEEKS, &o, out)) == 0)
-        *res = out[P_FF_WEEKS - 1];
-    free(y);
+    if (rc == 0)
+        *res = out[h->n - 1];
     free(out);
     return rc;
 }
 
-/* Evaluates a series at a period with every method on for its granularity. */
+/* Evaluates one period of one series with a method: *res gets the point,
+ * *obs the period's count. */
+static int p_point(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
+                   int method, tsr_spike_point_t *res, double *obs)
+{
+    p_history_t *h = malloc(sizeof *h);
+    int rc = h ? p_history(s, txn, g, name, period, h) : ENOMEM;
+    if (rc == 0)
+        rc = p_method(h, method, res);
+    *obs = rc == 0 ? h->obs : 0;
+    free(h);
+    return rc;
+}
+
+/* Evaluates a series at a period with every method on for its granularity,
+ * reading its history once. */
 static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
                       int64_t now)
 {
@@ -404,21 +429,21 @@ static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, i
     } else if (s->o.farrington) {
         methods[n++] = M_FARRINGTON;
     }
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
+    if (n == 0)
+        return 0;
+    p_history_t *h = malloc(sizeof *h);
+    int rc = h ? p_history(s, txn, g, name, period, h) : ENOMEM;
+    for (int i = 0; rc == 0 && h->enough && i < n; i++) {
         tsr_spike_point_t pt;
-        rc = p_point(s, txn, g, name, period, methods[i], &pt);
-        if (rc == 0 && pt.evaluated && pt.alarm == TSR_ALARM_YES) {
-            double obs;
-            rc = p_read(s, txn, g, name, period, period, 1, &obs);
-            /* On sparse series a single case after a quiet week is an alarm
-             * (the bound is the mean when the spread is 0): no one can act
-             * on that, so it takes min_cases to make an alert. */
-            if (rc == 0 && obs >= s->o.min_cases)
-                rc = p_raise(s, txn, g, name, period, methods[i], obs, pt.expected,
-                             pt.upperbound, now);
-        }
+        rc = p_method(h, methods[i], &pt);
+        /* On sparse series a single case after a quiet week is an alarm
+         * (the bound is the mean when the spread is 0): no one can act on
+         * that, so it takes min_cases to make an alert. */
+        if (rc == 0 && pt.evaluated && pt.alarm == TSR_ALARM_YES && h->obs >= s->o.min_cases)
+            rc = p_raise(s, txn, g, name, period, methods[i], h->obs, pt.expected, pt.upperbound,
+                         now);
     }
+    free(h);
     return rc;
 }
 
@@ -474,9 +499,7 @@ static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, i
     snprintf(name, sizeof name, "region:%.15s", region);
     tsr_spike_point_t pt;
     double obs;
-    int rc = p_point(s, txn, g, name, period, method, &pt);
-    if (rc == 0)
-        rc = p_read(s, txn, g, name, period, period, 1, &obs);
+    int rc = p_point(s, txn, g, name, period, method, &pt, &obs);
     *spread = false;
     if (rc != 0 || !pt.evaluated || isnan(pt.expected))
         return rc;
@@ -489,9 +512,7 @@ static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, i
         snprintf(name, sizeof name, "area:%s", a->code);
         tsr_spike_point_t ap = {0};
         double aobs = 0;
-        rc = p_point(s, txn, g, name, period, method, &ap);
-        if (rc == 0)
-            rc = p_read(s, txn, g, name, period, period, 1, &aobs);
+        rc = p_point(s, txn, g, name, period, method, &ap, &aobs);
         double ax = rc == 0 && ap.evaluated && !isnan(ap.expected) ? aobs - ap.expected : aobs;
         if (ax > top) {
             top = ax;
@@ -632,10 +653,8 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         if (rc != MDB_NOTFOUND)
             break;
         double obs;
-        rc = p_read(s, txn, g, name, period, period, 1, &obs);
         tsr_spike_point_t rp = {.expected = NAN, .upperbound = NAN};
-        if (rc == 0)
-            rc = p_point(s, txn, g, name, period, g == 'd' ? M_C1 : M_FARRINGTON, &rp);
+        rc = p_point(s, txn, g, name, period, g == 'd' ? M_C1 : M_FARRINGTON, &rp, &obs);
         if (rc != 0)
             break;
         qsort(areas, na, sizeof areas[0], p_cmp_code);
