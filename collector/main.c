@@ -126,6 +126,7 @@ typedef struct {
     uint64_t last_alert;     /* highest alert seq in the log */
     int32_t today;           /* UTC day of the last boundary check */
     int64_t last_detect;     /* monotonic ms of the last spike evaluation */
+    bool starting;           /* the first boundary check also evaluates today */
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
 } s_collector_t;
@@ -288,10 +289,11 @@ static void s_day_boundary(s_collector_t *c)
     int32_t today = (int32_t)(now / 86400);
     if (today == c->today)
         return;
-    for (int32_t d = c->today; d < today; d++)
+    for (int32_t d = c->today; d < today + (c->starting ? 1 : 0); d++)
         if (tsr_store_day_closed(c->store, d, now) == 0)
             s_publish(c);
     c->today = today;
+    c->starting = false;
     s_retention(c, now);
 }
 
@@ -981,13 +983,11 @@ int main(int argc, char **argv)
     tsr_response_t last = {0};
     if (tsr_store_alerts(c.store, 0, 0, NULL, NULL, &last) == 0)
         c.last_alert = last.last_seq;
-    /* the day that was running when the collector stopped is evaluated
-     * again at the first turn of the loop (what was alerted stays alerted) */
+    /* the first turn of the loop, once listening, catches up: it evaluates
+     * yesterday and today again (evaluations pending at a crash were lost
+     * with it; what was alerted stays alerted) and applies retention */
     c.today = (int32_t)(time(NULL) / 86400) - 1;
-    s_retention(&c, (int64_t)time(NULL));
-    /* and today so far: evaluations pending at a crash were lost with it */
-    if (tsr_store_day_closed(c.store, c.today + 1, (int64_t)time(NULL)) == 0)
-        s_publish(&c);
+    c.starting = true;
     if (!c.ingest || !c.query || !c.pub)
         return 1;
     struct sigaction sa = {.sa_handler = s_on_signal};

@@ -78,7 +78,7 @@ static void s_record(tsr_incident_t *inc, uint64_t id, uint64_t pool)
     inc->version = 1;
     inc->agency_type = 1;
     snprintf(inc->area_code, sizeof inc->area_code, "%s", s_areas[id % 8]);
-    inc->reported_day = 20000 + (int32_t)(id % 700);
+    inc->reported_day = tsr_day_today() - 1 - (int32_t)(id % 700); /* inside retention */
     inc->date_precision = 1;
     inc->age_band = 3;
     inc->gender = 1;
