@@ -135,14 +135,8 @@ static int t_axis_add(t_axis_t *a, const char *v)
 {
     if (t_axis_find(a, v) >= 0)
         return 0;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 32;
-        t_value_t *p = realloc(a->v, cap * sizeof *p);
-        if (!p)
-            return TSR_ENOMEM;
-        a->v = p;
-        a->cap = cap;
-    }
+    if (tsr_grow((void **)&a->v, &a->cap, a->n, sizeof *a->v) != 0)
+        return TSR_ENOMEM;
     snprintf(a->v[a->n++], sizeof a->v[0], "%s", v);
     return 0;
 }
@@ -156,24 +150,21 @@ typedef struct {
     uint32_t fails; /* bit f: fails filter f */
 } t_row_t;
 
-/* One "other side": the records a neighbouring query would add to this
- * one (rest[0..n)). The pair (this cell, the rest) is protected as a
- * two-column table whose row totals are known where that neighbouring
- * query shows its cell. Returns 0 with *more set when marks were added. */
-static int t_pair(const uint64_t *cells, const uint64_t *rest, size_t nr, size_t nc, unsigned k,
-                  int *mark, bool *more)
+/* What an analyst may know of a neighbouring query (this one plus the
+ * records rest[] it adds): which of its cells it shows, i.e. which pair
+ * totals are known. *same is set when it adds nothing (the same table). */
+static int t_neighbour(const uint64_t *cells, const uint64_t *rest, size_t nr, size_t nc,
+                       unsigned k, bool *known, bool *same)
 {
     size_t n = nr * nc;
-    bool any = false;
+    *same = true;
     for (size_t i = 0; i < n; i++)
-        any |= rest[i] > 0;
-    *more = false;
-    if (!any)
-        return 0; /* the neighbouring query is the same table */
-    uint64_t *pair = malloc(2 * n * sizeof *pair), *whole = malloc(n * sizeof *whole);
-    int *pm = malloc(2 * n * sizeof *pm), *wm = malloc(n * sizeof *wm);
-    bool *known = malloc(n * sizeof *known);
-    int rc = pair && whole && pm && wm && known ? 0 : TSR_ENOMEM;
+        *same &= rest[i] == 0;
+    if (*same)
+        return 0;
+    uint64_t *whole = malloc(n * sizeof *whole);
+    int *wm = malloc(n * sizeof *wm);
+    int rc = whole && wm ? 0 : TSR_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++)
         whole[i] = cells[i] + rest[i];
     if (rc == 0 && (rc = tsr_sdc_protect(whole, nr, nc, k, wm)) == TSR_ERANGE) {
@@ -181,8 +172,24 @@ static int t_pair(const uint64_t *cells, const uint64_t *rest, size_t nr, size_t
         for (size_t i = 0; i < n; i++)
             wm[i] = TSR_SDC_SMALL;
     }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n; i++)
         known[i] = wm[i] == TSR_SDC_SHOWN;
+    free(whole);
+    free(wm);
+    return rc;
+}
+
+/* The pair (this cell, what the neighbouring query adds) protected as a
+ * two-column table whose row totals are known where known[] says. Returns
+ * 0 with *more set when marks were added. */
+static int t_pair(const uint64_t *cells, const uint64_t *rest, const bool *known, size_t n,
+                  unsigned k, int *mark, bool *more)
+{
+    uint64_t *pair = malloc(2 * n * sizeof *pair);
+    int *pm = malloc(2 * n * sizeof *pm);
+    int rc = pair && pm ? 0 : TSR_ENOMEM;
+    *more = false;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         pair[2 * i] = cells[i];
         pair[2 * i + 1] = rest[i];
         pm[2 * i] = mark[i];
@@ -196,10 +203,7 @@ static int t_pair(const uint64_t *cells, const uint64_t *rest, size_t nr, size_t
             *more = true;
         }
     free(pair);
-    free(whole);
     free(pm);
-    free(wm);
-    free(known);
     return rc;
 }
 
@@ -207,23 +211,30 @@ static int t_pair(const uint64_t *cells, const uint64_t *rest, size_t nr, size_t
  * can also ask the same query without them, or without any one of them, and
  * subtract: sides[s] (n cells each) are what each such query adds. Every
  * pair is protected too, each pattern feeding the others until none needs
- * more. */
+ * more. What each neighbouring query shows does not depend on this table's
+ * marks, so it is worked out once. */
 static int t_protect(const uint64_t *cells, const uint64_t *sides, size_t n_sides, size_t nr,
                      size_t nc, unsigned k, int *mark)
 {
     size_t n = nr * nc;
-    int rc = tsr_sdc_protect(cells, nr, nc, k, mark);
+    bool *known = malloc((n_sides * n + 1) * sizeof *known), *same = calloc(n_sides + 1, 1);
+    int rc = known && same ? tsr_sdc_protect(cells, nr, nc, k, mark) : TSR_ENOMEM;
+    for (size_t s = 0; rc == 0 && s < n_sides; s++)
+        rc = t_neighbour(cells, sides + s * n, nr, nc, k, known + s * n, &same[s]);
     for (size_t round = 0; rc == 0 && round <= n; round++) {
         bool changed = false;
         for (size_t s = 0; rc == 0 && s < n_sides; s++) {
             bool more = false;
-            rc = t_pair(cells, sides + s * n, nr, nc, k, mark, &more);
+            if (!same[s])
+                rc = t_pair(cells, sides + s * n, known + s * n, n, k, mark, &more);
             changed |= more;
         }
         if (rc != 0 || !changed)
             break;
         rc = tsr_sdc_protect_more(cells, nr, nc, k, mark, NULL);
     }
+    free(known);
+    free(same);
     return rc;
 }
 
@@ -321,14 +332,9 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
                 fails |= 1u << f;
         }
         bool keep = fails == 0;
-        if (nrows == rcap) {
-            rcap = rcap ? rcap * 2 : 1024;
-            t_row_t *nr = realloc(rows, rcap * sizeof *nr);
-            if (!nr) {
-                rc = ENOMEM;
-                break;
-            }
-            rows = nr;
+        if (tsr_grow((void **)&rows, &rcap, nrows, sizeof *rows) != 0) {
+            rc = ENOMEM;
+            break;
         }
         snprintf(rows[nrows].area, sizeof rows[0].area, "%s", area);
         rows[nrows].match = keep;
