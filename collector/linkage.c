@@ -500,29 +500,8 @@ static int l_merge(tsr_link_t *l, MDB_txn *txn, uint64_t from, uint64_t into, l_
     return rc;
 }
 
-/* True when a record other than self (NULL: any record) carries token t;
- * its id goes to other. */
-static bool l_other_carrier(tsr_link_t *l, MDB_txn *txn, const uint8_t *t, const uint8_t *self,
-                            uint8_t other[TSR_RECORD_ID_LEN])
-{
-    MDB_cursor *c;
-    if (mdb_cursor_open(txn, l->by_token, &c) != 0)
-        return false;
-    MDB_val k = {TSR_TOKEN_LEN, (void *)t}, v;
-    bool found = false;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != TSR_TOKEN_LEN + TSR_RECORD_ID_LEN || memcmp(k.mv_data, t, TSR_TOKEN_LEN))
-            break;
-        const uint8_t *rid = (uint8_t *)k.mv_data + TSR_TOKEN_LEN;
-        if (!self || memcmp(rid, self, TSR_RECORD_ID_LEN) != 0) {
-            memcpy(other, rid, TSR_RECORD_ID_LEN);
-            found = true;
-        }
-    }
-    mdb_cursor_close(c);
-    return found;
-}
+static int l_other_carrier(tsr_link_t *l, MDB_txn *txn, const uint8_t *t, const uint8_t *self,
+                           uint8_t other[TSR_RECORD_ID_LEN]);
 
 /* Puts inc into the cluster of its tokens, merging every cluster they (and
  * member_of, the record's cluster before an update; 0 for a new record)
@@ -539,7 +518,7 @@ static int l_attach(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, cons
     for (size_t i = 0; rc == 0 && i < inc->n_tokens; i++) {
         const uint8_t *t = inc->tokens[i].token;
         uint8_t other[TSR_RECORD_ID_LEN];
-        if (!l_other_carrier(l, txn, t, inc->record_id, other))
+        if (l_other_carrier(l, txn, t, inc->record_id, other) <= 0)
             continue; /* no one else carries it: it links nothing */
         uint64_t cid = l_get_cid(txn, l->dbi[L_TOK], t, TSR_TOKEN_LEN);
         if (cid == 0) {
@@ -613,17 +592,35 @@ int tsr_link_add(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, const c
 
 /* --- removal and splits ------------------------------------------------------------- */
 
-/* True when some record still carries the token (the token index has it). */
-static bool l_token_used(tsr_link_t *l, MDB_txn *txn, const uint8_t *token)
+/* 1 when a record other than self (NULL: any record) carries token t (its
+ * id goes to other), 0 when none does, -1 when the index cannot be read. */
+static int l_other_carrier(tsr_link_t *l, MDB_txn *txn, const uint8_t *t, const uint8_t *self,
+                           uint8_t other[TSR_RECORD_ID_LEN])
 {
     MDB_cursor *c;
     if (mdb_cursor_open(txn, l->by_token, &c) != 0)
-        return true; /* keep the mapping if unsure */
-    MDB_val k = {TSR_TOKEN_LEN, (void *)token}, v;
-    bool used = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size > TSR_TOKEN_LEN &&
-                memcmp(k.mv_data, token, TSR_TOKEN_LEN) == 0;
+        return -1;
+    MDB_val k = {TSR_TOKEN_LEN, (void *)t}, v;
+    bool found = false;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != TSR_TOKEN_LEN + TSR_RECORD_ID_LEN || memcmp(k.mv_data, t, TSR_TOKEN_LEN))
+            break;
+        const uint8_t *rid = (uint8_t *)k.mv_data + TSR_TOKEN_LEN;
+        if (!self || memcmp(rid, self, TSR_RECORD_ID_LEN) != 0) {
+            memcpy(other, rid, TSR_RECORD_ID_LEN);
+            found = true;
+        }
+    }
     mdb_cursor_close(c);
-    return used;
+    return found ? 1 : 0;
+}
+
+/* True when some record still carries the token (the token index has it). */
+static bool l_token_used(tsr_link_t *l, MDB_txn *txn, const uint8_t *token)
+{
+    uint8_t any[TSR_RECORD_ID_LEN];
+    return l_other_carrier(l, txn, token, NULL, any) != 0; /* unsure: keep the mapping */
 }
 
 /* Breadth-first walk over records and tokens from `start`. Records reached
@@ -1273,7 +1270,7 @@ static int l_lookup_single(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *token
 {
     uint8_t rid[TSR_RECORD_ID_LEN];
     size_t i;
-    for (i = 0; i < n && !l_other_carrier(l, txn, tokens[i].token, NULL, rid); i++)
+    for (i = 0; i < n && l_other_carrier(l, txn, tokens[i].token, NULL, rid) <= 0; i++)
         ;
     resp->known = i < n;
     if (!resp->known)
