@@ -268,9 +268,7 @@ static void p_describe(char *out, size_t cap, const char *series)
         const tsr_area_t *a = tsr_area_find(code);
         name = a ? a->name : NULL;
     } else if (!strncmp(series, "region:", 7)) {
-        for (int i = 0; i < tsr_area_count() && !name; i++)
-            if (!strcmp(tsr_area_at(i)->region_code, code))
-                name = tsr_area_at(i)->region_name;
+        name = tsr_region_name(code);
     }
     snprintf(out, cap, "%s (%s)%s%s", name ? name : code, code, rest ? " " : "", rest ? rest + 1 : "");
 }

@@ -251,14 +251,16 @@ const tsr_area_t *tsr_area_at(int i)
     return i >= 0 && i < s_nareas ? &s_areas[i] : NULL;
 }
 
-bool tsr_region_exists(const char *code)
+const char *tsr_region_name(const char *code)
 {
     s_init();
     for (int i = 0; code && i < s_nareas; i++)
         if (strcmp(s_areas[i].region_code, code) == 0)
-            return true;
-    return false;
+            return s_areas[i].region_name;
+    return NULL;
 }
+
+bool tsr_region_exists(const char *code) { return tsr_region_name(code) != NULL; }
 
 int tsr_area_check(const char *code, const char *field, tsr_error_t *err)
 {

@@ -537,6 +537,13 @@ static s_model_t s_fit_flexible(s_glm_t *g, const long *rows, const double *f, c
     return m;
 }
 
+/* P(X <= y) for a negative binomial (size > 0) or Poisson(mu). */
+static double s_cdf(double y, double mu, double size, double prob)
+{
+    return size > 0 ? gsl_cdf_negative_binomial_P((unsigned)y, prob, size)
+                    : gsl_cdf_poisson_P((unsigned)y, mu);
+}
+
 /* R's qnbinom / qpois on the lower tail with its left-continuity fuzz: the
  * smallest y with P(X <= y) >= p. size <= 0 means Poisson(mu). */
 static double s_quantile(double p, double mu, double size, double prob)
@@ -551,12 +558,9 @@ static double s_quantile(double p, double mu, double size, double prob)
     if (mu + 20 * sd > 4e9)
         return NAN; /* beyond what the CDFs take: no bound (NA) */
     for (;; y++) {
-        double c = size > 0 ? gsl_cdf_negative_binomial_P((unsigned)y, prob, size)
-                            : gsl_cdf_poisson_P((unsigned)y, mu);
-        if (c >= target) {
+        if (s_cdf(y, mu, size, prob) >= target) {
             /* the start may have been past the answer: step back */
-            while (y > 0 && (size > 0 ? gsl_cdf_negative_binomial_P((unsigned)(y - 1), prob, size)
-                                      : gsl_cdf_poisson_P((unsigned)(y - 1), mu)) >= target)
+            while (y > 0 && s_cdf(y - 1, mu, size, prob) >= target)
                 y--;
             return y;
         }

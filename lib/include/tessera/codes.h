@@ -75,6 +75,9 @@ const tsr_area_t *tsr_area_at(int i);
 /* True when code is a region code of some area (E12000003, W92000004...). */
 bool tsr_region_exists(const char *code);
 
+/* The name of a region ("Yorkshire and The Humber"), or NULL. */
+const char *tsr_region_name(const char *code);
+
 /* Checks that the area code is current; on failure fills err (field names
  * `field`) with the reason, naming the successor for a retired code. */
 struct tsr_error;
