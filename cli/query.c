@@ -67,6 +67,17 @@ int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
     return exit_code;
 }
 
+const char *cli_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k, bool html)
+{
+    if (!c->suppressed)
+        snprintf(out, cap, "%llu", (unsigned long long)c->count);
+    else if (c->protective)
+        snprintf(out, cap, "x");
+    else
+        snprintf(out, cap, "%s%u", html ? "&lt;" : "<", k);
+    return out;
+}
+
 const char *cli_day(char out[11], int32_t day)
 {
     if (day == 0)

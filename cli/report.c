@@ -93,13 +93,6 @@ static void s_esc(FILE *fp, const char *s)
         }
 }
 
-static void s_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k)
-{
-    if (!c->suppressed)
-        snprintf(out, cap, "%" PRIu64, c->count);
-    else
-        snprintf(out, cap, c->protective ? "x" : "&lt;%u", k);
-}
 
 /* Horizontal bars for a one-dimensional table. */
 static void s_bars(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k)
@@ -116,7 +109,7 @@ static void s_bars(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k)
     for (size_t i = 0; i < r->n_cells; i++) {
         const tsr_trend_cell_t *c = &r->cells[i];
         char t[32];
-        s_cell_text(t, sizeof t, c, k);
+        cli_cell_text(t, sizeof t, c, k, true);
         double w = c->suppressed ? 300.0 * (c->protective ? k : k - 1) / (double)max
                                  : 300.0 * (double)c->count / (double)max;
         /* an area's name, not only its code */
@@ -166,7 +159,7 @@ static void s_grid(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k)
         for (size_t j = 0; j < ncols; j++) {
             const tsr_trend_cell_t *c = &r->cells[i * ncols + j];
             char t[32];
-            s_cell_text(t, sizeof t, c, k);
+            cli_cell_text(t, sizeof t, c, k, true);
             double shade = c->suppressed ? 0 : (double)c->count / (double)max;
             fprintf(fp, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"%s\" "
                         "fill-opacity=\"%.2f\"/><text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
@@ -199,7 +192,7 @@ static void s_weekly(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k
     for (size_t i = 0; i < r->n_cells; i++) {
         const tsr_trend_cell_t *c = &r->cells[i];
         char t[32];
-        s_cell_text(t, sizeof t, c, k);
+        cli_cell_text(t, sizeof t, c, k, true);
         double v = c->suppressed ? (c->protective ? k : k - 1) : (double)c->count;
         double bh = (h - 10) * v / (double)max;
         int x = 30 + bw * (int)i;
@@ -344,10 +337,7 @@ int cli_cmd_report(int argc, char **argv)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(now, sizeof now, "%Y-%m-%d %H:%M UTC", &tm);
-    const char *rname = rep.region;
-    for (int i = 0; i < tsr_area_count(); i++)
-        if (!strcmp(tsr_area_at(i)->region_code, rep.region))
-            rname = tsr_area_at(i)->region_name;
+    const char *rname = tsr_region_name(rep.region); /* it exists: checked above */
     fprintf(fp,
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             "<title>Tessera regional report: %s</title>\n<style>\n"

@@ -42,15 +42,6 @@ static bool s_filter(tsr_query_t *q, const char *dim, const char *value)
     return true;
 }
 
-static void s_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k)
-{
-    if (!c->suppressed)
-        snprintf(out, cap, "%llu", (unsigned long long)c->count);
-    else if (c->protective)
-        snprintf(out, cap, "x");
-    else
-        snprintf(out, cap, "<%u", k);
-}
 
 static void s_print(const tsr_response_t *r, size_t n_by, const char *format, const char **dims)
 {
@@ -62,7 +53,7 @@ static void s_print(const tsr_response_t *r, size_t n_by, const char *format, co
             json_t *c = json_object();
             for (size_t d = 0; d < n_by; d++)
                 json_object_set_new(c, dims[d], json_string(r->cells[i].keys[d]));
-            s_cell_text(t, sizeof t, &r->cells[i], r->k);
+            cli_cell_text(t, sizeof t, &r->cells[i], r->k, false);
             json_object_set_new(c, "count", r->cells[i].suppressed ? json_string(t)
                                                                    : json_integer((json_int_t)r->cells[i].count));
             json_array_append_new(cells, c);
@@ -82,7 +73,7 @@ static void s_print(const tsr_response_t *r, size_t n_by, const char *format, co
         else
             printf("%-24s %8s\n", dims[0], "count");
         for (size_t i = 0; i < r->n_cells; i++) {
-            s_cell_text(t, sizeof t, &r->cells[i], r->k);
+            cli_cell_text(t, sizeof t, &r->cells[i], r->k, false);
             if (csv)
                 printf("%s%s%s,%s\n", r->cells[i].keys[0], n_by > 1 ? "," : "",
                        n_by > 1 ? r->cells[i].keys[1] : "", t);
@@ -102,7 +93,7 @@ static void s_print(const tsr_response_t *r, size_t n_by, const char *format, co
     for (size_t i = 0; ncols && i < r->n_cells; i += ncols) {
         printf("%-20s", r->cells[i].keys[0]);
         for (size_t j = 0; j < ncols && i + j < r->n_cells; j++) {
-            s_cell_text(t, sizeof t, &r->cells[i + j], r->k);
+            cli_cell_text(t, sizeof t, &r->cells[i + j], r->k, false);
             printf(" %12s", t);
         }
         putchar('\n');
