@@ -28,16 +28,22 @@ tsr_require(UTF8PROC libutf8proc libutf8proc-dev)
 tsr_require(INIH inih libinih-dev)
 tsr_require(GSL gsl libgsl-dev)
 
-# libcsv ships no pkg-config file.
-find_path(CSV_INCLUDE_DIR csv.h)
-find_library(CSV_LIBRARY csv)
-if(NOT CSV_INCLUDE_DIR OR NOT CSV_LIBRARY)
-  message(FATAL_ERROR "Missing library 'libcsv': install the Debian package 'libcsv-dev' "
-                      "(or run deploy/install-deps.sh)")
-endif()
-add_library(tsr_libcsv INTERFACE)
-target_include_directories(tsr_libcsv INTERFACE ${CSV_INCLUDE_DIR})
-target_link_libraries(tsr_libcsv INTERFACE ${CSV_LIBRARY})
+# tsr_require_plain(<target> <header> <library> <debian package>): a library
+# that ships no pkg-config file, as the INTERFACE target <target>.
+function(tsr_require_plain target header library debpkg)
+  find_path(${target}_INCLUDE_DIR ${header})
+  find_library(${target}_LIBRARY ${library})
+  if(NOT ${target}_INCLUDE_DIR OR NOT ${target}_LIBRARY)
+    message(FATAL_ERROR "Missing library '${library}': install the Debian package '${debpkg}' "
+                        "(or run deploy/install-deps.sh, which installs every dependency)")
+  endif()
+  add_library(${target} INTERFACE)
+  target_include_directories(${target} INTERFACE ${${target}_INCLUDE_DIR})
+  target_link_libraries(${target} INTERFACE ${${target}_LIBRARY})
+endfunction()
+
+tsr_require_plain(tsr_libcsv csv.h csv libcsv-dev)
+tsr_require_plain(tsr_libglpk glpk.h glpk libglpk-dev)
 
 find_program(PROTOC_C protoc-c)
 if(NOT PROTOC_C)
@@ -46,13 +52,3 @@ if(NOT PROTOC_C)
 endif()
 find_package(Threads REQUIRED)
 
-# GLPK ships no pkg-config file either.
-find_path(GLPK_INCLUDE_DIR glpk.h)
-find_library(GLPK_LIBRARY glpk)
-if(NOT GLPK_INCLUDE_DIR OR NOT GLPK_LIBRARY)
-  message(FATAL_ERROR "Missing library 'glpk': install the Debian package 'libglpk-dev' "
-                      "(or run deploy/install-deps.sh, which installs every dependency)")
-endif()
-add_library(tsr_libglpk INTERFACE)
-target_include_directories(tsr_libglpk INTERFACE ${GLPK_INCLUDE_DIR})
-target_link_libraries(tsr_libglpk INTERFACE ${GLPK_LIBRARY})
