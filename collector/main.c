@@ -129,6 +129,8 @@ typedef struct {
     bool starting;           /* the first boundary check also evaluates today */
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
+    int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
+    int64_t drain_retry_at;  /* monotonic ms: no drain before, after a failed one */
 } s_collector_t;
 
 static void s_count_malformed(s_collector_t *c, const char *why)
@@ -304,6 +306,36 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Applies the ingest log (store.h) in one transaction of up to
+ * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for a poll
+ * (S_QUIET_MS), when the oldest waiting entry is S_APPLY_DELAY_MS old, when
+ * S_APPLY_BATCH entries wait, or always when force (before a query is
+ * answered, and at exit). Waiting longer gives bigger transactions, which
+ * dirty each index and series page once for many records; it also delays
+ * linkage alerts by as much. After a failure it waits a second. */
+#define S_QUIET_MS 2
+#define S_APPLY_DELAY_MS 100
+#define S_APPLY_BATCH 10000
+
+static void s_drain(s_collector_t *c, bool quiet, bool force)
+{
+    size_t waiting = tsr_store_logged(c->store), applied = 0;
+    int64_t now = s_now_ms();
+    if (waiting == 0 || now < c->drain_retry_at)
+        return;
+    if (!force && !quiet && now - c->logged_since < S_APPLY_DELAY_MS && waiting < S_APPLY_BATCH)
+        return;
+    do {
+        if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
+            c->drain_retry_at = now + 1000;
+            return;
+        }
+        s_publish(c);
+    } while (force && tsr_store_logged(c->store) > 0);
+    c->logged_since = now;
+    tsr_debug("ingest", "%zu log entries applied, %zu wait", applied, tsr_store_logged(c->store));
+}
+
 /* Spike detection on what the last transactions changed: at once when no
  * batch is waiting, at least every 200 ms while batches keep coming. */
 static void s_detect(s_collector_t *c)
@@ -401,13 +433,14 @@ static void s_ingest(s_collector_t *c)
         if (sb) {
             for (size_t i = 0; i < n; i++)
                 sb[i] = (tsr_store_batch_t){&pend[i].client, pend[i].items, pend[i].n_items};
-            rc = tsr_store_apply(c->store, sb, n, (int64_t)time(NULL));
+            bool was_empty = tsr_store_logged(c->store) == 0;
+            rc = tsr_store_submit(c->store, sb, n, (int64_t)time(NULL));
+            if (rc == 0 && was_empty)
+                c->logged_since = s_now_ms();
         }
         /* Acks only now: the transaction has committed (or nothing was written). */
         for (size_t i = 0; i < n; i++)
             s_ack(c, &pend[i], rc);
-        if (rc == 0)
-            s_publish(c);
         free(sb);
         tsr_debug("ingest", "%zu batch(es) in one transaction: %s", n, tsr_strerror(rc));
     }
@@ -696,6 +729,8 @@ static void s_query(s_collector_t *c)
         snprintf(what, sizeof what, "query kind %d", req.u.query.kind);
         s_refuse(resp, TSR_QSTATUS_DENIED, "agents may not query");
     } else {
+        /* every acknowledged record counts in the answer */
+        s_drain(c, true, true);
         s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what);
     }
     /* Every query is audited, refused ones too; no answer leaves unaudited. */
@@ -1011,18 +1046,21 @@ int main(int argc, char **argv)
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
-        int n = zmq_poll(items, 2, 500);
+        int n = zmq_poll(items, 2, tsr_store_logged(c.store) > 0 ? S_QUIET_MS : 500);
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             s_ingest(&c);
+        s_drain(&c, n == 0, false);
         s_detect(&c);
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
     }
     tsr_info("collector", "stopping");
+    c.drain_retry_at = 0;
+    s_drain(&c, true, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
     zmq_close(c.ingest);
     zmq_close(c.query);
     if (c.pub)

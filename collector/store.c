@@ -14,9 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_AUDIT, S_NDBS };
+enum {
+    S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_AUDIT, S_LOG,
+    S_NDBS
+};
 static const char *const s_db_names[S_NDBS] = {
     "records", "by_area_day", "by_token", "tombstones", "counters", "agencies", "audit",
+    "ingest_log",
 };
 
 #define S_RECORD_FORMAT 1
@@ -37,7 +41,15 @@ struct tsr_store {
         int64_t delta;
     } tally[S_TALLY_MAX];
     int ntally;
+    /* The ingest log (see "the ingest log" below). */
+    size_t log_n;            /* entries waiting */
+    uint64_t log_next;       /* sequence of the next entry */
+    struct s_fate *pend;     /* open addressing, pend_cap slots (a power of two) */
+    size_t pend_n, pend_cap;
+    bool pend_valid;         /* false: rebuild from the log before use */
 };
+
+static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn);
 
 /* --- record encoding (format 1) ---------------------------------------------
  * Little-endian, fixed order; the first byte is the format so a later
@@ -191,6 +203,22 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
+    /* what a crash left in the ingest log is applied by the next drain */
+    MDB_txn *txn;
+    rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = s_pend_rebuild(s, txn);
+        mdb_txn_abort(txn);
+    }
+    if (rc != 0) {
+        tsr_error_at(err, opts->kv.dir, 0);
+        tsr_error_set(err, "ingest_log", "cannot be read: %s", mdb_strerror(rc));
+        tsr_store_close(&s);
+        return TSR_ESTORE;
+    }
+    if (s->log_n > 0)
+        tsr_info("store", "%zu acknowledged entries wait in the ingest log; applying them",
+                 s->log_n);
     *out = s;
     return TSR_OK;
 }
@@ -202,6 +230,7 @@ void tsr_store_close(tsr_store_t **s_p)
     tsr_spikes_close(&(*s_p)->spikes);
     tsr_link_close(&(*s_p)->link);
     tsr_kv_close(&(*s_p)->kv);
+    free((*s_p)->pend);
     free(*s_p);
     *s_p = NULL;
 }
@@ -348,156 +377,260 @@ static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
     return mdb_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
 }
 
-/* Reads the stored record rid into *old (malloc'd, the caller frees).
- * Returns 0 when it is there and belongs to c; 1 when it belongs to another
- * agency (it is then rejected and *old is NULL); MDB_NOTFOUND; or an error. */
-static int s_stored(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, const tsr_client_t *c,
-                    tsr_store_item_t *it, tsr_incident_t **old)
-{
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    *old = NULL;
-    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
-    if (rc != 0)
-        return rc;
-    tsr_incident_t *o = malloc(sizeof *o);
+/* --- the ingest log ------------------------------------------------------------
+ * An Ack waits for one commit, and on a slow disk a commit costs what it
+ * writes: every B-tree page it dirtied. Applying a record dirties pages all
+ * over the store (its record, area/day and token index entries, clusters,
+ * some 36 count series), so acknowledging after all of that made ingest
+ * pay the whole cost once per group of batches.
+ *
+ * Instead tsr_store_submit() decides each item's outcome and appends what
+ * changes the store to the `ingest_log` database (keys are a big-endian
+ * sequence, written with MDB_APPEND, so the log dirties only its last
+ * pages), with the outcome counters, in one transaction: the Ack's commit.
+ * tsr_store_drain() later applies log entries in order, in transactions of
+ * thousands, and deletes them in the same transaction. Both are durable and
+ * atomic, so after a crash the log holds exactly what is acknowledged and not
+ * yet applied, and draining it applies each entry once.
+ *
+ * Every database but the log and the outcome counters reflects the applied
+ * part of the log. Outcomes depend on the entries still waiting too (v2 of a
+ * record logged, not applied, makes a second v2 a duplicate), so the store
+ * keeps `pend`: for each record id with a waiting entry, what the store will
+ * hold for it once the log is applied. It is rebuilt from the log at open and
+ * after any transaction that did not commit. docs/STORAGE.md has the
+ * trade-offs. */
+
+enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2 };
+enum { S_FATE_NONE = 0, S_FATE_STORED, S_FATE_TOMBSTONE };
+
+/* What the store holds (or will, once the log is applied) for a record id. */
+typedef struct s_fate {
+    uint8_t rid[TSR_RECORD_ID_LEN];
+    uint8_t kind;          /* S_FATE_*; NONE marks an empty slot in pend */
+    uint32_t version;
     char agency[TSR_CLIENT_ID_MAX];
-    if (!o)
-        return ENOMEM;
-    if (s_unpack(&v, o, agency, NULL, rid) != 0) {
-        free(o);
-        return MDB_CORRUPTED;
+} s_fate_t;
+
+/* Largest log value: op, record id, a packed record. */
+#define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + 2048)
+
+static uint64_t s_rid_hash(const uint8_t *rid)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: ids come from agents, not attackers of a table of at most the log's size */
+    for (int i = 0; i < TSR_RECORD_ID_LEN; i++)
+        h = (h ^ rid[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The slot of rid in pend (linear probing): its entry, or the empty slot
+ * where it belongs. pend_cap is a power of two and pend is never full. */
+static s_fate_t *s_pend_slot(tsr_store_t *s, const uint8_t *rid)
+{
+    size_t mask = s->pend_cap - 1;
+    for (size_t i = s_rid_hash(rid) & mask;; i = (i + 1) & mask)
+        if (s->pend[i].kind == S_FATE_NONE || !memcmp(s->pend[i].rid, rid, TSR_RECORD_ID_LEN))
+            return &s->pend[i];
+}
+
+static void s_pend_clear(tsr_store_t *s)
+{
+    if (s->pend_n > 0)
+        memset(s->pend, 0, s->pend_cap * sizeof *s->pend);
+    s->pend_n = 0;
+}
+
+/* Sets what rid will be once the log is applied. */
+static int s_pend_note(tsr_store_t *s, const s_fate_t *f)
+{
+    if ((s->pend_n + 1) * 2 > s->pend_cap) {
+        size_t cap = s->pend_cap ? s->pend_cap * 2 : 1024;
+        s_fate_t *old = s->pend, *grown = calloc(cap, sizeof *grown);
+        size_t old_cap = s->pend_cap;
+        if (!grown)
+            return ENOMEM;
+        s->pend = grown;
+        s->pend_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].kind != S_FATE_NONE)
+                *s_pend_slot(s, old[i].rid) = old[i];
+        free(old);
     }
-    if (strcmp(agency, c->id) != 0) {
-        free(o);
-        s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
-        return 1;
-    }
-    *old = o;
+    s_fate_t *slot = s_pend_slot(s, f->rid);
+    if (slot->kind == S_FATE_NONE)
+        s->pend_n++;
+    *slot = *f;
     return 0;
 }
 
-static int s_apply_incident(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
-                            tsr_store_item_t *it, int64_t now)
+static void s_seq_key(uint8_t key[8], uint64_t seq)
 {
-    const tsr_incident_t *inc = it->incident;
-    if (s->retention_months > 0 &&
-        inc->reported_day < tsr_store_retention_cutoff(s->retention_months, now)) {
-        char d[96];
-        snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
-                 s->retention_months);
-        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
-        return 0;
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* A packed record's version and agency (s_pack's header). */
+static int s_peek(const uint8_t *p, size_t n, uint32_t *version, char *agency)
+{
+    tsr_bytes_t b = {(uint8_t *)p, 0, n, false};
+    if (tsr_bytes_get_u8(&b) != S_RECORD_FORMAT)
+        return MDB_CORRUPTED;
+    unsigned alen = tsr_bytes_get_u8(&b);
+    if (alen >= TSR_CLIENT_ID_MAX)
+        return MDB_CORRUPTED;
+    tsr_bytes_get(&b, agency, alen);
+    agency[alen] = '\0';
+    (void)tsr_bytes_get_u64(&b);
+    *version = tsr_bytes_get_u32(&b);
+    return b.bad ? MDB_CORRUPTED : 0;
+}
+
+/* A log entry's record id and what it makes of it. For an incident,
+ * *packed is the record as it goes into `records`. */
+static int s_log_parse(const MDB_val *v, int *op, s_fate_t *f, MDB_val *packed)
+{
+    const uint8_t *p = v->mv_data;
+    memset(f, 0, sizeof *f);
+    if (v->mv_size < 1 + TSR_RECORD_ID_LEN + 4)
+        return MDB_CORRUPTED;
+    *op = p[0];
+    memcpy(f->rid, p + 1, TSR_RECORD_ID_LEN);
+    const uint8_t *rest = p + 1 + TSR_RECORD_ID_LEN;
+    size_t n = v->mv_size - 1 - TSR_RECORD_ID_LEN;
+    if (*op == S_LOG_INCIDENT) {
+        f->kind = S_FATE_STORED;
+        *packed = (MDB_val){n, (void *)rest};
+        return s_peek(rest, n, &f->version, f->agency);
     }
-    if (!tsr_client_area_allowed(c, inc->area_code)) {
-        char d[96];
-        snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
-        s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
-        return 0;
-    }
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)inc->record_id}, v;
-    tsr_incident_t *old;
-    int rc = s_stored(s, txn, inc->record_id, c, it, &old);
-    if (rc == 1)
-        return 0;
-    if (rc == 0) {
-        if (inc->version <= old->version) {
-            free(old);
-            it->outcome = TSR_OUTCOME_DUPLICATE;
-            return 0;
-        }
-        if ((rc = s_index(s, txn, old, false)) != 0) {
-            free(old);
-            return rc;
-        }
-        it->outcome = TSR_OUTCOME_REPLACED;
-    } else if (rc == MDB_NOTFOUND) {
-        uint32_t tv;
-        char agency[TSR_CLIENT_ID_MAX];
-        rc = s_tombstone_get(s, txn, inc->record_id, &tv, agency);
-        if (rc == 0 && strcmp(agency, c->id) != 0) {
-            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
-            return 0;
-        }
-        if (rc == 0 && inc->version <= tv) {
-            it->outcome = TSR_OUTCOME_DUPLICATE; /* withdrawn already */
-            return 0;
-        }
-        if (rc == 0 && (rc = mdb_del(txn, s->dbi[S_TOMBSTONES], &k, NULL)) != 0)
-            return rc;
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
-        it->outcome = TSR_OUTCOME_ACCEPTED;
-        if ((rc = s_count(s, txn, "records", 1)) != 0)
-            return rc;
-    } else {
+    if (*op != S_LOG_RETRACTION || n - 4 >= TSR_CLIENT_ID_MAX)
+        return MDB_CORRUPTED;
+    f->kind = S_FATE_TOMBSTONE;
+    f->version = (uint32_t)rest[0] | (uint32_t)rest[1] << 8 | (uint32_t)rest[2] << 16 |
+                 (uint32_t)rest[3] << 24;
+    memcpy(f->agency, rest + 4, n - 4);
+    f->agency[n - 4] = '\0';
+    return 0;
+}
+
+/* Rebuilds pend, log_n and log_next from the log as txn sees it. */
+static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    MDB_val k, v, packed;
+    s_pend_clear(s);
+    s->log_n = 0;
+    s->log_next = 1;
+    int rc = mdb_cursor_open(txn, s->dbi[S_LOG], &c);
+    if (rc != 0)
         return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        s_fate_t f;
+        int op;
+        if (k.mv_size != 8 || (rc = s_log_parse(&v, &op, &f, &packed)) != 0 ||
+            (rc = s_pend_note(s, &f)) != 0)
+            break;
+        uint64_t seq = 0;
+        for (int i = 0; i < 8; i++)
+            seq = seq << 8 | ((uint8_t *)k.mv_data)[i];
+        s->log_n++;
+        s->log_next = seq + 1;
     }
-    uint8_t buf[2048];
-    size_t n = s_pack(buf, sizeof buf, inc, c->id, now);
-    v.mv_size = n;
-    v.mv_data = buf;
-    rc = n == 0 ? ENOMEM : mdb_put(txn, s->dbi[S_RECORDS], &k, &v, 0);
-    if (rc == 0)
-        rc = s_index(s, txn, inc, true);
-    if (rc == 0)
-        rc = old ? tsr_link_update(s->link, txn, old, inc, c->id)
-                 : tsr_link_add(s->link, txn, inc, c->id);
-    if (rc == 0 && old)
-        rc = tsr_spikes_count(s->spikes, old, -1);
-    if (rc == 0)
-        rc = tsr_spikes_count(s->spikes, inc, 1);
-    free(old);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    s->pend_valid = rc == 0;
     return rc;
 }
 
-static int s_apply_retraction(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
-                              tsr_store_item_t *it)
+/* What the store holds for rid, counting the log's waiting entries. */
+static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
 {
-    MDB_val k = {TSR_RECORD_ID_LEN, it->record_id};
-    uint32_t tomb_version = it->version;
-    tsr_incident_t *old;
-    int rc = s_stored(s, txn, it->record_id, c, it, &old);
-    if (rc == 1)
-        return 0;
-    if (rc == 0) {
-        if (old->version > it->version) {
-            free(old);
-            s_reject(it, TSR_REJECT_STALE_VERSION, "a newer version is stored; retract that version");
+    if (s->pend_n > 0) {
+        const s_fate_t *p = s_pend_slot(s, rid);
+        if (p->kind != S_FATE_NONE) {
+            *f = *p;
             return 0;
         }
-        rc = s_index(s, txn, old, false);
-        if (rc == 0)
-            rc = mdb_del(txn, s->dbi[S_RECORDS], &k, NULL);
-        if (rc == 0)
-            rc = tsr_link_remove(s->link, txn, old, c->id);
-        if (rc == 0)
-            rc = tsr_spikes_count(s->spikes, old, -1);
-        free(old);
-        if (rc == 0)
-            rc = s_count(s, txn, "records", -1);
-        if (rc != 0)
-            return rc;
-    } else if (rc == MDB_NOTFOUND) {
-        uint32_t tv;
-        char agency[TSR_CLIENT_ID_MAX];
-        rc = s_tombstone_get(s, txn, it->record_id, &tv, agency);
-        if (rc == 0 && strcmp(agency, c->id) != 0) {
-            s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
-            return 0;
-        }
-        if (rc == 0 && tv >= it->version) {
-            it->outcome = TSR_OUTCOME_DUPLICATE;
-            return 0;
-        }
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
-        /* Never seen (the incident may still be in flight): keep a tombstone
-         * so it cannot arrive later and stay. */
-    } else {
-        return rc;
     }
-    it->outcome = TSR_OUTCOME_RETRACTED;
-    return s_tombstone_put(s, txn, it->record_id, tomb_version, c->id);
+    memset(f, 0, sizeof *f);
+    memcpy(f->rid, rid, TSR_RECORD_ID_LEN);
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    if (rc == 0) {
+        f->kind = S_FATE_STORED;
+        return s_peek(v.mv_data, v.mv_size, &f->version, f->agency);
+    }
+    if (rc == MDB_NOTFOUND && (rc = s_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
+        f->kind = S_FATE_TOMBSTONE;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* --- submit: outcomes and the log --------------------------------------------- */
+
+/* The outcome of an item against what the store holds for its record. */
+static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
+                     const s_fate_t *f, int64_t now)
+{
+    const tsr_incident_t *inc = it->incident;
+    uint32_t version = inc ? inc->version : it->version;
+    char d[96];
+    if (inc && s->retention_months > 0 &&
+        inc->reported_day < tsr_store_retention_cutoff(s->retention_months, now)) {
+        snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
+                 s->retention_months);
+        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
+    } else if (inc && !tsr_client_area_allowed(c, inc->area_code)) {
+        snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
+        s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
+    } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
+        s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc) {
+        /* a tombstone's version was withdrawn: only a higher one comes back */
+        it->outcome = f->kind != S_FATE_NONE && version <= f->version ? TSR_OUTCOME_DUPLICATE
+                      : f->kind == S_FATE_STORED                      ? TSR_OUTCOME_REPLACED
+                                                                      : TSR_OUTCOME_ACCEPTED;
+    } else if (f->kind == S_FATE_STORED && f->version > version) {
+        s_reject(it, TSR_REJECT_STALE_VERSION, "a newer version is stored; retract that version");
+    } else if (f->kind == S_FATE_TOMBSTONE && f->version >= version) {
+        it->outcome = TSR_OUTCOME_DUPLICATE;
+    } else {
+        /* a retraction of a record never seen (the incident may still be in
+         * flight) keeps a tombstone, so it cannot arrive later and stay */
+        it->outcome = TSR_OUTCOME_RETRACTED;
+    }
+}
+
+/* Appends what an accepted, replacing or retracting item changes to the log
+ * and notes it in pend. */
+static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_client_t *c,
+                     const tsr_store_item_t *it, int64_t now)
+{
+    uint8_t key[8], val[S_LOG_VALUE_MAX];
+    s_fate_t f = {.kind = it->incident ? S_FATE_STORED : S_FATE_TOMBSTONE};
+    const uint8_t *rid = it->incident ? it->incident->record_id : it->record_id;
+    size_t n = 1 + TSR_RECORD_ID_LEN;
+    val[0] = it->incident ? S_LOG_INCIDENT : S_LOG_RETRACTION;
+    memcpy(val + 1, rid, TSR_RECORD_ID_LEN);
+    if (it->incident) {
+        size_t pn = s_pack(val + n, sizeof val - n, it->incident, c->id, now);
+        if (pn == 0)
+            return ENOMEM;
+        n += pn;
+        f.version = it->incident->version;
+    } else {
+        tsr_bytes_t b = {val + n, 0, sizeof val - n, false};
+        tsr_bytes_put_u32(&b, it->version);
+        tsr_bytes_put(&b, c->id, strlen(c->id));
+        n += b.n;
+        f.version = it->version;
+    }
+    memcpy(f.rid, rid, TSR_RECORD_ID_LEN);
+    snprintf(f.agency, sizeof f.agency, "%s", c->id);
+    s_seq_key(key, seq);
+    MDB_val k = {sizeof key, key}, v = {n, val};
+    int rc = mdb_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
+    return rc == 0 ? s_pend_note(s, &f) : rc;
 }
 
 typedef struct {
@@ -505,7 +638,8 @@ typedef struct {
     tsr_store_batch_t *batches;
     size_t n;
     int64_t now;
-} s_apply_t;
+    uint64_t next; /* log_next after the commit */
+} s_submit_t;
 
 static const char *s_outcome_counter(tsr_outcome_t o)
 {
@@ -518,66 +652,241 @@ static const char *s_outcome_counter(tsr_outcome_t o)
     }
 }
 
-static int s_apply_txn(MDB_txn *txn, void *arg)
+/* Counts an item's outcome, by kind and by agency. */
+static int s_count_outcome(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
+                           const tsr_store_item_t *it)
 {
-    s_apply_t *a = arg;
+    char name[TSR_CLIENT_ID_MAX + 16];
+    const char *cn = s_outcome_counter(it->outcome);
     int rc = 0;
-    a->s->ntally = 0; /* this body may be a re-run after the map grew */
-    tsr_link_begin(a->s->link);
-    tsr_spikes_begin(a->s->spikes);
+    if (it->outcome == TSR_OUTCOME_REJECTED) {
+        int r = it->reason >= 1 && it->reason <= 6 ? it->reason : 1;
+        snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
+        cn = name;
+    }
+    if (cn)
+        rc = s_count(s, txn, cn, 1);
+    if (rc == 0) {
+        snprintf(name, sizeof name, "agency:%s", c->id);
+        rc = s_count(s, txn, name, it->outcome == TSR_OUTCOME_ACCEPTED);
+    }
+    return rc;
+}
+
+static int s_submit_txn(MDB_txn *txn, void *arg)
+{
+    s_submit_t *a = arg;
+    tsr_store_t *s = a->s;
+    /* this body may be a re-run after the map grew: pend may hold what the
+     * aborted run noted, so it is rebuilt from the committed log */
+    int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
+    s->pend_valid = false; /* until this transaction commits */
+    s->ntally = 0;
+    a->next = s->log_next;
     for (size_t b = 0; rc == 0 && b < a->n; b++) {
         tsr_store_batch_t *batch = &a->batches[b];
         for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
             tsr_store_item_t *it = &batch->items[i];
-            /* this body may run again after the map grew: start clean */
             it->outcome = TSR_OUTCOME_NONE;
             it->reason = 0;
             it->detail[0] = '\0';
-            if (it->pre_reason)
+            s_fate_t f;
+            if (it->pre_reason) {
                 s_reject(it, it->pre_reason, it->pre_detail);
-            else if (batch->client->role != TSR_ROLE_AGENT)
+            } else if (batch->client->role != TSR_ROLE_AGENT) {
                 s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
-            else if (it->incident)
-                rc = s_apply_incident(a->s, txn, batch->client, it, a->now);
-            else
-                rc = s_apply_retraction(a->s, txn, batch->client, it);
-            if (rc != 0)
-                break;
-            char name[TSR_CLIENT_ID_MAX + 16];
-            const char *cn = s_outcome_counter(it->outcome);
-            if (it->outcome == TSR_OUTCOME_REJECTED) {
-                int r = it->reason >= 1 && it->reason <= 6 ? it->reason : 1;
-                snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
-                cn = name;
+            } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
+                                    &f)) == 0) {
+                s_decide(s, batch->client, it, &f, a->now);
+                if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
+                    it->outcome == TSR_OUTCOME_RETRACTED)
+                    rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
             }
-            if (cn)
-                rc = s_count(a->s, txn, cn, 1);
-            if (rc == 0) {
-                snprintf(name, sizeof name, "agency:%s", batch->client->id);
-                rc = s_count(a->s, txn, name, it->outcome == TSR_OUTCOME_ACCEPTED);
-            }
+            if (rc == 0)
+                rc = s_count_outcome(s, txn, batch->client, it);
         }
         if (rc == 0)
-            rc = s_count(a->s, txn, "batches", 1);
+            rc = s_count(s, txn, "batches", 1);
+    }
+    return rc == 0 ? s_count_flush(s, txn) : rc;
+}
+
+int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
+{
+    if (s->log_n >= TSR_STORE_LOG_MAX) {
+        tsr_warn("store", "%zu entries wait in the ingest log: batches wait until it drains",
+                 s->log_n);
+        return TSR_EFULL;
+    }
+    s_submit_t a = {s, batches, n, now, 0};
+    int mdb_rc = 0;
+    int rc = tsr_kv_write(s->kv, s_submit_txn, &a, &mdb_rc);
+    if (rc != 0) {
+        tsr_error("store", "batch group not stored: %s%s%s", tsr_strerror(rc),
+                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+        return rc;
+    }
+    s->log_n += a.next - s->log_next;
+    s->log_next = a.next;
+    s->pend_valid = true;
+    return 0;
+}
+
+size_t tsr_store_logged(const tsr_store_t *s) { return s->log_n; }
+
+/* --- drain: the log into records, indexes, clusters and series ---------------- */
+
+/* Stores an incident (new, or replacing the stored version) with everything
+ * derived from it. old is scratch space. */
+static int s_put_incident(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc,
+                          const char *agency, MDB_val *packed, tsr_incident_t *old)
+{
+    char old_agency[TSR_CLIENT_ID_MAX];
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)inc->record_id};
+    int rc = s_link_get(s, txn, inc->record_id, old, old_agency);
+    bool had = rc == 0;
+    if (had) {
+        rc = s_index(s, txn, old, false);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_del(txn, s->dbi[S_TOMBSTONES], &k, NULL);
+        if (rc == 0 || rc == MDB_NOTFOUND)
+            rc = s_count(s, txn, "records", 1);
     }
     if (rc == 0)
-        rc = tsr_link_finish(a->s->link, txn, a->now);
+        rc = mdb_put(txn, s->dbi[S_RECORDS], &k, packed, 0);
     if (rc == 0)
-        rc = tsr_spikes_finish(a->s->spikes, txn, (int32_t)(a->now / 86400));
-    return rc == 0 ? s_count_flush(a->s, txn) : rc;
+        rc = s_index(s, txn, inc, true);
+    if (rc == 0)
+        rc = had ? tsr_link_update(s->link, txn, old, inc, agency)
+                 : tsr_link_add(s->link, txn, inc, agency);
+    if (rc == 0 && had)
+        rc = tsr_spikes_count(s->spikes, old, -1);
+    if (rc == 0)
+        rc = tsr_spikes_count(s->spikes, inc, 1);
+    return rc;
+}
+
+/* Removes a record with everything derived from it, leaving a tombstone. */
+static int s_put_retraction(tsr_store_t *s, MDB_txn *txn, const s_fate_t *f, tsr_incident_t *old)
+{
+    char old_agency[TSR_CLIENT_ID_MAX];
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)f->rid};
+    int rc = s_link_get(s, txn, f->rid, old, old_agency);
+    if (rc == 0) {
+        rc = s_index(s, txn, old, false);
+        if (rc == 0)
+            rc = mdb_del(txn, s->dbi[S_RECORDS], &k, NULL);
+        if (rc == 0)
+            rc = tsr_link_remove(s->link, txn, old, f->agency);
+        if (rc == 0)
+            rc = tsr_spikes_count(s->spikes, old, -1);
+        if (rc == 0)
+            rc = s_count(s, txn, "records", -1);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    return rc == 0 ? s_tombstone_put(s, txn, f->rid, f->version, f->agency) : rc;
+}
+
+typedef struct {
+    tsr_store_t *s;
+    size_t max;
+    int64_t now;
+    size_t n; /* entries applied */
+} s_drain_t;
+
+static int s_drain_txn(MDB_txn *txn, void *arg)
+{
+    s_drain_t *d = arg;
+    tsr_store_t *s = d->s;
+    s->ntally = 0;
+    d->n = 0;
+    tsr_link_begin(s->link);
+    tsr_spikes_begin(s->spikes);
+    tsr_incident_t *inc = malloc(2 * sizeof *inc);
+    uint8_t *val = malloc(S_LOG_VALUE_MAX);
+    MDB_cursor *c = NULL;
+    int rc = inc && val ? mdb_cursor_open(txn, s->dbi[S_LOG], &c) : ENOMEM;
+    MDB_val k, v;
+    /* the first entry each time: each is deleted once applied */
+    while (rc == 0 && d->n < d->max && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+        s_fate_t f;
+        MDB_val packed;
+        int op;
+        if (v.mv_size > S_LOG_VALUE_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        /* a copy: values read are valid only until the next write */
+        memcpy(val, v.mv_data, v.mv_size);
+        v.mv_data = val;
+        if ((rc = s_log_parse(&v, &op, &f, &packed)) != 0)
+            break;
+        if (op == S_LOG_INCIDENT) {
+            rc = s_unpack(&packed, &inc[0], NULL, NULL, f.rid) == 0 ? 0 : MDB_CORRUPTED;
+            if (rc == 0)
+                rc = s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1]);
+        } else {
+            rc = s_put_retraction(s, txn, &f, &inc[1]);
+        }
+        if (rc == 0)
+            rc = mdb_cursor_del(c, 0);
+        d->n++;
+    }
+    if (c)
+        mdb_cursor_close(c);
+    free(inc);
+    free(val);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = tsr_link_finish(s->link, txn, d->now);
+    if (rc == 0)
+        rc = tsr_spikes_finish(s->spikes, txn, (int32_t)(d->now / 86400));
+    return rc == 0 ? s_count_flush(s, txn) : rc;
+}
+
+int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
+{
+    s_drain_t d = {s, max ? max : SIZE_MAX, now, 0};
+    int mdb_rc = 0;
+    *applied = 0;
+    if (s->log_n == 0) {
+        tsr_link_begin(s->link); /* published nothing */
+        return 0;
+    }
+    int rc = tsr_kv_write(s->kv, s_drain_txn, &d, &mdb_rc);
+    if (rc != 0) {
+        tsr_error("store", "ingest log not applied (kept for the next try): %s%s%s",
+                  tsr_strerror(rc), mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+        return rc;
+    }
+    tsr_spikes_committed(s->spikes);
+    *applied = d.n;
+    s->log_n = d.n < s->log_n ? s->log_n - d.n : 0;
+    if (s->log_n == 0)
+        s_pend_clear(s); /* nothing waits: the store answers for every id */
+    else
+        s->pend_valid = false; /* applied entries' ids: rebuilt at the next submit */
+    return 0;
+}
+
+/* Drains the whole log, in transactions of TSR_STORE_DRAIN_MAX entries
+ * (at least one call: an empty log publishes nothing). */
+static int s_drain_all(tsr_store_t *s, int64_t now)
+{
+    size_t applied;
+    int rc;
+    do
+        rc = tsr_store_drain(s, TSR_STORE_DRAIN_MAX, now, &applied);
+    while (rc == 0 && s->log_n > 0);
+    return rc;
 }
 
 int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
 {
-    s_apply_t a = {s, batches, n, now};
-    int mdb_rc = 0;
-    int rc = tsr_kv_write(s->kv, s_apply_txn, &a, &mdb_rc);
-    if (rc != 0)
-        tsr_error("store", "batch group not stored: %s%s%s", tsr_strerror(rc),
-                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
-    else
-        tsr_spikes_committed(s->spikes);
-    return rc;
+    int rc = tsr_store_submit(s, batches, n, now);
+    return rc == 0 ? s_drain_all(s, now) : rc;
 }
 
 int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_incident_t *inc,
@@ -786,7 +1095,10 @@ int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
 {
     s_tick_t t = {s, day, now};
     int mdb_rc = 0;
-    int rc = tsr_kv_write(s->kv, s_tick_txn, &t, &mdb_rc);
+    int rc = s_drain_all(s, now); /* the day's counts include every acknowledged record */
+    if (rc != 0)
+        return rc;
+    rc = tsr_kv_write(s->kv, s_tick_txn, &t, &mdb_rc);
     if (rc != 0)
         tsr_error("spikes", "evaluation of the closed day failed: %s%s%s", tsr_strerror(rc),
                   mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
@@ -893,6 +1205,8 @@ int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *p
     int rc = p.ids ? 0 : TSR_ENOMEM, mdb_rc = 0;
     size_t changed = 0;
     *purged = 0;
+    if (rc == 0)
+        rc = s_drain_all(s, now); /* the index must show every acknowledged record */
     while (rc == 0) {
         rc = tsr_kv_write(s->kv, s_purge_txn, &p, &mdb_rc);
         if (rc != 0 || p.n == 0)

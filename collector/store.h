@@ -1,10 +1,12 @@
 /* store.h - the collector's LMDB store: records, their indexes, tombstones
  * and counters (layout in docs/STORAGE.md).
  *
- * tsr_store_apply() applies many agents' batches in ONE write transaction
- * (group commit) and fills each item's outcome only for a committed
- * transaction: the caller acknowledges after it returns 0, never before.
- * Single writer: call it from one thread.
+ * tsr_store_submit() takes many agents' batches in ONE write transaction
+ * (group commit) that appends them to the ingest log, and fills each item's
+ * outcome only for a committed transaction: the caller acknowledges after it
+ * returns 0, never before. tsr_store_drain() applies the log to the records
+ * and everything derived from them later, in larger transactions.
+ * Single writer: call them from one thread.
  */
 #ifndef TESSERA_STORE_H
 #define TESSERA_STORE_H
@@ -76,10 +78,34 @@ typedef struct tsr_store_opts {
 int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, struct tsr_error *err);
 void tsr_store_close(tsr_store_t **s_p);
 
-/* Applies every batch in one transaction, growing the map if needed. On 0
- * every item has its outcome and the transaction is durable. TSR_EFULL: the
- * map is at its maximum and nothing was written (answer RETRY_LATER). Other
- * negative codes: nothing was written. now = unix seconds. */
+/* Most entries the ingest log may hold: tsr_store_submit answers TSR_EFULL
+ * beyond it, so a log that cannot drain (map at its maximum) stops ingest
+ * instead of growing without bound. */
+#define TSR_STORE_LOG_MAX 100000
+/* Most log entries one tsr_store_drain transaction applies by default. */
+#define TSR_STORE_DRAIN_MAX 20000
+
+/* Decides every item's outcome and appends what changes the store to the
+ * ingest log, all batches in one transaction, growing the map if needed. On
+ * 0 every item has its outcome and the transaction is durable: acknowledge.
+ * The records, indexes, clusters and series follow at tsr_store_drain().
+ * TSR_EFULL: the map is at its maximum, or the log is at TSR_STORE_LOG_MAX,
+ * and nothing was written (answer RETRY_LATER). Other negative codes:
+ * nothing was written. now = unix seconds. */
+int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
+
+/* Entries of the ingest log not yet applied. */
+size_t tsr_store_logged(const tsr_store_t *s);
+
+/* Applies up to max (0 = all) waiting log entries, oldest first, in one
+ * transaction that also deletes them; *applied = how many. Publish
+ * tsr_store_published() after it returns 0. On error nothing was applied
+ * and the log is kept for the next try. */
+int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);
+
+/* tsr_store_submit, then tsr_store_drain until the log is empty: on 0 the
+ * store reflects every item. A drain error is returned as it is; the items
+ * are then in the log, durable, and have their outcomes. */
 int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
 
 /* Counter by name ("records", "batches", "rejected:area_not_bound" ...);
@@ -97,8 +123,8 @@ int tsr_store_get(tsr_store_t *s, const uint8_t record_id[TSR_RECORD_ID_LEN], ts
 
 /* --- linkage (linkage.h) --- */
 
-/* Alerts appended by the last tsr_store_apply (valid until the next), to
- * publish after it returned 0. */
+/* Alerts appended by the last drain, day-boundary evaluation or purge
+ * (valid until the next), to publish after it returned 0. */
 const tsr_link_published_t *tsr_store_published(const tsr_store_t *s, size_t *n);
 
 /* Linkage on (default) or off: the ingest benchmark measures its cost. */

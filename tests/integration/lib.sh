@@ -99,8 +99,16 @@ stop_collector() {
 }
 trap 'stop_collector; rm -rf "$TMP"' EXIT
 
-# entries DATA_DIR DB: entries of a named LMDB database, read-only (mdb_stat).
+# entries DATA_DIR DB: entries of a named LMDB database, read-only (mdb_stat),
+# once the collector has applied its ingest log (it does within milliseconds
+# of ingest going quiet; waits up to 10 s). An acknowledged record is in the
+# log first: see "The ingest log" in docs/STORAGE.md.
 entries() {
+    local i
+    for i in $(seq 100); do
+        [ "$(mdb_stat -s ingest_log "$1/db" 2>/dev/null | awk '/Entries:/ { print $2 }')" = 0 ] && break
+        sleep 0.1
+    done
     mdb_stat -s "$2" "$1/db" | awk '/Entries:/ { print $2 }'
 }
 

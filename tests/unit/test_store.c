@@ -211,6 +211,161 @@ static void test_group_commit_and_indexes(void **state)
     tsr_store_close(&s);
 }
 
+/* Submits one item without applying the log; returns its outcome. */
+static tsr_outcome_t s_sub(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                           const uint8_t *retract_id, uint32_t retract_version, int *reason)
+{
+    tsr_store_item_t it = {.incident = inc, .version = retract_version};
+    if (retract_id)
+        memcpy(it.record_id, retract_id, TSR_RECORD_ID_LEN);
+    tsr_store_batch_t b = {.client = c, .items = &it, .n_items = 1};
+    assert_int_equal(tsr_store_submit(s, &b, 1, 1700000000), 0);
+    if (reason)
+        *reason = it.reason;
+    return it.outcome;
+}
+
+/* Every named database but the ingest log, key and value, in one buffer
+ * (malloc'd; *n its length): two stores hold the same when these are equal. */
+static uint8_t *s_contents(tsr_store_t *s, size_t *n)
+{
+    MDB_txn *txn;
+    MDB_cursor *names, *c;
+    MDB_val k, v, nk, nv;
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    *n = 0;
+    assert_non_null(buf);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    MDB_dbi main_dbi;
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &main_dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, main_dbi, &names), 0);
+    for (int op = MDB_FIRST; mdb_cursor_get(names, &nk, &nv, (MDB_cursor_op)op) == 0;
+         op = MDB_NEXT) {
+        char name[64];
+        MDB_dbi dbi;
+        snprintf(name, sizeof name, "%.*s", (int)nk.mv_size, (char *)nk.mv_data);
+        if (!strcmp(name, "ingest_log"))
+            continue;
+        assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
+        assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+        for (int o = MDB_FIRST; mdb_cursor_get(c, &k, &v, (MDB_cursor_op)o) == 0; o = MDB_NEXT) {
+            size_t need = strlen(name) + k.mv_size + v.mv_size + 2;
+            while (*n + need > cap)
+                assert_non_null(buf = realloc(buf, cap *= 2));
+            memcpy(buf + *n, name, strlen(name) + 1);
+            *n += strlen(name) + 1;
+            memcpy(buf + *n, k.mv_data, k.mv_size);
+            *n += k.mv_size;
+            buf[(*n)++] = '=';
+            memcpy(buf + *n, v.mv_data, v.mv_size);
+            *n += v.mv_size;
+        }
+        mdb_cursor_close(c);
+    }
+    mdb_cursor_close(names);
+    mdb_txn_abort(txn);
+    return buf;
+}
+
+/* The ingest log: outcomes are decided at submit, against the store and the
+ * entries still waiting; nothing but the log and the outcome counters
+ * changes until a drain; and a store closed (as by a crash) with entries
+ * waiting, reopened and drained, holds exactly what one that never stopped
+ * holds, database by database and byte by byte. */
+static void test_ingest_log(void **state)
+{
+    (void)state;
+    tsr_store_t *st[2] = {s_open("log-steady", 0), s_open("log-crash", 0)};
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_client_t other = s_client("leeds-02", TSR_ROLE_AGENT, leeds, 1);
+    for (int k = 0; k < 2; k++) {
+        tsr_store_t *s = st[k];
+        tsr_incident_t inc, inc2, got;
+        int reason;
+        s_incident(&inc, 1, 1, "E08000035");
+        s_incident(&inc2, 2, 1, "E08000035");
+        inc2.tokens[0] = inc.tokens[0]; /* linked to inc */
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+        assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), TSR_ENOTFOUND);
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        inc.version = 2;
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_REPLACED);
+        assert_int_equal(s_sub(s, &a, NULL, inc.record_id, 1, &reason), TSR_OUTCOME_REJECTED);
+        assert_int_equal(reason, TSR_REJECT_STALE_VERSION);
+        assert_int_equal(s_sub(s, &a, NULL, inc.record_id, 2, NULL), TSR_OUTCOME_RETRACTED);
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        inc.version = 3;
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+        inc.version = 4;
+        assert_int_equal(s_sub(s, &other, &inc, NULL, 0, &reason), TSR_OUTCOME_REJECTED);
+        assert_int_equal(reason, TSR_REJECT_NOT_PERMITTED);
+        /* the same record twice in one transaction */
+        tsr_incident_t inc3;
+        s_incident(&inc3, 3, 1, "E08000035");
+        tsr_store_item_t two[2] = {{.incident = &inc3}, {.incident = &inc3}};
+        tsr_store_batch_t b = {&a, two, 2};
+        assert_int_equal(tsr_store_submit(s, &b, 1, 1700000000), 0);
+        assert_int_equal(two[0].outcome, TSR_OUTCOME_ACCEPTED);
+        assert_int_equal(two[1].outcome, TSR_OUTCOME_DUPLICATE);
+        assert_int_equal(s_sub(s, &a, &inc2, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+
+        /* logged: inc v1, v2, its retraction, v3, inc3, inc2; nothing applied */
+        assert_int_equal(tsr_store_logged(s), 6);
+        assert_int_equal(tsr_store_counter(s, "accepted"), 4) /* inc v1, v3 (after its tombstone), inc3, inc2 */;
+        assert_int_equal(tsr_store_counter(s, "records"), 0);
+        assert_int_equal(s_entries(s, "by_area_day"), 0);
+        assert_int_equal(s_entries(s, "ingest_log"), 6);
+
+        if (k == 1) { /* stop with the log full, as a crash would */
+            tsr_store_close(&st[1]);
+            st[1] = s = s_open("log-crash", 0);
+            assert_int_equal(tsr_store_logged(s), 6);
+            inc.version = 3; /* waiting, so still a duplicate after the restart */
+            assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        } else {
+            inc.version = 3;
+            assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        }
+        size_t applied;
+        assert_int_equal(tsr_store_drain(s, 2, 1700000100, &applied), 0);
+        assert_int_equal(applied, 2);
+        assert_int_equal(tsr_store_logged(s), 4);
+        assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
+        assert_int_equal(got.version, 2);
+        if (k == 1) {
+            tsr_store_close(&st[1]);
+            st[1] = s = s_open("log-crash", 0);
+            assert_int_equal(tsr_store_logged(s), 4);
+        }
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        assert_int_equal(tsr_store_drain(s, 0, 1700000200, &applied), 0);
+        assert_int_equal(applied, 4);
+        assert_int_equal(tsr_store_logged(s), 0);
+        assert_int_equal(s_entries(s, "ingest_log"), 0);
+        assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
+        assert_int_equal(got.version, 3);
+        assert_int_equal(tsr_store_counter(s, "records"), 3);
+        assert_int_equal(s_entries(s, "by_area_day"), 3);
+        assert_int_equal(s_entries(s, "by_token"), 3);
+        assert_int_equal(s_entries(s, "tombstones"), 0);
+        assert_int_not_equal(tsr_store_record_cluster(s, inc2.record_id), 0);
+        assert_int_equal(tsr_store_record_cluster(s, inc2.record_id),
+                         tsr_store_record_cluster(s, inc.record_id));
+        assert_int_equal(tsr_store_counter(s, "duplicates"), 5);
+    }
+    size_t n0, n1;
+    uint8_t *c0 = s_contents(st[0], &n0), *c1 = s_contents(st[1], &n1);
+    assert_true(n0 > 1000); /* records, indexes, clusters, alerts, series */
+    assert_int_equal(n0, n1);
+    assert_memory_equal(c0, c1, n0);
+    free(c0);
+    free(c1);
+    tsr_store_close(&st[0]);
+    tsr_store_close(&st[1]);
+}
+
 static void test_prerejected_items_count(void **state)
 {
     (void)state;
@@ -237,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_outcomes),
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),
+        cmocka_unit_test(test_ingest_log),
     };
     return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }
