@@ -44,8 +44,13 @@ struct tsr_spikes {
     tsr_link_t *log;
     MDB_dbi dbi[P_NDBS];
     tsr_spikes_opts_t o;
+    /* the count changes of the running transaction, one entry per series
+     * and period: a drain of thousands of records touches the same few
+     * thousand series over and over */
     p_tally_t *tally;
     size_t n_tally, cap_tally;
+    uint32_t *slot;  /* open addressing over tally: index + 1, 0 = empty */
+    size_t n_slot;   /* a power of two, at least twice n_tally */
     p_period_t *alarmed; /* (granularity, period) with a new alarm in this transaction */
     size_t n_alarmed, cap_alarmed;
     /* recent periods whose counts changed: staged by an ingest transaction,
@@ -90,6 +95,7 @@ void tsr_spikes_close(tsr_spikes_t **s_p)
     if (!s_p || !*s_p)
         return;
     free((*s_p)->tally);
+    free((*s_p)->slot);
     free((*s_p)->alarmed);
     free((*s_p)->staged);
     free((*s_p)->pending);
@@ -99,6 +105,8 @@ void tsr_spikes_close(tsr_spikes_t **s_p)
 
 void tsr_spikes_begin(tsr_spikes_t *s)
 {
+    if (s->n_tally > 0)
+        memset(s->slot, 0, s->n_slot * sizeof *s->slot);
     s->n_tally = 0;
     s->n_alarmed = 0;
     s->n_staged = 0;
@@ -154,15 +162,55 @@ static size_t p_seen_key(uint8_t *k, char g, int32_t period, int method, const c
 
 /* --- counting ------------------------------------------------------------------------- */
 
+static uint64_t p_hash(const uint8_t *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The slot of key in s->slot: its tally entry's, or the empty one where it goes. */
+static uint32_t *p_slot(tsr_spikes_t *s, const uint8_t *key, size_t len)
+{
+    size_t mask = s->n_slot - 1;
+    for (size_t i = p_hash(key, len) & mask;; i = (i + 1) & mask) {
+        uint32_t *sl = &s->slot[i];
+        if (*sl == 0 ||
+            (s->tally[*sl - 1].len == len && !memcmp(s->tally[*sl - 1].key, key, len)))
+            return sl;
+    }
+}
+
 static int p_add(tsr_spikes_t *s, char g, const char *name, int32_t period, int delta)
 {
     if (strlen(name) >= P_NAME_MAX)
         return 0;
+    uint8_t key[P_KEY_MAX];
+    size_t len = p_series_key(key, g, name, period);
+    if ((s->n_tally + 1) * 2 > s->n_slot) {
+        size_t n = s->n_slot ? s->n_slot * 2 : 4096;
+        uint32_t *grown = calloc(n, sizeof *grown);
+        if (!grown)
+            return ENOMEM;
+        free(s->slot);
+        s->slot = grown;
+        s->n_slot = n;
+        for (size_t i = 0; i < s->n_tally; i++)
+            *p_slot(s, s->tally[i].key, s->tally[i].len) = (uint32_t)i + 1;
+    }
+    uint32_t *sl = p_slot(s, key, len);
+    if (*sl != 0) {
+        s->tally[*sl - 1].delta += delta;
+        return 0;
+    }
     if (tsr_grow((void **)&s->tally, &s->cap_tally, s->n_tally, sizeof *s->tally) != 0)
         return ENOMEM;
     p_tally_t *t = &s->tally[s->n_tally++];
-    t->len = (uint8_t)p_series_key(t->key, g, name, period);
+    memcpy(t->key, key, len);
+    t->len = (uint8_t)len;
     t->delta = delta;
+    *sl = (uint32_t)s->n_tally;
     return 0;
 }
 
@@ -201,8 +249,17 @@ int tsr_spikes_count(tsr_spikes_t *s, const tsr_incident_t *inc, int delta)
                 const char *vn = mask & (1u << v) ? tsr_codes_name(p_features[f].list, v) : NULL;
                 if (!vn)
                     continue;
-                char name[2 * P_NAME_MAX + 64];
-                snprintf(name, sizeof name, "%s/%s:%s", names[a], p_features[f].name, vn);
+                /* "<area or region>/<feature>:<value>"; snprintf here was a
+                 * tenth of a drain's time */
+                char name[P_NAME_MAX];
+                size_t n0 = strlen(names[a]), n1 = strlen(p_features[f].name), n2 = strlen(vn);
+                if (n0 + n1 + n2 + 2 >= sizeof name)
+                    continue; /* p_add skips names this long anyway */
+                memcpy(name, names[a], n0);
+                name[n0] = '/';
+                memcpy(name + n0 + 1, p_features[f].name, n1);
+                name[n0 + 1 + n1] = ':';
+                memcpy(name + n0 + 2 + n1, vn, n2 + 1);
                 if (daily)
                     rc = p_add(s, 'd', name, inc->reported_day, delta);
                 if (rc == 0)
@@ -691,15 +748,13 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
 {
     if (s->n_tally == 0)
         return 0;
+    /* entries are one per key (p_add); in key order, the writes go through
+     * the B-tree in order */
     qsort(s->tally, s->n_tally, sizeof *s->tally, p_cmp_tally);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < s->n_tally;) {
-        size_t j = i;
-        int64_t delta = 0;
-        while (j < s->n_tally && p_cmp_tally(&s->tally[i], &s->tally[j]) == 0)
-            delta += s->tally[j++].delta;
+    for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
         p_tally_t *t = &s->tally[i];
-        i = j;
+        int64_t delta = t->delta;
         if (delta == 0)
             continue;
         MDB_val k = {t->len, t->key}, v;
@@ -716,10 +771,12 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
             cnt = (uint32_t)nc;
             v.mv_size = 4;
             v.mv_data = &cnt;
+            bool had = cnt > 0;
             rc = mdb_put(txn, s->dbi[P_SERIES], &k, &v, 0);
-            /* the name, for the boundary runs */
+            /* the name, for the boundary runs (already there when the
+             * period had a count) */
             MDB_val nk = {(size_t)t->len - 5, t->key}, nv = {0, ""};
-            if (rc == 0)
+            if (rc == 0 && !had)
                 rc = mdb_put(txn, s->dbi[P_NAMES], &nk, &nv, 0);
         }
     }
@@ -727,8 +784,6 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
      * which runs when ingest is idle (or every 200 ms under load) */
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
         p_tally_t *t = &s->tally[i];
-        if (i > 0 && p_cmp_tally(&s->tally[i - 1], t) == 0)
-            continue;
         if (!p_recent(s, (char)t->key[0], p_key_period(t->key + t->len - 4), today))
             continue;
         if (tsr_grow((void **)&s->staged, &s->cap_staged, s->n_staged, sizeof *s->staged) != 0)
