@@ -41,8 +41,11 @@ struct tsr_link {
     char tmp_agency[TSR_CLIENT_ID_MAX];
     l_touch_t *touched;
     size_t n_touched, cap_touched;
+    /* Alerts to publish: pub[0, n_taken) were handed out by the last
+     * tsr_link_published, pub[n_taken, n_mark) committed since, and
+     * pub[n_mark, n_pub) belong to the running transaction. */
     tsr_link_published_t *pub;
-    size_t n_pub, cap_pub;
+    size_t n_pub, cap_pub, n_mark, n_taken;
 };
 
 /* --- small containers -------------------------------------------------------- */
@@ -302,11 +305,13 @@ int tsr_link_open(tsr_link_t **out, tsr_kv_t *kv, MDB_dbi by_token, tsr_link_get
     return TSR_OK;
 }
 
-static void l_pub_clear(tsr_link_t *l)
+/* Frees pub[from, to) and closes the gap. */
+static void l_pub_drop(tsr_link_t *l, size_t from, size_t to)
 {
-    for (size_t i = 0; i < l->n_pub; i++)
+    for (size_t i = from; i < to; i++)
         free(l->pub[i].buf);
-    l->n_pub = 0;
+    memmove(l->pub + from, l->pub + to, (l->n_pub - to) * sizeof *l->pub);
+    l->n_pub -= to - from;
 }
 
 void tsr_link_close(tsr_link_t **l_p)
@@ -314,7 +319,7 @@ void tsr_link_close(tsr_link_t **l_p)
     if (!l_p || !*l_p)
         return;
     tsr_link_t *l = *l_p;
-    l_pub_clear(l);
+    l_pub_drop(l, 0, l->n_pub);
     free(l->pub);
     free(l->touched);
     free(l);
@@ -326,12 +331,17 @@ void tsr_link_enable(tsr_link_t *l, bool on) { l->on = on; }
 void tsr_link_begin(tsr_link_t *l)
 {
     l->n_touched = 0;
-    l_pub_clear(l);
+    l_pub_drop(l, l->n_mark, l->n_pub); /* an earlier run of this body, aborted */
 }
 
-const tsr_link_published_t *tsr_link_published(const tsr_link_t *l, size_t *n)
+void tsr_link_committed(tsr_link_t *l) { l->n_mark = l->n_pub; }
+
+const tsr_link_published_t *tsr_link_published(tsr_link_t *l, size_t *n)
 {
-    *n = l->n_pub;
+    l_pub_drop(l, 0, l->n_taken);
+    l->n_mark -= l->n_taken;
+    l->n_taken = l->n_mark;
+    *n = l->n_mark;
     return l->pub;
 }
 

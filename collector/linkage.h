@@ -47,8 +47,8 @@ typedef struct tsr_link tsr_link_t;
 typedef int (*tsr_link_get_fn)(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
                                char *agency);
 
-/* One alert of the last committed transaction, encoded as a whole Envelope
- * (what the PUB socket sends). */
+/* One committed alert, encoded as a whole Envelope (what the PUB socket
+ * sends). */
 typedef struct tsr_link_published {
     uint64_t seq;
     uint8_t *buf;
@@ -86,9 +86,12 @@ int tsr_link_finish(tsr_link_t *l, MDB_txn *txn, int64_t now);
  * for publishing after the commit. */
 int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a);
 
-/* The alerts the last committed transaction appended (valid until the next
- * tsr_link_begin). */
-const tsr_link_published_t *tsr_link_published(const tsr_link_t *l, size_t *n);
+/* After a transaction that appended alerts committed: they are published. */
+void tsr_link_committed(tsr_link_t *l);
+
+/* The alerts committed since the last call, oldest first (valid until the
+ * next call). A transaction that did not commit adds none. */
+const tsr_link_published_t *tsr_link_published(tsr_link_t *l, size_t *n);
 
 /* Retention: removes the record ids ids[0..n) (sorted) from every alert in
  * the log; the alerts themselves stay. *changed = alerts rewritten. */

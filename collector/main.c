@@ -130,7 +130,8 @@ typedef struct {
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
-    int64_t drain_retry_at;  /* monotonic ms: no drain before, after a failed one */
+    int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
+                              * neither again (unforced) before */
 } s_collector_t;
 
 static void s_count_malformed(s_collector_t *c, const char *why)
@@ -274,6 +275,56 @@ static void s_publish(s_collector_t *c)
     }
 }
 
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Applies the ingest log (store.h) in one transaction of up to
+ * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for a poll
+ * (S_QUIET_MS), when the oldest waiting entry is S_APPLY_DELAY_MS old, when
+ * S_APPLY_BATCH entries wait, or always when force (before a query is
+ * answered, at the day boundary, and at exit). Waiting longer gives bigger
+ * transactions, which dirty each index and series page once for many
+ * records; it also delays linkage alerts by as much. After a failure it
+ * waits a second unless forced. Returns false when entries still wait
+ * after a forced drain (it failed). */
+#define S_QUIET_MS 2
+#define S_APPLY_DELAY_MS 100
+#define S_APPLY_BATCH 10000
+
+static bool s_drain(s_collector_t *c, bool quiet, bool force)
+{
+    size_t waiting = tsr_store_logged(c->store), applied = 0;
+    int64_t now = s_now_ms();
+    if (waiting == 0 || (!force && now < c->drain_retry_at))
+        return true;
+    if (!force && !quiet && now - c->logged_since < S_APPLY_DELAY_MS && waiting < S_APPLY_BATCH)
+        return true;
+    do {
+        if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
+            c->drain_retry_at = now + 1000;
+            return false;
+        }
+        s_publish(c);
+    } while (force && tsr_store_logged(c->store) > 0);
+    c->logged_since = now;
+    tsr_debug("ingest", "%zu log entries applied, %zu wait", applied, tsr_store_logged(c->store));
+    return true;
+}
+
+/* How long the loop may wait for a message: briefly while the log holds
+ * entries (to notice ingest going quiet), longer after a failed drain. */
+static int s_poll_timeout(const s_collector_t *c)
+{
+    if (tsr_store_logged(c->store) == 0)
+        return 500;
+    int64_t wait = c->drain_retry_at - s_now_ms();
+    return wait > S_QUIET_MS ? (int)(wait < 500 ? wait : 500) : S_QUIET_MS;
+}
+
 /* Purges what retention no longer allows (daily, and at start-up). */
 static void s_retention(s_collector_t *c, int64_t now)
 {
@@ -291,50 +342,23 @@ static void s_day_boundary(s_collector_t *c)
     int32_t today = (int32_t)(now / 86400);
     if (today == c->today)
         return;
-    for (int32_t d = c->today; d < today + (c->starting ? 1 : 0); d++)
-        if (tsr_store_day_closed(c->store, d, now) == 0)
-            s_publish(c);
+    /* the closed day counts every acknowledged record; after a failure the
+     * boundary is tried again a second later (evaluating a day twice
+     * alerts nothing twice) */
+    if (s_now_ms() < c->drain_retry_at || !s_drain(c, true, true))
+        return;
+    for (int32_t d = c->today; d < today + (c->starting ? 1 : 0); d++) {
+        if (tsr_store_day_closed(c->store, d, now) != 0) {
+            c->drain_retry_at = s_now_ms() + 1000;
+            return;
+        }
+        s_publish(c);
+    }
     c->today = today;
     c->starting = false;
     s_retention(c, now);
 }
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Applies the ingest log (store.h) in one transaction of up to
- * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for a poll
- * (S_QUIET_MS), when the oldest waiting entry is S_APPLY_DELAY_MS old, when
- * S_APPLY_BATCH entries wait, or always when force (before a query is
- * answered, and at exit). Waiting longer gives bigger transactions, which
- * dirty each index and series page once for many records; it also delays
- * linkage alerts by as much. After a failure it waits a second. */
-#define S_QUIET_MS 2
-#define S_APPLY_DELAY_MS 100
-#define S_APPLY_BATCH 10000
-
-static void s_drain(s_collector_t *c, bool quiet, bool force)
-{
-    size_t waiting = tsr_store_logged(c->store), applied = 0;
-    int64_t now = s_now_ms();
-    if (waiting == 0 || now < c->drain_retry_at)
-        return;
-    if (!force && !quiet && now - c->logged_since < S_APPLY_DELAY_MS && waiting < S_APPLY_BATCH)
-        return;
-    do {
-        if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
-            c->drain_retry_at = now + 1000;
-            return;
-        }
-        s_publish(c);
-    } while (force && tsr_store_logged(c->store) > 0);
-    c->logged_since = now;
-    tsr_debug("ingest", "%zu log entries applied, %zu wait", applied, tsr_store_logged(c->store));
-}
 
 /* Spike detection on what the last transactions changed: at once when no
  * batch is waiting, at least every 200 ms while batches keep coming. */
@@ -1046,7 +1070,7 @@ int main(int argc, char **argv)
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
-        int n = zmq_poll(items, 2, tsr_store_logged(c.store) > 0 ? S_QUIET_MS : 500);
+        int n = zmq_poll(items, 2, s_poll_timeout(&c));
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;

@@ -749,7 +749,8 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
     if (s->n_tally == 0)
         return 0;
     /* entries are one per key (p_add); in key order, the writes go through
-     * the B-tree in order */
+     * the B-tree in order. The sort leaves s->slot stale: nothing counts
+     * after finish until tsr_spikes_begin clears it. */
     qsort(s->tally, s->n_tally, sizeof *s->tally, p_cmp_tally);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
@@ -764,6 +765,7 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
             memcpy(&cnt, v.mv_data, 4);
         else if (rc != MDB_NOTFOUND && rc != 0)
             break;
+        bool had = cnt > 0;
         int64_t nc = (int64_t)cnt + delta;
         if (nc <= 0) {
             rc = rc == 0 ? mdb_del(txn, s->dbi[P_SERIES], &k, NULL) : 0;
@@ -771,7 +773,6 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
             cnt = (uint32_t)nc;
             v.mv_size = 4;
             v.mv_data = &cnt;
-            bool had = cnt > 0;
             rc = mdb_put(txn, s->dbi[P_SERIES], &k, &v, 0);
             /* the name, for the boundary runs (already there when the
              * period had a count) */

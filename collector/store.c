@@ -412,8 +412,11 @@ typedef struct s_fate {
     char agency[TSR_CLIENT_ID_MAX];
 } s_fate_t;
 
+/* Largest packed record (s_pack): a header of fixed fields (78 bytes) and
+ * the agency id, then per token its kind, key id and token. */
+#define S_PACK_MAX (128 + TSR_CLIENT_ID_MAX + TSR_MAX_TOKENS * (1 + TSR_KIND_MAX + 4 + TSR_TOKEN_LEN))
 /* Largest log value: op, record id, a packed record. */
-#define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + 2048)
+#define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + S_PACK_MAX)
 
 static uint64_t s_rid_hash(const uint8_t *rid)
 {
@@ -564,6 +567,16 @@ static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
     if (rc == MDB_NOTFOUND && (rc = s_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
         f->kind = S_FATE_TOMBSTONE;
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* tsr_kv_write for a body that starts with tsr_link_begin: the alerts it
+ * appended are published once it committed. */
+static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
+{
+    int rc = tsr_kv_write(s->kv, fn, arg, mdb_rc);
+    if (rc == 0)
+        tsr_link_committed(s->link);
+    return rc;
 }
 
 /* --- submit: outcomes and the log --------------------------------------------- */
@@ -849,13 +862,26 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
 {
     s_drain_t d = {s, max ? max : SIZE_MAX, now, 0};
-    int mdb_rc = 0;
+    int mdb_rc = 0, rc;
     *applied = 0;
-    if (s->log_n == 0) {
-        tsr_link_begin(s->link); /* published nothing */
-        return 0;
+    if (!s->pend_valid) {
+        /* a submit that did not commit (or whose commit failed uncertainly)
+         * may have left log_n wrong: count the log again */
+        MDB_txn *txn;
+        rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+        if (rc == 0) {
+            rc = s_pend_rebuild(s, txn);
+            mdb_txn_abort(txn);
+        }
+        if (rc != 0)
+            return tsr_kv_code(rc);
     }
-    int rc = tsr_kv_write(s->kv, s_drain_txn, &d, &mdb_rc);
+    if (s->log_n == 0)
+        return 0;
+    rc = s_write(s, s_drain_txn, &d, &mdb_rc);
+    /* near the map's maximum a smaller transaction may still fit */
+    while (rc == TSR_EFULL && (d.max = (d.max < s->log_n ? d.max : s->log_n) / 2) > 0)
+        rc = s_write(s, s_drain_txn, &d, &mdb_rc);
     if (rc != 0) {
         tsr_error("store", "ingest log not applied (kept for the next try): %s%s%s",
                   tsr_strerror(rc), mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
@@ -864,10 +890,13 @@ int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
     tsr_spikes_committed(s->spikes);
     *applied = d.n;
     s->log_n = d.n < s->log_n ? s->log_n - d.n : 0;
+    /* pend stays exact for ids whose entries are all applied (the store now
+     * holds what it says), so it is kept, and only rebuilt (without them)
+     * when they are most of it */
     if (s->log_n == 0)
-        s_pend_clear(s); /* nothing waits: the store answers for every id */
-    else
-        s->pend_valid = false; /* applied entries' ids: rebuilt at the next submit */
+        s_pend_clear(s);
+    else if (s->pend_n > 2 * s->log_n + 4096)
+        s->pend_valid = false;
     return 0;
 }
 
@@ -905,7 +934,7 @@ int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_inci
 
 /* --- linkage reads ---------------------------------------------------------- */
 
-const tsr_link_published_t *tsr_store_published(const tsr_store_t *s, size_t *n)
+const tsr_link_published_t *tsr_store_published(tsr_store_t *s, size_t *n)
 {
     return tsr_link_published(s->link, n);
 }
@@ -1098,7 +1127,7 @@ int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
     int rc = s_drain_all(s, now); /* the day's counts include every acknowledged record */
     if (rc != 0)
         return rc;
-    rc = tsr_kv_write(s->kv, s_tick_txn, &t, &mdb_rc);
+    rc = s_write(s, s_tick_txn, &t, &mdb_rc);
     if (rc != 0)
         tsr_error("spikes", "evaluation of the closed day failed: %s%s%s", tsr_strerror(rc),
                   mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
@@ -1208,7 +1237,7 @@ int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *p
     if (rc == 0)
         rc = s_drain_all(s, now); /* the index must show every acknowledged record */
     while (rc == 0) {
-        rc = tsr_kv_write(s->kv, s_purge_txn, &p, &mdb_rc);
+        rc = s_write(s, s_purge_txn, &p, &mdb_rc);
         if (rc != 0 || p.n == 0)
             break;
         *purged += p.n;
@@ -1261,7 +1290,7 @@ int tsr_store_evaluate(tsr_store_t *s, int64_t now)
         return 0;
     s_eval_t e = {s, now};
     int mdb_rc = 0;
-    int rc = tsr_kv_write(s->kv, s_eval_txn, &e, &mdb_rc);
+    int rc = s_write(s, s_eval_txn, &e, &mdb_rc);
     if (rc == 0)
         tsr_spikes_evaluated(s->spikes);
     else

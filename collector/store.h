@@ -123,9 +123,9 @@ int tsr_store_get(tsr_store_t *s, const uint8_t record_id[TSR_RECORD_ID_LEN], ts
 
 /* --- linkage (linkage.h) --- */
 
-/* Alerts appended by the last drain, day-boundary evaluation or purge
- * (valid until the next), to publish after it returned 0. */
-const tsr_link_published_t *tsr_store_published(const tsr_store_t *s, size_t *n);
+/* Alerts committed since the last call (by drains, evaluations, the day
+ * boundary, purges), oldest first, to publish; valid until the next call. */
+const tsr_link_published_t *tsr_store_published(tsr_store_t *s, size_t *n);
 
 /* Linkage on (default) or off: the ingest benchmark measures its cost. */
 void tsr_store_set_linkage(tsr_store_t *s, bool on);

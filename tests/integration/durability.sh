@@ -30,13 +30,14 @@ done
 wait "$STREAM"
 expect_eq "kills" "$kills" "50"
 expect_eq "every batch acknowledged once in the log" "$(cut -d' ' -f1 "$TMP/acked" | sort -u | wc -l)" "$COUNT"
+# how often depends on timing; tests/unit/test_store.c replays a log
+# deterministically
 echo "$with_log of the kills left acknowledged entries waiting in the ingest log"
-expect_eq "some kills left entries waiting" "$([ "$with_log" -gt 0 ] && echo yes)" "yes"
 # counters count once per acknowledged record: applied twice, "records"
 # would exceed what the index holds
 st=$("$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" --format csv)
-expect_contains "records counted once" "$st" "records,$COUNT"
-expect_contains "accepted counted once" "$st" "accepted,$COUNT"
+expect_eq "records counted once" "$(grep '^records,' <<<"$st")" "records,$COUNT"
+expect_eq "accepted counted once" "$(grep '^accepted,' <<<"$st")" "accepted,$COUNT"
 stop_collector
 expect_eq "records stored" "$(entries "$DATA" records)" "$COUNT"
 expect_eq "index entries" "$(entries "$DATA" by_area_day)" "$COUNT"

@@ -106,9 +106,15 @@ trap 'stop_collector; rm -rf "$TMP"' EXIT
 entries() {
     local i
     for i in $(seq 100); do
-        [ "$(mdb_stat -s ingest_log "$1/db" 2>/dev/null | awk '/Entries:/ { print $2 }')" = 0 ] && break
+        [ "$(db_entries "$1" ingest_log 2>/dev/null)" = 0 ] && break
+        [ "$i" = 100 ] && echo "note: the ingest log of $1 is still not empty after 10 s" >&2
         sleep 0.1
     done
+    db_entries "$1" "$2"
+}
+
+# db_entries DATA_DIR DB: the same, at once, whatever waits in the log.
+db_entries() {
     mdb_stat -s "$2" "$1/db" | awk '/Entries:/ { print $2 }'
 }
 

@@ -350,6 +350,8 @@ static void test_ingest_log(void **state)
         assert_int_equal(s_entries(s, "by_area_day"), 3);
         assert_int_equal(s_entries(s, "by_token"), 3);
         assert_int_equal(s_entries(s, "tombstones"), 0);
+        /* area and region, daily and weekly, plus contact_platform of each */
+        assert_int_equal(s_entries(s, "series_names"), 8);
         assert_int_not_equal(tsr_store_record_cluster(s, inc2.record_id), 0);
         assert_int_equal(tsr_store_record_cluster(s, inc2.record_id),
                          tsr_store_record_cluster(s, inc.record_id));
@@ -364,6 +366,34 @@ static void test_ingest_log(void **state)
     free(c1);
     tsr_store_close(&st[0]);
     tsr_store_close(&st[1]);
+}
+
+/* The largest record the wire allows (every token, kinds of the longest
+ * length) is logged and stored whole. */
+static void test_largest_record(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("largest", 0);
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("an-agency-id-of-sixty-three-characters-xxxxxxxxxxxxxxxxxxxxxxxx",
+                              TSR_ROLE_AGENT, leeds, 1);
+    assert_int_equal(strlen(a.id), TSR_CLIENT_ID_MAX - 1);
+    tsr_incident_t inc, got;
+    char agency[TSR_CLIENT_ID_MAX];
+    s_incident(&inc, 5, 1, "E08000035");
+    inc.n_tokens = TSR_MAX_TOKENS;
+    for (int i = 0; i < TSR_MAX_TOKENS; i++) {
+        memset(inc.tokens[i].kind, 'k', TSR_KIND_MAX - 1);
+        inc.tokens[i].kind[TSR_KIND_MAX - 1] = '\0';
+        inc.tokens[i].key_id = 7;
+        memset(inc.tokens[i].token, i + 1, TSR_TOKEN_LEN);
+    }
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, agency, NULL), 0);
+    assert_memory_equal(&got, &inc, sizeof inc);
+    assert_string_equal(agency, a.id);
+    assert_int_equal(s_entries(s, "by_token"), TSR_MAX_TOKENS);
+    tsr_store_close(&s);
 }
 
 static void test_prerejected_items_count(void **state)
@@ -393,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
+        cmocka_unit_test(test_largest_record),
     };
     return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }
