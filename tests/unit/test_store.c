@@ -52,18 +52,27 @@ static tsr_client_t s_client(const char *id, tsr_role_t role, char (*areas)[10],
     return c;
 }
 
-/* Submits one item; returns its outcome. */
-static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
-                           const uint8_t *retract_id, uint32_t retract_version, int *reason)
+/* Gives one item to fn (tsr_store_apply or tsr_store_submit); returns its
+ * outcome. */
+static tsr_outcome_t s_item(tsr_store_t *s, int (*fn)(tsr_store_t *, tsr_store_batch_t *, size_t, int64_t),
+                            const tsr_client_t *c, const tsr_incident_t *inc,
+                            const uint8_t *retract_id, uint32_t retract_version, int *reason)
 {
     tsr_store_item_t it = {.incident = inc, .version = retract_version};
     if (retract_id)
         memcpy(it.record_id, retract_id, TSR_RECORD_ID_LEN);
     tsr_store_batch_t b = {.client = c, .items = &it, .n_items = 1};
-    assert_int_equal(tsr_store_apply(s, &b, 1, 1700000000), 0);
+    assert_int_equal(fn(s, &b, 1, 1700000000), 0);
     if (reason)
         *reason = it.reason;
     return it.outcome;
+}
+
+/* Submits one item and applies it. */
+static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                           const uint8_t *retract_id, uint32_t retract_version, int *reason)
+{
+    return s_item(s, tsr_store_apply, c, inc, retract_id, retract_version, reason);
 }
 
 static tsr_store_t *s_open(const char *name, size_t map)
@@ -211,18 +220,11 @@ static void test_group_commit_and_indexes(void **state)
     tsr_store_close(&s);
 }
 
-/* Submits one item without applying the log; returns its outcome. */
+/* Submits one item without applying the log. */
 static tsr_outcome_t s_sub(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
                            const uint8_t *retract_id, uint32_t retract_version, int *reason)
 {
-    tsr_store_item_t it = {.incident = inc, .version = retract_version};
-    if (retract_id)
-        memcpy(it.record_id, retract_id, TSR_RECORD_ID_LEN);
-    tsr_store_batch_t b = {.client = c, .items = &it, .n_items = 1};
-    assert_int_equal(tsr_store_submit(s, &b, 1, 1700000000), 0);
-    if (reason)
-        *reason = it.reason;
-    return it.outcome;
+    return s_item(s, tsr_store_submit, c, inc, retract_id, retract_version, reason);
 }
 
 /* Every named database but the ingest log, key and value, in one buffer
