@@ -308,6 +308,8 @@ int tsr_link_open(tsr_link_t **out, tsr_kv_t *kv, MDB_dbi by_token, tsr_link_get
 /* Frees pub[from, to) and closes the gap. */
 static void l_pub_drop(tsr_link_t *l, size_t from, size_t to)
 {
+    if (from == to)
+        return; /* pub may still be NULL */
     for (size_t i = from; i < to; i++)
         free(l->pub[i].buf);
     memmove(l->pub + from, l->pub + to, (l->n_pub - to) * sizeof *l->pub);
