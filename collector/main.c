@@ -32,6 +32,7 @@ typedef struct {
         *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
+    long apply_quiet_ms, apply_delay_ms, apply_batch;
     long k, recent_days, recent_weeks, min_cases;
     char *daily_methods;
     bool farrington;
@@ -66,7 +67,13 @@ static const tsr_config_key_t s_keys[] = {
     {"storage", "map_max_mib", TSR_CONFIG_INT, &C.map_max_mib, "65536", 1, 1 << 24, false,
      "largest map; past it batches get RETRY_LATER"},
     {"ingest", "max_batches", TSR_CONFIG_INT, &C.max_batches, "64", 1, 10000, false,
-     "batches applied in one transaction at most (group commit)"},
+     "batches logged in one transaction at most (group commit)"},
+    {"ingest", "apply_quiet_ms", TSR_CONFIG_INT, &C.apply_quiet_ms, "2", 1, 3600000, false,
+     "the ingest log is applied once ingest has been quiet this long"},
+    {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "100", 1, 3600000, false,
+     "... and at least this often while batches keep coming"},
+    {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, 100000, false,
+     "... and as soon as this many entries wait"},
     {"spikes", "daily_methods", TSR_CONFIG_STRING, &C.daily_methods, "c1,c2,c3", 0, 0, false,
      "EARS methods run on the daily series: any of c1, c2, c3 (comma-separated), or none"},
     {"spikes", "farrington", TSR_CONFIG_BOOL, &C.farrington, "true", 0, 0, false,
@@ -130,6 +137,7 @@ typedef struct {
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
+    int64_t last_ingest;     /* monotonic ms of the last batch received */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
                               * neither again (unforced) before */
 } s_collector_t;
@@ -283,25 +291,22 @@ static int64_t s_now_ms(void)
 }
 
 /* Applies the ingest log (store.h) in one transaction of up to
- * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for a poll
- * (S_QUIET_MS), when the oldest waiting entry is S_APPLY_DELAY_MS old, when
- * S_APPLY_BATCH entries wait, or always when force (before a query is
+ * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for
+ * apply_quiet_ms, when the oldest waiting entry is apply_delay_ms old, when
+ * apply_batch entries wait, or always when force (before a query is
  * answered, at the day boundary, and at exit). Waiting longer gives bigger
  * transactions, which dirty each index and series page once for many
  * records; it also delays linkage alerts by as much. After a failure it
  * waits a second unless forced. Returns false when entries still wait
  * after a forced drain (it failed). */
-#define S_QUIET_MS 2
-#define S_APPLY_DELAY_MS 100
-#define S_APPLY_BATCH 10000
-
-static bool s_drain(s_collector_t *c, bool quiet, bool force)
+static bool s_drain(s_collector_t *c, bool force)
 {
     size_t waiting = tsr_store_logged(c->store), applied = 0;
     int64_t now = s_now_ms();
     if (waiting == 0 || (!force && now < c->drain_retry_at))
         return true;
-    if (!force && !quiet && now - c->logged_since < S_APPLY_DELAY_MS && waiting < S_APPLY_BATCH)
+    if (!force && now - c->last_ingest < C.apply_quiet_ms &&
+        now - c->logged_since < C.apply_delay_ms && waiting < (size_t)C.apply_batch)
         return true;
     do {
         if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
@@ -315,14 +320,19 @@ static bool s_drain(s_collector_t *c, bool quiet, bool force)
     return true;
 }
 
-/* How long the loop may wait for a message: briefly while the log holds
- * entries (to notice ingest going quiet), longer after a failed drain. */
+/* How long the loop may wait for a message: while the log holds entries,
+ * until ingest will have been quiet long enough or the delay runs out (not
+ * before the pause after a failed drain); at most half a second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
     if (tsr_store_logged(c->store) == 0)
         return 500;
-    int64_t wait = c->drain_retry_at - s_now_ms();
-    return wait > S_QUIET_MS ? (int)(wait < 500 ? wait : 500) : S_QUIET_MS;
+    int64_t now = s_now_ms(), quiet = c->last_ingest + C.apply_quiet_ms,
+            due = c->logged_since + C.apply_delay_ms;
+    int64_t at = quiet < due ? quiet : due;
+    if (at < c->drain_retry_at)
+        at = c->drain_retry_at;
+    return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);
 }
 
 /* Purges what retention no longer allows (daily, and at start-up). */
@@ -345,7 +355,7 @@ static void s_day_boundary(s_collector_t *c)
     /* the closed day counts every acknowledged record; after a failure the
      * boundary is tried again a second later (evaluating a day twice
      * alerts nothing twice) */
-    if (s_now_ms() < c->drain_retry_at || !s_drain(c, true, true))
+    if (s_now_ms() < c->drain_retry_at || !s_drain(c, true))
         return;
     for (int32_t d = c->today; d < today + (c->starting ? 1 : 0); d++) {
         if (tsr_store_day_closed(c->store, d, now) != 0) {
@@ -452,6 +462,7 @@ static void s_ingest(s_collector_t *c)
         n++;
     }
     if (n > 0) {
+        c->last_ingest = s_now_ms();
         tsr_store_batch_t *sb = calloc(n, sizeof *sb);
         int rc = TSR_ENOMEM;
         if (sb) {
@@ -754,7 +765,7 @@ static void s_query(s_collector_t *c)
         s_refuse(resp, TSR_QSTATUS_DENIED, "agents may not query");
     } else {
         /* every acknowledged record counts in the answer */
-        s_drain(c, true, true);
+        s_drain(c, true);
         s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what);
     }
     /* Every query is audited, refused ones too; no answer leaves unaudited. */
@@ -1077,14 +1088,14 @@ int main(int argc, char **argv)
         }
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             s_ingest(&c);
-        s_drain(&c, n == 0, false);
+        s_drain(&c, false);
         s_detect(&c);
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
     }
     tsr_info("collector", "stopping");
     c.drain_retry_at = 0;
-    s_drain(&c, true, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
+    s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
     zmq_close(c.ingest);
     zmq_close(c.query);
     if (c.pub)

@@ -122,3 +122,24 @@ db_entries() {
 field() {
     sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2" | head -n 1
 }
+
+# agency ID TYPE AREA: an agent set up in $TMP/ID (network key
+# $TMP/network.key), listed in $DATA/authorized_clients.
+agency() {
+    "$AGENT" init --dir "$TMP/$1" --agency-id "$1" --agency-type "$2" --area "$3" \
+        --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST" |
+        tail -n 1 >>"$DATA/authorized_clients"
+}
+
+# case_line CASE_REF DAY_OF_OCTOBER AREA IDENTIFIERS_JSON: one JSONL line,
+# with a child's name and notes that must never travel.
+case_line() {
+    printf '{"case_ref":"%s","reported_date":"2026-10-%02d","area_code":"%s","age":14,"gender":"boy_man","contact_platforms":["instagram"],"demands":["money"],"tactics":["fake_peer_persona"],"identifiers":%s,"child_name":"Test Child","notes":"free text that must not travel"}\n' \
+        "$1" "$2" "$3" "$4"
+}
+
+# submit_as AGENCY FILE: the agency's agent submits FILE.
+submit_as() {
+    "$AGENT" submit --config "$TMP/$1/agent.conf" "$2" 2>"$TMP/submit.err" ||
+        { cat "$TMP/submit.err" >&2; return 1; }
+}

@@ -11,11 +11,6 @@ DATA="$TMP/data"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
 start_collector "$DATA"
 
-agency() { # ID TYPE AREA
-    "$AGENT" init --dir "$TMP/$1" --agency-id "$1" --agency-type "$2" --area "$3" \
-        --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST" |
-        tail -n 1 >>"$DATA/authorized_clients"
-}
 agency leeds-school school E08000035
 agency leeds-police police E08000035
 agency bradford-school school E08000032
@@ -29,15 +24,6 @@ sleep 0.3
 Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
 LIAISON=("${Q[@]}" --key "$TMP/liaison.key")
 
-# case CASE_REF AREA IDENTIFIERS_JSON -> one JSONL line
-case_line() {
-    printf '{"case_ref":"%s","reported_date":"2026-10-%02d","area_code":"%s","age":14,"gender":"boy_man","contact_platforms":["instagram"],"demands":["money"],"tactics":["fake_peer_persona"],"identifiers":%s,"child_name":"Test Child","notes":"free text that must not travel"}\n' \
-        "$1" "$2" "$3" "$4"
-}
-submit() { # AGENCY FILE
-    "$AGENT" submit --config "$TMP/$1/agent.conf" "$2" 2>"$TMP/submit.err" ||
-        { cat "$TMP/submit.err" >&2; return 1; }
-}
 alerts_json() { "$CLI" alerts "${LIAISON[@]}" --since 0 --format json --state "$TMP/scratch.seq"; }
 
 # a liaison subscriber follows the stream from the start
@@ -50,10 +36,10 @@ sleep 0.5
 case_line L-1 1 E08000035 '[{"kind":"phone","value":"07700 900123"},{"kind":"handle:instagram","value":"@Jake_2009"}]' >"$TMP/l1.jsonl"
 case_line P-1 2 E08000035 '[{"kind":"phone","value":"+44 (0)7700 900123"}]' >"$TMP/p1.jsonl"
 case_line B-1 3 E08000032 '[{"kind":"phone","value":"0044 7700 900123"},{"kind":"bank:uk","value":"20-20-15 55555555"}]' >"$TMP/b1.jsonl"
-submit leeds-school "$TMP/l1.jsonl"
+submit_as leeds-school "$TMP/l1.jsonl"
 expect_eq "one record: no alert" "$(alerts_json | wc -l)" "0"
-submit leeds-police "$TMP/p1.jsonl"
-submit bradford-school "$TMP/b1.jsonl"
+submit_as leeds-police "$TMP/p1.jsonl"
+submit_as bradford-school "$TMP/b1.jsonl"
 out=$(alerts_json)
 expect_eq "two alerts so far" "$(wc -l <<<"$out")" "2"
 expect_eq "first: two agencies in Leeds" "$(jq -r 'select(.seq == 1) | .trigger' <<<"$out")" \
@@ -68,7 +54,7 @@ CID=$(jq -r 'select(.seq == 2) | .cluster_id' <<<"$out")
 
 # 2. a fourth agency, in York, through the bank account written as an IBAN: growth
 case_line Y-1 4 E06000014 '[{"kind":"bank:iban","value":"GB33 BUKB 2020 1555 5555 55"}]' >"$TMP/y1.jsonl"
-submit york-school "$TMP/y1.jsonl"
+submit_as york-school "$TMP/y1.jsonl"
 out=$(alerts_json)
 expect_eq "growth alert" "$(jq -r 'select(.seq == 3) | "\(.cluster_id) \(.trigger)"' <<<"$out")" \
     "$CID new area E06000014"
@@ -98,7 +84,7 @@ look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind ban
 expect_contains "York is on its own" "$look" "cluster:   none (1 record in 1 area from 1 agency"
 # and the next link is news again
 case_line L-2 5 E08000035 '[{"kind":"bank:uk","value":"202015 55555555"},{"kind":"handle:instagram","value":"https://instagram.com/JAKE_2009"}]' >"$TMP/l2.jsonl"
-submit leeds-school "$TMP/l2.jsonl"
+submit_as leeds-school "$TMP/l2.jsonl"
 out=$(alerts_json)
 expect_eq "relinked York" "$(jq -r 'select(.seq == 4) | .trigger' <<<"$out")" "new area E06000014"
 
@@ -145,8 +131,8 @@ kill -HUP "$COLLECTOR_PID"
 sleep 0.5
 case_line R-1 7 E08000035 '[{"kind":"email","value":"removed@example.com"}]' >"$TMP/r1.jsonl"
 case_line R-2 7 E08000032 '[{"kind":"email","value":"REMOVED@example.com"}]' >"$TMP/r2.jsonl"
-submit leeds-school "$TMP/r1.jsonl"
-submit bradford-school "$TMP/r2.jsonl"
+submit_as leeds-school "$TMP/r1.jsonl"
+submit_as bradford-school "$TMP/r2.jsonl"
 sleep 1.5
 kill "$F2"
 wait "$F2" || true
@@ -166,11 +152,11 @@ done >"$TMP/burst-l.jsonl"
 for i in $(seq 1 30); do
     case_line "BB-$i" 6 E08000032 "[{\"kind\":\"email\",\"value\":\"Offender$i@Example.com\"}]"
 done >"$TMP/burst-b.jsonl"
-submit leeds-school "$TMP/burst-l.jsonl"
+submit_as leeds-school "$TMP/burst-l.jsonl"
 split -l 1 -d -a 2 --additional-suffix=.jsonl "$TMP/burst-b.jsonl" "$TMP/burst-b-"
 n=0
 for f in "$TMP"/burst-b-*; do
-    submit bradford-school "$f"
+    submit_as bradford-school "$f"
     n=$((n + 1))
     if [ "$n" -eq 12 ]; then kill "$FOLLOW"; wait "$FOLLOW" || true; fi
     if [ "$n" -eq 20 ]; then
@@ -221,7 +207,7 @@ yday=$(date -u -d yesterday +%Y-%m-%d)
 for i in 1 2 3 4; do
     printf '{"case_ref":"S-%s","reported_date":"%s","area_code":"E08000035","age":15,"gender":"boy_man","contact_platforms":["snapchat"],"demands":["money"],"identifiers":[{"kind":"email","value":"spike%s@example.com"}]}\n' "$i" "$yday" "$i"
 done >"$TMP/spike.jsonl"
-submit leeds-school "$TMP/spike.jsonl"
+submit_as leeds-school "$TMP/spike.jsonl"
 an=$("$CLI" alerts "${AN[@]}" --kind spike --since 0 --format json --state "$TMP/an.seq")
 expect_eq "the analyst has the spike alerts" \
     "$([ "$(jq -s length <<<"$an")" -gt 0 ] && echo yes)" "yes"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The ingest log, with its drains held back (apply_quiet_ms and
+# apply_delay_ms an hour): an Ack comes once a record is logged, before it is
+# applied; a query applies the log before it answers; a collector killed
+# with entries waiting applies them when it starts again, once, and the
+# linkage alert they raise reaches a subscriber (docs/STORAGE.md).
+source "$(dirname "$0")/lib.sh"
+DATA="$TMP/data"
+EXTRA_CONF=$'[ingest]\napply_quiet_ms = 3600000\napply_delay_ms = 3600000'
+"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+start_collector "$DATA"
+agency leeds-school school E08000035
+agency bradford-school school E08000032
+for who in liaison admin; do
+    "$CLI" keygen --curve "$TMP/$who" >/dev/null
+    echo "$(grep -v '^#' "$TMP/$who.pub") $who $who-1 *" >>"$DATA/authorized_clients"
+done
+kill -HUP "$COLLECTOR_PID"
+sleep 0.3
+Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
+
+# 1. acknowledged while only in the log
+case_line L-1 1 E08000035 '[{"kind":"phone","value":"07700 900999"}]' >"$TMP/l1.jsonl"
+submit_as leeds-school "$TMP/l1.jsonl"
+expect_eq "acknowledged: in the log" "$(db_entries "$DATA" ingest_log)" "1"
+expect_eq "not applied yet" "$(db_entries "$DATA" records)" "0"
+sleep 0.5
+expect_eq "still waiting half a second later" "$(db_entries "$DATA" ingest_log)" "1"
+
+# 2. a query applies the log before it answers
+look=$("$CLI" lookup "${Q[@]}" --key "$TMP/liaison.key" --network-key "$TMP/network.key" --kind phone "07700 900999")
+expect_contains "the lookup sees the acknowledged record" "$look" "phone +447700900999: known"
+expect_eq "applied by the query" "$(db_entries "$DATA" records)" "1"
+expect_eq "log empty" "$(db_entries "$DATA" ingest_log)" "0"
+
+# 3. a subscriber follows; the second agency's record waits in the log when
+# the collector is killed
+"$CLI" alerts "${Q[@]}" --key "$TMP/liaison.key" --alerts "$ALERTS" --follow --format json \
+    --state "$TMP/follow.seq" >"$TMP/follow.out" 2>"$TMP/follow.err" &
+FOLLOW=$!
+sleep 0.5
+case_line B-1 2 E08000032 '[{"kind":"phone","value":"+44 7700 900999"}]' >"$TMP/b1.jsonl"
+submit_as bradford-school "$TMP/b1.jsonl"
+kill -9 "$COLLECTOR_PID"
+wait "$COLLECTOR_PID" 2>/dev/null || true
+expect_eq "killed with the entry waiting" "$(db_entries "$DATA" ingest_log)" "1"
+expect_eq "no alert yet" "$(wc -l <"$TMP/follow.out")" "0"
+
+# 4. the restart applies it and the subscriber gets the alert, once
+start_collector "$DATA"
+for _ in $(seq 100); do
+    [ -s "$TMP/follow.out" ] && break
+    sleep 0.1
+done
+sleep 0.5
+kill "$FOLLOW" 2>/dev/null || true
+wait "$FOLLOW" 2>/dev/null || true
+expect_eq "one alert reached the subscriber" "$(jq -r .seq "$TMP/follow.out" | tr '\n' ' ')" "1 "
+expect_eq "it links the two areas" "$(jq -r .trigger "$TMP/follow.out")" \
+    "first linked across 2 areas and 2 agencies"
+expect_eq "log empty after the restart" "$(db_entries "$DATA" ingest_log)" "0"
+st=$("$CLI" stats "${Q[@]}" --key "$TMP/admin.key" --format csv)
+expect_eq "records counted once" "$(grep '^records,' <<<"$st")" "records,2"
+expect_eq "accepted counted once" "$(grep '^accepted,' <<<"$st")" "accepted,2"
+expect_eq "token index: one entry per record" "$(db_entries "$DATA" by_token)" "2"
+finish
