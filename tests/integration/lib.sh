@@ -131,6 +131,16 @@ agency() {
         tail -n 1 >>"$DATA/authorized_clients"
 }
 
+# staff ROLE...: for each role a key pair $TMP/ROLE.key, listed in
+# $DATA/authorized_clients as ROLE-1 for every area.
+staff() {
+    local who
+    for who in "$@"; do
+        "$CLI" keygen --curve "$TMP/$who" >/dev/null
+        echo "$(grep -v '^#' "$TMP/$who.pub") $who $who-1 *" >>"$DATA/authorized_clients"
+    done
+}
+
 # case_line CASE_REF DAY_OF_OCTOBER AREA IDENTIFIERS_JSON: one JSONL line,
 # with a child's name and notes that must never travel.
 case_line() {

@@ -15,10 +15,7 @@ agency leeds-school school E08000035
 agency leeds-police police E08000035
 agency bradford-school school E08000032
 agency york-school school E06000014
-for who in liaison analyst admin; do
-    "$CLI" keygen --curve "$TMP/$who" >/dev/null
-    echo "$(grep -v '^#' "$TMP/$who.pub") $who $who-1 *" >>"$DATA/authorized_clients"
-done
+staff liaison analyst admin
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
 Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
