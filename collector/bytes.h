@@ -1,6 +1,7 @@
 /* bytes.h - bounded little-endian writer/reader for the collector's stored
  * values (records, cluster summaries, audit entries). A write or read past
- * the end sets `bad` instead of overrunning; check it once at the end. */
+ * the end sets `bad` instead of overrunning; check it once at the end.
+ * Also the hash of the collector's in-memory tables. */
 #ifndef TESSERA_BYTES_H
 #define TESSERA_BYTES_H
 
@@ -127,6 +128,18 @@ static inline uint64_t tsr_bytes_from_be64(const uint8_t in[8])
     for (int i = 0; i < 8; i++)
         v = v << 8 | in[i];
     return v;
+}
+
+/* FNV-1a over n bytes, for the in-memory hash tables of a transaction
+ * (not for anything an outsider could aim collisions at: their keys come
+ * from authenticated agents and are bounded in number). */
+static inline uint64_t tsr_fnv1a(const void *p, size_t n)
+{
+    const uint8_t *k = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ull;
+    return h;
 }
 
 #endif

@@ -137,7 +137,7 @@ typedef struct {
     int64_t last_heartbeat;  /* monotonic ms */
     time_t last_malformed_log;
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
-    int64_t last_ingest;     /* monotonic ms of the last batch received */
+    int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
                               * neither again (unforced) before */
 } s_collector_t;
@@ -297,8 +297,7 @@ static int64_t s_now_ms(void)
  * answered, at the day boundary, and at exit). Waiting longer gives bigger
  * transactions, which dirty each index and series page once for many
  * records; it also delays linkage alerts by as much. After a failure it
- * waits a second unless forced. Returns false when entries still wait
- * after a forced drain (it failed). */
+ * waits a second unless forced. Returns false when a drain failed. */
 static bool s_drain(s_collector_t *c, bool force)
 {
     size_t waiting = tsr_store_logged(c->store), applied = 0;
@@ -462,7 +461,6 @@ static void s_ingest(s_collector_t *c)
         n++;
     }
     if (n > 0) {
-        c->last_ingest = s_now_ms();
         tsr_store_batch_t *sb = calloc(n, sizeof *sb);
         int rc = TSR_ENOMEM;
         if (sb) {
@@ -477,6 +475,8 @@ static void s_ingest(s_collector_t *c)
         for (size_t i = 0; i < n; i++)
             s_ack(c, &pend[i], rc);
         free(sb);
+        /* quiet is counted from here: the commit's own time is not quiet */
+        c->last_ingest = s_now_ms();
         tsr_debug("ingest", "%zu batch(es) in one transaction: %s", n, tsr_strerror(rc));
     }
     for (size_t i = 0; i < n; i++)
@@ -1094,7 +1094,6 @@ int main(int argc, char **argv)
             s_query(&c);
     }
     tsr_info("collector", "stopping");
-    c.drain_retry_at = 0;
     s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
     zmq_close(c.ingest);
     zmq_close(c.query);

@@ -162,19 +162,11 @@ static size_t p_seen_key(uint8_t *k, char g, int32_t period, int method, const c
 
 /* --- counting ------------------------------------------------------------------------- */
 
-static uint64_t p_hash(const uint8_t *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 1099511628211ull;
-    return h;
-}
-
 /* The slot of key in s->slot: its tally entry's, or the empty one where it goes. */
 static uint32_t *p_slot(tsr_spikes_t *s, const uint8_t *key, size_t len)
 {
     size_t mask = s->n_slot - 1;
-    for (size_t i = p_hash(key, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tsr_fnv1a(key, len) & mask;; i = (i + 1) & mask) {
         uint32_t *sl = &s->slot[i];
         if (*sl == 0 ||
             (s->tally[*sl - 1].len == len && !memcmp(s->tally[*sl - 1].key, key, len)))

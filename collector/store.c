@@ -418,20 +418,12 @@ typedef struct s_fate {
 /* Largest log value: op, record id, a packed record. */
 #define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + S_PACK_MAX)
 
-static uint64_t s_rid_hash(const uint8_t *rid)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a: ids come from agents, not attackers of a table of at most the log's size */
-    for (int i = 0; i < TSR_RECORD_ID_LEN; i++)
-        h = (h ^ rid[i]) * 1099511628211ull;
-    return h;
-}
-
 /* The slot of rid in pend (linear probing): its entry, or the empty slot
  * where it belongs. pend_cap is a power of two and pend is never full. */
 static s_fate_t *s_pend_slot(tsr_store_t *s, const uint8_t *rid)
 {
     size_t mask = s->pend_cap - 1;
-    for (size_t i = s_rid_hash(rid) & mask;; i = (i + 1) & mask)
+    for (size_t i = tsr_fnv1a(rid, TSR_RECORD_ID_LEN) & mask;; i = (i + 1) & mask)
         if (s->pend[i].kind == S_FATE_NONE || !memcmp(s->pend[i].rid, rid, TSR_RECORD_ID_LEN))
             return &s->pend[i];
 }
@@ -901,7 +893,7 @@ int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
 }
 
 /* Drains the whole log, in transactions of TSR_STORE_DRAIN_MAX entries
- * (at least one call: an empty log publishes nothing). */
+ * (one call at least: it counts a log again after a failed submit). */
 static int s_drain_all(tsr_store_t *s, int64_t now)
 {
     size_t applied;
