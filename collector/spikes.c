@@ -51,6 +51,9 @@ struct tsr_spikes {
     size_t n_tally, cap_tally;
     uint32_t *slot;  /* open addressing over tally: index + 1, 0 = empty */
     size_t n_slot;   /* a power of two, at least twice n_tally */
+    /* the records counted, grouped into series changes at finish */
+    struct p_counted *counted;
+    size_t n_counted, cap_counted;
     p_period_t *alarmed; /* (granularity, period) with a new alarm in this transaction */
     size_t n_alarmed, cap_alarmed;
     /* recent periods whose counts changed: staged by an ingest transaction,
@@ -96,6 +99,7 @@ void tsr_spikes_close(tsr_spikes_t **s_p)
         return;
     free((*s_p)->tally);
     free((*s_p)->slot);
+    free((*s_p)->counted);
     free((*s_p)->alarmed);
     free((*s_p)->staged);
     free((*s_p)->pending);
@@ -108,6 +112,7 @@ void tsr_spikes_begin(tsr_spikes_t *s)
     if (s->n_tally > 0)
         memset(s->slot, 0, s->n_slot * sizeof *s->slot);
     s->n_tally = 0;
+    s->n_counted = 0;
     s->n_alarmed = 0;
     s->n_staged = 0;
 }
@@ -218,47 +223,99 @@ static const struct {
     {"tactic", TSR_CODES_TACTIC, offsetof(tsr_incident_t, tactics)},
 };
 
+#define P_NFEATURES (sizeof p_features / sizeof p_features[0])
+
+/* A record counted in the running transaction: what decides its series. */
+typedef struct p_counted {
+    char area[10];
+    uint8_t daily; /* the day is exact: daily series too */
+    int8_t delta;
+    int32_t day;
+    uint32_t mask[P_NFEATURES];
+} p_counted_t;
+
 int tsr_spikes_count(tsr_spikes_t *s, const tsr_incident_t *inc, int delta)
 {
-    const tsr_area_t *area = tsr_area_find(inc->area_code);
-    char names[2][P_NAME_MAX];
-    snprintf(names[0], sizeof names[0], "area:%s", inc->area_code);
-    snprintf(names[1], sizeof names[1], "region:%s", area ? area->region_code : "unknown");
+    if (tsr_grow((void **)&s->counted, &s->cap_counted, s->n_counted, sizeof *s->counted) != 0)
+        return ENOMEM;
+    p_counted_t *c = &s->counted[s->n_counted++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->area, sizeof c->area, "%s", inc->area_code);
     /* daily series only from records that give the day: week-coarsened
      * dates would make every Monday a spike */
-    bool daily = inc->date_precision == TSR_PRECISION_DAY;
-    int32_t monday = tsr_day_week_monday(inc->reported_day);
-    int rc = 0;
-    for (int a = 0; rc == 0 && a < 2; a++) {
-        if (daily)
-            rc = p_add(s, 'd', names[a], inc->reported_day, delta);
-        if (rc == 0)
-            rc = p_add(s, 'w', names[a], monday, delta);
-        for (size_t f = 0; rc == 0 && f < sizeof p_features / sizeof p_features[0]; f++) {
-            uint32_t mask;
-            memcpy(&mask, (const uint8_t *)inc + p_features[f].offset, sizeof mask);
-            for (int v = 1; rc == 0 && v <= TSR_CODES_MAX_VALUE; v++) {
-                const char *vn = mask & (1u << v) ? tsr_codes_name(p_features[f].list, v) : NULL;
-                if (!vn)
-                    continue;
-                /* "<area or region>/<feature>:<value>"; snprintf here was a
-                 * tenth of a drain's time */
-                char name[P_NAME_MAX];
-                size_t n0 = strlen(names[a]), n1 = strlen(p_features[f].name), n2 = strlen(vn);
-                if (n0 + n1 + n2 + 2 >= sizeof name)
-                    continue; /* p_add skips names this long anyway */
-                memcpy(name, names[a], n0);
-                name[n0] = '/';
-                memcpy(name + n0 + 1, p_features[f].name, n1);
-                name[n0 + 1 + n1] = ':';
-                memcpy(name + n0 + 2 + n1, vn, n2 + 1);
-                if (daily)
-                    rc = p_add(s, 'd', name, inc->reported_day, delta);
-                if (rc == 0)
-                    rc = p_add(s, 'w', name, monday, delta);
-            }
+    c->daily = inc->date_precision == TSR_PRECISION_DAY;
+    c->delta = (int8_t)(delta < 0 ? -1 : 1);
+    c->day = inc->reported_day;
+    for (size_t f = 0; f < P_NFEATURES; f++)
+        memcpy(&c->mask[f], (const uint8_t *)inc + p_features[f].offset, sizeof c->mask[f]);
+    return 0;
+}
+
+static int p_cmp_counted(const void *a, const void *b)
+{
+    const p_counted_t *x = a, *y = b;
+    int c = strcmp(x->area, y->area);
+    if (c == 0)
+        c = (x->day > y->day) - (x->day < y->day);
+    return c ? c : (int)x->daily - (int)y->daily;
+}
+
+/* The series changes of records c[0..n), which share area, day and
+ * precision: per area and region, the total and each feature value any of
+ * them has (a change may net to 0: the period is still evaluated again). */
+static int p_group(tsr_spikes_t *s, const p_counted_t *c, size_t n)
+{
+    int32_t total = 0, feat[P_NFEATURES][TSR_CODES_MAX_VALUE + 1] = {{0}};
+    uint32_t seen[P_NFEATURES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        total += c[i].delta;
+        for (size_t f = 0; f < P_NFEATURES; f++) {
+            seen[f] |= c[i].mask[f];
+            for (uint32_t m = c[i].mask[f] & ~1u; m; m &= m - 1) /* values 1..31 */
+                feat[f][__builtin_ctz(m)] += c[i].delta;
         }
     }
+    const tsr_area_t *area = tsr_area_find(c->area);
+    char names[2][P_NAME_MAX];
+    snprintf(names[0], sizeof names[0], "area:%s", c->area);
+    snprintf(names[1], sizeof names[1], "region:%s", area ? area->region_code : "unknown");
+    int32_t monday = tsr_day_week_monday(c->day);
+    int rc = 0;
+    for (int a = 0; rc == 0 && a < 2; a++) {
+        if (c->daily)
+            rc = p_add(s, 'd', names[a], c->day, total);
+        if (rc == 0)
+            rc = p_add(s, 'w', names[a], monday, total);
+        for (size_t f = 0; rc == 0 && f < P_NFEATURES; f++)
+            for (int v = 1; rc == 0 && v <= TSR_CODES_MAX_VALUE; v++) {
+                const char *vn = seen[f] & (1u << v) ? tsr_codes_name(p_features[f].list, v) : NULL;
+                if (!vn)
+                    continue;
+                char name[2 * P_NAME_MAX + 64];
+                snprintf(name, sizeof name, "%s/%s:%s", names[a], p_features[f].name, vn);
+                if (c->daily)
+                    rc = p_add(s, 'd', name, c->day, feat[f][v]);
+                if (rc == 0)
+                    rc = p_add(s, 'w', name, monday, feat[f][v]);
+            }
+    }
+    return rc;
+}
+
+/* The counted records into the tally, a group of equal area, day and
+ * precision at a time: a drain's thousands of records share few of them. */
+static int p_tally_counted(tsr_spikes_t *s)
+{
+    if (s->n_counted == 0)
+        return 0;
+    qsort(s->counted, s->n_counted, sizeof *s->counted, p_cmp_counted);
+    int rc = 0;
+    for (size_t i = 0, j; rc == 0 && i < s->n_counted; i = j) {
+        for (j = i + 1; j < s->n_counted && p_cmp_counted(&s->counted[i], &s->counted[j]) == 0;)
+            j++;
+        rc = p_group(s, &s->counted[i], j - i);
+    }
+    s->n_counted = 0;
     return rc;
 }
 
@@ -738,13 +795,16 @@ static bool p_recent(const tsr_spikes_t *s, char g, int32_t period, int32_t toda
 
 int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
 {
-    if (s->n_tally == 0)
-        return 0;
+    int rc = p_tally_counted(s);
+    if (rc != 0 || s->n_tally == 0)
+        return rc;
     /* entries are one per key (p_add); in key order, the writes go through
      * the B-tree in order. The sort leaves s->slot stale: nothing counts
      * after finish until tsr_spikes_begin clears it. */
     qsort(s->tally, s->n_tally, sizeof *s->tally, p_cmp_tally);
-    int rc = 0;
+    /* one cursor: each count is found once and written where it was found */
+    MDB_cursor *c = NULL;
+    rc = mdb_cursor_open(txn, s->dbi[P_SERIES], &c);
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
         p_tally_t *t = &s->tally[i];
         int64_t delta = t->delta;
@@ -752,27 +812,30 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
             continue;
         MDB_val k = {t->len, t->key}, v;
         uint32_t cnt = 0;
-        rc = mdb_get(txn, s->dbi[P_SERIES], &k, &v);
-        if (rc == 0 && v.mv_size == 4)
+        int found = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+        if (found == 0 && v.mv_size == 4)
             memcpy(&cnt, v.mv_data, 4);
-        else if (rc != MDB_NOTFOUND && rc != 0)
-            break;
-        bool had = cnt > 0;
+        else if (found != MDB_NOTFOUND && found != 0)
+            rc = found;
         int64_t nc = (int64_t)cnt + delta;
-        if (nc <= 0) {
-            rc = rc == 0 ? mdb_del(txn, s->dbi[P_SERIES], &k, NULL) : 0;
+        if (rc != 0) {
+            break;
+        } else if (nc <= 0) {
+            rc = found == 0 ? mdb_cursor_del(c, 0) : 0;
         } else {
-            cnt = (uint32_t)nc;
-            v.mv_size = 4;
-            v.mv_data = &cnt;
-            rc = mdb_put(txn, s->dbi[P_SERIES], &k, &v, 0);
-            /* the name, for the boundary runs (already there when the
-             * period had a count) */
-            MDB_val nk = {(size_t)t->len - 5, t->key}, nv = {0, ""};
-            if (rc == 0 && !had)
-                rc = mdb_put(txn, s->dbi[P_NAMES], &nk, &nv, 0);
+            uint32_t nv32 = (uint32_t)nc;
+            MDB_val nv = {4, &nv32};
+            rc = found == 0 ? mdb_cursor_put(c, &k, &nv, MDB_CURRENT) : mdb_cursor_put(c, &k, &nv, 0);
+            /* the name, for the boundary runs: once per series */
+            MDB_val nk = {(size_t)t->len - 5, t->key}, empty = {0, ""};
+            if (rc == 0 && cnt == 0) {
+                rc = mdb_put(txn, s->dbi[P_NAMES], &nk, &empty, MDB_NOOVERWRITE);
+                rc = rc == MDB_KEYEXIST ? 0 : rc;
+            }
         }
     }
+    if (c)
+        mdb_cursor_close(c);
     /* the recent periods that changed wait for the evaluation transaction,
      * which runs when ingest is idle (or every 200 ms under load) */
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
