@@ -130,9 +130,9 @@ static inline uint64_t tsr_bytes_from_be64(const uint8_t in[8])
     return v;
 }
 
-/* FNV-1a over n bytes, for the in-memory hash tables of a transaction
- * (not for anything an outsider could aim collisions at: their keys come
- * from authenticated agents and are bounded in number). */
+/* FNV-1a over n bytes, for in-memory hash tables keyed by what the collector
+ * makes itself (series names). Not for keys a client chooses, such as record
+ * ids: anyone can aim collisions at it. */
 static inline uint64_t tsr_fnv1a(const void *p, size_t n)
 {
     const uint8_t *k = p;

@@ -89,8 +89,9 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a);
 /* After a transaction that appended alerts committed: they are published. */
 void tsr_link_committed(tsr_link_t *l);
 
-/* The alerts committed since the last call, oldest first (valid until the
- * next call). A transaction that did not commit adds none. */
+/* The alerts committed since the last call, oldest first, valid until the
+ * next call or the next alert appended (the list may move). A transaction
+ * that did not commit adds none. */
 const tsr_link_published_t *tsr_link_published(tsr_link_t *l, size_t *n);
 
 /* Retention: removes the record ids ids[0..n) (sorted) from every alert in

@@ -72,7 +72,7 @@ static const tsr_config_key_t s_keys[] = {
      "the ingest log is applied once ingest has been quiet this long"},
     {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "100", 1, 3600000, false,
      "... and at least this often while batches keep coming"},
-    {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, 100000, false,
+    {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX, false,
      "... and as soon as this many entries wait"},
     {"spikes", "daily_methods", TSR_CONFIG_STRING, &C.daily_methods, "c1,c2,c3", 0, 0, false,
      "EARS methods run on the daily series: any of c1, c2, c3 (comma-separated), or none"},
@@ -139,7 +139,8 @@ typedef struct {
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
     int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
-                              * neither again (unforced) before */
+                              * neither again before */
+    int64_t detect_retry_at; /* monotonic ms: after a failed evaluation */
 } s_collector_t;
 
 static void s_count_malformed(s_collector_t *c, const char *why)
@@ -290,33 +291,37 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Applies the ingest log (store.h) in one transaction of up to
+/* Applies the ingest log (store.h) in transactions of up to
  * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for
- * apply_quiet_ms, when the oldest waiting entry is apply_delay_ms old, when
- * apply_batch entries wait, or always when force (before a query is
+ * apply_quiet_ms since the last Acks, when apply_delay_ms have passed since
+ * the log started to fill (or since the last drain), when apply_batch
+ * entries wait, or, when force, until the log is empty (before a query is
  * answered, at the day boundary, and at exit). Waiting longer gives bigger
  * transactions, which dirty each index and series page once for many
- * records; it also delays linkage alerts by as much. After a failure it
- * waits a second unless forced. Returns false when a drain failed. */
+ * records; it also delays linkage alerts by as much. After a failure
+ * nothing is tried for a second, forced or not (a failing drain can take
+ * that long). Returns whether the log is empty. */
 static bool s_drain(s_collector_t *c, bool force)
 {
     size_t waiting = tsr_store_logged(c->store), applied = 0;
     int64_t now = s_now_ms();
-    if (waiting == 0 || (!force && now < c->drain_retry_at))
+    if (waiting == 0)
         return true;
+    if (now < c->drain_retry_at)
+        return false;
     if (!force && now - c->last_ingest < C.apply_quiet_ms &&
         now - c->logged_since < C.apply_delay_ms && waiting < (size_t)C.apply_batch)
-        return true;
+        return false;
     do {
         if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
-            c->drain_retry_at = now + 1000;
+            c->drain_retry_at = s_now_ms() + 1000;
             return false;
         }
         s_publish(c);
-    } while (force && tsr_store_logged(c->store) > 0);
-    c->logged_since = now;
+    } while (force && applied > 0 && tsr_store_logged(c->store) > 0);
+    c->logged_since = s_now_ms();
     tsr_debug("ingest", "%zu log entries applied, %zu wait", applied, tsr_store_logged(c->store));
-    return true;
+    return tsr_store_logged(c->store) == 0;
 }
 
 /* How long the loop may wait for a message: while the log holds entries,
@@ -354,7 +359,7 @@ static void s_day_boundary(s_collector_t *c)
     /* the closed day counts every acknowledged record; after a failure the
      * boundary is tried again a second later (evaluating a day twice
      * alerts nothing twice) */
-    if (s_now_ms() < c->drain_retry_at || !s_drain(c, true))
+    if (!s_drain(c, true))
         return;
     for (int32_t d = c->today; d < today + (c->starting ? 1 : 0); d++) {
         if (tsr_store_day_closed(c->store, d, now) != 0) {
@@ -379,9 +384,13 @@ static void s_detect(s_collector_t *c)
     int64_t now = s_now_ms();
     if (zmq_poll(&it, 1, 0) > 0 && now - c->last_detect < 200)
         return;
+    if (now < c->detect_retry_at)
+        return;
     c->last_detect = now;
     if (tsr_store_evaluate(c->store, (int64_t)time(NULL)) == 0)
         s_publish(c);
+    else
+        c->detect_retry_at = s_now_ms() + 1000;
 }
 
 
@@ -1090,6 +1099,7 @@ int main(int argc, char **argv)
             s_ingest(&c);
         s_drain(&c, false);
         s_detect(&c);
+        s_publish(&c); /* what a store call that then failed had committed (a purge's chunks) */
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
     }

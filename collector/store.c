@@ -1,6 +1,7 @@
 /* store.c - records, indexes, tombstones and counters in LMDB (layout in
  * docs/STORAGE.md). One write transaction per group of batches: what a batch
  * changes is either all there after a crash or not at all. */
+#define _GNU_SOURCE /* tdestroy */
 #include "store.h"
 #include "bytes.h"
 #include "linkage.h"
@@ -10,6 +11,7 @@
 #include "tessera/log.h"
 
 #include <errno.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +46,8 @@ struct tsr_store {
     /* The ingest log (see "the ingest log" below). */
     size_t log_n;            /* entries waiting */
     uint64_t log_next;       /* sequence of the next entry */
-    struct s_fate *pend;     /* open addressing, pend_cap slots (a power of two) */
-    size_t pend_n, pend_cap;
+    void *pend;              /* tsearch(3) tree of struct s_fate by record id */
+    size_t pend_n;
     bool pend_valid;         /* false: rebuild from the log before use */
 };
 
@@ -230,7 +232,7 @@ void tsr_store_close(tsr_store_t **s_p)
     tsr_spikes_close(&(*s_p)->spikes);
     tsr_link_close(&(*s_p)->link);
     tsr_kv_close(&(*s_p)->kv);
-    free((*s_p)->pend);
+    tdestroy((*s_p)->pend, free);
     free(*s_p);
     *s_p = NULL;
 }
@@ -407,7 +409,7 @@ enum { S_FATE_NONE = 0, S_FATE_STORED, S_FATE_TOMBSTONE };
 /* What the store holds (or will, once the log is applied) for a record id. */
 typedef struct s_fate {
     uint8_t rid[TSR_RECORD_ID_LEN];
-    uint8_t kind;          /* S_FATE_*; NONE marks an empty slot in pend */
+    uint8_t kind;          /* S_FATE_* */
     uint32_t version;
     char agency[TSR_CLIENT_ID_MAX];
 } s_fate_t;
@@ -418,43 +420,48 @@ typedef struct s_fate {
 /* Largest log value: op, record id, a packed record. */
 #define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + S_PACK_MAX)
 
-/* The slot of rid in pend (linear probing): its entry, or the empty slot
- * where it belongs. pend_cap is a power of two and pend is never full. */
-static s_fate_t *s_pend_slot(tsr_store_t *s, const uint8_t *rid)
+/* pend is a balanced tree (glibc's tsearch is a red-black tree), not a
+ * hash table: record ids are chosen by agents, and a table whose hash they
+ * could aim at would let one agent make every lookup slow. */
+static int s_pend_cmp(const void *a, const void *b)
 {
-    size_t mask = s->pend_cap - 1;
-    for (size_t i = tsr_fnv1a(rid, TSR_RECORD_ID_LEN) & mask;; i = (i + 1) & mask)
-        if (s->pend[i].kind == S_FATE_NONE || !memcmp(s->pend[i].rid, rid, TSR_RECORD_ID_LEN))
-            return &s->pend[i];
+    return memcmp(((const s_fate_t *)a)->rid, ((const s_fate_t *)b)->rid, TSR_RECORD_ID_LEN);
+}
+
+/* What pend says of rid, or NULL. */
+static s_fate_t *s_pend_find(tsr_store_t *s, const uint8_t *rid)
+{
+    s_fate_t key;
+    memcpy(key.rid, rid, TSR_RECORD_ID_LEN);
+    void *node = tfind(&key, &s->pend, s_pend_cmp);
+    return node ? *(s_fate_t **)node : NULL;
 }
 
 static void s_pend_clear(tsr_store_t *s)
 {
-    if (s->pend_n > 0)
-        memset(s->pend, 0, s->pend_cap * sizeof *s->pend);
+    tdestroy(s->pend, free);
+    s->pend = NULL;
     s->pend_n = 0;
 }
 
 /* Sets what rid will be once the log is applied. */
 static int s_pend_note(tsr_store_t *s, const s_fate_t *f)
 {
-    if ((s->pend_n + 1) * 2 > s->pend_cap) {
-        size_t cap = s->pend_cap ? s->pend_cap * 2 : 1024;
-        s_fate_t *old = s->pend, *grown = calloc(cap, sizeof *grown);
-        size_t old_cap = s->pend_cap;
-        if (!grown)
-            return ENOMEM;
-        s->pend = grown;
-        s->pend_cap = cap;
-        for (size_t i = 0; i < old_cap; i++)
-            if (old[i].kind != S_FATE_NONE)
-                *s_pend_slot(s, old[i].rid) = old[i];
-        free(old);
+    s_fate_t *have = s_pend_find(s, f->rid);
+    if (have) {
+        *have = *f;
+        return 0;
     }
-    s_fate_t *slot = s_pend_slot(s, f->rid);
-    if (slot->kind == S_FATE_NONE)
-        s->pend_n++;
-    *slot = *f;
+    s_fate_t *n = malloc(sizeof *n);
+    if (!n)
+        return ENOMEM;
+    *n = *f;
+    void *node = tsearch(n, &s->pend, s_pend_cmp);
+    if (!node || *(s_fate_t **)node != n) {
+        free(n);
+        return ENOMEM;
+    }
+    s->pend_n++;
     return 0;
 }
 
@@ -541,12 +548,10 @@ static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
 /* What the store holds for rid, counting the log's waiting entries. */
 static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
 {
-    if (s->pend_n > 0) {
-        const s_fate_t *p = s_pend_slot(s, rid);
-        if (p->kind != S_FATE_NONE) {
-            *f = *p;
-            return 0;
-        }
+    const s_fate_t *p = s->pend_n > 0 ? s_pend_find(s, rid) : NULL;
+    if (p) {
+        *f = *p;
+        return 0;
     }
     memset(f, 0, sizeof *f);
     memcpy(f->rid, rid, TSR_RECORD_ID_LEN);
@@ -561,11 +566,28 @@ static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* tsr_kv_write for a body that starts with tsr_link_begin: the alerts it
- * appended are published once it committed. */
+/* A write transaction that may raise alerts or change series (drain, day
+ * boundary, purge, evaluation): each run of its body starts with the
+ * linkage and series state reset, and its alerts are published once it
+ * committed. */
+typedef struct {
+    tsr_store_t *s;
+    tsr_kv_write_fn fn;
+    void *arg;
+} s_write_t;
+
+static int s_write_body(MDB_txn *txn, void *arg)
+{
+    s_write_t *w = arg;
+    tsr_link_begin(w->s->link);
+    tsr_spikes_begin(w->s->spikes);
+    return w->fn(txn, w->arg);
+}
+
 static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
 {
-    int rc = tsr_kv_write(s->kv, fn, arg, mdb_rc);
+    s_write_t w = {s, fn, arg};
+    int rc = tsr_kv_write(s->kv, s_write_body, &w, mdb_rc);
     if (rc == 0)
         tsr_link_committed(s->link);
     return rc;
@@ -806,8 +828,6 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
     tsr_store_t *s = d->s;
     s->ntally = 0;
     d->n = 0;
-    tsr_link_begin(s->link);
-    tsr_spikes_begin(s->spikes);
     tsr_incident_t *inc = malloc(2 * sizeof *inc);
     uint8_t *val = malloc(S_LOG_VALUE_MAX);
     MDB_cursor *c = NULL;
@@ -1107,8 +1127,6 @@ typedef struct {
 static int s_tick_txn(MDB_txn *txn, void *arg)
 {
     s_tick_t *t = arg;
-    tsr_link_begin(t->s->link);
-    tsr_spikes_begin(t->s->spikes);
     return tsr_spikes_evaluate_day(t->s->spikes, txn, t->day, t->now);
 }
 
@@ -1166,8 +1184,6 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
     p->n = 0;
     p->changed = 0;
     s->ntally = 0;
-    tsr_link_begin(s->link);
-    tsr_spikes_begin(s->spikes);
     /* find up to a chunk of old records through the area/day index */
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, s->dbi[S_BY_AREA_DAY], &c);
@@ -1269,8 +1285,6 @@ typedef struct {
 static int s_eval_txn(MDB_txn *txn, void *arg)
 {
     s_eval_t *e = arg;
-    tsr_link_begin(e->s->link);
-    tsr_spikes_begin(e->s->spikes);
     return tsr_spikes_evaluate_pending(e->s->spikes, txn, (int32_t)(e->now / 86400), e->now);
 }
 

@@ -126,6 +126,8 @@ static int s_ingest_run(const char *dir, bool linkage, long n, double *secs)
             fprintf(stderr, "bench_linkage: apply failed\n");
             return 1;
         }
+        size_t np; /* as the collector publishes them: the store keeps them until then */
+        tsr_store_published(s, &np);
     }
     *secs = s_now() - t0;
     printf("ingest linkage %-3s records=%ld tokens=%ld  %9.0f rec/s  (%.1f s)\n", linkage ? "on" : "off",

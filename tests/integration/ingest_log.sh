@@ -5,6 +5,8 @@
 # with entries waiting applies them when it starts again, once, and the
 # linkage alert they raise reaches a subscriber (docs/STORAGE.md).
 source "$(dirname "$0")/lib.sh"
+FOLLOW=""
+trap '[ -n "$FOLLOW" ] && kill "$FOLLOW" 2>/dev/null; stop_collector; rm -rf "$TMP"' EXIT
 DATA="$TMP/data"
 EXTRA_CONF=$'[ingest]\napply_quiet_ms = 3600000\napply_delay_ms = 3600000'
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
@@ -32,10 +34,16 @@ expect_eq "log empty" "$(db_entries "$DATA" ingest_log)" "0"
 
 # 3. a subscriber follows; the second agency's record waits in the log when
 # the collector is killed
+audited=$(db_entries "$DATA" audit)
 "$CLI" alerts "${Q[@]}" --key "$TMP/liaison.key" --alerts "$ALERTS" --follow --format json \
     --state "$TMP/follow.seq" >"$TMP/follow.out" 2>"$TMP/follow.err" &
 FOLLOW=$!
-sleep 0.5
+# its catch-up query (which applies the log) is answered before B-1 is sent
+for _ in $(seq 100); do
+    [ "$(db_entries "$DATA" audit)" -gt "$audited" ] && break
+    sleep 0.05
+done
+sleep 0.2
 case_line B-1 2 E08000032 '[{"kind":"phone","value":"+44 7700 900999"}]' >"$TMP/b1.jsonl"
 submit_as bradford-school "$TMP/b1.jsonl"
 kill -9 "$COLLECTOR_PID"
@@ -52,7 +60,10 @@ done
 sleep 0.5
 kill "$FOLLOW" 2>/dev/null || true
 wait "$FOLLOW" 2>/dev/null || true
+FOLLOW=""
 expect_eq "one alert reached the subscriber" "$(jq -r .seq "$TMP/follow.out" | tr '\n' ' ')" "1 "
+expect_eq "one alert in the log" \
+    "$("$CLI" alerts "${Q[@]}" --key "$TMP/liaison.key" --since 0 --format json --state "$TMP/scratch.seq" | wc -l)" "1"
 expect_eq "it links the two areas" "$(jq -r .trigger "$TMP/follow.out")" \
     "first linked across 2 areas and 2 agencies"
 expect_eq "log empty after the restart" "$(db_entries "$DATA" ingest_log)" "0"
@@ -60,4 +71,32 @@ st=$("$CLI" stats "${Q[@]}" --key "$TMP/admin.key" --format csv)
 expect_eq "records counted once" "$(grep '^records,' <<<"$st")" "records,2"
 expect_eq "accepted counted once" "$(grep '^accepted,' <<<"$st")" "accepted,2"
 expect_eq "token index: one entry per record" "$(db_entries "$DATA" by_token)" "2"
+
+# 5. the other triggers, one at a time: apply_batch entries waiting...
+# wait_applied WHAT: the log empties within 2 s, with no query
+wait_applied() {
+    for _ in $(seq 40); do
+        [ "$(db_entries "$DATA" ingest_log)" = 0 ] && break
+        sleep 0.05
+    done
+    expect_eq "$1" "$(db_entries "$DATA" ingest_log)" "0"
+}
+stop_collector
+EXTRA_CONF=$'[ingest]\napply_quiet_ms = 3600000\napply_delay_ms = 3600000\napply_batch = 2'
+start_collector "$DATA"
+case_line C-1 3 E08000035 '[]' >"$TMP/c1.jsonl"
+case_line C-2 3 E08000035 '[]' >"$TMP/c2.jsonl"
+submit_as leeds-school "$TMP/c1.jsonl"
+sleep 0.3
+expect_eq "one entry waits below apply_batch" "$(db_entries "$DATA" ingest_log)" "1"
+submit_as leeds-school "$TMP/c2.jsonl"
+wait_applied "applied once apply_batch entries wait"
+# ... and ingest quiet for apply_quiet_ms (the default 2 ms)
+stop_collector
+EXTRA_CONF=$'[ingest]\napply_delay_ms = 3600000'
+start_collector "$DATA"
+case_line C-3 3 E08000035 '[]' >"$TMP/c3.jsonl"
+submit_as leeds-school "$TMP/c3.jsonl"
+wait_applied "applied once ingest is quiet"
+expect_eq "all five stored" "$(db_entries "$DATA" records)" "5"
 finish
