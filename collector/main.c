@@ -609,6 +609,8 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
         s_add_counter(cs, "map_size_bytes", map);
         s_add_counter(cs, "map_used_bytes", used);
+        /* 0 after the drain before this answer, unless drains fail (map full) */
+        s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
         s_add_counter(cs, "malformed_frames", c->malformed);
         s_add_counter(cs, "unauthorised_messages", c->unauthorised);
         resp->status = TSR_QSTATUS_OK;

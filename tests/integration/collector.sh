@@ -72,6 +72,7 @@ expect_eq "nothing stored by them" "$(entries "$DATA" records)" "$((want_ok - 1)
 # 5. stats: admin only
 st=$("$CLI" stats --collector "$QUERY" --server-key "$SERVER" --key "$TMP/admin.key" --format csv)
 expect_contains "stats records" "$st" "records,$((want_ok - 1))"
+expect_eq "stats: nothing waits in the ingest log" "$(grep '^ingest_log_waiting,' <<<"$st")" "ingest_log_waiting,0"
 expect_contains "stats area rejections" "$st" "rejected:area_not_bound,$(( (total - want_ok) * 3 ))"
 set +e
 "$CLI" stats --collector "$QUERY" --server-key "$SERVER" --key "$TMP/analyst.key" 2>"$TMP/err"; rc=$?
