@@ -1,6 +1,7 @@
 /* store.c - records, indexes, tombstones and counters in LMDB (layout in
- * docs/STORAGE.md). One write transaction per group of batches: what a batch
- * changes is either all there after a crash or not at all. */
+ * docs/STORAGE.md). One write transaction logs a group of batches (a batch
+ * is either all in the ingest log after a crash or not at all); later ones
+ * apply the log, each entry with everything derived from it. */
 #define _GNU_SOURCE /* tdestroy */
 #include "store.h"
 #include "bytes.h"
@@ -414,7 +415,7 @@ typedef struct s_fate {
     char agency[TSR_CLIENT_ID_MAX];
 } s_fate_t;
 
-/* Largest packed record (s_pack): a header of fixed fields (78 bytes) and
+/* Largest packed record (s_pack): fixed fields (67 bytes; 128 allowed) and
  * the agency id, then per token its kind, key id and token. */
 #define S_PACK_MAX (128 + TSR_CLIENT_ID_MAX + TSR_MAX_TOKENS * (1 + TSR_KIND_MAX + 4 + TSR_TOKEN_LEN))
 /* Largest log value: op, record id, a packed record. */
