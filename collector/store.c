@@ -52,7 +52,7 @@ struct tsr_store {
     bool pend_valid;         /* false: rebuild from the log before use */
 };
 
-static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn);
+static int s_pend_reload(tsr_store_t *s);
 
 /* --- record encoding (format 1) ---------------------------------------------
  * Little-endian, fixed order; the first byte is the format so a later
@@ -207,13 +207,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
     }
     s->retention_months = opts->retention_months;
     /* what a crash left in the ingest log is applied by the next drain */
-    MDB_txn *txn;
-    rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        rc = s_pend_rebuild(s, txn);
-        mdb_txn_abort(txn);
-    }
-    if (rc != 0) {
+    if ((rc = s_pend_reload(s)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "ingest_log", "cannot be read: %s", mdb_strerror(rc));
         tsr_store_close(&s);
@@ -353,30 +347,44 @@ static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Tombstone: u32 version (LE) + agency id. */
+/* A version and an agency id: u32 (LE) + the id. The value of a tombstone,
+ * and what a retraction's ingest log entry carries after the record id.
+ * Returns the length written (0: no room). */
+static size_t s_version_agency_put(uint8_t *buf, size_t cap, uint32_t version,
+                                   const char *agency)
+{
+    tsr_bytes_t b = {buf, 0, cap, false};
+    tsr_bytes_put_u32(&b, version);
+    tsr_bytes_put(&b, agency, strlen(agency));
+    return b.bad ? 0 : b.n;
+}
+
+/* Reads what s_version_agency_put wrote; agency has TSR_CLIENT_ID_MAX bytes. */
+static int s_version_agency_get(const uint8_t *p, size_t n, uint32_t *version, char *agency)
+{
+    if (n < 4 || n - 4 >= TSR_CLIENT_ID_MAX)
+        return MDB_CORRUPTED;
+    tsr_bytes_t b = {(uint8_t *)p, 0, n, false};
+    *version = tsr_bytes_get_u32(&b);
+    memcpy(agency, p + 4, n - 4);
+    agency[n - 4] = '\0';
+    return 0;
+}
+
 static int s_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t *version,
                            char *agency)
 {
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     int rc = mdb_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
-    if (rc != 0)
-        return rc;
-    tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
-    *version = tsr_bytes_get_u32(&b);
-    size_t alen = v.mv_size - 4 < TSR_CLIENT_ID_MAX - 1 ? v.mv_size - 4 : TSR_CLIENT_ID_MAX - 1;
-    memcpy(agency, (uint8_t *)v.mv_data + 4, alen);
-    agency[alen] = '\0';
-    return 0;
+    return rc != 0 ? rc : s_version_agency_get(v.mv_data, v.mv_size, version, agency);
 }
 
 static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
                            const char *agency)
 {
     uint8_t buf[4 + TSR_CLIENT_ID_MAX];
-    tsr_bytes_t b = {buf, 0, sizeof buf, false};
-    tsr_bytes_put_u32(&b, version);
-    tsr_bytes_put(&b, agency, strlen(agency));
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v = {b.n, buf};
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid};
+    MDB_val v = {s_version_agency_put(buf, sizeof buf, version, agency), buf};
     return mdb_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
 }
 
@@ -466,12 +474,6 @@ static int s_pend_note(tsr_store_t *s, const s_fate_t *f)
     return 0;
 }
 
-static void s_seq_key(uint8_t key[8], uint64_t seq)
-{
-    for (int i = 0; i < 8; i++)
-        key[i] = (uint8_t)(seq >> (56 - 8 * i));
-}
-
 /* A packed record's version and agency (s_pack's header). */
 static int s_peek(const uint8_t *p, size_t n, uint32_t *version, char *agency)
 {
@@ -505,14 +507,10 @@ static int s_log_parse(const MDB_val *v, int *op, s_fate_t *f, MDB_val *packed)
         *packed = (MDB_val){n, (void *)rest};
         return s_peek(rest, n, &f->version, f->agency);
     }
-    if (*op != S_LOG_RETRACTION || n - 4 >= TSR_CLIENT_ID_MAX)
+    if (*op != S_LOG_RETRACTION)
         return MDB_CORRUPTED;
     f->kind = S_FATE_TOMBSTONE;
-    f->version = (uint32_t)rest[0] | (uint32_t)rest[1] << 8 | (uint32_t)rest[2] << 16 |
-                 (uint32_t)rest[3] << 24;
-    memcpy(f->agency, rest + 4, n - 4);
-    f->agency[n - 4] = '\0';
-    return 0;
+    return s_version_agency_get(rest, n, &f->version, f->agency);
 }
 
 /* Rebuilds pend, log_n and log_next from the log as txn sees it. */
@@ -533,16 +531,25 @@ static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
         if (k.mv_size != 8 || (rc = s_log_parse(&v, &op, &f, &packed)) != 0 ||
             (rc = s_pend_note(s, &f)) != 0)
             break;
-        uint64_t seq = 0;
-        for (int i = 0; i < 8; i++)
-            seq = seq << 8 | ((uint8_t *)k.mv_data)[i];
         s->log_n++;
-        s->log_next = seq + 1;
+        s->log_next = tsr_bytes_from_be64(k.mv_data) + 1;
     }
     mdb_cursor_close(c);
     if (rc == MDB_NOTFOUND)
         rc = 0;
     s->pend_valid = rc == 0;
+    return rc;
+}
+
+/* s_pend_rebuild in a read transaction of its own (outside a write). */
+static int s_pend_reload(tsr_store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = s_pend_rebuild(s, txn);
+        mdb_txn_abort(txn);
+    }
     return rc;
 }
 
@@ -647,15 +654,12 @@ static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_clien
         n += pn;
         f.version = it->incident->version;
     } else {
-        tsr_bytes_t b = {val + n, 0, sizeof val - n, false};
-        tsr_bytes_put_u32(&b, it->version);
-        tsr_bytes_put(&b, c->id, strlen(c->id));
-        n += b.n;
+        n += s_version_agency_put(val + n, sizeof val - n, it->version, c->id);
         f.version = it->version;
     }
     memcpy(f.rid, rid, TSR_RECORD_ID_LEN);
     snprintf(f.agency, sizeof f.agency, "%s", c->id);
-    s_seq_key(key, seq);
+    tsr_bytes_be64(key, seq);
     MDB_val k = {sizeof key, key}, v = {n, val};
     int rc = mdb_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
     return rc == 0 ? s_pend_note(s, &f) : rc;
@@ -880,13 +884,7 @@ int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
     if (!s->pend_valid) {
         /* a submit that did not commit (or whose commit failed uncertainly)
          * may have left log_n wrong: count the log again */
-        MDB_txn *txn;
-        rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
-        if (rc == 0) {
-            rc = s_pend_rebuild(s, txn);
-            mdb_txn_abort(txn);
-        }
-        if (rc != 0)
+        if ((rc = s_pend_reload(s)) != 0)
             return tsr_kv_code(rc);
     }
     if (s->log_n == 0)

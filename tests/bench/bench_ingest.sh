@@ -22,7 +22,7 @@ e2e() {
     local t0 t1
     t0=$(date +%s.%N)
     "$BENCH" e2e "$INGEST" "$DATA/collector.pub" "$TMP" "$@"
-    until [ "$(mdb_stat -s ingest_log "$DATA/db" | awk '/Entries:/ { print $2 }')" = 0 ]; do
+    until [ "$(db_entries "$DATA" ingest_log)" = 0 ]; do
         sleep 0.005
     done
     t1=$(date +%s.%N)

@@ -24,7 +24,7 @@ while [ "$kills" -lt 50 ] && kill -0 "$STREAM" 2>/dev/null; do
     kill -9 "$COLLECTOR_PID" 2>/dev/null || true
     wait "$COLLECTOR_PID" 2>/dev/null || true
     kills=$((kills + 1))
-    [ "$(mdb_stat -s ingest_log "$DATA/db" | awk '/Entries:/ { print $2 }')" -gt 0 ] && with_log=$((with_log + 1))
+    [ "$(db_entries "$DATA" ingest_log)" -gt 0 ] && with_log=$((with_log + 1))
     start_collector "$DATA"
 done
 wait "$STREAM"
