@@ -32,7 +32,7 @@ typedef struct {
         *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
-    long apply_quiet_ms, apply_delay_ms, apply_batch;
+    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch;
     long k, recent_days, recent_weeks, min_cases;
     char *daily_methods;
     bool farrington;
@@ -69,7 +69,9 @@ static const tsr_config_key_t s_keys[] = {
     {"ingest", "max_batches", TSR_CONFIG_INT, &C.max_batches, "64", 1, 10000, false,
      "batches logged in one transaction at most (group commit)"},
     {"ingest", "apply_quiet_ms", TSR_CONFIG_INT, &C.apply_quiet_ms, "2", 1, 3600000, false,
-     "the ingest log is applied once ingest has been quiet this long"},
+     "the ingest log is applied once ingest has been quiet this long..."},
+    {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
+     false, "... while at most this many entries wait (more wait for the delay or apply_batch)"},
     {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "100", 1, 3600000, false,
      "... and at least this often while batches keep coming"},
     {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX, false,
@@ -291,26 +293,39 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* When the ingest log may be applied early because ingest is quiet: a
+ * quiet spell only while it holds at most apply_quiet_max entries, or -1.
+ * A spell of a few milliseconds between one agent's large batches is not
+ * idleness (its next batch is on its way): applying each batch then would
+ * make a transaction per batch, each dirtying nearly every index page, and
+ * the next Ack would wait for it. A few entries are applied at once, so a
+ * lone report's linkage alert leaves within milliseconds. */
+static int64_t s_quiet_at(const s_collector_t *c)
+{
+    return tsr_store_logged(c->store) <= (size_t)C.apply_quiet_max ? c->last_ingest + C.apply_quiet_ms
+                                                                   : -1;
+}
+
 /* Applies the ingest log (store.h) in transactions of up to
  * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for
- * apply_quiet_ms since the last Acks, when apply_delay_ms have passed since
- * the log started to fill (or since the last drain), when apply_batch
- * entries wait, or, when force, until the log is empty (before a query is
- * answered, at the day boundary, and at exit). Waiting longer gives bigger
- * transactions, which dirty each index and series page once for many
- * records; it also delays linkage alerts by as much. After a failure
- * nothing is tried for a second, forced or not (a failing drain can take
- * that long). Returns whether the log is empty. */
+ * apply_quiet_ms since the last Acks while few entries wait (s_quiet_at),
+ * when apply_delay_ms have passed since the log started to fill (or since
+ * the last drain), when apply_batch entries wait, or, when force, until the
+ * log is empty (before a query is answered, at the day boundary, and at
+ * exit). Waiting longer gives bigger transactions, which dirty each index
+ * and series page once for many records; it also delays linkage alerts by
+ * as much. After a failure nothing is tried for a second, forced or not (a
+ * failing drain can take that long). Returns whether the log is empty. */
 static bool s_drain(s_collector_t *c, bool force)
 {
     size_t waiting = tsr_store_logged(c->store), applied = 0;
-    int64_t now = s_now_ms();
+    int64_t now = s_now_ms(), quiet = s_quiet_at(c);
     if (waiting == 0)
         return true;
     if (now < c->drain_retry_at)
         return false;
-    if (!force && now - c->last_ingest < C.apply_quiet_ms &&
-        now - c->logged_since < C.apply_delay_ms && waiting < (size_t)C.apply_batch)
+    if (!force && (quiet < 0 || now < quiet) && now - c->logged_since < C.apply_delay_ms &&
+        waiting < (size_t)C.apply_batch)
         return false;
     do {
         if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
@@ -325,15 +340,15 @@ static bool s_drain(s_collector_t *c, bool force)
 }
 
 /* How long the loop may wait for a message: while the log holds entries,
- * until ingest will have been quiet long enough or the delay runs out (not
- * before the pause after a failed drain); at most half a second. */
+ * until ingest will have been quiet long enough (s_quiet_at) or the delay
+ * runs out (not before the pause after a failed drain); at most half a
+ * second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
     if (tsr_store_logged(c->store) == 0)
         return 500;
-    int64_t now = s_now_ms(), quiet = c->last_ingest + C.apply_quiet_ms,
-            due = c->logged_since + C.apply_delay_ms;
-    int64_t at = quiet < due ? quiet : due;
+    int64_t now = s_now_ms(), quiet = s_quiet_at(c), due = c->logged_since + C.apply_delay_ms;
+    int64_t at = quiet >= 0 && quiet < due ? quiet : due;
     if (at < c->drain_retry_at)
         at = c->drain_retry_at;
     return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);

@@ -99,4 +99,16 @@ case_line C-3 3 E08000035 '[]' >"$TMP/c3.jsonl"
 submit_as leeds-school "$TMP/c3.jsonl"
 wait_applied "applied once ingest is quiet"
 expect_eq "all five stored" "$(db_entries "$DATA" records)" "5"
+# ... but only while at most apply_quiet_max entries wait; more wait for
+# apply_delay_ms (here a second) however quiet ingest is
+stop_collector
+EXTRA_CONF=$'[ingest]\napply_quiet_max = 1\napply_delay_ms = 1000'
+start_collector "$DATA"
+{ case_line C-4 4 E08000035 '[]'; case_line C-5 4 E08000035 '[]'; } >"$TMP/c45.jsonl"
+submit_as leeds-school "$TMP/c45.jsonl"
+sleep 0.3
+expect_eq "two entries wait through a quiet spell (apply_quiet_max 1)" \
+    "$(db_entries "$DATA" ingest_log)" "2"
+wait_applied "applied once apply_delay_ms has passed"
+expect_eq "all seven stored" "$(db_entries "$DATA" records)" "7"
 finish
