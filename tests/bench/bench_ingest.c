@@ -1,8 +1,9 @@
 /* bench_ingest.c - ingest figures for docs/PERFORMANCE.md (issue 4).
  *
- *   bench_ingest raw DIR
+ *   bench_ingest raw DIR TOTAL
  *       raw-LMDB baseline: the puts one record's ingest makes (record,
- *       area/day index, token index entries), one commit per batch, no network.
+ *       area/day index, token index entries), one commit per batch, no network;
+ *       TOTAL records for batch sizes 10, 100 and 1000, 1,000 for batch 1.
  *   bench_ingest e2e ENDPOINT SERVER.pub KEYDIR AGENTS BATCH TOTAL
  *       AGENTS threads (keys KEYDIR/agent-N.key) each submit BATCH-record
  *       batches over CURVE and wait for each Ack; records/s and Ack latency.
@@ -83,7 +84,7 @@ static void s_report(const char *what, int agents, int batch, long records, doub
 
 /* --- raw baseline ---------------------------------------------------------- */
 
-static int s_raw(const char *dir)
+static int s_raw(const char *dir, long records)
 {
     static const int sizes[] = {1, 10, 100, 1000};
     for (int s = 0; s < 4; s++) {
@@ -105,7 +106,7 @@ static int s_raw(const char *dir)
         mdb_dbi_open(txn, "by_area_day", MDB_CREATE, &area);
         mdb_dbi_open(txn, "by_token", MDB_CREATE, &tok);
         mdb_txn_commit(txn);
-        long total = sizes[s] == 1 ? 1000 : 20000;
+        long total = sizes[s] == 1 ? 1000 : records;
         static tsr_incident_t inc;
         double *lat = calloc((size_t)(total / sizes[s]) + 1, sizeof *lat);
         size_t nlat = 0;
@@ -232,8 +233,8 @@ static int s_run(char **argv, int agents, int batch, long total, double pace, co
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && !strcmp(argv[1], "raw"))
-        return s_raw(argv[2]);
+    if (argc == 4 && !strcmp(argv[1], "raw"))
+        return s_raw(argv[2], atol(argv[3]));
     if (argc == 8 && !strcmp(argv[1], "e2e"))
         return s_run(argv + 2, atoi(argv[5]), atoi(argv[6]), atol(argv[7]), 0, "e2e");
     if (argc == 7 && !strcmp(argv[1], "paced")) {
