@@ -71,7 +71,7 @@ static const tsr_config_key_t s_keys[] = {
     {"ingest", "apply_quiet_ms", TSR_CONFIG_INT, &C.apply_quiet_ms, "2", 1, 3600000, false,
      "the ingest log is applied once ingest has been quiet this long..."},
     {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
-     false, "... while at most this many entries wait (more wait for the delay or apply_batch)"},
+     false, "... while at most this many entries wait (more wait for the delay or apply_batch; 0: never)"},
     {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "100", 1, 3600000, false,
      "... and at least this often while batches keep coming"},
     {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX, false,
@@ -341,14 +341,16 @@ static bool s_drain(s_collector_t *c, bool force)
 
 /* How long the loop may wait for a message: while the log holds entries,
  * until ingest will have been quiet long enough (s_quiet_at) or the delay
- * runs out (not before the pause after a failed drain); at most half a
+ * runs out, not at all while apply_batch entries wait (a drain can leave
+ * that many), and not before the pause after a failed drain; at most half a
  * second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
-    if (tsr_store_logged(c->store) == 0)
+    size_t waiting = tsr_store_logged(c->store);
+    if (waiting == 0)
         return 500;
     int64_t now = s_now_ms(), quiet = s_quiet_at(c), due = c->logged_since + C.apply_delay_ms;
-    int64_t at = quiet >= 0 && quiet < due ? quiet : due;
+    int64_t at = waiting >= (size_t)C.apply_batch ? now : quiet >= 0 && quiet < due ? quiet : due;
     if (at < c->drain_retry_at)
         at = c->drain_retry_at;
     return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);

@@ -113,26 +113,31 @@ static int s_raw(const char *dir, long records)
         double t0 = s_now();
         for (long done = 0; done < total;) {
             double b0 = s_now();
-            mdb_txn_begin(env, NULL, 0, &txn);
-            for (int i = 0; i < sizes[s]; i++, done++) {
+            int rc = mdb_txn_begin(env, NULL, 0, &txn);
+            for (int i = 0; rc == 0 && i < sizes[s]; i++, done++) {
                 s_record(&inc, (uint32_t)done, 0);
                 uint8_t val[300], ak[29], tk[48];
                 memset(val, 0x5a, sizeof val);
                 MDB_val k = {16, inc.record_id}, v = {180, val};
-                mdb_put(txn, rec, &k, &v, 0);
+                rc = mdb_put(txn, rec, &k, &v, 0);
                 memcpy(ak, inc.area_code, 9);
                 memcpy(ak + 9, &inc.reported_day, 4);
                 memcpy(ak + 13, inc.record_id, 16);
                 MDB_val kk = {29, ak}, e = {0, ""};
-                mdb_put(txn, area, &kk, &e, 0);
-                for (size_t t = 0; t < inc.n_tokens; t++) {
+                rc = rc ? rc : mdb_put(txn, area, &kk, &e, 0);
+                for (size_t t = 0; rc == 0 && t < inc.n_tokens; t++) {
                     memcpy(tk, inc.tokens[t].token, 32);
                     memcpy(tk + 32, inc.record_id, 16);
                     MDB_val tkk = {48, tk}, tv = {strlen(inc.tokens[t].kind), inc.tokens[t].kind};
-                    mdb_put(txn, tok, &tkk, &tv, 0);
+                    rc = mdb_put(txn, tok, &tkk, &tv, 0);
                 }
             }
-            mdb_txn_commit(txn);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            if (rc != 0) { /* the map is 1 GiB: a run of millions of records fills it */
+                fprintf(stderr, "raw: %s\n", mdb_strerror(rc));
+                return 1;
+            }
             lat[nlat++] = s_now() - b0;
         }
         s_report("raw", 1, sizes[s], total, s_now() - t0, lat, nlat);

@@ -73,9 +73,9 @@ expect_eq "accepted counted once" "$(grep '^accepted,' <<<"$st")" "accepted,2"
 expect_eq "token index: one entry per record" "$(db_entries "$DATA" by_token)" "2"
 
 # 5. the other triggers, one at a time: apply_batch entries waiting...
-# wait_applied WHAT: the log empties within 2 s, with no query
+# wait_applied WHAT [SECONDS]: the log empties within SECONDS (2), with no query
 wait_applied() {
-    for _ in $(seq 40); do
+    for _ in $(seq $((${2:-2} * 20))); do
         [ "$(db_entries "$DATA" ingest_log)" = 0 ] && break
         sleep 0.05
     done
@@ -100,15 +100,15 @@ submit_as leeds-school "$TMP/c3.jsonl"
 wait_applied "applied once ingest is quiet"
 expect_eq "all five stored" "$(db_entries "$DATA" records)" "5"
 # ... but only while at most apply_quiet_max entries wait; more wait for
-# apply_delay_ms (here a second) however quiet ingest is
+# apply_delay_ms (here 3 s) however quiet ingest is
 stop_collector
-EXTRA_CONF=$'[ingest]\napply_quiet_max = 1\napply_delay_ms = 1000'
+EXTRA_CONF=$'[ingest]\napply_quiet_max = 1\napply_delay_ms = 3000'
 start_collector "$DATA"
 { case_line C-4 4 E08000035 '[]'; case_line C-5 4 E08000035 '[]'; } >"$TMP/c45.jsonl"
 submit_as leeds-school "$TMP/c45.jsonl"
 sleep 0.3
 expect_eq "two entries wait through a quiet spell (apply_quiet_max 1)" \
     "$(db_entries "$DATA" ingest_log)" "2"
-wait_applied "applied once apply_delay_ms has passed"
+wait_applied "applied once apply_delay_ms has passed" 6
 expect_eq "all seven stored" "$(db_entries "$DATA" records)" "7"
 finish
