@@ -231,7 +231,12 @@ static int s_live(char **argv, int n)
                 fprintf(stderr, "bench_linkage: no alert for batch %d\n", i);
                 break;
             }
-            bool alert = m.kind == TSR_MSG_ALERT;
+            /* this batch's alert: a linkage alert naming its first record
+             * (a spike alert, or another batch's, is not it) */
+            bool alert = false;
+            if (m.kind == TSR_MSG_ALERT && m.u.alert.kind == TSR_ALERT_LINKAGE)
+                for (size_t r = 0; r < m.u.alert.n_record_ids; r++)
+                    alert |= !memcmp(m.u.alert.record_ids[r], inc[0].record_id, TSR_RECORD_ID_LEN);
             tsr_msg_clear(&m);
             if (alert) {
                 double t = s_now();
