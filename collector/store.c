@@ -1183,21 +1183,39 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
     p->n = 0;
     p->changed = 0;
     s->ntally = 0;
-    /* find up to a chunk of old records through the area/day index */
+    /* find up to a chunk of old records through the area/day index: each
+     * area's entries sort by day, so its old ones come first, and at its
+     * first entry still kept the scan jumps to the next area (a seek per
+     * area, not a read of every record kept) */
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, s->dbi[S_BY_AREA_DAY], &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != S_AREA_KEY + 4 + TSR_RECORD_ID_LEN)
-            continue;
+    uint8_t past[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0 && p->n < S_PURGE_CHUNK) {
         const uint8_t *kp = k.mv_data;
+        if (k.mv_size != sizeof past) {
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
         uint32_t d = (uint32_t)kp[S_AREA_KEY] << 24 | (uint32_t)kp[S_AREA_KEY + 1] << 16 |
                      (uint32_t)kp[S_AREA_KEY + 2] << 8 | kp[S_AREA_KEY + 3];
-        if ((int32_t)(d ^ 0x80000000u) < p->before)
+        if ((int32_t)(d ^ 0x80000000u) < p->before) {
             memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
+        /* the highest key this area can have, then the first one after it */
+        memcpy(past, kp, S_AREA_KEY);
+        memset(past + S_AREA_KEY, 0xff, sizeof past - S_AREA_KEY);
+        if (memcmp(kp, past, sizeof past) == 0) {
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
+        k = (MDB_val){sizeof past, past};
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     }
     mdb_cursor_close(c);
     if (rc != 0 && rc != MDB_NOTFOUND)

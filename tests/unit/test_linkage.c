@@ -319,6 +319,59 @@ static void test_retention(void **state)
     tsr_store_close(&s);
 }
 
+/* A purge takes each area's old records, over more than one chunk, and
+ * keeps every newer one: areas with old and new records, with only new,
+ * and with only old ones, in index order A (mixed), B (new), C (old). */
+static void test_retention_areas(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("retention-areas");
+    tsr_client_t ag = s_agent("leeds-01");
+    enum { N_OLD_A = 2500, N_NEW_A = 3, N_NEW_B = 5, N_OLD_C = 4 };
+    const struct {
+        const char *area;
+        int n;
+        int32_t day;
+    } plan[] = {{"E08000032", N_OLD_A, 20110}, {"E08000032", N_NEW_A, 20700},
+                {"E08000033", N_NEW_B, 20300}, {"E08000034", N_OLD_C, 20199}};
+    enum { N = N_OLD_A + N_NEW_A + N_NEW_B + N_OLD_C };
+    tsr_incident_t *r = calloc(N, sizeof *r);
+    tsr_store_item_t *it = calloc(N, sizeof *it);
+    assert_non_null(r);
+    assert_non_null(it);
+    uint32_t rid = 1;
+    for (size_t p = 0; p < sizeof plan / sizeof plan[0]; p++)
+        for (int i = 0; i < plan[p].n; i++, rid++) {
+            const uint32_t t[] = {100000 + rid};
+            s_record(&r[rid - 1], rid, 1, plan[p].area, t, 1);
+            /* old ones spread over days, so each area's run is in day order */
+            int32_t day = plan[p].day;
+            if (day < 20200)
+                day = day + i % 80 < 20200 ? day + i % 80 : 20199;
+            r[rid - 1].reported_day = day;
+            it[rid - 1] = (tsr_store_item_t){.incident = &r[rid - 1]};
+        }
+    tsr_store_batch_t b = {&ag, it, N};
+    assert_int_equal(tsr_store_apply(s, &b, 1, 1800000000), 0);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(it[i].outcome, TSR_OUTCOME_ACCEPTED);
+
+    uint64_t purged;
+    assert_int_equal(tsr_store_purge(s, 20200, 1800000000, &purged), 0);
+    assert_int_equal(purged, N_OLD_A + N_OLD_C);
+    assert_int_equal(tsr_store_counter(s, "records"), N_NEW_A + N_NEW_B);
+    assert_int_equal(tsr_store_counter(s, "purged"), N_OLD_A + N_OLD_C);
+    tsr_incident_t got;
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(tsr_store_get(s, r[i].record_id, &got, NULL, NULL),
+                         r[i].reported_day < 20200 ? TSR_ENOTFOUND : 0);
+    assert_int_equal(tsr_store_purge(s, 20200, 1800000000, &purged), 0);
+    assert_int_equal(purged, 0);
+    free(r);
+    free(it);
+    tsr_store_close(&s);
+}
+
 /* --- property test ------------------------------------------------------------ */
 
 #define P_RECORDS 3000
@@ -509,6 +562,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert_rules),
         cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retention_areas),
         cmocka_unit_test(test_property_clusters),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
