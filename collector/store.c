@@ -605,13 +605,12 @@ static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
 
 /* The outcome of an item against what the store holds for its record. */
 static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
-                     const s_fate_t *f, int64_t now)
+                     const s_fate_t *f, int32_t cutoff)
 {
     const tsr_incident_t *inc = it->incident;
     uint32_t version = inc ? inc->version : it->version;
     char d[96];
-    if (inc && s->retention_months > 0 &&
-        inc->reported_day < tsr_store_retention_cutoff(s->retention_months, now)) {
+    if (inc && inc->reported_day < cutoff) {
         snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
                  s->retention_months);
         s_reject(it, TSR_REJECT_INVALID_FIELD, d);
@@ -684,23 +683,32 @@ static const char *s_outcome_counter(tsr_outcome_t o)
     }
 }
 
-/* Counts an item's outcome, by kind and by agency. */
-static int s_count_outcome(tsr_store_t *s, MDB_txn *txn, const tsr_client_t *c,
-                           const tsr_store_item_t *it)
+/* Counts a batch's outcomes, by kind and by agency (an agency whose items
+ * were all refused still shows, with 0 accepted). */
+static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_t *b)
 {
-    char name[TSR_CLIENT_ID_MAX + 16];
-    const char *cn = s_outcome_counter(it->outcome);
-    int rc = 0;
-    if (it->outcome == TSR_OUTCOME_REJECTED) {
-        int r = it->reason >= 1 && it->reason <= 6 ? it->reason : 1;
-        snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
-        cn = name;
+    enum { N_REASONS = sizeof s_reason_names / sizeof *s_reason_names };
+    int64_t kinds[TSR_OUTCOME_REJECTED] = {0}, reasons[N_REASONS] = {0};
+    for (size_t i = 0; i < b->n_items; i++) {
+        const tsr_store_item_t *it = &b->items[i];
+        if (it->outcome == TSR_OUTCOME_REJECTED)
+            reasons[it->reason >= 1 && it->reason < N_REASONS ? it->reason : 1]++;
+        else if (it->outcome > TSR_OUTCOME_NONE && it->outcome < TSR_OUTCOME_REJECTED)
+            kinds[it->outcome]++;
     }
-    if (cn)
-        rc = s_count(s, txn, cn, 1);
+    char name[TSR_CLIENT_ID_MAX + 16];
+    int rc = 0;
+    for (int o = TSR_OUTCOME_ACCEPTED; rc == 0 && o < TSR_OUTCOME_REJECTED; o++)
+        if (kinds[o])
+            rc = s_count(s, txn, s_outcome_counter((tsr_outcome_t)o), kinds[o]);
+    for (int r = 1; rc == 0 && r < N_REASONS; r++)
+        if (reasons[r]) {
+            snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
+            rc = s_count(s, txn, name, reasons[r]);
+        }
     if (rc == 0) {
-        snprintf(name, sizeof name, "agency:%s", c->id);
-        rc = s_count(s, txn, name, it->outcome == TSR_OUTCOME_ACCEPTED);
+        snprintf(name, sizeof name, "agency:%s", b->client->id);
+        rc = s_count(s, txn, name, kinds[TSR_OUTCOME_ACCEPTED]);
     }
     return rc;
 }
@@ -715,6 +723,10 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
     s->pend_valid = false; /* until this transaction commits */
     s->ntally = 0;
     a->next = s->log_next;
+    /* records reported before this day are refused (none without retention) */
+    int32_t cutoff = s->retention_months > 0
+                         ? tsr_store_retention_cutoff(s->retention_months, a->now)
+                         : INT32_MIN;
     for (size_t b = 0; rc == 0 && b < a->n; b++) {
         tsr_store_batch_t *batch = &a->batches[b];
         for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
@@ -729,14 +741,14 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
                 s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
             } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
-                s_decide(s, batch->client, it, &f, a->now);
+                s_decide(s, batch->client, it, &f, cutoff);
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
                     it->outcome == TSR_OUTCOME_RETRACTED)
                     rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
             }
-            if (rc == 0)
-                rc = s_count_outcome(s, txn, batch->client, it);
         }
+        if (rc == 0)
+            rc = s_count_outcomes(s, txn, batch);
         if (rc == 0)
             rc = s_count(s, txn, "batches", 1);
     }
