@@ -8,8 +8,9 @@
  *   bench_linkage live ENDPOINT QUERY ALERTS SERVER.pub AGENT.key LIAISON.key N
  *       against a running collector: N times, an agent submits two records
  *       in two areas sharing a fresh token (one alert each time) while a
- *       liaison subscriber waits; prints Ack latency and alert latency
- *       (Ack received -> alert received, and batch sent -> alert received),
+ *       liaison subscriber waits, the next as soon as the alert came, then N
+ *       more 20 ms apart; prints Ack latency and alert latency (Ack received
+ *       -> alert received, and batch sent -> alert received) of each run,
  *       then the latency of N lookups over the query socket.
  *
  * Token mix: 95% of tokens are unique to their record; 5% come from a pool
@@ -179,33 +180,21 @@ static int s_ingest(const char *dir, long n)
 
 /* --- live: alert and lookup latency through a running collector ------------ */
 
-static int s_live(char **argv, int n)
+/* N batches of two records in two areas sharing a fresh token, numbered
+ * from first, gap_ms after each one's alert: Ack and alert latency. */
+static int s_alerts(tsr_conn_t *agent, tsr_conn_t *sub, int n, int first, int gap_ms,
+                    const char *label)
 {
-    const char *ingest = argv[0], *query = argv[1], *alerts = argv[2], *server = argv[3],
-               *agent_key = argv[4], *liaison_key = argv[5];
-    void *ctx = zmq_ctx_new();
-    tsr_conn_t *agent, *sub, *q;
     tsr_error_t err;
     tsr_error_clear(&err);
-    if (tsr_conn_open(&agent, ctx, ingest, server, agent_key, &err) ||
-        tsr_conn_subscribe(&sub, ctx, alerts, server, liaison_key, &err) ||
-        tsr_conn_open(&q, ctx, query, server, liaison_key, &err)) {
-        fprintf(stderr, "bench_linkage: %s\n", err.reason);
-        return 1;
-    }
-    /* wait until the subscription is live: a heartbeat arrives */
     tsr_msg_t m;
-    for (int i = 0; i < 50; i++) {
-        if (tsr_conn_recv(sub, &m, 200, &err) == 0 && m.kind == TSR_MSG_HEARTBEAT) {
-            tsr_msg_clear(&m);
-            break;
-        }
-        tsr_msg_clear(&m);
-    }
     double *ack = malloc((size_t)n * sizeof *ack), *al = malloc((size_t)n * sizeof *al),
            *al2 = malloc((size_t)n * sizeof *al2);
     int got = 0;
-    for (int i = 0; i < n; i++) {
+    for (int j = 0; j < n; j++) {
+        int i = first + j;
+        struct timespec gap = {0, (long)gap_ms * 1000000L};
+        nanosleep(&gap, NULL);
         tsr_incident_t inc[2];
         for (int k = 0; k < 2; k++) {
             s_record(&inc[k], (1ull << 60) + (uint64_t)i * 2 + (uint64_t)k, 1);
@@ -222,7 +211,7 @@ static int s_live(char **argv, int n)
         if (tsr_conn_request(agent, &req, &reply, 5000, &err) != 0 || reply.kind != TSR_MSG_ACK ||
             reply.u.ack.accepted != 2) {
             fprintf(stderr, "bench_linkage: batch %d not accepted\n", i);
-            return 1;
+            break;
         }
         double t_ack = s_now();
         tsr_msg_clear(&reply);
@@ -247,9 +236,44 @@ static int s_live(char **argv, int n)
             }
         }
     }
-    s_pct("Ack (batch sent -> Ack received)", ack, (size_t)got);
-    s_pct("alert (Ack received -> alert received)", al, (size_t)got);
-    s_pct("alert (batch sent -> alert received)", al2, (size_t)got);
+    printf("reports %s:\n", label);
+    s_pct("  Ack (batch sent -> Ack received)", ack, (size_t)got);
+    s_pct("  alert (Ack received -> alert received)", al, (size_t)got);
+    s_pct("  alert (batch sent -> alert received)", al2, (size_t)got);
+    free(ack);
+    free(al);
+    free(al2);
+    return got == n ? 0 : 1;
+}
+
+static int s_live(char **argv, int n)
+{
+    const char *ingest = argv[0], *query = argv[1], *alerts = argv[2], *server = argv[3],
+               *agent_key = argv[4], *liaison_key = argv[5];
+    void *ctx = zmq_ctx_new();
+    tsr_conn_t *agent, *sub, *q;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (tsr_conn_open(&agent, ctx, ingest, server, agent_key, &err) ||
+        tsr_conn_subscribe(&sub, ctx, alerts, server, liaison_key, &err) ||
+        tsr_conn_open(&q, ctx, query, server, liaison_key, &err)) {
+        fprintf(stderr, "bench_linkage: %s\n", err.reason);
+        return 1;
+    }
+    /* wait until the subscription is live: a heartbeat arrives */
+    tsr_msg_t m;
+    for (int i = 0; i < 50; i++) {
+        if (tsr_conn_recv(sub, &m, 200, &err) == 0 && m.kind == TSR_MSG_HEARTBEAT) {
+            tsr_msg_clear(&m);
+            break;
+        }
+        tsr_msg_clear(&m);
+    }
+    /* back to back (a stream, mostly kept in the ingest log), then
+     * apart (lone reports, applied with their logging) */
+    if (s_alerts(agent, sub, n, 0, 0, "back to back") != 0 ||
+        s_alerts(agent, sub, n, n, 20, "20 ms apart") != 0)
+        return 1;
     /* lookups over CURVE: known and unknown tokens */
     double *lk = malloc((size_t)n * sizeof *lk);
     for (int i = 0; i < n; i++) {
@@ -273,9 +297,6 @@ static int s_live(char **argv, int n)
     tsr_conn_close(&sub);
     tsr_conn_close(&q);
     zmq_ctx_term(ctx);
-    free(ack);
-    free(al);
-    free(al2);
     free(lk);
     return 0;
 }
