@@ -41,8 +41,8 @@ int outbox_open(agent_outbox_t **out, const char *data_dir)
     char msg[768];
     tsr_error_clear(&err);
     int rc = tsr_kv_open(&o->kv, &opts, &err);
-    for (int i = 0; rc == 0 && i < O_NDBS; i++)
-        rc = tsr_kv_dbi(o->kv, s_names[i], 0, &o->dbi[i], &err);
+    if (rc == 0)
+        rc = tsr_kv_dbis(o->kv, s_names, O_NDBS, 0, o->dbi, &err);
     if (rc != 0) {
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
         tsr_kv_close(&o->kv);

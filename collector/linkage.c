@@ -289,9 +289,7 @@ int tsr_link_open(tsr_link_t **out, tsr_kv_t *kv, MDB_dbi by_token, tsr_link_get
     tsr_link_t *l = calloc(1, sizeof *l);
     if (!l)
         return TSR_ENOMEM;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < L_NDBS; i++)
-        rc = tsr_kv_dbi(kv, l_db_names[i], 0, &l->dbi[i], err);
+    int rc = tsr_kv_dbis(kv, l_db_names, L_NDBS, 0, l->dbi, err);
     if (rc != 0) {
         free(l);
         return rc;

@@ -76,9 +76,7 @@ int tsr_spikes_open(tsr_spikes_t **out, tsr_kv_t *kv, tsr_link_t *log, const tsr
     tsr_spikes_t *s = calloc(1, sizeof *s);
     if (!s)
         return TSR_ENOMEM;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < P_NDBS; i++)
-        rc = tsr_kv_dbi(kv, p_db_names[i], 0, &s->dbi[i], err);
+    int rc = tsr_kv_dbis(kv, p_db_names, P_NDBS, 0, s->dbi, err);
     if (rc != 0) {
         free(s);
         return rc;

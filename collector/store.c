@@ -192,8 +192,8 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
     if (!s)
         return TSR_ENOMEM;
     int rc = tsr_kv_open(&s->kv, &opts->kv, err);
-    for (int i = 0; rc == 0 && i < S_NDBS; i++)
-        rc = tsr_kv_dbi(s->kv, s_db_names[i], 0, &s->dbi[i], err);
+    if (rc == 0)
+        rc = tsr_kv_dbis(s->kv, s_db_names, S_NDBS, 0, s->dbi, err);
     if (rc == 0)
         rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], s_link_get, s, err);
     if (rc == 0)

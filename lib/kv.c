@@ -79,22 +79,27 @@ void tsr_kv_close(tsr_kv_t **kv_p)
 
 MDB_env *tsr_kv_env(tsr_kv_t *kv) { return kv->env; }
 
-int tsr_kv_dbi(tsr_kv_t *kv, const char *name, unsigned flags, MDB_dbi *out, tsr_error_t *err)
+int tsr_kv_dbis(tsr_kv_t *kv, const char *const *names, size_t n, unsigned flags, MDB_dbi *out,
+                tsr_error_t *err)
 {
     unsigned envflags = 0;
     mdb_env_get_flags(kv->env, &envflags);
     bool ro = envflags & MDB_RDONLY;
     MDB_txn *txn;
+    size_t i = 0;
     int rc = mdb_txn_begin(kv->env, NULL, ro ? MDB_RDONLY : 0, &txn);
     if (rc == 0) {
-        rc = mdb_dbi_open(txn, name, flags | (ro ? 0 : MDB_CREATE), out);
+        for (; rc == 0 && i < n; i++)
+            rc = mdb_dbi_open(txn, names[i], flags | (ro ? 0 : MDB_CREATE), &out[i]);
         if (rc == 0)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
     }
     if (rc != 0) {
-        tsr_error_set(err, name, "cannot open database: %s", mdb_strerror(rc));
+        /* the database that failed, or the first when the transaction did */
+        tsr_error_set(err, n ? names[i ? i - 1 : 0] : "", "cannot open database: %s",
+                      mdb_strerror(rc));
         return tsr_kv_code(rc);
     }
     return TSR_OK;

@@ -64,7 +64,7 @@ static void test_grows_then_refuses_at_max(void **state)
     assert_int_equal(stat(envdir, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     s_fill_t f = {.first = 0, .count = 400};
-    assert_int_equal(tsr_kv_dbi(kv, "t", 0, &f.dbi, &err), 0);
+    assert_int_equal(tsr_kv_dbis(kv, (const char *[]){"t"}, 1, 0, &f.dbi, &err), 0);
     /* 400 KiB does not fit 256 KiB: it must grow and run the body again. */
     assert_int_equal(tsr_kv_write(kv, s_fill, &f, NULL), 0);
     assert_true(f.runs >= 2);
@@ -90,10 +90,15 @@ static void test_grows_then_refuses_at_max(void **state)
     o.read_only = true;
     assert_int_equal(tsr_kv_open(&kv, &o, &err), 0);
     MDB_dbi dbi;
-    assert_int_equal(tsr_kv_dbi(kv, "t", 0, &dbi, &err), 0);
+    assert_int_equal(tsr_kv_dbis(kv, (const char *[]){"t"}, 1, 0, &dbi, &err), 0);
     assert_int_equal(s_count(kv, dbi), 410);
-    assert_int_equal(tsr_kv_dbi(kv, "missing", 0, &dbi, &err), TSR_ENOTFOUND);
+    assert_int_equal(tsr_kv_dbis(kv, (const char *[]){"missing"}, 1, 0, &dbi, &err), TSR_ENOTFOUND);
     assert_string_equal(err.field, "missing");
+    /* several in one transaction: the error names the one missing */
+    MDB_dbi two[2];
+    assert_int_equal(tsr_kv_dbis(kv, (const char *[]){"t", "gone"}, 2, 0, two, &err),
+                     TSR_ENOTFOUND);
+    assert_string_equal(err.field, "gone");
     tsr_kv_close(&kv);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -332,8 +332,10 @@ static void test_retention_areas(void **state)
         const char *area;
         int n;
         int32_t day;
-    } plan[] = {{"E08000032", N_OLD_A, 20110}, {"E08000032", N_NEW_A, 20700},
-                {"E08000033", N_NEW_B, 20300}, {"E08000034", N_OLD_C, 20199}};
+    } plan[] = {{"E08000032", N_OLD_A, 20110},
+                {"E08000032", N_NEW_A, 20700},
+                {"E08000033", N_NEW_B, 20300},
+                {"E08000034", N_OLD_C, 20199}};
     enum { N = N_OLD_A + N_NEW_A + N_NEW_B + N_OLD_C };
     tsr_incident_t *r = calloc(N, sizeof *r);
     tsr_store_item_t *it = calloc(N, sizeof *it);

@@ -36,11 +36,11 @@ void tsr_kv_close(tsr_kv_t **kv_p);
 
 MDB_env *tsr_kv_env(tsr_kv_t *kv);
 
-/* Opens (creating unless read-only) named database `name` with extra flags
- * (MDB_DUPSORT, MDB_INTEGERKEY...). Call at start-up, before other
- * transactions. */
-int tsr_kv_dbi(tsr_kv_t *kv, const char *name, unsigned flags, MDB_dbi *out,
-               struct tsr_error *err);
+/* Opens (creating unless read-only) the named databases names[0..n) into
+ * out[0..n), with extra flags (MDB_DUPSORT, MDB_INTEGERKEY...), in one
+ * transaction. Call at start-up, before other transactions. */
+int tsr_kv_dbis(tsr_kv_t *kv, const char *const *names, size_t n, unsigned flags, MDB_dbi *out,
+                struct tsr_error *err);
 
 /* The body of a write transaction. It may run more than once (after the
  * map grew), each time on a fresh transaction, so it must reset any result
