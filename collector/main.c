@@ -73,7 +73,7 @@ static const tsr_config_key_t s_keys[] = {
      "the ingest log is applied once ingest has been quiet this long..."},
     {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
      false, "... while at most this many entries wait (more wait for the delay or apply_batch; 0: never)"},
-    {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "100", 1, 3600000, false,
+    {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "300", 1, 3600000, false,
      "... and at least this often while batches keep coming"},
     {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX, false,
      "... and as soon as this many entries wait"},
@@ -983,10 +983,11 @@ int main(int argc, char **argv)
     bool check_only = false;
     int o;
     /* A decoded batch is an array of incidents of 4.4 KB each: 440 KB for
-     * 100 records. By default glibc maps and unmaps blocks that size, or
-     * trims the heap under them, batch after batch, and the kernel faults
-     * and zeroes their pages in again each time. Freed heap up to 64 MiB is
-     * kept for the next batches instead; only blocks over 32 MiB are mapped. */
+     * 100 records. By default glibc maps such blocks, then (once its
+     * threshold has adapted) trims the heap under them as they are freed,
+     * batch after batch, and the kernel faults and zeroes their pages in
+     * again each time. Freed heap up to 64 MiB is kept for the next batches
+     * instead; only blocks over 32 MiB are mapped. */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {

@@ -101,7 +101,7 @@ trap 'stop_collector; rm -rf "$TMP"' EXIT
 
 # entries DATA_DIR DB: entries of a named LMDB database, read-only (mdb_stat),
 # once the collector has applied its ingest log (it does within milliseconds
-# of ingest going quiet while at most 64 entries wait, within 100 ms
+# of ingest going quiet while at most 64 entries wait, within 300 ms
 # otherwise; waits up to 10 s). An acknowledged record is in the
 # log first: see "The ingest log" in docs/STORAGE.md.
 entries() {
