@@ -698,9 +698,11 @@ static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_
     }
     char name[TSR_CLIENT_ID_MAX + 16];
     int rc = 0;
-    for (int o = TSR_OUTCOME_ACCEPTED; rc == 0 && o < TSR_OUTCOME_REJECTED; o++)
-        if (kinds[o])
-            rc = s_count(s, txn, s_outcome_counter((tsr_outcome_t)o), kinds[o]);
+    for (int o = TSR_OUTCOME_ACCEPTED; rc == 0 && o < TSR_OUTCOME_REJECTED; o++) {
+        const char *cn = s_outcome_counter((tsr_outcome_t)o);
+        if (kinds[o] && cn)
+            rc = s_count(s, txn, cn, kinds[o]);
+    }
     for (int r = 1; rc == 0 && r < N_REASONS; r++)
         if (reasons[r]) {
             snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
@@ -1205,29 +1207,26 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
         return rc;
     MDB_val k, v;
     uint8_t past[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
-    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (rc == 0 && p->n < S_PURGE_CHUNK) {
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;) {
         const uint8_t *kp = k.mv_data;
-        if (k.mv_size != sizeof past) {
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            continue;
+        MDB_cursor_op next = MDB_NEXT;
+        if (k.mv_size == sizeof past) {
+            uint32_t d = (uint32_t)kp[S_AREA_KEY] << 24 | (uint32_t)kp[S_AREA_KEY + 1] << 16 |
+                         (uint32_t)kp[S_AREA_KEY + 2] << 8 | kp[S_AREA_KEY + 3];
+            if ((int32_t)(d ^ 0x80000000u) < p->before) {
+                memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
+            } else {
+                /* the highest key this area can have; unless this is it,
+                 * on to the first key after it */
+                memcpy(past, kp, S_AREA_KEY);
+                memset(past + S_AREA_KEY, 0xff, sizeof past - S_AREA_KEY);
+                if (memcmp(kp, past, sizeof past) != 0) {
+                    k = (MDB_val){sizeof past, past};
+                    next = MDB_SET_RANGE;
+                }
+            }
         }
-        uint32_t d = (uint32_t)kp[S_AREA_KEY] << 24 | (uint32_t)kp[S_AREA_KEY + 1] << 16 |
-                     (uint32_t)kp[S_AREA_KEY + 2] << 8 | kp[S_AREA_KEY + 3];
-        if ((int32_t)(d ^ 0x80000000u) < p->before) {
-            memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            continue;
-        }
-        /* the highest key this area can have, then the first one after it */
-        memcpy(past, kp, S_AREA_KEY);
-        memset(past + S_AREA_KEY, 0xff, sizeof past - S_AREA_KEY);
-        if (memcmp(kp, past, sizeof past) == 0) {
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            continue;
-        }
-        k = (MDB_val){sizeof past, past};
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        rc = mdb_cursor_get(c, &k, &v, next);
     }
     mdb_cursor_close(c);
     if (rc != 0 && rc != MDB_NOTFOUND)

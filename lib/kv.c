@@ -86,20 +86,19 @@ int tsr_kv_dbis(tsr_kv_t *kv, const char *const *names, size_t n, unsigned flags
     mdb_env_get_flags(kv->env, &envflags);
     bool ro = envflags & MDB_RDONLY;
     MDB_txn *txn;
-    size_t i = 0;
+    const char *failed = ""; /* the database that failed; "" for the transaction */
     int rc = mdb_txn_begin(kv->env, NULL, ro ? MDB_RDONLY : 0, &txn);
     if (rc == 0) {
-        for (; rc == 0 && i < n; i++)
-            rc = mdb_dbi_open(txn, names[i], flags | (ro ? 0 : MDB_CREATE), &out[i]);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if ((rc = mdb_dbi_open(txn, names[i], flags | (ro ? 0 : MDB_CREATE), &out[i])) != 0)
+                failed = names[i];
         if (rc == 0)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
     }
     if (rc != 0) {
-        /* the database that failed, or the first when the transaction did */
-        tsr_error_set(err, n ? names[i ? i - 1 : 0] : "", "cannot open database: %s",
-                      mdb_strerror(rc));
+        tsr_error_set(err, failed, "cannot open database: %s", mdb_strerror(rc));
         return tsr_kv_code(rc);
     }
     return TSR_OK;

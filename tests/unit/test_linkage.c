@@ -319,9 +319,10 @@ static void test_retention(void **state)
     tsr_store_close(&s);
 }
 
-/* A purge takes each area's old records, over more than one chunk, and
- * keeps every newer one: areas with old and new records, with only new,
- * and with only old ones, in index order A (mixed), B (new), C (old). */
+/* A purge takes each area's old records, over more than one chunk (2,504
+ * old records; store.c purges 2,000 per transaction), and keeps every newer
+ * one: areas with old and new records, with only new, and with only old
+ * ones, in index order A (mixed), B (new), C (old). */
 static void test_retention_areas(void **state)
 {
     (void)state;
@@ -346,7 +347,7 @@ static void test_retention_areas(void **state)
         for (int i = 0; i < plan[p].n; i++, rid++) {
             const uint32_t t[] = {100000 + rid};
             s_record(&r[rid - 1], rid, 1, plan[p].area, t, 1);
-            /* old ones spread over days, so each area's run is in day order */
+            /* old ones spread over 80 days before the cutoff */
             int32_t day = plan[p].day;
             if (day < 20200)
                 day = day + i % 80 < 20200 ? day + i % 80 : 20199;
