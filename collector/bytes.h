@@ -130,6 +130,21 @@ static inline uint64_t tsr_bytes_from_be64(const uint8_t in[8])
     return v;
 }
 
+/* A day number (or a week's Monday) in a key: big-endian with the sign bit
+ * flipped, so that the bytes sort like the days (INT32_MIN is 00 00 00 00). */
+static inline void tsr_bytes_day(uint8_t out[4], int32_t day)
+{
+    uint32_t d = (uint32_t)day ^ 0x80000000u;
+    for (int i = 3; i >= 0; i--, d >>= 8)
+        out[i] = (uint8_t)d;
+}
+
+static inline int32_t tsr_bytes_from_day(const uint8_t in[4])
+{
+    uint32_t d = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+    return (int32_t)(d ^ 0x80000000u);
+}
+
 /* FNV-1a over n bytes, for in-memory hash tables keyed by what the collector
  * makes itself (series names). Not for keys a client chooses, such as record
  * ids: anyone can aim collisions at it. */

@@ -138,25 +138,15 @@ static size_t p_series_key(uint8_t *k, char g, const char *name, int32_t period)
     k[0] = (uint8_t)g;
     memcpy(k + 1, name, n);
     k[1 + n] = 0;
-    uint32_t d = (uint32_t)period ^ 0x80000000u;
-    for (int i = 0; i < 4; i++)
-        k[2 + n + i] = (uint8_t)(d >> (24 - 8 * i));
+    tsr_bytes_day(k + 2 + n, period);
     return 2 + n + 4;
-}
-
-static int32_t p_key_period(const uint8_t *k4)
-{
-    uint32_t d = (uint32_t)k4[0] << 24 | (uint32_t)k4[1] << 16 | (uint32_t)k4[2] << 8 | k4[3];
-    return (int32_t)(d ^ 0x80000000u);
 }
 
 /* spike_seen key: granularity, period, method, name */
 static size_t p_seen_key(uint8_t *k, char g, int32_t period, int method, const char *name)
 {
-    uint32_t d = (uint32_t)period ^ 0x80000000u;
     k[0] = (uint8_t)g;
-    for (int i = 0; i < 4; i++)
-        k[1 + i] = (uint8_t)(d >> (24 - 8 * i));
+    tsr_bytes_day(k + 1, period);
     k[5] = (uint8_t)method;
     size_t n = strlen(name);
     memcpy(k + 6, name, n);
@@ -343,7 +333,7 @@ static int p_read(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != klen || memcmp(k.mv_data, kb, prefix) != 0)
             break;
-        int32_t p = p_key_period((uint8_t *)k.mv_data + prefix);
+        int32_t p = tsr_bytes_from_day((uint8_t *)k.mv_data + prefix);
         if (p > to)
             break;
         uint32_t cnt = 0;
@@ -445,7 +435,7 @@ static int p_first(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
     *first = INT32_MAX;
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     if (rc == 0 && k.mv_size == klen && memcmp(k.mv_data, kb, prefix) == 0)
-        *first = p_key_period((uint8_t *)k.mv_data + prefix);
+        *first = tsr_bytes_from_day((uint8_t *)k.mv_data + prefix);
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
@@ -838,7 +828,7 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
      * which runs when ingest is idle (or every 200 ms under load) */
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
         p_tally_t *t = &s->tally[i];
-        if (!p_recent(s, (char)t->key[0], p_key_period(t->key + t->len - 4), today))
+        if (!p_recent(s, (char)t->key[0], tsr_bytes_from_day(t->key + t->len - 4), today))
             continue;
         if (tsr_grow((void **)&s->staged, &s->cap_staged, s->n_staged, sizeof *s->staged) != 0)
             return ENOMEM;
@@ -857,7 +847,7 @@ int tsr_spikes_evaluate_pending(tsr_spikes_t *s, MDB_txn *txn, int32_t today, in
         if (i > 0 && p_cmp_tally(&s->pending[i - 1], t) == 0)
             continue;
         char g = (char)t->key[0];
-        int32_t period = p_key_period(t->key + t->len - 4);
+        int32_t period = tsr_bytes_from_day(t->key + t->len - 4);
         if (!p_recent(s, g, period, today))
             continue;
         char name[P_NAME_MAX];

@@ -155,12 +155,7 @@ static void s_area_day_key(uint8_t key[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN],
 {
     memset(key, 0, S_AREA_KEY);
     memcpy(key, inc->area_code, strnlen(inc->area_code, S_AREA_KEY));
-    /* big-endian, offset so that the byte order sorts like the day */
-    uint32_t d = (uint32_t)inc->reported_day ^ 0x80000000u;
-    key[S_AREA_KEY] = (uint8_t)(d >> 24);
-    key[S_AREA_KEY + 1] = (uint8_t)(d >> 16);
-    key[S_AREA_KEY + 2] = (uint8_t)(d >> 8);
-    key[S_AREA_KEY + 3] = (uint8_t)d;
+    tsr_bytes_day(key + S_AREA_KEY, inc->reported_day);
     memcpy(key + S_AREA_KEY + 4, inc->record_id, TSR_RECORD_ID_LEN);
 }
 
@@ -1211,9 +1206,7 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
         const uint8_t *kp = k.mv_data;
         MDB_cursor_op next = MDB_NEXT;
         if (k.mv_size == sizeof past) {
-            uint32_t d = (uint32_t)kp[S_AREA_KEY] << 24 | (uint32_t)kp[S_AREA_KEY + 1] << 16 |
-                         (uint32_t)kp[S_AREA_KEY + 2] << 8 | kp[S_AREA_KEY + 3];
-            if ((int32_t)(d ^ 0x80000000u) < p->before) {
+            if (tsr_bytes_from_day(kp + S_AREA_KEY) < p->before) {
                 memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
             } else {
                 /* the highest key this area can have; unless this is it,

@@ -283,13 +283,7 @@ int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const ts
                 continue;
             uint8_t key[P_AREA_KEY + 4] = {0};
             memcpy(key, code, strnlen(code, P_AREA_KEY));
-            uint32_t d = (uint32_t)(since == INT32_MIN ? 0 : since) ^ 0x80000000u;
-            if (since == INT32_MIN)
-                d = 0;
-            key[P_AREA_KEY] = (uint8_t)(d >> 24);
-            key[P_AREA_KEY + 1] = (uint8_t)(d >> 16);
-            key[P_AREA_KEY + 2] = (uint8_t)(d >> 8);
-            key[P_AREA_KEY + 3] = (uint8_t)d;
+            tsr_bytes_day(key + P_AREA_KEY, since); /* no lower bound: 00 00 00 00 */
             snprintf(scope, sizeof scope, "%.*s", P_AREA_KEY, code);
             kv = (MDB_val){sizeof key, key};
             rc = mdb_cursor_get(c, &kv, &vv, MDB_SET_RANGE);
