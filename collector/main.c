@@ -294,39 +294,40 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* When the ingest log may be applied early because ingest is quiet: a
- * quiet spell only while it holds at most apply_quiet_max entries, or -1.
- * A spell of a few milliseconds between one agent's large batches is not
+/* When the ingest log is due to be applied (monotonic ms; entries wait):
+ * at once while apply_batch entries wait; otherwise apply_delay_ms after
+ * the log started to fill (or after the last drain), or earlier, once
+ * ingest has been quiet for apply_quiet_ms since the last Acks, but the
+ * quiet spell counts only while at most apply_quiet_max entries wait. A
+ * spell of a few milliseconds between one agent's large batches is not
  * idleness (its next batch is on its way): applying each batch then would
  * make a transaction per batch, each dirtying nearly every index page, and
  * the next Ack would wait for it. A few entries are applied at once, so a
  * lone report's linkage alert leaves within milliseconds. */
-static int64_t s_quiet_at(const s_collector_t *c)
+static int64_t s_drain_due(const s_collector_t *c, int64_t now)
 {
-    return tsr_store_logged(c->store) <= (size_t)C.apply_quiet_max ? c->last_ingest + C.apply_quiet_ms
-                                                                   : -1;
+    size_t waiting = tsr_store_logged(c->store);
+    if (waiting >= (size_t)C.apply_batch)
+        return now;
+    int64_t due = c->logged_since + C.apply_delay_ms, quiet = c->last_ingest + C.apply_quiet_ms;
+    return waiting <= (size_t)C.apply_quiet_max && quiet < due ? quiet : due;
 }
 
 /* Applies the ingest log (store.h) in transactions of up to
- * TSR_STORE_DRAIN_MAX entries: when ingest has been quiet for
- * apply_quiet_ms since the last Acks while few entries wait (s_quiet_at),
- * when apply_delay_ms have passed since the log started to fill (or since
- * the last drain), when apply_batch entries wait, or, when force, until the
- * log is empty (before a query is answered, at the day boundary, and at
- * exit). Waiting longer gives bigger transactions, which dirty each index
- * and series page once for many records; it also delays linkage alerts by
- * as much. After a failure nothing is tried for a second, forced or not (a
- * failing drain can take that long). Returns whether the log is empty. */
+ * TSR_STORE_DRAIN_MAX entries: when it is due (s_drain_due) or, when
+ * force, until the log is empty (before a query is answered, at the day
+ * boundary, and at exit). Waiting longer gives bigger transactions, which
+ * dirty each index and series page once for many records; it also delays
+ * linkage alerts by as much. After a failure nothing is tried for a
+ * second, forced or not (a failing drain can take that long). Returns
+ * whether the log is empty. */
 static bool s_drain(s_collector_t *c, bool force)
 {
-    size_t waiting = tsr_store_logged(c->store), applied = 0;
-    int64_t now = s_now_ms(), quiet = s_quiet_at(c);
-    if (waiting == 0)
+    size_t applied = 0;
+    int64_t now = s_now_ms();
+    if (tsr_store_logged(c->store) == 0)
         return true;
-    if (now < c->drain_retry_at)
-        return false;
-    if (!force && (quiet < 0 || now < quiet) && now - c->logged_since < C.apply_delay_ms &&
-        waiting < (size_t)C.apply_batch)
+    if (now < c->drain_retry_at || (!force && now < s_drain_due(c, now)))
         return false;
     do {
         if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
@@ -341,17 +342,13 @@ static bool s_drain(s_collector_t *c, bool force)
 }
 
 /* How long the loop may wait for a message: while the log holds entries,
- * until ingest will have been quiet long enough (s_quiet_at) or the delay
- * runs out, not at all while apply_batch entries wait (a drain can leave
- * that many), and not before the pause after a failed drain; at most half a
- * second. */
+ * until a drain is due (s_drain_due), and not before the pause after a
+ * failed drain; at most half a second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
-    size_t waiting = tsr_store_logged(c->store);
-    if (waiting == 0)
+    if (tsr_store_logged(c->store) == 0)
         return 500;
-    int64_t now = s_now_ms(), quiet = s_quiet_at(c), due = c->logged_since + C.apply_delay_ms;
-    int64_t at = waiting >= (size_t)C.apply_batch ? now : quiet >= 0 && quiet < due ? quiet : due;
+    int64_t now = s_now_ms(), at = s_drain_due(c, now);
     if (at < c->drain_retry_at)
         at = c->drain_retry_at;
     return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);
@@ -390,7 +387,6 @@ static void s_day_boundary(s_collector_t *c)
     c->starting = false;
     s_retention(c, now);
 }
-
 
 /* Spike detection on what the last transactions changed: at once when no
  * batch is waiting, at least every 200 ms while batches keep coming. */
