@@ -93,7 +93,6 @@ static void s_esc(FILE *fp, const char *s)
         }
 }
 
-
 /* Horizontal bars for a one-dimensional table. */
 static void s_bars(FILE *fp, const char *title, const tsr_msg_t *m, unsigned k)
 {

@@ -42,7 +42,6 @@ static bool s_filter(tsr_query_t *q, const char *dim, const char *value)
     return true;
 }
 
-
 static void s_print(const tsr_response_t *r, size_t n_by, const char *format, const char **dims)
 {
     char t[32];

@@ -215,7 +215,7 @@ static const struct {
 
 /* A record counted in the running transaction: what decides its series. */
 typedef struct p_counted {
-    char area[10];
+    char area[TSR_AREA_CODE_MAX];
     uint8_t daily; /* the day is exact: daily series too */
     int8_t delta;
     int32_t day;
