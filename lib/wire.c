@@ -617,6 +617,8 @@ static int s_encode_result(Tessera__V1__QueryResponse *qr, const tsr_response_t 
         switch (r->kind) {
         case TSR_QUERY_TRENDS:
             tr.k = r->k;
+            tr.max_deviation = r->max_deviation;
+            tr.variance = r->variance;
             tr.n_cells = n;
             tr.cells = (Tessera__V1__TrendCell **)ptrs;
             qr->result_case = TESSERA__V1__QUERY_RESPONSE__RESULT_TRENDS;
@@ -920,6 +922,8 @@ static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse
             return tsr_error_set(err, "cells", "too many entries"), TSR_EPROTO;
         r->kind = TSR_QUERY_TRENDS;
         r->k = t->k;
+        r->max_deviation = t->max_deviation;
+        r->variance = t->variance;
         r->cells = calloc(t->n_cells + 1, sizeof *r->cells);
         if (!r->cells)
             return TSR_ENOMEM;

@@ -193,7 +193,9 @@ typedef struct tsr_response {
     tsr_alert_t *alerts;     /* TSR_QUERY_ALERTS */
     size_t n_alerts;
     uint64_t last_seq;
-    uint32_t k;              /* TSR_QUERY_TRENDS: suppression threshold */
+    uint32_t k;              /* TSR_QUERY_TRENDS: no released count is in 1..k-1 */
+    uint32_t max_deviation;  /* TSR_QUERY_TRENDS: |released - true| <= this */
+    double variance;         /* TSR_QUERY_TRENDS: perturbation variance (count >= k) */
     tsr_trend_cell_t *cells;
     size_t n_cells;
     uint64_t cluster_id;     /* TSR_QUERY_CLUSTER and TSR_QUERY_LOOKUP */
