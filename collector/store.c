@@ -191,9 +191,12 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
 {
     uint8_t *secret = ((void **)arg)[0];
     tsr_store_t *s = ((void **)arg)[1];
+    const uint8_t *given = ((void **)arg)[2];
     MDB_val k = {sizeof S_META_CKM_SECRET - 1, (void *)S_META_CKM_SECRET}, v;
     int rc = mdb_get(txn, s->dbi[S_META], &k, &v);
     if (rc == 0 && v.mv_size == TSR_CKM_SECRET_LEN) {
+        if (given && memcmp(given, v.mv_data, TSR_CKM_SECRET_LEN) != 0)
+            return TSR_EEXIST;
         memcpy(secret, v.mv_data, TSR_CKM_SECRET_LEN);
         return 0;
     }
@@ -201,16 +204,18 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
         return MDB_CORRUPTED;
     if (rc != MDB_NOTFOUND)
         return rc;
-    if ((rc = tsr_ckm_secret_new(secret)) != 0)
+    if (given)
+        memcpy(secret, given, TSR_CKM_SECRET_LEN);
+    else if ((rc = tsr_ckm_secret_new(secret)) != 0)
         return rc;
     v = (MDB_val){TSR_CKM_SECRET_LEN, secret};
     return mdb_put(txn, s->dbi[S_META], &k, &v, 0);
 }
 
-static int s_keyer_open(tsr_store_t *s)
+static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
 {
     uint8_t secret[TSR_CKM_SECRET_LEN];
-    void *arg[2] = {secret, s};
+    void *arg[3] = {secret, s, (void *)given};
     int mdb_rc = 0;
     int rc = tsr_kv_write(s->kv, s_secret_txn, arg, &mdb_rc);
     if (rc == 0)
@@ -240,7 +245,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
-    if ((rc = s_keyer_open(s)) != 0) {
+    if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "meta", "the cell-key secret cannot be read or made: %s",
                       tsr_strerror(rc));

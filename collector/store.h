@@ -73,6 +73,10 @@ typedef struct tsr_store_opts {
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     tsr_spikes_opts_t spikes;
+    /* The cell-key secret a new store is made with (NULL: random). A store
+     * that holds another refuses to open with it. Tests use this to build
+     * two stores that must end byte for byte the same. */
+    const uint8_t *ckm_secret;
 } tsr_store_opts_t;
 
 /* Opens (creating) the store. Returns 0 or a TSR_E* code with err filled. */

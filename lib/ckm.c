@@ -112,7 +112,7 @@ static bool s_row(tsr_ckm_row_t *r, uint64_t i, unsigned d, double v, unsigned j
     double v0 = 0;
     for (size_t m = 0; m < r->n; m++)
         v0 += p_mean_only[m] * x[m] * x[m];
-    r->variance_met = v0 > v && s_maxent(x, r->n, v, true, r->p);
+    r->variance_met = v0 > v - 1e-9 && s_maxent(x, r->n, v, true, r->p);
     if (!r->variance_met)
         memcpy(r->p, p_mean_only, sizeof r->p);
     double cum = 0;
