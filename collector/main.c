@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -583,9 +584,9 @@ static void s_refuse(tsr_response_t *resp, int status, const char *why)
 
 /* A spike or cross-area alert as an analyst sees it: its count replaced by
  * the released count of the same records now (its series' areas, period
- * and feature), so it agrees with the trend tables. A released 0 shows as
- * "<k" without expectation or bound (an alarm means observed > bound, so
- * they would narrow it down). */
+ * and feature), so it agrees with the trend tables; expectation and bound
+ * in whole numbers. A released 0 shows as "<k" without expectation or bound
+ * (an alarm means observed > bound, so they would narrow it down). */
 static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
 {
     if (a->kind != TSR_ALERT_SPIKE && a->kind != TSR_ALERT_CROSS_AREA)
@@ -628,6 +629,12 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
         a->observed_suppressed = true;
         a->expected = 0;
         a->upperbound = 0;
+    } else {
+        /* The expectation is a mean of exact past counts (EARS: 7 days), so
+         * it would give their sum; whole numbers leave that sum a range
+         * (7 days: 7 wide) and still say how far above normal the count is. */
+        a->expected = round(a->expected);
+        a->upperbound = round(a->upperbound);
     }
     tsr_spikes_summary(a, (unsigned)C.k, a->summary, sizeof a->summary);
     return 0;
