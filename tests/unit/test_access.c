@@ -1,11 +1,11 @@
 /* test_access.c - the table of query kinds and roles (collector/access.c):
  * who is refused what, with which message, and that docs/PRIVACY.md holds
  * the table the code has. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* test_budget.c - the per-analyst daily query budget (collector/budget.c):
  * distinct queries count, repeats are free, each analyst and each UTC day
  * has its own count, and the count is rebuilt from audit entries. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <string.h>
