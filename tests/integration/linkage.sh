@@ -199,7 +199,8 @@ expect_contains "purge audited" "$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key"
 
 # 11. disclosure control on spike alerts: four cases in Leeds yesterday make
 # a spike (after quiet weeks); four is below k = 5, so the analyst sees
-# neither the count nor the bounds, while liaison sees them
+# neither the count nor the bounds; spike alerts are the analyst's only
+# (issue 14): liaison is refused them and gets only linkage alerts
 yday=$(date -u -d yesterday +%Y-%m-%d)
 for i in 1 2 3 4; do
     printf '{"case_ref":"S-%s","reported_date":"%s","area_code":"E08000035","age":15,"gender":"boy_man","contact_platforms":["snapchat"],"demands":["money"],"identifiers":[{"kind":"email","value":"spike%s@example.com"}]}\n' "$i" "$yday" "$i"
@@ -211,8 +212,14 @@ expect_eq "the analyst has the spike alerts" \
 expect_eq "no number below k reaches the analyst" \
     "$(jq -r 'select(.observed != null or .expected != null or .upperbound != null)' <<<"$an" | wc -l)" "0"
 expect_eq "the text says <5" "$(jq -r 'select(.summary | test("<5 reports") | not) | .seq' <<<"$an" | wc -l)" "0"
-li=$("$CLI" alerts "${LIAISON[@]}" --kind spike --since 0 --format json --state "$TMP/li.seq")
-expect_eq "liaison sees the count" "$(jq -r '.observed' <<<"$li" | sort -u | tr '\n' ' ')" "4 "
+set +e
+"$CLI" alerts "${LIAISON[@]}" --kind spike --since 0 --format json --state "$TMP/li.seq" \
+    >"$TMP/out" 2>"$TMP/err"; rc=$?
+set -e
+expect_eq "liaison refused spike alerts" "$rc/$(cat "$TMP/out")" "1/"
+expect_eq "says why" "$(cat "$TMP/err")" \
+    "tessera alerts: permission denied: spike alerts are for the analyst role only"
+expect_eq "liaison's own alerts: linkage only" "$(alerts_json | jq -r .kind | sort -u)" "linkage"
 
 # 12. nothing raw on the collector's disk
 for raw in "07700 900123" "7700900123" "Jake_2009" "jake_2009" "55555555" "Test Child" "free text" "offender1@"; do
