@@ -1032,7 +1032,7 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
     if (rc == 0 && tsr_grow((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
         rc = ENOMEM;
     if (rc == 0) {
-        l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, buf, len};
+        l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, a->kind, buf, len};
         buf = NULL;
         tsr_info("alerts", "alert %llu: %s", (unsigned long long)a->seq, a->summary);
     }

@@ -51,6 +51,7 @@ typedef int (*tsr_link_get_fn)(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_
  * sends). */
 typedef struct tsr_link_published {
     uint64_t seq;
+    int kind; /* TSR_ALERT_*: the stream sends only some kinds */
     uint8_t *buf;
     size_t len;
 } tsr_link_published_t;

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "access.h"
+#include "budget.h"
 #include "store.h"
 #include "tessera/auth.h"
 #include "tessera/ckm.h"
@@ -36,7 +38,7 @@ typedef struct {
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
     long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch;
-    long k, max_deviation, recent_days, recent_weeks, min_cases;
+    long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
 } s_config_t;
@@ -99,6 +101,9 @@ static const tsr_config_key_t s_keys[] = {
      "a released count differs from the true one by at most this (at least k-1)"},
     {"disclosure", "variance", TSR_CONFIG_STRING, &C.variance, "5", 0, 0, false,
      "the perturbation's variance for counts of k or more (at least 2)"},
+    {"disclosure", "daily_query_budget", TSR_CONFIG_INT, &C.daily_query_budget, "150", 1, 100000,
+     false,
+     "distinct trends queries each analyst may have answered per UTC day (a repeat is free)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
      "records reported longer ago than this are refused, and purged every day"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -126,6 +131,9 @@ static const char s_usage[] =
     "  --data DIR     data directory (overrides data_dir)\n"
     "  -n             check the config and the client list, then exit\n"
     "  --log-level L  debug, info, warn or error\n"
+    "  --print-access-table\n"
+    "                 print which role may ask which query (the table of\n"
+    "                 docs/PRIVACY.md, \"Who sees what\") and exit\n"
     "\n"
     "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
     "reloads authorized_clients (a bad file keeps the previous one); when a\n"
@@ -140,9 +148,10 @@ typedef struct {
     char *stream_keys; /* liaison and admin keys now listed (s_stream_keys) */
     tsr_zap_t *zap;
     tsr_store_t *store;
+    tsr_budget_t *budget; /* analysts' queries today (budget.h) */
     tsr_wire_limits_t lim;
     char auth_path[4096];
-    uint64_t malformed, unauthorised, acks_sent;
+    uint64_t malformed, unauthorised, acks_sent, budget_refusals;
     uint64_t last_alert;     /* highest alert seq in the log */
     int32_t today;           /* UTC day of the last boundary check */
     int64_t last_detect;     /* monotonic ms of the last spike evaluation */
@@ -281,9 +290,22 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     free(rj);
 }
 
+/* Whether the alert stream carries alerts of kind: the stream is for the
+ * liaison and admin roles (the ZAP handler lets no other subscribe), so it
+ * carries what the access table gives both: linkage alerts. Spike and
+ * cross-area alerts, with their exact counts, are the analyst's (issue 14)
+ * and stay in the log, where analysts ask for them. */
+static bool s_streamed(int kind)
+{
+    return tsr_access_alert_allowed(TSR_ROLE_LIAISON, kind) &&
+           tsr_access_alert_allowed(TSR_ROLE_ADMIN, kind);
+}
+
 /* Publishes the alerts of the transaction that just committed. A subscriber
  * that misses one (not connected, or the stream restarting) finds it in the
- * log through the query socket: nothing is lost by a dropped message. */
+ * log through the query socket: nothing is lost by a dropped message. The
+ * sequence numbers of alerts not streamed leave gaps, which subscribers
+ * fill from the log (where they are not theirs either). */
 static void s_publish(s_collector_t *c)
 {
     size_t n;
@@ -291,7 +313,8 @@ static void s_publish(s_collector_t *c)
     for (size_t i = 0; i < n; i++) {
         if (p[i].seq > c->last_alert)
             c->last_alert = p[i].seq;
-        if (c->pub && zmq_send(c->pub, p[i].buf, p[i].len, ZMQ_DONTWAIT) < 0)
+        if (c->pub && s_streamed(p[i].kind) &&
+            zmq_send(c->pub, p[i].buf, p[i].len, ZMQ_DONTWAIT) < 0)
             tsr_warn("alerts", "alert %llu not published: %s", (unsigned long long)p[i].seq,
                      zmq_strerror(zmq_errno()));
     }
@@ -539,8 +562,9 @@ static void s_add_counter(void *ctx, const char *name, uint64_t value)
     cs->v[cs->n++].value = value;
 }
 
-/* Which alerts a caller may have: linkage only for liaison and admin;
- * analysts only spike alerts of series within their areas. */
+/* Which alerts a caller may have: the kinds the access table gives the
+ * role (linkage: liaison and admin; spike and cross-area: analysts), and
+ * analysts only those of series within their areas. */
 typedef struct {
     const tsr_client_t *who;
     int kind; /* 0 = every kind the role may see */
@@ -568,10 +592,8 @@ static bool s_series_allowed(const tsr_client_t *who, const char *series)
 static bool s_alert_allowed(void *ctx, const tsr_alert_t *a)
 {
     const s_alert_filter_t *f = ctx;
-    if (f->kind && a->kind != f->kind)
+    if ((f->kind && a->kind != f->kind) || !tsr_access_alert_allowed(f->who->role, a->kind))
         return false;
-    if (a->kind == TSR_ALERT_LINKAGE)
-        return f->who->role == TSR_ROLE_LIAISON || f->who->role == TSR_ROLE_ADMIN;
     return f->who->role != TSR_ROLE_ANALYST || s_series_allowed(f->who, a->series);
 }
 
@@ -643,12 +665,6 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
 static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
                             tsr_response_t *resp)
 {
-    bool linkage_ok = who->role == TSR_ROLE_LIAISON || who->role == TSR_ROLE_ADMIN;
-    if (q->alert_kind == TSR_ALERT_LINKAGE && !linkage_ok) {
-        s_refuse(resp, TSR_QSTATUS_DENIED,
-                 "linkage alerts are for the liaison and admin roles only");
-        return;
-    }
     s_alert_filter_t f = {who, q->alert_kind};
     uint32_t max = q->max == 0 || q->max > 1000 ? 1000 : q->max;
     int rc = tsr_store_alerts(c->store, q->since_seq, max, s_alert_allowed, &f, resp);
@@ -668,19 +684,111 @@ static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr
     resp->kind = TSR_QUERY_ALERTS;
 }
 
-/* Answers one query into resp and describes it for the audit log. */
-static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                     tsr_response_t *resp, s_counters_t *cs, char *what, size_t cap)
+/* Describes q for the audit log, into what (cap bytes, at most 200): the
+ * same query always gets the same text, and two different queries get
+ * different texts, since the text is also the query's fingerprint for the
+ * daily budget (budget.h). A description too long for the log keeps its
+ * start and ends with a hash of the whole. Control characters (which only
+ * a bad request carries) become '?'. */
+static void s_describe(const tsr_query_t *q, char *what, size_t cap)
 {
-    tsr_role_t role = who->role;
-    int rc = 0;
+    char full[2048];
     switch (q->kind) {
     case TSR_QUERY_STATS:
-        snprintf(what, cap, "stats");
-        if (role != TSR_ROLE_ADMIN) {
-            s_refuse(resp, TSR_QSTATUS_DENIED, "stats are for the admin role");
+        snprintf(full, sizeof full, "stats");
+        break;
+    case TSR_QUERY_ALERTS:
+        snprintf(full, sizeof full, "alerts since=%llu max=%u kind=%d",
+                 (unsigned long long)q->since_seq, q->max, q->alert_kind);
+        break;
+    case TSR_QUERY_CLUSTER:
+        snprintf(full, sizeof full, "cluster %llu", (unsigned long long)q->cluster_id);
+        break;
+    case TSR_QUERY_LOOKUP:
+        snprintf(full, sizeof full, "lookup %zu token(s)%s%s", q->n_tokens,
+                 q->n_tokens ? " kind " : "", q->n_tokens ? q->tokens[0].kind : "");
+        break;
+    case TSR_QUERY_PURGE: {
+        char d[11];
+        int32_t before = q->before_day ? q->before_day
+                                       : tsr_store_retention_cutoff((int)C.retention_months,
+                                                                    (int64_t)time(NULL));
+        snprintf(full, sizeof full, "purge before %s", tsr_day_format(d, before));
+        break;
+    }
+    case TSR_QUERY_TRENDS: {
+        char d1[11] = "-", d2[11] = "-", filt[1536] = "";
+        if (q->since_day)
+            tsr_day_format(d1, q->since_day);
+        if (q->until_day)
+            tsr_day_format(d2, q->until_day);
+        for (size_t f = 0; f < q->n_filters; f++)
+            snprintf(filt + strlen(filt), sizeof filt - strlen(filt), " %s=%s",
+                     tsr_dimension_name(q->filters[f].dimension)
+                         ? tsr_dimension_name(q->filters[f].dimension)
+                         : "?",
+                     q->filters[f].value);
+        snprintf(full, sizeof full, "trends by %s%s%s %s..%s%s",
+                 tsr_dimension_name(q->by[0]) ? tsr_dimension_name(q->by[0]) : "?",
+                 q->n_by > 1 ? "," : "", q->n_by > 1 && tsr_dimension_name(q->by[1])
+                                            ? tsr_dimension_name(q->by[1])
+                                            : "",
+                 d1, d2, filt);
+        break;
+    }
+    case TSR_QUERY_AUDIT:
+        snprintf(full, sizeof full, "audit since=%lld id=%s max=%u", (long long)q->since_time,
+                 q->id[0] ? q->id : "*", q->max);
+        break;
+    default:
+        snprintf(full, sizeof full, "query kind %d", q->kind);
+        break;
+    }
+    if (cap > 200)
+        cap = 200; /* with " -> STATUS" it fits the log's 255 bytes */
+    if (strlen(full) < cap)
+        snprintf(what, cap, "%s", full);
+    else
+        snprintf(what, cap, "%.*s... #%016llx", (int)(cap - 23), full,
+                 (unsigned long long)tsr_budget_fingerprint(full));
+    for (char *p = what; *p; p++) /* caller-supplied text: no control characters */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
+/* Answers one query into resp and describes it for the audit log. The
+ * access table (access.h) is consulted first, then, for a query that
+ * counts, the daily budget; *counted is set when the query is new today
+ * and must be noted in the budget once its audit entry is written. */
+static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                     tsr_response_t *resp, s_counters_t *cs, char *what, size_t cap, bool *counted)
+{
+    int rc = 0;
+    *counted = false;
+    s_describe(q, what, cap);
+    const char *refusal = tsr_access_check(who->role, q->kind, q->alert_kind);
+    if (refusal) {
+        s_refuse(resp, TSR_QSTATUS_DENIED, refusal);
+        return;
+    }
+    if (tsr_budget_applies(who->role, q->kind)) {
+        switch (tsr_budget_check(c->budget, who->id, (int32_t)(time(NULL) / 86400), what)) {
+        case TSR_BUDGET_FREE: break;
+        case TSR_BUDGET_NEW: *counted = true; break;
+        case TSR_BUDGET_SPENT: {
+            char why[256];
+            snprintf(why, sizeof why,
+                     "daily query budget of %u distinct queries spent (resets at 00:00 UTC); "
+                     "ask an admin to raise [disclosure] daily_query_budget",
+                     tsr_budget_limit(c->budget));
+            s_refuse(resp, TSR_QSTATUS_DENIED, why);
+            c->budget_refusals++;
             return;
         }
+        }
+    }
+    switch (q->kind) {
+    case TSR_QUERY_STATS: {
         tsr_store_counters(c->store, s_add_counter, cs);
         size_t map = 0, used = 0;
         tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
@@ -690,23 +798,17 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
         s_add_counter(cs, "malformed_frames", c->malformed);
         s_add_counter(cs, "unauthorised_messages", c->unauthorised);
+        /* since start-up, as the two above */
+        s_add_counter(cs, "budget_refusals", c->budget_refusals);
         resp->status = TSR_QSTATUS_OK;
         resp->kind = TSR_QUERY_STATS;
         resp->counters = cs->v; /* the response owns them now */
         resp->n_counters = cs->n;
         cs->v = NULL;
         return;
-    case TSR_QUERY_ALERTS:
-        snprintf(what, cap, "alerts since=%llu max=%u kind=%d", (unsigned long long)q->since_seq,
-                 q->max, q->alert_kind);
-        s_answer_alerts(c, who, q, resp);
-        return;
+    }
+    case TSR_QUERY_ALERTS: s_answer_alerts(c, who, q, resp); return;
     case TSR_QUERY_CLUSTER:
-        snprintf(what, cap, "cluster %llu", (unsigned long long)q->cluster_id);
-        if (role != TSR_ROLE_LIAISON) {
-            s_refuse(resp, TSR_QSTATUS_DENIED, "cluster detail is for the liaison role only");
-            return;
-        }
         rc = tsr_store_cluster(c->store, q->cluster_id, resp);
         if (rc == TSR_ENOTFOUND) {
             s_refuse(resp, TSR_QSTATUS_NOT_FOUND, "no such cluster (it may have merged or split)");
@@ -715,12 +817,6 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_CLUSTER;
         break;
     case TSR_QUERY_LOOKUP:
-        snprintf(what, cap, "lookup %zu token(s)%s%s", q->n_tokens, q->n_tokens ? " kind " : "",
-                 q->n_tokens ? q->tokens[0].kind : "");
-        if (role != TSR_ROLE_LIAISON) {
-            s_refuse(resp, TSR_QSTATUS_DENIED, "lookups are for the liaison role only");
-            return;
-        }
         rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
         resp->kind = TSR_QUERY_LOOKUP;
         break;
@@ -728,12 +824,6 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         int64_t now = (int64_t)time(NULL);
         int32_t cutoff = tsr_store_retention_cutoff((int)C.retention_months, now);
         int32_t before = q->before_day ? q->before_day : cutoff;
-        char d[11];
-        snprintf(what, cap, "purge before %s", tsr_day_format(d, before));
-        if (role != TSR_ROLE_ADMIN) {
-            s_refuse(resp, TSR_QSTATUS_DENIED, "purging is for the admin role");
-            return;
-        }
         if (before > (int32_t)(now / 86400)) {
             s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "cannot purge records reported after today");
             return;
@@ -752,23 +842,6 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         break;
     }
     case TSR_QUERY_TRENDS: {
-        char d1[11] = "-", d2[11] = "-", filt[96] = "";
-        if (q->since_day)
-            tsr_day_format(d1, q->since_day);
-        if (q->until_day)
-            tsr_day_format(d2, q->until_day);
-        for (size_t f = 0; f < q->n_filters && strlen(filt) < sizeof filt - 40; f++)
-            snprintf(filt + strlen(filt), sizeof filt - strlen(filt), " %s=%.24s",
-                     tsr_dimension_name(q->filters[f].dimension)
-                         ? tsr_dimension_name(q->filters[f].dimension)
-                         : "?",
-                     q->filters[f].value);
-        snprintf(what, cap, "trends by %s%s%s %s..%s%s",
-                 tsr_dimension_name(q->by[0]) ? tsr_dimension_name(q->by[0]) : "?",
-                 q->n_by > 1 ? "," : "", q->n_by > 1 && tsr_dimension_name(q->by[1])
-                                            ? tsr_dimension_name(q->by[1])
-                                            : "",
-                 d1, d2, filt);
         char why[200] = "";
         rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, &s_ckm, resp, why, sizeof why);
         if (rc == TSR_EINVAL || rc == TSR_ERANGE) {
@@ -779,18 +852,11 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         break;
     }
     case TSR_QUERY_AUDIT:
-        snprintf(what, cap, "audit since=%lld id=%s max=%u", (long long)q->since_time,
-                 q->id[0] ? q->id : "*", q->max);
-        if (role != TSR_ROLE_ADMIN) {
-            s_refuse(resp, TSR_QSTATUS_DENIED, "the audit log is for the admin role");
-            return;
-        }
         rc = tsr_store_audit_list(c->store, q->since_time, q->id,
                                   q->max == 0 || q->max > 10000 ? 10000 : q->max, resp);
         resp->kind = TSR_QUERY_AUDIT;
         break;
     default:
-        snprintf(what, cap, "query kind %d", q->kind);
         s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
         return;
     }
@@ -848,21 +914,21 @@ static void s_query(s_collector_t *c)
     resp->request_id = req.u.query.request_id;
     s_counters_t cs = {0};
     char what[200] = "";
-    if (client.role == TSR_ROLE_AGENT) {
+    bool counted = false;
+    if (!tsr_access_may_query(client.role)) {
+        char why[64];
         snprintf(what, sizeof what, "query kind %d", req.u.query.kind);
-        s_refuse(resp, TSR_QSTATUS_DENIED, "agents may not query");
+        snprintf(why, sizeof why, "%ss may not query", tsr_role_name(client.role));
+        s_refuse(resp, TSR_QSTATUS_DENIED, why);
     } else {
         /* every acknowledged record counts in the answer */
         s_drain(c, true);
-        s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what);
+        s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what, &counted);
     }
     /* Every query is audited, refused ones too; no answer leaves unaudited. */
     tsr_audit_entry_t e = {.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
     snprintf(e.id, sizeof e.id, "%s", client.id);
     snprintf(e.role, sizeof e.role, "%s", tsr_role_name(client.role));
-    for (char *p = what; *p; p++) /* caller-supplied text: no control characters */
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
     snprintf(e.request, sizeof e.request, "%s -> %s", what, s_status_name(resp->status));
     if (tsr_store_audit(c->store, &e) != 0) {
         tsr_response_t keep = {.request_id = resp->request_id};
@@ -870,6 +936,11 @@ static void s_query(s_collector_t *c)
         m.kind = TSR_MSG_RESPONSE;
         *resp = keep;
         s_refuse(resp, TSR_QSTATUS_ERROR, "the audit log cannot be written; try again later");
+    } else if (counted && resp->status != TSR_QSTATUS_DENIED && resp->status != TSR_QSTATUS_ERROR &&
+               tsr_budget_note(c->budget, client.id, (int32_t)(e.time / 86400), what) != 0) {
+        /* counted in the audit log all the same: the next start counts it */
+        tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
+                 client.id);
     }
     tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
     s_send(c->query, &ident, &m);
@@ -901,6 +972,11 @@ static int s_ckm_build(const char *config)
             "variance = %s: %s\n", config ? config : "defaults", C.k, C.max_deviation,
             C.variance, why);
     return 1;
+}
+
+static int s_budget_replay(void *ctx, const tsr_audit_entry_t *e)
+{
+    return tsr_budget_replay(ctx, e);
 }
 
 static void s_path(char *out, size_t cap, const char *set, const char *dir, const char *name)
@@ -1055,7 +1131,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {0},
+        {"version", no_argument, NULL, 'V'},
+        {"print-access-table", no_argument, NULL, 'A'},
+        {0},
     };
     const char *config = NULL, *data = NULL, *level = NULL;
     bool check_only = false;
@@ -1076,6 +1154,7 @@ int main(int argc, char **argv)
         case 'n': check_only = true; break;
         case 'h': fputs(s_usage, stdout); return 0;
         case 'V': printf("tessera-collector %s\n", TSR_VERSION); return 0;
+        case 'A': tsr_access_print_markdown(stdout); return 0;
         default: fputs(s_usage, stderr); return 2;
         }
     }
@@ -1152,6 +1231,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
     }
+    /* the budget spent today, from the audit log: a restart resets nothing */
+    int64_t midnight = time(NULL) / 86400 * 86400;
+    if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
+        (rc = tsr_store_audit_each(c.store, midnight, s_budget_replay, c.budget)) != 0) {
+        fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
+                tsr_strerror(rc ? rc : TSR_ENOMEM));
+        return 1;
+    }
     c.ctx = zmq_ctx_new();
     c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
@@ -1222,6 +1309,7 @@ int main(int argc, char **argv)
     tsr_zap_destroy(&c.zap);
     zmq_ctx_term(c.ctx);
     tsr_store_close(&c.store);
+    tsr_budget_destroy(&c.budget);
     tsr_config_free(s_keys);
     return 0;
 }

@@ -1135,6 +1135,19 @@ int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
     return rc;
 }
 
+/* Decodes one audit value; false when it is damaged. */
+static bool s_audit_decode(tsr_audit_entry_t *e, const MDB_val *v)
+{
+    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
+    memset(e, 0, sizeof *e);
+    e->time = (int64_t)tsr_bytes_get_u64(&b);
+    tsr_bytes_get_str(&b, e->id, sizeof e->id);
+    tsr_bytes_get_str(&b, e->role, sizeof e->role);
+    tsr_bytes_get_str(&b, e->request, sizeof e->request);
+    e->result_size = tsr_bytes_get_u64(&b);
+    return !b.bad;
+}
+
 int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
                          tsr_response_t *resp)
 {
@@ -1152,15 +1165,8 @@ int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uin
     MDB_val k, v;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
         tsr_audit_entry_t e;
-        memset(&e, 0, sizeof e);
-        e.time = (int64_t)tsr_bytes_get_u64(&b);
-        tsr_bytes_get_str(&b, e.id, sizeof e.id);
-        tsr_bytes_get_str(&b, e.role, sizeof e.role);
-        tsr_bytes_get_str(&b, e.request, sizeof e.request);
-        e.result_size = tsr_bytes_get_u64(&b);
-        if (b.bad || e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
+        if (!s_audit_decode(&e, &v) || e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
             continue;
         if (resp->n_audit == cap) {
             size_t nc = cap ? cap * 2 : 64;
@@ -1173,6 +1179,34 @@ int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uin
             cap = nc;
         }
         resp->audit[resp->n_audit++] = e;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return out;
+}
+
+int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
+                         int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    if ((rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c)) != 0) {
+        mdb_txn_abort(txn);
+        return tsr_kv_code(rc);
+    }
+    int out = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+        tsr_audit_entry_t e;
+        if (!s_audit_decode(&e, &v))
+            continue;
+        if (e.time < since_time)
+            break;
+        out = fn(ctx, &e);
     }
     mdb_cursor_close(c);
     mdb_txn_abort(txn);

@@ -195,6 +195,14 @@ int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e);
 int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
                          tsr_response_t *resp);
 
+/* Calls fn(ctx, entry) for each entry at or after since_time, newest first,
+ * stopping at the first older one (entries are appended in time order; a
+ * clock set back can hide entries written before it from this walk) or
+ * when fn returns non-zero, which is then returned. The entry is valid
+ * during the call only. Returns 0, fn's code or a TSR_E code. */
+int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
+                         int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx);
+
 /* The kv environment (for usage figures and read-only inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);
 
