@@ -18,6 +18,8 @@ PACKAGES=(
   libgsl-dev                           # distribution functions for spike detection
   libglpk-dev                          # linear programs auditing disclosure control
   jq                                   # the demo reads JSON output with it
+  chromium                             # headless screenshot of the HTML report (report_browser test)
+  python3-pil                          # that test reads the screenshot's pixels
 )
 
 if [ "$(id -u)" -eq 0 ]; then
