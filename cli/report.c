@@ -34,7 +34,7 @@ static const char s_usage[] =
     "  - cases per area in the period, and this period against the previous one\n"
     "    of the same length (per area and for the region total, with the change);\n"
     "  - weekly cases for the whole region, and small multiples per area that share\n"
-    "    one y-axis, with the current partial week hatched and spike alerts marked\n"
+    "    one y-axis, with the current partial week drawn lighter and spike alerts marked\n"
     "    (each mark says its date, method, and observed against expected);\n"
     "  - the spike alerts of the period as a list;\n"
     "  - contact and moved-to platforms by month, demands, payment methods,\n"
@@ -204,6 +204,8 @@ static const char *s_label(const char *dim, const char *key)
 {
     if (key[0] == '\0')
         return "All";
+    if (!strcmp(key, "none")) /* a list recorded as empty: "none" is no code */
+        return "None";
     if (!strcmp(dim, "area")) {
         const tsr_area_t *a = tsr_area_find(key);
         return a ? a->name : key;
@@ -232,7 +234,7 @@ static const char *s_text(char *out, size_t cap, const s_report_t *r, const tsr_
 static void s_data(FILE *fp, s_report_t *r, const tsr_trend_cell_t *c)
 {
     if (!c) {
-        fputs(" data-count=\"\" data-kind=\"absent\"", fp);
+        fputs(" data-kind=\"absent\"", fp); /* no count: none was released */
         return;
     }
     if (c->suppressed) {
@@ -400,6 +402,24 @@ static const char *s_method(const char *m)
     return m;
 }
 
+/* A sub-series ("contact_platform:x") for people: "contact platform X
+ * (Twitter)". */
+static void s_sub_text(FILE *fp, const char *sub)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", sub);
+    char *colon = strchr(buf, ':');
+    if (!colon) {
+        s_esc(fp, buf);
+        return;
+    }
+    *colon = '\0';
+    for (const char *p = buf; *p; p++)
+        fputc(*p == '_' ? ' ' : *p, fp);
+    fputc(' ', fp);
+    s_esc(fp, s_label(buf, colon + 1));
+}
+
 /* A series name ("area:E08000035/contact_platform:x") for people: "Leeds,
  * contact platform X (Twitter)". */
 static void s_series_text(FILE *fp, const char *series)
@@ -419,13 +439,9 @@ static void s_series_text(FILE *fp, const char *series)
     } else {
         s_esc(fp, buf);
     }
-    if (sub && (colon = strchr(sub, ':'))) {
-        *colon = '\0';
+    if (sub) {
         fputs(", ", fp);
-        for (const char *p = sub; *p; p++)
-            fputc(*p == '_' ? ' ' : *p, fp);
-        fputc(' ', fp);
-        s_esc(fp, s_label(sub, colon + 1));
+        s_sub_text(fp, sub);
     }
 }
 
@@ -621,7 +637,30 @@ static void s_compare(FILE *fp, s_report_t *rep, const s_table_t *now, const s_t
           fp);
 }
 
-/* Spike and cross-area alerts of the period, oldest first. */
+/* Length of a series' base ("area:E08000035" of "area:E08000035/demand:money"). */
+static size_t s_base_len(const char *series)
+{
+    const char *slash = strchr(series, '/');
+    return slash ? (size_t)(slash - series) : strlen(series);
+}
+
+/* Orders alerts by day, then base series, then series. */
+static int s_alert_cmp(const void *x, const void *y)
+{
+    const tsr_alert_t *a = *(const tsr_alert_t *const *)x, *b = *(const tsr_alert_t *const *)y;
+    if (a->period_day != b->period_day)
+        return a->period_day < b->period_day ? -1 : 1;
+    size_t la = s_base_len(a->series), lb = s_base_len(b->series);
+    int c = strncmp(a->series, b->series, la < lb ? la : lb);
+    if (c || la != lb)
+        return c ? c : la < lb ? -1 : 1;
+    return strcmp(a->series, b->series);
+}
+
+/* Spike and cross-area alerts of the period, oldest first: one row per day
+ * and area (or region), with each method's observed vs expected on the
+ * area's own series, and the sub-series (a platform, a demand...) that
+ * alarmed with it named after. */
 static void s_alert_list(FILE *fp, const s_report_t *rep, const tsr_msg_t *alerts)
 {
     fputs("<h2>Spike alerts in this period</h2>\n", fp);
@@ -632,7 +671,7 @@ static void s_alert_list(FILE *fp, const s_report_t *rep, const tsr_msg_t *alert
         return;
     }
     const tsr_response_t *r = &alerts->u.response;
-    const tsr_alert_t *list[S_LIST_MAX];
+    static const tsr_alert_t *list[S_LIST_MAX];
     size_t n = 0, more = 0;
     for (size_t i = 0; i < r->n_alerts; i++)
         if (s_alert_on(rep, &r->alerts[i], NULL)) {
@@ -645,27 +684,54 @@ static void s_alert_list(FILE *fp, const s_report_t *rep, const tsr_msg_t *alert
         fputs("<p class=\"note\">None.</p>\n", fp);
         return;
     }
-    for (size_t i = 1; i < n; i++) /* insertion sort by day, stable */
-        for (size_t j = i; j > 0 && list[j - 1]->period_day > list[j]->period_day; j--) {
-            const tsr_alert_t *x = list[j];
-            list[j] = list[j - 1];
-            list[j - 1] = x;
-        }
-    fputs("<table class=\"alerts\"><thead><tr><th>Date</th><th>Series</th><th>Method</th>"
-          "<th>Observed vs expected</th></tr></thead><tbody>\n",
+    qsort(list, n, sizeof list[0], s_alert_cmp);
+    fputs("<table class=\"alerts\"><thead><tr><th>Date</th><th>Series</th><th>Method: "
+          "observed vs expected</th><th>Also alarmed, same day</th></tr></thead><tbody>\n",
           fp);
-    for (size_t i = 0; i < n; i++) {
-        char day[11];
-        fprintf(fp, "<tr><td>%s%s</td><td>", tsr_day_format(day, list[i]->period_day),
-                !strcmp(list[i]->method, "farrington") ? " (week)" : "");
-        s_series_text(fp, list[i]->series);
+    for (size_t g = 0, e; g < n; g = e) {
+        size_t bl = s_base_len(list[g]->series);
+        for (e = g + 1;
+             e < n && list[e]->period_day == list[g]->period_day &&
+             s_base_len(list[e]->series) == bl && !strncmp(list[e]->series, list[g]->series, bl);
+             e++)
+            ;
+        char day[11], base[128];
+        snprintf(base, sizeof base, "%.*s", (int)bl, list[g]->series);
+        fprintf(fp, "<tr><td>%s</td><td>", tsr_day_format(day, list[g]->period_day));
+        s_series_text(fp, base);
         fputs("</td><td>", fp);
-        s_esc(fp, s_method(list[i]->method));
+        /* the base series' alerts; when only sub-series alarmed, theirs */
+        bool on_base = list[g]->series[bl] == '\0';
+        size_t shown = 0;
+        for (size_t i = g; i < e; i++) {
+            if (on_base && list[i]->series[bl] != '\0')
+                continue;
+            fputs(shown++ ? "<br>" : "", fp);
+            s_esc(fp, s_method(list[i]->method));
+            if (!on_base) {
+                fputs(" (", fp);
+                s_sub_text(fp, list[i]->series + bl + 1);
+                fputc(')', fp);
+            }
+            fputs(": ", fp);
+            s_observed(fp, rep, list[i]);
+        }
         fputs("</td><td>", fp);
-        s_observed(fp, rep, list[i]);
+        shown = 0;
+        for (size_t i = g; on_base && i < e; i++) {
+            if (list[i]->series[bl] == '\0' ||
+                (i > g && !strcmp(list[i]->series, list[i - 1]->series)))
+                continue; /* the base, or a sub-series already named */
+            fputs(shown++ ? ", " : "", fp);
+            s_sub_text(fp, list[i]->series + bl + 1);
+        }
         fputs("</td></tr>\n", fp);
     }
-    fputs("</tbody></table>\n", fp);
+    fputs("</tbody></table>\n<p class=\"note\">Methods: EARS C1-C3 on daily counts, "
+          "Farrington flexible on weekly counts (the date is then the week's), EARS "
+          "&ldquo;several areas&rdquo; for a cross-area alert. Hover a red mark on a chart for "
+          "the alerts of its week.</p>\n",
+          fp);
     if (more)
         fprintf(fp, "<p class=\"note\">And %zu more (tessera alerts lists them all).</p>\n", more);
 }
@@ -697,7 +763,7 @@ static void s_legend(FILE *fp, const s_report_t *rep, bool any_partial)
     fputs("<div class=\"legend\"><svg width=\"1060\" height=\"44\" role=\"img\">", fp);
     int x = s_key(fp, 0, 2, "bar", "cases, as released");
     if (any_partial)
-        x = s_key(fp, x, 2, "part", "partial week: still being reported");
+        x = s_key(fp, x, 2, "part", "partial week (lighter, dashed): still being reported");
     x = s_key(fp, x, 2, "alert", "spike alert (its title: date, method, observed vs expected)");
     x = s_key(fp, 0, 24, "heat", "grids: darker, more cases");
     x = s_key(fp, x, 24, "totcell", "total, released on its own");
@@ -859,7 +925,9 @@ static const char s_css[] =
     "figure{display:inline-block;margin:0 1.5em 1.2em 0;vertical-align:top}\n"
     "figcaption{font-weight:bold;font-size:.9em}svg text{font-size:11px;fill:#222}\n"
     ".mini{margin:0 .8em .8em 0}.mini figcaption{font-weight:normal;font-size:.8em}\n"
-    ".bar,.heat{fill:#3b6ea8}.part{fill:url(#hatch)}.alert{fill:#c0392b}\n"
+    ".bar,.heat{fill:#3b6ea8}.alert{fill:#c0392b}\n"
+    /* no url(): a pattern fill would be the one reference in the file */
+    ".part{fill:#b9cde4;stroke:#3b6ea8;stroke-dasharray:2 1.5}\n"
     ".supp{fill:#fff;stroke:#777;stroke-dasharray:2 2}.none{fill:#f6f6f6}\n"
     ".totcell{fill:#eee;stroke:#bbb}.totlabel{font-style:italic}\n"
     "svg text.ondark{fill:#fff}svg text.axis{font-size:9px;fill:#666}\n"
@@ -871,7 +939,8 @@ static const char s_css[] =
     "table{border-collapse:collapse;font-size:.85em;margin:.4em 0}"
     "th,td{border-bottom:1px solid #e2e2e2;padding:.25em .7em;text-align:left}"
     "td.num,th:not(:first-child){text-align:right}.na{color:#888}.totrow td{font-weight:bold}\n"
-    "table.alerts th,table.alerts td{text-align:left}table.alerts td{padding:.1em .7em}\n"
+    "table.alerts th,table.alerts td{text-align:left;vertical-align:top}"
+    "table.alerts td{padding:.15em .7em}table.alerts td:last-child{color:#555;max-width:30em}\n"
     "table.alerts td:first-child{white-space:nowrap}\n";
 
 int cli_cmd_report(int argc, char **argv)
@@ -981,12 +1050,7 @@ int cli_cmd_report(int argc, char **argv)
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             "<meta name=\"tessera-k\" content=\"%u\">\n"
             "<meta name=\"tessera-max-deviation\" content=\"%u\">\n"
-            "<title>Tessera regional report: %s</title>\n<style>\n%s</style></head><body>\n"
-            "<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>"
-            "<pattern id=\"hatch\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" "
-            "patternTransform=\"rotate(45)\"><rect width=\"5\" height=\"5\" fill=\"#d5e1ef\"/>"
-            "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"#3b6ea8\" stroke-width=\"2\"/>"
-            "</pattern></defs></svg>\n",
+            "<title>Tessera regional report: %s</title>\n<style>\n%s</style></head><body>\n",
             rep.k, rep.max_deviation, rname, s_css);
     fprintf(fp, "<h1>Sexually coerced extortion of children: %s (%s)</h1>\n", rname, rep.region);
     fprintf(fp,

@@ -16,7 +16,7 @@ counted as:
   exact      a number as counted (suppression-era reports)
   absent     a row or column the collector left out (all its cells released 0)
 
-and "hidden or imprecise" = (hidden + range) / (cells with data-count). The
+and "hidden or imprecise" = (hidden + range) / (cells with a data-count). The
 perturbed figure is printed beside it: under the cell-key method every count
 is a number, bounded by D, rather than hidden. Standard library only.
 """
@@ -36,9 +36,9 @@ def classify(text):
     n = dict(hidden=0, range=0, perturbed=0, exact=0, absent=0)
     for tag in TAG.finditer(text):
         attrs = dict(ATTR.findall(tag.group(2)))
-        if "data-count" not in attrs:
+        if "data-count" not in attrs and attrs.get("data-kind") != "absent":
             continue
-        kind, count = attrs.get("data-kind"), attrs["data-count"]
+        kind, count = attrs.get("data-kind"), attrs.get("data-count", "")
         body = html.unescape(tag.group(3)).strip()
         if kind == "absent":
             n["absent"] += 1
