@@ -623,6 +623,11 @@ static void s_compare(FILE *fp, s_report_t *rep, const s_table_t *now, const s_t
             fputs("<td class=\"num na\">\xe2\x80\x93</td></tr>\n", fp);
     }
     fputs("</tbody></table>\n<p class=\"note\">", fp);
+    if (prev->rc != 0) {
+        fputs("The previous period was withheld: ", fp);
+        s_esc(fp, prev->why);
+        fputs(". ", fp);
+    }
     if (rep->max_deviation)
         fprintf(fp,
                 "The change is the difference of two perturbed counts: each may be off by "
@@ -894,6 +899,17 @@ static void s_weekly_section(FILE *fp, s_report_t *rep, s_data_t *d, const s_wee
     }
     s_axis_t areas;
     s_axis(&areas, s_resp(&d->grid), 0);
+    /* an area whose weeks were all released as 0 may be left out of the
+     * grid: it still gets its (empty) chart */
+    s_axis_t more;
+    s_axis(&more, s_resp(&d->areas), 0);
+    for (size_t j = 0; j < more.n && areas.n < S_AXIS_MAX; j++) {
+        size_t i = 0;
+        while (i < areas.n && strcmp(areas.v[i], more.v[j]) != 0)
+            i++;
+        if (i == areas.n)
+            areas.v[areas.n++] = more.v[j];
+    }
     /* one y-axis for all: the largest released area-week cell */
     uint64_t ymax = rep->k;
     for (size_t i = 0; i < s_resp(&d->grid)->n_cells; i++) {

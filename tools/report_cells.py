@@ -19,6 +19,10 @@ counted as:
 and "hidden or imprecise" = (hidden + range) / (cells with a data-count). The
 perturbed figure is printed beside it: under the cell-key method every count
 is a number, bounded by D, rather than hidden. Standard library only.
+
+Measured on the demo (deploy/demo/run.sh, region E12000003), before the
+cell-key method: 163 of 410 cells hidden or imprecise (39.8%: 154 "<5",
+9 "x"). After: to be measured once the collector's cell-key work is merged.
 """
 import html
 import re
