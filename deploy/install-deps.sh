@@ -16,7 +16,6 @@ PACKAGES=(
   libcsv-dev                           # CSV input and code lists
   libinih-dev                          # INI config files
   libgsl-dev                           # distribution functions for spike detection
-  libglpk-dev                          # linear programs auditing disclosure control
   jq                                   # the demo reads JSON output with it
   chromium                             # headless screenshot of the HTML report (report_browser test)
   python3-pil                          # that test reads the screenshot's pixels
