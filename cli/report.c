@@ -34,7 +34,7 @@ static const char s_usage[] =
     "  - cases per area in the period, and this period against the previous one\n"
     "    of the same length (per area and for the region total, with the change);\n"
     "  - weekly cases for the whole region, and small multiples per area that share\n"
-    "    one y-axis, with the current partial week drawn lighter and spike alerts marked\n"
+    "    one y-axis, the current partial week drawn lighter, spike alerts marked\n"
     "    (each mark says its date, method, and observed against expected);\n"
     "  - the spike alerts of the period as a list;\n"
     "  - contact and moved-to platforms by month, demands, payment methods,\n"

