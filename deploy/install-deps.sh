@@ -17,6 +17,8 @@ PACKAGES=(
   libinih-dev                          # INI config files
   libgsl-dev                           # distribution functions for spike detection
   jq                                   # the demo reads JSON output with it
+  chromium                             # headless screenshot of the HTML report (report_browser test)
+  python3-pil                          # that test reads the screenshot's pixels
 )
 
 if [ "$(id -u)" -eq 0 ]; then
