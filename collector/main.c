@@ -101,7 +101,7 @@ static const tsr_config_key_t s_keys[] = {
      "a released count differs from the true one by at most this (at least k-1)"},
     {"disclosure", "variance", TSR_CONFIG_STRING, &C.variance, "5", 0, 0, false,
      "the perturbation's variance for counts of k or more (at least 2)"},
-    {"disclosure", "daily_query_budget", TSR_CONFIG_INT, &C.daily_query_budget, "150", 1, 100000,
+    {"disclosure", "daily_query_budget", TSR_CONFIG_INT, &C.daily_query_budget, "60", 1, 100000,
      false,
      "distinct trends queries each analyst may have answered per UTC day (a repeat is free)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
