@@ -450,12 +450,15 @@ static int t_release_table(const t_table_t *t, const tsr_trends_opts_t *o, tsr_r
 }
 
 /* The query's period in whole ISO weeks, Monday to Sunday: no two queries
- * can differ by part of a week. */
+ * can differ by part of a week. Held within the weeks records can be in
+ * (retention to today), so a week axis never runs over empty decades. */
 static void t_period(const tsr_query_t *q, const tsr_trends_opts_t *o, int32_t *since,
                      int32_t *until)
 {
-    *since = tsr_day_week_monday(q->since_day ? q->since_day : o->first_day);
-    *until = tsr_day_week_monday(q->until_day ? q->until_day : o->today) + 6;
+    int32_t from = q->since_day && q->since_day > o->first_day ? q->since_day : o->first_day;
+    int32_t to = q->until_day && q->until_day < o->today ? q->until_day : o->today;
+    *since = tsr_day_week_monday(from);
+    *until = tsr_day_week_monday(to < from ? from : to) + 6;
 }
 
 int tsr_trends(MDB_txn *txn, MDB_dbi by_area_day, const tsr_query_t *q, const tsr_client_t *who,
