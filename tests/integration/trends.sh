@@ -103,7 +103,7 @@ for by in area region week month age_band gender contact_platform moved_to_platf
 done
 expect_eq "numbers from 1 to 4 given to the analyst" "$small" "0"
 
-# 3. the analyst sees only their region; the admin everything
+# 3. the analyst sees only their region
 set +e
 "$CLI" trends "${AN[@]}" --by area --area E08000025 >/dev/null 2>"$TMP/err"; rc=$?
 set -e
@@ -114,4 +114,23 @@ expect_contains "says why" "$(cat "$TMP/err")" "too few records match this query
 # 4. every query audited
 audited=$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key" --id yh-analyst --format csv | grep -c ',"trends by ')
 expect_eq "trends queries audited" "$audited" "$queries"
+
+# 5. the perturbation's parameters: unsafe values refused by -n and at start,
+# naming the setting; tessera ptable prints the table the collector uses
+for bad in "variance = 1" "variance = 11" "variance = five" "max_deviation = 3" "k = 2"; do
+    printf '[collector]\ndata_dir = %s\n[disclosure]\n%s\n' "$TMP/unused" "$bad" >"$TMP/bad.conf"
+    set +e
+    "$COLLECTOR" -n --config "$TMP/bad.conf" >/dev/null 2>"$TMP/err"; rc=$?
+    set -e
+    expect_eq "-n refuses $bad" "$rc" "1"
+    expect_contains "says where: $bad" "$(cat "$TMP/err")" "bad.conf"
+done
+expect_contains "variance too small, why" "$(printf '[disclosure]\nvariance = 1\n' >"$TMP/bad.conf";
+    "$COLLECTOR" -n --config "$TMP/bad.conf" 2>&1 || true)" "must be a number of at least 2"
+pt=$("$CLI" ptable --format csv)
+expect_eq "ptable: a 0 stays 0" "$(grep '^0,' <<<"$pt" | cut -d, -f2)" "1.000000"
+expect_eq "ptable: every row's mean is its count" \
+    "$(tail -n +2 <<<"$pt" | awk -F, '{ sub(/\+$/, "", $1); if ($(NF - 1) + 0 != $1 + 0) print }' | wc -l)" "0"
+expect_eq "ptable: no released 1 to 4" "$(head -1 <<<"$pt")" \
+    "count,0,5,6,7,8,9,10,11,12,13,14,15,mean,variance"
 finish
