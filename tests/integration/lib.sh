@@ -154,3 +154,30 @@ submit_as() {
     "$AGENT" submit --config "$TMP/$1/agent.conf" "$2" 2>"$TMP/submit.err" ||
         { cat "$TMP/submit.err" >&2; return 1; }
 }
+
+# yorkshire_scenario: the seeded scenario (tools/tessera-scenario) in
+# $TMP/scenario; a collector started in $DATA; one council agency per area
+# of AREAS (three Yorkshire areas), each submitting its export; an analyst
+# key for Yorkshire (yh-analyst, $TMP/analyst.key) and an admin key
+# (admin-1). Returns once the collector has applied what it acknowledged.
+AREAS="E08000035 E08000032 E08000034"
+yorkshire_scenario() {
+    local area who
+    "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+    "$TSR_BUILD_DIR/tools/tessera-scenario" --out "$TMP/scenario" >/dev/null
+    start_collector "$DATA"
+    for area in $AREAS; do
+        agency "la-$area" la_childrens_services "$area"
+    done
+    for who in analyst admin; do
+        "$CLI" keygen --curve "$TMP/$who" >/dev/null
+    done
+    echo "$(grep -v '^#' "$TMP/analyst.pub") analyst yh-analyst E12000003" >>"$DATA/authorized_clients"
+    echo "$(grep -v '^#' "$TMP/admin.pub") admin admin-1 *" >>"$DATA/authorized_clients"
+    kill -HUP "$COLLECTOR_PID"
+    sleep 0.3
+    for area in $AREAS; do
+        submit_as "la-$area" "$TMP/scenario/la-$area.jsonl"
+    done
+    entries "$DATA" ingest_log >/dev/null
+}

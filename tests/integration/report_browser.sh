@@ -19,24 +19,7 @@ if ! "$PY" -c 'import PIL' 2>/dev/null; then
     exit 1
 fi
 DATA="$TMP/data"
-"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
-"$TSR_BUILD_DIR/tools/tessera-scenario" --out "$TMP/scenario" >/dev/null
-start_collector "$DATA"
-AREAS="E08000035 E08000032 E08000034"
-for area in $AREAS; do
-    agency "la-$area" la_childrens_services "$area"
-done
-for who in analyst admin; do
-    "$CLI" keygen --curve "$TMP/$who" >/dev/null
-done
-echo "$(grep -v '^#' "$TMP/analyst.pub") analyst yh-analyst E12000003" >>"$DATA/authorized_clients"
-echo "$(grep -v '^#' "$TMP/admin.pub") admin admin-1 *" >>"$DATA/authorized_clients"
-kill -HUP "$COLLECTOR_PID"
-sleep 0.3
-for area in $AREAS; do
-    submit_as "la-$area" "$TMP/scenario/la-$area.jsonl"
-done
-entries "$DATA" ingest_log >/dev/null # wait until the collector has applied them
+yorkshire_scenario
 Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
 REPORT="$TMP/report.html"
 "$CLI" report "${Q[@]}" --key "$TMP/analyst.key" --region E12000003 --out "$REPORT" >/dev/null

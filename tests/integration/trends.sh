@@ -11,25 +11,7 @@ DATA="$TMP/data"
 # about 150 distinct queries below, and a query refused for the budget
 # would silently check nothing: the budget is roles.sh's to test
 EXTRA_CONF=$'[disclosure]\ndaily_query_budget = 100000'
-"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
-"$TSR_BUILD_DIR/tools/tessera-scenario" --out "$TMP/scenario" >/dev/null
-start_collector "$DATA"
-AREAS="E08000035 E08000032 E08000034"
-for area in $AREAS; do
-    "$AGENT" init --dir "$TMP/la-$area" --agency-id "la-$area" --agency-type la_childrens_services \
-        --area "$area" --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" \
-        --collector "$INGEST" | tail -n 1 >>"$DATA/authorized_clients"
-done
-for who in analyst admin; do
-    "$CLI" keygen --curve "$TMP/$who" >/dev/null
-done
-echo "$(grep -v '^#' "$TMP/analyst.pub") analyst yh-analyst E12000003" >>"$DATA/authorized_clients"
-echo "$(grep -v '^#' "$TMP/admin.pub") admin admin-1 *" >>"$DATA/authorized_clients"
-kill -HUP "$COLLECTOR_PID"
-sleep 0.3
-for area in $AREAS; do
-    "$AGENT" submit --config "$TMP/la-$area/agent.conf" "$TMP/scenario/la-$area.jsonl" 2>/dev/null
-done
+yorkshire_scenario
 cat $(for a in $AREAS; do echo "$TMP/scenario/la-$a.jsonl"; done) >"$TMP/all.jsonl"
 Q=(--collector "$QUERY" --server-key "$DATA/collector.pub")
 AN=("${Q[@]}" --key "$TMP/analyst.key")
