@@ -1148,18 +1148,27 @@ static bool s_audit_decode(tsr_audit_entry_t *e, const MDB_val *v)
     return !b.bad;
 }
 
+/* A read transaction and a cursor on the audit log; the caller closes both. */
+static int s_audit_cursor(tsr_store_t *s, MDB_txn **txn, MDB_cursor **c)
+{
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    if ((rc = mdb_cursor_open(*txn, s->dbi[S_AUDIT], c)) != 0) {
+        mdb_txn_abort(*txn);
+        return tsr_kv_code(rc);
+    }
+    return 0;
+}
+
 int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
                          tsr_response_t *resp)
 {
     MDB_txn *txn;
     MDB_cursor *c;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = s_audit_cursor(s, &txn, &c);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    if ((rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c)) != 0) {
-        mdb_txn_abort(txn);
-        return tsr_kv_code(rc);
-    }
+        return rc;
     size_t cap = 0;
     int out = 0;
     MDB_val k, v;
@@ -1190,13 +1199,9 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
 {
     MDB_txn *txn;
     MDB_cursor *c;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = s_audit_cursor(s, &txn, &c);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    if ((rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c)) != 0) {
-        mdb_txn_abort(txn);
-        return tsr_kv_code(rc);
-    }
+        return rc;
     int out = 0;
     MDB_val k, v;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
