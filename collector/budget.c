@@ -3,6 +3,7 @@
  * queries counted on one day; a budget of at most 100000 makes a lookup a
  * binary search and an insertion one memmove. */
 #include "budget.h"
+#include "bytes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,14 +112,8 @@ int tsr_budget_note(tsr_budget_t *b, const char *id, int32_t day, const char *re
 {
     s_analyst_t *a = s_find(b, id);
     if (!a) {
-        if (b->n == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 8;
-            s_analyst_t *v = realloc(b->v, cap * sizeof *v);
-            if (!v)
-                return TSR_ENOMEM;
-            b->v = v;
-            b->cap = cap;
-        }
+        if (tsr_grow((void **)&b->v, &b->cap, b->n, sizeof *b->v) != 0)
+            return TSR_ENOMEM;
         a = &b->v[b->n++];
         memset(a, 0, sizeof *a);
         snprintf(a->id, sizeof a->id, "%s", id);
@@ -137,14 +132,8 @@ int tsr_budget_note(tsr_budget_t *b, const char *id, int32_t day, const char *re
     size_t i = s_lower(a, h);
     if (i < a->n && a->fp[i] == h)
         return 0;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        uint64_t *fp = realloc(a->fp, cap * sizeof *fp);
-        if (!fp)
-            return TSR_ENOMEM;
-        a->fp = fp;
-        a->cap = cap;
-    }
+    if (tsr_grow((void **)&a->fp, &a->cap, a->n, sizeof *a->fp) != 0)
+        return TSR_ENOMEM;
     memmove(a->fp + i + 1, a->fp + i, (a->n - i) * sizeof *a->fp);
     a->fp[i] = h;
     a->n++;
