@@ -176,8 +176,12 @@ static void s_print_text(const tsr_alert_t *a)
         }
         printf("  series:    %s (%s, %s %s)\n", a->series, a->method,
                !strcmp(a->method, "farrington") ? "week of" : "day", cli_day(d1, a->period_day));
+        bool weekly = !strcmp(a->method, "farrington");
         if (a->observed_suppressed)
             printf("  observed:  %s\n", obs);
+        else if (a->upperbound == 0) /* an analyst's: released counts, no bound */
+            printf("  observed:  %s; %.4g a %s in the four weeks before\n", obs, a->expected,
+                   weekly ? "week" : "day");
         else
             printf("  observed:  %s; expected %.4g, upper bound %.4g\n", obs, a->expected,
                    a->upperbound);
@@ -235,8 +239,9 @@ static void s_print_json(const tsr_alert_t *a)
         }
         json_object_set_new(o, "expected",
                             a->observed_suppressed ? json_null() : json_real(a->expected));
-        json_object_set_new(o, "upperbound",
-                            a->observed_suppressed ? json_null() : json_real(a->upperbound));
+        json_object_set_new(o, "upperbound", a->observed_suppressed || a->upperbound == 0
+                                                 ? json_null()
+                                                 : json_real(a->upperbound));
     }
     char *text = json_dumps(o, JSON_COMPACT);
     if (text)

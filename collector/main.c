@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -606,9 +605,9 @@ static void s_refuse(tsr_response_t *resp, int status, const char *why)
 
 /* A spike or cross-area alert as an analyst sees it: its count replaced by
  * the released count of the same records now (its series' areas, period
- * and feature), so it agrees with the trend tables; expectation and bound
- * in whole numbers. A released 0 shows as "<k" without expectation or bound
- * (an alarm means observed > bound, so they would narrow it down). */
+ * and feature), so it agrees with the trend tables; its expectation by the
+ * released count of the four whole weeks before, per day or week; no
+ * bound. A released 0 shows as "<k" without an expectation. */
 static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
 {
     if (a->kind != TSR_ALERT_SPIKE && a->kind != TSR_ALERT_CROSS_AREA)
@@ -641,24 +640,25 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     }
     bool weekly = !strcmp(a->method, "farrington");
     int32_t from = weekly ? tsr_day_week_monday(a->period_day) : a->period_day;
-    uint64_t released = 0;
+    int32_t before = tsr_day_week_monday(a->period_day) - 28;
+    uint64_t released = 0, baseline = 0;
     int rc = tsr_store_released(c->store, areas, n, from, weekly ? from + 6 : from, &f, nf,
                                 (unsigned)C.k, &s_ckm, &released);
+    if (rc == 0)
+        rc = tsr_store_released(c->store, areas, n, before, before + 27, &f, nf, (unsigned)C.k,
+                                &s_ckm, &baseline);
     if (rc != 0)
         return rc;
+    /* The method's own expectation and bound are made from exact daily
+     * counts of days that are not whole weeks: rounded, "expected 0, bound
+     * 1" still pinned a baseline of exactly one case (tests/privacy). An
+     * analyst gets the four whole weeks before instead, released like any
+     * count, and no bound. */
     a->observed = released;
-    if (released == 0) {
-        a->observed_suppressed = true;
-        a->expected = 0;
-        a->upperbound = 0;
-    } else {
-        /* The expectation is a mean of exact past counts (EARS: 7 days), so
-         * it would give their sum; whole numbers leave that sum a range
-         * (7 days: 7 wide) and still say how far above normal the count is. */
-        a->expected = round(a->expected);
-        a->upperbound = round(a->upperbound);
-    }
-    tsr_spikes_summary(a, (unsigned)C.k, a->summary, sizeof a->summary);
+    a->observed_suppressed = released == 0;
+    a->expected = released == 0 ? 0 : (double)baseline / (weekly ? 4.0 : 28.0);
+    a->upperbound = 0;
+    tsr_spikes_summary_released(a, (unsigned)C.k, a->summary, sizeof a->summary);
     return 0;
 }
 

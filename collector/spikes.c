@@ -389,6 +389,24 @@ void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
                  a->expected, a->upperbound, a->method);
 }
 
+void tsr_spikes_summary_released(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
+{
+    char what[160], day[11];
+    p_describe(what, sizeof what, a->series);
+    tsr_day_format(day, a->period_day);
+    bool weekly = !strcmp(a->method, "farrington");
+    if (a->kind == TSR_ALERT_CROSS_AREA)
+        snprintf(out, cap, "cross-area: %s, %s %s: %s", what, weekly ? "week of" : "day", day,
+                 a->trigger);
+    else if (a->observed_suppressed)
+        snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, weekly ? "week of" : "day",
+                 day, k, a->method);
+    else
+        snprintf(out, cap, "spike: %s, %s %s: %llu reports against %.1f a %s in the four weeks "
+                 "before (%s)", what, weekly ? "week of" : "day", day,
+                 (unsigned long long)a->observed, a->expected, weekly ? "week" : "day", a->method);
+}
+
 /* Raises a spike alert unless this series, method and period had one. */
 static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
                    int method, double observed, double expected, double upper, int64_t now)

@@ -68,6 +68,12 @@ void tsr_spikes_evaluated(tsr_spikes_t *s);
  * below k is written "<k" (what analysts see). */
 void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap);
 
+/* The same as an analyst reads it, where every number is a released count:
+ * observed is the period's released count (0: "<k"), expected the released
+ * count of the four whole ISO weeks before the period's week per day (a
+ * daily method) or per week (Farrington), and there is no bound. */
+void tsr_spikes_summary_released(const tsr_alert_t *a, unsigned k, char *out, size_t cap);
+
 /* The day boundary run for `day`, the day just closed: evaluates every
  * daily series with cases that day, and when it is a Sunday every weekly
  * series with cases that week (their data were incomplete until now). */
