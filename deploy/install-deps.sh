@@ -18,6 +18,7 @@ PACKAGES=(
   libgsl-dev                           # distribution functions for spike detection
   libglpk-dev                          # linear programs auditing disclosure control
   jq                                   # the demo reads JSON output with it
+  python3                              # the privacy adversary (tests/privacy), standard library only
 )
 
 if [ "$(id -u)" -eq 0 ]; then
