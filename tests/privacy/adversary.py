@@ -30,6 +30,8 @@ SINGLE = {"gender": ["boy_man", "girl_woman", "other", "unknown"],
           "amount_band": ["none", "1_49", "50_99", "100_249", "250_499", "500_999",
                           "1000_2499", "2500_plus", "unknown"]}
 
+FAMILIES = ("1 margins", "2 complements", "3 2-D vs 1-D", "4 date shifts", "5 filter drops",
+            "6 report vs tables", "7 averaging")
 Q = collections.namedtuple("Q", "by filters since until src")
 
 
@@ -426,12 +428,16 @@ def consistency(args, o, areas, first):
     A, R = areas[0], args.region
     shapes = []  # (Q, fmt, key)
     early = first - 50 * WEEK  # Mondays before any record: the same record set
-    sinces = [None] + [iso(truthmod.monday(early) + i * WEEK) for i in range(0, 24)]
+    sinces = [None] + [iso(truthmod.monday(early) + i * WEEK) for i in range(0, 34)]
     for s in sinces:
         for fmt in ("json", "csv", "table"):
             shapes.append((q("area", (), s, None), fmt, (A,)))
         shapes.append((q("area", (("region", R),), s, None), "json", (A,)))
         shapes.append((q("region", (("area", A),), s, None), "json", (R,)))
+    for i in range(20):  # Sundays after any record
+        u = iso(truthmod.monday(first) + (160 + i) * WEEK - datetime.timedelta(days=1))
+        shapes.append((q("area", (), None, u), "json", (A,)))
+        shapes.append((q("area", (), None, u), "csv", (A,)))
     for s in sinces[:10]:
         shapes.append((q("agency_type", (("area", A),), s, None), "json", ("la_childrens_services",)))
         for dim in SINGLE:
@@ -497,7 +503,7 @@ def score(args, o, a, shapes):
     if len(truths) != 1:
         fails.append(f"scorer: the shapes are not one record set (true counts {truths})")
     # the families
-    fam = collections.OrderedDict()
+    fam = collections.OrderedDict((f, [0, 0, 0]) for f in FAMILIES)
     groups = collections.defaultdict(list)  # averaging: (W, key) -> [(round, derived, true)]
     for family, group, terms, value in a.derivations:
         tv = sum(s * t.cell(qq, key) for s, qq, key in terms)
