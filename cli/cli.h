@@ -20,6 +20,7 @@ int cli_cmd_audit(int argc, char **argv);
 int cli_cmd_admin(int argc, char **argv);
 int cli_cmd_trends(int argc, char **argv);
 int cli_cmd_report(int argc, char **argv);
+int cli_cmd_ptable(int argc, char **argv);
 
 /* Connection options every query command takes (getopt_long values). */
 enum { CLI_OPT_COLLECTOR = 1000, CLI_OPT_ALERTS, CLI_OPT_SERVER_KEY, CLI_OPT_KEY };

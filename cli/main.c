@@ -17,6 +17,7 @@ static const char s_usage[] =
     "  lookup VALUE         is this offender identifier known? (liaison)\n"
     "  cluster ID           the records of a linked cluster (liaison)\n"
     "  spikes backtest      run EARS C1-C3 or Farrington flexible over a series file\n"
+    "  ptable               the perturbation table counts are released through\n"
     "  audit                who asked the collector what (admin)\n"
     "  admin purge          purge records past retention now (admin)\n"
     "\n"
@@ -36,6 +37,7 @@ static const struct {
     {"lookup", cli_cmd_lookup},
     {"cluster", cli_cmd_cluster},
     {"spikes", cli_cmd_spikes},
+    {"ptable", cli_cmd_ptable},
     {"audit", cli_cmd_audit},
     {"admin", cli_cmd_admin},
 };

@@ -20,10 +20,16 @@ static const char s_usage[] =
     "payment_method, tactic, risk, action, paid, amount_band. Lists (platforms,\n"
     "demands, tactics...) count a record once per value it holds.\n"
     "\n"
-    "Disclosure control is applied by the collector: a count from 1 to k-1 shows\n"
-    "as <k; a cell suppressed so that no small count can be worked out from the\n"
-    "others (it is k or more) shows as x. Dates are taken in whole weeks, Monday\n"
-    "to Sunday. Analysts see their own areas only. docs/PRIVACY.md explains.\n"
+    "Every count is released by the collector's cell-key method: it may differ\n"
+    "from the true count by a little (at most the collector's max_deviation,\n"
+    "5 by default) and is never 1 to k-1; the same records always give the same\n"
+    "number, so repeating or reshaping a query tells nothing new. Totals (the\n"
+    "Total row and column; an empty key in CSV, null in JSON) are perturbed on\n"
+    "their own, so they need not equal the sum of their cells. Periods are whole\n"
+    "ISO weeks, Monday to Sunday: --since and --until are widened to them, and\n"
+    "a month is the weeks whose Thursday falls in it. Analysts see their own\n"
+    "areas only, within a daily budget of distinct queries. docs/PRIVACY.md\n"
+    "explains.\n"
     "\n"
     "  --where DIM=VALUE     only records with that value (repeatable); --area,\n"
     "                        --region and --platform (contact platform) are short\n"
@@ -42,61 +48,124 @@ static bool s_filter(tsr_query_t *q, const char *dim, const char *value)
     return true;
 }
 
-static void s_print(const tsr_response_t *r, size_t n_by, const char *format, const char **dims)
+/* The sentence every table carries (docs/PRIVACY.md). */
+static void s_method_note(FILE *fp, const tsr_response_t *r)
+{
+    if (r->max_deviation == 0)
+        return; /* an older collector: its own marks say what was hidden */
+    fprintf(fp, "Counts are released by the cell-key method: each may differ from the true count "
+                "by up to %u and is never 1 to %u; the same records always give the same number, "
+                "and totals are perturbed on their own, so they need not add up.\n",
+            r->max_deviation, r->k > 0 ? r->k - 1 : 0);
+}
+
+/* Index of name in names[0..*n), appended when new. */
+static size_t s_slot(const char **names, size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(names[i], name))
+            return i;
+    names[*n] = name;
+    return (*n)++;
+}
+
+static void s_print_json(const tsr_response_t *r, size_t n_by, const char **dims)
 {
     char t[32];
-    if (!strcmp(format, "json")) {
-        json_t *o = json_object(), *cells = json_array();
-        json_object_set_new(o, "k", json_integer(r->k));
-        for (size_t i = 0; i < r->n_cells; i++) {
-            json_t *c = json_object();
-            for (size_t d = 0; d < n_by; d++)
-                json_object_set_new(c, dims[d], json_string(r->cells[i].keys[d]));
-            cli_cell_text(t, sizeof t, &r->cells[i], r->k, false);
-            json_object_set_new(c, "count", r->cells[i].suppressed ? json_string(t)
-                                                                   : json_integer((json_int_t)r->cells[i].count));
-            json_array_append_new(cells, c);
-        }
-        json_object_set_new(o, "cells", cells);
-        char *text = json_dumps(o, JSON_INDENT(1));
-        if (text)
-            puts(text);
-        free(text);
-        json_decref(o);
-        return;
+    json_t *o = json_object(), *cells = json_array();
+    json_object_set_new(o, "k", json_integer(r->k));
+    json_object_set_new(o, "max_deviation", json_integer(r->max_deviation));
+    json_object_set_new(o, "variance", json_real(r->variance));
+    for (size_t i = 0; i < r->n_cells; i++) {
+        json_t *c = json_object();
+        for (size_t d = 0; d < n_by; d++) /* null: the total over this dimension */
+            json_object_set_new(c, dims[d], r->cells[i].keys[d][0]
+                                                ? json_string(r->cells[i].keys[d])
+                                                : json_null());
+        cli_cell_text(t, sizeof t, &r->cells[i], r->k, false);
+        json_object_set_new(c, "count", r->cells[i].suppressed
+                                            ? json_string(t)
+                                            : json_integer((json_int_t)r->cells[i].count));
+        json_array_append_new(cells, c);
     }
-    if (!strcmp(format, "csv") || n_by == 1) {
-        bool csv = !strcmp(format, "csv");
-        if (csv)
-            printf("%s%s%s,count\n", dims[0], n_by > 1 ? "," : "", n_by > 1 ? dims[1] : "");
-        else
-            printf("%-24s %8s\n", dims[0], "count");
-        for (size_t i = 0; i < r->n_cells; i++) {
-            cli_cell_text(t, sizeof t, &r->cells[i], r->k, false);
-            if (csv)
-                printf("%s%s%s,%s\n", r->cells[i].keys[0], n_by > 1 ? "," : "",
-                       n_by > 1 ? r->cells[i].keys[1] : "", t);
-            else
-                printf("%-24s %8s\n", r->cells[i].keys[0], t);
-        }
-        return;
+    json_object_set_new(o, "cells", cells);
+    char *text = json_dumps(o, JSON_INDENT(1));
+    if (text)
+        puts(text);
+    free(text);
+    json_decref(o);
+}
+
+/* A cross table: rows of the first dimension, columns of the second, with
+ * the totals the collector released as the last row and column. */
+static void s_print_cross(const tsr_response_t *r, const char **dims)
+{
+    const char **rows = calloc(r->n_cells + 1, sizeof *rows),
+               **cols = calloc(r->n_cells + 1, sizeof *cols);
+    const tsr_trend_cell_t **at = calloc((r->n_cells + 1) * (r->n_cells + 1), sizeof *at);
+    if (!rows || !cols || !at) {
+        fprintf(stderr, "tessera trends: out of memory\n");
+        goto out;
     }
-    /* a cross table: rows of the first dimension, columns of the second */
-    size_t ncols = 0;
-    while (ncols < r->n_cells && !strcmp(r->cells[ncols].keys[0], r->cells[0].keys[0]))
-        ncols++;
-    printf("%-20s", dims[0]);
-    for (size_t j = 0; j < ncols; j++)
-        printf(" %12.12s", r->cells[j].keys[1]);
+    size_t nr = 0, nc = 0;
+    for (size_t i = 0; i < r->n_cells; i++) { /* totals ("") sort last */
+        if (r->cells[i].keys[0][0])
+            s_slot(rows, &nr, r->cells[i].keys[0]);
+        if (r->cells[i].keys[1][0])
+            s_slot(cols, &nc, r->cells[i].keys[1]);
+    }
+    s_slot(rows, &nr, "");
+    s_slot(cols, &nc, "");
+    for (size_t i = 0; i < r->n_cells; i++)
+        at[s_slot(rows, &nr, r->cells[i].keys[0]) * nc + s_slot(cols, &nc, r->cells[i].keys[1])] =
+            &r->cells[i];
+    int w = (int)strlen(dims[0]);
+    for (size_t i = 0; i < nr; i++)
+        w = (int)strlen(rows[i]) > w ? (int)strlen(rows[i]) : w;
+    printf("%-*s", w, dims[0]);
+    for (size_t j = 0; j < nc; j++)
+        printf(" %12.12s", cols[j][0] ? cols[j] : "Total");
     putchar('\n');
-    for (size_t i = 0; ncols && i < r->n_cells; i += ncols) {
-        printf("%-20s", r->cells[i].keys[0]);
-        for (size_t j = 0; j < ncols && i + j < r->n_cells; j++) {
-            cli_cell_text(t, sizeof t, &r->cells[i + j], r->k, false);
+    for (size_t i = 0; i < nr; i++) {
+        printf("%-*s", w, rows[i][0] ? rows[i] : "Total");
+        for (size_t j = 0; j < nc; j++) {
+            char t[32] = "";
+            if (at[i * nc + j])
+                cli_cell_text(t, sizeof t, at[i * nc + j], r->k, false);
             printf(" %12s", t);
         }
         putchar('\n');
     }
+out:
+    free(rows);
+    free(cols);
+    free(at);
+}
+
+static void s_print(const tsr_response_t *r, size_t n_by, const char *format, const char **dims)
+{
+    char t[32];
+    if (!strcmp(format, "json")) {
+        s_print_json(r, n_by, dims);
+        return;
+    }
+    if (!strcmp(format, "csv")) { /* an empty key is the total over that dimension */
+        printf("%s%s%s,count\n", dims[0], n_by > 1 ? "," : "", n_by > 1 ? dims[1] : "");
+        for (size_t i = 0; i < r->n_cells; i++)
+            printf("%s%s%s,%s\n", r->cells[i].keys[0], n_by > 1 ? "," : "",
+                   n_by > 1 ? r->cells[i].keys[1] : "",
+                   cli_cell_text(t, sizeof t, &r->cells[i], r->k, false));
+        return;
+    }
+    if (n_by == 1) {
+        printf("%-24s %8s\n", dims[0], "count");
+        for (size_t i = 0; i < r->n_cells; i++)
+            printf("%-24s %8s\n", r->cells[i].keys[0][0] ? r->cells[i].keys[0] : "Total",
+                   cli_cell_text(t, sizeof t, &r->cells[i], r->k, false));
+    } else {
+        s_print_cross(r, dims);
+    }
+    s_method_note(stdout, r);
 }
 
 int cli_cmd_trends(int argc, char **argv)

@@ -43,7 +43,6 @@ function(tsr_require_plain target header library debpkg)
 endfunction()
 
 tsr_require_plain(tsr_libcsv csv.h csv libcsv-dev)
-tsr_require_plain(tsr_libglpk glpk.h glpk libglpk-dev)
 
 find_program(PROTOC_C protoc-c)
 if(NOT PROTOC_C)

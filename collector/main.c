@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "store.h"
 #include "tessera/auth.h"
+#include "tessera/ckm.h"
 #include "tessera/codes.h"
 #include "tessera/config.h"
 #include "tessera/curve.h"
@@ -34,12 +36,16 @@ typedef struct {
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
     long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch;
-    long k, recent_days, recent_weeks, min_cases;
-    char *daily_methods;
+    long k, max_deviation, recent_days, recent_weeks, min_cases;
+    char *daily_methods, *variance;
     bool farrington;
 } s_config_t;
 
 static s_config_t C;
+/* The perturbation every count an analyst sees goes through (ckm.h). */
+static tsr_ckm_table_t s_ckm;
+/* Below this variance a handful of averaged queries would pin a count. */
+#define S_MIN_VARIANCE 2.0
 
 static const tsr_config_key_t s_keys[] = {
     {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, "tessera-data", 0, 0, false,
@@ -87,8 +93,12 @@ static const tsr_config_key_t s_keys[] = {
      "weekly periods older than this are counted but not evaluated"},
     {"spikes", "min_cases", TSR_CONFIG_INT, &C.min_cases, "3", 1, 1000, false,
      "an alarm becomes an alert only when the period has at least this many cases"},
-    {"disclosure", "k", TSR_CONFIG_INT, &C.k, "5", 3, 1000, false,
+    {"disclosure", "k", TSR_CONFIG_INT, &C.k, "5", 3, TSR_CKM_MAX_JS + 1, false,
      "analysts never see a count from 1 to k-1 (at least 3)"},
+    {"disclosure", "max_deviation", TSR_CONFIG_INT, &C.max_deviation, "5", 1, TSR_CKM_MAX_D, false,
+     "a released count differs from the true one by at most this (at least k-1)"},
+    {"disclosure", "variance", TSR_CONFIG_STRING, &C.variance, "5", 0, 0, false,
+     "the perturbation's variance for counts of k or more (at least 2)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
      "records reported longer ago than this are refused, and purged every day"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
@@ -572,6 +582,64 @@ static void s_refuse(tsr_response_t *resp, int status, const char *why)
     snprintf(resp->error, sizeof resp->error, "%s", why);
 }
 
+/* A spike or cross-area alert as an analyst sees it: its count replaced by
+ * the released count of the same records now (its series' areas, period
+ * and feature), so it agrees with the trend tables; expectation and bound
+ * in whole numbers. A released 0 shows as "<k" without expectation or bound
+ * (an alarm means observed > bound, so they would narrow it down). */
+static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
+{
+    if (a->kind != TSR_ALERT_SPIKE && a->kind != TSR_ALERT_CROSS_AREA)
+        return 0;
+    char scope[sizeof a->series], code[16];
+    snprintf(scope, sizeof scope, "%s", a->series);
+    char *slash = strchr(scope, '/'), *colon = strchr(scope, ':');
+    if (slash)
+        *slash = '\0';
+    if (!colon)
+        return TSR_ESTORE;
+    snprintf(code, sizeof code, "%s", colon + 1);
+    const char *areas[512];
+    size_t n = 0;
+    for (int i = 0; i < tsr_area_count() && n < sizeof areas / sizeof areas[0]; i++) {
+        const tsr_area_t *ar = tsr_area_at(i);
+        if (!strcmp(strncmp(scope, "area:", 5) ? ar->region_code : ar->code, code))
+            areas[n++] = ar->code;
+    }
+    tsr_filter_t f = {0};
+    size_t nf = 0;
+    if (slash) { /* "/feature:value": a dimension and one of its code names */
+        char *fv = strchr(slash + 1, ':');
+        if (fv) {
+            *fv = '\0';
+            f.dimension = tsr_dimension_parse(slash + 1);
+            snprintf(f.value, sizeof f.value, "%s", fv + 1);
+            nf = f.dimension ? 1 : 0;
+        }
+    }
+    bool weekly = !strcmp(a->method, "farrington");
+    int32_t from = weekly ? tsr_day_week_monday(a->period_day) : a->period_day;
+    uint64_t released = 0;
+    int rc = tsr_store_released(c->store, areas, n, from, weekly ? from + 6 : from, &f, nf,
+                                (unsigned)C.k, &s_ckm, &released);
+    if (rc != 0)
+        return rc;
+    a->observed = released;
+    if (released == 0) {
+        a->observed_suppressed = true;
+        a->expected = 0;
+        a->upperbound = 0;
+    } else {
+        /* The expectation is a mean of exact past counts (EARS: 7 days), so
+         * it would give their sum; whole numbers leave that sum a range
+         * (7 days: 7 wide) and still say how far above normal the count is. */
+        a->expected = round(a->expected);
+        a->upperbound = round(a->upperbound);
+    }
+    tsr_spikes_summary(a, (unsigned)C.k, a->summary, sizeof a->summary);
+    return 0;
+}
+
 static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
                             tsr_response_t *resp)
 {
@@ -588,18 +656,13 @@ static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr
         s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
         return;
     }
-    /* disclosure control: analysts never see an observed count below k */
-    for (size_t i = 0; who->role == TSR_ROLE_ANALYST && i < resp->n_alerts; i++) {
-        tsr_alert_t *a = &resp->alerts[i];
-        if (a->observed < (uint64_t)C.k) {
-            /* the bound and the expectation would narrow the count down
-             * (an alarm means observed > bound): they go too */
-            tsr_spikes_summary(a, (unsigned)C.k, a->summary, sizeof a->summary);
-            a->observed = 0;
-            a->expected = 0;
-            a->upperbound = 0;
-            a->observed_suppressed = true;
-        }
+    /* disclosure control: an analyst's alert counts go through the
+     * cell-key method like every other count they see */
+    for (size_t i = 0; rc == 0 && who->role == TSR_ROLE_ANALYST && i < resp->n_alerts; i++)
+        rc = s_alert_release(c, &resp->alerts[i]);
+    if (rc != 0) {
+        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        return;
     }
     resp->status = TSR_QSTATUS_OK;
     resp->kind = TSR_QUERY_ALERTS;
@@ -707,7 +770,7 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
                                             : "",
                  d1, d2, filt);
         char why[200] = "";
-        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, resp, why, sizeof why);
+        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, &s_ckm, resp, why, sizeof why);
         if (rc == TSR_EINVAL || rc == TSR_ERANGE) {
             s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, why);
             return;
@@ -820,6 +883,25 @@ out:
 }
 
 /* --- start-up ------------------------------------------------------------------ */
+
+/* Builds the perturbation table from [disclosure], refusing unsafe values. */
+static int s_ckm_build(const char *config)
+{
+    char *end = NULL, why[256] = "";
+    double v = strtod(C.variance, &end);
+    if (end == C.variance || *end != '\0' || !(v >= S_MIN_VARIANCE))
+        snprintf(why, sizeof why, "variance = %s: must be a number of at least %.0f (less lets a "
+                 "few averaged queries pin a small count)", C.variance, S_MIN_VARIANCE);
+    else if (tsr_ckm_table_build(&s_ckm, (unsigned)C.max_deviation, v, (unsigned)C.k - 1, why,
+                                 sizeof why) != 0)
+        ; /* why says it */
+    else
+        return 0;
+    fprintf(stderr, "tessera-collector: %s: [disclosure] k = %ld, max_deviation = %ld, "
+            "variance = %s: %s\n", config ? config : "defaults", C.k, C.max_deviation,
+            C.variance, why);
+    return 1;
+}
 
 static void s_path(char *out, size_t cap, const char *set, const char *dir, const char *name)
 {
@@ -1020,6 +1102,8 @@ int main(int argc, char **argv)
         return 1;
     }
     tsr_log_set_level(lvl);
+    if (s_ckm_build(config) != 0)
+        return 1;
     if (C.syslog && !check_only)
         tsr_log_open_syslog("tessera-collector");
 

@@ -16,15 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
 
 enum {
     S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_AUDIT, S_LOG,
-    S_NDBS
+    S_META, S_NDBS
 };
 static const char *const s_db_names[S_NDBS] = {
     "records", "by_area_day", "by_token", "tombstones", "counters", "agencies", "audit",
-    "ingest_log",
+    "ingest_log", "meta",
 };
+/* meta: the secret the records' cell keys are made with (ckm.h). It lives
+ * in the store, so a backup, restore or rebuild keeps every key. */
+#define S_META_CKM_SECRET "cell_key_secret"
 
 #define S_RECORD_FORMAT 1
 #define S_AREA_KEY 9
@@ -36,6 +41,7 @@ struct tsr_store {
     MDB_dbi dbi[S_NDBS];
     tsr_link_t *link;
     tsr_spikes_t *spikes;
+    tsr_ckm_keyer_t *keyer; /* records' cell keys */
     int retention_months;
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
@@ -180,6 +186,44 @@ static int s_link_get(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_
     return s_unpack(&v, inc, agency, NULL, rid) == 0 ? 0 : MDB_CORRUPTED;
 }
 
+/* Reads the cell-key secret, or makes and stores one on the first open. */
+static int s_secret_txn(MDB_txn *txn, void *arg)
+{
+    uint8_t *secret = ((void **)arg)[0];
+    tsr_store_t *s = ((void **)arg)[1];
+    const uint8_t *given = ((void **)arg)[2];
+    MDB_val k = {sizeof S_META_CKM_SECRET - 1, (void *)S_META_CKM_SECRET}, v;
+    int rc = mdb_get(txn, s->dbi[S_META], &k, &v);
+    if (rc == 0 && v.mv_size == TSR_CKM_SECRET_LEN) {
+        if (given && memcmp(given, v.mv_data, TSR_CKM_SECRET_LEN) != 0)
+            return TSR_EEXIST;
+        memcpy(secret, v.mv_data, TSR_CKM_SECRET_LEN);
+        return 0;
+    }
+    if (rc == 0)
+        return MDB_CORRUPTED;
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    if (given)
+        memcpy(secret, given, TSR_CKM_SECRET_LEN);
+    else if ((rc = tsr_ckm_secret_new(secret)) != 0)
+        return rc;
+    v = (MDB_val){TSR_CKM_SECRET_LEN, secret};
+    return mdb_put(txn, s->dbi[S_META], &k, &v, 0);
+}
+
+static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
+{
+    uint8_t secret[TSR_CKM_SECRET_LEN];
+    void *arg[3] = {secret, s, (void *)given};
+    int mdb_rc = 0;
+    int rc = tsr_kv_write(s->kv, s_secret_txn, arg, &mdb_rc);
+    if (rc == 0)
+        rc = tsr_ckm_keyer_new(&s->keyer, secret);
+    OPENSSL_cleanse(secret, sizeof secret);
+    return rc;
+}
+
 int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t *err)
 {
     *out = NULL;
@@ -201,6 +245,13 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
+    if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {
+        tsr_error_at(err, opts->kv.dir, 0);
+        tsr_error_set(err, "meta", "the cell-key secret cannot be read or made: %s",
+                      tsr_strerror(rc));
+        tsr_store_close(&s);
+        return rc;
+    }
     /* what a crash left in the ingest log is applied by the next drain */
     if ((rc = s_pend_reload(s)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
@@ -221,6 +272,7 @@ void tsr_store_close(tsr_store_t **s_p)
         return;
     tsr_spikes_close(&(*s_p)->spikes);
     tsr_link_close(&(*s_p)->link);
+    tsr_ckm_keyer_destroy(&(*s_p)->keyer);
     tsr_kv_close(&(*s_p)->kv);
     tdestroy((*s_p)->pend, free);
     free(*s_p);
@@ -327,9 +379,12 @@ static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
 static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put)
 {
     uint8_t ak[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN], prof[TSR_PROFILE_LEN];
+    uint32_t key = 0;
+    if (put && tsr_ckm_record_key(s->keyer, inc->record_id, TSR_RECORD_ID_LEN, &key) != 0)
+        return TSR_ECRYPTO;
     s_area_day_key(ak, inc);
     /* the index value is the record's profile: trends read it, not records */
-    MDB_val k = {sizeof ak, ak}, v = {tsr_profile_pack(prof, inc), prof};
+    MDB_val k = {sizeof ak, ak}, v = {tsr_profile_pack(prof, inc, key), prof};
     int rc = put ? mdb_put(txn, s->dbi[S_BY_AREA_DAY], &k, &v, 0)
                  : mdb_del(txn, s->dbi[S_BY_AREA_DAY], &k, NULL);
     for (size_t i = 0; (rc == 0 || rc == MDB_NOTFOUND) && i < inc->n_tokens; i++) {
@@ -1284,14 +1339,47 @@ int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *p
 
 /* --- trends ------------------------------------------------------------------- */
 
+/* What trends need of the store: keys for old profiles and the default
+ * period, from the retention cutoff (ten years when nothing is purged). */
+static tsr_trends_opts_t s_trends_opts(tsr_store_t *s, unsigned k, const tsr_ckm_table_t *table)
+{
+    int64_t now = (int64_t)time(NULL);
+    int32_t today = (int32_t)(now / 86400);
+    return (tsr_trends_opts_t){
+        .k = k,
+        .table = table,
+        .keyer = s->keyer,
+        .first_day = s->retention_months ? tsr_store_retention_cutoff(s->retention_months, now)
+                                         : today - 3653,
+        .today = today,
+    };
+}
+
 int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *who, unsigned k,
-                     tsr_response_t *resp, char *why, size_t cap)
+                     const tsr_ckm_table_t *table, tsr_response_t *resp, char *why, size_t cap)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
     if (rc != 0)
         return tsr_kv_code(rc);
-    rc = tsr_trends(txn, s->dbi[S_BY_AREA_DAY], q, who, k, resp, why, cap);
+    tsr_trends_opts_t o = s_trends_opts(s, k, table);
+    rc = tsr_trends(txn, s->dbi[S_BY_AREA_DAY], q, who, &o, resp, why, cap);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas, int32_t from,
+                       int32_t to, const tsr_filter_t *filters, size_t n_filters, unsigned k,
+                       const tsr_ckm_table_t *table, uint64_t *released)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return tsr_kv_code(rc);
+    tsr_trends_opts_t o = s_trends_opts(s, k, table);
+    uint64_t count = 0;
+    rc = tsr_trends_cell(txn, s->dbi[S_BY_AREA_DAY], areas, n_areas, from, to, filters,
+                         n_filters, &o, released, &count);
     mdb_txn_abort(txn);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "tessera/auth.h"
+#include "tessera/ckm.h"
 #include "tessera/kv.h"
 #include "tessera/record.h"
 #include "tessera/wire.h"
@@ -72,6 +73,10 @@ typedef struct tsr_store_opts {
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     tsr_spikes_opts_t spikes;
+    /* The cell-key secret a new store is made with (NULL: random). A store
+     * that holds another refuses to open with it. Tests use this to build
+     * two stores that must end byte for byte the same. */
+    const uint8_t *ckm_secret;
 } tsr_store_opts_t;
 
 /* Opens (creating) the store. Returns 0 or a TSR_E* code with err filled. */
@@ -168,9 +173,17 @@ int32_t tsr_store_retention_cutoff(int months, int64_t now);
  * cluster bookkeeping runs as in ingest). */
 int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged);
 
-/* A trend table for `who` with disclosure threshold k (trends.h). */
+/* A trend table for `who`, every count released through table (trends.h;
+ * NULL only in benchmarks); no count in 1..k-1. */
 int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *who, unsigned k,
-                     tsr_response_t *resp, char *why, size_t cap);
+                     const tsr_ckm_table_t *table, tsr_response_t *resp, char *why, size_t cap);
+
+/* The released count of the records of areas[0..n_areas) reported from
+ * day `from` to `to` that pass the filters: the same value a trend table's
+ * cell of those records shows (a spike alert's count, for analysts). */
+int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas, int32_t from,
+                       int32_t to, const tsr_filter_t *filters, size_t n_filters, unsigned k,
+                       const tsr_ckm_table_t *table, uint64_t *released);
 
 /* --- audit log --- */
 

@@ -16,7 +16,6 @@ PACKAGES=(
   libcsv-dev                           # CSV input and code lists
   libinih-dev                          # INI config files
   libgsl-dev                           # distribution functions for spike detection
-  libglpk-dev                          # linear programs auditing disclosure control
   jq                                   # the demo reads JSON output with it
   python3                              # the privacy adversary (tests/privacy), standard library only
 )

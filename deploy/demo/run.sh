@@ -145,11 +145,12 @@ ANALYST=(--collector tcp://127.0.0.1:17702 --server-key "$DEMO/collector/collect
 "$CLI" alerts "${ANALYST[@]}" --kind cross-area --state "$DEMO/analyst.alerts-seq" | sed 's/^/   /'
 "$CLI" alerts "${ANALYST[@]}" --since 0 --format json --state "$DEMO/scratch2.seq" >"$DEMO/analyst-alerts.jsonl"
 echo "   The analyst also has $(jq -r 'select(.kind == "spike")' "$DEMO/analyst-alerts.jsonl" | jq -s length) spike alerts on single series (demo-run/analyst-alerts.jsonl);"
-echo "   counts below the disclosure threshold show as hidden. Methods, as R's surveillance package:"
+echo "   their counts are released by the cell-key method, like the tables. Methods, as R's surveillance package:"
 echo "   tessera spikes backtest --method c2 --input SERIES.csv"
 echo
-echo "-- 13. The analyst's trend tables, with disclosure control (<5: a small count; x: hidden"
-echo "       so that no small count can be worked out): Yorkshire cases by age band and gender"
+echo "-- 13. The analyst's trend tables: every count, totals too, released by the cell-key"
+echo "       method (never 1 to 4, at most 5 from the truth, the same records always the"
+echo "       same number): Yorkshire cases by age band and gender"
 "$CLI" trends "${ANALYST[@]}" --by age_band,gender | sed 's/^/   /'
 echo
 echo "-- 14. The regional report: one self-contained HTML file (inline SVG) to open or email"

@@ -198,8 +198,11 @@ expect_contains "purge audited" "$("$CLI" audit "${Q[@]}" --key "$TMP/admin.key"
     "purge before 2026-10-03 -> ok"
 
 # 11. disclosure control on spike alerts: four cases in Leeds yesterday make
-# a spike (after quiet weeks); four is below k = 5, so the analyst sees
-# neither the count nor the bounds, while liaison sees them
+# a spike (after quiet weeks). The analyst's count is released by the
+# cell-key method, as a trend table's cell of the same records: never 1..4,
+# at most D = 5 from the truth, and when it is 0 shown as <5 without the
+# bounds (an alarm means observed > bound). Every alert on those four
+# records (area, region, feature series) shows the same number.
 yday=$(date -u -d yesterday +%Y-%m-%d)
 for i in 1 2 3 4; do
     printf '{"case_ref":"S-%s","reported_date":"%s","area_code":"E08000035","age":15,"gender":"boy_man","contact_platforms":["snapchat"],"demands":["money"],"identifiers":[{"kind":"email","value":"spike%s@example.com"}]}\n' "$i" "$yday" "$i"
@@ -208,9 +211,18 @@ submit_as leeds-school "$TMP/spike.jsonl"
 an=$("$CLI" alerts "${AN[@]}" --kind spike --since 0 --format json --state "$TMP/an.seq")
 expect_eq "the analyst has the spike alerts" \
     "$([ "$(jq -s length <<<"$an")" -gt 0 ] && echo yes)" "yes"
-expect_eq "no number below k reaches the analyst" \
-    "$(jq -r 'select(.observed != null or .expected != null or .upperbound != null)' <<<"$an" | wc -l)" "0"
-expect_eq "the text says <5" "$(jq -r 'select(.summary | test("<5 reports") | not) | .seq' <<<"$an" | wc -l)" "0"
+expect_eq "no number from 1 to 4 reaches the analyst" \
+    "$(jq -r 'select(.observed != null and .observed >= 1 and .observed <= 4) | .seq' <<<"$an" | wc -l)" "0"
+expect_eq "a shown count is within 5 of the true 4" \
+    "$(jq -r 'select(.observed != null and (.observed < 5 or .observed > 9)) | .seq' <<<"$an" | wc -l)" "0"
+expect_eq "expectations and bounds in whole numbers" \
+    "$(jq -r 'select((.expected != null and (.expected | floor) != .expected) or (.upperbound != null and (.upperbound | floor) != .upperbound)) | .seq' <<<"$an" | wc -l)" "0"
+expect_eq "a hidden count has no bounds" \
+    "$(jq -r 'select(.observed == null and (.expected != null or .upperbound != null)) | .seq' <<<"$an" | wc -l)" "0"
+expect_eq "a hidden count reads <5" \
+    "$(jq -r 'select(.observed == null and (.summary | test("<5 reports") | not)) | .seq' <<<"$an" | wc -l)" "0"
+expect_eq "the same four records give one number in every alert" \
+    "$(jq -r --arg d "$yday" 'select(.period == $d and .method != "farrington") | .observed' <<<"$an" | sort -u | wc -l)" "1"
 li=$("$CLI" alerts "${LIAISON[@]}" --kind spike --since 0 --format json --state "$TMP/li.seq")
 expect_eq "liaison sees the count" "$(jq -r '.observed' <<<"$li" | sort -u | tr '\n' ' ')" "4 "
 
