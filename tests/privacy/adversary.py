@@ -190,8 +190,10 @@ def attack(args, o):
     R = args.region
     # reconnaissance: the weeks with data and the analyst's areas
     weeks_res, areas_res = o.ask([q("week"), q("area")])
-    weeks = sorted(k[0] for k in weeks_res.cells if k[0])
-    areas = sorted(k[0] for k in areas_res.cells if k[0])
+    # (with the cell-key method every axis is its whole domain: weeks back
+    # to 1976, released as 0; the ones with records release more)
+    weeks = sorted(k[0] for k, v in weeks_res.cells.items() if k[0] and v != 0)
+    areas = sorted(k[0] for k, v in areas_res.cells.items() if k[0] and v != 0)
     first, last = day(weeks[0]), day(weeks[-1])
     mondays = []
     d = first

@@ -31,7 +31,7 @@ store() {
     EXTRA_CONF="$RETENTION_CONF"$'\n'"$BUDGET_CONF"
     if ! start_collector "$DATA" 2>/dev/null; then
         grep -q "daily_query_budget" "$TMP/collector.log" || { cat "$TMP/collector.log" >&2; return 1; }
-        echo "note: this collector has no daily_query_budget: the old (suppression) collector"
+        echo "note: this collector has no [disclosure] daily_query_budget: asking without one"
         : >"$TMP/collector.log"
         EXTRA_CONF="$RETENTION_CONF"
         start_collector "$DATA"
