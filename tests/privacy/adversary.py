@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import truth as truthmod  # noqa: E402  (the scorer; the attack never reads it)
 
@@ -30,7 +31,8 @@ SINGLE = {"gender": ["boy_man", "girl_woman", "other", "unknown"],
           "amount_band": ["none", "1_49", "50_99", "100_249", "250_499", "500_999",
                           "1000_2499", "2500_plus", "unknown"]}
 
-FAMILIES = ("1 margins", "2 complements", "3 2-D vs 1-D", "4 date shifts", "5 filter drops",
+FAMILIES = ("1 margins", "2 complements", "3 2-D vs 1-D", "4 date shifts", "4b month vs weeks",
+            "5 filter drops",
             "6 report vs tables", "7 averaging")
 Q = collections.namedtuple("Q", "by filters since until src")
 
@@ -159,6 +161,7 @@ class Attack:
         self.o = oracle
         self.derivations = []   # (family, group, terms [(sign, Q, key)], value)
         self.family_queries = collections.Counter()
+        self.refused = []       # (refused Q, Q of the same records, its cell key)
 
     def derive(self, family, terms, group=None):
         total = 0
@@ -304,7 +307,7 @@ def attack(args, o):
                 a.derive("4 date shifts", [(+1, wide, (area,)), (-1, late, (area,))])
     for wide, narrow in month_pairs:
         for key in set(o.get(wide).cells) | set(o.get(narrow).cells):
-            a.derive("4 date shifts", [(+1, wide, key), (-1, narrow, key)])
+            a.derive("4b month vs weeks", [(+1, wide, key), (-1, narrow, key)])
 
     # 5. filter drops: three filters; one, two and all three dropped
     triples = [(("gender", g), ("paid", p), ("contact_platform", c))
@@ -330,9 +333,28 @@ def attack(args, o):
     # 7. averaging: many distinct range differences isolating the same cells
     averaging(args, a, mondays)
 
+    # refusals: the same records asked as a cell of a query that is answered
+    probes = [q("gender", (("area", area),), iso(w), iso(w + datetime.timedelta(days=6)))
+              for w in mondays[-20:] for area in areas]  # one area, one week: often refused
+    a.ask("refusals", probes)
+    refusals(a)
+
     # one record set, one value: (first area, all time) in >= 200 shapes
     shapes = consistency(args, o, areas, first)
     return a, shapes
+
+
+def refusals(a):
+    """For each refused query with a filter, the same record set as a cell:
+    its first filter's dimension as --by. A refusal made on the released
+    total agrees with that cell (0); one made on the true count does not."""
+    o = a.o
+    refused = [qq for (qq, fmt), r in o.results.items()
+               if fmt == "json" and qq.src == "trends" and not r.ok and qq.filters]
+    refused = sorted(set(refused), key=repr)[:300]
+    alts = [q((qq.filters[0][0],), qq.filters[1:], qq.since, qq.until) for qq in refused]
+    a.ask("refusals", alts)
+    a.refused = [(qq, alt, (qq.filters[0][1],)) for qq, alt in zip(refused, alts)]
 
 
 def report_family(args, a, areas, mondays):
@@ -397,7 +419,8 @@ def averaging(args, a, mondays):
     (area, W, gender) for every area and gender at once."""
     o = a.o
     n_max = args.avg_rounds
-    targets = [mondays[len(mondays) // 3], mondays[len(mondays) // 2]]
+    mid = len(mondays) // 2
+    targets = [mondays[mid - 6], mondays[mid], mondays[mid + 6]]
     last_day = mondays[-1] + datetime.timedelta(days=6)
     for W in targets:
         plan = []
@@ -504,6 +527,21 @@ def score(args, o, a, shapes):
                      f"{dict(values)}")
     if len(truths) != 1:
         fails.append(f"scorer: the shapes are not one record set (true counts {truths})")
+    # refusals: on the released total (then the same records release 0
+    # elsewhere), never on the true count
+    ref = {"refused": len(a.refused), "true_0": 0, "true_small": 0, "true_k_plus": 0,
+           "released_elsewhere": 0, "unanswered_elsewhere": 0}
+    for qq, alt, key in a.refused:
+        tv = t.table(qq.by, qq.filters, qq.since, qq.until).get(("",) * len(qq.by), 0)
+        ref["true_0" if tv == 0 else "true_small" if tv < k else "true_k_plus"] += 1
+        v = o.get(alt).value(key)
+        if v is None:
+            ref["unanswered_elsewhere"] += 1
+        elif v != 0:
+            ref["released_elsewhere"] += 1
+            if ref["released_elsewhere"] <= 3:
+                fails.append(f"refused, but the same records release {v} (true {tv}) as "
+                             f"{describe(alt, 'json', key)}")
     # the families
     fam = collections.OrderedDict((f, [0, 0, 0]) for f in FAMILIES)
     groups = collections.defaultdict(list)  # averaging: (W, key) -> [(round, derived, true)]
@@ -532,7 +570,7 @@ def score(args, o, a, shapes):
             "released_small": small_released, "beyond_deviation": far,
             "shapes": len(shapes), "shape_values": sorted(values),
             "distinct_queries": len(o.distinct), "cli_calls": o.calls,
-            "families": rows, "averaging_curve": curve, "averaging_needed": needed,
+            "families": rows, "refusals": ref, "averaging_curve": curve, "averaging_needed": needed,
             "fails": fails}
 
 
@@ -577,6 +615,12 @@ def print_result(res):
           f"beyond max_deviation: {res['beyond_deviation']}; one record set in "
           f"{res['shapes']} shapes gave {res['shape_values']}")
     print_table(res["families"])
+    if res.get("refusals"):
+        r = res["refusals"]
+        print(f"refused queries (with a filter): {r['refused']}: true total 0: {r['true_0']}, "
+              f"1..k-1: {r['true_small']}, k+: {r['true_k_plus']}; the same records released "
+              f"nonzero elsewhere: {r['released_elsewhere']}, refused there too: "
+              f"{r['unanswered_elsewhere']}")
     if res["averaging_curve"]:
         print("averaging: rounds | distinct queries | small targets | share pinned")
         for n, qn, targets, share in res["averaging_curve"]:
@@ -624,7 +668,7 @@ def main():
     ap.add_argument("--label", default="store")
     ap.add_argument("--json")
     ap.add_argument("--budget", type=int, default=DEFAULT_BUDGET)
-    ap.add_argument("--avg-rounds", type=int, default=80)
+    ap.add_argument("--avg-rounds", type=int, default=104)
     args = ap.parse_args()
     if args.summary:
         return summary(args.summary)
