@@ -32,8 +32,7 @@ SINGLE = {"gender": ["boy_man", "girl_woman", "other", "unknown"],
                           "1000_2499", "2500_plus", "unknown"]}
 
 FAMILIES = ("1 margins", "2 complements", "3 2-D vs 1-D", "4 date shifts", "4b month vs weeks",
-            "5 filter drops",
-            "6 report vs tables", "7 averaging")
+            "5 filter drops", "6 report vs tables", "7 averaging", "8 alert baselines")
 Q = collections.namedtuple("Q", "by filters since until src")
 
 
@@ -333,6 +332,9 @@ def attack(args, o):
     # 7. averaging: many distinct range differences isolating the same cells
     averaging(args, a, mondays)
 
+    # 8. spike alerts: daily counts, and the exact baselines behind them
+    alerts_family(args, a)
+
     # refusals: the same records asked as a cell of a query that is answered
     probes = [q("gender", (("area", area),), iso(w), iso(w + datetime.timedelta(days=6)))
               for w in mondays[-20:] for area in areas]  # one area, one week: often refused
@@ -411,6 +413,71 @@ def report_family(args, a, areas, mondays):
             if all(b in area_qs for b in others):
                 a.derive("6 report vs tables", [(+1, trends_w, (w,))] +
                          [(-1, area_qs[b], (w,)) for b in others])
+
+
+Z_EARS = 3.090232306167813  # qnorm(1 - 0.001): C1 and C2 (lib/spike.c)
+_EARS = None
+
+
+def ears_sums(E, U):
+    """The 7-day baseline sums that round to expected E and upper bound U
+    (mean + z sd, sd with n - 1), as an analyst can enumerate them."""
+    global _EARS
+    if _EARS is None:
+        _EARS = collections.defaultdict(set)
+
+        def parts(left, most, n):
+            if n == 0:
+                yield ()
+                return
+            for x in range(min(left, most), -1, -1):
+                for rest in parts(left - x, x, n - 1):
+                    yield (x,) + rest
+        for total in range(0, 29):
+            for y in parts(total, total, 7):
+                if sum(y) != total:
+                    continue
+                m = total / 7
+                sd = (sum((v - m) ** 2 for v in y) / 6) ** 0.5
+                _EARS[(round(m), round(m + Z_EARS * sd))].add(total)
+    return sorted(_EARS.get((E, U), ()))
+
+
+def alerts_family(args, a):
+    """An analyst's spike alerts: the released count of a day, and an
+    expectation and bound rounded to whole numbers, from which the 7 days
+    of the baseline (C1: t-7..t-1, C2: t-9..t-3) can be enumerated."""
+    o = a.o
+    p = subprocess.run([args.cli, "alerts", "--collector", args.collector, "--server-key",
+                        args.server_key, "--key", args.key, "--since", "0", "--kind", "all",
+                        "--format", "json", "--state", os.path.join(args.work, "alerts.seq")],
+                       capture_output=True, text=True, timeout=120)
+    o.calls += 1
+    alerts = [json.loads(l) for l in p.stdout.splitlines() if l.strip().startswith("{")]
+    n = 0
+    for al in alerts:
+        m = re.fullmatch(r"(area|region):([A-Z0-9]+)(?:/([a-z_]+):(.+))?", al.get("series", ""))
+        if al.get("kind") != "spike" or not m or not re.fullmatch(r"\d{4}-\d{2}-\d{2}",
+                                                                  al.get("period", "")):
+            continue
+        scope, code, dim, val = m.groups()
+        filters = ((dim, val),) if dim else ()
+        P = day(al["period"])
+        if al.get("method") in ("c1", "c2", "c3"):  # the day itself, as released
+            qd = q(scope, filters, iso(P), iso(P), "days")
+            o.results[(qd, "alert")] = Result(True, {(code,): int(al.get("observed", 0))})
+        if al.get("method") not in ("c1", "c2") or al.get("observed_suppressed"):
+            continue
+        gap = 0 if al["method"] == "c1" else 2
+        lo, hi = P - datetime.timedelta(days=7 + gap), P - datetime.timedelta(days=1 + gap)
+        sums = ears_sums(round(al["expected"]), round(al["upperbound"]))
+        if not sums:
+            continue
+        qb = q(scope, filters, iso(lo), iso(hi), "days")
+        a.derivations.append(("8 alert baselines", None, [(+1, qb, (code,))],
+                              sums[len(sums) // 2]))
+        n += 1
+    print(f"  alerts: {len(alerts)} read, {n} baselines enumerated", flush=True)
 
 
 def averaging(args, a, mondays):
@@ -552,8 +619,9 @@ def score(args, o, a, shapes):
         if tv in K_SMALL:
             st[1] += 1
             st[2] += value == tv
-        if group is not None:
-            groups[group[:2]].append((group[2], value, tv))
+        if group is not None:  # with the record sets' sizes: a new size, a new set
+            groups[group[:2]].append((group[2], value, tv,
+                                      tuple(t.cell(qq, key) for _, qq, key in terms)))
     rows = []
     for family, (n, small, equal) in sorted(fam.items()):
         share = equal / small if small else 0.0
@@ -561,7 +629,7 @@ def score(args, o, a, shapes):
         if small and share > 0.5:
             fails.append(f"family {family}: {equal} of {small} small-count derivations equal "
                          f"the truth ({share:.0%} > 50%)")
-    curve, needed = averaging_curve(groups, a.family_queries["averaging"], o)
+    curve, needed, median_distinct = averaging_curve(groups, a.family_queries["averaging"], o)
     if needed is not None and needed <= args.budget:
         fails.append(f"averaging pins >= 95% of small targets with {needed} distinct queries, "
                      f"within the daily budget of {args.budget}")
@@ -571,6 +639,7 @@ def score(args, o, a, shapes):
             "shapes": len(shapes), "shape_values": sorted(values),
             "distinct_queries": len(o.distinct), "cli_calls": o.calls,
             "families": rows, "refusals": ref, "averaging_curve": curve, "averaging_needed": needed,
+            "averaging_distinct_record_sets": median_distinct,
             "fails": fails}
 
 
@@ -580,16 +649,19 @@ def averaging_curve(groups, n_queries, o):
     first n rounds of every target week cost."""
     small = {g: sorted(v) for g, v in groups.items() if v and v[0][2] in K_SMALL}
     if not small:
-        return [], None
+        return [], None, 0
     n_weeks = len({g[0] for g in small})
-    max_round = max(r for v in small.values() for r, _, _ in v) + 1
+    max_round = max(r for v in small.values() for r, _, _, _ in v) + 1
+    # ranges nest, so a derivation's record sets are new when their sizes are
+    distinct = sorted(len({sizes for _, _, _, sizes in v}) for v in small.values())
+    median_distinct = distinct[len(distinct) // 2]
     curve, needed = [], None
     steps = sorted({1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150,
                     200, 250, 300} | {max_round})
     for n in (s for s in steps if s <= max_round):
         pinned = 0
         for v in small.values():
-            got = [d for r, d, _ in v if r < n]
+            got = [d for r, d, _, _ in v if r < n]
             if got and round(sum(got) / len(got)) == v[0][2]:
                 pinned += 1
         share = pinned / len(small)
@@ -597,7 +669,7 @@ def averaging_curve(groups, n_queries, o):
         curve.append((n, queries, len(small), share))
         if needed is None and share >= 0.95:
             needed = queries
-    return curve, needed
+    return curve, needed, median_distinct
 
 
 def describe(qq, fmt, key):
@@ -625,7 +697,10 @@ def print_result(res):
         print("averaging: rounds | distinct queries | small targets | share pinned")
         for n, qn, targets, share in res["averaging_curve"]:
             print(f"  {n:6d} | {qn:6d} | {targets:4d} | {share:.0%}")
-        print(f"  distinct queries to pin >= 95%: {res['averaging_needed'] or 'not reached'}")
+        print(f"  distinct queries to pin >= 95%: {res['averaging_needed'] or 'not reached'}; "
+              f"a small target's {res['averaging_curve'][-1][0]} rounds gave "
+              f"{res.get('averaging_distinct_record_sets')} distinct pairs of record sets "
+              f"(median): the others repeat a pair, and so its value")
     for f in res["fails"]:
         print(f"FAIL: {f}")
 

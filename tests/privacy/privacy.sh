@@ -8,8 +8,10 @@
 source "$TSR_SOURCE_DIR/tests/integration/lib.sh"
 PY=/usr/bin/python3
 HERE="$(dirname "$0")"
-# a fixed end: the stores (and so the scores) do not depend on today's date
-END=2026-09-27
+# the default seed's store ends on a fixed date, so its scores do not depend
+# on today; seed 12345's ends today, so that the collector's spike detection
+# (recent days only) raises alerts for the analyst to read
+FIXED_END=2026-09-27
 REGION=E12000003
 OUTSIDE=E08000025 # Birmingham: outside the analyst's region, must never count
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
@@ -21,12 +23,12 @@ OUTSIDE=E08000025 # Birmingham: outside the analyst's region, must never count
 BUDGET_CONF=$'[disclosure]\ndaily_query_budget = 1000000'
 RETENTION_CONF=$'[retention]\nmonths = 600'
 
-# store SEED: builds the store, attacks it; the adversary's exit code
+# store SEED END: builds the store, attacks it; the adversary's exit code
 store() {
-    local seed="$1" area id
+    local seed="$1" end="$2" area id
     DATA="$TMP/data-$seed"
     mkdir -p "$DATA"
-    "$TSR_BUILD_DIR/tools/tessera-scenario" --out "$TMP/sc-$seed" --end "$END" \
+    "$TSR_BUILD_DIR/tools/tessera-scenario" --out "$TMP/sc-$seed" --end "$end" \
         ${seed:+--seed "$seed"} >/dev/null
     EXTRA_CONF="$RETENTION_CONF"$'\n'"$BUDGET_CONF"
     if ! start_collector "$DATA" 2>/dev/null; then
@@ -67,8 +69,8 @@ for row in csv.DictReader(open(sys.argv[1])):
 }
 
 FAILED=0
-store "" || FAILED=1
-store 12345 || FAILED=1
+store "" "$FIXED_END" || FAILED=1
+store 12345 "$(date -u +%F)" || FAILED=1
 "$PY" "$HERE/adversary.py" --summary "$TMP"/result-*.json || FAILED=1
 if [ -n "${TSR_PRIVACY_KEEP:-}" ]; then
     mkdir -p "$TSR_PRIVACY_KEEP" && cp "$TMP"/result-*.json "$TSR_PRIVACY_KEEP"/

@@ -96,15 +96,17 @@ class Truth:
             v[dim] = set(rec.get(field) or []) or {"none"}
         self.records.append((day, v))
 
-    def table(self, by, filters, since, until):
+    def table(self, by, filters, since, until, days=False):
         """{key tuple: true count} for every combination of by-values ('' =
-        total over that dimension) the query's records hold."""
-        cache_key = (tuple(by), tuple(filters), since, until)
+        total over that dimension) the query's records hold. days: since and
+        until are exact days (a spike alert's daily window), not widened."""
+        cache_key = (tuple(by), tuple(filters), since, until, days)
         t = self._tables.get(cache_key)
         if t is not None:
             return t
-        lo = monday(parse_day(since)) if since else datetime.date.min
-        hi = monday(parse_day(until)) + datetime.timedelta(days=6) if until else datetime.date.max
+        lo = parse_day(since) if days else monday(parse_day(since)) if since else datetime.date.min
+        hi = (parse_day(until) if days else monday(parse_day(until)) + datetime.timedelta(days=6)
+              if until else datetime.date.max)
         t = {}
         for day, v in self.records:
             if day < lo or day > hi:
@@ -120,4 +122,4 @@ class Truth:
         return t
 
     def cell(self, q, key):
-        return self.table(q.by, q.filters, q.since, q.until).get(tuple(key), 0)
+        return self.table(q.by, q.filters, q.since, q.until, q.src == "days").get(tuple(key), 0)
