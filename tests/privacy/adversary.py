@@ -161,6 +161,7 @@ class Attack:
         self.derivations = []   # (family, group, terms [(sign, Q, key)], value)
         self.family_queries = collections.Counter()
         self.refused = []       # (refused Q, Q of the same records, its cell key)
+        self.avg_costs = {}     # averaging: target week -> distinct queries of each round
 
     def derive(self, family, terms, group=None):
         total = 0
@@ -171,6 +172,9 @@ class Attack:
             total += sign * v
         self.derivations.append((family, group, terms, total))
         return True
+
+    def released_terms(self, terms):
+        return tuple(self.o.get(qq).value(key) for _, qq, key in terms)
 
     def ask(self, family, qs):
         before, t0 = len(self.o.distinct), time.time()
@@ -234,13 +238,13 @@ def attack(args, o):
     for s, u in ranges + [(s, u) for s, u in blocks4]:
         qs.append(q("area", (), s, u))
         for dim, values in SINGLE.items():
-            if (s, u) in blocks4 and dim not in ("gender", "paid"):
+            if (s, u) in blocks4 and dim != "gender":
                 continue
             qs += [q("area", ((dim, v),), s, u) for v in values]
     a.ask("complements", qs)
     for s, u in ranges + blocks4:
         for dim, values in SINGLE.items():
-            if (s, u) in blocks4 and dim not in ("gender", "paid"):
+            if (s, u) in blocks4 and dim != "gender":
                 continue
             for area in areas:
                 for v in values:
@@ -513,6 +517,19 @@ def averaging(args, a, mondays):
             for key in keys:
                 a.derive("7 averaging", [(+1, wide, key), (-1, narrow, key)],
                          group=(iso(W), key, r))
+        # then the same ranges split by paid: the parts are other record
+        # sets, so their sum is the target with noise of its own
+        paid = SINGLE["paid"]
+        split = [tuple(x._replace(filters=(("paid", p),)) for x in pair for p in paid)
+                 for pair in plan[:args.avg_split_rounds]]
+        a.ask("averaging", [x for qs in split for x in qs])
+        for r, qs in enumerate(split):
+            wides, narrows = qs[:len(paid)], qs[len(paid):]
+            keys = set().union(*(o.get(x).cells for x in qs))
+            for key in keys:
+                a.derive("7 averaging", [(+1, x, key) for x in wides] +
+                         [(-1, x, key) for x in narrows], group=(iso(W), key, len(plan) + r))
+        a.avg_costs[iso(W)] = [2] * len(plan) + [2 * len(paid)] * len(split)
 
 
 def consistency(args, o, areas, first):
@@ -621,7 +638,8 @@ def score(args, o, a, shapes):
             st[2] += value == tv
         if group is not None:  # with the record sets' sizes: a new size, a new set
             groups[group[:2]].append((group[2], value, tv,
-                                      tuple(t.cell(qq, key) for _, qq, key in terms)))
+                                      tuple(t.cell(qq, key) for _, qq, key in terms),
+                                      a.released_terms(terms)))
     rows = []
     for family, (n, small, equal) in sorted(fam.items()):
         share = equal / small if small else 0.0
@@ -629,7 +647,7 @@ def score(args, o, a, shapes):
         if small and share > 0.5:
             fails.append(f"family {family}: {equal} of {small} small-count derivations equal "
                          f"the truth ({share:.0%} > 50%)")
-    curve, needed, median_distinct = averaging_curve(groups, a.family_queries["averaging"], o)
+    curve, needed, median_distinct = averaging_curve(groups, a.avg_costs)
     if needed is not None and needed <= args.budget:
         fails.append(f"averaging pins >= 95% of small targets with {needed} distinct queries, "
                      f"within the daily budget of {args.budget}")
@@ -643,29 +661,38 @@ def score(args, o, a, shapes):
             "fails": fails}
 
 
-def averaging_curve(groups, n_queries, o):
+def averaging_curve(groups, costs):
     """Share of small targets (true 1..4) whose rounded mean of the first n
     derivations is the truth, for growing n; queries = distinct queries the
     first n rounds of every target week cost."""
     small = {g: sorted(v) for g, v in groups.items() if v and v[0][2] in K_SMALL}
     if not small:
         return [], None, 0
-    n_weeks = len({g[0] for g in small})
-    max_round = max(r for v in small.values() for r, _, _, _ in v) + 1
+    max_round = max(r for v in small.values() for r, _, _, _, _ in v) + 1
     # ranges nest, so a derivation's record sets are new when their sizes are
-    distinct = sorted(len({sizes for _, _, _, sizes in v}) for v in small.values())
+    distinct = sorted(len({sizes for _, _, _, sizes, _ in v}) for v in small.values())
     median_distinct = distinct[len(distinct) // 2]
     curve, needed = [], None
     steps = sorted({1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150,
-                    200, 250, 300} | {max_round})
+                    175, 200} | {max_round})
     for n in (s for s in steps if s <= max_round):
         pinned = 0
         for v in small.values():
-            got = [d for r, d, _, _ in v if r < n]
-            if got and round(sum(got) / len(got)) == v[0][2]:
+            # the attacker's estimate: a derivation whose released cells all
+            # equal an earlier one's is (most likely) the same records again,
+            # so it counts once; each is weighted by 1 / its nonzero cells
+            # (a released 0 is most likely a true 0, which has no noise)
+            seen, num, den = set(), 0.0, 0.0
+            for r, d, _, _, cells in v:
+                if r >= n or cells in seen:
+                    continue
+                seen.add(cells)
+                w = 1 / max(1, sum(1 for c in cells if c))
+                num, den = num + w * d, den + w
+            if den and round(num / den) == v[0][2]:
                 pinned += 1
         share = pinned / len(small)
-        queries = 2 * n * n_weeks  # two new distinct queries per round and week
+        queries = sum(sum(c[:n]) for c in costs.values())
         curve.append((n, queries, len(small), share))
         if needed is None and share >= 0.95:
             needed = queries
@@ -744,6 +771,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--budget", type=int, default=DEFAULT_BUDGET)
     ap.add_argument("--avg-rounds", type=int, default=104)
+    ap.add_argument("--avg-split-rounds", type=int, default=24)
     args = ap.parse_args()
     if args.summary:
         return summary(args.summary)
