@@ -770,8 +770,8 @@ def main():
     ap.add_argument("--label", default="store")
     ap.add_argument("--json")
     ap.add_argument("--budget", type=int, default=DEFAULT_BUDGET)
-    ap.add_argument("--avg-rounds", type=int, default=104)
-    ap.add_argument("--avg-split-rounds", type=int, default=24)
+    ap.add_argument("--avg-rounds", type=int, default=80)
+    ap.add_argument("--avg-split-rounds", type=int, default=20)
     args = ap.parse_args()
     if args.summary:
         return summary(args.summary)
