@@ -355,8 +355,9 @@ def refusals(a):
     its first filter's dimension as --by. A refusal made on the released
     total agrees with that cell (0); one made on the true count does not."""
     o = a.o
-    refused = [qq for (qq, fmt), r in o.results.items()
-               if fmt == "json" and qq.src == "trends" and not r.ok and qq.filters]
+    refused = [qq for (qq, fmt), r in o.results.items()  # for too few records, not
+               if fmt == "json" and qq.src == "trends" and not r.ok and qq.filters  # other whys
+               and re.search(r"too few|fewer than", r.error)]
     refused = sorted(set(refused), key=repr)[:300]
     alts = [q((qq.filters[0][0],), qq.filters[1:], qq.since, qq.until) for qq in refused]
     a.ask("refusals", alts)
