@@ -19,6 +19,7 @@ PACKAGES=(
   jq                                   # the demo reads JSON output with it
   chromium                             # headless screenshot of the HTML report (report_browser test)
   python3-pil                          # that test reads the screenshot's pixels
+  python3                              # the privacy adversary (tests/privacy), standard library only
 )
 
 if [ "$(id -u)" -eq 0 ]; then
