@@ -259,9 +259,17 @@ static int s_phone(char *v, const tsr_canon_opts_t *opts, s_result_t *r, tsr_err
     else
         return tsr_error_set(err, "value",
                              "starts with neither + nor 0: write it with + and the country code");
-    /* +44 07700... is a common mistake for +44 7700... */
-    if (!strncmp(num, "440", 3))
+    /* +44 07700... is a common mistake for +44 7700... A UK number never
+     * starts with 0 after the 44, so one more 0 is no mistake we can undo:
+     * dropping it too would give +44 0... and +44 00... one form while
+     * "+440..." itself would canonicalise to something else (found by
+     * tests/fuzz/fuzz_canon: the canonical form must be its own). */
+    if (!strncmp(num, "440", 3)) {
+        if (num[3] == '0')
+            return tsr_error_set(err, "value",
+                                 "+44 followed by 00: a UK number has at most one 0 after +44");
         memmove(num + 2, num + 3, strlen(num + 3) + 1);
+    }
     size_t len = strlen(num);
     if (len < 8)
         return tsr_error_set(err, "value", "too short for a phone number (%zu digits)", len);
