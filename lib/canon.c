@@ -516,9 +516,11 @@ static int s_link(const char *v, s_result_t *r, tsr_error_t *err)
         return tsr_error_set(err, "value", "only http and https links are accepted");
     if (!strchr(u.host, '.'))
         return tsr_error_set(err, "value", "'%s' is not a host name", u.host);
+    /* every trailing '/', not just one: ".../a//" canonicalised to ".../a/"
+     * and that again to ".../a" (found by tests/fuzz/fuzz_canon) */
     size_t pl = strlen(u.path);
-    if (pl > 0 && u.path[pl - 1] == '/')
-        u.path[pl - 1] = '\0';
+    while (pl > 0 && u.path[pl - 1] == '/')
+        u.path[--pl] = '\0';
     snprintf(r->kind, sizeof r->kind, "url");
     if ((size_t)snprintf(r->value, sizeof r->value, "%s://%s%s", u.scheme, u.host, u.path) >=
         sizeof r->value)
