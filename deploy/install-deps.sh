@@ -17,6 +17,7 @@ PACKAGES=(
   libinih-dev                          # INI config files
   libgsl-dev                           # distribution functions for spike detection
   jq                                   # the demo reads JSON output with it
+  clang                                # make fuzz: libFuzzer with ASan and UBSan
 )
 
 if [ "$(id -u)" -eq 0 ]; then
