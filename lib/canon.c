@@ -111,10 +111,16 @@ static bool s_url_split(const char *in, s_url_t *u, bool strip_mobile)
         return false;
     memcpy(u->host, p, hl);
     s_ascii_lower(u->host);
-    if (!strncmp(u->host, "www.", 4))
-        memmove(u->host, u->host + 4, strlen(u->host + 4) + 1);
-    else if (strip_mobile && !strncmp(u->host, "m.", 2))
-        memmove(u->host, u->host + 2, strlen(u->host + 2) + 1);
+    /* every such prefix, not just the first: "www.www.x" became "www.x",
+     * and that again "x" (found by tests/fuzz/fuzz_canon) */
+    for (;;) {
+        if (!strncmp(u->host, "www.", 4))
+            memmove(u->host, u->host + 4, strlen(u->host + 4) + 1);
+        else if (strip_mobile && !strncmp(u->host, "m.", 2))
+            memmove(u->host, u->host + 2, strlen(u->host + 2) + 1);
+        else
+            break;
+    }
     p += hl;
     size_t pl = strcspn(p, "?#");
     if (pl >= sizeof u->path)
