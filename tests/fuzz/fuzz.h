@@ -48,12 +48,12 @@ static inline char *fuzz_str(const uint8_t *data, size_t size)
 }
 
 /* A finding that no sanitizer would see: abort so libFuzzer keeps the input. */
-#define FUZZ_CHECK(cond)                                                                        \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);      \
-            abort();                                                                            \
-        }                                                                                       \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

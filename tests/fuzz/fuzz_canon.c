@@ -9,9 +9,22 @@
 #include "tessera/token.h"
 
 static const char *const s_kinds[] = {
-    "handle:instagram", "handle:snapchat", "handle:tiktok", "handle", "email",   "phone",
-    "bank:uk",          "bank:iban",       "payment:cashapp", "payment", "crypto:btc",
-    "crypto:eth",       "url",             "handle:x",      "handle:discord", "payment:paypal",
+    "handle:instagram",
+    "handle:snapchat",
+    "handle:tiktok",
+    "handle",
+    "email",
+    "phone",
+    "bank:uk",
+    "bank:iban",
+    "payment:cashapp",
+    "payment",
+    "crypto:btc",
+    "crypto:eth",
+    "url",
+    "handle:x",
+    "handle:discord",
+    "payment:paypal",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -45,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tsr_hex_encode(hex, tok, sizeof tok);
         FUZZ_CHECK(tsr_hex_decode(back, sizeof back, hex) == 0 && !memcmp(back, tok, sizeof tok));
         /* idempotent: the canonical form is its own canonical form */
-        if (tsr_canon(kind_out, canon, &opts, kind2, sizeof kind2, canon2, sizeof canon2, &err) == 0)
+        if (tsr_canon(kind_out, canon, &opts, kind2, sizeof kind2, canon2, sizeof canon2, &err) ==
+            0)
             FUZZ_CHECK(!strcmp(kind2, kind_out) && !strcmp(canon2, canon));
     }
     /* the hex decoder on any text */
