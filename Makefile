@@ -2,13 +2,15 @@
 # install what is missing (deploy/install-deps.sh), build, and run.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 ifdef CI
 CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
 
-.PHONY: all deps configure build test test-asan demo bench clean
+.PHONY: all deps configure build test test-asan fuzz demo bench clean
 
 all: build
 
@@ -32,6 +34,13 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@ctest --test-dir $(ASAN_BUILD) -L 'unit|integration' -LE privacy --output-on-failure -j$(JOBS)
 
+# libFuzzer harnesses (tests/fuzz/README.md), clang with ASan and UBSan,
+# each run for FUZZ_SECONDS; a finding fails.
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DTESSERA_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) --target fuzzers -j$(JOBS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BUILD)
+
 demo: build
 	@bash deploy/demo/run.sh $(BUILD)
 
@@ -39,4 +48,4 @@ bench: build
 	@ctest --test-dir $(BUILD) -L bench --verbose
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) demo-run
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) demo-run

@@ -89,9 +89,10 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
     size_t total = st.depth;
     bool tty = progress && isatty(fileno(stderr));
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    size_t max_batch = (size_t)conf->max_batch; /* halved when the collector says too big */
     while (seqs && !s_stop) {
         tsr_batch_t b;
-        if (outbox_peek(ob, (size_t)conf->max_batch, &b, seqs) != 0) {
+        if (outbox_peek(ob, max_batch, &b, seqs) != 0) {
             result = EXIT_FAIL;
             break;
         }
@@ -130,10 +131,36 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
             continue;
         }
         failures = 0;
+        size_t n = b.n_incidents + b.n_retractions;
+        if (reply.u.ack.status == TSR_ACK_MALFORMED && n > 1) {
+            /* The collector could not take this batch, most likely a limit
+             * lower than ours: halve it (at most log2(max_batch) times; the
+             * records stay queued meanwhile) rather than send it again. */
+            max_batch = n / 2;
+            fprintf(stderr, "tessera-agent: WARNING: the collector refused a batch of %zu records "
+                            "as malformed (%s); trying batches of %zu\n",
+                    n, reply.u.ack.error[0] ? reply.u.ack.error : "no reason given", max_batch);
+            tsr_msg_clear(&reply);
+            outbox_batch_free(&b);
+            continue;
+        }
+        if (reply.u.ack.status == TSR_ACK_MALFORMED) {
+            /* one record the collector cannot decode: sending it again would
+             * get the same answer, so stop here and keep it (and all after it) */
+            fprintf(stderr, "tessera-agent: ERROR: the collector refused a record as malformed "
+                            "(%s); it and %zu record(s) after it stay queued. Is the agent older "
+                            "or newer than the collector?\n",
+                    reply.u.ack.error[0] ? reply.u.ack.error : "no reason given",
+                    total > sent + 1 ? total - sent - 1 : 0);
+            tsr_msg_clear(&reply);
+            outbox_batch_free(&b);
+            result = EXIT_FAIL;
+            break;
+        }
         if (reply.u.ack.status != TSR_ACK_OK) {
-            fprintf(stderr, "tessera-agent: the collector refused this agent (status %d): is its "
-                            "key in authorized_clients with the agent role?\n",
-                    reply.u.ack.status);
+            fprintf(stderr, "tessera-agent: the collector refused this agent (status %d%s%s): is "
+                            "its key in authorized_clients with the agent role?\n",
+                    reply.u.ack.status, reply.u.ack.error[0] ? ", " : "", reply.u.ack.error);
             tsr_msg_clear(&reply);
             outbox_batch_free(&b);
             result = EXIT_FAIL;

@@ -67,7 +67,7 @@ static const tsr_config_key_t s_keys[] = {
     {"collector", "syslog", TSR_CONFIG_BOOL, &C.syslog, "false", 0, 0, false,
      "log to syslog (daemon facility) instead of stderr"},
     {"collector", "max_frame_mib", TSR_CONFIG_INT, &C.max_frame_mib, "4", 1, 256, false,
-     "frames over this size are refused by the socket"},
+     "largest message payload; a batch over it is answered MALFORMED"},
     {"storage", "map_size_mib", TSR_CONFIG_INT, &C.map_size_mib, "64", 1, 1 << 20, false,
      "initial LMDB map size"},
     {"storage", "map_step_mib", TSR_CONFIG_INT, &C.map_step_mib, "64", 1, 1 << 20, false,
@@ -141,6 +141,15 @@ static const char s_usage[] =
 
 /* --- runtime state ----------------------------------------------------------- */
 
+/* Malformed-frame log lines, per peer (s_count_malformed). */
+#define S_PEER_LOG 64
+#define S_PEER_LOG_MS 10000
+typedef struct {
+    char id[TSR_CLIENT_ID_MAX];
+    int64_t last_ms;     /* monotonic ms of its last line */
+    uint64_t suppressed; /* lines not written since */
+} s_peer_log_t;
+
 typedef struct {
     void *ctx, *ingest, *query, *pub;
     char secret[41];
@@ -156,7 +165,7 @@ typedef struct {
     int64_t last_detect;     /* monotonic ms of the last spike evaluation */
     bool starting;           /* the first boundary check also evaluates today */
     int64_t last_heartbeat;  /* monotonic ms */
-    time_t last_malformed_log;
+    s_peer_log_t peer_log[S_PEER_LOG];
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
     int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
@@ -164,16 +173,44 @@ typedef struct {
     int64_t detect_retry_at; /* monotonic ms: after a failed evaluation */
 } s_collector_t;
 
-static void s_count_malformed(s_collector_t *c, const char *why)
+static int64_t s_now_ms(void);
+
+/* Counts a frame that was refused as malformed and logs it, at most one
+ * line per peer every S_PEER_LOG_MS, with how many were not logged since:
+ * a flood of junk must not flood the log, and one noisy peer must not hide
+ * another. peer is the ZAP id, or NULL for a key no longer listed. */
+static void s_count_malformed(s_collector_t *c, const char *sock, const char *peer,
+                              const char *why, bool answered)
 {
     c->malformed++;
-    time_t now = time(NULL);
-    /* rate-limited: a flood of junk must not flood the log */
-    if (now != c->last_malformed_log) {
-        c->last_malformed_log = now;
-        tsr_warn("ingest", "malformed frame dropped (%s); %llu so far", why,
-                 (unsigned long long)c->malformed);
+    const char *who = peer ? peer : "(no longer listed)";
+    int64_t now = s_now_ms();
+    s_peer_log_t *slot = NULL, *oldest = &c->peer_log[0];
+    for (size_t i = 0; i < S_PEER_LOG && !slot; i++) {
+        if (!strcmp(c->peer_log[i].id, who) && c->peer_log[i].id[0])
+            slot = &c->peer_log[i];
+        else if (c->peer_log[i].last_ms < oldest->last_ms)
+            oldest = &c->peer_log[i];
     }
+    if (!slot) { /* the peer quiet longest gives up its place */
+        slot = oldest;
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->id, sizeof slot->id, "%s", who);
+        slot->last_ms = INT64_MIN;
+    }
+    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
+        slot->suppressed++;
+        return;
+    }
+    char more[64] = "";
+    if (slot->suppressed)
+        snprintf(more, sizeof more, "; %llu more from it not logged",
+                 (unsigned long long)slot->suppressed);
+    tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far", who,
+             answered ? "answered MALFORMED" : "dropped", why, more,
+             (unsigned long long)c->malformed);
+    slot->last_ms = now;
+    slot->suppressed = 0;
 }
 
 /* Receives one ROUTER message: identity + one body frame. Returns 0 and
@@ -458,6 +495,62 @@ static void s_heartbeat(s_collector_t *c)
     }
 }
 
+/* Answers a batch that will not be stored with status and why, when its
+ * batch id can be read; the caller has counted or logged it. */
+static void s_ack_refusal(s_collector_t *c, s_pending_t *p, const tsr_wire_peek_t *pk, int status,
+                          const char *why)
+{
+    tsr_msg_t m = {.kind = TSR_MSG_ACK};
+    m.u.ack.batch_id = pk->batch_id;
+    m.u.ack.status = status;
+    snprintf(m.u.ack.error, sizeof m.u.ack.error, "%s", why);
+    s_send(c->ingest, &p->ident, &m);
+    c->acks_sent++;
+}
+
+/* An agent's batch that cannot be decoded or is over a limit: answered
+ * MALFORMED with the reason where its batch id can be found in the frame
+ * (the agent then keeps its records and says why), else counted and logged. */
+static void s_refuse_batch(s_collector_t *c, s_pending_t *p, zmq_msg_t *body, const char *field,
+                           const char *reason)
+{
+    char why[sizeof ((tsr_ack_t *)0)->error];
+    snprintf(why, sizeof why, "%s%s%s", field ? field : "", field && *field ? ": " : "", reason);
+    tsr_wire_peek_t pk;
+    tsr_wire_peek(&pk, zmq_msg_data(body), zmq_msg_size(body));
+    bool answer = p->client.role == TSR_ROLE_AGENT && pk.kind == TSR_MSG_SUBMIT && pk.has_batch_id;
+    if (answer)
+        s_ack_refusal(c, p, &pk, TSR_ACK_MALFORMED, why);
+    s_count_malformed(c, "ingest", p->client.id, why, answer);
+}
+
+/* Checks what can be checked before a frame is decoded: its size against
+ * max_frame_mib (the socket allows the CURVE overhead above it, so the
+ * check and its answer are ours) and whether the peer's role may send what
+ * the frame holds. Returns true when the frame may be decoded. */
+static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
+{
+    size_t size = zmq_msg_size(body);
+    if (size > c->lim.max_frame) {
+        char why[160];
+        snprintf(why, sizeof why, "frame of %zu bytes is over the limit of %zu (max_frame_mib = %ld)",
+                 size, c->lim.max_frame, C.max_frame_mib);
+        s_refuse_batch(c, p, body, "", why);
+        return false;
+    }
+    tsr_wire_peek_t pk;
+    tsr_wire_peek(&pk, zmq_msg_data(body), size);
+    if (pk.kind == TSR_MSG_SUBMIT && p->client.role != TSR_ROLE_AGENT) {
+        /* refused on what it is, before a decode is spent on it */
+        char why[96];
+        snprintf(why, sizeof why, "%ss may not submit", tsr_role_name(p->client.role));
+        s_ack_refusal(c, p, &pk, TSR_ACK_DENIED, why);
+        tsr_warn("ingest", "%s (%s) may not submit", p->client.id, tsr_role_name(p->client.role));
+        return false;
+    }
+    return true;
+}
+
 /* Drains what waits on the ingest socket (up to max_batches), applies it in
  * one transaction, then acknowledges. */
 static void s_ingest(s_collector_t *c)
@@ -484,19 +577,14 @@ static void s_ingest(s_collector_t *c)
             c->unauthorised++;
             tsr_warn("ingest", "message from a client no longer authorised dropped");
         } else if (r != 0) {
-            s_count_malformed(c, "not one frame");
+            s_count_malformed(c, "ingest", p->client.id, "not one frame", false);
+        } else if (!s_ingest_check(c, p, &body)) {
+            /* refused and, where it could be, answered */
         } else if (tsr_wire_decode(&p->msg, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim,
                                    &err) != 0) {
-            s_count_malformed(c, err.reason);
+            s_refuse_batch(c, p, &body, err.field, err.reason);
         } else if (p->msg.kind != TSR_MSG_SUBMIT) {
-            s_count_malformed(c, "not a SubmitBatch");
-        } else if (p->client.role != TSR_ROLE_AGENT) {
-            tsr_msg_t m = {.kind = TSR_MSG_ACK};
-            m.u.ack.batch_id = p->msg.u.submit.batch_id;
-            m.u.ack.status = TSR_ACK_DENIED;
-            s_send(c->ingest, &p->ident, &m);
-            tsr_warn("ingest", "%s (%s) may not submit", p->client.id,
-                     tsr_role_name(p->client.role));
+            s_count_malformed(c, "ingest", p->client.id, "not a SubmitBatch", false);
         } else if (p->msg.u.submit.n_incidents + p->msg.u.submit.n_retractions == 0) {
             /* an empty batch is an agent asking whether we are there: answer
              * at once, touching nothing */
@@ -902,10 +990,14 @@ static void s_query(s_collector_t *c)
         c->unauthorised++;
         goto out;
     }
-    if (r != 0 ||
-        tsr_wire_decode(&req, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim, &err) != 0 ||
-        req.kind != TSR_MSG_QUERY) {
-        s_count_malformed(c, "not a QueryRequest");
+    tsr_wire_peek_t pk;
+    if (r != 0 || zmq_msg_size(&body) > c->lim.max_frame ||
+        tsr_wire_peek(&pk, zmq_msg_data(&body), zmq_msg_size(&body)) != 0 ||
+        pk.kind != TSR_MSG_QUERY ||
+        tsr_wire_decode(&req, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim, &err) != 0) {
+        /* anything but a query is refused from its tags, before a decode */
+        s_count_malformed(c, "query", client.id, err.reason[0] ? err.reason : "not a QueryRequest",
+                          false);
         tsr_client_clear(&client);
         goto out;
     }
@@ -1031,9 +1123,20 @@ static int s_ensure_clients_file(const char *path)
     return 0;
 }
 
+/* What the socket's ZMQ_MAXMSGSIZE allows above the payload limit.
+ * libzmq applies the limit to the frame as it arrives, which under CURVE is
+ * the MESSAGE command wrapping the payload (RFC 26: "\x07MESSAGE", an
+ * 8-byte nonce, the 16-byte Poly1305 tag and a flags byte: 33 bytes,
+ * measured by tests/integration/hostile.sh). Without this allowance a
+ * payload within 33 bytes of the limit was dropped by the socket, silently,
+ * and the peer reconnected in a loop (issue 15). The payload limit itself
+ * is checked in s_ingest_check, with an answer. */
+#define S_CURVE_SLACK 1024
+
 static void *s_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
-                             const char *secret, int64_t maxmsg, bool report)
+                             const char *secret, int64_t payload_max, bool report)
 {
+    int64_t maxmsg = payload_max + S_CURVE_SLACK;
     void *s = zmq_socket(ctx, type);
     int one = 1, linger = 0;
     if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||

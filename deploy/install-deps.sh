@@ -20,6 +20,7 @@ PACKAGES=(
   chromium                             # headless screenshot of the HTML report (report_browser test)
   python3-pil                          # that test reads the screenshot's pixels
   python3                              # the privacy adversary (tests/privacy), standard library only
+  clang                                # make fuzz: libFuzzer with ASan and UBSan
 )
 
 if [ "$(id -u)" -eq 0 ]; then

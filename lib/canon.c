@@ -111,10 +111,16 @@ static bool s_url_split(const char *in, s_url_t *u, bool strip_mobile)
         return false;
     memcpy(u->host, p, hl);
     s_ascii_lower(u->host);
-    if (!strncmp(u->host, "www.", 4))
-        memmove(u->host, u->host + 4, strlen(u->host + 4) + 1);
-    else if (strip_mobile && !strncmp(u->host, "m.", 2))
-        memmove(u->host, u->host + 2, strlen(u->host + 2) + 1);
+    /* every such prefix, not just the first: "www.www.x" became "www.x",
+     * and that again "x" (found by tests/fuzz/fuzz_canon) */
+    for (;;) {
+        if (!strncmp(u->host, "www.", 4))
+            memmove(u->host, u->host + 4, strlen(u->host + 4) + 1);
+        else if (strip_mobile && !strncmp(u->host, "m.", 2))
+            memmove(u->host, u->host + 2, strlen(u->host + 2) + 1);
+        else
+            break;
+    }
     p += hl;
     size_t pl = strcspn(p, "?#");
     if (pl >= sizeof u->path)
@@ -259,9 +265,17 @@ static int s_phone(char *v, const tsr_canon_opts_t *opts, s_result_t *r, tsr_err
     else
         return tsr_error_set(err, "value",
                              "starts with neither + nor 0: write it with + and the country code");
-    /* +44 07700... is a common mistake for +44 7700... */
-    if (!strncmp(num, "440", 3))
+    /* +44 07700... is a common mistake for +44 7700... A UK number never
+     * starts with 0 after the 44, so one more 0 is no mistake we can undo:
+     * dropping it too would give +44 0... and +44 00... one form while
+     * "+440..." itself would canonicalise to something else (found by
+     * tests/fuzz/fuzz_canon: the canonical form must be its own). */
+    if (!strncmp(num, "440", 3)) {
+        if (num[3] == '0')
+            return tsr_error_set(err, "value",
+                                 "+44 followed by 00: a UK number has at most one 0 after +44");
         memmove(num + 2, num + 3, strlen(num + 3) + 1);
+    }
     size_t len = strlen(num);
     if (len < 8)
         return tsr_error_set(err, "value", "too short for a phone number (%zu digits)", len);
@@ -508,9 +522,11 @@ static int s_link(const char *v, s_result_t *r, tsr_error_t *err)
         return tsr_error_set(err, "value", "only http and https links are accepted");
     if (!strchr(u.host, '.'))
         return tsr_error_set(err, "value", "'%s' is not a host name", u.host);
+    /* every trailing '/', not just one: ".../a//" canonicalised to ".../a/"
+     * and that again to ".../a" (found by tests/fuzz/fuzz_canon) */
     size_t pl = strlen(u.path);
-    if (pl > 0 && u.path[pl - 1] == '/')
-        u.path[pl - 1] = '\0';
+    while (pl > 0 && u.path[pl - 1] == '/')
+        u.path[--pl] = '\0';
     snprintf(r->kind, sizeof r->kind, "url");
     if ((size_t)snprintf(r->value, sizeof r->value, "%s://%s%s", u.scheme, u.host, u.path) >=
         sizeof r->value)

@@ -13,6 +13,13 @@
  *       durability test kills the collector meanwhile.
  *   testclient fuzz ENDPOINT SERVER.pub CLIENT.key COUNT
  *       COUNT random or truncated frames; expects no answer to any.
+ *   testclient raw ENDPOINT SERVER.pub CLIENT.key SHAPE SIZE BATCH_ID COUNT
+ *       COUNT hand-made SubmitBatch frames of exactly SIZE bytes (padded with
+ *       an unknown Envelope field), each waited on for its answer (15 s):
+ *       SHAPE "empty" = as many empty incidents as fit; "one" = one valid
+ *       synthetic incident; "many:N" = N valid incidents (SIZE 0: no padding).
+ *       Prints the Ack line as submit does, plus "error=..."; exit 3 when a
+ *       frame got no answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +191,107 @@ static int s_fuzz(void *ctx, char **argv)
     return 0;
 }
 
+static size_t s_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* Appends an unknown Envelope field (15, bytes) so the frame is exactly
+ * size bytes. Returns the new length, or 0 when size cannot be met. */
+static size_t s_pad(uint8_t *buf, size_t len, size_t size)
+{
+    if (size == 0 || size == len)
+        return len;
+    uint8_t tmp[10];
+    for (size_t vl = 1; vl <= 5; vl++) {
+        if (size < len + 1 + vl)
+            return 0;
+        size_t l = size - len - 1 - vl;
+        if (s_varint_put(tmp, l) != vl)
+            continue;
+        buf[len++] = 0x7a; /* field 15, length-delimited */
+        len += s_varint_put(buf + len, l);
+        memset(buf + len, 0, l);
+        return len + l;
+    }
+    return 0;
+}
+
+static int s_raw(void *ctx, char **argv)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    const char *shape = argv[3];
+    size_t size = strtoull(argv[4], NULL, 10);
+    uint64_t batch_id = strtoull(argv[5], NULL, 10);
+    int count = atoi(argv[6]);
+    size_t cap = (size ? size : 0) + (4u << 20) + 64;
+    uint8_t *frame = malloc(cap);
+    size_t len = 0;
+    if (!frame)
+        return 1;
+    if (!strcmp(shape, "empty")) {
+        size_t k = size > 32 ? (size - 32) / 2 : 0;
+        uint8_t head[16];
+        size_t hl = 0;
+        head[hl++] = 0x08; /* batch_id */
+        hl += s_varint_put(head + hl, batch_id);
+        frame[len++] = 0x0a; /* Envelope.submit */
+        len += s_varint_put(frame + len, hl + 2 * k);
+        memcpy(frame + len, head, hl);
+        len += hl;
+        for (size_t i = 0; i < k; i++) {
+            frame[len++] = 0x12; /* an empty incident */
+            frame[len++] = 0x00;
+        }
+    } else {
+        size_t n = !strcmp(shape, "one") ? 1 : !strncmp(shape, "many:", 5) ? strtoull(shape + 5, NULL, 10) : 0;
+        if (n == 0)
+            return fprintf(stderr, "testclient: unknown shape %s\n", shape), 2;
+        tsr_incident_t *incs = calloc(n, sizeof *incs);
+        for (size_t i = 0; incs && i < n; i++)
+            s_synthetic(&incs[i], (uint32_t)(batch_id * 100000 + i));
+        tsr_msg_t m = {.kind = TSR_MSG_SUBMIT};
+        m.u.submit = (tsr_batch_t){.batch_id = batch_id, .incidents = incs, .n_incidents = n};
+        uint8_t *enc;
+        if (!incs || tsr_wire_encode(&m, &enc, &len) != 0 || len > cap)
+            return fprintf(stderr, "testclient: cannot encode\n"), 1;
+        memcpy(frame, enc, len);
+        free(enc);
+        free(incs);
+    }
+    if ((len = s_pad(frame, len, size)) == 0)
+        return fprintf(stderr, "testclient: cannot make a frame of %zu bytes\n", size), 1;
+    tsr_conn_t *c;
+    if (tsr_conn_open(&c, ctx, argv[0], argv[1], argv[2], &err) != 0)
+        return s_die("connect", &err);
+    int rc = 0;
+    for (int i = 0; i < count && rc == 0; i++) {
+        tsr_msg_t reply;
+        if (tsr_conn_send_raw(c, frame, len) != 0 || tsr_conn_recv(c, &reply, 15000, &err) != 0) {
+            s_die("request", &err);
+            rc = 3;
+            break;
+        }
+        if (reply.kind != TSR_MSG_ACK) {
+            rc = 1;
+            break;
+        }
+        s_print_ack(&reply.u.ack);
+        printf("error=%s\n", reply.u.ack.error);
+        fflush(stdout);
+        tsr_msg_clear(&reply);
+    }
+    tsr_conn_close(&c);
+    free(frame);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -196,6 +304,8 @@ int main(int argc, char **argv)
         rc = s_stream(ctx, argv + 2);
     else if (!strcmp(argv[1], "fuzz") && argc == 6)
         rc = s_fuzz(ctx, argv + 2);
+    else if (!strcmp(argv[1], "raw") && argc == 9)
+        rc = s_raw(ctx, argv + 2);
     else
         fprintf(stderr, "testclient: bad arguments (see the file comment)\n");
     zmq_ctx_term(ctx);

@@ -78,6 +78,11 @@ static const s_case_t s_cases[] = {
     {"phone", "07700 9OO123", "value", NULL},
     {"phone", "7700 900123", "value", NULL},
     {"phone", "+44 7700 +900123", "value", NULL},
+    /* +44 00...: refused, else "+440..." would canonicalise twice (fuzz_canon) */
+    {"phone", "+44 (0)0 0840009852", "value", NULL},
+    {"url", "https://example.com/a//", "url", "https://example.com/a"},
+    {"url", "WWW.www.example.com/a", "url", "https://example.com/a"},
+    {"phone", "+4400840009852", "value", NULL},
     /* bank:uk */
     {"bank:uk", "20-20-15 55555555", "bank:uk", "202015-55555555"},
     {"bank:uk", "202015 55555555", "bank:uk", "202015-55555555"},

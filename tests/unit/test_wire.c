@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tessera/codes.h"
 #include "tessera/err.h"
@@ -115,7 +116,7 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     tsr_rejection_t rj[2] = {{3, false, 2, "area E06000014 is not bound to a"},
                              {0, true, 6, "record id belongs to another agency"}};
     tsr_msg_t m = {.kind = TSR_MSG_ACK};
-    m.u.ack = (tsr_ack_t){77, TSR_ACK_OK, 5, 4, 3, 2, rj, 2};
+    m.u.ack = (tsr_ack_t){77, TSR_ACK_OK, 5, 4, 3, 2, rj, 2, ""};
     assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
     assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
     free(buf);
@@ -373,7 +374,7 @@ static void test_envelope_limits(void **state)
     tsr_error_clear(&err);
     assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
     assert_int_equal(tsr_wire_decode(&d, buf, len, &lim, &err), TSR_EPROTO);
-    assert_string_equal(err.reason, "3 in one batch, at most 2");
+    assert_string_equal(err.reason, "batch of 3 incidents is over the limit of 2");
     assert_int_equal(d.kind, TSR_MSG_NONE);
     /* within the count, a list longer than max_list rejects that record */
     lim.max_incidents = 3;
@@ -587,6 +588,140 @@ static void test_full_alert_roundtrip(void **state)
     tsr_msg_clear(&d);
 }
 
+/* --- hostile sizes (issue 15) --- */
+
+static size_t s_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* Envelope{submit: SubmitBatch{batch_id, n_inc x Incident{tokens x empty
+ * OffenderToken}}} of at most cap bytes, by hand: the encoder would not
+ * make anything this silly. */
+static uint8_t *s_hostile_batch(size_t cap, uint64_t batch_id, size_t n_inc, size_t tokens,
+                                size_t *len)
+{
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    uint8_t tmp[10];
+    size_t body = 1 + s_put_varint(tmp, batch_id);
+    size_t inc_len = 3 * tokens; /* field 20: key 0xa2 0x01, length 0 */
+    size_t one = 1 + s_put_varint(tmp, inc_len) + inc_len;
+    body += n_inc * one;
+    size_t n = 0;
+    buf[n++] = 0x0a; /* Envelope.submit */
+    n += s_put_varint(buf + n, body);
+    buf[n++] = 0x08; /* batch_id */
+    n += s_put_varint(buf + n, batch_id);
+    for (size_t i = 0; i < n_inc; i++) {
+        buf[n++] = 0x12; /* incidents */
+        n += s_put_varint(buf + n, inc_len);
+        for (size_t t = 0; t < tokens; t++) {
+            buf[n++] = 0xa2;
+            buf[n++] = 0x01;
+            buf[n++] = 0x00;
+        }
+    }
+    assert_true(n <= cap);
+    *len = n;
+    return buf;
+}
+
+static long s_peak_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void test_hostile_batch_bounded_memory(void **state)
+{
+    (void)state;
+    tsr_wire_limits_t lim;
+    tsr_wire_limits_default(&lim);
+    /* 4 MiB of empty incidents: 2,097,148 of them, 567 MiB to unpack before */
+    size_t len;
+    size_t n_inc = ((4u << 20) - 16) / 2;
+    uint8_t *buf = s_hostile_batch(4u << 20, 4242, n_inc, 0, &len);
+    assert_true(len <= lim.max_frame);
+    tsr_wire_peek_t pk;
+    assert_int_equal(tsr_wire_peek(&pk, buf, len), 0);
+    assert_int_equal(pk.kind, TSR_MSG_SUBMIT);
+    assert_true(pk.has_batch_id);
+    assert_int_equal(pk.batch_id, 4242);
+    assert_int_equal(pk.n_incidents, n_inc);
+    long before = s_peak_kib();
+    tsr_msg_t d;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, &lim, &err), TSR_EPROTO);
+    char want[128];
+    snprintf(want, sizeof want, "batch of %zu incidents is over the limit of 1000", n_inc);
+    assert_string_equal(err.reason, want);
+    assert_string_equal(err.field, "incidents");
+    assert_int_equal(d.kind, TSR_MSG_NONE);
+    free(buf);
+
+    /* 1000 incidents (within the count) of 1,397 empty tokens each: the
+     * budget refuses it before protobuf-c spends ~300 MiB on token structs */
+    buf = s_hostile_batch(4u << 20, 4243, 1000, 1397, &len);
+    assert_true(len <= lim.max_frame);
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, &lim, &err), TSR_EPROTO);
+    assert_non_null(strstr(err.reason, "needs more than"));
+    assert_true(tsr_wire_budget(len, &lim) < 32u << 20);
+    /* ru_maxrss is in KiB: both decodes together stayed far below the 567 MiB */
+    assert_true(s_peak_kib() - before < 48 * 1024);
+    /* a cut frame still gives its batch id */
+    assert_int_equal(tsr_wire_peek(&pk, buf, 100), TSR_EPROTO);
+    assert_true(pk.has_batch_id);
+    assert_int_equal(pk.batch_id, 4243);
+    free(buf);
+
+    /* 1,500 valid-looking items: refused by count, with the reason */
+    static tsr_incident_t incs[1500];
+    for (size_t i = 0; i < 1500; i++)
+        s_incident(&incs[i], (uint8_t)i);
+    tsr_msg_t m = {.kind = TSR_MSG_SUBMIT};
+    m.u.submit = (tsr_batch_t){.batch_id = 15, .incidents = incs, .n_incidents = 1500};
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, &lim, &err), TSR_EPROTO);
+    assert_string_equal(err.reason, "batch of 1500 incidents is over the limit of 1000");
+    assert_int_equal(tsr_wire_peek(&pk, buf, len), 0);
+    assert_int_equal(pk.batch_id, 15);
+    free(buf);
+    /* ...and 1000 of them are fine: the budget holds every valid batch */
+    m.u.submit.n_incidents = 1000;
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, &lim, &err), 0);
+    assert_int_equal(d.u.submit.n_incidents, 1000);
+    tsr_msg_clear(&d);
+    free(buf);
+}
+
+static void test_malformed_ack_carries_why(void **state)
+{
+    (void)state;
+    tsr_msg_t m = {.kind = TSR_MSG_ACK}, d;
+    m.u.ack.batch_id = 9;
+    m.u.ack.status = TSR_ACK_MALFORMED;
+    snprintf(m.u.ack.error, sizeof m.u.ack.error, "incidents: batch of 1500 incidents is over");
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
+    free(buf);
+    assert_int_equal(d.u.ack.status, TSR_ACK_MALFORMED);
+    assert_string_equal(d.u.ack.error, m.u.ack.error);
+    tsr_msg_clear(&d);
+}
+
 static void test_codes_agree_with_proto(void **state)
 {
     (void)state;
@@ -609,6 +744,8 @@ int main(void)
         cmocka_unit_test(test_queries_and_results_roundtrip),
         cmocka_unit_test(test_full_alert_roundtrip),
         cmocka_unit_test(test_codes_agree_with_proto),
+        cmocka_unit_test(test_hostile_batch_bounded_memory),
+        cmocka_unit_test(test_malformed_ack_carries_why),
     };
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }

@@ -86,6 +86,7 @@ typedef struct tsr_ack {
     uint32_t accepted, duplicates, replaced, retracted;
     tsr_rejection_t *rejections;
     size_t n_rejections;
+    char error[256]; /* MALFORMED, DENIED: why the batch as a whole was refused */
 } tsr_ack_t;
 
 #define TSR_TRENDS_MAX_BY 2
@@ -242,11 +243,38 @@ typedef struct tsr_msg {
 int tsr_wire_encode(const tsr_msg_t *m, uint8_t **buf, size_t *len);
 
 /* Decodes one Envelope into out (cleared first). Returns 0, or TSR_EPROTO
- * with err saying why the message as a whole is refused. For a SubmitBatch,
+ * with err saying why the message as a whole is refused. Memory is bounded
+ * before it is spent: a SubmitBatch with more incidents or retractions than
+ * lim allows is refused from a scan of its tags ("batch of N incidents is
+ * over the limit of M"), and protobuf-c unpacks within tsr_wire_budget(). For a SubmitBatch,
  * check each incident_verdicts[i] / retraction_verdicts[i]. lim may be NULL
  * for the defaults. */
 int tsr_wire_decode(tsr_msg_t *out, const uint8_t *buf, size_t len, const tsr_wire_limits_t *lim,
                     struct tsr_error *err);
+
+/* What a frame says it is, read from its outer fields without decoding it:
+ * no allocation, time linear in len. The collector uses it to refuse a body
+ * the peer's role may not send before spending a decode on it, and to find
+ * the batch id of a batch it cannot decode, so its sender gets an Ack. */
+typedef struct tsr_wire_peek {
+    tsr_msg_kind_t kind;  /* the Envelope's body (the last one, as protobuf
+                           * reads it); TSR_MSG_NONE when there is none */
+    bool has_batch_id;    /* SubmitBatch: batch_id was found */
+    uint64_t batch_id;
+    size_t n_incidents;   /* SubmitBatch: entries of incidents[] and */
+    size_t n_retractions; /* retractions[] on the wire */
+} tsr_wire_peek_t;
+
+/* Fills out from buf. Returns 0 when the tags and lengths of the Envelope
+ * and of a SubmitBatch body are well formed, TSR_EPROTO otherwise; out holds
+ * what could be read either way (a batch id before the damage is found). */
+int tsr_wire_peek(tsr_wire_peek_t *out, const uint8_t *buf, size_t len);
+
+/* Bytes tsr_wire_decode() lets protobuf-c allocate for a frame of len bytes
+ * under lim: a small multiple of the frame plus a share for each item the
+ * limits allow. A frame whose unpacking would need more is refused
+ * (TSR_EPROTO) when the budget runs out, before the memory is spent. */
+size_t tsr_wire_budget(size_t len, const tsr_wire_limits_t *lim);
 
 /* Frees what tsr_wire_decode() allocated in m and zeroes it. */
 void tsr_msg_clear(tsr_msg_t *m);
