@@ -100,22 +100,25 @@ static void s_print_json(const tsr_response_t *r, size_t n_by, const char **dims
  * the totals the collector released as the last row and column. */
 static void s_print_cross(const tsr_response_t *r, const char **dims)
 {
-    const char **rows = calloc(r->n_cells + 1, sizeof *rows),
-               **cols = calloc(r->n_cells + 1, sizeof *cols);
-    const tsr_trend_cell_t **at = calloc((r->n_cells + 1) * (r->n_cells + 1), sizeof *at);
-    if (!rows || !cols || !at) {
-        fprintf(stderr, "tessera trends: out of memory\n");
-        goto out;
-    }
+    const char **rows = calloc(r->n_cells + 2, sizeof *rows),
+               **cols = calloc(r->n_cells + 2, sizeof *cols);
+    const tsr_trend_cell_t **at = NULL;
     size_t nr = 0, nc = 0;
-    for (size_t i = 0; i < r->n_cells; i++) { /* totals ("") sort last */
+    for (size_t i = 0; rows && cols && i < r->n_cells; i++) { /* totals ("") sort last */
         if (r->cells[i].keys[0][0])
             s_slot(rows, &nr, r->cells[i].keys[0]);
         if (r->cells[i].keys[1][0])
             s_slot(cols, &nc, r->cells[i].keys[1]);
     }
-    s_slot(rows, &nr, "");
-    s_slot(cols, &nc, "");
+    if (rows && cols) {
+        s_slot(rows, &nr, "");
+        s_slot(cols, &nc, "");
+        at = calloc(nr * nc, sizeof *at);
+    }
+    if (!rows || !cols || !at) {
+        fprintf(stderr, "tessera trends: out of memory\n");
+        goto out;
+    }
     for (size_t i = 0; i < r->n_cells; i++)
         at[s_slot(rows, &nr, r->cells[i].keys[0]) * nc + s_slot(cols, &nc, r->cells[i].keys[1])] =
             &r->cells[i];
