@@ -51,6 +51,10 @@ int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
 /* Printing helpers. A trend cell as released: its count, "<k" (a small
  * count, "&lt;k" for HTML) or "x" (hidden to protect another cell). */
 const char *cli_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k, bool html);
+/* The values of dimension d in a trends response, in the collector's order,
+ * without "" (totals): at most cap into out (pointers into r). Returns how
+ * many. */
+size_t cli_trends_axis(const tsr_response_t *r, size_t d, const char **out, size_t cap);
 const char *cli_day(char out[11], int32_t day);
 void cli_print_areas(FILE *fp, const tsr_area_code_t *areas, size_t n);
 void cli_print_ids(FILE *fp, const char *indent, const tsr_record_id_t *ids, size_t n);

@@ -78,6 +78,20 @@ const char *cli_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsi
     return out;
 }
 
+size_t cli_trends_axis(const tsr_response_t *r, size_t d, const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_cells && n < cap; i++) {
+        const char *v = r->cells[i].keys[d];
+        size_t j = 0;
+        while (j < n && strcmp(out[j], v) != 0)
+            j++;
+        if (v[0] && j == n)
+            out[n++] = v;
+    }
+    return n;
+}
+
 const char *cli_day(char out[11], int32_t day)
 {
     if (day == 0)

@@ -163,15 +163,7 @@ typedef struct {
 /* The values of dimension d in r, in the collector's order, without "". */
 static void s_axis(s_axis_t *ax, const tsr_response_t *r, size_t d)
 {
-    ax->n = 0;
-    for (size_t i = 0; i < r->n_cells && ax->n < S_AXIS_MAX; i++) {
-        const char *v = r->cells[i].keys[d];
-        size_t j = 0;
-        while (j < ax->n && strcmp(ax->v[j], v) != 0)
-            j++;
-        if (v[0] && j == ax->n)
-            ax->v[ax->n++] = v;
-    }
+    ax->n = cli_trends_axis(r, d, ax->v, S_AXIS_MAX);
 }
 
 /* The code list a dimension's values come from, or -1. */

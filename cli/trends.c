@@ -59,14 +59,13 @@ static void s_method_note(FILE *fp, const tsr_response_t *r)
             r->max_deviation, r->k > 0 ? r->k - 1 : 0);
 }
 
-/* Index of name in names[0..*n), appended when new. */
-static size_t s_slot(const char **names, size_t *n, const char *name)
+/* Index of name in names[0..n) (every key of the response is there). */
+static size_t s_slot(const char **names, size_t n, const char *name)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (!strcmp(names[i], name))
-            return i;
-    names[*n] = name;
-    return (*n)++;
+    size_t i = 0;
+    while (i + 1 < n && strcmp(names[i], name) != 0)
+        i++;
+    return i;
 }
 
 static void s_print_json(const tsr_response_t *r, size_t n_by, const char **dims)
@@ -104,15 +103,11 @@ static void s_print_cross(const tsr_response_t *r, const char **dims)
                **cols = calloc(r->n_cells + 2, sizeof *cols);
     const tsr_trend_cell_t **at = NULL;
     size_t nr = 0, nc = 0;
-    for (size_t i = 0; rows && cols && i < r->n_cells; i++) { /* totals ("") sort last */
-        if (r->cells[i].keys[0][0])
-            s_slot(rows, &nr, r->cells[i].keys[0]);
-        if (r->cells[i].keys[1][0])
-            s_slot(cols, &nc, r->cells[i].keys[1]);
-    }
-    if (rows && cols) {
-        s_slot(rows, &nr, "");
-        s_slot(cols, &nc, "");
+    if (rows && cols) { /* totals ("") last */
+        nr = cli_trends_axis(r, 0, rows, r->n_cells);
+        nc = cli_trends_axis(r, 1, cols, r->n_cells);
+        rows[nr++] = "";
+        cols[nc++] = "";
         at = calloc(nr * nc, sizeof *at);
     }
     if (!rows || !cols || !at) {
@@ -120,7 +115,7 @@ static void s_print_cross(const tsr_response_t *r, const char **dims)
         goto out;
     }
     for (size_t i = 0; i < r->n_cells; i++)
-        at[s_slot(rows, &nr, r->cells[i].keys[0]) * nc + s_slot(cols, &nc, r->cells[i].keys[1])] =
+        at[s_slot(rows, nr, r->cells[i].keys[0]) * nc + s_slot(cols, nc, r->cells[i].keys[1])] =
             &r->cells[i];
     int w = (int)strlen(dims[0]);
     for (size_t i = 0; i < nr; i++)
