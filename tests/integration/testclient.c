@@ -34,6 +34,8 @@
 #include "tessera/token.h"
 #include "tessera/wire.h"
 
+#include "../hostile_frame.h"
+
 static int s_die(const char *what, const tsr_error_t *err)
 {
     char msg[768];
@@ -191,16 +193,6 @@ static int s_fuzz(void *ctx, char **argv)
     return 0;
 }
 
-static size_t s_varint_put(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    do {
-        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return n;
-}
-
 /* Appends an unknown Envelope field (15, bytes) so the frame is exactly
  * size bytes. Returns the new length, or 0 when size cannot be met. */
 static size_t s_pad(uint8_t *buf, size_t len, size_t size)
@@ -212,10 +204,10 @@ static size_t s_pad(uint8_t *buf, size_t len, size_t size)
         if (size < len + 1 + vl)
             return 0;
         size_t l = size - len - 1 - vl;
-        if (s_varint_put(tmp, l) != vl)
+        if (tsr_frame_varint(tmp, l) != vl)
             continue;
         buf[len++] = 0x7a; /* field 15, length-delimited */
-        len += s_varint_put(buf + len, l);
+        len += tsr_frame_varint(buf + len, l);
         memset(buf + len, 0, l);
         return len + l;
     }
@@ -237,18 +229,7 @@ static int s_raw(void *ctx, char **argv)
         return 1;
     if (!strcmp(shape, "empty")) {
         size_t k = size > 32 ? (size - 32) / 2 : 0;
-        uint8_t head[16];
-        size_t hl = 0;
-        head[hl++] = 0x08; /* batch_id */
-        hl += s_varint_put(head + hl, batch_id);
-        frame[len++] = 0x0a; /* Envelope.submit */
-        len += s_varint_put(frame + len, hl + 2 * k);
-        memcpy(frame + len, head, hl);
-        len += hl;
-        for (size_t i = 0; i < k; i++) {
-            frame[len++] = 0x12; /* an empty incident */
-            frame[len++] = 0x00;
-        }
+        len = tsr_frame_empty_batch(frame, cap, batch_id, k, 0);
     } else {
         size_t n = !strcmp(shape, "one") ? 1 : !strncmp(shape, "many:", 5) ? strtoull(shape + 5, NULL, 10) : 0;
         if (n == 0)

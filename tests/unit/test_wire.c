@@ -15,6 +15,8 @@
 #include "tessera/err.h"
 #include "tessera/wire.h"
 
+#include "../hostile_frame.h"
+
 static void s_incident(tsr_incident_t *inc, uint8_t id)
 {
     memset(inc, 0, sizeof *inc);
@@ -590,45 +592,15 @@ static void test_full_alert_roundtrip(void **state)
 
 /* --- hostile sizes (issue 15) --- */
 
-static size_t s_put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    do {
-        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return n;
-}
-
-/* Envelope{submit: SubmitBatch{batch_id, n_inc x Incident{tokens x empty
- * OffenderToken}}} of at most cap bytes, by hand: the encoder would not
- * make anything this silly. */
+/* An Envelope of hand-made SubmitBatch bytes (hostile_frame.h) in a
+ * buffer of cap bytes. */
 static uint8_t *s_hostile_batch(size_t cap, uint64_t batch_id, size_t n_inc, size_t tokens,
                                 size_t *len)
 {
     uint8_t *buf = malloc(cap);
     assert_non_null(buf);
-    uint8_t tmp[10];
-    size_t body = 1 + s_put_varint(tmp, batch_id);
-    size_t inc_len = 3 * tokens; /* field 20: key 0xa2 0x01, length 0 */
-    size_t one = 1 + s_put_varint(tmp, inc_len) + inc_len;
-    body += n_inc * one;
-    size_t n = 0;
-    buf[n++] = 0x0a; /* Envelope.submit */
-    n += s_put_varint(buf + n, body);
-    buf[n++] = 0x08; /* batch_id */
-    n += s_put_varint(buf + n, batch_id);
-    for (size_t i = 0; i < n_inc; i++) {
-        buf[n++] = 0x12; /* incidents */
-        n += s_put_varint(buf + n, inc_len);
-        for (size_t t = 0; t < tokens; t++) {
-            buf[n++] = 0xa2;
-            buf[n++] = 0x01;
-            buf[n++] = 0x00;
-        }
-    }
-    assert_true(n <= cap);
-    *len = n;
+    *len = tsr_frame_empty_batch(buf, cap, batch_id, n_inc, tokens);
+    assert_true(*len > 0);
     return buf;
 }
 
