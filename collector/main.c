@@ -706,7 +706,7 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     if (slash)
         *slash = '\0';
     if (!colon)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT; /* a stored alert's series has no scope */
     snprintf(code, sizeof code, "%s", colon + 1);
     const char *areas[512];
     size_t n = 0;

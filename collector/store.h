@@ -146,7 +146,8 @@ int tsr_store_cluster(tsr_store_t *s, uint64_t cid, tsr_response_t *resp);
 /* What is known of the first known token (resp->known ...). */
 int tsr_store_lookup(tsr_store_t *s, const tsr_token_t *tokens, size_t n, tsr_response_t *resp);
 
-/* The cluster a stored record is in; 0 when none (no tokens, or unknown). */
+/* The cluster a stored record is in; 0 when none (no tokens, or unknown)
+ * or when the map cannot be read (for tests). */
 uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN]);
 
 /* Spike detection on the periods that committed transactions changed, in a
