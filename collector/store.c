@@ -1148,17 +1148,41 @@ int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
     return rc;
 }
 
-/* Decodes one audit value; false when it is damaged. */
-static bool s_audit_decode(tsr_audit_entry_t *e, const MDB_val *v)
+/* Where the reader of a damaged audit log is sent. */
+#define S_AUDIT_DAMAGED "the audit log is damaged: docs/STORAGE.md, Errors"
+
+/* Decodes one audit entry. A damaged one is TSR_ECORRUPT, with err naming
+ * it (its sequence, or its key when that is not one) and what is wrong. */
+static int s_audit_decode(tsr_audit_entry_t *e, const MDB_val *k, const MDB_val *v,
+                          tsr_error_t *err)
 {
-    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     memset(e, 0, sizeof *e);
+    if (k->mv_size != 8) {
+        char hex[2 * 16 + 1] = "";
+        for (size_t i = 0; i < k->mv_size && i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)k->mv_data)[i]);
+        tsr_error_set(err, "audit", "an entry with key %s%s (%zu bytes, not 8) cannot be read (%s)",
+                      hex, k->mv_size > 16 ? "..." : "", k->mv_size, S_AUDIT_DAMAGED);
+        return TSR_ECORRUPT;
+    }
+    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     e->time = (int64_t)tsr_bytes_get_u64(&b);
     tsr_bytes_get_str(&b, e->id, sizeof e->id);
     tsr_bytes_get_str(&b, e->role, sizeof e->role);
     tsr_bytes_get_str(&b, e->request, sizeof e->request);
     e->result_size = tsr_bytes_get_u64(&b);
-    return !b.bad;
+    unsigned long long seq = (unsigned long long)tsr_bytes_from_be64(k->mv_data);
+    if (b.bad)
+        tsr_error_set(err, "audit", "entry %llu cannot be read: its %zu bytes end inside its "
+                      "fields (%s)", seq, v->mv_size, S_AUDIT_DAMAGED);
+    else if (b.n != v->mv_size)
+        tsr_error_set(err, "audit", "entry %llu cannot be read: %zu byte%s after its last "
+                      "field (%s)", seq, v->mv_size - b.n, v->mv_size - b.n == 1 ? "" : "s",
+                      S_AUDIT_DAMAGED);
+    else
+        return 0;
+    memset(e, 0, sizeof *e);
+    return TSR_ECORRUPT;
 }
 
 /* A read transaction and a cursor on the audit log; the caller closes both. */
@@ -1170,36 +1194,52 @@ static int s_audit_cursor(tsr_store_t *s, MDB_txn **txn, MDB_cursor **c)
     return rc;
 }
 
+/* err for a cursor that could not step on from entry `after` (0: the start). */
+static int s_audit_read_error(tsr_error_t *err, int rc, uint64_t after)
+{
+    tsr_error_set(err, "audit", "the entry after %llu cannot be read: %s",
+                  (unsigned long long)after, tsr_strerror(rc));
+    return rc;
+}
+
 int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
-                         tsr_response_t *resp)
+                         tsr_response_t *resp, tsr_error_t *err)
 {
     MDB_txn *txn;
     MDB_cursor *c;
     int rc = s_audit_cursor(s, &txn, &c);
     if (rc != 0)
-        return rc;
+        return s_audit_read_error(err, rc, 0);
     size_t cap = 0;
     int out = 0;
+    uint64_t last = 0; /* the last entry read */
     MDB_val k, v;
     for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_audit_entry_t e;
-        if (!s_audit_decode(&e, &v) || e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
+        /* an entry that cannot be read may be one the reader asks for:
+         * the whole answer fails, naming it, rather than leave it out */
+        if ((out = s_audit_decode(&e, &k, &v, err)) != 0)
+            break;
+        last = tsr_bytes_from_be64(k.mv_data);
+        if (e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
             continue;
-        if (resp->n_audit == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            tsr_audit_entry_t *p = realloc(resp->audit, nc * sizeof *p);
-            if (!p) {
-                out = TSR_ENOMEM;
-                break;
-            }
-            resp->audit = p;
-            cap = nc;
+        if (tsr_grow((void **)&resp->audit, &cap, resp->n_audit, sizeof *resp->audit) != 0) {
+            out = TSR_ENOMEM;
+            tsr_error_set(err, "audit", "out of memory after %zu entries", resp->n_audit);
+            break;
         }
         resp->audit[resp->n_audit++] = e;
     }
+    if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND)
+        out = s_audit_read_error(err, rc, last);
     tsr_kv_cursor_close(c);
     tsr_kv_read_end(txn);
+    if (out != 0) { /* nothing rather than a part that looks whole */
+        free(resp->audit);
+        resp->audit = NULL;
+        resp->n_audit = 0;
+    }
     return out;
 }
 
@@ -1216,15 +1256,21 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
     for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_PREV)) {
         tsr_audit_entry_t e;
-        if (!s_audit_decode(&e, &v))
+        tsr_error_t err;
+        tsr_error_clear(&err);
+        if (s_audit_decode(&e, &k, &v, &err) != 0) {
+            /* its time is unknown, so is whether it is in the walk: said,
+             * and the walk goes on (audit_list fails on it instead) */
+            tsr_error("audit", "%s; left out of this walk", err.reason);
             continue;
+        }
         if (e.time < since_time)
             break;
         out = fn(ctx, &e);
     }
     tsr_kv_cursor_close(c);
     tsr_kv_read_end(txn);
-    return out;
+    return out != 0 ? out : rc == TSR_ENOTFOUND || rc == 0 ? 0 : rc;
 }
 
 /* --- day boundary ------------------------------------------------------------- */

@@ -421,6 +421,122 @@ static void test_prerejected_items_count(void **state)
     tsr_store_close(&s);
 }
 
+/* --- the audit log: an entry that cannot be read is named, never skipped --- */
+
+/* Writes val under key in the audit log behind the store's back, as damage
+ * (a bad disk, a hand edit) would. */
+static void s_audit_damage(tsr_store_t *s, const void *key, size_t kn, const void *val, size_t vn)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+    MDB_val k = {kn, (void *)key}, v = {vn, (void *)val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* An audit value as the store writes it: i64 time (LE), id, role, request
+ * (a length byte each), u64 result size; `extra` bytes more after it. */
+static size_t s_audit_value(uint8_t *out, int64_t time, const char *id, size_t extra)
+{
+    size_t n = 0;
+    for (int i = 0; i < 8; i++)
+        out[n++] = (uint8_t)((uint64_t)time >> (8 * i));
+    const char *strs[] = {id, "admin", "stats -> ok"};
+    for (int i = 0; i < 3; i++) {
+        out[n++] = (uint8_t)strlen(strs[i]);
+        memcpy(out + n, strs[i], strlen(strs[i]));
+        n += strlen(strs[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        out[n++] = i == 0 ? 3 : 0;
+    for (size_t i = 0; i < extra; i++)
+        out[n++] = 0xEE;
+    return n;
+}
+
+static int s_count_entry(void *ctx, const tsr_audit_entry_t *e)
+{
+    (void)e;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Lists the audit log; returns the code and, on error, err as one line. */
+static int s_audit_list(tsr_store_t *s, const char *id, tsr_response_t *resp, char *msg)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    memset(resp, 0, sizeof *resp);
+    int rc = tsr_store_audit_list(s, 0, id, 100, resp, &err);
+    tsr_error_format(&err, msg, 512);
+    return rc;
+}
+
+static void test_audit_damaged(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("audit", 0);
+    tsr_audit_entry_t e = {.result_size = 3};
+    snprintf(e.id, sizeof e.id, "admin-1");
+    snprintf(e.role, sizeof e.role, "admin");
+    snprintf(e.request, sizeof e.request, "stats -> ok");
+    for (int i = 0; i < 3; i++) {
+        e.time = 1700000000 + i;
+        assert_int_equal(tsr_store_audit(s, &e), 0);
+    }
+    tsr_response_t resp;
+    char msg[512];
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), 0);
+    assert_int_equal(resp.n_audit, 3);
+    assert_int_equal(resp.audit[1].time, 1700000001);
+    assert_string_equal(resp.audit[1].id, "admin-1");
+    assert_string_equal(resp.audit[1].request, "stats -> ok");
+    assert_int_equal(resp.audit[1].result_size, 3);
+    free(resp.audit);
+
+    /* entry 2 is seven bytes of garbage: the list fails, naming it, and
+     * carries no entry at all rather than two that look like the whole */
+    const uint8_t k2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    s_audit_damage(s, k2, sizeof k2, "garbage", 7);
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: entry 2 cannot be read: its 7 bytes end inside its fields "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    assert_int_equal(resp.n_audit, 0);
+    assert_null(resp.audit);
+    /* asked for another caller's entries: entry 2 may be one, so the same */
+    assert_int_equal(s_audit_list(s, "liaison-1", &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: entry 2 cannot be read: its 7 bytes end inside its fields "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    /* the budget's walk at start-up logs it and goes on: entries 3 and 1 */
+    int n = 0;
+    assert_int_equal(tsr_store_audit_each(s, 0, s_count_entry, &n), 0);
+    assert_int_equal(n, 2);
+
+    /* a whole entry with a byte after it is damaged too */
+    uint8_t v[64];
+    s_audit_damage(s, k2, sizeof k2, v, s_audit_value(v, 1700000001, "admin-1", 1));
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: entry 2 cannot be read: 1 byte after its last field "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    /* mended, it lists again */
+    s_audit_damage(s, k2, sizeof k2, v, s_audit_value(v, 1700000001, "admin-1", 0));
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), 0);
+    assert_int_equal(resp.n_audit, 3);
+    assert_int_equal(resp.audit[1].time, 1700000001);
+    free(resp.audit);
+
+    /* a key that is not a sequence: named by its bytes; and no entry is
+     * appended after it (the log would hide it behind a sequence) */
+    s_audit_damage(s, "xx", 2, "y", 1);
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: an entry with key 7878 (2 bytes, not 8) cannot be read "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    assert_int_equal(tsr_store_audit(s, &e), TSR_ECORRUPT);
+    tsr_store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
         cmocka_unit_test(test_largest_record),
+        cmocka_unit_test(test_audit_damaged),
     };
     return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }
