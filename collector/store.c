@@ -10,6 +10,7 @@
 #include "trends.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
+#include "tessera/token.h"
 
 #include <search.h>
 #include <stdio.h>
@@ -74,6 +75,18 @@ static void s_log_err(const char *module, const char *what, int rc)
     default: break;
     }
     tsr_error(module, "%s: %s%s", what, tsr_strerror(rc), todo);
+}
+
+/* Logs a stored value that cannot be read, naming its database and key
+ * (the callers above hear TSR_ECORRUPT only). Returns rc. */
+static int s_damaged(int rc, const char *db, const void *key, size_t n)
+{
+    if (rc == TSR_ECORRUPT) {
+        char hex[2 * 32 + 1];
+        tsr_hex_encode(hex, key, n < 32 ? n : 32);
+        tsr_error("store", "%s entry %s cannot be read: %s", db, hex, tsr_strerror(rc));
+    }
+    return rc;
 }
 
 /* --- record encoding (format 1) ---------------------------------------------
@@ -197,7 +210,9 @@ static int s_link_get(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_
     tsr_store_t *s = ctx;
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
-    return rc != 0 ? rc : s_unpack(&v, inc, agency, NULL, rid);
+    return rc != 0 ? rc
+                   : s_damaged(s_unpack(&v, inc, agency, NULL, rid), "records", rid,
+                               TSR_RECORD_ID_LEN);
 }
 
 /* Reads the cell-key secret, or makes and stores one on the first open. */
@@ -438,7 +453,9 @@ static int s_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
 {
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     int rc = tsr_kv_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
-    return rc != 0 ? rc : s_version_agency_get(v.mv_data, v.mv_size, version, agency);
+    return rc != 0 ? rc
+                   : s_damaged(s_version_agency_get(v.mv_data, v.mv_size, version, agency),
+                               "tombstones", rid, TSR_RECORD_ID_LEN);
 }
 
 static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
@@ -591,7 +608,8 @@ static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         s_fate_t f;
         int op;
-        if ((bad = k.mv_size != 8 ? TSR_ECORRUPT : s_log_parse(&v, &op, &f, &packed)) != 0 ||
+        if ((bad = s_damaged(k.mv_size != 8 ? TSR_ECORRUPT : s_log_parse(&v, &op, &f, &packed),
+                             "ingest_log", k.mv_data, k.mv_size)) != 0 ||
             (bad = s_pend_note(s, &f)) != 0)
             break;
         s->log_n++;
@@ -629,7 +647,8 @@ static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
     int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
     if (rc == 0) {
         f->kind = S_FATE_STORED;
-        return s_peek(v.mv_data, v.mv_size, &f->version, f->agency);
+        return s_damaged(s_peek(v.mv_data, v.mv_size, &f->version, f->agency), "records", rid,
+                         TSR_RECORD_ID_LEN);
     }
     if (rc == TSR_ENOTFOUND && (rc = s_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
         f->kind = S_FATE_TOMBSTONE;
@@ -923,21 +942,20 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
             break;
         }
         if (v.mv_size > S_LOG_VALUE_MAX) {
-            rc = TSR_ECORRUPT;
+            rc = s_damaged(TSR_ECORRUPT, "ingest_log", k.mv_data, k.mv_size);
             break;
         }
         /* a copy: values read are valid only until the next write */
         memcpy(val, v.mv_data, v.mv_size);
         v.mv_data = val;
-        if ((rc = s_log_parse(&v, &op, &f, &packed)) != 0)
-            break;
-        if (op == S_LOG_INCIDENT) {
+        if ((rc = s_log_parse(&v, &op, &f, &packed)) == 0 && op == S_LOG_INCIDENT)
             rc = s_unpack(&packed, &inc[0], NULL, NULL, f.rid);
-            if (rc == 0)
-                rc = s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1]);
-        } else {
-            rc = s_put_retraction(s, txn, &f, &inc[1]);
+        if (rc != 0) {
+            s_damaged(rc, "ingest_log", k.mv_data, k.mv_size);
+            break;
         }
+        rc = op == S_LOG_INCIDENT ? s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1])
+                                  : s_put_retraction(s, txn, &f, &inc[1]);
         if (rc == 0)
             rc = tsr_kv_cursor_del(c);
         d->n++;
@@ -1014,7 +1032,8 @@ int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_inci
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
     if (rc == 0)
-        rc = s_unpack(&v, inc, agency_id, received_at, rid);
+        rc = s_damaged(s_unpack(&v, inc, agency_id, received_at, rid), "records", rid,
+                       TSR_RECORD_ID_LEN);
     tsr_kv_read_end(txn);
     return rc;
 }

@@ -113,6 +113,25 @@ static void test_grows_then_refuses_at_max(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* An environment in a new directory dir (a "/tmp/tsr-kv-XXXXXX" buffer). */
+static tsr_kv_t *s_kv_new(char *dir)
+{
+    assert_non_null(mkdtemp(dir));
+    tsr_kv_opts_t o = {.dir = dir};
+    tsr_kv_t *kv;
+    assert_int_equal(tsr_kv_open(&kv, &o, NULL), 0);
+    return kv;
+}
+
+/* Closes kv and removes its directory. */
+static void s_kv_done(tsr_kv_t **kv, const char *dir)
+{
+    tsr_kv_close(kv);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int s_fail(MDB_txn *txn, void *arg)
 {
     (void)txn;
@@ -124,15 +143,9 @@ static void test_body_error_aborts(void **state)
 {
     (void)state;
     char dir[] = "/tmp/tsr-kv-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    tsr_kv_opts_t o = {.dir = dir};
-    tsr_kv_t *kv;
-    assert_int_equal(tsr_kv_open(&kv, &o, NULL), 0);
+    tsr_kv_t *kv = s_kv_new(dir);
     assert_int_equal(tsr_kv_write(kv, s_fail, NULL), TSR_EINVAL);
-    tsr_kv_close(&kv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    s_kv_done(&kv, dir);
 }
 
 static void test_open_error_names_dir(void **state)
@@ -219,10 +232,7 @@ static void test_calls_translate(void **state)
 {
     (void)state;
     char dir[] = "/tmp/tsr-kv-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    tsr_kv_opts_t o = {.dir = dir};
-    tsr_kv_t *kv;
-    assert_int_equal(tsr_kv_open(&kv, &o, NULL), 0);
+    tsr_kv_t *kv = s_kv_new(dir);
     s_twice_t t = {0};
     assert_int_equal(tsr_kv_dbis(kv, (const char *[]){"t"}, 1, 0, &t.dbi, NULL), 0);
     assert_int_equal(tsr_kv_write(kv, s_twice, &t), TSR_EEXIST);
@@ -255,20 +265,14 @@ static void test_calls_translate(void **state)
     assert_int_equal(tsr_kv_put(txn, t.dbi, &k, &v, 0), TSR_EPERM);
     assert_int_equal(tsr_kv_del(txn, t.dbi, &k), TSR_EPERM);
     tsr_kv_read_end(txn);
-    tsr_kv_close(&kv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    s_kv_done(&kv, dir);
 }
 
-/* Exit codes of the full-disk child. */
-enum { S_DISK_OK = 0, S_DISK_SKIP = 77, S_DISK_OPEN = 2, S_DISK_NEVER_FULL = 3,
-       S_DISK_LOST = 4, S_DISK_CODE = 100 /* + -code */ };
+/* What the full-disk child returns. */
+enum { S_DISK_OK = 0, S_DISK_OPEN, S_DISK_NEVER_FULL, S_DISK_LOST, S_DISK_CODE /* + -code */ };
 
 static int s_disk_child(const char *dir)
 {
-    if (tsr_test_small_disk(dir, "256k") != 0)
-        return S_DISK_SKIP;
     char envdir[96];
     snprintf(envdir, sizeof envdir, "%s/db", dir);
     /* the map is larger than the disk: the disk fills first */
@@ -306,17 +310,11 @@ static void test_disk_full(void **state)
     (void)state;
     char dir[] = "/tmp/tsr-kv-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(s_disk_child(dir));
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int rc = tsr_test_on_small_disk(dir, "256k", s_disk_child);
     rmdir(dir);
-    assert_true(WIFEXITED(status));
-    if (WEXITSTATUS(status) == S_DISK_SKIP)
+    if (rc == TSR_TEST_DISK_SKIP)
         skip(); /* no user namespaces here */
-    assert_int_equal(WEXITSTATUS(status), S_DISK_OK);
+    assert_int_equal(rc, S_DISK_OK);
 }
 
 int main(void)

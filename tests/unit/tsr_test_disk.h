@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -45,6 +46,26 @@ static inline int tsr_test_small_disk(const char *dir, const char *size)
         mount("tmpfs", dir, "tmpfs", 0, opts) != 0)
         return -1;
     return 0;
+}
+
+/* What tsr_test_on_small_disk returns when it cannot make the disk. */
+#define TSR_TEST_DISK_SKIP 77
+
+/* Runs fn(dir) in a child process with a tmpfs of `size` on dir (an empty
+ * directory) and returns what fn returned (0..76: the test's own codes),
+ * TSR_TEST_DISK_SKIP when the disk cannot be made here, or 255 when the
+ * child did not exit normally. fn must not use cmocka's asserts (they
+ * would go on running the tests in the child). */
+static inline int tsr_test_on_small_disk(const char *dir, const char *size,
+                                         int (*fn)(const char *dir))
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(tsr_test_small_disk(dir, size) != 0 ? TSR_TEST_DISK_SKIP : fn(dir));
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return 255;
+    return WEXITSTATUS(status);
 }
 
 #endif
