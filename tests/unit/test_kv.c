@@ -279,7 +279,8 @@ static int s_disk_child(const char *dir)
     tsr_kv_opts_t o = {.dir = envdir, .map_size = 4 << 20};
     tsr_kv_t *kv;
     s_fill_t f = {0};
-    if (tsr_kv_open(&kv, &o, NULL) != 0 || tsr_kv_dbis(kv, (const char *[]){"t"}, 1, 0, &f.dbi, NULL))
+    if (tsr_kv_open(&kv, &o, NULL) != 0 ||
+        tsr_kv_dbis(kv, (const char *[]){"t"}, 1, 0, &f.dbi, NULL) != 0)
         return S_DISK_OPEN;
     int rc = 0, committed = 0;
     for (int i = 0; rc == 0 && i < 100; i++) {

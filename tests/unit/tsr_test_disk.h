@@ -11,9 +11,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
-#include <stdio.h>
 #include <unistd.h>
 
 static inline int s_test_write_file(const char *path, const char *text)
