@@ -1,85 +1,53 @@
-/* store.c - records, indexes, tombstones and counters in LMDB (layout in
- * docs/STORAGE.md). One write transaction logs a group of batches (a batch
- * is either all in the ingest log after a crash or not at all); later ones
- * apply the log, each entry with everything derived from it. */
+/* store.c - the store's records, keys, counters and reads (layout in
+ * docs/STORAGE.md). The ingest log and submits are in store_log.c, the
+ * log's application in store_apply.c, the audit log in store_audit.c and
+ * retention in store_retention.c; store_int.h is what they share. */
 #define _GNU_SOURCE /* tdestroy */
-#include "store.h"
 #include "bytes.h"
-#include "linkage.h"
-#include "spikes.h"
-#include "trends.h"
+#include "store_int.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
-#include "tessera/token.h"
 
+#include <openssl/crypto.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/crypto.h>
 
-enum {
-    S_RECORDS, S_BY_AREA_DAY, S_BY_TOKEN, S_TOMBSTONES, S_COUNTERS, S_AGENCIES, S_AUDIT, S_LOG,
-    S_META, S_NDBS
-};
 static const char *const s_db_names[S_NDBS] = {
-    "records", "by_area_day", "by_token", "tombstones", "counters", "agencies", "audit",
-    "ingest_log", "meta",
+    "records",  "by_area_day", "by_token",   "tombstones", "counters",
+    "agencies", "audit",       "ingest_log", "meta",
 };
 /* meta: the secret the records' cell keys are made with (ckm.h). It lives
  * in the store, so a backup, restore or rebuild keeps every key. */
 #define S_META_CKM_SECRET "cell_key_secret"
 
-#define S_RECORD_FORMAT 1
-#define S_AREA_KEY 9
-
-#define S_TALLY_MAX 64
-
-struct tsr_store {
-    tsr_kv_t *kv;
-    MDB_dbi dbi[S_NDBS];
-    tsr_link_t *link;
-    tsr_spikes_t *spikes;
-    tsr_ckm_keyer_t *keyer; /* records' cell keys */
-    int retention_months;
-    /* Counter changes of the running transaction, written once at its end:
-     * a get and a put per counter per record would cost more than the record. */
-    struct {
-        char name[TSR_CLIENT_ID_MAX + 16];
-        int64_t delta;
-    } tally[S_TALLY_MAX];
-    int ntally;
-    /* The ingest log (see "the ingest log" below). */
-    size_t log_n;            /* entries waiting */
-    uint64_t log_next;       /* sequence of the next entry */
-    void *pend;              /* tsearch(3) tree of struct s_fate by record id */
-    size_t pend_n;
-    bool pend_valid;         /* false: rebuild from the log before use */
-};
-
-static int s_pend_reload(tsr_store_t *s);
-
 /* Logs a failed write transaction: what was lost or kept, the code's name
  * and, where an operator can act, what to do. (What LMDB said itself, where
  * the code keeps less, kv has logged already.) */
-static void s_log_err(const char *module, const char *what, int rc)
+void tsr_store_log_err(const char *module, const char *what, int rc)
 {
     const char *todo = "";
     switch (rc) {
     case TSR_EFULL:
         todo = ": the map is at [storage] map_max_mib; raise it and restart the collector";
         break;
-    case TSR_ENOSPC: todo = ": free space on the disk of the data directory"; break;
-    case TSR_ECORRUPT: todo = ": the store is damaged; see docs/STORAGE.md, Errors"; break;
-    default: break;
+    case TSR_ENOSPC:
+        todo = ": free space on the disk of the data directory";
+        break;
+    case TSR_ECORRUPT:
+        todo = ": the store is damaged; see docs/STORAGE.md, Errors";
+        break;
+    default:
+        break;
     }
     tsr_error(module, "%s: %s%s", what, tsr_strerror(rc), todo);
 }
 
 /* Logs a stored value that cannot be read, naming its database and key
  * (the callers above hear TSR_ECORRUPT only). Returns rc. */
-static int s_damaged(int rc, const char *db, const void *key, size_t n)
+int tsr_store_damaged(int rc, const char *db, const void *key, size_t n)
 {
     if (rc == TSR_ECORRUPT) {
         char hex[2 * 32 + 1];
@@ -93,8 +61,8 @@ static int s_damaged(int rc, const char *db, const void *key, size_t n)
  * Little-endian, fixed order; the first byte is the format so a later
  * layout can be read beside this one. */
 
-static size_t s_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const char *agency,
-                     int64_t received_at)
+size_t tsr_store_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const char *agency,
+                      int64_t received_at)
 {
     tsr_bytes_t b = {buf, 0, cap, false};
     size_t alen = strlen(agency);
@@ -133,8 +101,8 @@ static size_t s_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const 
     return b.bad ? 0 : b.n;
 }
 
-static int s_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t *received_at,
-                    const uint8_t rid[TSR_RECORD_ID_LEN])
+int tsr_store_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t *received_at,
+                     const uint8_t rid[TSR_RECORD_ID_LEN])
 {
     tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     memset(inc, 0, sizeof *inc);
@@ -204,15 +172,15 @@ static void s_token_key(uint8_t key[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN], const ts
 /* --- open ----------------------------------------------------------------- */
 
 /* How linkage reads a stored record inside the running transaction. */
-static int s_link_get(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
-                      char *agency)
+int tsr_store_record_read(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
+                          char *agency)
 {
     tsr_store_t *s = ctx;
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
     return rc != 0 ? rc
-                   : s_damaged(s_unpack(&v, inc, agency, NULL, rid), "records", rid,
-                               TSR_RECORD_ID_LEN);
+                   : tsr_store_damaged(tsr_store_unpack(&v, inc, agency, NULL, rid), "records", rid,
+                                       TSR_RECORD_ID_LEN);
 }
 
 /* Reads the cell-key secret, or makes and stores one on the first open. */
@@ -262,7 +230,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
     if (rc == 0)
         rc = tsr_kv_dbis(s->kv, s_db_names, S_NDBS, 0, s->dbi, err);
     if (rc == 0)
-        rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], s_link_get, s, err);
+        rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], tsr_store_record_read, s, err);
     if (rc == 0)
         rc = tsr_spikes_open(&s->spikes, s->kv, s->link, opts->spikes_set ? &opts->spikes : NULL,
                              err);
@@ -281,7 +249,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     /* what a crash left in the ingest log is applied by the next drain */
-    if ((rc = s_pend_reload(s)) != 0) {
+    if ((rc = tsr_store_pend_reload(s)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "ingest_log", "cannot be read: %s", tsr_strerror(rc));
         tsr_store_close(&s);
@@ -307,7 +275,10 @@ void tsr_store_close(tsr_store_t **s_p)
     *s_p = NULL;
 }
 
-tsr_kv_t *tsr_store_kv(tsr_store_t *s) { return s->kv; }
+tsr_kv_t *tsr_store_kv(tsr_store_t *s)
+{
+    return s->kv;
+}
 
 /* --- counters -------------------------------------------------------------- */
 
@@ -328,8 +299,8 @@ static int s_count_put(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t d
 }
 
 /* Adds delta to a counter in this transaction's tally (written by
- * s_count_flush before the commit); straight to the txn when the tally is full. */
-static int s_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
+ * tsr_store_count_flush before the commit); straight to the txn when the tally is full. */
+int tsr_store_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
 {
     for (int i = 0; i < s->ntally; i++)
         if (!strcmp(s->tally[i].name, name)) {
@@ -343,7 +314,7 @@ static int s_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta
     return 0;
 }
 
-static int s_count_flush(tsr_store_t *s, MDB_txn *txn)
+int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn)
 {
     int rc = 0;
     for (int i = 0; rc == 0 && i < s->ntally; i++)
@@ -388,22 +359,8 @@ int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t
     return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
-/* --- apply ----------------------------------------------------------------- */
-
-static const char *const s_reason_names[] = {
-    "", "invalid_field", "area_not_bound", "bad_token", "stale_version", "unknown_record",
-    "not_permitted",
-};
-
-static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
-{
-    it->outcome = TSR_OUTCOME_REJECTED;
-    it->reason = reason;
-    snprintf(it->detail, sizeof it->detail, "%s", detail);
-}
-
 /* Puts or deletes a record's index entries. */
-static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put)
+int tsr_store_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put)
 {
     uint8_t ak[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN], prof[TSR_PROFILE_LEN];
     uint32_t key = 0;
@@ -417,7 +374,8 @@ static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool
     for (size_t i = 0; (rc == 0 || rc == TSR_ENOTFOUND) && i < inc->n_tokens; i++) {
         uint8_t tk[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN];
         s_token_key(tk, &inc->tokens[i], inc->record_id);
-        MDB_val kk = {sizeof tk, tk}, kv = {strlen(inc->tokens[i].kind), (void *)inc->tokens[i].kind};
+        MDB_val kk = {sizeof tk, tk},
+                kv = {strlen(inc->tokens[i].kind), (void *)inc->tokens[i].kind};
         rc = put ? tsr_kv_put(txn, s->dbi[S_BY_TOKEN], &kk, &kv, 0)
                  : tsr_kv_del(txn, s->dbi[S_BY_TOKEN], &kk);
     }
@@ -427,8 +385,7 @@ static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool
 /* A version and an agency id: u32 (LE) + the id. The value of a tombstone,
  * and what a retraction's ingest log entry carries after the record id.
  * Returns the length written (0: no room). */
-static size_t s_version_agency_put(uint8_t *buf, size_t cap, uint32_t version,
-                                   const char *agency)
+size_t tsr_store_va_put(uint8_t *buf, size_t cap, uint32_t version, const char *agency)
 {
     tsr_bytes_t b = {buf, 0, cap, false};
     tsr_bytes_put_u32(&b, version);
@@ -436,8 +393,8 @@ static size_t s_version_agency_put(uint8_t *buf, size_t cap, uint32_t version,
     return b.bad ? 0 : b.n;
 }
 
-/* Reads what s_version_agency_put wrote; agency has TSR_CLIENT_ID_MAX bytes. */
-static int s_version_agency_get(const uint8_t *p, size_t n, uint32_t *version, char *agency)
+/* Reads what tsr_store_va_put wrote; agency has TSR_CLIENT_ID_MAX bytes. */
+int tsr_store_va_get(const uint8_t *p, size_t n, uint32_t *version, char *agency)
 {
     if (n < 4 || n - 4 >= TSR_CLIENT_ID_MAX)
         return TSR_ECORRUPT;
@@ -448,211 +405,23 @@ static int s_version_agency_get(const uint8_t *p, size_t n, uint32_t *version, c
     return 0;
 }
 
-static int s_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t *version,
-                           char *agency)
+int tsr_store_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t *version,
+                            char *agency)
 {
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     int rc = tsr_kv_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
     return rc != 0 ? rc
-                   : s_damaged(s_version_agency_get(v.mv_data, v.mv_size, version, agency),
-                               "tombstones", rid, TSR_RECORD_ID_LEN);
+                   : tsr_store_damaged(tsr_store_va_get(v.mv_data, v.mv_size, version, agency),
+                                       "tombstones", rid, TSR_RECORD_ID_LEN);
 }
 
-static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
-                           const char *agency)
+int tsr_store_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
+                            const char *agency)
 {
     uint8_t buf[4 + TSR_CLIENT_ID_MAX];
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid};
-    MDB_val v = {s_version_agency_put(buf, sizeof buf, version, agency), buf};
+    MDB_val v = {tsr_store_va_put(buf, sizeof buf, version, agency), buf};
     return tsr_kv_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
-}
-
-/* --- the ingest log ------------------------------------------------------------
- * An Ack waits for one commit, and on a slow disk a commit costs what it
- * writes: every B-tree page it dirtied. Applying a record dirties pages all
- * over the store (its record, area/day and token index entries, clusters,
- * some 36 count series), so acknowledging after all of that made ingest
- * pay the whole cost once per group of batches.
- *
- * Instead tsr_store_submit() decides each item's outcome and appends what
- * changes the store to the `ingest_log` database (keys are a big-endian
- * sequence, written with MDB_APPEND, so the log dirties only its last
- * pages), with the outcome counters, in one transaction: the Ack's commit.
- * tsr_store_drain() later applies log entries in order, in transactions of
- * thousands, and deletes them in the same transaction. Both are durable and
- * atomic, so after a crash the log holds exactly what is acknowledged and not
- * yet applied, and draining it applies each entry once.
- *
- * Every database but the log and the outcome counters reflects the applied
- * part of the log. Outcomes depend on the entries still waiting too (v2 of a
- * record logged, not applied, makes a second v2 a duplicate), so the store
- * keeps `pend`: for each record id with a waiting entry, what the store will
- * hold for it once the log is applied. It is rebuilt from the log at open and
- * after any transaction that did not commit. docs/STORAGE.md has the
- * trade-offs. */
-
-enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2 };
-enum { S_FATE_NONE = 0, S_FATE_STORED, S_FATE_TOMBSTONE };
-
-/* What the store holds (or will, once the log is applied) for a record id. */
-typedef struct s_fate {
-    uint8_t rid[TSR_RECORD_ID_LEN];
-    uint8_t kind;          /* S_FATE_* */
-    uint32_t version;
-    char agency[TSR_CLIENT_ID_MAX];
-} s_fate_t;
-
-/* Largest packed record (s_pack): fixed fields (67 bytes; 128 allowed) and
- * the agency id, then per token its kind, key id and token. */
-#define S_PACK_MAX (128 + TSR_CLIENT_ID_MAX + TSR_MAX_TOKENS * (1 + TSR_KIND_MAX + 4 + TSR_TOKEN_LEN))
-/* Largest log value: op, record id, a packed record. */
-#define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + S_PACK_MAX)
-
-/* pend is a balanced tree (glibc's tsearch is a red-black tree), not a
- * hash table: record ids are chosen by agents, and a table whose hash they
- * could aim at would let one agent make every lookup slow. */
-static int s_pend_cmp(const void *a, const void *b)
-{
-    return memcmp(((const s_fate_t *)a)->rid, ((const s_fate_t *)b)->rid, TSR_RECORD_ID_LEN);
-}
-
-/* What pend says of rid, or NULL. */
-static s_fate_t *s_pend_find(tsr_store_t *s, const uint8_t *rid)
-{
-    s_fate_t key;
-    memcpy(key.rid, rid, TSR_RECORD_ID_LEN);
-    void *node = tfind(&key, &s->pend, s_pend_cmp);
-    return node ? *(s_fate_t **)node : NULL;
-}
-
-static void s_pend_clear(tsr_store_t *s)
-{
-    tdestroy(s->pend, free);
-    s->pend = NULL;
-    s->pend_n = 0;
-}
-
-/* Sets what rid will be once the log is applied. */
-static int s_pend_note(tsr_store_t *s, const s_fate_t *f)
-{
-    s_fate_t *have = s_pend_find(s, f->rid);
-    if (have) {
-        *have = *f;
-        return 0;
-    }
-    s_fate_t *n = malloc(sizeof *n);
-    if (!n)
-        return TSR_ENOMEM;
-    *n = *f;
-    void *node = tsearch(n, &s->pend, s_pend_cmp);
-    if (!node || *(s_fate_t **)node != n) {
-        free(n);
-        return TSR_ENOMEM;
-    }
-    s->pend_n++;
-    return 0;
-}
-
-/* A packed record's version and agency (s_pack's header). */
-static int s_peek(const uint8_t *p, size_t n, uint32_t *version, char *agency)
-{
-    tsr_bytes_t b = {(uint8_t *)p, 0, n, false};
-    if (tsr_bytes_get_u8(&b) != S_RECORD_FORMAT)
-        return TSR_ECORRUPT;
-    unsigned alen = tsr_bytes_get_u8(&b);
-    if (alen >= TSR_CLIENT_ID_MAX)
-        return TSR_ECORRUPT;
-    tsr_bytes_get(&b, agency, alen);
-    agency[alen] = '\0';
-    (void)tsr_bytes_get_u64(&b);
-    *version = tsr_bytes_get_u32(&b);
-    return b.bad ? TSR_ECORRUPT : 0;
-}
-
-/* A log entry's record id and what it makes of it. For an incident,
- * *packed is the record as it goes into `records`. */
-static int s_log_parse(const MDB_val *v, int *op, s_fate_t *f, MDB_val *packed)
-{
-    const uint8_t *p = v->mv_data;
-    memset(f, 0, sizeof *f);
-    if (v->mv_size < 1 + TSR_RECORD_ID_LEN + 4)
-        return TSR_ECORRUPT;
-    *op = p[0];
-    memcpy(f->rid, p + 1, TSR_RECORD_ID_LEN);
-    const uint8_t *rest = p + 1 + TSR_RECORD_ID_LEN;
-    size_t n = v->mv_size - 1 - TSR_RECORD_ID_LEN;
-    if (*op == S_LOG_INCIDENT) {
-        f->kind = S_FATE_STORED;
-        *packed = (MDB_val){n, (void *)rest};
-        return s_peek(rest, n, &f->version, f->agency);
-    }
-    if (*op != S_LOG_RETRACTION)
-        return TSR_ECORRUPT;
-    f->kind = S_FATE_TOMBSTONE;
-    return s_version_agency_get(rest, n, &f->version, f->agency);
-}
-
-/* Rebuilds pend, log_n and log_next from the log as txn sees it. */
-static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
-{
-    MDB_cursor *c;
-    MDB_val k, v, packed;
-    s_pend_clear(s);
-    s->log_n = 0;
-    s->log_next = 1;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c);
-    if (rc != 0)
-        return rc;
-    int bad = 0; /* a damaged entry, or pend out of memory */
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
-        s_fate_t f;
-        int op;
-        if ((bad = s_damaged(k.mv_size != 8 ? TSR_ECORRUPT : s_log_parse(&v, &op, &f, &packed),
-                             "ingest_log", k.mv_data, k.mv_size)) != 0 ||
-            (bad = s_pend_note(s, &f)) != 0)
-            break;
-        s->log_n++;
-        s->log_next = tsr_bytes_from_be64(k.mv_data) + 1;
-    }
-    tsr_kv_cursor_close(c);
-    rc = bad ? bad : rc == TSR_ENOTFOUND ? 0 : rc;
-    s->pend_valid = rc == 0;
-    return rc;
-}
-
-/* s_pend_rebuild in a read transaction of its own (outside a write). */
-static int s_pend_reload(tsr_store_t *s)
-{
-    MDB_txn *txn;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc == 0) {
-        rc = s_pend_rebuild(s, txn);
-        tsr_kv_read_end(txn);
-    }
-    return rc;
-}
-
-/* What the store holds for rid, counting the log's waiting entries. */
-static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
-{
-    const s_fate_t *p = s->pend_n > 0 ? s_pend_find(s, rid) : NULL;
-    if (p) {
-        *f = *p;
-        return 0;
-    }
-    memset(f, 0, sizeof *f);
-    memcpy(f->rid, rid, TSR_RECORD_ID_LEN);
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
-    if (rc == 0) {
-        f->kind = S_FATE_STORED;
-        return s_damaged(s_peek(v.mv_data, v.mv_size, &f->version, f->agency), "records", rid,
-                         TSR_RECORD_ID_LEN);
-    }
-    if (rc == TSR_ENOTFOUND && (rc = s_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
-        f->kind = S_FATE_TOMBSTONE;
-    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* A write transaction that may raise alerts or change series (drain, day
@@ -673,353 +442,13 @@ static int s_write_body(MDB_txn *txn, void *arg)
     return w->fn(txn, w->arg);
 }
 
-static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg)
+int tsr_store_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg)
 {
     s_write_t w = {s, fn, arg};
     int rc = tsr_kv_write(s->kv, s_write_body, &w);
     if (rc == 0)
         tsr_link_committed(s->link);
     return rc;
-}
-
-/* --- submit: outcomes and the log --------------------------------------------- */
-
-/* The outcome of an item against what the store holds for its record. */
-static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
-                     const s_fate_t *f, int32_t cutoff)
-{
-    const tsr_incident_t *inc = it->incident;
-    uint32_t version = inc ? inc->version : it->version;
-    char d[96];
-    if (inc && inc->reported_day < cutoff) {
-        snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
-                 s->retention_months);
-        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
-    } else if (inc && !tsr_client_area_allowed(c, inc->area_code)) {
-        snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
-        s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
-    } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
-        s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
-    } else if (inc) {
-        /* a tombstone's version was withdrawn: only a higher one comes back */
-        it->outcome = f->kind != S_FATE_NONE && version <= f->version ? TSR_OUTCOME_DUPLICATE
-                      : f->kind == S_FATE_STORED                      ? TSR_OUTCOME_REPLACED
-                                                                      : TSR_OUTCOME_ACCEPTED;
-    } else if (f->kind == S_FATE_STORED && f->version > version) {
-        s_reject(it, TSR_REJECT_STALE_VERSION, "a newer version is stored; retract that version");
-    } else if (f->kind == S_FATE_TOMBSTONE && f->version >= version) {
-        it->outcome = TSR_OUTCOME_DUPLICATE;
-    } else {
-        /* a retraction of a record never seen (the incident may still be in
-         * flight) keeps a tombstone, so it cannot arrive later and stay */
-        it->outcome = TSR_OUTCOME_RETRACTED;
-    }
-}
-
-/* Appends what an accepted, replacing or retracting item changes to the log
- * and notes it in pend. */
-static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_client_t *c,
-                     const tsr_store_item_t *it, int64_t now)
-{
-    uint8_t key[8], val[S_LOG_VALUE_MAX];
-    s_fate_t f = {.kind = it->incident ? S_FATE_STORED : S_FATE_TOMBSTONE};
-    const uint8_t *rid = it->incident ? it->incident->record_id : it->record_id;
-    size_t n = 1 + TSR_RECORD_ID_LEN;
-    val[0] = it->incident ? S_LOG_INCIDENT : S_LOG_RETRACTION;
-    memcpy(val + 1, rid, TSR_RECORD_ID_LEN);
-    if (it->incident) {
-        size_t pn = s_pack(val + n, sizeof val - n, it->incident, c->id, now);
-        if (pn == 0)
-            return TSR_ERANGE; /* larger than S_PACK_MAX allows: a bug */
-        n += pn;
-        f.version = it->incident->version;
-    } else {
-        n += s_version_agency_put(val + n, sizeof val - n, it->version, c->id);
-        f.version = it->version;
-    }
-    memcpy(f.rid, rid, TSR_RECORD_ID_LEN);
-    snprintf(f.agency, sizeof f.agency, "%s", c->id);
-    tsr_bytes_be64(key, seq);
-    MDB_val k = {sizeof key, key}, v = {n, val};
-    int rc = tsr_kv_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
-    return rc == 0 ? s_pend_note(s, &f) : rc;
-}
-
-typedef struct {
-    tsr_store_t *s;
-    tsr_store_batch_t *batches;
-    size_t n;
-    int64_t now;
-    uint64_t next; /* log_next after the commit */
-} s_submit_t;
-
-static const char *s_outcome_counter(tsr_outcome_t o)
-{
-    switch (o) {
-    case TSR_OUTCOME_ACCEPTED: return "accepted";
-    case TSR_OUTCOME_DUPLICATE: return "duplicates";
-    case TSR_OUTCOME_REPLACED: return "replaced";
-    case TSR_OUTCOME_RETRACTED: return "retracted";
-    default: return NULL;
-    }
-}
-
-/* Counts a batch's outcomes, by kind and by agency (an agency whose items
- * were all refused still shows, with 0 accepted). */
-static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_t *b)
-{
-    enum { N_REASONS = sizeof s_reason_names / sizeof *s_reason_names };
-    int64_t kinds[TSR_OUTCOME_REJECTED] = {0}, reasons[N_REASONS] = {0};
-    for (size_t i = 0; i < b->n_items; i++) {
-        const tsr_store_item_t *it = &b->items[i];
-        if (it->outcome == TSR_OUTCOME_REJECTED)
-            reasons[it->reason >= 1 && it->reason < N_REASONS ? it->reason : 1]++;
-        else if (it->outcome > TSR_OUTCOME_NONE && it->outcome < TSR_OUTCOME_REJECTED)
-            kinds[it->outcome]++;
-    }
-    char name[TSR_CLIENT_ID_MAX + 16];
-    int rc = 0;
-    for (int o = TSR_OUTCOME_ACCEPTED; rc == 0 && o < TSR_OUTCOME_REJECTED; o++) {
-        const char *cn = s_outcome_counter((tsr_outcome_t)o);
-        if (kinds[o] && cn)
-            rc = s_count(s, txn, cn, kinds[o]);
-    }
-    for (int r = 1; rc == 0 && r < N_REASONS; r++)
-        if (reasons[r]) {
-            snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
-            rc = s_count(s, txn, name, reasons[r]);
-        }
-    if (rc == 0) {
-        snprintf(name, sizeof name, "agency:%s", b->client->id);
-        rc = s_count(s, txn, name, kinds[TSR_OUTCOME_ACCEPTED]);
-    }
-    return rc;
-}
-
-static int s_submit_txn(MDB_txn *txn, void *arg)
-{
-    s_submit_t *a = arg;
-    tsr_store_t *s = a->s;
-    /* this body may be a re-run after the map grew: pend may hold what the
-     * aborted run noted, so it is rebuilt from the committed log */
-    int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
-    s->pend_valid = false; /* until this transaction commits */
-    s->ntally = 0;
-    a->next = s->log_next;
-    /* records reported before this day are refused (none without retention) */
-    int32_t cutoff = s->retention_months > 0
-                         ? tsr_store_retention_cutoff(s->retention_months, a->now)
-                         : INT32_MIN;
-    for (size_t b = 0; rc == 0 && b < a->n; b++) {
-        tsr_store_batch_t *batch = &a->batches[b];
-        for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
-            tsr_store_item_t *it = &batch->items[i];
-            it->outcome = TSR_OUTCOME_NONE;
-            it->reason = 0;
-            it->detail[0] = '\0';
-            s_fate_t f;
-            if (it->pre_reason) {
-                s_reject(it, it->pre_reason, it->pre_detail);
-            } else if (batch->client->role != TSR_ROLE_AGENT) {
-                s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
-            } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
-                                    &f)) == 0) {
-                s_decide(s, batch->client, it, &f, cutoff);
-                if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
-                    it->outcome == TSR_OUTCOME_RETRACTED)
-                    rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
-            }
-        }
-        if (rc == 0)
-            rc = s_count_outcomes(s, txn, batch);
-        if (rc == 0)
-            rc = s_count(s, txn, "batches", 1);
-    }
-    return rc == 0 ? s_count_flush(s, txn) : rc;
-}
-
-int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
-{
-    if (s->log_n >= TSR_STORE_LOG_MAX) {
-        tsr_warn("store", "%zu entries wait in the ingest log: batches wait until it drains",
-                 s->log_n);
-        return TSR_EFULL;
-    }
-    s_submit_t a = {s, batches, n, now, 0};
-    int rc = tsr_kv_write(s->kv, s_submit_txn, &a);
-    if (rc != 0) {
-        s_log_err("store", "batch group not stored", rc);
-        return rc;
-    }
-    s->log_n += a.next - s->log_next;
-    s->log_next = a.next;
-    s->pend_valid = true;
-    return 0;
-}
-
-size_t tsr_store_logged(const tsr_store_t *s) { return s->log_n; }
-
-/* --- drain: the log into records, indexes, clusters and series ---------------- */
-
-/* Stores an incident (new, or replacing the stored version) with everything
- * derived from it. old is scratch space. */
-static int s_put_incident(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc,
-                          const char *agency, MDB_val *packed, tsr_incident_t *old)
-{
-    char old_agency[TSR_CLIENT_ID_MAX];
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)inc->record_id};
-    int rc = s_link_get(s, txn, inc->record_id, old, old_agency);
-    bool had = rc == 0;
-    if (had) {
-        rc = s_index(s, txn, old, false);
-    } else if (rc == TSR_ENOTFOUND) {
-        rc = tsr_kv_del(txn, s->dbi[S_TOMBSTONES], &k);
-        if (rc == 0 || rc == TSR_ENOTFOUND)
-            rc = s_count(s, txn, "records", 1);
-    }
-    if (rc == 0)
-        rc = tsr_kv_put(txn, s->dbi[S_RECORDS], &k, packed, 0);
-    if (rc == 0)
-        rc = s_index(s, txn, inc, true);
-    if (rc == 0)
-        rc = had ? tsr_link_update(s->link, txn, old, inc, agency)
-                 : tsr_link_add(s->link, txn, inc, agency);
-    if (rc == 0 && had)
-        rc = tsr_spikes_count(s->spikes, old, -1);
-    if (rc == 0)
-        rc = tsr_spikes_count(s->spikes, inc, 1);
-    return rc;
-}
-
-/* Removes a record with everything derived from it, leaving a tombstone. */
-static int s_put_retraction(tsr_store_t *s, MDB_txn *txn, const s_fate_t *f, tsr_incident_t *old)
-{
-    char old_agency[TSR_CLIENT_ID_MAX];
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)f->rid};
-    int rc = s_link_get(s, txn, f->rid, old, old_agency);
-    if (rc == 0) {
-        rc = s_index(s, txn, old, false);
-        if (rc == 0)
-            rc = tsr_kv_del(txn, s->dbi[S_RECORDS], &k);
-        if (rc == 0)
-            rc = tsr_link_remove(s->link, txn, old, f->agency);
-        if (rc == 0)
-            rc = tsr_spikes_count(s->spikes, old, -1);
-        if (rc == 0)
-            rc = s_count(s, txn, "records", -1);
-    } else if (rc == TSR_ENOTFOUND) {
-        rc = 0; /* retracted before it was stored: the tombstone alone */
-    }
-    return rc == 0 ? s_tombstone_put(s, txn, f->rid, f->version, f->agency) : rc;
-}
-
-typedef struct {
-    tsr_store_t *s;
-    size_t max;
-    int64_t now;
-    size_t n; /* entries applied */
-} s_drain_t;
-
-static int s_drain_txn(MDB_txn *txn, void *arg)
-{
-    s_drain_t *d = arg;
-    tsr_store_t *s = d->s;
-    s->ntally = 0;
-    d->n = 0;
-    tsr_incident_t *inc = malloc(2 * sizeof *inc);
-    uint8_t *val = malloc(S_LOG_VALUE_MAX);
-    MDB_cursor *c = NULL;
-    int rc = inc && val ? tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c) : TSR_ENOMEM;
-    MDB_val k, v;
-    /* the first entry each time: each is deleted once applied */
-    while (rc == 0 && d->n < d->max) {
-        s_fate_t f;
-        MDB_val packed;
-        int op;
-        if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST)) != 0) {
-            if (rc == TSR_ENOTFOUND)
-                rc = 0; /* the log is empty; a not-found below is an error */
-            break;
-        }
-        if (v.mv_size > S_LOG_VALUE_MAX) {
-            rc = s_damaged(TSR_ECORRUPT, "ingest_log", k.mv_data, k.mv_size);
-            break;
-        }
-        /* a copy: values read are valid only until the next write */
-        memcpy(val, v.mv_data, v.mv_size);
-        v.mv_data = val;
-        if ((rc = s_log_parse(&v, &op, &f, &packed)) == 0 && op == S_LOG_INCIDENT)
-            rc = s_unpack(&packed, &inc[0], NULL, NULL, f.rid);
-        if (rc != 0) {
-            s_damaged(rc, "ingest_log", k.mv_data, k.mv_size);
-            break;
-        }
-        rc = op == S_LOG_INCIDENT ? s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1])
-                                  : s_put_retraction(s, txn, &f, &inc[1]);
-        if (rc == 0)
-            rc = tsr_kv_cursor_del(c);
-        d->n++;
-    }
-    tsr_kv_cursor_close(c);
-    free(inc);
-    free(val);
-    if (rc == 0)
-        rc = tsr_link_finish(s->link, txn, d->now);
-    if (rc == 0)
-        rc = tsr_spikes_finish(s->spikes, txn, (int32_t)(d->now / 86400));
-    return rc == 0 ? s_count_flush(s, txn) : rc;
-}
-
-int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
-{
-    s_drain_t d = {s, max ? max : SIZE_MAX, now, 0};
-    int rc;
-    *applied = 0;
-    if (!s->pend_valid) {
-        /* a submit that did not commit (or whose commit failed uncertainly)
-         * may have left log_n wrong: count the log again */
-        if ((rc = s_pend_reload(s)) != 0)
-            return rc;
-    }
-    if (s->log_n == 0)
-        return 0;
-    rc = s_write(s, s_drain_txn, &d);
-    /* near the map's maximum a smaller transaction may still fit */
-    while (rc == TSR_EFULL && (d.max = (d.max < s->log_n ? d.max : s->log_n) / 2) > 0)
-        rc = s_write(s, s_drain_txn, &d);
-    if (rc != 0) {
-        s_log_err("store", "ingest log not applied (kept for the next try)", rc);
-        return rc;
-    }
-    tsr_spikes_committed(s->spikes);
-    *applied = d.n;
-    s->log_n = d.n < s->log_n ? s->log_n - d.n : 0;
-    /* pend stays exact for ids whose entries are all applied (the store now
-     * holds what it says), so it is kept, and only rebuilt (without them)
-     * when they are most of it */
-    if (s->log_n == 0)
-        s_pend_clear(s);
-    else if (s->pend_n > 2 * s->log_n + 4096)
-        s->pend_valid = false;
-    return 0;
-}
-
-/* Drains the whole log, in transactions of TSR_STORE_DRAIN_MAX entries
- * (one call at least: it counts a log again after a failed submit). */
-static int s_drain_all(tsr_store_t *s, int64_t now)
-{
-    size_t applied;
-    int rc;
-    do
-        rc = tsr_store_drain(s, TSR_STORE_DRAIN_MAX, now, &applied);
-    while (rc == 0 && s->log_n > 0);
-    return rc;
-}
-
-int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
-{
-    int rc = tsr_store_submit(s, batches, n, now);
-    return rc == 0 ? s_drain_all(s, now) : rc;
 }
 
 int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_incident_t *inc,
@@ -1032,8 +461,8 @@ int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_inci
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
     if (rc == 0)
-        rc = s_damaged(s_unpack(&v, inc, agency_id, received_at, rid), "records", rid,
-                       TSR_RECORD_ID_LEN);
+        rc = tsr_store_damaged(tsr_store_unpack(&v, inc, agency_id, received_at, rid), "records",
+                               rid, TSR_RECORD_ID_LEN);
     tsr_kv_read_end(txn);
     return rc;
 }
@@ -1045,7 +474,10 @@ const tsr_link_published_t *tsr_store_published(tsr_store_t *s, size_t *n)
     return tsr_link_published(s->link, n);
 }
 
-void tsr_store_set_linkage(tsr_store_t *s, bool on) { tsr_link_enable(s->link, on); }
+void tsr_store_set_linkage(tsr_store_t *s, bool on)
+{
+    tsr_link_enable(s->link, on);
+}
 
 /* Runs one read of the linkage module in its own read transaction. */
 typedef int (*s_read_fn)(tsr_store_t *s, MDB_txn *txn, void *arg);
@@ -1099,7 +531,8 @@ static int s_read_record_cluster(tsr_store_t *s, MDB_txn *txn, void *arg)
 int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, tsr_alert_filter_fn want,
                      void *want_ctx, tsr_response_t *resp)
 {
-    s_read_args_t a = {.since = since, .max = max, .want = want, .want_ctx = want_ctx, .resp = resp};
+    s_read_args_t a = {
+        .since = since, .max = max, .want = want, .want_ctx = want_ctx, .resp = resp};
     return s_read(s, s_read_alerts, &a);
 }
 
@@ -1119,334 +552,6 @@ uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_I
 {
     s_read_args_t a = {.rid = rid};
     return s_read(s, s_read_record_cluster, &a) == 0 ? a.cid : 0;
-}
-
-/* --- audit log ---------------------------------------------------------------
- * Key: u64 sequence (big-endian). Value: i64 time, id, role, request (each a
- * length byte and bytes), u64 result size. Only appended. */
-
-static int s_audit_txn(MDB_txn *txn, void *arg)
-{
-    void **a = arg;
-    tsr_store_t *s = a[0];
-    const tsr_audit_entry_t *e = a[1];
-    MDB_cursor *c;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
-    if (rc != 0)
-        return rc;
-    MDB_val k, v;
-    uint64_t seq = 1;
-    if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST)) == 0)
-        seq = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) + 1 : 0;
-    tsr_kv_cursor_close(c);
-    if (rc != 0 && rc != TSR_ENOTFOUND)
-        return rc;
-    if (seq == 0)
-        return TSR_ECORRUPT; /* the last key is not a sequence: appending would hide it */
-    uint8_t kb[8], buf[8 + 3 * 256 + 8];
-    tsr_bytes_be64(kb, seq);
-    tsr_bytes_t b = {buf, 0, sizeof buf, false};
-    tsr_bytes_put_u64(&b, (uint64_t)e->time);
-    tsr_bytes_put_str(&b, e->id);
-    tsr_bytes_put_str(&b, e->role);
-    char req[256];
-    snprintf(req, sizeof req, "%.255s", e->request);
-    tsr_bytes_put_str(&b, req);
-    tsr_bytes_put_u64(&b, e->result_size);
-    k = (MDB_val){8, kb};
-    v = (MDB_val){b.n, buf};
-    return b.bad ? TSR_ERANGE : tsr_kv_put(txn, s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
-}
-
-int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
-{
-    void *a[2] = {s, (void *)e};
-    int rc = tsr_kv_write(s->kv, s_audit_txn, a);
-    if (rc != 0)
-        s_log_err("audit", "audit entry not stored", rc);
-    return rc;
-}
-
-/* Where the reader of a damaged audit log is sent. */
-#define S_AUDIT_DAMAGED "the audit log is damaged: docs/STORAGE.md, Errors"
-
-/* Decodes one audit entry. A damaged one is TSR_ECORRUPT, with err naming
- * it (its sequence, or its key when that is not one) and what is wrong. */
-static int s_audit_decode(tsr_audit_entry_t *e, const MDB_val *k, const MDB_val *v,
-                          tsr_error_t *err)
-{
-    memset(e, 0, sizeof *e);
-    if (k->mv_size != 8) {
-        char hex[2 * 16 + 1] = "";
-        for (size_t i = 0; i < k->mv_size && i < 16; i++)
-            snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)k->mv_data)[i]);
-        tsr_error_set(err, "audit", "an entry with key %s%s (%zu bytes, not 8) cannot be read (%s)",
-                      hex, k->mv_size > 16 ? "..." : "", k->mv_size, S_AUDIT_DAMAGED);
-        return TSR_ECORRUPT;
-    }
-    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
-    e->time = (int64_t)tsr_bytes_get_u64(&b);
-    tsr_bytes_get_str(&b, e->id, sizeof e->id);
-    tsr_bytes_get_str(&b, e->role, sizeof e->role);
-    tsr_bytes_get_str(&b, e->request, sizeof e->request);
-    e->result_size = tsr_bytes_get_u64(&b);
-    unsigned long long seq = (unsigned long long)tsr_bytes_from_be64(k->mv_data);
-    if (b.bad)
-        tsr_error_set(err, "audit", "entry %llu cannot be read: its %zu bytes end inside its "
-                      "fields (%s)", seq, v->mv_size, S_AUDIT_DAMAGED);
-    else if (b.n != v->mv_size)
-        tsr_error_set(err, "audit", "entry %llu cannot be read: %zu byte%s after its last "
-                      "field (%s)", seq, v->mv_size - b.n, v->mv_size - b.n == 1 ? "" : "s",
-                      S_AUDIT_DAMAGED);
-    else
-        return 0;
-    memset(e, 0, sizeof *e);
-    return TSR_ECORRUPT;
-}
-
-/* A read transaction and a cursor on the audit log; the caller closes both. */
-static int s_audit_cursor(tsr_store_t *s, MDB_txn **txn, MDB_cursor **c)
-{
-    int rc = tsr_kv_read_begin(s->kv, txn);
-    if (rc == 0 && (rc = tsr_kv_cursor_open(*txn, s->dbi[S_AUDIT], c)) != 0)
-        tsr_kv_read_end(*txn);
-    return rc;
-}
-
-/* err for a cursor that could not step on from entry `after` (0: the start). */
-static int s_audit_read_error(tsr_error_t *err, int rc, uint64_t after)
-{
-    tsr_error_set(err, "audit", "the entry after %llu cannot be read: %s",
-                  (unsigned long long)after, tsr_strerror(rc));
-    return rc;
-}
-
-int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
-                         tsr_response_t *resp, tsr_error_t *err)
-{
-    MDB_txn *txn;
-    MDB_cursor *c;
-    int rc = s_audit_cursor(s, &txn, &c);
-    if (rc != 0)
-        return s_audit_read_error(err, rc, 0);
-    size_t cap = 0;
-    int out = 0;
-    uint64_t last = 0; /* the last entry read */
-    MDB_val k, v;
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
-         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
-        tsr_audit_entry_t e;
-        /* an entry that cannot be read may be one the reader asks for:
-         * the whole answer fails, naming it, rather than leave it out */
-        if ((out = s_audit_decode(&e, &k, &v, err)) != 0)
-            break;
-        last = tsr_bytes_from_be64(k.mv_data);
-        if (e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
-            continue;
-        if (tsr_grow((void **)&resp->audit, &cap, resp->n_audit, sizeof *resp->audit) != 0) {
-            out = TSR_ENOMEM;
-            tsr_error_set(err, "audit", "out of memory after %zu entries", resp->n_audit);
-            break;
-        }
-        resp->audit[resp->n_audit++] = e;
-    }
-    if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND)
-        out = s_audit_read_error(err, rc, last);
-    tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
-    if (out != 0) { /* nothing rather than a part that looks whole */
-        free(resp->audit);
-        resp->audit = NULL;
-        resp->n_audit = 0;
-    }
-    return out;
-}
-
-int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
-                         int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx)
-{
-    MDB_txn *txn;
-    MDB_cursor *c;
-    int rc = s_audit_cursor(s, &txn, &c);
-    if (rc != 0)
-        return rc;
-    int out = 0;
-    MDB_val k, v;
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
-         rc = tsr_kv_cursor_get(c, &k, &v, MDB_PREV)) {
-        tsr_audit_entry_t e;
-        tsr_error_t err;
-        tsr_error_clear(&err);
-        if (s_audit_decode(&e, &k, &v, &err) != 0) {
-            /* its time is unknown, so is whether it is in the walk: said,
-             * and the walk goes on (audit_list fails on it instead) */
-            tsr_error("audit", "%s; left out of this walk", err.reason);
-            continue;
-        }
-        if (e.time < since_time)
-            break;
-        out = fn(ctx, &e);
-    }
-    tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
-    return out != 0 ? out : rc == TSR_ENOTFOUND || rc == 0 ? 0 : rc;
-}
-
-/* --- day boundary ------------------------------------------------------------- */
-
-typedef struct {
-    tsr_store_t *s;
-    int32_t day;
-    int64_t now;
-} s_tick_t;
-
-static int s_tick_txn(MDB_txn *txn, void *arg)
-{
-    s_tick_t *t = arg;
-    return tsr_spikes_evaluate_day(t->s->spikes, txn, t->day, t->now);
-}
-
-int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
-{
-    s_tick_t t = {s, day, now};
-    int rc = s_drain_all(s, now); /* the day's counts include every acknowledged record */
-    if (rc != 0)
-        return rc;
-    rc = s_write(s, s_tick_txn, &t);
-    if (rc != 0)
-        s_log_err("spikes", "evaluation of the closed day failed", rc);
-    return rc;
-}
-
-/* --- retention ----------------------------------------------------------------- */
-
-int32_t tsr_store_retention_cutoff(int months, int64_t now)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    char iso[11];
-    tsr_day_format(iso, (int32_t)(now / 86400));
-    int y = atoi(iso), m = atoi(iso + 5) - 1 - months, d = atoi(iso + 8);
-    while (m < 0) {
-        m += 12;
-        y--;
-    }
-    int last = mdays[m] + (m == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-    char out[40];
-    snprintf(out, sizeof out, "%04d-%02d-%02d", y, m + 1, d < last ? d : last);
-    int32_t day = 0;
-    tsr_day_parse(out, &day);
-    return day;
-}
-
-#define S_PURGE_CHUNK 2000
-
-typedef struct {
-    tsr_store_t *s;
-    int32_t before;
-    int64_t now;
-    uint8_t (*ids)[TSR_RECORD_ID_LEN]; /* purged in this transaction */
-    size_t n;
-    size_t changed; /* alerts rewritten by this transaction */
-} s_purge_t;
-
-static int s_cmp_rid(const void *a, const void *b) { return memcmp(a, b, TSR_RECORD_ID_LEN); }
-
-static int s_purge_txn(MDB_txn *txn, void *arg)
-{
-    s_purge_t *p = arg;
-    tsr_store_t *s = p->s;
-    p->n = 0;
-    p->changed = 0;
-    s->ntally = 0;
-    /* find up to a chunk of old records through the area/day index: each
-     * area's entries sort by day, so its old ones come first, and at its
-     * first entry still kept the scan jumps to the next area (a seek per
-     * area, not a read of every record kept) */
-    MDB_cursor *c;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[S_BY_AREA_DAY], &c);
-    if (rc != 0)
-        return rc;
-    MDB_val k, v;
-    uint8_t past[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;) {
-        const uint8_t *kp = k.mv_data;
-        MDB_cursor_op next = MDB_NEXT;
-        if (k.mv_size == sizeof past) {
-            if (tsr_bytes_from_day(kp + S_AREA_KEY) < p->before) {
-                memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
-            } else {
-                /* the highest key this area can have; unless this is it,
-                 * on to the first key after it */
-                memcpy(past, kp, S_AREA_KEY);
-                memset(past + S_AREA_KEY, 0xff, sizeof past - S_AREA_KEY);
-                if (memcmp(kp, past, sizeof past) != 0) {
-                    k = (MDB_val){sizeof past, past};
-                    next = MDB_SET_RANGE;
-                }
-            }
-        }
-        rc = tsr_kv_cursor_get(c, &k, &v, next);
-    }
-    tsr_kv_cursor_close(c);
-    if (rc != 0 && rc != TSR_ENOTFOUND)
-        return rc;
-    rc = 0;
-    tsr_incident_t *old = malloc(sizeof *old);
-    if (!old)
-        return TSR_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < p->n; i++) {
-        char agency[TSR_CLIENT_ID_MAX];
-        MDB_val rk = {TSR_RECORD_ID_LEN, p->ids[i]};
-        rc = s_link_get(s, txn, p->ids[i], old, agency);
-        if (rc == TSR_ENOTFOUND)
-            rc = TSR_ECORRUPT; /* the index names a record that is not there */
-        if (rc == 0)
-            rc = s_index(s, txn, old, false);
-        if (rc == 0)
-            rc = tsr_kv_del(txn, s->dbi[S_RECORDS], &rk);
-        if (rc == 0)
-            rc = tsr_link_remove(s->link, txn, old, agency);
-        if (rc == 0)
-            rc = s_count(s, txn, "records", -1);
-        if (rc == 0)
-            rc = s_count(s, txn, "purged", 1);
-    }
-    free(old);
-    if (rc == 0)
-        rc = tsr_link_finish(s->link, txn, p->now);
-    /* the alerts lose these ids in the same transaction: a purge stopped
-     * half way leaves no purged id behind in the log */
-    size_t changed = 0;
-    qsort(p->ids, p->n, TSR_RECORD_ID_LEN, s_cmp_rid);
-    if (rc == 0)
-        rc = tsr_link_scrub(s->link, txn, (const uint8_t(*)[TSR_RECORD_ID_LEN])p->ids, p->n,
-                            &changed);
-    p->changed = changed;
-    return rc == 0 ? s_count_flush(s, txn) : rc;
-}
-
-int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged)
-{
-    s_purge_t p = {s, before_day, now, malloc(S_PURGE_CHUNK * TSR_RECORD_ID_LEN), 0, 0};
-    int rc = p.ids ? 0 : TSR_ENOMEM;
-    size_t changed = 0;
-    *purged = 0;
-    if (rc == 0)
-        rc = s_drain_all(s, now); /* the index must show every acknowledged record */
-    while (rc == 0) {
-        rc = s_write(s, s_purge_txn, &p);
-        if (rc != 0 || p.n == 0)
-            break;
-        *purged += p.n;
-        changed += p.changed;
-    }
-    if (rc == 0 && *purged > 0)
-        tsr_info("retention", "purged %llu record(s) reported before day %d; %zu alert(s) no "
-                 "longer name them", (unsigned long long)*purged, before_day, changed);
-    if (rc != 0)
-        s_log_err("retention", "purge stopped", rc);
-    free(p.ids);
-    return rc;
 }
 
 /* --- trends ------------------------------------------------------------------- */
@@ -1490,8 +595,8 @@ int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas,
         return rc;
     tsr_trends_opts_t o = s_trends_opts(s, k, table);
     uint64_t count = 0;
-    rc = tsr_trends_cell(txn, s->dbi[S_BY_AREA_DAY], areas, n_areas, from, to, filters,
-                         n_filters, &o, released, &count);
+    rc = tsr_trends_cell(txn, s->dbi[S_BY_AREA_DAY], areas, n_areas, from, to, filters, n_filters,
+                         &o, released, &count);
     tsr_kv_read_end(txn);
     return rc;
 }
@@ -1509,17 +614,20 @@ static int s_eval_txn(MDB_txn *txn, void *arg)
     return tsr_spikes_evaluate_pending(e->s->spikes, txn, (int32_t)(e->now / 86400), e->now);
 }
 
-bool tsr_store_pending(const tsr_store_t *s) { return tsr_spikes_pending(s->spikes); }
+bool tsr_store_pending(const tsr_store_t *s)
+{
+    return tsr_spikes_pending(s->spikes);
+}
 
 int tsr_store_evaluate(tsr_store_t *s, int64_t now)
 {
     if (!tsr_spikes_pending(s->spikes))
         return 0;
     s_eval_t e = {s, now};
-    int rc = s_write(s, s_eval_txn, &e);
+    int rc = tsr_store_write(s, s_eval_txn, &e);
     if (rc == 0)
         tsr_spikes_evaluated(s->spikes);
     else
-        s_log_err("spikes", "evaluation failed (kept for the next try)", rc);
+        tsr_store_log_err("spikes", "evaluation failed (kept for the next try)", rc);
     return rc;
 }

@@ -1,0 +1,185 @@
+/* store_audit.c - the audit log: every query, refused ones too, appended
+ * before its answer leaves; read back by admins and to rebuild the day's
+ * query budgets at start-up. */
+#include "bytes.h"
+#include "store_int.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- audit log ---------------------------------------------------------------
+ * Key: u64 sequence (big-endian). Value: i64 time, id, role, request (each a
+ * length byte and bytes), u64 result size. Only appended. */
+
+static int s_audit_txn(MDB_txn *txn, void *arg)
+{
+    void **a = arg;
+    tsr_store_t *s = a[0];
+    const tsr_audit_entry_t *e = a[1];
+    MDB_cursor *c;
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    uint64_t seq = 1;
+    if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST)) == 0)
+        seq = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) + 1 : 0;
+    tsr_kv_cursor_close(c);
+    if (rc != 0 && rc != TSR_ENOTFOUND)
+        return rc;
+    if (seq == 0)
+        return TSR_ECORRUPT; /* the last key is not a sequence: appending would hide it */
+    uint8_t kb[8], buf[8 + 3 * 256 + 8];
+    tsr_bytes_be64(kb, seq);
+    tsr_bytes_t b = {buf, 0, sizeof buf, false};
+    tsr_bytes_put_u64(&b, (uint64_t)e->time);
+    tsr_bytes_put_str(&b, e->id);
+    tsr_bytes_put_str(&b, e->role);
+    char req[256];
+    snprintf(req, sizeof req, "%.255s", e->request);
+    tsr_bytes_put_str(&b, req);
+    tsr_bytes_put_u64(&b, e->result_size);
+    k = (MDB_val){8, kb};
+    v = (MDB_val){b.n, buf};
+    return b.bad ? TSR_ERANGE : tsr_kv_put(txn, s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
+}
+
+int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
+{
+    void *a[2] = {s, (void *)e};
+    int rc = tsr_kv_write(s->kv, s_audit_txn, a);
+    if (rc != 0)
+        tsr_store_log_err("audit", "audit entry not stored", rc);
+    return rc;
+}
+
+/* Where the reader of a damaged audit log is sent. */
+#define S_AUDIT_DAMAGED "the audit log is damaged: docs/STORAGE.md, Errors"
+
+/* Decodes one audit entry. A damaged one is TSR_ECORRUPT, with err naming
+ * it (its sequence, or its key when that is not one) and what is wrong. */
+static int s_audit_decode(tsr_audit_entry_t *e, const MDB_val *k, const MDB_val *v,
+                          tsr_error_t *err)
+{
+    memset(e, 0, sizeof *e);
+    if (k->mv_size != 8) {
+        char hex[2 * 16 + 1] = "";
+        for (size_t i = 0; i < k->mv_size && i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)k->mv_data)[i]);
+        tsr_error_set(err, "audit", "an entry with key %s%s (%zu bytes, not 8) cannot be read (%s)",
+                      hex, k->mv_size > 16 ? "..." : "", k->mv_size, S_AUDIT_DAMAGED);
+        return TSR_ECORRUPT;
+    }
+    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
+    e->time = (int64_t)tsr_bytes_get_u64(&b);
+    tsr_bytes_get_str(&b, e->id, sizeof e->id);
+    tsr_bytes_get_str(&b, e->role, sizeof e->role);
+    tsr_bytes_get_str(&b, e->request, sizeof e->request);
+    e->result_size = tsr_bytes_get_u64(&b);
+    unsigned long long seq = (unsigned long long)tsr_bytes_from_be64(k->mv_data);
+    if (b.bad)
+        tsr_error_set(err, "audit",
+                      "entry %llu cannot be read: its %zu bytes end inside its "
+                      "fields (%s)",
+                      seq, v->mv_size, S_AUDIT_DAMAGED);
+    else if (b.n != v->mv_size)
+        tsr_error_set(err, "audit",
+                      "entry %llu cannot be read: %zu byte%s after its last "
+                      "field (%s)",
+                      seq, v->mv_size - b.n, v->mv_size - b.n == 1 ? "" : "s", S_AUDIT_DAMAGED);
+    else
+        return 0;
+    memset(e, 0, sizeof *e);
+    return TSR_ECORRUPT;
+}
+
+/* A read transaction and a cursor on the audit log; the caller closes both. */
+static int s_audit_cursor(tsr_store_t *s, MDB_txn **txn, MDB_cursor **c)
+{
+    int rc = tsr_kv_read_begin(s->kv, txn);
+    if (rc == 0 && (rc = tsr_kv_cursor_open(*txn, s->dbi[S_AUDIT], c)) != 0)
+        tsr_kv_read_end(*txn);
+    return rc;
+}
+
+/* err for a cursor that could not step on from entry `after` (0: the start). */
+static int s_audit_read_error(tsr_error_t *err, int rc, uint64_t after)
+{
+    tsr_error_set(err, "audit", "the entry after %llu cannot be read: %s",
+                  (unsigned long long)after, tsr_strerror(rc));
+    return rc;
+}
+
+int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
+                         tsr_response_t *resp, tsr_error_t *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = s_audit_cursor(s, &txn, &c);
+    if (rc != 0)
+        return s_audit_read_error(err, rc, 0);
+    size_t cap = 0;
+    int out = 0;
+    uint64_t last = 0; /* the last entry read */
+    MDB_val k, v;
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_audit_entry_t e;
+        /* an entry that cannot be read may be one the reader asks for:
+         * the whole answer fails, naming it, rather than leave it out */
+        if ((out = s_audit_decode(&e, &k, &v, err)) != 0)
+            break;
+        last = tsr_bytes_from_be64(k.mv_data);
+        if (e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
+            continue;
+        if (tsr_grow((void **)&resp->audit, &cap, resp->n_audit, sizeof *resp->audit) != 0) {
+            out = TSR_ENOMEM;
+            tsr_error_set(err, "audit", "out of memory after %zu entries", resp->n_audit);
+            break;
+        }
+        resp->audit[resp->n_audit++] = e;
+    }
+    if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND)
+        out = s_audit_read_error(err, rc, last);
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+    if (out != 0) { /* nothing rather than a part that looks whole */
+        free(resp->audit);
+        resp->audit = NULL;
+        resp->n_audit = 0;
+    }
+    return out;
+}
+
+int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
+                         int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = s_audit_cursor(s, &txn, &c);
+    if (rc != 0)
+        return rc;
+    int out = 0;
+    MDB_val k, v;
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_PREV)) {
+        tsr_audit_entry_t e;
+        tsr_error_t err;
+        tsr_error_clear(&err);
+        if (s_audit_decode(&e, &k, &v, &err) != 0) {
+            /* its time is unknown, so is whether it is in the walk: said,
+             * and the walk goes on (audit_list fails on it instead) */
+            tsr_error("audit", "%s; left out of this walk", err.reason);
+            continue;
+        }
+        if (e.time < since_time)
+            break;
+        out = fn(ctx, &e);
+    }
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+    return out != 0 ? out : rc == TSR_ENOTFOUND || rc == 0 ? 0 : rc;
+}

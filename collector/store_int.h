@@ -1,0 +1,138 @@
+/* store_int.h - what the store's files share and nothing else includes:
+ * the databases, the store's state, the ingest log's entry types, and the
+ * helpers more than one of them calls (store.c: records, keys, counters,
+ * reads; store_log.c: outcomes and the ingest log; store_apply.c: applying
+ * it; store_audit.c; store_retention.c). Layout in docs/STORAGE.md. */
+#ifndef TESSERA_STORE_INT_H
+#define TESSERA_STORE_INT_H
+
+#include "linkage.h"
+#include "spikes.h"
+#include "store.h"
+#include "tessera/kv.h"
+#include "tessera/token.h"
+#include "trends.h"
+
+enum {
+    S_RECORDS,
+    S_BY_AREA_DAY,
+    S_BY_TOKEN,
+    S_TOMBSTONES,
+    S_COUNTERS,
+    S_AGENCIES,
+    S_AUDIT,
+    S_LOG,
+    S_META,
+    S_NDBS
+};
+
+#define S_RECORD_FORMAT 1
+#define S_AREA_KEY 9
+
+#define S_TALLY_MAX 64
+
+struct tsr_store {
+    tsr_kv_t *kv;
+    MDB_dbi dbi[S_NDBS];
+    tsr_link_t *link;
+    tsr_spikes_t *spikes;
+    tsr_ckm_keyer_t *keyer; /* records' cell keys */
+    int retention_months;
+    /* Counter changes of the running transaction, written once at its end:
+     * a get and a put per counter per record would cost more than the record. */
+    struct {
+        char name[TSR_CLIENT_ID_MAX + 16];
+        int64_t delta;
+    } tally[S_TALLY_MAX];
+    int ntally;
+    /* The ingest log (store_log.c). */
+    size_t log_n;      /* entries waiting */
+    uint64_t log_next; /* sequence of the next entry */
+    void *pend;        /* tsearch(3) tree of tsr_store_fate_t by record id */
+    size_t pend_n;
+    bool pend_valid; /* false: rebuild from the log before use */
+};
+
+/* --- the ingest log's entries (store_log.c) --- */
+
+enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2 };
+enum { S_FATE_NONE = 0, S_FATE_STORED, S_FATE_TOMBSTONE };
+
+/* What the store holds (or will, once the log is applied) for a record id. */
+typedef struct tsr_store_fate {
+    uint8_t rid[TSR_RECORD_ID_LEN];
+    uint8_t kind; /* S_FATE_* */
+    uint32_t version;
+    char agency[TSR_CLIENT_ID_MAX];
+} tsr_store_fate_t;
+
+/* Largest packed record (tsr_store_pack): fixed fields (67 bytes; 128
+ * allowed) and the agency id, then per token its kind, key id and token. */
+#define S_PACK_MAX                                                                                 \
+    (128 + TSR_CLIENT_ID_MAX + TSR_MAX_TOKENS * (1 + TSR_KIND_MAX + 4 + TSR_TOKEN_LEN))
+/* Largest log value: op, record id, a packed record. */
+#define S_LOG_VALUE_MAX (1 + TSR_RECORD_ID_LEN + S_PACK_MAX)
+
+/* --- shared helpers --- */
+
+/* Logs a failed write transaction: what was lost or kept, the code's name
+ * and, where an operator can act, what to do. */
+void tsr_store_log_err(const char *module, const char *what, int rc);
+
+/* Logs a stored value that cannot be read, naming its database and key
+ * (callers hear TSR_ECORRUPT only). Returns rc. */
+int tsr_store_damaged(int rc, const char *db, const void *key, size_t n);
+
+/* A record in format 1 (the `records` value). Returns the length written,
+ * 0 when cap is too small. */
+size_t tsr_store_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const char *agency,
+                      int64_t received_at);
+
+/* Reads a format-1 record; agency (TSR_CLIENT_ID_MAX bytes) and
+ * received_at may be NULL. TSR_ECORRUPT when it does not parse. */
+int tsr_store_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t *received_at,
+                     const uint8_t rid[TSR_RECORD_ID_LEN]);
+
+/* The stored record rid inside txn (TSR_ENOTFOUND when absent); agency has
+ * TSR_CLIENT_ID_MAX bytes. Also how linkage reads a record. */
+int tsr_store_record_read(void *store, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
+                          char *agency);
+
+/* Puts (put) or deletes a record's area/day and token index entries. */
+int tsr_store_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put);
+
+/* A version and an agency id: u32 (LE) + the id; a tombstone's value and
+ * what a retraction's log entry carries. put returns the length (0: no
+ * room); get reads it (agency: TSR_CLIENT_ID_MAX bytes). */
+size_t tsr_store_va_put(uint8_t *buf, size_t cap, uint32_t version, const char *agency);
+int tsr_store_va_get(const uint8_t *p, size_t n, uint32_t *version, char *agency);
+
+int tsr_store_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t *version,
+                            char *agency);
+int tsr_store_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
+                            const char *agency);
+
+/* Adds delta to a counter in this transaction's tally, written by
+ * tsr_store_count_flush before the commit (a body resets s->ntally first). */
+int tsr_store_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta);
+int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn);
+
+/* A write transaction that may raise alerts or change series (drain, day
+ * boundary, purge, evaluation): each run of fn starts with the linkage and
+ * series state reset, and its alerts are published once it committed. */
+int tsr_store_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg);
+
+/* The ingest log (store_log.c): the in-memory view of waiting entries
+ * rebuilt from the log in a read transaction of its own; emptied; one
+ * entry parsed (for an incident, *packed is the record as it goes into
+ * `records`). */
+int tsr_store_pend_reload(tsr_store_t *s);
+void tsr_store_pend_clear(tsr_store_t *s);
+int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val *packed);
+
+/* Applies the whole log (store_apply.c), in transactions of
+ * TSR_STORE_DRAIN_MAX entries; one call at least (it counts the log again
+ * after a failed submit). */
+int tsr_store_drain_all(tsr_store_t *s, int64_t now);
+
+#endif

@@ -1,0 +1,390 @@
+/* store_log.c - the ingest log: each submitted item's outcome, and the
+ * entries that change the store appended in the Ack's commit
+ * (docs/STORAGE.md, "the ingest log"). */
+#define _GNU_SOURCE /* tdestroy */
+#include "bytes.h"
+#include "store_int.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- the ingest log ------------------------------------------------------------
+ * An Ack waits for one commit, and on a slow disk a commit costs what it
+ * writes: every B-tree page it dirtied. Applying a record dirties pages all
+ * over the store (its record, area/day and token index entries, clusters,
+ * some 36 count series), so acknowledging after all of that made ingest
+ * pay the whole cost once per group of batches.
+ *
+ * Instead tsr_store_submit() decides each item's outcome and appends what
+ * changes the store to the `ingest_log` database (keys are a big-endian
+ * sequence, written with MDB_APPEND, so the log dirties only its last
+ * pages), with the outcome counters, in one transaction: the Ack's commit.
+ * tsr_store_drain() later applies log entries in order, in transactions of
+ * thousands, and deletes them in the same transaction. Both are durable and
+ * atomic, so after a crash the log holds exactly what is acknowledged and not
+ * yet applied, and draining it applies each entry once.
+ *
+ * Every database but the log and the outcome counters reflects the applied
+ * part of the log. Outcomes depend on the entries still waiting too (v2 of a
+ * record logged, not applied, makes a second v2 a duplicate), so the store
+ * keeps `pend`: for each record id with a waiting entry, what the store will
+ * hold for it once the log is applied. It is rebuilt from the log at open and
+ * after any transaction that did not commit. docs/STORAGE.md has the
+ * trade-offs. */
+
+/* pend is a balanced tree (glibc's tsearch is a red-black tree), not a
+ * hash table: record ids are chosen by agents, and a table whose hash they
+ * could aim at would let one agent make every lookup slow. */
+static int s_pend_cmp(const void *a, const void *b)
+{
+    return memcmp(((const tsr_store_fate_t *)a)->rid, ((const tsr_store_fate_t *)b)->rid,
+                  TSR_RECORD_ID_LEN);
+}
+
+/* What pend says of rid, or NULL. */
+static tsr_store_fate_t *s_pend_find(tsr_store_t *s, const uint8_t *rid)
+{
+    tsr_store_fate_t key;
+    memcpy(key.rid, rid, TSR_RECORD_ID_LEN);
+    void *node = tfind(&key, &s->pend, s_pend_cmp);
+    return node ? *(tsr_store_fate_t **)node : NULL;
+}
+
+void tsr_store_pend_clear(tsr_store_t *s)
+{
+    tdestroy(s->pend, free);
+    s->pend = NULL;
+    s->pend_n = 0;
+}
+
+/* Sets what rid will be once the log is applied. */
+static int s_pend_note(tsr_store_t *s, const tsr_store_fate_t *f)
+{
+    tsr_store_fate_t *have = s_pend_find(s, f->rid);
+    if (have) {
+        *have = *f;
+        return 0;
+    }
+    tsr_store_fate_t *n = malloc(sizeof *n);
+    if (!n)
+        return TSR_ENOMEM;
+    *n = *f;
+    void *node = tsearch(n, &s->pend, s_pend_cmp);
+    if (!node || *(tsr_store_fate_t **)node != n) {
+        free(n);
+        return TSR_ENOMEM;
+    }
+    s->pend_n++;
+    return 0;
+}
+
+/* A packed record's version and agency (tsr_store_pack's header). */
+static int s_peek(const uint8_t *p, size_t n, uint32_t *version, char *agency)
+{
+    tsr_bytes_t b = {(uint8_t *)p, 0, n, false};
+    if (tsr_bytes_get_u8(&b) != S_RECORD_FORMAT)
+        return TSR_ECORRUPT;
+    unsigned alen = tsr_bytes_get_u8(&b);
+    if (alen >= TSR_CLIENT_ID_MAX)
+        return TSR_ECORRUPT;
+    tsr_bytes_get(&b, agency, alen);
+    agency[alen] = '\0';
+    (void)tsr_bytes_get_u64(&b);
+    *version = tsr_bytes_get_u32(&b);
+    return b.bad ? TSR_ECORRUPT : 0;
+}
+
+/* A log entry's record id and what it makes of it. For an incident,
+ * *packed is the record as it goes into `records`. */
+int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val *packed)
+{
+    const uint8_t *p = v->mv_data;
+    memset(f, 0, sizeof *f);
+    if (v->mv_size < 1 + TSR_RECORD_ID_LEN + 4)
+        return TSR_ECORRUPT;
+    *op = p[0];
+    memcpy(f->rid, p + 1, TSR_RECORD_ID_LEN);
+    const uint8_t *rest = p + 1 + TSR_RECORD_ID_LEN;
+    size_t n = v->mv_size - 1 - TSR_RECORD_ID_LEN;
+    if (*op == S_LOG_INCIDENT) {
+        f->kind = S_FATE_STORED;
+        *packed = (MDB_val){n, (void *)rest};
+        return s_peek(rest, n, &f->version, f->agency);
+    }
+    if (*op != S_LOG_RETRACTION)
+        return TSR_ECORRUPT;
+    f->kind = S_FATE_TOMBSTONE;
+    return tsr_store_va_get(rest, n, &f->version, f->agency);
+}
+
+/* Rebuilds pend, log_n and log_next from the log as txn sees it. */
+static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    MDB_val k, v, packed;
+    tsr_store_pend_clear(s);
+    s->log_n = 0;
+    s->log_next = 1;
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c);
+    if (rc != 0)
+        return rc;
+    int bad = 0; /* a damaged entry, or pend out of memory */
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_store_fate_t f;
+        int op;
+        if ((bad = tsr_store_damaged(k.mv_size != 8 ? TSR_ECORRUPT
+                                                    : tsr_store_log_parse(&v, &op, &f, &packed),
+                                     "ingest_log", k.mv_data, k.mv_size)) != 0 ||
+            (bad = s_pend_note(s, &f)) != 0)
+            break;
+        s->log_n++;
+        s->log_next = tsr_bytes_from_be64(k.mv_data) + 1;
+    }
+    tsr_kv_cursor_close(c);
+    rc = bad ? bad : rc == TSR_ENOTFOUND ? 0 : rc;
+    s->pend_valid = rc == 0;
+    return rc;
+}
+
+/* s_pend_rebuild in a read transaction of its own (outside a write). */
+int tsr_store_pend_reload(tsr_store_t *s)
+{
+    MDB_txn *txn;
+    int rc = tsr_kv_read_begin(s->kv, &txn);
+    if (rc == 0) {
+        rc = s_pend_rebuild(s, txn);
+        tsr_kv_read_end(txn);
+    }
+    return rc;
+}
+
+/* What the store holds for rid, counting the log's waiting entries. */
+static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, tsr_store_fate_t *f)
+{
+    const tsr_store_fate_t *p = s->pend_n > 0 ? s_pend_find(s, rid) : NULL;
+    if (p) {
+        *f = *p;
+        return 0;
+    }
+    memset(f, 0, sizeof *f);
+    memcpy(f->rid, rid, TSR_RECORD_ID_LEN);
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
+    if (rc == 0) {
+        f->kind = S_FATE_STORED;
+        return tsr_store_damaged(s_peek(v.mv_data, v.mv_size, &f->version, f->agency), "records",
+                                 rid, TSR_RECORD_ID_LEN);
+    }
+    if (rc == TSR_ENOTFOUND &&
+        (rc = tsr_store_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
+        f->kind = S_FATE_TOMBSTONE;
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+/* --- apply ----------------------------------------------------------------- */
+
+static const char *const s_reason_names[] = {
+    "",
+    "invalid_field",
+    "area_not_bound",
+    "bad_token",
+    "stale_version",
+    "unknown_record",
+    "not_permitted",
+};
+
+static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
+{
+    it->outcome = TSR_OUTCOME_REJECTED;
+    it->reason = reason;
+    snprintf(it->detail, sizeof it->detail, "%s", detail);
+}
+
+/* --- submit: outcomes and the log --------------------------------------------- */
+
+/* The outcome of an item against what the store holds for its record. */
+static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
+                     const tsr_store_fate_t *f, int32_t cutoff)
+{
+    const tsr_incident_t *inc = it->incident;
+    uint32_t version = inc ? inc->version : it->version;
+    char d[96];
+    if (inc && inc->reported_day < cutoff) {
+        snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
+                 s->retention_months);
+        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
+    } else if (inc && !tsr_client_area_allowed(c, inc->area_code)) {
+        snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
+        s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
+    } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
+        s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc) {
+        /* a tombstone's version was withdrawn: only a higher one comes back */
+        it->outcome = f->kind != S_FATE_NONE && version <= f->version ? TSR_OUTCOME_DUPLICATE
+                      : f->kind == S_FATE_STORED                      ? TSR_OUTCOME_REPLACED
+                                                                      : TSR_OUTCOME_ACCEPTED;
+    } else if (f->kind == S_FATE_STORED && f->version > version) {
+        s_reject(it, TSR_REJECT_STALE_VERSION, "a newer version is stored; retract that version");
+    } else if (f->kind == S_FATE_TOMBSTONE && f->version >= version) {
+        it->outcome = TSR_OUTCOME_DUPLICATE;
+    } else {
+        /* a retraction of a record never seen (the incident may still be in
+         * flight) keeps a tombstone, so it cannot arrive later and stay */
+        it->outcome = TSR_OUTCOME_RETRACTED;
+    }
+}
+
+/* Appends what an accepted, replacing or retracting item changes to the log
+ * and notes it in pend. */
+static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_client_t *c,
+                     const tsr_store_item_t *it, int64_t now)
+{
+    uint8_t key[8], val[S_LOG_VALUE_MAX];
+    tsr_store_fate_t f = {.kind = it->incident ? S_FATE_STORED : S_FATE_TOMBSTONE};
+    const uint8_t *rid = it->incident ? it->incident->record_id : it->record_id;
+    size_t n = 1 + TSR_RECORD_ID_LEN;
+    val[0] = it->incident ? S_LOG_INCIDENT : S_LOG_RETRACTION;
+    memcpy(val + 1, rid, TSR_RECORD_ID_LEN);
+    if (it->incident) {
+        size_t pn = tsr_store_pack(val + n, sizeof val - n, it->incident, c->id, now);
+        if (pn == 0)
+            return TSR_ERANGE; /* larger than S_PACK_MAX allows: a bug */
+        n += pn;
+        f.version = it->incident->version;
+    } else {
+        n += tsr_store_va_put(val + n, sizeof val - n, it->version, c->id);
+        f.version = it->version;
+    }
+    memcpy(f.rid, rid, TSR_RECORD_ID_LEN);
+    snprintf(f.agency, sizeof f.agency, "%s", c->id);
+    tsr_bytes_be64(key, seq);
+    MDB_val k = {sizeof key, key}, v = {n, val};
+    int rc = tsr_kv_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
+    return rc == 0 ? s_pend_note(s, &f) : rc;
+}
+
+typedef struct {
+    tsr_store_t *s;
+    tsr_store_batch_t *batches;
+    size_t n;
+    int64_t now;
+    uint64_t next; /* log_next after the commit */
+} s_submit_t;
+
+static const char *s_outcome_counter(tsr_outcome_t o)
+{
+    switch (o) {
+    case TSR_OUTCOME_ACCEPTED:
+        return "accepted";
+    case TSR_OUTCOME_DUPLICATE:
+        return "duplicates";
+    case TSR_OUTCOME_REPLACED:
+        return "replaced";
+    case TSR_OUTCOME_RETRACTED:
+        return "retracted";
+    default:
+        return NULL;
+    }
+}
+
+/* Counts a batch's outcomes, by kind and by agency (an agency whose items
+ * were all refused still shows, with 0 accepted). */
+static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_t *b)
+{
+    enum { N_REASONS = sizeof s_reason_names / sizeof *s_reason_names };
+    int64_t kinds[TSR_OUTCOME_REJECTED] = {0}, reasons[N_REASONS] = {0};
+    for (size_t i = 0; i < b->n_items; i++) {
+        const tsr_store_item_t *it = &b->items[i];
+        if (it->outcome == TSR_OUTCOME_REJECTED)
+            reasons[it->reason >= 1 && it->reason < N_REASONS ? it->reason : 1]++;
+        else if (it->outcome > TSR_OUTCOME_NONE && it->outcome < TSR_OUTCOME_REJECTED)
+            kinds[it->outcome]++;
+    }
+    char name[TSR_CLIENT_ID_MAX + 16];
+    int rc = 0;
+    for (int o = TSR_OUTCOME_ACCEPTED; rc == 0 && o < TSR_OUTCOME_REJECTED; o++) {
+        const char *cn = s_outcome_counter((tsr_outcome_t)o);
+        if (kinds[o] && cn)
+            rc = tsr_store_count(s, txn, cn, kinds[o]);
+    }
+    for (int r = 1; rc == 0 && r < N_REASONS; r++)
+        if (reasons[r]) {
+            snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
+            rc = tsr_store_count(s, txn, name, reasons[r]);
+        }
+    if (rc == 0) {
+        snprintf(name, sizeof name, "agency:%s", b->client->id);
+        rc = tsr_store_count(s, txn, name, kinds[TSR_OUTCOME_ACCEPTED]);
+    }
+    return rc;
+}
+
+static int s_submit_txn(MDB_txn *txn, void *arg)
+{
+    s_submit_t *a = arg;
+    tsr_store_t *s = a->s;
+    /* this body may be a re-run after the map grew: pend may hold what the
+     * aborted run noted, so it is rebuilt from the committed log */
+    int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
+    s->pend_valid = false; /* until this transaction commits */
+    s->ntally = 0;
+    a->next = s->log_next;
+    /* records reported before this day are refused (none without retention) */
+    int32_t cutoff = s->retention_months > 0
+                         ? tsr_store_retention_cutoff(s->retention_months, a->now)
+                         : INT32_MIN;
+    for (size_t b = 0; rc == 0 && b < a->n; b++) {
+        tsr_store_batch_t *batch = &a->batches[b];
+        for (size_t i = 0; rc == 0 && i < batch->n_items; i++) {
+            tsr_store_item_t *it = &batch->items[i];
+            it->outcome = TSR_OUTCOME_NONE;
+            it->reason = 0;
+            it->detail[0] = '\0';
+            tsr_store_fate_t f;
+            if (it->pre_reason) {
+                s_reject(it, it->pre_reason, it->pre_detail);
+            } else if (batch->client->role != TSR_ROLE_AGENT) {
+                s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
+            } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
+                                    &f)) == 0) {
+                s_decide(s, batch->client, it, &f, cutoff);
+                if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
+                    it->outcome == TSR_OUTCOME_RETRACTED)
+                    rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
+            }
+        }
+        if (rc == 0)
+            rc = s_count_outcomes(s, txn, batch);
+        if (rc == 0)
+            rc = tsr_store_count(s, txn, "batches", 1);
+    }
+    return rc == 0 ? tsr_store_count_flush(s, txn) : rc;
+}
+
+int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
+{
+    if (s->log_n >= TSR_STORE_LOG_MAX) {
+        tsr_warn("store", "%zu entries wait in the ingest log: batches wait until it drains",
+                 s->log_n);
+        return TSR_EFULL;
+    }
+    s_submit_t a = {s, batches, n, now, 0};
+    int rc = tsr_kv_write(s->kv, s_submit_txn, &a);
+    if (rc != 0) {
+        tsr_store_log_err("store", "batch group not stored", rc);
+        return rc;
+    }
+    s->log_n += a.next - s->log_next;
+    s->log_next = a.next;
+    s->pend_valid = true;
+    return 0;
+}
+
+size_t tsr_store_logged(const tsr_store_t *s)
+{
+    return s->log_n;
+}
