@@ -13,20 +13,7 @@
 
 int32_t tsr_store_retention_cutoff(int months, int64_t now)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    char iso[11];
-    tsr_day_format(iso, (int32_t)(now / 86400));
-    int y = atoi(iso), m = atoi(iso + 5) - 1 - months, d = atoi(iso + 8);
-    while (m < 0) {
-        m += 12;
-        y--;
-    }
-    int last = mdays[m] + (m == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-    char out[40];
-    snprintf(out, sizeof out, "%04d-%02d-%02d", y, m + 1, d < last ? d : last);
-    int32_t day = 0;
-    tsr_day_parse(out, &day);
-    return day;
+    return tsr_day_months_back((int32_t)(now / 86400), months);
 }
 
 #define S_PURGE_CHUNK 2000

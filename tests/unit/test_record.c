@@ -316,6 +316,30 @@ static void test_day_week_monday_and_today(void **state)
     assert_true(got == want || got == want + 1); /* midnight between the two calls */
 }
 
+/* Months back on the integers: the day of the month kept, or the shorter
+ * month's last day. */
+static void test_day_months_back(void **state)
+{
+    (void)state;
+    char buf[11];
+    static const struct {
+        const char *from;
+        int months;
+        const char *want;
+    } cases[] = {
+        {"2024-03-31", 1, "2024-02-29"},   {"2023-03-31", 1, "2023-02-28"},
+        {"2024-03-01", 1, "2024-02-01"},   {"2024-01-15", 1, "2023-12-15"},
+        {"2024-01-31", 13, "2022-12-31"},  {"2024-05-31", 24, "2022-05-31"},
+        {"2024-07-31", 5, "2024-02-29"},   {"2000-02-29", 12, "1999-02-28"},
+        {"1970-01-10", 1, "1969-12-10"},   {"2024-06-30", 0, "2024-06-30"},
+        {"2024-03-31", 121, "2014-02-28"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(
+            tsr_day_format(buf, tsr_day_months_back(s_day(cases[i].from), cases[i].months)),
+            cases[i].want);
+}
+
 /* --- bands ----------------------------------------------------------------- */
 
 static void test_age_bands(void **state)
@@ -1388,6 +1412,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_day_parse_and_format),
         cmocka_unit_test(test_day_week_monday_and_today),
+        cmocka_unit_test(test_day_months_back),
         cmocka_unit_test(test_age_bands),
         cmocka_unit_test(test_amount_bands),
         cmocka_unit_test(test_paid),

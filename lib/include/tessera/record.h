@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "tessera/canon.h"
+#include "tessera/date.h"
 #include "tessera/token.h"
 
 struct tsr_error;
@@ -177,22 +178,5 @@ int tsr_record_age_band(long age);
  * Bands are half-open, so 49.99 is 1_49 and 50 is 50_99. TSR_EINVAL for a
  * negative or non-finite amount. */
 int tsr_record_amount_band(double gbp);
-
-/* --- days -------------------------------------------------------------- */
-
-/* "YYYY-MM-DD" (a real calendar date, proleptic Gregorian, exactly 10
- * characters) -> days since 1970-01-01. TSR_EINVAL otherwise (*out unset).
- * Pure arithmetic: no time zone, no mktime. */
-int tsr_day_parse(const char *iso, int32_t *out);
-
-/* days since 1970-01-01 -> "YYYY-MM-DD" in out (11 bytes). Returns out.
- * A day outside the years 0000..9999 gives "0000-00-00". */
-char *tsr_day_format(char out[11], int32_t day);
-
-/* Monday of the ISO week holding day (weeks start on Monday). */
-int32_t tsr_day_week_monday(int32_t day);
-
-/* Today (UTC) in days since 1970-01-01. */
-int32_t tsr_day_today(void);
 
 #endif
