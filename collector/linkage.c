@@ -586,7 +586,7 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s, 
         rc = TSR_ENOMEM;
     if (rc == 0) {
         for (size_t i = 0; i < s->areas.n; i++)
-            snprintf(areas[i], sizeof areas[i], "%.9s", s->areas.v[i].name);
+            snprintf(areas[i], sizeof areas[i], "%.*s", TSR_AREA_KEY_LEN, s->areas.v[i].name);
         for (size_t i = 0; i < s->ag.n; i++)
             snprintf(ags[i], sizeof ags[i], "%s", s->ag.v[i].name);
         qsort(areas, s->areas.n, sizeof *areas, tsr_link_cmp_str);

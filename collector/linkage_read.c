@@ -136,7 +136,7 @@ int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size
         rc = TSR_ENOMEM;
     if (rc == 0) {
         for (size_t i = 0; i < s.areas.n; i++)
-            snprintf(resp->areas[i], sizeof resp->areas[i], "%.9s", s.areas.v[i].name);
+            snprintf(resp->areas[i], sizeof resp->areas[i], "%.*s", TSR_AREA_KEY_LEN, s.areas.v[i].name);
         for (size_t i = 0; i < s.ag.n; i++)
             snprintf(resp->agencies[i], sizeof resp->agencies[i], "%s", s.ag.v[i].name);
         resp->n_areas = s.areas.n;

@@ -664,7 +664,7 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         char code[16];
         const char *slash = strchr(name, '/');
         if (!strncmp(name, "area:", 5)) {
-            snprintf(code, sizeof code, "%.9s", name + 5);
+            snprintf(code, sizeof code, "%.*s", TSR_AREA_KEY_LEN, name + 5);
             const tsr_area_t *a = tsr_area_find(code);
             p_region_t *r = a ? p_region(regions, &nr, a->region_code) : NULL;
             if (!r)

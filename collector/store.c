@@ -72,9 +72,9 @@ size_t tsr_store_pack(uint8_t *buf, size_t cap, const tsr_incident_t *inc, const
     tsr_bytes_put_u64(&b, (uint64_t)received_at);
     tsr_bytes_put_u32(&b, inc->version);
     tsr_bytes_put_u8(&b, (unsigned)inc->agency_type);
-    char area[S_AREA_KEY] = {0};
-    memcpy(area, inc->area_code, strnlen(inc->area_code, S_AREA_KEY));
-    tsr_bytes_put(&b, area, S_AREA_KEY);
+    char area[TSR_AREA_KEY_LEN] = {0};
+    memcpy(area, inc->area_code, strnlen(inc->area_code, TSR_AREA_KEY_LEN));
+    tsr_bytes_put(&b, area, TSR_AREA_KEY_LEN);
     tsr_bytes_put_u32(&b, (uint32_t)inc->reported_day);
     tsr_bytes_put_u32(&b, (uint32_t)inc->first_contact_day);
     tsr_bytes_put_u8(&b, (unsigned)inc->date_precision);
@@ -120,7 +120,7 @@ int tsr_store_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_
     memcpy(inc->record_id, rid, TSR_RECORD_ID_LEN);
     inc->version = tsr_bytes_get_u32(&b);
     inc->agency_type = (int)tsr_bytes_get_u8(&b);
-    tsr_bytes_get(&b, inc->area_code, S_AREA_KEY);
+    tsr_bytes_get(&b, inc->area_code, TSR_AREA_KEY_LEN);
     inc->reported_day = (int32_t)tsr_bytes_get_u32(&b);
     inc->first_contact_day = (int32_t)tsr_bytes_get_u32(&b);
     inc->date_precision = (int)tsr_bytes_get_u8(&b);
@@ -153,13 +153,13 @@ int tsr_store_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_
 
 /* --- keys ----------------------------------------------------------------- */
 
-static void s_area_day_key(uint8_t key[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN],
+static void s_area_day_key(uint8_t key[TSR_AREA_KEY_LEN + 4 + TSR_RECORD_ID_LEN],
                            const tsr_incident_t *inc)
 {
-    memset(key, 0, S_AREA_KEY);
-    memcpy(key, inc->area_code, strnlen(inc->area_code, S_AREA_KEY));
-    tsr_bytes_day(key + S_AREA_KEY, inc->reported_day);
-    memcpy(key + S_AREA_KEY + 4, inc->record_id, TSR_RECORD_ID_LEN);
+    memset(key, 0, TSR_AREA_KEY_LEN);
+    memcpy(key, inc->area_code, strnlen(inc->area_code, TSR_AREA_KEY_LEN));
+    tsr_bytes_day(key + TSR_AREA_KEY_LEN, inc->reported_day);
+    memcpy(key + TSR_AREA_KEY_LEN + 4, inc->record_id, TSR_RECORD_ID_LEN);
 }
 
 static void s_token_key(uint8_t key[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN], const tsr_token_t *t,
@@ -323,27 +323,34 @@ int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn)
     return rc;
 }
 
-uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
+typedef struct {
+    tsr_store_t *s;
+    const char *name;
+    uint64_t cur;
+    void (*fn)(void *, const char *, uint64_t);
+    void *ctx;
+} s_counter_read_t;
+
+static int s_counter_read(MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
-    uint64_t cur = 0;
-    if (tsr_kv_read_begin(s->kv, &txn) != 0)
-        return 0;
-    MDB_val k = {strlen(name), (void *)name}, v;
-    if (tsr_kv_get(txn, s->dbi[S_COUNTERS], &k, &v) == 0 && v.mv_size == sizeof cur)
-        memcpy(&cur, v.mv_data, sizeof cur);
-    tsr_kv_read_end(txn);
-    return cur;
+    s_counter_read_t *a = arg;
+    MDB_val k = {strlen(a->name), (void *)a->name}, v;
+    if (tsr_kv_get(txn, a->s->dbi[S_COUNTERS], &k, &v) == 0 && v.mv_size == sizeof a->cur)
+        memcpy(&a->cur, v.mv_data, sizeof a->cur);
+    return 0;
 }
 
-int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t), void *ctx)
+uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
 {
-    MDB_txn *txn;
+    s_counter_read_t a = {.s = s, .name = name};
+    return tsr_kv_read(s->kv, s_counter_read, &a) == 0 ? a.cur : 0;
+}
+
+static int s_counters_read(MDB_txn *txn, void *arg)
+{
+    s_counter_read_t *a = arg;
     MDB_cursor *c = NULL;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc != 0)
-        return rc;
-    rc = tsr_kv_cursor_open(txn, s->dbi[S_COUNTERS], &c);
+    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_COUNTERS], &c);
     MDB_val k, v;
     for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -352,17 +359,22 @@ int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t
         snprintf(name, sizeof name, "%.*s", (int)k.mv_size, (char *)k.mv_data);
         if (v.mv_size == sizeof cur)
             memcpy(&cur, v.mv_data, sizeof cur);
-        fn(ctx, name, cur);
+        a->fn(a->ctx, name, cur);
     }
     tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
     return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t), void *ctx)
+{
+    s_counter_read_t a = {.s = s, .fn = fn, .ctx = ctx};
+    return tsr_kv_read(s->kv, s_counters_read, &a);
 }
 
 /* Puts or deletes a record's index entries. */
 int tsr_store_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool put)
 {
-    uint8_t ak[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN], prof[TSR_PROFILE_LEN];
+    uint8_t ak[TSR_AREA_KEY_LEN + 4 + TSR_RECORD_ID_LEN], prof[TSR_PROFILE_LEN];
     uint32_t key = 0;
     if (put && tsr_ckm_record_key(s->keyer, inc->record_id, TSR_RECORD_ID_LEN, &key) != 0)
         return TSR_ECRYPTO;
@@ -451,20 +463,30 @@ int tsr_store_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg)
     return rc;
 }
 
+typedef struct {
+    tsr_store_t *s;
+    const uint8_t *rid;
+    tsr_incident_t *inc;
+    char *agency_id;
+    int64_t *received_at;
+} s_get_t;
+
+static int s_get(MDB_txn *txn, void *arg)
+{
+    s_get_t *g = arg;
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)g->rid}, v;
+    int rc = tsr_kv_get(txn, g->s->dbi[S_RECORDS], &k, &v);
+    return rc != 0 ? rc
+                   : tsr_store_damaged(
+                         tsr_store_unpack(&v, g->inc, g->agency_id, g->received_at, g->rid),
+                         "records", g->rid, TSR_RECORD_ID_LEN);
+}
+
 int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_incident_t *inc,
                   char *agency_id, int64_t *received_at)
 {
-    MDB_txn *txn;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc != 0)
-        return rc;
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
-    if (rc == 0)
-        rc = tsr_store_damaged(tsr_store_unpack(&v, inc, agency_id, received_at, rid), "records",
-                               rid, TSR_RECORD_ID_LEN);
-    tsr_kv_read_end(txn);
-    return rc;
+    s_get_t g = {s, rid, inc, agency_id, received_at};
+    return tsr_kv_read(s->kv, s_get, &g);
 }
 
 /* --- linkage reads ---------------------------------------------------------- */
@@ -479,18 +501,25 @@ void tsr_store_set_linkage(tsr_store_t *s, bool on)
     tsr_link_enable(s->link, on);
 }
 
-/* Runs one read of the linkage module in its own read transaction. */
+/* Runs one read of the store (fn gets the store) in a read transaction. */
 typedef int (*s_read_fn)(tsr_store_t *s, MDB_txn *txn, void *arg);
+
+typedef struct {
+    tsr_store_t *s;
+    s_read_fn fn;
+    void *arg;
+} s_read_t;
+
+static int s_read_body(MDB_txn *txn, void *arg)
+{
+    s_read_t *r = arg;
+    return r->fn(r->s, txn, r->arg);
+}
 
 static int s_read(tsr_store_t *s, s_read_fn fn, void *arg)
 {
-    MDB_txn *txn;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc != 0)
-        return rc;
-    rc = fn(s, txn, arg);
-    tsr_kv_read_end(txn);
-    return rc;
+    s_read_t r = {s, fn, arg};
+    return tsr_kv_read(s->kv, s_read_body, &r);
 }
 
 typedef struct {
@@ -572,33 +601,57 @@ static tsr_trends_opts_t s_trends_opts(tsr_store_t *s, unsigned k, const tsr_ckm
     };
 }
 
+/* The arguments of a trends read (tsr_store_trends or tsr_store_released). */
+typedef struct {
+    tsr_trends_opts_t o;
+    const tsr_query_t *q;
+    const tsr_client_t *who;
+    tsr_response_t *resp;
+    char *why;
+    size_t cap;
+    const char *const *areas;
+    size_t n_areas;
+    int32_t from, to;
+    const tsr_filter_t *filters;
+    size_t n_filters;
+    uint64_t *released;
+} s_trends_read_t;
+
+static int s_trends_read(tsr_store_t *s, MDB_txn *txn, void *arg)
+{
+    s_trends_read_t *a = arg;
+    return tsr_trends(txn, s->dbi[S_BY_AREA_DAY], a->q, a->who, &a->o, a->resp, a->why, a->cap);
+}
+
 int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *who, unsigned k,
                      const tsr_ckm_table_t *table, tsr_response_t *resp, char *why, size_t cap)
 {
-    MDB_txn *txn;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc != 0)
-        return rc;
-    tsr_trends_opts_t o = s_trends_opts(s, k, table);
-    rc = tsr_trends(txn, s->dbi[S_BY_AREA_DAY], q, who, &o, resp, why, cap);
-    tsr_kv_read_end(txn);
-    return rc;
+    s_trends_read_t a = {
+        .o = s_trends_opts(s, k, table), .q = q, .who = who, .resp = resp, .why = why, .cap = cap};
+    return s_read(s, s_trends_read, &a);
+}
+
+static int s_released_read(tsr_store_t *s, MDB_txn *txn, void *arg)
+{
+    s_trends_read_t *a = arg;
+    uint64_t count = 0;
+    return tsr_trends_cell(txn, s->dbi[S_BY_AREA_DAY], a->areas, a->n_areas, a->from, a->to,
+                           a->filters, a->n_filters, &a->o, a->released, &count);
 }
 
 int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas, int32_t from,
                        int32_t to, const tsr_filter_t *filters, size_t n_filters, unsigned k,
                        const tsr_ckm_table_t *table, uint64_t *released)
 {
-    MDB_txn *txn;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc != 0)
-        return rc;
-    tsr_trends_opts_t o = s_trends_opts(s, k, table);
-    uint64_t count = 0;
-    rc = tsr_trends_cell(txn, s->dbi[S_BY_AREA_DAY], areas, n_areas, from, to, filters, n_filters,
-                         &o, released, &count);
-    tsr_kv_read_end(txn);
-    return rc;
+    s_trends_read_t a = {.o = s_trends_opts(s, k, table),
+                         .areas = areas,
+                         .n_areas = n_areas,
+                         .from = from,
+                         .to = to,
+                         .filters = filters,
+                         .n_filters = n_filters,
+                         .released = released};
+    return s_read(s, s_released_read, &a);
 }
 
 /* --- spike evaluation -------------------------------------------------------- */

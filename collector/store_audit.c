@@ -96,15 +96,6 @@ static int s_audit_decode(tsr_audit_entry_t *e, const MDB_val *k, const MDB_val 
     return TSR_ECORRUPT;
 }
 
-/* A read transaction and a cursor on the audit log; the caller closes both. */
-static int s_audit_cursor(tsr_store_t *s, MDB_txn **txn, MDB_cursor **c)
-{
-    int rc = tsr_kv_read_begin(s->kv, txn);
-    if (rc == 0 && (rc = tsr_kv_cursor_open(*txn, s->dbi[S_AUDIT], c)) != 0)
-        tsr_kv_read_end(*txn);
-    return rc;
-}
-
 /* err for a cursor that could not step on from entry `after` (0: the start). */
 static int s_audit_read_error(tsr_error_t *err, int rc, uint64_t after)
 {
@@ -113,39 +104,63 @@ static int s_audit_read_error(tsr_error_t *err, int rc, uint64_t after)
     return rc;
 }
 
-int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
-                         tsr_response_t *resp, tsr_error_t *err)
+/* A read of the audit log: tsr_store_audit_list's or _each's arguments. */
+typedef struct {
+    tsr_store_t *s;
+    int64_t since_time;
+    const char *id;
+    uint32_t max;
+    tsr_response_t *resp;
+    tsr_error_t *err;
+    int (*fn)(void *ctx, const tsr_audit_entry_t *e);
+    void *ctx;
+    bool started; /* the read transaction began */
+} s_audit_read_t;
+
+static int s_audit_list_body(MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
+    s_audit_read_t *a = arg;
+    tsr_response_t *resp = a->resp;
     MDB_cursor *c;
-    int rc = s_audit_cursor(s, &txn, &c);
+    a->started = true;
+    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
     if (rc != 0)
-        return s_audit_read_error(err, rc, 0);
+        return s_audit_read_error(a->err, rc, 0);
     size_t cap = 0;
     int out = 0;
     uint64_t last = 0; /* the last entry read */
     MDB_val k, v;
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < a->max;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_audit_entry_t e;
         /* an entry that cannot be read may be one the reader asks for:
          * the whole answer fails, naming it, rather than leave it out */
-        if ((out = s_audit_decode(&e, &k, &v, err)) != 0)
+        if ((out = s_audit_decode(&e, &k, &v, a->err)) != 0)
             break;
         last = tsr_bytes_from_be64(k.mv_data);
-        if (e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
+        if (e.time < a->since_time || (a->id && *a->id && strcmp(a->id, e.id) != 0))
             continue;
         if (tsr_grow((void **)&resp->audit, &cap, resp->n_audit, sizeof *resp->audit) != 0) {
             out = TSR_ENOMEM;
-            tsr_error_set(err, "audit", "out of memory after %zu entries", resp->n_audit);
+            tsr_error_set(a->err, "audit", "out of memory after %zu entries", resp->n_audit);
             break;
         }
         resp->audit[resp->n_audit++] = e;
     }
     if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND)
-        out = s_audit_read_error(err, rc, last);
+        out = s_audit_read_error(a->err, rc, last);
     tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
+    return out;
+}
+
+int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
+                         tsr_response_t *resp, tsr_error_t *err)
+{
+    s_audit_read_t a = {
+        .s = s, .since_time = since_time, .id = id, .max = max, .resp = resp, .err = err};
+    int out = tsr_kv_read(s->kv, s_audit_list_body, &a);
+    if (out != 0 && !a.started)
+        s_audit_read_error(err, out, 0);
     if (out != 0) { /* nothing rather than a part that looks whole */
         free(resp->audit);
         resp->audit = NULL;
@@ -154,12 +169,11 @@ int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uin
     return out;
 }
 
-int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
-                         int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx)
+static int s_audit_each_body(MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
+    s_audit_read_t *a = arg;
     MDB_cursor *c;
-    int rc = s_audit_cursor(s, &txn, &c);
+    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
     if (rc != 0)
         return rc;
     int out = 0;
@@ -175,11 +189,17 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
             tsr_error("audit", "%s; left out of this walk", err.reason);
             continue;
         }
-        if (e.time < since_time)
+        if (e.time < a->since_time)
             break;
-        out = fn(ctx, &e);
+        out = a->fn(a->ctx, &e);
     }
     tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
     return out != 0 ? out : rc == TSR_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
+                         int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx)
+{
+    s_audit_read_t a = {.s = s, .since_time = since_time, .fn = fn, .ctx = ctx};
+    return tsr_kv_read(s->kv, s_audit_each_body, &a);
 }

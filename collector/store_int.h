@@ -27,7 +27,6 @@ enum {
 };
 
 #define S_RECORD_FORMAT 1
-#define S_AREA_KEY 9
 
 #define S_TALLY_MAX 64
 

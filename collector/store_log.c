@@ -152,15 +152,14 @@ static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
 }
 
 /* s_pend_rebuild in a read transaction of its own (outside a write). */
+static int s_pend_reload_body(MDB_txn *txn, void *arg)
+{
+    return s_pend_rebuild(arg, txn);
+}
+
 int tsr_store_pend_reload(tsr_store_t *s)
 {
-    MDB_txn *txn;
-    int rc = tsr_kv_read_begin(s->kv, &txn);
-    if (rc == 0) {
-        rc = s_pend_rebuild(s, txn);
-        tsr_kv_read_end(txn);
-    }
-    return rc;
+    return tsr_kv_read(s->kv, s_pend_reload_body, s);
 }
 
 /* What the store holds for rid, counting the log's waiting entries. */

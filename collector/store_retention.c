@@ -48,18 +48,18 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
     if (rc != 0)
         return rc;
     MDB_val k, v;
-    uint8_t past[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
+    uint8_t past[TSR_AREA_KEY_LEN + 4 + TSR_RECORD_ID_LEN];
     for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;) {
         const uint8_t *kp = k.mv_data;
         MDB_cursor_op next = MDB_NEXT;
         if (k.mv_size == sizeof past) {
-            if (tsr_bytes_from_day(kp + S_AREA_KEY) < p->before) {
-                memcpy(p->ids[p->n++], kp + S_AREA_KEY + 4, TSR_RECORD_ID_LEN);
+            if (tsr_bytes_from_day(kp + TSR_AREA_KEY_LEN) < p->before) {
+                memcpy(p->ids[p->n++], kp + TSR_AREA_KEY_LEN + 4, TSR_RECORD_ID_LEN);
             } else {
                 /* the highest key this area can have; unless this is it,
                  * on to the first key after it */
-                memcpy(past, kp, S_AREA_KEY);
-                memset(past + S_AREA_KEY, 0xff, sizeof past - S_AREA_KEY);
+                memcpy(past, kp, TSR_AREA_KEY_LEN);
+                memset(past + TSR_AREA_KEY_LEN, 0xff, sizeof past - TSR_AREA_KEY_LEN);
                 if (memcmp(kp, past, sizeof past) != 0) {
                     k = (MDB_val){sizeof past, past};
                     next = MDB_SET_RANGE;

@@ -11,7 +11,6 @@
 
 #define P_FORMAT_1 1 /* without the cell key: computed from the record id */
 #define P_FORMAT 2
-#define P_AREA_KEY 9
 /* A table of more cells than this (totals included) is refused; the grid
  * is counted before its empty rows go, so the work stays bounded too. */
 #define T_MAX_CELLS 5000
@@ -78,9 +77,9 @@ static bool t_unpack(const MDB_val *k, const MDB_val *v, tsr_ckm_keyer_t *keyer,
         p->key = tsr_bytes_get_u32(&b);
         return !b.bad;
     }
-    if (b.bad || !keyer || k->mv_size != P_AREA_KEY + 4 + TSR_RECORD_ID_LEN)
+    if (b.bad || !keyer || k->mv_size != TSR_AREA_KEY_LEN + 4 + TSR_RECORD_ID_LEN)
         return false;
-    return tsr_ckm_record_key(keyer, (const uint8_t *)k->mv_data + P_AREA_KEY + 4,
+    return tsr_ckm_record_key(keyer, (const uint8_t *)k->mv_data + TSR_AREA_KEY_LEN + 4,
                               TSR_RECORD_ID_LEN, &p->key) == 0;
 }
 
@@ -257,13 +256,13 @@ static int t_scan(MDB_txn *txn, MDB_dbi dbi, const char *const *areas, size_t n,
     if (rc != 0)
         return rc;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        uint8_t key[P_AREA_KEY + 4] = {0};
-        memcpy(key, areas[i], strnlen(areas[i], P_AREA_KEY));
-        tsr_bytes_day(key + P_AREA_KEY, from);
+        uint8_t key[TSR_AREA_KEY_LEN + 4] = {0};
+        memcpy(key, areas[i], strnlen(areas[i], TSR_AREA_KEY_LEN));
+        tsr_bytes_day(key + TSR_AREA_KEY_LEN, from);
         MDB_val kv = {sizeof key, key}, vv;
         int g = tsr_kv_cursor_get(c, &kv, &vv, MDB_SET_RANGE);
         for (; g == 0; g = tsr_kv_cursor_get(c, &kv, &vv, MDB_NEXT)) {
-            if (kv.mv_size < P_AREA_KEY + 4 || memcmp(kv.mv_data, key, P_AREA_KEY) != 0)
+            if (kv.mv_size < TSR_AREA_KEY_LEN + 4 || memcmp(kv.mv_data, key, TSR_AREA_KEY_LEN) != 0)
                 break; /* past this area */
             t_profile_t p;
             if (!t_unpack(&kv, &vv, keyer, &p)) {

@@ -208,6 +208,18 @@ void tsr_kv_read_end(MDB_txn *txn)
         mdb_txn_abort(txn);
 }
 
+int tsr_kv_read(tsr_kv_t *kv, tsr_kv_read_fn fn, void *arg)
+{
+    MDB_txn *txn;
+    int rc = tsr_kv_read_begin(kv, &txn);
+    if (rc != 0)
+        return rc;
+    rc = fn(txn, arg);
+    assert(rc <= 0); /* a body returns TSR_E* codes only */
+    tsr_kv_read_end(txn);
+    return rc;
+}
+
 int tsr_kv_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val)
 {
     int rc = mdb_get(txn, dbi, key, val);

@@ -304,6 +304,65 @@ static int s_disk_child(const char *dir)
     return S_DISK_OK;
 }
 
+typedef struct {
+    MDB_dbi dbi;
+    char got[8];
+} s_read_t;
+
+static int s_read_b(MDB_txn *txn, void *arg)
+{
+    s_read_t *r = arg;
+    MDB_val k = {1, "b"}, v;
+    int rc = tsr_kv_get(txn, r->dbi, &k, &v);
+    if (rc == 0)
+        snprintf(r->got, sizeof r->got, "%.*s", (int)v.mv_size, (char *)v.mv_data);
+    return rc;
+}
+
+static int s_read_fails(MDB_txn *txn, void *arg)
+{
+    (void)txn;
+    (void)arg;
+    return TSR_ECORRUPT;
+}
+
+static int s_reader_line(const char *msg, void *ctx)
+{
+    strncat(ctx, msg, 255 - strlen(ctx));
+    return 0;
+}
+
+/* Whether LMDB's reader table shows no read transaction open. */
+static bool s_no_readers(tsr_kv_t *kv)
+{
+    char out[256] = "";
+    mdb_reader_list(tsr_kv_env(kv), s_reader_line, out);
+    return strstr(out, "(no active readers)") != NULL;
+}
+
+/* tsr_kv_read runs its body in a read transaction, returns the body's code
+ * and always ends the transaction (LMDB's reader table is empty after). */
+static void test_read(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tsr-kv-XXXXXX";
+    tsr_kv_t *kv = s_kv_new(dir);
+    s_read_t r = {0};
+    assert_int_equal(tsr_kv_dbis(kv, (const char *[]){"t"}, 1, 0, &r.dbi, NULL), 0);
+    assert_int_equal(tsr_kv_read(kv, s_read_b, &r), TSR_ENOTFOUND);
+    assert_int_equal(tsr_kv_write(kv, s_put_b, &r.dbi), 0);
+    assert_int_equal(tsr_kv_read(kv, s_read_b, &r), 0);
+    assert_string_equal(r.got, "bb");
+    assert_true(s_no_readers(kv));
+    assert_int_equal(tsr_kv_read(kv, s_read_fails, NULL), TSR_ECORRUPT);
+    assert_true(s_no_readers(kv));
+    MDB_txn *txn;
+    assert_int_equal(tsr_kv_read_begin(kv, &txn), 0);
+    assert_false(s_no_readers(kv)); /* the check can see an open one */
+    tsr_kv_read_end(txn);
+    s_kv_done(&kv, dir);
+}
+
 /* A full disk is TSR_ENOSPC at the commit ("no space left on device"),
  * not storage in general: the operator learns to free space. */
 static void test_disk_full(void **state)
@@ -326,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_open_error_names_dir),
         cmocka_unit_test(test_translation),
         cmocka_unit_test(test_calls_translate),
+        cmocka_unit_test(test_read),
         cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests_name("kv", tests, NULL, NULL);

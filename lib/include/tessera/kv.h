@@ -93,8 +93,18 @@ typedef int (*tsr_kv_write_fn)(MDB_txn *txn, void *arg);
  * open in this process while the map grows (the caller's threading rule). */
 int tsr_kv_write(tsr_kv_t *kv, tsr_kv_write_fn fn, void *arg);
 
+/* The body of a read transaction: returns 0 or a negative TSR_E* code,
+ * which tsr_kv_read returns. What it read is valid only inside it. */
+typedef int (*tsr_kv_read_fn)(MDB_txn *txn, void *arg);
+
+/* Runs fn in a read-only transaction and ends it, whatever fn returns.
+ * Returns the code of the transaction's start, or fn's. The way to read:
+ * one place begins and ends every read, so none is left open (a read open
+ * in this process stops the map from growing). */
+int tsr_kv_read(tsr_kv_t *kv, tsr_kv_read_fn fn, void *arg);
+
 /* Begins a read-only transaction into *txn (NULL on error); end it with
- * tsr_kv_read_end(). */
+ * tsr_kv_read_end(). For tests and tools; the daemons use tsr_kv_read. */
 int tsr_kv_read_begin(tsr_kv_t *kv, MDB_txn **txn);
 
 /* Ends a read-only transaction (NULL is allowed). */

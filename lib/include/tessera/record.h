@@ -31,7 +31,10 @@ struct json_t;
 
 /* Bounds of repeated fields; the wire decoder enforces the same. */
 #define TSR_MAX_TOKENS 64
-#define TSR_AREA_CODE_MAX 10 /* "E08000035" + NUL */
+/* An area code ("E08000035") is 9 bytes in stored records and index keys
+ * (NUL-padded, no NUL), TSR_AREA_CODE_MAX with its NUL in memory. */
+#define TSR_AREA_KEY_LEN 9
+#define TSR_AREA_CODE_MAX (TSR_AREA_KEY_LEN + 1)
 #define TSR_CASE_REF_MAX 128 /* 127 bytes + NUL */
 
 /* Dates before this day (2000-01-01) are refused as typing errors. With week
