@@ -30,6 +30,10 @@ static const char *const s_db_names[S_NDBS] = {
 /* meta: the secret the records' cell keys are made with (ckm.h). It lives
  * in the store, so a backup, restore or rebuild keeps every key. */
 #define S_META_CKM_SECRET "cell_key_secret"
+/* meta: the network key id pinned when no key_ids are configured: u32 key
+ * id, u64 unix seconds (both LE), then the id of the agency whose record
+ * brought it. */
+#define S_META_NETKEY "network_key_id"
 
 #define S_RECORD_FORMAT 1
 #define S_AREA_KEY 9
@@ -43,6 +47,13 @@ struct tsr_store {
     tsr_spikes_t *spikes;
     tsr_ckm_keyer_t *keyer; /* records' cell keys */
     int retention_months;
+    /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
+    tsr_netkeys_t keys;
+    bool configured, pinned;
+    tsr_netkey_id_t pin;
+    bool pin_pending;                /* the running transaction pins pin_new */
+    uint32_t pin_new;
+    char pin_agency[TSR_CLIENT_ID_MAX];
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
     struct {
@@ -212,6 +223,37 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
     return mdb_put(txn, s->dbi[S_META], &k, &v, 0);
 }
 
+/* Reads the pinned network key id, if any. */
+static int s_pin_read(tsr_store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, v;
+    rc = mdb_get(txn, s->dbi[S_META], &k, &v);
+    if (rc == 0 && v.mv_size >= 12 && v.mv_size - 12 < TSR_CLIENT_ID_MAX) {
+        tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
+        s->pin.key_id = tsr_bytes_get_u32(&b);
+        int64_t at = (int64_t)tsr_bytes_get_u64(&b);
+        char agency[TSR_CLIENT_ID_MAX], day[11];
+        snprintf(agency, sizeof agency, "%.*s", (int)(v.mv_size - 12), (char *)v.mv_data + 12);
+        s->pinned = true;
+        if (s->configured && !tsr_netkeys_accepts(&s->keys, s->pin.key_id, INT32_MIN))
+            tsr_warn("store", "this store pinned network key id %u on %s (from a record of %s); "
+                     "the configured key_ids replace it", s->pin.key_id,
+                     tsr_day_format(day, (int32_t)(at / 86400)), agency);
+        else if (!s->configured)
+            tsr_info("store", "network key id %u, pinned on %s (from a record of %s): records "
+                     "under any other are refused", s->pin.key_id,
+                     tsr_day_format(day, (int32_t)(at / 86400)), agency);
+    } else if (rc == 0) {
+        rc = MDB_CORRUPTED;
+    }
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
 {
     uint8_t secret[TSR_CKM_SECRET_LEN];
@@ -245,12 +287,21 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
+    s->keys = opts->network_keys;
+    s->configured = opts->network_keys.n > 0;
     if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "meta", "the cell-key secret cannot be read or made: %s",
                       tsr_strerror(rc));
         tsr_store_close(&s);
         return rc;
+    }
+    if ((rc = s_pin_read(s)) != 0) {
+        tsr_error_at(err, opts->kv.dir, 0);
+        tsr_error_set(err, "meta", "the pinned network key id cannot be read: %s",
+                      mdb_strerror(rc));
+        tsr_store_close(&s);
+        return TSR_ESTORE;
     }
     /* what a crash left in the ingest log is applied by the next drain */
     if ((rc = s_pend_reload(s)) != 0) {
@@ -365,7 +416,7 @@ int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t
 
 static const char *const s_reason_names[] = {
     "", "invalid_field", "area_not_bound", "bad_token", "stale_version", "unknown_record",
-    "not_permitted",
+    "not_permitted", "wrong_network_key",
 };
 
 static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
@@ -653,13 +704,66 @@ static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
 
 /* --- submit: outcomes and the log --------------------------------------------- */
 
+void tsr_store_network_keys(const tsr_store_t *s, int32_t day, tsr_netkeys_t *out, bool *pinned)
+{
+    if (pinned)
+        *pinned = !s->configured && s->pinned;
+    if (s->configured) {
+        tsr_netkeys_current(&s->keys, day, out);
+    } else {
+        memset(out, 0, sizeof *out);
+        if (s->pinned)
+            out->ids[out->n++] = s->pin;
+    }
+}
+
+/* Whether every token of inc is under an accepted network key on day; if
+ * not, why in d. Without configured keys, the first token a record brings
+ * pins its key id (written by s_submit_txn, in force after the commit). */
+static bool s_keys_ok(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                      int32_t day, char *d, size_t cap)
+{
+    if (inc->n_tokens == 0)
+        return true;
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(s, day, &acc, NULL);
+    if (!s->configured && !s->pinned) {
+        if (!s->pin_pending) {
+            s->pin_pending = true;
+            s->pin_new = inc->tokens[0].key_id;
+            snprintf(s->pin_agency, sizeof s->pin_agency, "%s", c->id);
+        }
+        acc.ids[0] = (tsr_netkey_id_t){s->pin_new, 0};
+        acc.n = 1;
+    }
+    for (size_t i = 0; i < inc->n_tokens; i++) {
+        uint32_t id = inc->tokens[i].key_id;
+        if (tsr_netkeys_accepts(&acc, id, day))
+            continue;
+        char ids[64], until[11] = "";
+        tsr_netkeys_format_ids(&acc, ids, sizeof ids);
+        for (size_t j = 0; j < s->keys.n && s->configured; j++)
+            if (s->keys.ids[j].key_id == id)
+                tsr_day_format(until, s->keys.ids[j].until_day);
+        /* at most 4 ids: "... only 1857500892, 1974342276" fits the detail's 128 bytes */
+        int n = until[0] ? snprintf(d, cap, "token under network key id %u, accepted until %s; "
+                                            "this collector accepts %s", id, until, ids)
+                         : snprintf(d, cap, "token under network key id %u; this collector "
+                                            "accepts only %s", id, ids);
+        if (n < 0)
+            snprintf(d, cap, "token under network key id %u", id);
+        return false;
+    }
+    return true;
+}
+
 /* The outcome of an item against what the store holds for its record. */
-static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
-                     const s_fate_t *f, int32_t cutoff)
+static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
+                     const s_fate_t *f, int32_t cutoff, int32_t today)
 {
     const tsr_incident_t *inc = it->incident;
     uint32_t version = inc ? inc->version : it->version;
-    char d[96];
+    char d[sizeof it->detail];
     if (inc && inc->reported_day < cutoff) {
         snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
                  s->retention_months);
@@ -669,6 +773,8 @@ static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item
         s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
     } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
         s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc && !s_keys_ok(s, c, inc, today, d, sizeof d)) {
+        s_reject(it, TSR_REJECT_WRONG_NETWORK_KEY, d);
     } else if (inc) {
         /* a tombstone's version was withdrawn: only a higher one comes back */
         it->outcome = f->kind != S_FATE_NONE && version <= f->version ? TSR_OUTCOME_DUPLICATE
@@ -774,6 +880,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
     int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
     s->pend_valid = false; /* until this transaction commits */
     s->ntally = 0;
+    s->pin_pending = false; /* a re-run pins afresh */
     a->next = s->log_next;
     /* records reported before this day are refused (none without retention) */
     int32_t cutoff = s->retention_months > 0
@@ -793,7 +900,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
                 s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
             } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
-                s_decide(s, batch->client, it, &f, cutoff);
+                s_decide(s, batch->client, it, &f, cutoff, (int32_t)(a->now / 86400));
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
                     it->outcome == TSR_OUTCOME_RETRACTED)
                     rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
@@ -803,6 +910,15 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
             rc = s_count_outcomes(s, txn, batch);
         if (rc == 0)
             rc = s_count(s, txn, "batches", 1);
+    }
+    if (rc == 0 && s->pin_pending) {
+        uint8_t v[12 + TSR_CLIENT_ID_MAX];
+        tsr_bytes_t b = {v, 0, sizeof v, false};
+        tsr_bytes_put_u32(&b, s->pin_new);
+        tsr_bytes_put_u64(&b, (uint64_t)a->now);
+        tsr_bytes_put(&b, s->pin_agency, strlen(s->pin_agency));
+        MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, val = {b.n, v};
+        rc = mdb_put(txn, s->dbi[S_META], &k, &val, 0);
     }
     return rc == 0 ? s_count_flush(s, txn) : rc;
 }
@@ -818,6 +934,7 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
     int mdb_rc = 0;
     int rc = tsr_kv_write(s->kv, s_submit_txn, &a, &mdb_rc);
     if (rc != 0) {
+        s->pin_pending = false; /* nothing was pinned */
         tsr_error("store", "batch group not stored: %s%s%s", tsr_strerror(rc),
                   mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
         return rc;
@@ -825,6 +942,16 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
     s->log_n += a.next - s->log_next;
     s->log_next = a.next;
     s->pend_valid = true;
+    if (s->pin_pending) {
+        s->pin_pending = false;
+        s->pinned = true;
+        s->pin = (tsr_netkey_id_t){s->pin_new, 0};
+        tsr_warn("store", "network key id %u pinned: no [network] key_ids are configured, and "
+                 "the first record with tokens (from %s) was under it. Records under any other "
+                 "key id are refused from now on (WRONG_NETWORK_KEY). If %u is not your "
+                 "network's key, set [network] key_ids to the right one and restart.",
+                 s->pin_new, s->pin_agency, s->pin_new);
+    }
     return 0;
 }
 
