@@ -297,7 +297,7 @@ const char *tsr_conn_explain(const tsr_conn_t *c, const tsr_conn_hint_t *hint, c
 {
     static const tsr_conn_hint_t none = {0};
     const tsr_conn_hint_t *h = hint ? hint : &none;
-    const char *who = h->who ? h->who : "this client";
+    const char *who = h->who ? h->who : "this client's";
     char set_in[600] = "", after[300] = "";
     if (h->after)
         snprintf(after, sizeof after, " %s.", h->after);
@@ -326,7 +326,7 @@ const char *tsr_conn_explain(const tsr_conn_t *c, const tsr_conn_hint_t *hint, c
         break;
     case TSR_CONN_NOT_AUTHORISED:
         snprintf(buf, cap,
-                 "the collector at %s refused %s's key: add the line `%s %s` to the collector's "
+                 "the collector at %s refused %s key: add the line `%s %s` to the collector's "
                  "authorized_clients and send the collector SIGHUP (a line added without SIGHUP "
                  "is not in force).%s",
                  c->endpoint, who, c->public_key, h->client_line ? h->client_line : "ROLE ID AREAS",

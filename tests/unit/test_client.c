@@ -152,7 +152,7 @@ static tsr_conn_failure_t s_probe(const char *endpoint, const char *pub, const c
 }
 
 static const tsr_conn_hint_t s_hint = {
-    .who = "this agent",
+    .who = "this agent's",
     .endpoint_from = "[collector] endpoint in /srv/agent.conf",
     .server_key_from = "[collector] server_key in /srv/agent.conf",
     .client_line = "agent leeds-01 E08000035",

@@ -85,7 +85,7 @@ int tsr_conn_exit_code(tsr_conn_failure_t f);
 /* What the caller knows of where its settings came from, so a message can
  * name the file or line to fix. Every field may be NULL. */
 typedef struct tsr_conn_hint {
-    const char *who;             /* "this agent" (default "this client") */
+    const char *who;             /* whose key: "this agent's", "your" (default "this client's") */
     const char *endpoint_from;   /* e.g. "[collector] endpoint in /srv/tessera/agent.conf" */
     const char *server_key_from; /* e.g. "[collector] server_key in ...": where the path is set */
     const char *client_line;     /* what follows the key on its authorized_clients line,
