@@ -260,8 +260,8 @@ static void test_timed_out(void **state)
     assert_int_equal(rc, TSR_EAGAIN);
     assert_true(ms >= 550);
     snprintf(want, sizeof want,
-             "the collector at %s accepted the connection and this key but did not answer "
-             "within 600 ms: it may be busy, stopping, or stopped. 2 records stay queued and go "
+             "the collector at %s accepted the connection and this agent's key but did not "
+             "answer within 600 ms: it may be busy or stopping. 2 records stay queued and go "
              "next time. If it keeps happening, look at the collector's log, or raise "
              "timeout_ms in [agent] of /srv/agent.conf.",
              s_endpoint);
