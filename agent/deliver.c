@@ -135,7 +135,7 @@ static void s_explain(s_session_t *s, const char *after)
     agent_conf_t *c = s->conf;
     char ep[600], sk[600], to[600], line[160];
     tsr_conn_hint_t h = {
-        .who = "this agent",
+        .who = "this agent's",
         .endpoint_from = agent_conf_where(c, "collector", "endpoint", ep, sizeof ep),
         .server_key_from = agent_conf_where(c, "collector", "server_key", sk, sizeof sk),
         .client_line = line,
@@ -767,7 +767,7 @@ static int s_init_check(const char *endpoint, const char *sk, const char *key_pa
     tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
     char line[160], why[1536];
     snprintf(line, sizeof line, "agent %s %s", id, area);
-    tsr_conn_hint_t h = {.who = "this agent", .endpoint_from = "--collector",
+    tsr_conn_hint_t h = {.who = "this agent's", .endpoint_from = "--collector",
                          .server_key_from = "--server-key", .client_line = line,
                          .after = "Nothing was written"};
     if (tsr_conn_request(conn, &req, &reply, 3000, &err) == 0) {

@@ -335,13 +335,18 @@ const char *tsr_conn_explain(const tsr_conn_t *c, const tsr_conn_hint_t *hint, c
     case TSR_CONN_TIMEOUT:
         if (h->timeout_from)
             snprintf(set_in, sizeof set_in, ", or raise %s", h->timeout_from);
-        snprintf(buf, cap,
-                 "the collector at %s %s but did not answer within %d ms: it may be busy, "
-                 "stopping, or stopped.%s If it keeps happening, look at the collector's log%s.",
-                 c->endpoint,
-                 c->state == S_AUTHENTICATED ? "accepted the connection and this key"
-                                  : "accepted the connection, but not the handshake,",
-                 c->timeout_ms, after, set_in);
+        if (c->state == S_AUTHENTICATED)
+            snprintf(buf, cap,
+                     "the collector at %s accepted the connection and %s key but did not answer "
+                     "within %d ms: it may be busy or stopping.%s If it keeps happening, look at "
+                     "the collector's log%s.",
+                     c->endpoint, who, c->timeout_ms, after, set_in);
+        else
+            snprintf(buf, cap,
+                     "the collector at %s took the connection but did not complete the handshake "
+                     "within %d ms: it may be hung or overloaded, or not a Tessera collector.%s "
+                     "If it keeps happening, look at the collector's log%s.",
+                     c->endpoint, c->timeout_ms, after, set_in);
         break;
     }
     return buf;
