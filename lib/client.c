@@ -35,8 +35,12 @@ struct tsr_conn {
  * are then all "unreachable or timed out". */
 static void s_monitor_start(tsr_conn_t *c, void *ctx)
 {
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://tessera-conn-%p", (void *)c);
+    /* a name never used before: a closed socket's monitor endpoint may
+     * still be registered while a new one is opened at the same address */
+    static unsigned seq;
+    char ep[80];
+    snprintf(ep, sizeof ep, "inproc://tessera-conn-%p-%u", (void *)c,
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     if (zmq_socket_monitor(c->sock, ep, S_EVENTS) != 0)
         return;
     int linger = 0;
