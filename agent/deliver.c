@@ -111,11 +111,13 @@ typedef struct {
     char why[1536];             /* why not, and what to do */
 } s_session_t;
 
-static int64_t s_ms(void)
+/* Monotonic time in milliseconds, with the fraction (a probe's round trip
+ * on one machine is well under one). */
+static double s_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Exponential back-off with jitter before try number `failures` + 1,
@@ -199,10 +201,10 @@ static bool s_session_probe(s_session_t *s, long attempts, const char *after)
             break;
         }
         tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
-        int64_t t0 = s_ms();
+        double t0 = s_ms();
         int rc = tsr_conn_request(s->conn, &req, &reply, (int)conf->timeout_ms, &err);
         if (rc == 0 && reply.kind == TSR_MSG_ACK && reply.u.ack.status == TSR_ACK_OK) {
-            s->ms = (double)(s_ms() - t0);
+            s->ms = s_ms() - t0;
             s->answered = true;
             s_session_keys(s, &reply.u.ack);
             tsr_msg_clear(&reply);
