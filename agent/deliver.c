@@ -300,7 +300,10 @@ static int s_deliver(s_session_t *ss, bool progress)
     size_t max_batch = (size_t)conf->max_batch; /* halved when the collector says too big */
     while (seqs && !s_stop) {
         tsr_batch_t b;
-        if (outbox_peek(ob, max_batch, &ss->keys, &b, seqs) != 0) {
+        int prc = outbox_peek(ob, max_batch, &ss->keys, &b, seqs);
+        if (prc != 0) {
+            fprintf(stderr, "tessera-agent: the outbox cannot be read: %s\n", tsr_strerror(prc));
+            outbox_batch_free(&b);
             result = EXIT_FAIL;
             break;
         }

@@ -4,7 +4,6 @@
 #include "tessera/kv.h"
 #include "tessera/token.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,17 +130,17 @@ static int s_next_seq(agent_outbox_t *o, MDB_txn *txn, uint64_t *seq)
 {
     MDB_val k = {4, "next"}, v;
     uint64_t next = 1;
-    int rc = mdb_get(txn, o->dbi[O_META], &k, &v);
+    int rc = tsr_kv_get(txn, o->dbi[O_META], &k, &v);
     if (rc == 0 && v.mv_size == 8)
         next = s_be64(v.mv_data);
-    else if (rc != MDB_NOTFOUND)
-        return rc;
+    else if (rc != TSR_ENOTFOUND)
+        return rc == 0 ? TSR_ECORRUPT : rc;
     *seq = next;
     uint8_t b[8];
     s_put_be64(b, next + 1);
     v.mv_size = 8;
     v.mv_data = b;
-    return mdb_put(txn, o->dbi[O_META], &k, &v, 0);
+    return tsr_kv_put(txn, o->dbi[O_META], &k, &v, 0);
 }
 
 /* Appends an item of type (ITEM_INCIDENT or ITEM_RETRACTION) made under
@@ -157,14 +156,14 @@ static int s_put_item(agent_outbox_t *o, MDB_txn *txn, int type, uint32_t key_id
     s_put_be64(key, seq);
     uint8_t *val = malloc(len + S_ITEM_HEAD_K);
     if (!val)
-        return ENOMEM;
+        return TSR_ENOMEM;
     val[0] = (uint8_t)(type == ITEM_INCIDENT ? ITEM_INCIDENT_K : ITEM_RETRACTION_K);
     s_put_be64(val + 1, (uint64_t)time(NULL));
     for (int i = 0; i < 4; i++)
         val[9 + i] = (uint8_t)(key_id >> (24 - 8 * i));
     memcpy(val + S_ITEM_HEAD_K, payload, len);
     MDB_val k = {8, key}, v = {len + S_ITEM_HEAD_K, val};
-    rc = mdb_put(txn, o->dbi[O_ITEMS], &k, &v, 0);
+    rc = tsr_kv_put(txn, o->dbi[O_ITEMS], &k, &v, 0);
     free(val);
     return rc;
 }
@@ -233,14 +232,14 @@ static bool s_item_rid(const s_item_t *it, uint8_t rid[TSR_RECORD_ID_LEN])
 static int s_replace_other_keys(MDB_txn *txn, s_put_t *p)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, p->o->dbi[O_ITEMS], &c);
+    int rc = tsr_kv_cursor_open(txn, p->o->dbi[O_ITEMS], &c);
     if (rc != 0)
         return rc;
     s_other_t *others = NULL;
     size_t n = 0, cap = 0;
     MDB_val k, v;
-    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0;
-         op = MDB_NEXT) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         s_item_t it;
         uint8_t rid[TSR_RECORD_ID_LEN];
         if (!s_item_parse(&v, &it) || !it.has_key || it.key_id == p->key_id || k.mv_size != 8 ||
@@ -248,14 +247,19 @@ static int s_replace_other_keys(MDB_txn *txn, s_put_t *p)
             continue;
         MDB_val mk = {TSR_RECORD_ID_LEN, rid}, mv;
         s_map_t map;
-        if (mdb_get(txn, p->o->dbi[O_MAP], &mk, &mv) != 0 || mv.mv_size != sizeof map)
+        int grc = tsr_kv_get(txn, p->o->dbi[O_MAP], &mk, &mv);
+        if (grc == TSR_ENOTFOUND || (grc == 0 && mv.mv_size != sizeof map))
             continue;
+        if (grc != 0) {
+            rc = grc;
+            break;
+        }
         memcpy(&map, mv.mv_data, sizeof map);
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             s_other_t *no = realloc(others, ncap * sizeof *no);
             if (!no) {
-                rc = ENOMEM;
+                rc = TSR_ENOMEM;
                 break;
             }
             others = no;
@@ -266,7 +270,9 @@ static int s_replace_other_keys(MDB_txn *txn, s_put_t *p)
         others[n].case_ref[TSR_CASE_REF_MAX - 1] = '\0';
         n++;
     }
-    mdb_cursor_close(c);
+    tsr_kv_cursor_close(c);
+    if (rc == TSR_ENOTFOUND)
+        rc = 0; /* the end of the items */
     if (rc == 0 && n > 0) {
         qsort(others, n, sizeof *others, s_other_cmp);
         for (size_t i = 0; rc == 0 && i < p->n; i++) {
@@ -283,7 +289,7 @@ static int s_replace_other_keys(MDB_txn *txn, s_put_t *p)
                 uint8_t key[8];
                 s_put_be64(key, hit->seq);
                 MDB_val dk = {8, key};
-                rc = mdb_del(txn, p->o->dbi[O_ITEMS], &dk, NULL);
+                rc = tsr_kv_del(txn, p->o->dbi[O_ITEMS], &dk);
                 if (rc == 0)
                     p->replaced++;
                 hit->seq = 0;
@@ -306,25 +312,25 @@ static int s_put_incidents_txn(MDB_txn *txn, void *arg)
         s_map_t map = {0}, old;
         s_hash(&inc, map.hash);
         MDB_val k = {TSR_RECORD_ID_LEN, inc.record_id}, v;
-        int rc = mdb_get(txn, p->o->dbi[O_MAP], &k, &v);
+        int rc = tsr_kv_get(txn, p->o->dbi[O_MAP], &k, &v);
         if (rc == 0 && v.mv_size == sizeof old) {
             memcpy(&old, v.mv_data, sizeof old);
             uint32_t want = memcmp(old.hash, map.hash, 32) == 0 ? old.version : old.version + 1;
             if (inc.version < want)
                 inc.version = want;
-        } else if (rc != 0 && rc != MDB_NOTFOUND) {
-            return rc;
+        } else if (rc != TSR_ENOTFOUND) {
+            return rc == 0 ? TSR_ECORRUPT : rc;
         }
         map.version = inc.version;
         snprintf(map.case_ref, sizeof map.case_ref, "%s", p->refs[i]);
         v.mv_size = sizeof map;
         v.mv_data = &map;
-        if ((rc = mdb_put(txn, p->o->dbi[O_MAP], &k, &v, 0)) != 0)
+        if ((rc = tsr_kv_put(txn, p->o->dbi[O_MAP], &k, &v, 0)) != 0)
             return rc;
         uint8_t *buf;
         size_t len;
-        if (s_encode(&inc, &buf, &len) != 0)
-            return ENOMEM;
+        if ((rc = s_encode(&inc, &buf, &len)) != 0)
+            return rc;
         rc = s_put_item(p->o, txn, ITEM_INCIDENT, p->key_id, buf, len);
         free(buf);
         if (rc != 0)
@@ -337,7 +343,7 @@ int outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[T
                          size_t n, uint32_t key_id, size_t *replaced)
 {
     s_put_t p = {o, incs, refs, n, key_id, 0};
-    int rc = tsr_kv_write(o->kv, s_put_incidents_txn, &p, NULL);
+    int rc = tsr_kv_write(o->kv, s_put_incidents_txn, &p);
     if (replaced)
         *replaced = rc == 0 ? p.replaced : 0;
     return rc;
@@ -355,10 +361,12 @@ static int s_retract_txn(MDB_txn *txn, void *arg)
     s_retract_t *r = arg;
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)r->rid}, v;
     s_map_t map;
-    int rc = mdb_get(txn, r->o->dbi[O_MAP], &k, &v);
-    r->found = rc == 0 && v.mv_size == sizeof map;
+    int rc = tsr_kv_get(txn, r->o->dbi[O_MAP], &k, &v);
+    if (rc == 0 && v.mv_size != sizeof map)
+        rc = TSR_ECORRUPT;
+    r->found = rc == 0;
     if (!r->found)
-        return rc == MDB_NOTFOUND ? 0 : rc;
+        return rc == TSR_ENOTFOUND ? 0 : rc;
     memcpy(&map, v.mv_data, sizeof map);
     uint8_t payload[TSR_RECORD_ID_LEN + 4];
     memcpy(payload, r->rid, TSR_RECORD_ID_LEN);
@@ -370,7 +378,7 @@ int outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN
                           uint32_t key_id)
 {
     s_retract_t r = {o, rid, key_id, 0};
-    int rc = tsr_kv_write(o->kv, s_retract_txn, &r, NULL);
+    int rc = tsr_kv_write(o->kv, s_retract_txn, &r);
     return rc == 0 && !r.found ? TSR_ENOTFOUND : rc;
 }
 
@@ -383,70 +391,77 @@ int outbox_peek(agent_outbox_t *o, size_t max, const outbox_keys_t *keys, tsr_ba
     if (!b->incidents || !b->retractions)
         return TSR_ENOMEM;
     MDB_txn *txn;
-    MDB_cursor *c;
-    int rc = mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn);
+    MDB_cursor *c = NULL;
+    int rc = tsr_kv_read_begin(o->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    rc = mdb_cursor_open(txn, o->dbi[O_ITEMS], &c);
+        return rc;
+    rc = tsr_kv_cursor_open(txn, o->dbi[O_ITEMS], &c);
     MDB_val k, v;
     size_t n = 0;
     /* incidents first, then retractions, in the order they were queued:
      * seqs[] holds incident keys then retraction keys */
     uint64_t *rseq = calloc(max, sizeof *rseq);
-    for (int op = MDB_FIRST; rc == 0 && rseq && n < max &&
-                             mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0;
-         op = MDB_NEXT) {
+    if (rc == 0 && !rseq)
+        rc = TSR_ENOMEM;
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && n < max;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         s_item_t it;
-        uint64_t seq = s_be64(k.mv_data);
-        if (!s_item_parse(&v, &it) || !s_item_sendable(keys, &it))
+        uint64_t seq = k.mv_size == 8 ? s_be64(k.mv_data) : 0;
+        bool parsed = seq && s_item_parse(&v, &it), ok = false;
+        if (parsed && !s_item_sendable(keys, &it))
             continue; /* held: made under a key the collector does not accept */
         n++;
-        if (it.type == ITEM_INCIDENT) {
+        if (parsed && it.type == ITEM_INCIDENT) {
             tsr_msg_t m;
             if (tsr_wire_decode(&m, it.payload, it.len, NULL, NULL) == 0 &&
                 m.u.submit.n_incidents == 1) {
                 b->incidents[b->n_incidents] = m.u.submit.incidents[0];
                 seqs[b->n_incidents++] = seq;
+                ok = true;
             }
             tsr_msg_clear(&m);
-        } else {
+        } else if (parsed) {
             memcpy(b->retractions[b->n_retractions].record_id, it.payload, TSR_RECORD_ID_LEN);
             memcpy(&b->retractions[b->n_retractions].version, it.payload + TSR_RECORD_ID_LEN, 4);
             rseq[b->n_retractions++] = seq;
+            ok = true;
         }
+        /* the others go on, and this one stays queued for whoever mends it */
+        if (!ok)
+            fprintf(stderr, "tessera-agent: outbox item %llu cannot be read (%zu bytes): %s; "
+                            "it stays queued and is not sent\n",
+                    (unsigned long long)seq, v.mv_size, tsr_strerror(TSR_ECORRUPT));
     }
-    if (rc == 0)
-        mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
     if (rseq)
         memcpy(seqs + b->n_incidents, rseq, b->n_retractions * sizeof *rseq);
     free(rseq);
     b->batch_id = b->n_incidents ? seqs[0] : b->n_retractions ? seqs[b->n_incidents] : 0;
-    return rc == 0 ? TSR_OK : tsr_kv_code(rc);
+    return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
 int outbox_held(agent_outbox_t *o, const outbox_keys_t *keys, outbox_held_t *out)
 {
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
-    MDB_cursor *c;
-    int rc = mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn);
+    MDB_cursor *c = NULL;
+    int rc = tsr_kv_read_begin(o->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    rc = mdb_cursor_open(txn, o->dbi[O_ITEMS], &c);
+        return rc;
+    rc = tsr_kv_cursor_open(txn, o->dbi[O_ITEMS], &c);
     MDB_val k, v;
-    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0;
-         op = MDB_NEXT) {
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         s_item_t it;
         if (!s_item_parse(&v, &it) || s_item_sendable(keys, &it))
             continue;
         if (out->n++ == 0)
             out->key_id = it.key_id;
     }
-    if (rc == 0)
-        mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    return rc == 0 ? TSR_OK : tsr_kv_code(rc);
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+    return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
 void outbox_batch_free(tsr_batch_t *b)
@@ -471,8 +486,8 @@ static int s_done_txn(MDB_txn *txn, void *arg)
         uint8_t key[8];
         s_put_be64(key, d->seqs[i]);
         MDB_val k = {8, key};
-        int rc = mdb_del(txn, d->o->dbi[O_ITEMS], &k, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND)
+        int rc = tsr_kv_del(txn, d->o->dbi[O_ITEMS], &k);
+        if (rc != 0 && rc != TSR_ENOTFOUND)
             return rc;
     }
     for (size_t i = 0; i < d->a->n_rejections; i++) {
@@ -485,7 +500,7 @@ static int s_done_txn(MDB_txn *txn, void *arg)
         char case_ref[TSR_CASE_REF_MAX] = "?", line[512], hex[33] = "?";
         MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
         s_map_t map;
-        if (rid && mdb_get(txn, d->o->dbi[O_MAP], &k, &v) == 0 && v.mv_size == sizeof map) {
+        if (rid && tsr_kv_get(txn, d->o->dbi[O_MAP], &k, &v) == 0 && v.mv_size == sizeof map) {
             memcpy(&map, v.mv_data, sizeof map);
             snprintf(case_ref, sizeof case_ref, "%s", map.case_ref);
         }
@@ -499,84 +514,87 @@ static int s_done_txn(MDB_txn *txn, void *arg)
         s_put_be64(key, seq);
         MDB_val rk = {8, key}, rv = {(size_t)(n2 < (int)sizeof line ? n2 : (int)sizeof line - 1), line};
         if (rc == 0)
-            rc = mdb_put(txn, d->o->dbi[O_REJECTED], &rk, &rv, 0);
+            rc = tsr_kv_put(txn, d->o->dbi[O_REJECTED], &rk, &rv, 0);
         if (rc != 0)
             return rc;
     }
     uint8_t now[8];
     s_put_be64(now, (uint64_t)time(NULL));
     MDB_val k = {8, "last_ack"}, v = {8, now};
-    return mdb_put(txn, d->o->dbi[O_META], &k, &v, 0);
+    return tsr_kv_put(txn, d->o->dbi[O_META], &k, &v, 0);
 }
 
 int outbox_done(agent_outbox_t *o, const tsr_batch_t *b, const uint64_t *seqs, const tsr_ack_t *a)
 {
     s_done_t d = {o, b, seqs, a};
-    int rc = tsr_kv_write(o->kv, s_done_txn, &d, NULL);
+    int rc = tsr_kv_write(o->kv, s_done_txn, &d);
     return rc == 0 ? (int)a->n_rejections : rc;
 }
 
 int outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char *case_ref)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(o->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     s_map_t map;
-    rc = mdb_get(txn, o->dbi[O_MAP], &k, &v);
-    if (rc == 0 && v.mv_size == sizeof map) {
+    rc = tsr_kv_get(txn, o->dbi[O_MAP], &k, &v);
+    if (rc == 0 && v.mv_size != sizeof map)
+        rc = TSR_ECORRUPT;
+    if (rc == 0) {
         memcpy(&map, v.mv_data, sizeof map);
         memcpy(case_ref, map.case_ref, TSR_CASE_REF_MAX);
     }
-    mdb_txn_abort(txn);
-    return rc == 0 ? TSR_OK : tsr_kv_code(rc);
+    tsr_kv_read_end(txn);
+    return rc;
 }
 
 int outbox_status(agent_outbox_t *o, outbox_status_t *st)
 {
     memset(st, 0, sizeof *st);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(o->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    MDB_stat ms;
-    if (mdb_stat(txn, o->dbi[O_ITEMS], &ms) == 0)
-        st->depth = ms.ms_entries;
-    if (mdb_stat(txn, o->dbi[O_REJECTED], &ms) == 0)
-        st->rejections = ms.ms_entries;
-    MDB_cursor *c;
+        return rc;
+    MDB_cursor *c = NULL;
     MDB_val k, v;
-    if (mdb_cursor_open(txn, o->dbi[O_ITEMS], &c) == 0) {
-        if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && v.mv_size >= 9)
-            st->oldest = (int64_t)s_be64((uint8_t *)v.mv_data + 1);
-        mdb_cursor_close(c);
-    }
+    rc = tsr_kv_entries(txn, o->dbi[O_ITEMS], &st->depth);
+    if (rc == 0)
+        rc = tsr_kv_entries(txn, o->dbi[O_REJECTED], &st->rejections);
+    if (rc == 0)
+        rc = tsr_kv_cursor_open(txn, o->dbi[O_ITEMS], &c);
+    if (rc == 0 && (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST)) == 0 && v.mv_size >= 9)
+        st->oldest = (int64_t)s_be64((uint8_t *)v.mv_data + 1);
+    tsr_kv_cursor_close(c);
     MDB_val lk = {8, "last_ack"};
-    if (mdb_get(txn, o->dbi[O_META], &lk, &v) == 0 && v.mv_size == 8)
+    if (rc == 0 || rc == TSR_ENOTFOUND)
+        rc = tsr_kv_get(txn, o->dbi[O_META], &lk, &v);
+    if (rc == 0 && v.mv_size == 8)
         st->last_ack = (int64_t)s_be64(v.mv_data);
-    mdb_txn_abort(txn);
-    return TSR_OK;
+    tsr_kv_read_end(txn);
+    return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
 int outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *c;
-    int rc = mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(o->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    if (mdb_cursor_open(txn, o->dbi[O_REJECTED], &c) == 0) {
+        return rc;
+    if ((rc = tsr_kv_cursor_open(txn, o->dbi[O_REJECTED], &c)) == 0) {
         MDB_val k, v;
-        for (int op = MDB_FIRST; mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0; op = MDB_NEXT) {
+        for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
             char line[600];
             snprintf(line, sizeof line, "%.*s", (int)v.mv_size, (char *)v.mv_data);
             fn(ctx, line);
         }
-        mdb_cursor_close(c);
+        tsr_kv_cursor_close(c);
     }
-    mdb_txn_abort(txn);
-    return TSR_OK;
+    tsr_kv_read_end(txn);
+    return rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
 /* files: name -> u64 size, u64 mtime of the version already queued. */
@@ -590,14 +608,14 @@ bool outbox_file_seen(agent_outbox_t *o, const char *name, uint64_t size, uint64
 {
     MDB_txn *txn;
     bool seen = false;
-    if (mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn) != 0)
-        return false;
+    if (tsr_kv_read_begin(o->kv, &txn) != 0)
+        return false; /* unsure: read it again (its records are replaced, not doubled) */
     MDB_val k = {strlen(name), (void *)name}, v;
     uint8_t want[16];
     s_file_val(want, size, mtime);
-    if (mdb_get(txn, o->dbi[O_FILES], &k, &v) == 0 && v.mv_size == 16)
+    if (tsr_kv_get(txn, o->dbi[O_FILES], &k, &v) == 0 && v.mv_size == 16)
         seen = memcmp(v.mv_data, want, 16) == 0;
-    mdb_txn_abort(txn);
+    tsr_kv_read_end(txn);
     return seen;
 }
 
@@ -611,12 +629,12 @@ static int s_file_txn(MDB_txn *txn, void *arg)
 {
     s_file_t *f = arg;
     MDB_val k = {strlen(f->name), (void *)f->name}, v = {16, f->val};
-    return mdb_put(txn, f->o->dbi[O_FILES], &k, &v, 0);
+    return tsr_kv_put(txn, f->o->dbi[O_FILES], &k, &v, 0);
 }
 
 int outbox_file_done(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime)
 {
     s_file_t f = {o, name, {0}};
     s_file_val(f.val, size, mtime);
-    return tsr_kv_write(o->kv, s_file_txn, &f, NULL);
+    return tsr_kv_write(o->kv, s_file_txn, &f);
 }

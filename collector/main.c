@@ -762,7 +762,7 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     if (slash)
         *slash = '\0';
     if (!colon)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT; /* a stored alert's series has no scope */
     snprintf(code, sizeof code, "%s", colon + 1);
     const char *areas[512];
     size_t n = 0;
@@ -1019,11 +1019,21 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_TRENDS;
         break;
     }
-    case TSR_QUERY_AUDIT:
+    case TSR_QUERY_AUDIT: {
+        /* fails closed: the admin reads which entry cannot be read, not a
+         * list that looks whole without it */
+        tsr_error_t err;
+        char why[sizeof resp->error];
+        tsr_error_clear(&err);
         rc = tsr_store_audit_list(c->store, q->since_time, q->id,
-                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp);
+                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp, &err);
+        if (rc != 0) {
+            s_refuse(resp, TSR_QSTATUS_ERROR, tsr_error_format(&err, why, sizeof why));
+            return;
+        }
         resp->kind = TSR_QUERY_AUDIT;
         break;
+    }
     default:
         s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
         return;
