@@ -209,6 +209,38 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
     return tsr_kv_put(txn, s->dbi[S_META], &k, &v, 0);
 }
 
+/* Reads the pinned network key id, if any. */
+static int s_pin_read_body(MDB_txn *txn, void *arg)
+{
+    tsr_store_t *s = arg;
+    MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, v;
+    int rc = tsr_kv_get(txn, s->dbi[S_META], &k, &v);
+    if (rc == 0 && v.mv_size >= 12 && v.mv_size - 12 < TSR_CLIENT_ID_MAX) {
+        tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
+        s->pin.key_id = tsr_bytes_get_u32(&b);
+        int64_t at = (int64_t)tsr_bytes_get_u64(&b);
+        char agency[TSR_CLIENT_ID_MAX], day[11];
+        snprintf(agency, sizeof agency, "%.*s", (int)(v.mv_size - 12), (char *)v.mv_data + 12);
+        s->pinned = true;
+        if (s->configured && !tsr_netkeys_accepts(&s->keys, s->pin.key_id, INT32_MIN))
+            tsr_warn("store", "this store pinned network key id %u on %s (from a record of %s); "
+                     "the configured key_ids replace it", s->pin.key_id,
+                     tsr_day_format(day, (int32_t)(at / 86400)), agency);
+        else if (!s->configured)
+            tsr_info("store", "network key id %u, pinned on %s (from a record of %s): records "
+                     "under any other are refused", s->pin.key_id,
+                     tsr_day_format(day, (int32_t)(at / 86400)), agency);
+    } else if (rc == 0) {
+        rc = TSR_ECORRUPT;
+    }
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+static int s_pin_read(tsr_store_t *s)
+{
+    return tsr_kv_read(s->kv, s_pin_read_body, s);
+}
+
 static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
 {
     uint8_t secret[TSR_CKM_SECRET_LEN];
@@ -241,9 +273,18 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
+    s->keys = opts->network_keys;
+    s->configured = opts->network_keys.n > 0;
     if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "meta", "the cell-key secret cannot be read or made: %s",
+                      tsr_strerror(rc));
+        tsr_store_close(&s);
+        return rc;
+    }
+    if ((rc = s_pin_read(s)) != 0) {
+        tsr_error_at(err, opts->kv.dir, 0);
+        tsr_error_set(err, "meta", "the pinned network key id cannot be read: %s",
                       tsr_strerror(rc));
         tsr_store_close(&s);
         return rc;

@@ -45,6 +45,7 @@ enum {
     TSR_REJECT_STALE_VERSION = 4,
     TSR_REJECT_UNKNOWN_RECORD = 5,
     TSR_REJECT_NOT_PERMITTED = 6,
+    TSR_REJECT_WRONG_NETWORK_KEY = 7,
 };
 
 /* One incident or retraction from an authenticated agent. */
@@ -73,6 +74,11 @@ typedef struct tsr_store_opts {
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     tsr_spikes_opts_t spikes;
+    /* The network key ids whose tokens are accepted (netkeys.h). With none
+     * (n = 0) the first key id a record brings to tsr_store_submit is
+     * pinned in the store, loudly, and is the only one accepted from then
+     * on: a record under another key would link nothing, silently. */
+    tsr_netkeys_t network_keys;
     /* The cell-key secret a new store is made with (NULL: random). A store
      * that holds another refuses to open with it. Tests use this to build
      * two stores that must end byte for byte the same. */
@@ -112,6 +118,11 @@ int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);
  * store reflects every item. A drain error is returned as it is; the items
  * are then in the log, durable, and have their outcomes. */
 int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
+
+/* The network keys accepted on day into *out: the configured ones not past
+ * their end, or the pinned one, or none (nothing pinned yet). *pinned (may
+ * be NULL) says whether *out is the pin. */
+void tsr_store_network_keys(const tsr_store_t *s, int32_t day, tsr_netkeys_t *out, bool *pinned);
 
 /* Counter by name ("records", "batches", "rejected:area_not_bound" ...);
  * 0 if never counted. */

@@ -26,6 +26,11 @@ enum {
     S_NDBS
 };
 
+/* meta: the network key id pinned when no key_ids are configured: u32 key
+ * id, u64 unix seconds (both LE), then the id of the agency whose record
+ * brought it. */
+#define S_META_NETKEY "network_key_id"
+
 #define S_RECORD_FORMAT 1
 
 #define S_TALLY_MAX 64
@@ -37,6 +42,13 @@ struct tsr_store {
     tsr_spikes_t *spikes;
     tsr_ckm_keyer_t *keyer; /* records' cell keys */
     int retention_months;
+    /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
+    tsr_netkeys_t keys;
+    bool configured, pinned;
+    tsr_netkey_id_t pin;
+    bool pin_pending; /* the running transaction pins pin_new */
+    uint32_t pin_new;
+    char pin_agency[TSR_CLIENT_ID_MAX];
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
     struct {

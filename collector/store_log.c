@@ -193,7 +193,7 @@ static const char *const s_reason_names[] = {
     "bad_token",
     "stale_version",
     "unknown_record",
-    "not_permitted",
+    "not_permitted", "wrong_network_key",
 };
 
 static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
@@ -205,13 +205,66 @@ static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
 
 /* --- submit: outcomes and the log --------------------------------------------- */
 
+void tsr_store_network_keys(const tsr_store_t *s, int32_t day, tsr_netkeys_t *out, bool *pinned)
+{
+    if (pinned)
+        *pinned = !s->configured && s->pinned;
+    if (s->configured) {
+        tsr_netkeys_current(&s->keys, day, out);
+    } else {
+        memset(out, 0, sizeof *out);
+        if (s->pinned)
+            out->ids[out->n++] = s->pin;
+    }
+}
+
+/* Whether every token of inc is under an accepted network key on day; if
+ * not, why in d. Without configured keys, the first token a record brings
+ * pins its key id (written by s_submit_txn, in force after the commit). */
+static bool s_keys_ok(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                      int32_t day, char *d, size_t cap)
+{
+    if (inc->n_tokens == 0)
+        return true;
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(s, day, &acc, NULL);
+    if (!s->configured && !s->pinned) {
+        if (!s->pin_pending) {
+            s->pin_pending = true;
+            s->pin_new = inc->tokens[0].key_id;
+            snprintf(s->pin_agency, sizeof s->pin_agency, "%s", c->id);
+        }
+        acc.ids[0] = (tsr_netkey_id_t){s->pin_new, 0};
+        acc.n = 1;
+    }
+    for (size_t i = 0; i < inc->n_tokens; i++) {
+        uint32_t id = inc->tokens[i].key_id;
+        if (tsr_netkeys_accepts(&acc, id, day))
+            continue;
+        char ids[64], until[11] = "";
+        tsr_netkeys_format_ids(&acc, ids, sizeof ids);
+        for (size_t j = 0; j < s->keys.n && s->configured; j++)
+            if (s->keys.ids[j].key_id == id)
+                tsr_day_format(until, s->keys.ids[j].until_day);
+        /* at most 4 ids: "... only 1857500892, 1974342276" fits the detail's 128 bytes */
+        int n = until[0] ? snprintf(d, cap, "token under network key id %u, accepted until %s; "
+                                            "this collector accepts %s", id, until, ids)
+                         : snprintf(d, cap, "token under network key id %u; this collector "
+                                            "accepts only %s", id, ids);
+        if (n < 0)
+            snprintf(d, cap, "token under network key id %u", id);
+        return false;
+    }
+    return true;
+}
+
 /* The outcome of an item against what the store holds for its record. */
-static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
-                     const tsr_store_fate_t *f, int32_t cutoff)
+static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
+                     const tsr_store_fate_t *f, int32_t cutoff, int32_t today)
 {
     const tsr_incident_t *inc = it->incident;
     uint32_t version = inc ? inc->version : it->version;
-    char d[96];
+    char d[sizeof it->detail];
     if (inc && inc->reported_day < cutoff) {
         snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
                  s->retention_months);
@@ -221,6 +274,8 @@ static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item
         s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
     } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
         s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc && !s_keys_ok(s, c, inc, today, d, sizeof d)) {
+        s_reject(it, TSR_REJECT_WRONG_NETWORK_KEY, d);
     } else if (inc) {
         /* a tombstone's version was withdrawn: only a higher one comes back */
         it->outcome = f->kind != S_FATE_NONE && version <= f->version ? TSR_OUTCOME_DUPLICATE
@@ -331,6 +386,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
     int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
     s->pend_valid = false; /* until this transaction commits */
     s->ntally = 0;
+    s->pin_pending = false; /* a re-run pins afresh */
     a->next = s->log_next;
     /* records reported before this day are refused (none without retention) */
     int32_t cutoff = s->retention_months > 0
@@ -350,7 +406,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
                 s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
             } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
-                s_decide(s, batch->client, it, &f, cutoff);
+                s_decide(s, batch->client, it, &f, cutoff, (int32_t)(a->now / 86400));
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
                     it->outcome == TSR_OUTCOME_RETRACTED)
                     rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
@@ -360,6 +416,15 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
             rc = s_count_outcomes(s, txn, batch);
         if (rc == 0)
             rc = tsr_store_count(s, txn, "batches", 1);
+    }
+    if (rc == 0 && s->pin_pending) {
+        uint8_t v[12 + TSR_CLIENT_ID_MAX];
+        tsr_bytes_t b = {v, 0, sizeof v, false};
+        tsr_bytes_put_u32(&b, s->pin_new);
+        tsr_bytes_put_u64(&b, (uint64_t)a->now);
+        tsr_bytes_put(&b, s->pin_agency, strlen(s->pin_agency));
+        MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, val = {b.n, v};
+        rc = tsr_kv_put(txn, s->dbi[S_META], &k, &val, 0);
     }
     return rc == 0 ? tsr_store_count_flush(s, txn) : rc;
 }
@@ -374,12 +439,23 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
     s_submit_t a = {s, batches, n, now, 0};
     int rc = tsr_kv_write(s->kv, s_submit_txn, &a);
     if (rc != 0) {
+        s->pin_pending = false; /* nothing was pinned */
         tsr_store_log_err("store", "batch group not stored", rc);
         return rc;
     }
     s->log_n += a.next - s->log_next;
     s->log_next = a.next;
     s->pend_valid = true;
+    if (s->pin_pending) {
+        s->pin_pending = false;
+        s->pinned = true;
+        s->pin = (tsr_netkey_id_t){s->pin_new, 0};
+        tsr_warn("store", "network key id %u pinned: no [network] key_ids are configured, and "
+                 "the first record with tokens (from %s) was under it. Records under any other "
+                 "key id are refused from now on (WRONG_NETWORK_KEY). If %u is not your "
+                 "network's key, set [network] key_ids to the right one and restart.",
+                 s->pin_new, s->pin_agency, s->pin_new);
+    }
     return 0;
 }
 

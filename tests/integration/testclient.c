@@ -44,7 +44,11 @@
  *       synthetic incident; "many:N" = N valid incidents (SIZE 0: no padding).
  *       Prints the Ack line as submit does, plus "error=..."; exit 3 when a
  *       frame got no answer.
+ *   testclient mute ENDPOINT SERVER.key AUTHORIZED_CLIENTS
+ *       a collector that authenticates its clients (the real ZAP handler)
+ *       and never answers, until SIGTERM: "timed out while connected".
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +56,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "tessera/auth.h"
 #include "tessera/client.h"
+#include "tessera/curve.h"
 #include "tessera/codes.h"
 #include "tessera/err.h"
 #include "tessera/record.h"
@@ -596,6 +602,53 @@ static int s_raw(void *ctx, char **argv)
     return rc;
 }
 
+static volatile sig_atomic_t s_stop;
+
+static void s_on_term(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+static int s_mute(void *ctx, char **argv)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    char secret[41], public[41];
+    tsr_authlist_t *list;
+    tsr_zap_t *zap;
+    if (tsr_curve_load_secret(argv[1], secret, public, &err) != 0)
+        return s_die("server key", &err);
+    if (tsr_authlist_load(&list, argv[2], &err) != 0)
+        return s_die("authorized_clients", &err);
+    if (tsr_zap_start(&zap, ctx, list) != 0)
+        return fprintf(stderr, "testclient: no ZAP handler\n"), 1;
+    void *s = zmq_socket(ctx, ZMQ_ROUTER);
+    int one = 1, linger = 0;
+    if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 40) ||
+        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, TSR_ZAP_DOMAIN, strlen(TSR_ZAP_DOMAIN)) ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, argv[0]) != 0)
+        return fprintf(stderr, "testclient: cannot listen on %s\n", argv[0]), 1;
+    struct sigaction sa = {.sa_handler = s_on_term};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    printf("listening\n");
+    fflush(stdout);
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    while (!s_stop) {
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, s, 0); /* read, and never answered */
+        zmq_msg_close(&m);
+    }
+    zmq_close(s);
+    tsr_zap_destroy(&zap);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -614,6 +667,8 @@ int main(int argc, char **argv)
         rc = s_check(argv + 2);
     else if (!strcmp(argv[1], "raw") && argc == 9)
         rc = s_raw(ctx, argv + 2);
+    else if (!strcmp(argv[1], "mute") && argc == 5)
+        rc = s_mute(ctx, argv + 2);
     else
         fprintf(stderr, "testclient: bad arguments (see the file comment)\n");
     zmq_ctx_term(ctx);

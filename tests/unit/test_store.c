@@ -79,7 +79,7 @@ static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_inci
     return s_item(s, tsr_store_apply, c, inc, retract_id, retract_version, reason);
 }
 
-static tsr_store_t *s_open(const char *name, size_t map)
+static tsr_store_t *s_open_keys(const char *name, size_t map, const tsr_netkeys_t *keys)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", s_dir, name);
@@ -87,11 +87,18 @@ static tsr_store_t *s_open(const char *name, size_t map)
     static const uint8_t secret[TSR_CKM_SECRET_LEN] = {7};
     tsr_store_opts_t o = {.kv = {.dir = path, .map_size = map, .map_step = map},
                           .ckm_secret = secret};
+    if (keys)
+        o.network_keys = *keys;
     tsr_store_t *s;
     tsr_error_t err;
     tsr_error_clear(&err);
     assert_int_equal(tsr_store_open(&s, &o, &err), 0);
     return s;
+}
+
+static tsr_store_t *s_open(const char *name, size_t map)
+{
+    return s_open_keys(name, map, NULL);
 }
 
 static void test_outcomes(void **state)
@@ -175,6 +182,101 @@ static size_t s_entries(tsr_store_t *s, const char *name)
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     return st.ms_entries;
+}
+
+/* Submits inc at unix time now; returns its outcome, its detail in detail. */
+static tsr_outcome_t s_at(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                          int64_t now, int *reason, char *detail)
+{
+    tsr_store_item_t it = {.incident = inc};
+    tsr_store_batch_t b = {.client = c, .items = &it, .n_items = 1};
+    assert_int_equal(tsr_store_apply(s, &b, 1, now), 0);
+    *reason = it.reason;
+    strcpy(detail, it.detail);
+    return it.outcome;
+}
+
+/* Without key_ids the first key id a record brings is pinned (and kept
+ * across a restart); with them, only they pass, each until its end. */
+static void test_network_keys(void **state)
+{
+    (void)state;
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_incident_t inc;
+    int reason;
+    char detail[128];
+    tsr_netkeys_t got;
+    bool pinned;
+    const int64_t now = 1700000000;
+    const int32_t today = (int32_t)(now / 86400);
+
+    tsr_store_t *s = s_open("pin", 0);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 0);
+    assert_false(pinned);
+    s_incident(&inc, 1, 1, "E08000035");
+    inc.n_tokens = 0; /* a record without tokens pins nothing */
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 0);
+    s_incident(&inc, 2, 1, "E08000035");
+    inc.tokens[0].key_id = 1857500892u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.ids[0].key_id, 1857500892u);
+    assert_true(pinned);
+    s_incident(&inc, 3, 1, "E08000035");
+    inc.tokens[0].key_id = 1974342276u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_WRONG_NETWORK_KEY);
+    assert_string_equal(detail, "token under network key id 1974342276; this collector accepts "
+                                "only 1857500892");
+    assert_int_equal(tsr_store_counter(s, "rejected:wrong_network_key"), 1);
+    assert_int_equal(tsr_store_counter(s, "records"), 2);
+    tsr_store_close(&s);
+    s = s_open("pin", 0); /* the pin outlives a restart */
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.ids[0].key_id, 1857500892u);
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    tsr_store_close(&s);
+
+    /* configured: the old key until a day, the new with no end */
+    tsr_netkeys_t keys = {{{1857500892u, today}, {1974342276u, 0}}, 2};
+    s = s_open_keys("configured", 0, &keys);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 2);
+    assert_false(pinned);
+    tsr_store_network_keys(s, today + 1, &got, &pinned);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.ids[0].key_id, 1974342276u);
+    s_incident(&inc, 4, 1, "E08000035");
+    inc.tokens[0].key_id = 1857500892u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    s_incident(&inc, 5, 1, "E08000035");
+    inc.tokens[0].key_id = 1857500892u;
+    assert_int_equal(s_at(s, &a, &inc, now + 86400, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_WRONG_NETWORK_KEY);
+    char until[11], want[128];
+    snprintf(want, sizeof want, "token under network key id 1857500892, accepted until %s; "
+             "this collector accepts 1974342276", tsr_day_format(until, today));
+    assert_string_equal(detail, want);
+    /* a record with a token under each key passes only while both do */
+    s_incident(&inc, 6, 1, "E08000035");
+    inc.n_tokens = 2;
+    inc.tokens[1] = inc.tokens[0];
+    inc.tokens[0].key_id = 1857500892u;
+    inc.tokens[1].key_id = 1974342276u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    s_incident(&inc, 7, 1, "E08000035");
+    inc.tokens[0].key_id = 7; /* never this network's, and nothing is pinned */
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_string_equal(detail, "token under network key id 7; this collector accepts only "
+                                "1857500892, 1974342276");
+    assert_int_equal(tsr_store_counter(s, "rejected:wrong_network_key"), 2);
+    tsr_store_close(&s);
 }
 
 static void test_group_commit_and_indexes(void **state)
@@ -681,6 +783,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_network_keys),
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
