@@ -37,7 +37,7 @@ typedef struct {
         *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
-    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch;
+    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch, apply_step_ms;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
@@ -86,6 +86,8 @@ static const tsr_config_key_t s_keys[] = {
      "... and at least this often while batches keep coming"},
     {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX, false,
      "... and as soon as this many entries wait"},
+    {"ingest", "apply_step_ms", TSR_CONFIG_INT, &C.apply_step_ms, "50", 0, 3600000, false,
+     "one transaction applying the log stops taking entries after this long (0: no bound)"},
     {"spikes", "daily_methods", TSR_CONFIG_STRING, &C.daily_methods, "c1,c2,c3", 0, 0, false,
      "EARS methods run on the daily series: any of c1, c2, c3 (comma-separated), or none"},
     {"spikes", "farrington", TSR_CONFIG_BOOL, &C.farrington, "true", 0, 0, false,
@@ -1538,6 +1540,7 @@ int main(int argc, char **argv)
     char envdir[4096];
     snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
     tsr_store_opts_t so = {.spikes_set = true,
+                           .drain_ms = (int)C.apply_step_ms,
                            .kv = {.dir = envdir,
                                   .map_size = (size_t)C.map_size_mib * MIB,
                                   .map_step = (size_t)C.map_step_mib * MIB,

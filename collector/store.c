@@ -273,6 +273,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
+    s->drain_ms = opts->drain_ms;
     s->keys = opts->network_keys;
     s->configured = opts->network_keys.n > 0;
     if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {

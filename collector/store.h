@@ -73,6 +73,10 @@ typedef struct tsr_store_opts {
     tsr_kv_opts_t kv;
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
+    /* A drain stops taking log entries once it has run this long and
+     * commits what it applied (at least one entry): the bound, in time, of
+     * what an Ack waiting behind a drain waits for. 0 = no bound in time. */
+    int drain_ms;
     tsr_spikes_opts_t spikes;
     /* The network key ids whose tokens are accepted (netkeys.h). With none
      * (n = 0) the first key id a record brings to tsr_store_submit is
@@ -109,7 +113,8 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
 size_t tsr_store_logged(const tsr_store_t *s);
 
 /* Applies up to max (0 = all) waiting log entries, oldest first, in one
- * transaction that also deletes them; *applied = how many. Publish
+ * transaction that also deletes them, taking no more once it has run
+ * tsr_store_opts_t.drain_ms; *applied = how many. Publish
  * tsr_store_published() after it returns 0. On error nothing was applied
  * and the log is kept for the next try. */
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* --- drain: the log into records, indexes, clusters and series ---------------- */
 
@@ -73,19 +74,30 @@ typedef struct {
     size_t n; /* entries applied */
 } s_drain_t;
 
+/* Milliseconds on the monotonic clock. */
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int s_drain_txn(MDB_txn *txn, void *arg)
 {
     s_drain_t *d = arg;
     tsr_store_t *s = d->s;
     s->ntally = 0;
     d->n = 0;
+    /* the time bound counts from this run of the body (a re-run after the
+     * map grew starts again) */
+    int64_t until = s->drain_ms > 0 ? s_now_ms() + s->drain_ms : INT64_MAX;
     tsr_incident_t *inc = malloc(2 * sizeof *inc);
     uint8_t *val = malloc(S_LOG_VALUE_MAX);
     MDB_cursor *c = NULL;
     int rc = inc && val ? tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c) : TSR_ENOMEM;
     MDB_val k, v;
     /* the first entry each time: each is deleted once applied */
-    while (rc == 0 && d->n < d->max) {
+    while (rc == 0 && d->n < d->max && (d->n == 0 || s_now_ms() < until)) {
         tsr_store_fate_t f;
         MDB_val packed;
         int op;

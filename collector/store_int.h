@@ -42,6 +42,7 @@ struct tsr_store {
     tsr_spikes_t *spikes;
     tsr_ckm_keyer_t *keyer; /* records' cell keys */
     int retention_months;
+    int drain_ms; /* tsr_store_opts_t.drain_ms */
     /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
     tsr_netkeys_t keys;
     bool configured, pinned;

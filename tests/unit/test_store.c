@@ -479,6 +479,67 @@ static void test_ingest_log(void **state)
     tsr_store_close(&st[1]);
 }
 
+/* A drain bounded in time (drain_ms) stops taking entries once its time is
+ * spent, commits what it applied (at least one entry), and the drains that
+ * follow finish the log: the store ends byte for byte as one drain leaves it. */
+static void test_drain_time_bound(void **state)
+{
+    (void)state;
+    enum { N = 2000, PER_BATCH = 500 };
+    char path[128];
+    static const uint8_t secret[TSR_CKM_SECRET_LEN] = {7};
+    tsr_store_t *st[2] = {s_open("bound-none", 0), NULL};
+    snprintf(path, sizeof path, "%s/%s", s_dir, "bound-1ms");
+    tsr_store_opts_t o = {.kv = {.dir = path}, .ckm_secret = secret, .drain_ms = 1};
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&st[1], &o, &err), 0);
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_incident_t *inc = calloc(PER_BATCH, sizeof *inc);
+    tsr_store_item_t *items = calloc(PER_BATCH, sizeof *items);
+    assert_non_null(inc);
+    assert_non_null(items);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < N; i += PER_BATCH) {
+            for (int j = 0; j < PER_BATCH; j++) {
+                int n = i + j;
+                s_incident(&inc[j], (uint8_t)(n % 200 + 1), 1, "E08000035");
+                inc[j].record_id[0] = (uint8_t)(n >> 8);
+                inc[j].record_id[1] = (uint8_t)n;
+                inc[j].tokens[0].token[0] = (uint8_t)(n >> 8); /* no two linked */
+                inc[j].tokens[0].token[1] = (uint8_t)n;
+                items[j] = (tsr_store_item_t){.incident = &inc[j]};
+            }
+            tsr_store_batch_t b = {&a, items, PER_BATCH};
+            assert_int_equal(tsr_store_submit(st[k], &b, 1, 1700000000), 0);
+        }
+        assert_int_equal(tsr_store_logged(st[k]), N);
+    }
+    size_t applied, drains = 0, total = 0;
+    assert_int_equal(tsr_store_drain(st[0], 0, 1700000100, &applied), 0);
+    assert_int_equal(applied, N);
+    do {
+        assert_int_equal(tsr_store_drain(st[1], 0, 1700000100, &applied), 0);
+        assert_true(applied >= 1);
+        total += applied;
+        drains++;
+    } while (tsr_store_logged(st[1]) > 0);
+    assert_int_equal(total, N);
+    assert_true(drains >= 2); /* 2,000 records are not applied in 1 ms */
+    assert_int_equal(tsr_store_counter(st[1], "records"), N);
+    size_t n0, n1;
+    uint8_t *c0 = s_contents(st[0], &n0), *c1 = s_contents(st[1], &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(c0, c1, n0);
+    free(c0);
+    free(c1);
+    free(inc);
+    free(items);
+    tsr_store_close(&st[0]);
+    tsr_store_close(&st[1]);
+}
+
 /* The largest record the wire allows (every token, kinds of the longest
  * length) is logged and stored whole. */
 static void test_largest_record(void **state)
@@ -787,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
+        cmocka_unit_test(test_drain_time_bound),
         cmocka_unit_test(test_largest_record),
         cmocka_unit_test(test_audit_damaged),
         cmocka_unit_test(test_map_at_max),
