@@ -1,8 +1,9 @@
 /* store_int.h - what the store's files share and nothing else includes:
  * the databases, the store's state, the ingest log's entry types, and the
  * helpers more than one of them calls (store.c: records, keys, counters,
- * reads; store_log.c: outcomes and the ingest log; store_apply.c: applying
- * it; store_audit.c; store_retention.c). Layout in docs/STORAGE.md. */
+ * open; store_read.c: reads for queries; store_log.c: outcomes and the
+ * ingest log; store_apply.c: applying it; store_audit.c;
+ * store_retention.c). Layout in docs/STORAGE.md. */
 #ifndef TESSERA_STORE_INT_H
 #define TESSERA_STORE_INT_H
 
