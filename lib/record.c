@@ -448,25 +448,13 @@ static int s_check_ctx(const tsr_record_ctx_t *ctx, tsr_error_t *err)
     return TSR_OK;
 }
 
-int tsr_record_minimise(tsr_incident_t *out, char case_ref[TSR_CASE_REF_MAX], const json_t *in,
-                        const tsr_record_ctx_t *ctx, tsr_error_t *err)
+/* Unknown fields first: a typo must not pass as a missing field.
+ * (jansson's iterator takes a non-const object; it only reads.) */
+static int s_unknown_fields(const json_t *in, tsr_error_t *err)
 {
-    assert(out && case_ref && ctx);
-    const char *key, *s;
+    const char *key;
     json_t *v;
     char shown[64];
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    case_ref[0] = '\0';
-    if ((rc = s_check_ctx(ctx, err)) != 0)
-        return rc;
-    if (!in || !json_is_object(in))
-        return tsr_error_set(err, "", "a record must be a JSON object, not %s",
-                             in ? s_json_type(in) : "nothing");
-
-    /* Unknown fields first: a typo must not pass as a missing field.
-     * (jansson's iterator takes a non-const object; it only reads.) */
     json_object_foreach((json_t *)in, key, v)
     {
         if (tsr_record_field_class(key) != S_FIELD_UNKNOWN)
@@ -478,23 +466,16 @@ int tsr_record_minimise(tsr_incident_t *out, char case_ref[TSR_CASE_REF_MAX], co
         return tsr_error_set(err, tsr_record_shorten(shown, sizeof shown, key, 40), "%s",
                              S_UNKNOWN_FIELD);
     }
+    return TSR_OK;
+}
 
-    if ((rc = s_case_ref(in, case_ref, err)) != 0)
-        return rc;
-
-    out->version = 1;
-    if ((v = s_opt(in, "version"))) {
-        if (!json_is_integer(v))
-            return tsr_error_set(err, "version", "must be a whole number, not %s", s_json_type(v));
-        json_int_t n = json_integer_value(v);
-        if (n < 1 || n > (json_int_t)UINT32_MAX)
-            return tsr_error_set(err, "version", "must be a whole number from 1 to %lu, not %lld",
-                                 (unsigned long)UINT32_MAX, (long long)n);
-        out->version = (uint32_t)n;
-    }
-
-    out->agency_type = ctx->agency_type;
-
+/* The area (or the configured default) and the dates, coarsened to ISO
+ * weeks when the agent is configured so. */
+static int s_area_and_dates(tsr_incident_t *out, const json_t *in, const tsr_record_ctx_t *ctx,
+                            tsr_error_t *err)
+{
+    const char *s;
+    int rc;
     if ((rc = s_string(in, "area_code", false, &s, err)) != 0)
         return rc;
     if (!s)
@@ -526,6 +507,13 @@ int tsr_record_minimise(tsr_incident_t *out, char case_ref[TSR_CASE_REF_MAX], co
         out->date_precision = TSR_PRECISION_ISO_WEEK;
     }
 
+    return TSR_OK;
+}
+
+/* An age becomes its band at once; age and age_band together are refused. */
+static int s_age(tsr_incident_t *out, const json_t *in, tsr_error_t *err)
+{
+    int rc;
     json_t *age = s_opt(in, "age");
     if (age) {
         if (s_given(in, "age_band"))
@@ -541,6 +529,47 @@ int tsr_record_minimise(tsr_incident_t *out, char case_ref[TSR_CASE_REF_MAX], co
                                   err)) != 0) {
         return rc;
     }
+    return TSR_OK;
+}
+
+int tsr_record_minimise(tsr_incident_t *out, char case_ref[TSR_CASE_REF_MAX], const json_t *in,
+                        const tsr_record_ctx_t *ctx, tsr_error_t *err)
+{
+    assert(out && case_ref && ctx);
+    json_t *v;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    case_ref[0] = '\0';
+    if ((rc = s_check_ctx(ctx, err)) != 0)
+        return rc;
+    if (!in || !json_is_object(in))
+        return tsr_error_set(err, "", "a record must be a JSON object, not %s",
+                             in ? s_json_type(in) : "nothing");
+
+    if ((rc = s_unknown_fields(in, err)) != 0)
+        return rc;
+
+    if ((rc = s_case_ref(in, case_ref, err)) != 0)
+        return rc;
+
+    out->version = 1;
+    if ((v = s_opt(in, "version"))) {
+        if (!json_is_integer(v))
+            return tsr_error_set(err, "version", "must be a whole number, not %s", s_json_type(v));
+        json_int_t n = json_integer_value(v);
+        if (n < 1 || n > (json_int_t)UINT32_MAX)
+            return tsr_error_set(err, "version", "must be a whole number from 1 to %lu, not %lld",
+                                 (unsigned long)UINT32_MAX, (long long)n);
+        out->version = (uint32_t)n;
+    }
+
+    out->agency_type = ctx->agency_type;
+
+    if ((rc = s_area_and_dates(out, in, ctx, err)) != 0)
+        return rc;
+    if ((rc = s_age(out, in, err)) != 0)
+        return rc;
     if ((rc = s_code_field(in, "gender", TSR_CODES_GENDER, "unknown", &out->gender, err)) != 0)
         return rc;
 
