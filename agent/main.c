@@ -22,6 +22,9 @@ static const char s_usage[] =
     "  run                  daemon: watch the inbox folder and keep delivering\n"
     "\n"
     "Run 'tessera-agent COMMAND --help' for a command's options.\n"
+    "Commands that use an agency directory (init, submit, retract, resolve,\n"
+    "status, run) refuse to run as root (--allow-root: for tests and demos only)\n"
+    "and, like sshd's StrictModes, refuse files other users could change.\n"
     "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error,\n"
     "3 collector unreachable (records stay queued).\n";
 
