@@ -1228,12 +1228,23 @@ static bool s_keys_kept(const char *old, const char *new_keys)
     return true;
 }
 
+static void s_log_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    tsr_error("collector", "SIGHUP: keeping the previous client list: %s", problem);
+}
+
 static void s_reload_clients(s_collector_t *c)
 {
     tsr_authlist_t *l;
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
+    /* the list is checked again as at start: a file others could have
+     * written since is not loaded (issue 15) */
+    const tsr_fsmode_item_t item = {c->auth_path, TSR_FSMODE_FILE};
+    if (tsr_fsmode_check_all(&item, 1, s_log_problem, NULL) != 0)
+        return;
     if (tsr_authlist_load(&l, c->auth_path, &err) != 0) {
         tsr_error("collector", "SIGHUP: keeping the previous client list: %s",
                   tsr_error_format(&err, msg, sizeof msg));

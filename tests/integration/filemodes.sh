@@ -181,8 +181,18 @@ expect_contains "delivered after the fixes" "$(cat "$TMP/submit.err")" "delivere
 
 # --- the tessera client: a secret key others can read is refused, like ssh ----
 
+# a reload checks the client list again: one others could have written
+# (here, to add an admin key) is not loaded, and the log says why
 "$CLI" keygen --curve "$TMP/admin" >/dev/null
 echo "$(grep -v '^#' "$TMP/admin.pub") admin admin-1 *" >>"$DATA/authorized_clients"
+chmod 666 "$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+sleep 0.3
+expect_contains "SIGHUP: a list others could write is not loaded" "$(cat "$TMP/collector.log")" \
+    "error collector: SIGHUP: keeping the previous client list: $DATA/authorized_clients: writable by group or others (mode 0666); run: chmod 644 $DATA/authorized_clients"
+rc=$(run_rc "$TMP/err" "$CLI" stats --collector "$QUERY" --server-key "$SERVER" --key "$TMP/admin.key")
+expect_eq "SIGHUP: the key added meanwhile is not let in" "$rc" "1"
+chmod 600 "$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
 chmod 640 "$TMP/admin.key"
