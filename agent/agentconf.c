@@ -87,8 +87,10 @@ static int s_check_files(const agent_conf_t *c, const char *dir)
     if (n < 0)
         fprintf(stderr, "tessera-agent: cannot check the files: %s\n", tsr_strerror(n));
     else if (n > 0)
-        fprintf(stderr, "tessera-agent: refusing to run: %d file(s) other users could change or "
-                        "read (like sshd's StrictModes); fix them as shown\n", n);
+        fprintf(stderr,
+                "tessera-agent: refusing to run: %d file(s) other users could change or "
+                "read (like sshd's StrictModes); fix them as shown\n",
+                n);
     return n;
 }
 

@@ -49,9 +49,9 @@ static int s_start(int argc, char **argv, const char *usage, int min_args, agent
                    agent_outbox_t **ob)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                          {"allow-root", no_argument, NULL, 'R'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {0}};
+                                         {"allow-root", no_argument, NULL, 'R'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *config = NULL;
     bool allow_root = false;
     int c;
@@ -488,8 +488,10 @@ int agent_cmd_init(int argc, char **argv)
         {dir, TSR_FSMODE_DIR}, {nk, TSR_FSMODE_SECRET}, {sk, TSR_FSMODE_FILE}};
     int problems = tsr_fsmode_check_all(items, 3, s_print_problem, NULL);
     if (problems != 0) {
-        fprintf(stderr, "tessera-agent init: refusing to set up: %d file(s) other users could "
-                        "change or read (like sshd's StrictModes); fix them as shown\n", problems);
+        fprintf(stderr,
+                "tessera-agent init: refusing to set up: %d file(s) other users could "
+                "change or read (like sshd's StrictModes); fix them as shown\n",
+                problems);
         return EXIT_FAIL;
     }
     char nk_abs[4096], sk_abs[4096];

@@ -1156,8 +1156,10 @@ static int s_check_files(const char *config, const char *key_path, const char *a
     snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
     snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", envdir);
     const tsr_fsmode_item_t items[] = {
-        {C.data_dir, TSR_FSMODE_DIR}, {envdir, TSR_FSMODE_DIR},
-        {config, TSR_FSMODE_FILE},    {auth_path, TSR_FSMODE_FILE},
+        {C.data_dir, TSR_FSMODE_DIR},
+        {envdir, TSR_FSMODE_DIR},
+        {config, TSR_FSMODE_FILE},
+        {auth_path, TSR_FSMODE_FILE},
         {key_path, TSR_FSMODE_SECRET}, /* the server's identity */
         {data_mdb, TSR_FSMODE_SECRET}, /* records, tokens, the cell-key secret */
         {lock_mdb, TSR_FSMODE_FILE},
@@ -1363,9 +1365,11 @@ int main(int argc, char **argv)
     int problems = s_check_files(config, key_path, c.auth_path, envdir);
     if (problems != 0) {
         if (problems > 0)
-            fprintf(stderr, "tessera-collector: %s: %d file(s) other users could change or read (like sshd's "
-                    "StrictModes); fix them as shown\n", check_only ? "config check failed" :
-                    "refusing to start", problems);
+            fprintf(
+                stderr,
+                "tessera-collector: %s: %d file(s) other users could change or read (like sshd's "
+                "StrictModes); fix them as shown\n",
+                check_only ? "config check failed" : "refusing to start", problems);
         tsr_config_free(s_keys);
         return 1;
     }

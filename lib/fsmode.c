@@ -71,7 +71,8 @@ static int s_judge(const struct stat *st, const char *path, int kind, char *why,
     }
     if (bad_mode) {
         unsigned m = (unsigned)(st->st_mode & 07777);
-        snprintf(mode, sizeof mode, "%s%s by group or others (mode %04o)", bad_owner ? ", and " : "",
+        snprintf(mode, sizeof mode, "%s%s by group or others (mode %04o)",
+                 bad_owner ? ", and " : "",
                  kind == TSR_FSMODE_SECRET ? "readable or writable" : "writable", m);
         size_t used = strlen(fix);
         snprintf(fix + used, sizeof fix - used, "%schmod %o %s", used ? " && " : "",
@@ -164,10 +165,9 @@ int tsr_fsmode_check_all(const tsr_fsmode_item_t *items, size_t n, tsr_fsmode_re
         rc = TSR_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n_seen; i++) {
         struct stat st;
-        int v = stat(seen[i].path, &st) == 0 ? s_judge(&st, seen[i].path, seen[i].kind, why,
-                                                       TSR_FSMODE_WHY_MAX)
-                                             : s_say(why, TSR_FSMODE_WHY_MAX, TSR_EIO,
-                                                     "cannot stat: %s", strerror(errno));
+        int v = stat(seen[i].path, &st) == 0
+                    ? s_judge(&st, seen[i].path, seen[i].kind, why, TSR_FSMODE_WHY_MAX)
+                    : s_say(why, TSR_FSMODE_WHY_MAX, TSR_EIO, "cannot stat: %s", strerror(errno));
         if (v != 0) {
             problems++;
             snprintf(line, TSR_FSMODE_WHY_MAX + PATH_MAX + 4, "%s: %s", seen[i].path, why);
@@ -232,8 +232,8 @@ static int s_open_temp(const char *path, mode_t mode, char *tmp, size_t cap)
         unsigned char r[6];
         if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
             return -1;
-        if ((size_t)snprintf(tmp, cap, "%.*s.%s.%02x%02x%02x%02x%02x%02x", dlen, path,
-                             path + dlen, r[0], r[1], r[2], r[3], r[4], r[5]) >= cap) {
+        if ((size_t)snprintf(tmp, cap, "%.*s.%s.%02x%02x%02x%02x%02x%02x", dlen, path, path + dlen,
+                             r[0], r[1], r[2], r[3], r[4], r[5]) >= cap) {
             errno = ENAMETOOLONG;
             return -1;
         }

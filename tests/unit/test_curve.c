@@ -70,8 +70,10 @@ static void test_refusals(void **state)
     assert_int_equal(chmod(key, 0644), 0);
     assert_int_equal(tsr_curve_load_secret(key, sec, pub, &err), TSR_EPERM);
     char want[512];
-    snprintf(want, sizeof want, "secret key: readable or writable by group or others (mode 0644); "
-                                "run: chmod 600 %s", key);
+    snprintf(want, sizeof want,
+             "secret key: readable or writable by group or others (mode 0644); "
+             "run: chmod 600 %s",
+             key);
     assert_string_equal(err.reason, want);
     assert_string_equal(err.file, key);
 

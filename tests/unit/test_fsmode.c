@@ -171,9 +171,9 @@ static void test_check_all(void **state)
     s_make("all/clients", "c\n", 0644);
     s_make("all/db/data.mdb", "d\n", 0600);
     tsr_fsmode_item_t items[] = {
-        {dir, TSR_FSMODE_DIR},     {sub, TSR_FSMODE_DIR},     {conf, TSR_FSMODE_FILE},
-        {key, TSR_FSMODE_SECRET},  {db, TSR_FSMODE_SECRET},   {missing, TSR_FSMODE_SECRET},
-        {NULL, TSR_FSMODE_FILE},   {"", TSR_FSMODE_FILE},
+        {dir, TSR_FSMODE_DIR},    {sub, TSR_FSMODE_DIR},   {conf, TSR_FSMODE_FILE},
+        {key, TSR_FSMODE_SECRET}, {db, TSR_FSMODE_SECRET}, {missing, TSR_FSMODE_SECRET},
+        {NULL, TSR_FSMODE_FILE},  {"", TSR_FSMODE_FILE},
     };
     size_t n = sizeof items / sizeof items[0];
     s_reports_t r = {0};
@@ -355,8 +355,8 @@ static void test_write(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_modes),       cmocka_unit_test(test_owner),
-        cmocka_unit_test(test_check_all),   cmocka_unit_test(test_refuse_root),
+        cmocka_unit_test(test_modes),     cmocka_unit_test(test_owner),
+        cmocka_unit_test(test_check_all), cmocka_unit_test(test_refuse_root),
         cmocka_unit_test(test_write),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
