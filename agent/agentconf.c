@@ -104,7 +104,7 @@ int agent_conf_load(agent_conf_t *c, const char *path)
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
         if (err.line == 0 && !err.field[0])
             fprintf(stderr, "  (make one with 'tessera-agent init', or give --config FILE)\n");
-        return -1;
+        goto fail;
     }
     c->path = strdup(path);
     char *copy = strdup(path);
@@ -117,20 +117,20 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     int problems = c->path ? s_check_files(c, dir) : TSR_ENOMEM;
     free(copy);
     if (problems != 0)
-        return -1;
+        goto fail;
     c->ctx.agency_type = tsr_codes_value(TSR_CODES_AGENCY_TYPE, c->agency_type);
     if (c->ctx.agency_type < 0) {
         fprintf(stderr, "tessera-agent: %s: agency.type '%s' is not a known agency type\n", path,
                 c->agency_type);
-        return -1;
+        goto fail;
     }
     if (c->area && tsr_area_check(c->area, "agency.area", &err) != 0) {
         fprintf(stderr, "tessera-agent: %s: %s\n", path, tsr_error_format(&err, msg, sizeof msg));
-        return -1;
+        goto fail;
     }
     if (tsr_netkey_load(&c->key, c->network_key, &err) != 0) {
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return -1;
+        goto fail;
     }
     c->ctx.agency_id = c->agency_id;
     c->ctx.default_area = c->area;
@@ -139,6 +139,9 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     c->ctx.keys[0] = &c->key;
     c->ctx.n_keys = 1;
     return 0;
+fail: /* what the table or path holds is freed: the caller gets nothing */
+    agent_conf_free(c);
+    return -1;
 }
 
 void agent_conf_free(agent_conf_t *c)
