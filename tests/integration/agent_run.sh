@@ -14,6 +14,8 @@ sleep 0.3
 sed -i 's/^\[agent\]/[agent]\ninterval_s = 1\ntimeout_ms = 500\nattempts = 2/' "$TMP/a/agent.conf"
 "$AGENT" run "${ALLOW_ROOT[@]}" --config "$TMP/a/agent.conf" 2>"$TMP/run.log" &
 RUN=$!
+# a failure below must not leave the daemon holding ctest's output open
+trap 'kill "$RUN" 2>/dev/null || true; stop_collector; rm -rf "$TMP"' EXIT
 
 # wait_records N: until the collector holds N records (10 s at most)
 wait_records() {
@@ -29,7 +31,9 @@ drop() { # drop NAME FIRST COUNT: an export written under a hidden name, then re
     done >"$TMP/a/inbox/.$1"
     mv "$TMP/a/inbox/.$1" "$TMP/a/inbox/$1"
 }
-sleep 0.5
+# until it watches the inbox it creates (a sanitizer build under load may
+# take longer than a fixed wait)
+for _ in $(seq 100); do grep -q "watching" "$TMP/run.log" 2>/dev/null && break; sleep 0.1; done
 drop first.jsonl 1 5
 wait_records 5 && PASSES=$((PASSES + 1)) || { echo "FAIL: first file not delivered"; FAILS=$((FAILS + 1)); }
 sleep 2.5 # the same file, seen again, is not queued again
