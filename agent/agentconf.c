@@ -100,7 +100,7 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
-    if (tsr_config_load(s_keys(c), path, &err) != 0) {
+    if (tsr_config_load_lines(s_keys(c), path, c->lines, &err) != 0) {
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
         if (err.line == 0 && !err.field[0])
             fprintf(stderr, "  (make one with 'tessera-agent init', or give --config FILE)\n");
@@ -142,6 +142,22 @@ int agent_conf_load(agent_conf_t *c, const char *path)
 fail: /* what the table or path holds is freed: the caller gets nothing */
     agent_conf_free(c);
     return -1;
+}
+
+const char *agent_conf_where(const agent_conf_t *c, const char *section, const char *name,
+                             char *buf, size_t cap)
+{
+    agent_conf_t copy = *c; /* s_keys only takes the destinations' addresses */
+    const tsr_config_key_t *k = s_keys(&copy);
+    long line = 0;
+    for (size_t i = 0; k[i].name && i < sizeof c->lines / sizeof c->lines[0]; i++)
+        if (!strcmp(k[i].section, section) && !strcmp(k[i].name, name))
+            line = c->lines[i];
+    if (line > 0)
+        snprintf(buf, cap, "%s:%ld ([%s] %s)", c->path, line, section, name);
+    else
+        snprintf(buf, cap, "[%s] %s in %s", section, name, c->path);
+    return buf;
 }
 
 void agent_conf_free(agent_conf_t *c)

@@ -71,6 +71,7 @@ typedef struct {
     tsr_conn_t *query;
     unsigned shown;
     bool warned_behind;
+    int conn_exit; /* the exit code of the last connection failure (3 or 6) */
 } s_alerts_t;
 
 /* --- state file ------------------------------------------------------------------ */
@@ -274,8 +275,9 @@ static int s_show(s_alerts_t *s, const tsr_alert_t *a)
 /* --- fetching -------------------------------------------------------------------- */
 
 /* Fetches and shows every alert after s->last from the query socket.
- * Returns 0, 1 when the collector refused (permission), -1 when it could
- * not be reached (the caller retries). */
+ * Returns 0, 1 when the collector refused (permission), 4 or 5 when it
+ * refused the handshake or the key (cli_conn_failed), -1 when it could
+ * not be reached or did not answer (the caller retries; s->conn_exit). */
 static int s_catch_up(s_alerts_t *s)
 {
     for (;;) {
@@ -295,10 +297,18 @@ static int s_catch_up(s_alerts_t *s)
         req.u.query.max = S_PAGE;
         int rc = tsr_conn_request(s->query, &req, &reply, 5000, &err);
         if (rc != 0) {
+            tsr_conn_failure_t f = tsr_conn_failure(s->query);
+            int code = f != TSR_CONN_ANSWERED
+                           ? cli_conn_failed("alerts", &s->co, s->query)
+                           : (fprintf(stderr, "tessera alerts: %s\n",
+                                      tsr_error_format(&err, msg, sizeof msg)),
+                              TSR_EXIT_TIMEOUT);
             /* Lazy Pirate: a socket that timed out is closed and reopened */
             tsr_conn_close(&s->query);
             tsr_msg_clear(&reply);
-            fprintf(stderr, "tessera alerts: %s\n", tsr_error_format(&err, msg, sizeof msg));
+            if (f == TSR_CONN_SERVER_KEY || f == TSR_CONN_NOT_AUTHORISED)
+                return code; /* waiting will not mend it */
+            s->conn_exit = code;
             return -1;
         }
         const tsr_response_t *r = &reply.u.response;
@@ -386,6 +396,13 @@ static int s_follow(s_alerts_t *s)
             continue;
         }
         int r = tsr_conn_recv(sub, &m, 1000, &err);
+        if (r == TSR_ENET && (tsr_conn_failure(sub) == TSR_CONN_SERVER_KEY ||
+                              tsr_conn_failure(sub) == TSR_CONN_NOT_AUTHORISED)) {
+            /* the stream refuses this key (taken off the list, or not a
+             * liaison or admin key): say so rather than wait for ever */
+            rc = cli_conn_failed("alerts", &s->co, sub);
+            break;
+        }
         if (r == TSR_EAGAIN) {
             /* no heartbeat either: after 10 s of silence ask the log (the
              * stream may be restarting) */
@@ -497,7 +514,7 @@ int cli_cmd_alerts(int argc, char **argv)
     } else {
         rc = s_catch_up(&s);
         if (rc < 0)
-            rc = 3; /* unreachable: as tessera-agent, exit 3 */
+            rc = s.conn_exit; /* unreachable (3) or timed out (6), as tessera-agent */
         else if (rc == 0 && s.shown == 0 && !s.json)
             fprintf(stderr, "no new alerts after %" PRIu64 "\n", s.last);
     }

@@ -28,6 +28,7 @@
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 #include "tessera/log.h"
+#include "tessera/netkeys.h"
 #include "tessera/wire.h"
 
 #define MIB ((size_t)1 << 20)
@@ -41,6 +42,7 @@ typedef struct {
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
+    char *key_ids;
 } s_config_t;
 
 static s_config_t C;
@@ -106,8 +108,13 @@ static const tsr_config_key_t s_keys[] = {
      "distinct trends queries each analyst may have answered per UTC day (a repeat is free)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
      "records reported longer ago than this are refused, and purged every day"},
+    {"network", "key_ids", TSR_CONFIG_STRING, &C.key_ids, NULL, 0, 0, false,
+     "the network key ids whose tokens are accepted (ID or ID until YYYY-MM-DD, "
+     "comma-separated); unset: the first one a record brings is pinned"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
+/* The parsed [network] key_ids (n = 0: not set). */
+static tsr_netkeys_t s_netkeys;
 
 static volatile sig_atomic_t s_stop, s_reload;
 
@@ -169,12 +176,17 @@ typedef struct {
     tsr_wire_limits_t lim;
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent, budget_refusals;
+    void *monitor[2];            /* handshake failures on ingest, query (s_monitor_open) */
+    uint64_t failed_handshakes;  /* refused before ZAP: another server key, or not CURVE */
+    int64_t handshake_logged[2]; /* monotonic ms of the last line, per socket */
+    uint64_t handshake_unlogged[2];
     uint64_t last_alert;     /* highest alert seq in the log */
     int32_t today;           /* UTC day of the last boundary check */
     int64_t last_detect;     /* monotonic ms of the last spike evaluation */
     bool starting;           /* the first boundary check also evaluates today */
     int64_t last_heartbeat;  /* monotonic ms */
     s_peer_log_t peer_log[S_PEER_LOG];
+    s_peer_log_t key_log[S_PEER_LOG]; /* records refused for their network key */
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
     int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
@@ -184,42 +196,57 @@ typedef struct {
 
 static int64_t s_now_ms(void);
 
-/* Counts a frame that was refused as malformed and logs it, at most one
- * line per peer every S_PEER_LOG_MS, with how many were not logged since:
- * a flood of junk must not flood the log, and one noisy peer must not hide
- * another. peer is the ZAP id, or NULL for a key no longer listed. */
+/* The slot of peer `who` in a per-peer log table: its own, or the place
+ * of the peer quiet longest. */
+static s_peer_log_t *s_peer_slot(s_peer_log_t *tab, const char *who)
+{
+    s_peer_log_t *oldest = &tab[0];
+    for (size_t i = 0; i < S_PEER_LOG; i++) {
+        if (!strcmp(tab[i].id, who) && tab[i].id[0])
+            return &tab[i];
+        if (tab[i].last_ms < oldest->last_ms)
+            oldest = &tab[i];
+    }
+    memset(oldest, 0, sizeof *oldest);
+    snprintf(oldest->id, sizeof oldest->id, "%s", who);
+    oldest->last_ms = INT64_MIN;
+    return oldest;
+}
+
+/* Whether a line about `who` may be logged now: at most one per peer every
+ * S_PEER_LOG_MS, so a flood cannot flood the log and one noisy peer cannot
+ * hide another. When it may, *more says how many were not logged since. */
+static bool s_peer_log_due(s_peer_log_t *tab, const char *who, char *more, size_t cap)
+{
+    int64_t now = s_now_ms();
+    s_peer_log_t *slot = s_peer_slot(tab, who);
+    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
+        slot->suppressed++;
+        return false;
+    }
+    more[0] = '\0';
+    if (slot->suppressed)
+        snprintf(more, cap, "; %llu more from it not logged",
+                 (unsigned long long)slot->suppressed);
+    slot->last_ms = now;
+    slot->suppressed = 0;
+    return true;
+}
+
+/* Counts a frame that was refused as malformed and logs it (rate-limited
+ * per peer, s_peer_log_due). peer is the ZAP id, or NULL for a key no
+ * longer listed. */
 static void s_count_malformed(s_collector_t *c, const char *sock, const char *peer,
                               const char *why, bool answered)
 {
     c->malformed++;
     const char *who = peer ? peer : "(no longer listed)";
-    int64_t now = s_now_ms();
-    s_peer_log_t *slot = NULL, *oldest = &c->peer_log[0];
-    for (size_t i = 0; i < S_PEER_LOG && !slot; i++) {
-        if (!strcmp(c->peer_log[i].id, who) && c->peer_log[i].id[0])
-            slot = &c->peer_log[i];
-        else if (c->peer_log[i].last_ms < oldest->last_ms)
-            oldest = &c->peer_log[i];
-    }
-    if (!slot) { /* the peer quiet longest gives up its place */
-        slot = oldest;
-        memset(slot, 0, sizeof *slot);
-        snprintf(slot->id, sizeof slot->id, "%s", who);
-        slot->last_ms = INT64_MIN;
-    }
-    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
-        slot->suppressed++;
+    char more[64];
+    if (!s_peer_log_due(c->peer_log, who, more, sizeof more))
         return;
-    }
-    char more[64] = "";
-    if (slot->suppressed)
-        snprintf(more, sizeof more, "; %llu more from it not logged",
-                 (unsigned long long)slot->suppressed);
     tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far", who,
              answered ? "answered MALFORMED" : "dropped", why, more,
              (unsigned long long)c->malformed);
-    slot->last_ms = now;
-    slot->suppressed = 0;
 }
 
 /* Receives one ROUTER message: identity + one body frame. Returns 0 and
@@ -302,6 +329,23 @@ static int s_items(s_pending_t *p)
     return TSR_OK;
 }
 
+/* Logs (rate-limited per agency) that records of a batch were refused for
+ * their network key: the agency holds a key that is not this network's,
+ * and its cases would not link. */
+static void s_log_wrong_keys(s_collector_t *c, const s_pending_t *p, const tsr_ack_t *a)
+{
+    size_t n = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < a->n_rejections; i++)
+        if (a->rejections[i].reason == TSR_REJECT_WRONG_NETWORK_KEY && n++ == 0)
+            first = a->rejections[i].detail;
+    char more[64];
+    if (n == 0 || !s_peer_log_due(c->key_log, p->client.id, more, sizeof more))
+        return;
+    tsr_warn("ingest", "%s: %zu record(s) refused (WRONG_NETWORK_KEY): %s. The agency's "
+             "network.key is not this network's%s", p->client.id, n, first, more);
+}
+
 /* The Ack for a pending batch after the store answered rc. */
 static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
 {
@@ -330,6 +374,8 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
         }
     }
     a->rejections = rj;
+    tsr_store_network_keys(c->store, tsr_day_today(), &a->network_keys, NULL);
+    s_log_wrong_keys(c, p, a);
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
     free(rj);
@@ -461,6 +507,14 @@ static void s_day_boundary(s_collector_t *c)
         }
         s_publish(c);
     }
+    for (size_t i = 0; i < s_netkeys.n && !c->starting; i++)
+        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day >= c->today &&
+            s_netkeys.ids[i].until_day < today) {
+            char d[11];
+            tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): records "
+                     "under it are refused from now on", s_netkeys.ids[i].key_id,
+                     tsr_day_format(d, s_netkeys.ids[i].until_day));
+        }
     c->today = today;
     c->starting = false;
     s_retention(c, now);
@@ -600,6 +654,8 @@ static void s_ingest(s_collector_t *c)
             tsr_msg_t m = {.kind = TSR_MSG_ACK};
             m.u.ack.batch_id = p->msg.u.submit.batch_id;
             m.u.ack.status = TSR_ACK_OK;
+            /* with the network keys it accepts: the agent checks its own */
+            tsr_store_network_keys(c->store, tsr_day_today(), &m.u.ack.network_keys, NULL);
             s_send(c->ingest, &p->ident, &m);
         } else if (s_items(p) == 0) {
             drop = 0;
@@ -715,7 +771,7 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     if (slash)
         *slash = '\0';
     if (!colon)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT; /* a stored alert's series has no scope */
     snprintf(code, sizeof code, "%s", colon + 1);
     const char *areas[512];
     size_t n = 0;
@@ -853,6 +909,27 @@ static void s_describe(const tsr_query_t *q, char *what, size_t cap)
             *p = '?';
 }
 
+/* A lookup's tokens must be under keys this collector accepts: a token
+ * under another key cannot match anything, and "not known" would be a
+ * wrong answer. Refuses with WRONG_NETWORK_KEY (and the keys accepted)
+ * otherwise. Nothing pinned yet: nothing to compare with. */
+static bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *resp)
+{
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(c->store, tsr_day_today(), &acc, NULL);
+    for (size_t i = 0; acc.n && i < q->n_tokens; i++) {
+        if (tsr_netkeys_accepts(&acc, q->tokens[i].key_id, tsr_day_today()))
+            continue;
+        char ids[64], why[160];
+        snprintf(why, sizeof why, "token under network key id %u; this collector accepts only %s",
+                 q->tokens[i].key_id, tsr_netkeys_format_ids(&acc, ids, sizeof ids));
+        s_refuse(resp, TSR_QSTATUS_WRONG_NETWORK_KEY, why);
+        resp->network_keys = acc;
+        return false;
+    }
+    return true;
+}
+
 /* Answers one query into resp and describes it for the audit log. The
  * access table (access.h) is consulted first, then, for a query that
  * counts, the daily budget; *counted is set when the query is new today
@@ -895,6 +972,7 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
         s_add_counter(cs, "malformed_frames", c->malformed);
         s_add_counter(cs, "unauthorised_messages", c->unauthorised);
+        s_add_counter(cs, "failed_handshakes", c->failed_handshakes);
         /* since start-up, as the two above */
         s_add_counter(cs, "budget_refusals", c->budget_refusals);
         resp->status = TSR_QSTATUS_OK;
@@ -914,6 +992,8 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_CLUSTER;
         break;
     case TSR_QUERY_LOOKUP:
+        if (!s_lookup_keys_ok(c, q, resp))
+            return;
         rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
         resp->kind = TSR_QUERY_LOOKUP;
         break;
@@ -948,11 +1028,21 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_TRENDS;
         break;
     }
-    case TSR_QUERY_AUDIT:
+    case TSR_QUERY_AUDIT: {
+        /* fails closed: the admin reads which entry cannot be read, not a
+         * list that looks whole without it */
+        tsr_error_t err;
+        char why[sizeof resp->error];
+        tsr_error_clear(&err);
         rc = tsr_store_audit_list(c->store, q->since_time, q->id,
-                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp);
+                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp, &err);
+        if (rc != 0) {
+            s_refuse(resp, TSR_QSTATUS_ERROR, tsr_error_format(&err, why, sizeof why));
+            return;
+        }
         resp->kind = TSR_QUERY_AUDIT;
         break;
+    }
     default:
         s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
         return;
@@ -976,6 +1066,7 @@ static const char *s_status_name(int status)
     case TSR_QSTATUS_DENIED: return "denied";
     case TSR_QSTATUS_BAD_REQUEST: return "bad request";
     case TSR_QSTATUS_NOT_FOUND: return "not found";
+    case TSR_QSTATUS_WRONG_NETWORK_KEY: return "wrong network key";
     default: return "error";
     }
 }
@@ -1073,6 +1164,57 @@ static int s_ckm_build(const char *config)
             "variance = %s: %s\n", config ? config : "defaults", C.k, C.max_deviation,
             C.variance, why);
     return 1;
+}
+
+/* Parses [network] key_ids (set in the file: config is not NULL), naming
+ * FILE:LINE in err when it is wrong. */
+static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err)
+{
+    size_t i = 0;
+    while (s_keys[i].name && s_keys[i].dest != &C.key_ids)
+        i++;
+    if (tsr_netkeys_parse(&s_netkeys, C.key_ids, err) == 0)
+        return 0;
+    tsr_error_at(err, config, lines[i]);
+    snprintf(err->field, sizeof err->field, "network.key_ids");
+    return TSR_EINVAL;
+}
+
+/* Says at start (and for -n) which network key ids will be accepted, and
+ * warns about ids already past their end. */
+static void s_netkeys_report(FILE *check, const tsr_store_t *store)
+{
+    char text[192], d[11];
+    int32_t today = tsr_day_today();
+    if (s_netkeys.n == 0) {
+        tsr_netkeys_t pin;
+        bool pinned = false;
+        if (store)
+            tsr_store_network_keys(store, today, &pin, &pinned);
+        if (check)
+            fprintf(check, "network key ids: [network] key_ids is not set: the first key id a "
+                           "record brings will be pinned in the store (set it to name yours)\n");
+        else if (!pinned)
+            tsr_warn("collector", "[network] key_ids is not set: the first network key id a "
+                     "record brings will be pinned, and records under any other refused; set "
+                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself");
+        return;
+    }
+    tsr_netkeys_format(&s_netkeys, text, sizeof text);
+    if (check)
+        fprintf(check, "network key ids: %s\n", text);
+    else
+        tsr_info("collector", "network key ids accepted: %s", text);
+    for (size_t i = 0; i < s_netkeys.n; i++)
+        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day < today) {
+            tsr_day_format(d, s_netkeys.ids[i].until_day);
+            if (check)
+                fprintf(check, "warning: network key id %u ended on %s: its records are "
+                               "refused\n", s_netkeys.ids[i].key_id, d);
+            else
+                tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): "
+                         "records under it are refused", s_netkeys.ids[i].key_id, d);
+        }
 }
 
 static int s_budget_replay(void *ctx, const tsr_audit_entry_t *e)
@@ -1270,6 +1412,80 @@ static void s_reload_clients(s_collector_t *c)
     }
 }
 
+/* Watches a server socket for handshakes that fail before the ZAP handler
+ * sees them: a client holding another collector's public key (its HELLO
+ * cannot be decrypted), or one not speaking CURVE. Without this the
+ * collector said nothing while such a client retried for ever. libzmq
+ * 4.3's stable monitor events carry the socket's own endpoint, not the
+ * peer's address (that needs the draft v2 monitor), so the line names the
+ * endpoint. Returns the PAIR socket to poll, or NULL. */
+static void *s_monitor_open(s_collector_t *c, void *sock, int which)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://tessera-handshakes-%d", which);
+    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return NULL;
+    void *m = zmq_socket(c->ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (m && (zmq_setsockopt(m, ZMQ_LINGER, &linger, sizeof linger) || zmq_connect(m, ep))) {
+        zmq_close(m);
+        m = NULL;
+    }
+    if (!m)
+        zmq_socket_monitor(sock, NULL, 0);
+    return m;
+}
+
+/* Reads one monitor event and logs a refused handshake: at most one line
+ * per socket every S_PEER_LOG_MS, with how many were not logged since. A
+ * connection closed during the handshake (a port scan, a health check) is
+ * only a debug line. */
+static void s_monitor_event(s_collector_t *c, int which)
+{
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, c->monitor[which], ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&ev) ||
+        zmq_msg_recv(&addr, c->monitor[which], 0) < 0 || zmq_msg_size(&ev) < 6) {
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        return;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, zmq_msg_data(&ev), 2);
+    memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+    const char *sock = which == 0 ? "ingest" : "query";
+    const char *endpoint = which == 0 ? C.ingest_endpoint : C.query_endpoint;
+    const char *why = NULL;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        why = "its CURVE HELLO cannot be decrypted: it holds another collector's public key. "
+              "Give it this collector's collector.pub";
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+             value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        why = "it does not use CURVE (not a Tessera client?)";
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
+    if (!why) {
+        tsr_debug(sock, "a handshake on %s failed (event 0x%x, 0x%x)", endpoint, event, value);
+        return;
+    }
+    c->failed_handshakes++;
+    int64_t now = s_now_ms();
+    if (c->handshake_logged[which] && now - c->handshake_logged[which] < S_PEER_LOG_MS) {
+        c->handshake_unlogged[which]++;
+        return;
+    }
+    char more[64] = "";
+    if (c->handshake_unlogged[which])
+        snprintf(more, sizeof more, " (%llu more since the last line)",
+                 (unsigned long long)c->handshake_unlogged[which]);
+    tsr_warn(sock, "refused a handshake on %s%s: %s", endpoint, more, why);
+    c->handshake_logged[which] = now;
+    c->handshake_unlogged[which] = 0;
+}
+
 /* (Re)opens the alert stream; while it cannot bind (tried every 200 ms, the
  * first failure reported), alerts wait in the log, where clients find them. */
 static void s_pub_open(s_collector_t *c)
@@ -1332,7 +1548,11 @@ int main(int argc, char **argv)
         return 1;
     }
     tsr_error_clear(&err);
-    int rc = config ? tsr_config_load(s_keys, config, &err) : tsr_config_defaults(s_keys, &err);
+    long lines[sizeof s_keys / sizeof s_keys[0]];
+    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
+                    : tsr_config_defaults(s_keys, &err);
+    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
+        rc = TSR_EINVAL;
     if (rc != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
@@ -1380,6 +1600,7 @@ int main(int argc, char **argv)
         }
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
+        s_netkeys_report(stdout, NULL);
         tsr_authlist_destroy(&list);
         tsr_config_free(s_keys);
         return 0;
@@ -1409,10 +1630,12 @@ int main(int argc, char **argv)
     so.spikes.recent_weeks = (int)C.recent_weeks;
     so.spikes.min_cases = (int)C.min_cases;
     so.retention_months = (int)C.retention_months;
+    so.network_keys = s_netkeys;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         goto fail;
     }
+    s_netkeys_report(NULL, c.store);
     /* the budget spent today, from the audit log: a restart resets nothing */
     int64_t midnight = time(NULL) / 86400 * 86400;
     if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
@@ -1456,7 +1679,15 @@ int main(int argc, char **argv)
     printf("server public key: %s\n", public);
     fflush(stdout);
 
-    zmq_pollitem_t items[] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    c.monitor[0] = s_monitor_open(&c, c.ingest, 0);
+    c.monitor[1] = s_monitor_open(&c, c.query, 1);
+    zmq_pollitem_t items[4] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    int n_items = 2, mon_at[2] = {-1, -1};
+    for (int i = 0; i < 2; i++)
+        if (c.monitor[i]) {
+            mon_at[i] = n_items;
+            items[n_items++] = (zmq_pollitem_t){c.monitor[i], 0, ZMQ_POLLIN, 0};
+        }
     while (!s_stop) {
         if (s_reload) {
             s_reload = 0;
@@ -1465,7 +1696,7 @@ int main(int argc, char **argv)
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
-        int n = zmq_poll(items, 2, s_poll_timeout(&c));
+        int n = zmq_poll(items, n_items, s_poll_timeout(&c));
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
@@ -1477,9 +1708,17 @@ int main(int argc, char **argv)
         s_publish(&c); /* what a store call that then failed had committed (a purge's chunks) */
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
+        for (int i = 0; n > 0 && i < 2; i++)
+            if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
+                s_monitor_event(&c, i);
     }
     tsr_info("collector", "stopping");
     s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
+    for (int i = 0; i < 2; i++)
+        if (c.monitor[i]) {
+            zmq_socket_monitor(i == 0 ? c.ingest : c.query, NULL, 0);
+            zmq_close(c.monitor[i]);
+        }
     zmq_close(c.ingest);
     zmq_close(c.query);
     if (c.pub)

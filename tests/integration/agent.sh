@@ -70,7 +70,10 @@ set +e
 "$AGENT" submit "${CONF[@]}" "$TMP/later.jsonl" 2>"$TMP/err"; rc=$?
 set -e
 expect_eq "unreachable exit" "$rc" "3"
-st=$("$AGENT" status "${CONF[@]}")
+set +e
+st=$("$AGENT" status "${CONF[@]}" 2>"$TMP/err"); rc=$?
+set -e
+expect_eq "status exit when unreachable" "$rc" "3"
 expect_contains "queued while away" "$st" "queued          2"
 expect_contains "status says unreachable" "$st" "collector       not answering at $INGEST"
 start_collector "$DATA"

@@ -87,7 +87,8 @@ ${EXTRA_CONF:-}
 CONF
     "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
     COLLECTOR_PID=$!
-    for _ in $(seq 200); do
+    # START_WAIT_S (default 10): how long it may take to listen
+    for _ in $(seq $((${START_WAIT_S:-10} * 20))); do
         grep -q "server public key" "$TMP/collector.out" 2>/dev/null && return 0
         kill -0 "$COLLECTOR_PID" 2>/dev/null || break
         sleep 0.05

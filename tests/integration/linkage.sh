@@ -131,8 +131,15 @@ case_line R-2 7 E08000032 '[{"kind":"email","value":"REMOVED@example.com"}]' >"$
 submit_as leeds-school "$TMP/r1.jsonl"
 submit_as bradford-school "$TMP/r2.jsonl"
 sleep 1.5
-kill "$F2"
-wait "$F2" || true
+# refused by the restarted stream, the follower stops and says why (issue 16)
+for _ in $(seq 50); do kill -0 "$F2" 2>/dev/null || break; sleep 0.1; done
+kill "$F2" 2>/dev/null || true
+set +e
+wait "$F2"; rc=$?
+set -e
+expect_eq "the removed key's follower stops: exit 5" "$rc" "5"
+expect_contains "and says which line is missing" "$(cat "$TMP/l2.err")" \
+    "tessera alerts: the collector at $ALERTS refused your key: add the line \`$(grep -v '^#' "$TMP/liaison2.pub") liaison YOUR-ID *\`"
 expect_eq "the removed key saw the alerts before its removal only" \
     "$(jq -r .seq "$TMP/l2.out" | tr '\n' ' ')" "1 2 3 4 "
 expect_eq "a listed liaison still gets alert 5" "$(alerts_json | jq -r 'select(.seq == 5) | .trigger')" \
