@@ -191,7 +191,9 @@ sleep 0.3
 expect_contains "SIGHUP: a list others could write is not loaded" "$(cat "$TMP/collector.log")" \
     "error collector: SIGHUP: keeping the previous client list: $DATA/authorized_clients: writable by group or others (mode 0666); run: chmod 644 $DATA/authorized_clients"
 rc=$(run_rc "$TMP/err" "$CLI" stats --collector "$QUERY" --server-key "$SERVER" --key "$TMP/admin.key")
-expect_eq "SIGHUP: the key added meanwhile is not let in" "$rc" "1"
+# 5: the collector refuses this key (TSR_EXIT_NOT_AUTHORISED, lib/client.h)
+expect_eq "SIGHUP: the key added meanwhile is not let in" "$rc" "5"
+expect_contains "SIGHUP: and the client says so" "$(cat "$TMP/err")" "refused your key: add the line"
 chmod 600 "$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
