@@ -21,8 +21,10 @@ typedef struct agent_conf {
     long lines[32]; /* the line each key was set on (agent_conf_where) */
 } agent_conf_t;
 
-/* Loads and checks the file (keys loaded, codes valid); prints why not and
- * returns -1. Relative paths in the file are relative to its directory. */
+/* Loads and checks the file (keys loaded, codes valid, and its files safe
+ * from other users: see agentconf.c); prints why not and returns -1, with
+ * nothing left to free. Relative paths in the file are relative to its
+ * directory. */
 int agent_conf_load(agent_conf_t *c, const char *path);
 void agent_conf_free(agent_conf_t *c);
 

@@ -23,6 +23,7 @@
 #include "tessera/codes.h"
 #include "tessera/curve.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 #include "tessera/token.h"
 
 /* 0 ok, 1 failure, 2 usage; 3 to 7 are the collector's (TSR_EXIT_*,
@@ -52,20 +53,37 @@ static void s_say(const char *fmt, ...)
     fprintf(stderr, "tessera-agent: %s\n", text);
 }
 
-/* What every outbox command starts with: --config/--help, at least min_args
- * operands, the config, and the outbox. Returns -1 to go on (then the caller
- * owns conf and ob: s_finish them), or the exit code to return at once. */
+/* Refuses root unless --allow-root (issue 15): files an agent run as root
+ * creates belong to root, and a bug in it would be root's. */
+static bool s_root_refused(bool allow_root)
+{
+    char why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-agent", allow_root, why, sizeof why) == 0)
+        return false;
+    fprintf(stderr, "tessera-agent: %s\n", why);
+    return true;
+}
+
+/* What every outbox command starts with: --config/--allow-root/--help, at
+ * least min_args operands, the config (its files checked), and the outbox.
+ * Returns -1 to go on (then the caller owns conf and ob: s_finish them), or
+ * the exit code to return at once. */
 static int s_start(int argc, char **argv, const char *usage, int min_args, agent_conf_t *conf,
                    agent_outbox_t **ob)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"allow-root", no_argument, NULL, 'R'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *config = NULL;
+    bool allow_root = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'c') {
             config = optarg;
+        } else if (c == 'R') {
+            allow_root = true;
         } else if (c == 'h') {
             fputs(usage, stdout);
             return EXIT_OK;
@@ -78,6 +96,8 @@ static int s_start(int argc, char **argv, const char *usage, int min_args, agent
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
+    if (s_root_refused(allow_root))
+        return EXIT_FAIL;
     if (agent_conf_load(conf, agent_conf_path(config)) != 0)
         return EXIT_FAIL;
     if (outbox_open(ob, conf->data_dir) != 0) {
@@ -85,6 +105,12 @@ static int s_start(int argc, char **argv, const char *usage, int min_args, agent
         return EXIT_FAIL;
     }
     return -1;
+}
+
+static void s_print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "tessera-agent init: %s\n", problem);
 }
 
 static int s_finish(agent_conf_t *conf, agent_outbox_t **ob, int rc)
@@ -490,7 +516,7 @@ static int s_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path
     "With 3 to 6 the records stay queued and go next time.\n"
 
 static const char s_submit_usage[] =
-    "usage: tessera-agent submit [--config FILE] [FILE...]\n"
+    "usage: tessera-agent submit [--config FILE] [--allow-root] [FILE...]\n"
     "\n"
     "Validates and minimises incident files (JSON Lines or CSV), queues every\n"
     "valid record in the outbox, then delivers the outbox to the collector\n"
@@ -562,7 +588,7 @@ int agent_cmd_submit(int argc, char **argv)
 }
 
 static const char s_retract_usage[] =
-    "usage: tessera-agent retract [--config FILE] CASE_REF...\n"
+    "usage: tessera-agent retract [--config FILE] [--allow-root] CASE_REF...\n"
     "\n"
     "Withdraws cases already sent (wrong entry, erasure): the collector removes\n"
     "the record and everything derived from it. Exit codes as for submit.\n";
@@ -595,7 +621,7 @@ int agent_cmd_retract(int argc, char **argv)
 }
 
 static const char s_resolve_usage[] =
-    "usage: tessera-agent resolve [--config FILE] RECORD_ID\n"
+    "usage: tessera-agent resolve [--config FILE] [--allow-root] RECORD_ID\n"
     "\n"
     "Prints the case reference of a record id (32 hex digits) from a linkage\n"
     "alert: the only way back from an alert to a child's case, and only here.\n";
@@ -629,7 +655,7 @@ static void s_print_line(void *ctx, const char *line)
 }
 
 static const char s_status_usage[] =
-    "usage: tessera-agent status [--config FILE] [--rejections]\n"
+    "usage: tessera-agent status [--config FILE] [--allow-root] [--rejections]\n"
     "\n"
     "Outbox depth, oldest queued record, last acknowledgement, rejection count;\n"
     "--rejections lists them (time, case reference, record id, reason). Asks the\n"
@@ -733,7 +759,7 @@ int agent_cmd_status(int argc, char **argv)
 static const char s_init_usage[] =
     "usage: tessera-agent init --dir DIR --agency-id ID --agency-type TYPE --area CODE\n"
     "                          --network-key FILE --server-key COLLECTOR.pub\n"
-    "                          [--collector ENDPOINT]\n"
+    "                          [--collector ENDPOINT] [--allow-root]\n"
     "\n"
     "Sets up a new agency: DIR/agent.conf, a CURVE key pair DIR/agent.key and\n"
     "DIR/agent.pub, and the outbox directory, then prints the line to add to the\n"
@@ -743,6 +769,7 @@ static const char s_init_usage[] =
     "(writing nothing) when it is not. The collector answers only listed keys,\n"
     "so the network key's id is checked once the line is in authorized_clients:\n"
     "run 'tessera-agent status' then. A collector not reachable yet is only noted.\n"
+    "Run it as the user that will run the agent.\n"
     "Exit: 0 set up, 1 failure, 2 usage, 4 wrong collector public key, 7 wrong\n"
     "network key (when the collector already knows this key).\n";
 
@@ -825,8 +852,10 @@ int agent_cmd_init(int argc, char **argv)
         {"agency-type", required_argument, NULL, 't'}, {"area", required_argument, NULL, 'a'},
         {"network-key", required_argument, NULL, 'k'}, {"server-key", required_argument, NULL, 's'},
         {"collector", required_argument, NULL, 'e'},  {"help", no_argument, NULL, 'h'},
+        {"allow-root", no_argument, NULL, 'R'},
         {0},
     };
+    bool allow_root = false;
     const char *dir = NULL, *id = NULL, *type = NULL, *area = NULL, *nk = NULL, *sk = NULL;
     const char *endpoint = "tcp://127.0.0.1:7701";
     int c;
@@ -840,6 +869,7 @@ int agent_cmd_init(int argc, char **argv)
         case 'k': nk = optarg; break;
         case 's': sk = optarg; break;
         case 'e': endpoint = optarg; break;
+        case 'R': allow_root = true; break;
         case 'h': fputs(s_init_usage, stdout); return EXIT_OK;
         default: fputs(s_init_usage, stderr); return EXIT_USAGE;
         }
@@ -856,12 +886,32 @@ int agent_cmd_init(int argc, char **argv)
                 err.reason[0] ? tsr_error_format(&err, msg, sizeof msg) : "unknown --agency-type");
         return EXIT_USAGE;
     }
+    if (s_root_refused(allow_root))
+        return EXIT_FAIL;
+    /* the agency directory (if it is there already) and the keys it will
+     * trust, before anything is written (issue 15) */
+    const tsr_fsmode_item_t items[] = {
+        {dir, TSR_FSMODE_DIR}, {nk, TSR_FSMODE_SECRET}, {sk, TSR_FSMODE_FILE}};
+    int problems = tsr_fsmode_check_all(items, 3, s_print_problem, NULL);
+    if (problems != 0) {
+        fprintf(stderr,
+                "tessera-agent init: refusing to set up: %d file(s) other users could "
+                "change or read (like sshd's StrictModes); fix them as shown\n",
+                problems);
+        return EXIT_FAIL;
+    }
+    char nk_abs[4096], sk_abs[4096];
+    if (!realpath(nk, nk_abs) || !realpath(sk, sk_abs)) {
+        fprintf(stderr, "tessera-agent init: cannot find %s\n", realpath(nk, nk_abs) ? sk : nk);
+        return EXIT_FAIL;
+    }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tessera-agent init: cannot create %s: %s\n", dir, strerror(errno));
         return EXIT_FAIL;
     }
     snprintf(path, sizeof path, "%s/agent.conf", dir);
-    if (access(path, F_OK) == 0) {
+    struct stat st;
+    if (lstat(path, &st) == 0) {
         fprintf(stderr, "tessera-agent init: %s exists; refusing to overwrite\n", path);
         return EXIT_FAIL;
     }
@@ -871,36 +921,34 @@ int agent_cmd_init(int argc, char **argv)
         fprintf(stderr, "tessera-agent init: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return EXIT_FAIL;
     }
-    char nk_abs[4096], sk_abs[4096], key_path[4200];
+    char key_path[4200];
     snprintf(key_path, sizeof key_path, "%s.key", stem);
-    int refuse = -1;
-    if (!realpath(nk, nk_abs) || !realpath(sk, sk_abs)) {
-        fprintf(stderr, "tessera-agent init: cannot find %s\n", realpath(nk, nk_abs) ? sk : nk);
-        refuse = EXIT_FAIL;
-    } else {
-        refuse = s_init_check(endpoint, sk_abs, key_path, nk_abs, id, area);
-    }
+    int refuse = s_init_check(endpoint, sk_abs, key_path, nk_abs, id, area);
     if (refuse >= 0) { /* the key pair was made for this agent.conf: not left behind */
         unlink(key_path);
         snprintf(key_path, sizeof key_path, "%s.pub", stem);
         unlink(key_path);
         return refuse;
     }
-    FILE *fp = fopen(path, "w");
-    if (!fp) {
-        fprintf(stderr, "tessera-agent init: cannot write %s: %s\n", path, strerror(errno));
+    static const char fmt[] =
+        "# tessera-agent configuration (see deploy/agent.conf for every key)\n"
+        "[agency]\nid = %s\ntype = %s\narea = %s\n\n"
+        "[collector]\nendpoint = %s\nserver_key = %s\n\n"
+        "[keys]\nclient_key = agent.key\nnetwork_key = %s\n\n"
+        "[minimise]\nweek_coarsening = false\ncountry_code = 44\n\n"
+        "[agent]\ndata_dir = data\n";
+    int len = snprintf(NULL, 0, fmt, id, type, area, endpoint, sk_abs, nk_abs);
+    char *text = len < 0 ? NULL : malloc((size_t)len + 1);
+    if (text)
+        snprintf(text, (size_t)len + 1, fmt, id, type, area, endpoint, sk_abs, nk_abs);
+    /* 0600 from the first byte, never through a symlink (issue 15) */
+    int rc = !text ? TSR_ENOMEM : tsr_fsmode_write(path, text, (size_t)len, 0600, false, &err);
+    free(text);
+    if (rc != 0) {
+        fprintf(stderr, "tessera-agent init: %s\n",
+                rc == TSR_ENOMEM ? "out of memory" : tsr_error_format(&err, msg, sizeof msg));
         return EXIT_FAIL;
     }
-    fprintf(fp,
-            "# tessera-agent configuration (see deploy/agent.conf for every key)\n"
-            "[agency]\nid = %s\ntype = %s\narea = %s\n\n"
-            "[collector]\nendpoint = %s\nserver_key = %s\n\n"
-            "[keys]\nclient_key = agent.key\nnetwork_key = %s\n\n"
-            "[minimise]\nweek_coarsening = false\ncountry_code = 44\n\n"
-            "[agent]\ndata_dir = data\n",
-            id, type, area, endpoint, sk_abs, nk_abs);
-    fclose(fp);
-    chmod(path, 0600);
     snprintf(path, sizeof path, "%s/data", dir);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tessera-agent init: cannot create %s: %s\n", path, strerror(errno));
@@ -958,7 +1006,7 @@ static void s_scan(agent_conf_t *conf, agent_outbox_t *ob)
 }
 
 static const char s_run_usage[] =
-    "usage: tessera-agent run [--config FILE]\n"
+    "usage: tessera-agent run [--config FILE] [--allow-root]\n"
     "\n"
     "Runs as a daemon: every interval_s seconds it queues each new or changed\n"
     "export dropped into the inbox folder (agent.inbox; write files under a name\n"

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "tessera/client.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 #include "tessera/token.h"
 
 static const char s_usage[] =
@@ -100,23 +101,17 @@ static int s_state_load(const char *path, uint64_t *last)
     return 0;
 }
 
-/* Written to a temporary file, flushed to disk and renamed over the old:
- * a crash leaves the old or the new number, never half of one. */
+/* Written to a new temporary file, flushed to disk and renamed over the
+ * old (tsr_fsmode_write): a crash leaves the old or the new number, never
+ * half of one, and a symlink in its place is replaced, not followed. */
 static int s_state_save(const char *path, uint64_t last)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp || fprintf(fp, "%" PRIu64 "\n", last) < 0 || fflush(fp) != 0 ||
-        fsync(fileno(fp)) != 0) {
-        fprintf(stderr, "tessera alerts: cannot write %s: %s\n", tmp, strerror(errno));
-        if (fp)
-            fclose(fp);
-        return -1;
-    }
-    fclose(fp);
-    if (rename(tmp, path) != 0) {
-        fprintf(stderr, "tessera alerts: cannot replace %s: %s\n", path, strerror(errno));
+    char text[32], msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", last);
+    if (tsr_fsmode_write(path, text, (size_t)n, 0600, true, &err) != 0) {
+        fprintf(stderr, "tessera alerts: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return -1;
     }
     return 0;

@@ -26,6 +26,7 @@
 #include "tessera/config.h"
 #include "tessera/curve.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 #include "tessera/log.h"
 #include "tessera/netkeys.h"
 #include "tessera/wire.h"
@@ -129,6 +130,7 @@ static void s_on_signal(int sig)
 
 static const char s_usage[] =
     "usage: tessera-collector [--config FILE] [--data DIR] [-n] [--log-level LEVEL]\n"
+    "                         [--allow-root]\n"
     "\n"
     "Runs the regional collector. With no config it uses local defaults: data in\n"
     "./tessera-data (created with the server key pair and an empty\n"
@@ -139,6 +141,8 @@ static const char s_usage[] =
     "  --data DIR     data directory (overrides data_dir)\n"
     "  -n             check the config and the client list, then exit\n"
     "  --log-level L  debug, info, warn or error\n"
+    "  --allow-root   run even as root (for tests and demos only: run it as a\n"
+    "                 dedicated unprivileged user)\n"
     "  --print-access-table\n"
     "                 print which role may ask which query (the table of\n"
     "                 docs/PRIVACY.md, \"Who sees what\") and exit\n"
@@ -146,7 +150,12 @@ static const char s_usage[] =
     "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
     "reloads authorized_clients (a bad file keeps the previous one); when a\n"
     "liaison or admin key was removed it restarts the alert stream, so that key\n"
-    "loses it.\n";
+    "loses it.\n"
+    "\n"
+    "Like sshd's StrictModes, it refuses to start (and -n reports) when the\n"
+    "data directory, the config, authorized_clients, the server key or the\n"
+    "LMDB files could be changed by another user, naming the chown/chmod that\n"
+    "fixes each.\n";
 
 /* --- runtime state ----------------------------------------------------------- */
 
@@ -1223,6 +1232,13 @@ static void s_path(char *out, size_t cap, const char *set, const char *dir, cons
         snprintf(out, cap, "%s/%s", dir, name);
 }
 
+/* True when something (a file, or a symlink even dangling) is at path. */
+static bool s_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
 /* Creates what a first run needs: data dir, server key pair, empty client list. */
 static int s_bootstrap(char *key_path, size_t cap)
 {
@@ -1234,7 +1250,7 @@ static int s_bootstrap(char *key_path, size_t cap)
         return -1;
     }
     s_path(key_path, cap, C.server_key, C.data_dir, "collector.key");
-    if (access(key_path, F_OK) != 0) {
+    if (!s_exists(key_path)) {
         char stem[4096];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(key_path) - 4), key_path);
         if (strlen(key_path) < 5 || strcmp(key_path + strlen(key_path) - 4, ".key") != 0 ||
@@ -1250,21 +1266,52 @@ static int s_bootstrap(char *key_path, size_t cap)
 
 static int s_ensure_clients_file(const char *path)
 {
-    if (access(path, F_OK) == 0)
+    static const char text[] =
+        "# Tessera authorized_clients: one client per line\n"
+        "# z85 public key (40 chars)                role     id              areas\n"
+        "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n";
+    if (s_exists(path))
         return 0;
-    FILE *fp = fopen(path, "w");
-    if (!fp) {
-        fprintf(stderr, "tessera-collector: cannot create %s: %s\n", path, strerror(errno));
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    /* 0600 from the start: whoever can write it can make themselves admin */
+    if (tsr_fsmode_write(path, text, sizeof text - 1, 0600, false, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return -1;
     }
-    fputs("# Tessera authorized_clients: one client per line\n"
-          "# z85 public key (40 chars)                role     id              areas\n"
-          "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n",
-          fp);
-    fclose(fp);
-    chmod(path, 0600);
     tsr_info("collector", "created an empty client list %s", path);
     return 0;
+}
+
+static void s_print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "tessera-collector: %s\n", problem);
+}
+
+/* StrictModes (issue 15): every file the collector trusts that exists now,
+ * and the directory each is in; what is missing is created safely later.
+ * Prints each problem; returns how many (or a TSR_E* code). */
+static int s_check_files(const char *config, const char *key_path, const char *auth_path,
+                         const char *envdir)
+{
+    char data_mdb[4200], lock_mdb[4200];
+    snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
+    snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", envdir);
+    const tsr_fsmode_item_t items[] = {
+        {C.data_dir, TSR_FSMODE_DIR},
+        {envdir, TSR_FSMODE_DIR},
+        {config, TSR_FSMODE_FILE},
+        {auth_path, TSR_FSMODE_FILE},
+        {key_path, TSR_FSMODE_SECRET}, /* the server's identity */
+        {data_mdb, TSR_FSMODE_SECRET}, /* records, tokens, the cell-key secret */
+        {lock_mdb, TSR_FSMODE_FILE},
+    };
+    int n = tsr_fsmode_check_all(items, sizeof items / sizeof items[0], s_print_problem, NULL);
+    if (n < 0)
+        fprintf(stderr, "tessera-collector: cannot check the files: %s\n", tsr_strerror(n));
+    return n;
 }
 
 /* What the socket's ZMQ_MAXMSGSIZE allows above the payload limit.
@@ -1327,12 +1374,23 @@ static bool s_keys_kept(const char *old, const char *new_keys)
     return true;
 }
 
+static void s_log_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    tsr_error("collector", "SIGHUP: keeping the previous client list: %s", problem);
+}
+
 static void s_reload_clients(s_collector_t *c)
 {
     tsr_authlist_t *l;
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
+    /* the list is checked again as at start: a file others could have
+     * written since is not loaded (issue 15) */
+    const tsr_fsmode_item_t item = {c->auth_path, TSR_FSMODE_FILE};
+    if (tsr_fsmode_check_all(&item, 1, s_log_problem, NULL) != 0)
+        return;
     if (tsr_authlist_load(&l, c->auth_path, &err) != 0) {
         tsr_error("collector", "SIGHUP: keeping the previous client list: %s",
                   tsr_error_format(&err, msg, sizeof msg));
@@ -1454,10 +1512,11 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"print-access-table", no_argument, NULL, 'A'},
+        {"allow-root", no_argument, NULL, 'R'},
         {0},
     };
     const char *config = NULL, *data = NULL, *level = NULL;
-    bool check_only = false;
+    bool check_only = false, allow_root = false;
     int o;
     /* A decoded batch is an array of incidents of 4.4 KB each: 440 KB for
      * 100 records. By default glibc maps such blocks, then (once its
@@ -1476,6 +1535,7 @@ int main(int argc, char **argv)
         case 'h': fputs(s_usage, stdout); return 0;
         case 'V': printf("tessera-collector %s\n", TSR_VERSION); return 0;
         case 'A': tsr_access_print_markdown(stdout); return 0;
+        case 'R': allow_root = true; break;
         default: fputs(s_usage, stderr); return 2;
         }
     }
@@ -1484,7 +1544,11 @@ int main(int argc, char **argv)
         return 2;
     }
     tsr_error_t err;
-    char msg[768];
+    char msg[768], why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", why);
+        return 1;
+    }
     tsr_error_clear(&err);
     long lines[sizeof s_keys / sizeof s_keys[0]];
     int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
@@ -1515,10 +1579,23 @@ int main(int argc, char **argv)
     tsr_wire_limits_default(&c.lim);
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
     s_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir, "authorized_clients");
-    char key_path[4096], secret[41], public[41];
+    char key_path[4096], secret[41], public[41], envdir[4096];
     tsr_authlist_t *list = NULL;
+    s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
+    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    /* before anything is created in or read from them; -n reports the same */
+    int problems = s_check_files(config, key_path, c.auth_path, envdir);
+    if (problems != 0) {
+        if (problems > 0)
+            fprintf(
+                stderr,
+                "tessera-collector: %s: %d file(s) other users could change or read (like sshd's "
+                "StrictModes); fix them as shown\n",
+                check_only ? "config check failed" : "refusing to start", problems);
+        tsr_config_free(s_keys);
+        return 1;
+    }
     if (check_only) {
-        s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
         if (access(c.auth_path, F_OK) == 0 && tsr_authlist_load(&list, c.auth_path, &err) != 0) {
             fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
             return 1;
@@ -1534,11 +1611,13 @@ int main(int argc, char **argv)
         return 1;
     if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
         tsr_authlist_load(&list, c.auth_path, &err) != 0) {
+        explicit_bzero(secret, sizeof secret);
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
+        goto fail;
     }
-    char envdir[4096];
-    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    /* one copy of the server's secret, wiped on every way out */
+    memcpy(c.secret, secret, sizeof c.secret);
+    explicit_bzero(secret, sizeof secret);
     tsr_store_opts_t so = {.spikes_set = true,
                            .drain_ms = (int)C.apply_step_ms,
                            .kv = {.dir = envdir,
@@ -1557,7 +1636,7 @@ int main(int argc, char **argv)
     so.network_keys = s_netkeys;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
+        goto fail;
     }
     s_netkeys_report(NULL, c.store);
     /* the budget spent today, from the audit log: a restart resets nothing */
@@ -1566,21 +1645,19 @@ int main(int argc, char **argv)
         (rc = tsr_store_audit_each(c.store, midnight, s_budget_replay, c.budget)) != 0) {
         fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
                 tsr_strerror(rc ? rc : TSR_ENOMEM));
-        return 1;
+        goto fail;
     }
     c.ctx = zmq_ctx_new();
     c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
-        return 1;
+        goto fail;
     }
-    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, secret,
+    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, c.secret,
                                (int64_t)c.lim.max_frame, true);
     c.query = c.ingest ? s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
-                                         secret, (int64_t)c.lim.max_frame, true)
+                                         c.secret, (int64_t)c.lim.max_frame, true)
                        : NULL;
-    memcpy(c.secret, secret, sizeof c.secret);
-    explicit_bzero(secret, sizeof secret);
     if (c.query)
         s_pub_open(&c);
     tsr_response_t last = {0};
@@ -1592,7 +1669,7 @@ int main(int argc, char **argv)
     c.today = (int32_t)(time(NULL) / 86400) - 1;
     c.starting = true;
     if (!c.ingest || !c.query || !c.pub)
-        return 1;
+        goto fail;
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -1657,4 +1734,7 @@ int main(int argc, char **argv)
     tsr_budget_destroy(&c.budget);
     tsr_config_free(s_keys);
     return 0;
+fail: /* at start-up: the process ends here, but not with the key in memory */
+    explicit_bzero(c.secret, sizeof c.secret);
+    return 1;
 }

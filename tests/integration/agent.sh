@@ -7,13 +7,13 @@ AGENT="$TSR_BUILD_DIR/agent/tessera-agent"
 DATA="$TMP/data"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
 start_collector "$DATA"
-line=$("$AGENT" init --dir "$TMP/leeds" --agency-id leeds-01 --agency-type school --area E08000035 \
+line=$("$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/leeds" --agency-id leeds-01 --agency-type school --area E08000035 \
     --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST" | tail -n 1)
 expect_contains "init prints the client line" "$line" " agent leeds-01 E08000035"
 echo "$line" >>"$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
-CONF=(--config "$TMP/leeds/agent.conf")
+CONF=(--config "$TMP/leeds/agent.conf" "${ALLOW_ROOT[@]}")
 expect_eq "config mode" "$(stat -c %a "$TMP/leeds/agent.conf")" "600"
 
 # Leeds records only, so every one is accepted

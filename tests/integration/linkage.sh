@@ -71,11 +71,11 @@ expect_contains "what joins York" "$cl" "york-school       E06000014  2026-10-04
 
 # the record id of an alert resolves only at its agency
 rid=$(jq -r 'select(.seq == 3) | .record_ids[]' <<<"$out" | while read -r r; do
-    "$AGENT" resolve --config "$TMP/york-school/agent.conf" "$r" 2>/dev/null || true; done)
+    "$AGENT" resolve "${ALLOW_ROOT[@]}" --config "$TMP/york-school/agent.conf" "$r" 2>/dev/null || true; done)
 expect_eq "York resolves its own record" "$rid" "Y-1"
 
 # 4. retracting Bradford's record removes the only link to York: a split, no alert
-"$AGENT" retract --config "$TMP/bradford-school/agent.conf" B-1 2>/dev/null
+"$AGENT" retract "${ALLOW_ROOT[@]}" --config "$TMP/bradford-school/agent.conf" B-1 2>/dev/null
 expect_eq "no alert for a split" "$(alerts_json | wc -l)" "3"
 look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind bank:uk "20-20-15 55555555")
 expect_contains "York is on its own" "$look" "cluster:   none (1 record in 1 area from 1 agency"

@@ -47,17 +47,17 @@ data_dir = $TMP/nowhere
 [network]
 key_ids = $RIGHT until 2027-02-30
 CONF
-run_rc rc "$COLLECTOR" --config "$TMP/bad.conf" -n
+run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/bad.conf" -n
 expect_eq "-n: bad key_ids exit" "$rc" "1"
 expect_eq "-n: names file, line and key" "$(cat "$TMP/err")" \
     "tessera-collector: $TMP/bad.conf:5: network.key_ids: '2027-02-30' is not a date (YYYY-MM-DD)"
-run_rc rc "$COLLECTOR" --config "$TMP/bad.conf"
+run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/bad.conf"
 expect_eq "start: bad key_ids refused too" "$rc/$(cat "$TMP/err")" \
     "1/tessera-collector: $TMP/bad.conf:5: network.key_ids: '2027-02-30' is not a date (YYYY-MM-DD)"
 expect_eq "nothing made before the refusal" "$([ -e "$TMP/nowhere" ] && echo made || echo none)" "none"
 EXTRA_CONF=$'\n[network]\nkey_ids = '"$RIGHT"
 sed -i "s/until 2027-02-30/until 2027-03-01, $WRONG/" "$TMP/bad.conf"
-run_rc rc "$COLLECTOR" --config "$TMP/bad.conf" -n
+run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/bad.conf" -n
 expect_eq "-n: a rotation's two keys" "$rc/$(tail -n 1 "$TMP/out")" \
     "0/network key ids: $RIGHT until 2027-03-01, $WRONG"
 
@@ -73,7 +73,7 @@ expect_eq "the right key is accepted" "$(stat agency:leeds-01)" "3"
 
 # --- a wrong network key ------------------------------------------------------
 # init cannot check it (the collector answers only listed keys) and says so
-run_rc rc "$AGENT" init --dir "$TMP/york-01" --agency-id york-01 --agency-type school \
+run_rc rc "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/york-01" --agency-id york-01 --agency-type school \
     --area E06000014 --network-key "$TMP/wrong.key" --server-key "$DATA/collector.pub" --collector "$INGEST"
 expect_eq "init exit" "$rc" "0"
 expect_eq "init: checked what it could" "$(sed -n 1,2p "$TMP/out")" \
@@ -85,7 +85,7 @@ sleep 0.3
 YORK=(--config "$TMP/york-01/agent.conf")
 WRONG_MSG="tessera-agent: wrong network key: this agent's network key $TMP/wrong.key ($TMP/york-01/agent.conf:13 ([keys] network_key)) has key id $WRONG, but the collector at $INGEST accepts only $RIGHT. Records under it would never link with other agencies' records, so"
 # status refuses
-run_rc rc "$AGENT" status "${YORK[@]}"
+run_rc rc "$AGENT" status "${ALLOW_ROOT[@]}" "${YORK[@]}"
 expect_eq "status: wrong key exit" "$rc" "7"
 expect_eq "status: says why and how to recover" "$(cat "$TMP/err")" \
     "$WRONG_MSG nothing can be queued or sent. Install the network's key (key id $RIGHT) as $TMP/wrong.key, then run this again."
@@ -95,24 +95,24 @@ expect_contains "status: and this agent's" "$(cat "$TMP/out")" "; accepts networ
 expect_contains "status: own key id" "$(cat "$TMP/out")" "network key id  $WRONG ($TMP/wrong.key)"
 # submit refuses before anything is queued
 export_file "$TMP/york.jsonl" Y 4 E06000014
-run_rc rc "$AGENT" submit "${YORK[@]}" "$TMP/york.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${YORK[@]}" "$TMP/york.jsonl"
 expect_eq "submit: wrong key exit" "$rc" "7"
 expect_eq "submit: nothing queued" "$(cat "$TMP/err")" \
     "$WRONG_MSG nothing new was queued or sent. Install the network's key (key id $RIGHT) as $TMP/wrong.key, then run this again."
-expect_contains "submit: outbox empty" "$("$AGENT" status "${YORK[@]}" 2>/dev/null || true)" "queued          0"
+expect_contains "submit: outbox empty" "$("$AGENT" status "${ALLOW_ROOT[@]}" "${YORK[@]}" 2>/dev/null || true)" "queued          0"
 
 # records queued under the wrong key while the collector was away are held back
 stop_collector
 sed -i 's/^\[agent\]/[agent]\ntimeout_ms = 500\nattempts = 1/' "$TMP/york-01/agent.conf"
-run_rc rc "$AGENT" submit "${YORK[@]}" "$TMP/york.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${YORK[@]}" "$TMP/york.jsonl"
 expect_eq "queued while away: exit" "$rc" "3"
 expect_contains "queued while away: 4" "$(cat "$TMP/err")" "4 record(s) stay queued and go next time."
 start_collector "$DATA"
-run_rc rc "$AGENT" submit "${YORK[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${YORK[@]}"
 expect_eq "held: exit" "$rc" "7"
 expect_eq "held: says how to recover" "$(tail -n 1 "$TMP/err")" \
     "tessera-agent: 4 record(s) queued under network key id $WRONG are held back, not sent: the collector accepts only $RIGHT. Install the network's key as $TMP/wrong.key, then submit the same exports again (tessera-agent submit FILE...): their new versions replace the held records."
-run_rc rc "$AGENT" status "${YORK[@]}"
+run_rc rc "$AGENT" status "${ALLOW_ROOT[@]}" "${YORK[@]}"
 expect_contains "held: status shows them" "$(cat "$TMP/out")" \
     "held back       4 (under network key id $WRONG, which the collector does not accept)"
 expect_eq "held: nothing of york-01 reached the collector" \
@@ -120,13 +120,13 @@ expect_eq "held: nothing of york-01 reached the collector" \
 
 # recovery: the right key in place, the same export again replaces the held records
 cp "$TMP/network.key" "$TMP/wrong.key"
-run_rc rc "$AGENT" submit "${YORK[@]}" "$TMP/york.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${YORK[@]}" "$TMP/york.jsonl"
 expect_eq "recovered: exit" "$rc" "0"
 expect_contains "recovered: the held records replaced" "$(cat "$TMP/err")" \
     "$TMP/york.jsonl: 4 record(s) held under another network key replaced by these new versions"
 expect_contains "recovered: each sent once" "$(cat "$TMP/err")" \
     "delivered: 4 accepted, 0 already there, 0 updated, 0 withdrawn, 0 rejected"
-run_rc rc "$AGENT" status "${YORK[@]}"
+run_rc rc "$AGENT" status "${ALLOW_ROOT[@]}" "${YORK[@]}"
 expect_eq "recovered: status exit" "$rc" "0"
 expect_contains "recovered: outbox empty" "$(cat "$TMP/out")" "queued          0"
 expect_eq "recovered: all of york-01 once, nothing under the wrong key" \
@@ -166,7 +166,7 @@ expect_eq "lookup wrong key: no answer printed" "$(cat "$TMP/out")" ""
 sed -i 's/^\[agent\]/[agent]\ntimeout_ms = 500\nattempts = 2/' "$TMP/leeds-01/agent.conf"
 export_file "$TMP/leeds2.jsonl" M 2 E08000035
 stop_collector
-run_rc rc "$AGENT" submit "${LEEDS[@]}" "$TMP/leeds2.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${LEEDS[@]}" "$TMP/leeds2.jsonl"
 expect_eq "down: exit" "$rc" "3"
 expect_eq "down: message" "$(tail -n 1 "$TMP/err")" \
     "tessera-agent: cannot reach the collector at $INGEST: nothing is listening there (connection refused). Is tessera-collector running there, and is the endpoint ($TMP/leeds-01/agent.conf:8 ([collector] endpoint)) right? 2 record(s) stay queued and go next time."
@@ -175,12 +175,12 @@ expect_eq "down: tessera exit" "$rc" "3"
 expect_eq "down: tessera message" "$(cat "$TMP/err")" \
     "tessera stats: cannot reach the collector at $QUERY: nothing is listening there (connection refused). Is tessera-collector running there, and is the endpoint (--collector) right?"
 start_collector "$DATA"
-run_rc rc "$AGENT" submit "${LEEDS[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${LEEDS[@]}"
 expect_eq "down: delivered once back" "$rc/$(stat agency:leeds-01)/$(stat records)" "0/5/9"
 
 # --- a wrong collector.pub -----------------------------------------------------------
 "$CLI" keygen --curve "$TMP/impostor" >/dev/null
-run_rc rc "$AGENT" init --dir "$TMP/hull-01" --agency-id hull-01 --agency-type school --area E06000010 \
+run_rc rc "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/hull-01" --agency-id hull-01 --agency-type school --area E06000010 \
     --network-key "$TMP/network.key" --server-key "$TMP/impostor.pub" --collector "$INGEST"
 expect_eq "init wrong pub: exit" "$rc" "4"
 expect_eq "init wrong pub: message" "$(cat "$TMP/err")" \
@@ -189,7 +189,7 @@ expect_eq "init wrong pub: nothing written" "$(ls "$TMP/hull-01")" ""
 sed -i "s|^server_key = .*|server_key = $TMP/impostor.pub|" "$TMP/leeds-01/agent.conf"
 export_file "$TMP/leeds3.jsonl" N 1 E08000035
 t0=$(date +%s%N)
-run_rc rc "$AGENT" submit "${LEEDS[@]}" "$TMP/leeds3.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${LEEDS[@]}" "$TMP/leeds3.jsonl"
 t1=$(date +%s%N)
 expect_eq "wrong pub: exit" "$rc" "4"
 expect_eq "wrong pub: message" "$(tail -n 1 "$TMP/err")" \
@@ -203,26 +203,26 @@ expect_contains "wrong pub: tessera names the option" "$(cat "$TMP/err")" \
     "tessera stats: wrong collector public key in $TMP/impostor.pub: the collector at $QUERY refused the CURVE handshake"
 expect_contains "wrong pub: query log" "$(cat "$TMP/collector.log")" "warn query: refused a handshake on $QUERY"
 sed -i "s|^server_key = .*|server_key = $DATA/collector.pub|" "$TMP/leeds-01/agent.conf"
-run_rc rc "$AGENT" submit "${LEEDS[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${LEEDS[@]}"
 expect_eq "wrong pub: delivered once fixed" "$rc/$(stat agency:leeds-01)/$(stat records)" "0/6/10"
 
 # --- an agent key not listed, then listed without SIGHUP ---------------------------------
-run_rc rc "$AGENT" init --dir "$TMP/hull-01" --agency-id hull-01 --agency-type school --area E06000010 \
+run_rc rc "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/hull-01" --agency-id hull-01 --agency-type school --area E06000010 \
     --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST"
 HULL_LINE=$(tail -n 1 "$TMP/out")
 HULL_KEY=${HULL_LINE%% *}
 HULL=(--config "$TMP/hull-01/agent.conf")
 export_file "$TMP/hull.jsonl" H 2 E06000010
 NOT_LISTED="tessera-agent: the collector at $INGEST refused this agent's key: add the line \`$HULL_LINE\` to the collector's authorized_clients and send the collector SIGHUP (a line added without SIGHUP is not in force). 2 record(s) stay queued and go next time."
-run_rc rc "$AGENT" submit "${HULL[@]}" "$TMP/hull.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${HULL[@]}" "$TMP/hull.jsonl"
 expect_eq "not listed: exit" "$rc" "5"
 expect_eq "not listed: message" "$(tail -n 1 "$TMP/err")" "$NOT_LISTED"
-run_rc rc "$AGENT" submit "${HULL[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${HULL[@]}"
 expect_eq "not listed again: exit" "$rc" "5"
 expect_eq "not listed: one log line for two refusals (rate-limited)" \
     "$(grep -cF "denied unlisted key $HULL_KEY from 127.0.0.1: it is not in authorized_clients (add its line there, then send the collector SIGHUP: a line added without one is not in force)" "$TMP/collector.log")" "1"
 echo "$HULL_LINE" >>"$DATA/authorized_clients"
-run_rc rc "$AGENT" submit "${HULL[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${HULL[@]}"
 expect_eq "listed without SIGHUP: still refused" "$rc/$(tail -n 1 "$TMP/err")" "5/$NOT_LISTED"
 run_rc rc "$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/impostor.key"
 expect_eq "not listed: tessera exit" "$rc" "5"
@@ -230,7 +230,7 @@ expect_eq "not listed: tessera names the line" "$(cat "$TMP/err")" \
     "tessera stats: the collector at $QUERY refused your key: add the line \`$(grep -v '^#' "$TMP/impostor.pub") admin YOUR-ID *\` to the collector's authorized_clients and send the collector SIGHUP (a line added without SIGHUP is not in force)."
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
-run_rc rc "$AGENT" submit "${HULL[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${HULL[@]}"
 expect_eq "listed and SIGHUP: delivered once" "$rc/$(stat agency:hull-01)/$(stat records)" "0/2/12"
 
 # --- timed out while connected ------------------------------------------------------------
@@ -243,7 +243,7 @@ cp "$TMP/hull-01/agent.conf" "$TMP/hull-01/mute.conf"
 sed -i "s|^endpoint = .*|endpoint = tcp://127.0.0.1:$((PORT_BASE + 5))|; s/^\[agent\]/[agent]\ntimeout_ms = 400\nattempts = 2/" \
     "$TMP/hull-01/mute.conf"
 export_file "$TMP/hull2.jsonl" I 1 E06000010
-run_rc rc "$AGENT" submit --config "$TMP/hull-01/mute.conf" "$TMP/hull2.jsonl"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$TMP/hull-01/mute.conf" "$TMP/hull2.jsonl"
 kill "$MUTE"
 wait "$MUTE" || true
 expect_eq "timed out: exit" "$rc" "6"
@@ -252,12 +252,12 @@ expect_eq "timed out: message" "$(tail -n 1 "$TMP/err")" \
 # a hung collector: the connection is taken, the handshake never completes
 sed -i 's/^\[agent\]/[agent]\ntimeout_ms = 400\nattempts = 2/' "$TMP/hull-01/agent.conf"
 kill -STOP "$COLLECTOR_PID"
-run_rc rc "$AGENT" submit "${HULL[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${HULL[@]}"
 kill -CONT "$COLLECTOR_PID"
 expect_eq "hung: exit" "$rc" "6"
 expect_eq "hung: message" "$(tail -n 1 "$TMP/err")" \
     "tessera-agent: the collector at $INGEST took the connection but did not complete the handshake within 400 ms: it may be hung or overloaded, or not a Tessera collector. 1 record(s) stay queued and go next time. If it keeps happening, look at the collector's log, or raise $TMP/hull-01/agent.conf:20 ([agent] timeout_ms)."
-run_rc rc "$AGENT" submit "${HULL[@]}"
+run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${HULL[@]}"
 expect_eq "timed out: delivered once back" "$rc/$(stat agency:hull-01)/$(stat records)" "0/3/13"
 expect_eq "nothing twice: every record once" "$(entries "$DATA" records)" "13"
 

@@ -123,7 +123,7 @@ agent_loop() {
         f="$TMP/exports/a$i-$n.jsonl"
         [ -e "$f" ] || make_export "$i" "$n"
         rc=0
-        "$AGENT" submit --config "$TMP/soak-a$i/agent.conf" "$f" >/dev/null 2>>"$TMP/a$i.err" &
+        "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$TMP/soak-a$i/agent.conf" "$f" >/dev/null 2>>"$TMP/a$i.err" &
         echo $! >"$TMP/a$i.pid"
         wait $! || rc=$?
         echo "$n $rc" >>"$TMP/a$i.runs"
@@ -320,15 +320,15 @@ for i in $(seq 8); do
     ok=0
     for _ in $(seq 10); do
         if [ "$rc" = 0 ]; then
-            "$AGENT" submit --config "$TMP/soak-a$i/agent.conf" 2>>"$TMP/a$i.err" && { ok=1; break; }
+            "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$TMP/soak-a$i/agent.conf" 2>>"$TMP/a$i.err" && { ok=1; break; }
         else
-            "$AGENT" submit --config "$TMP/soak-a$i/agent.conf" "$TMP/exports/a$i-$n.jsonl" 2>>"$TMP/a$i.err" >/dev/null &&
+            "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$TMP/soak-a$i/agent.conf" "$TMP/exports/a$i-$n.jsonl" 2>>"$TMP/a$i.err" >/dev/null &&
                 { ok=1; echo "$n 0" >>"$TMP/a$i.runs"; break; }
         fi
         sleep 1
     done
     expect_eq "agent $i delivered its outbox" "$ok" 1
-    st=$("$AGENT" status --config "$TMP/soak-a$i/agent.conf")
+    st=$("$AGENT" status "${ALLOW_ROOT[@]}" --config "$TMP/soak-a$i/agent.conf")
     expect_contains "agent $i: nothing queued" "$st" "queued          0"
     expect_contains "agent $i: nothing rejected" "$st" "rejections      0"
 done
