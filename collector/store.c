@@ -1218,6 +1218,86 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
     return out;
 }
 
+/* Audit entries deleted per transaction by tsr_store_audit_purge. */
+#define S_AUDIT_PURGE_CHUNK 10000
+
+typedef struct {
+    tsr_store_t *s;
+    int64_t before;
+    size_t n;         /* deleted by this transaction */
+    bool more;        /* stopped at the chunk's end: more may be old */
+    uint64_t damaged; /* sequence of an entry that cannot be read (0: none) */
+} s_audit_purge_t;
+
+static int s_audit_purge_txn(MDB_txn *txn, void *arg)
+{
+    s_audit_purge_t *p = arg;
+    tsr_store_t *s = p->s;
+    MDB_cursor *c;
+    p->n = 0;
+    p->more = false;
+    p->damaged = 0;
+    s->ntally = 0;
+    int rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    /* oldest first, up to the first entry still kept: entries are appended
+     * in time order (a clock set back keeps more, never less) */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_audit_entry_t e;
+        if (!s_audit_decode(&e, &v)) {
+            /* its time is unknown: keep it and stop, the caller says which */
+            p->damaged = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) : UINT64_MAX;
+            break;
+        }
+        if (e.time >= p->before)
+            break;
+        if (p->n == S_AUDIT_PURGE_CHUNK) {
+            p->more = true;
+            break;
+        }
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+        p->n++;
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    rc = p->n ? s_count(s, txn, "audit_purged", (int64_t)p->n) : 0;
+    return rc == 0 ? s_count_flush(s, txn) : rc;
+}
+
+int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
+{
+    s_audit_purge_t p = {.s = s, .before = before_time};
+    int rc, mdb_rc = 0;
+    *purged = 0;
+    do {
+        rc = tsr_kv_write(s->kv, s_audit_purge_txn, &p, &mdb_rc);
+        if (rc == 0)
+            *purged += p.n;
+    } while (rc == 0 && p.more);
+    if (rc != 0) {
+        tsr_error("retention", "audit purge stopped: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
+                  mdb_rc ? mdb_strerror(mdb_rc) : "");
+        return rc;
+    }
+    if (*purged > 0) {
+        char d[11];
+        tsr_info("retention", "purged %llu audit entr%s from before %s",
+                 (unsigned long long)*purged, *purged == 1 ? "y" : "ies",
+                 tsr_day_format(d, (int32_t)(before_time / 86400)));
+    }
+    if (p.damaged) {
+        tsr_error("retention", "audit entry %llu cannot be read: the audit purge stopped before "
+                  "it (restore the store from a backup, or inspect it with mdb_dump -s audit)",
+                  (unsigned long long)p.damaged);
+        return TSR_ESTORE;
+    }
+    return 0;
+}
+
 /* --- day boundary ------------------------------------------------------------- */
 
 typedef struct {
