@@ -48,6 +48,12 @@ bool cli_conn_complete(const cli_conn_opts_t *o, const char *cmd);
 int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
                 tsr_msg_t *reply);
 
+/* Why the collector did not answer r (status not OK), into out (cap bytes):
+ * "permission denied: WHY" for a refused role, "rate limited: WHY; try
+ * again in N s" for a key over [limits] queries_per_minute, WHY otherwise.
+ * Returns out. */
+const char *cli_refusal_text(char *out, size_t cap, const tsr_response_t *r);
+
 /* Printing helpers. A trend cell as released: its count, "<k" (a small
  * count, "&lt;k" for HTML) or "x" (hidden to protect another cell). */
 const char *cli_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k, bool html);

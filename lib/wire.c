@@ -697,6 +697,7 @@ static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len
         qr.request_id = r->request_id;
         qr.status = r->status;
         qr.error = (char *)r->error;
+        qr.retry_after_ms = r->retry_after_ms;
         if (r->kind == TSR_QUERY_STATS) {
             for (size_t i = 0; i < r->n_counters; i++) {
                 tessera__v1__counter__init(&c[i]);
@@ -893,6 +894,7 @@ static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse
     r->request_id = p->request_id;
     r->status = p->status;
     s_copy_str(r->error, sizeof r->error, p->error);
+    r->retry_after_ms = p->retry_after_ms;
     if (p->result_case == TESSERA__V1__QUERY_RESPONSE__RESULT_STATS) {
         const Tessera__V1__Stats *s = p->stats;
         if (s->n_counters > lim->max_items)
