@@ -20,6 +20,19 @@
  *       synthetic incident; "many:N" = N valid incidents (SIZE 0: no padding).
  *       Prints the Ack line as submit does, plus "error=..."; exit 3 when a
  *       frame got no answer.
+ *   testclient flood ENDPOINT SERVER.pub CLIENT.key FIRST COUNT SIZE WINDOW PROGRESS
+ *       a peer that pipelines: COUNT batches of SIZE synthetic records
+ *       (record ids FIRST..) on one socket, up to WINDOW of them waiting
+ *       for their Ack; after each Ack rewrites PROGRESS with the number of
+ *       batches acknowledged so far. Exit 0 when every batch was
+ *       acknowledged OK, 1 on another status, 3 when none came for 30 s.
+ *   testclient watch ENDPOINT SERVER.pub CLIENT.key FIRST COUNT WATCHED LOG
+ *       an agent beside a flood: on one socket (connected first with an
+ *       empty batch), COUNT one-record batches, each sent once the last
+ *       was acknowledged; for each appends to LOG the number in the file
+ *       WATCHED (a flood's PROGRESS) read just before the send and just
+ *       after the Ack. Exit 0 when all were acknowledged OK, 3 when one
+ *       got no Ack for 30 s.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +172,115 @@ static int s_stream(void *ctx, char **argv)
     return 0;
 }
 
+static int s_flood(void *ctx, char **argv)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    uint32_t first = (uint32_t)strtoul(argv[3], NULL, 10);
+    int count = atoi(argv[4]), size = atoi(argv[5]), window = atoi(argv[6]);
+    if (count < 1 || size < 1 || size > 1000 || window < 1)
+        return fprintf(stderr, "testclient: bad flood arguments\n"), 2;
+    tsr_incident_t *incs = calloc((size_t)size, sizeof *incs);
+    tsr_conn_t *c;
+    if (!incs)
+        return 1;
+    if (tsr_conn_open(&c, ctx, argv[0], argv[1], argv[2], &err) != 0)
+        return s_die("connect", &err);
+    int sent = 0, acked = 0, rc = 0;
+    while (acked < count && rc == 0) {
+        while (sent < count && sent - acked < window) {
+            for (int i = 0; i < size; i++)
+                s_synthetic(&incs[i], first + (uint32_t)(sent * size + i));
+            tsr_msg_t m = {.kind = TSR_MSG_SUBMIT};
+            m.u.submit = (tsr_batch_t){.batch_id = (uint64_t)sent + 1, .incidents = incs,
+                                       .n_incidents = (size_t)size};
+            uint8_t *buf;
+            size_t len;
+            if (tsr_wire_encode(&m, &buf, &len) != 0 || tsr_conn_send_raw(c, buf, len) != 0)
+                return fprintf(stderr, "testclient: cannot send\n"), 1;
+            free(buf);
+            sent++;
+        }
+        tsr_msg_t reply;
+        if (tsr_conn_recv(c, &reply, 30000, &err) != 0) {
+            s_die("flood", &err);
+            rc = 3;
+            break;
+        }
+        if (reply.kind != TSR_MSG_ACK || reply.u.ack.status != TSR_ACK_OK ||
+            reply.u.ack.accepted != (uint32_t)size) {
+            fprintf(stderr, "testclient: flood: batch %llu: status %d, %u accepted\n",
+                    (unsigned long long)reply.u.ack.batch_id, reply.u.ack.status,
+                    reply.u.ack.accepted);
+            rc = 1;
+        }
+        tsr_msg_clear(&reply);
+        acked++;
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", argv[7]);
+        FILE *fp = fopen(tmp, "w");
+        if (fp) { /* whole or not at all for a reader: renamed into place */
+            fprintf(fp, "%d\n", acked);
+            fclose(fp);
+            rename(tmp, argv[7]);
+        }
+    }
+    tsr_conn_close(&c);
+    free(incs);
+    return rc;
+}
+
+static long s_read_number(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    long v = 0;
+    if (fp) {
+        if (fscanf(fp, "%ld", &v) != 1)
+            v = 0;
+        fclose(fp);
+    }
+    return v;
+}
+
+static int s_watch(void *ctx, char **argv)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    uint32_t first = (uint32_t)strtoul(argv[3], NULL, 10);
+    int count = atoi(argv[4]);
+    FILE *log = fopen(argv[6], "a");
+    tsr_conn_t *c;
+    if (!log)
+        return fprintf(stderr, "testclient: cannot open %s\n", argv[6]), 1;
+    if (tsr_conn_open(&c, ctx, argv[0], argv[1], argv[2], &err) != 0)
+        return s_die("connect", &err);
+    static tsr_incident_t inc;
+    int rc = 0;
+    for (int i = -1; i < count && rc == 0; i++) {
+        tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
+        /* i = -1: an empty batch, answered at once, so the handshake is
+         * done before anything is watched */
+        s_synthetic(&inc, first + (uint32_t)(i < 0 ? 0 : i));
+        req.u.submit = (tsr_batch_t){.batch_id = (uint64_t)(i + 2), .incidents = &inc,
+                                     .n_incidents = i < 0 ? 0 : 1};
+        long before = s_read_number(argv[5]);
+        if (tsr_conn_request(c, &req, &reply, 30000, &err) != 0) {
+            s_die("watch", &err);
+            rc = 3;
+            break;
+        }
+        long after = s_read_number(argv[5]);
+        if (reply.kind != TSR_MSG_ACK || reply.u.ack.status != TSR_ACK_OK)
+            rc = 1;
+        else if (i >= 0)
+            fprintf(log, "%ld %ld\n", before, after);
+        tsr_msg_clear(&reply);
+    }
+    tsr_conn_close(&c);
+    fclose(log);
+    return rc;
+}
+
 static int s_fuzz(void *ctx, char **argv)
 {
     tsr_error_t err;
@@ -287,6 +409,10 @@ int main(int argc, char **argv)
         rc = s_fuzz(ctx, argv + 2);
     else if (!strcmp(argv[1], "raw") && argc == 9)
         rc = s_raw(ctx, argv + 2);
+    else if (!strcmp(argv[1], "flood") && argc == 10)
+        rc = s_flood(ctx, argv + 2);
+    else if (!strcmp(argv[1], "watch") && argc == 9)
+        rc = s_watch(ctx, argv + 2);
     else
         fprintf(stderr, "testclient: bad arguments (see the file comment)\n");
     zmq_ctx_term(ctx);
