@@ -31,12 +31,13 @@
  *       empty batch), COUNT one-record batches, each sent once the last
  *       was acknowledged; for each appends to LOG the number in the file
  *       WATCHED (a flood's PROGRESS) read just before the send and just
- *       after the Ack. Exit 0 when all were acknowledged OK, 3 when one
+ *       after the Ack, and the milliseconds between. Exit 0 when all were acknowledged OK, 3 when one
  *       got no Ack for 30 s.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -264,16 +265,20 @@ static int s_watch(void *ctx, char **argv)
         req.u.submit = (tsr_batch_t){.batch_id = (uint64_t)(i + 2), .incidents = &inc,
                                      .n_incidents = i < 0 ? 0 : 1};
         long before = s_read_number(argv[5]);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (tsr_conn_request(c, &req, &reply, 30000, &err) != 0) {
             s_die("watch", &err);
             rc = 3;
             break;
         }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         long after = s_read_number(argv[5]);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         if (reply.kind != TSR_MSG_ACK || reply.u.ack.status != TSR_ACK_OK)
             rc = 1;
         else if (i >= 0)
-            fprintf(log, "%ld %ld\n", before, after);
+            fprintf(log, "%ld %ld %.1f\n", before, after, ms);
         tsr_msg_clear(&reply);
     }
     tsr_conn_close(&c);
