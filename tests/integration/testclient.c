@@ -12,7 +12,12 @@
  *       appends the id of each acknowledged record to LOG (fsync'd) — the
  *       durability test kills the collector meanwhile.
  *   testclient fuzz ENDPOINT SERVER.pub CLIENT.key COUNT
- *       COUNT random or truncated frames; expects no answer to any.
+ *       COUNT random or truncated frames, then an empty batch, whose Ack
+ *       says the collector has read every frame before it (a ROUTER reads
+ *       a connection in order; the collector's receive high-water mark
+ *       holds the rest back in TCP meanwhile). Other answers (MALFORMED,
+ *       for junk whose batch id could be read) are skipped. Exit 3 when
+ *       that Ack does not come within 60 s.
  *   testclient raw ENDPOINT SERVER.pub CLIENT.key SHAPE SIZE BATCH_ID COUNT
  *       COUNT hand-made SubmitBatch frames of exactly SIZE bytes (padded with
  *       an unknown Envelope field), each waited on for its answer (15 s):
@@ -315,8 +320,19 @@ static int s_fuzz(void *ctx, char **argv)
         tsr_conn_send_raw(c, buf, n);
     }
     free(good);
-    usleep(200000);
+    tsr_msg_t ping = {.kind = TSR_MSG_SUBMIT}, reply;
+    ping.u.submit.batch_id = 0x7e57;
+    int rc = tsr_conn_request(c, &ping, &reply, 60000, &err);
+    while (rc == 0 && !(reply.kind == TSR_MSG_ACK && reply.u.ack.batch_id == 0x7e57)) {
+        tsr_msg_clear(&reply);
+        rc = tsr_conn_recv(c, &reply, 60000, &err);
+    }
+    tsr_msg_clear(&reply);
     tsr_conn_close(&c);
+    if (rc != 0) {
+        s_die("fuzz: no Ack to the empty batch after the junk", &err);
+        return 3;
+    }
     return 0;
 }
 
