@@ -12,10 +12,10 @@ typedef struct {
 } s_entry_t;
 
 typedef struct {
-    size_t first;      /* queue position of its oldest batch */
-    size_t cur, end;   /* its batches still to choose from: entries[cur..end) */
+    size_t first;    /* queue position of its oldest batch */
+    size_t cur, end; /* its batches still to choose from: entries[cur..end) */
     size_t batches, items;
-    bool done;         /* over its share: nothing more this commit */
+    bool done; /* over its share: nothing more this commit */
 } s_peer_t;
 
 static int s_entry_cmp(const void *a, const void *b)
@@ -84,10 +84,10 @@ size_t tsr_fair_select(tsr_fair_batch_t *q, size_t n, size_t max_batches, size_t
                 continue;
             tsr_fair_batch_t *b = &q[e[pk->cur].at];
             /* a peer's oldest batch always goes in (rule 1 of fair.h) */
-            bool fits = total_b < max_batches &&
-                        (pk->batches == 0 ||
-                         (pk->batches < share_b && pk->items + b->n_items <= share_i &&
-                          total_i + b->n_items <= max_items));
+            bool fits =
+                total_b < max_batches &&
+                (pk->batches == 0 || (pk->batches < share_b && pk->items + b->n_items <= share_i &&
+                                      total_i + b->n_items <= max_items));
             if (!fits) {
                 pk->done = true; /* its order is kept: no later, smaller batch jumps ahead */
                 continue;

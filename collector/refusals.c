@@ -16,10 +16,10 @@ typedef struct {
     char id[64];
     char role[16];
     char kind[64];
-    int64_t opened;        /* the window's first refusal */
-    unsigned single;       /* audited one by one in this window */
-    uint64_t count;        /* counted into the aggregate */
-    int64_t first, last;   /* times of the first and last of them */
+    int64_t opened;      /* the window's first refusal */
+    unsigned single;     /* audited one by one in this window */
+    uint64_t count;      /* counted into the aggregate */
+    int64_t first, last; /* times of the first and last of them */
 } s_slot_t;
 
 struct tsr_refusals {
@@ -72,8 +72,7 @@ bool tsr_refusals_note(tsr_refusals_t *r, const char *id, const char *role, cons
         s->single = 0;
     }
     if (!s) {
-        if (r->n == TSR_REFUSALS_MAX ||
-            tsr_grow((void **)&r->v, &r->cap, r->n, sizeof *r->v) != 0)
+        if (r->n == TSR_REFUSALS_MAX || tsr_grow((void **)&r->v, &r->cap, r->n, sizeof *r->v) != 0)
             return true;
         s = &r->v[r->n++];
         memset(s, 0, sizeof *s);
