@@ -12,7 +12,9 @@
 source "$(dirname "$0")/lib.sh"
 DATA="$TMP/data"
 FLOOD=""
-trap '[ -n "$FLOOD" ] && kill "$FLOOD" 2>/dev/null; stop_collector; rm -rf "$TMP"' EXIT
+# (an if, not [ ] &&: under set -e a failed kill would end the trap before
+# it stops the collector)
+trap 'if [ -n "$FLOOD" ]; then kill "$FLOOD" 2>/dev/null || true; fi; stop_collector; rm -rf "$TMP"' EXIT
 # drains held back until the end (a query): they would pause both alike
 EXTRA_CONF=$'log_level = debug\n[ingest]\nmax_items = 200\napply_quiet_ms = 3600000\napply_delay_ms = 3600000\napply_batch = 20000'
 for who in flooder agent admin; do
