@@ -3,6 +3,7 @@
  * collector, so a safeguarding lead can see what leaves the building. */
 #include <getopt.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,13 +155,14 @@ int agent_cmd_check(int argc, char **argv)
         }
     }
     tsr_netkey_t keys[2];
-    if (s_load_key(&keys[0], key_path) != 0)
-        return 1;
-    ctx.keys[ctx.n_keys++] = &keys[0];
-    if (next_key_path) {
-        if (s_load_key(&keys[1], next_key_path) != 0)
-            return 1;
-        ctx.keys[ctx.n_keys++] = &keys[1];
+    int rc = 1;
+    if (s_load_key(&keys[0], key_path) == 0) {
+        ctx.keys[ctx.n_keys++] = &keys[0];
+        if (next_key_path && s_load_key(&keys[1], next_key_path) == 0)
+            ctx.keys[ctx.n_keys++] = &keys[1];
+        if (!next_key_path || ctx.n_keys == 2)
+            rc = s_check_files(argv + optind, argc - optind, &ctx);
     }
-    return s_check_files(argv + optind, argc - optind, &ctx);
+    OPENSSL_cleanse(keys, sizeof keys); /* the network keys: not left on the stack */
+    return rc;
 }

@@ -29,7 +29,9 @@
 #include "tessera/config.h"
 #include "tessera/curve.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 #include "tessera/log.h"
+#include "tessera/netkeys.h"
 #include "tessera/wire.h"
 
 #define MIB ((size_t)1 << 20)
@@ -45,6 +47,7 @@ typedef struct {
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
+    char *key_ids;
 } s_config_t;
 
 static s_config_t C;
@@ -131,8 +134,13 @@ static const tsr_config_key_t s_keys[] = {
     {"limits", "send_hwm", TSR_CONFIG_INT, &C.send_hwm, "1000", 1, 1000000, false,
      "messages queued per peer connection for sending (ZMQ_SNDHWM); past it ROUTER drops "
      "answers (agents resend) and PUB drops alerts (subscribers catch up from the log)"},
+    {"network", "key_ids", TSR_CONFIG_STRING, &C.key_ids, NULL, 0, 0, false,
+     "the network key ids whose tokens are accepted (ID or ID until YYYY-MM-DD, "
+     "comma-separated); unset: the first one a record brings is pinned"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
+/* The parsed [network] key_ids (n = 0: not set). */
+static tsr_netkeys_t s_netkeys;
 
 static volatile sig_atomic_t s_stop, s_reload;
 
@@ -146,6 +154,7 @@ static void s_on_signal(int sig)
 
 static const char s_usage[] =
     "usage: tessera-collector [--config FILE] [--data DIR] [-n] [--log-level LEVEL]\n"
+    "                         [--allow-root]\n"
     "\n"
     "Runs the regional collector. With no config it uses local defaults: data in\n"
     "./tessera-data (created with the server key pair and an empty\n"
@@ -156,6 +165,8 @@ static const char s_usage[] =
     "  --data DIR     data directory (overrides data_dir)\n"
     "  -n             check the config and the client list, then exit\n"
     "  --log-level L  debug, info, warn or error\n"
+    "  --allow-root   run even as root (for tests and demos only: run it as a\n"
+    "                 dedicated unprivileged user)\n"
     "  --print-access-table\n"
     "                 print which role may ask which query (the table of\n"
     "                 docs/PRIVACY.md, \"Who sees what\") and exit\n"
@@ -163,7 +174,12 @@ static const char s_usage[] =
     "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
     "reloads authorized_clients (a bad file keeps the previous one); when a\n"
     "liaison or admin key was removed it restarts the alert stream, so that key\n"
-    "loses it.\n";
+    "loses it.\n"
+    "\n"
+    "Like sshd's StrictModes, it refuses to start (and -n reports) when the\n"
+    "data directory, the config, authorized_clients, the server key or the\n"
+    "LMDB files could be changed by another user, naming the chown/chmod that\n"
+    "fixes each.\n";
 
 /* --- runtime state ----------------------------------------------------------- */
 
@@ -203,12 +219,17 @@ typedef struct {
     size_t n_queued;
     tsr_fair_batch_t *fair;
     tsr_store_batch_t *sb;
+    void *monitor[2];            /* handshake failures on ingest, query (s_monitor_open) */
+    uint64_t failed_handshakes;  /* refused before ZAP: another server key, or not CURVE */
+    int64_t handshake_logged[2]; /* monotonic ms of the last line, per socket */
+    uint64_t handshake_unlogged[2];
     uint64_t last_alert;     /* highest alert seq in the log */
     int32_t today;           /* UTC day of the last boundary check */
     int64_t last_detect;     /* monotonic ms of the last spike evaluation */
     bool starting;           /* the first boundary check also evaluates today */
     int64_t last_heartbeat;  /* monotonic ms */
     s_peer_log_t peer_log[S_PEER_LOG];
+    s_peer_log_t key_log[S_PEER_LOG]; /* records refused for their network key */
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
     int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
@@ -218,10 +239,46 @@ typedef struct {
 
 static int64_t s_now_ms(void);
 
-/* Counts a frame that was refused as malformed and logs it, at most one
- * line per peer every S_PEER_LOG_MS, with how many were not logged since:
- * a flood of junk must not flood the log, and one noisy peer must not hide
- * another. peer is the ZAP id, or NULL for a key no longer listed. */
+/* The slot of peer `who` in a per-peer log table: its own, or the place
+ * of the peer quiet longest. */
+static s_peer_log_t *s_peer_slot(s_peer_log_t *tab, const char *who)
+{
+    s_peer_log_t *oldest = &tab[0];
+    for (size_t i = 0; i < S_PEER_LOG; i++) {
+        if (!strcmp(tab[i].id, who) && tab[i].id[0])
+            return &tab[i];
+        if (tab[i].last_ms < oldest->last_ms)
+            oldest = &tab[i];
+    }
+    memset(oldest, 0, sizeof *oldest);
+    snprintf(oldest->id, sizeof oldest->id, "%s", who);
+    oldest->last_ms = INT64_MIN;
+    return oldest;
+}
+
+/* Whether a line about `who` may be logged now: at most one per peer every
+ * S_PEER_LOG_MS, so a flood cannot flood the log and one noisy peer cannot
+ * hide another. When it may, *more says how many were not logged since. */
+static bool s_peer_log_due(s_peer_log_t *tab, const char *who, char *more, size_t cap)
+{
+    int64_t now = s_now_ms();
+    s_peer_log_t *slot = s_peer_slot(tab, who);
+    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
+        slot->suppressed++;
+        return false;
+    }
+    more[0] = '\0';
+    if (slot->suppressed)
+        snprintf(more, cap, "; %llu more from it not logged",
+                 (unsigned long long)slot->suppressed);
+    slot->last_ms = now;
+    slot->suppressed = 0;
+    return true;
+}
+
+/* Counts a frame that was refused as malformed and logs it (rate-limited
+ * per peer, s_peer_log_due). peer is the ZAP id, or NULL for a key no
+ * longer listed. */
 static void s_count_malformed(s_collector_t *c, const char *sock, const char *peer,
                               const char *why, bool answered)
 {
@@ -229,33 +286,12 @@ static void s_count_malformed(s_collector_t *c, const char *sock, const char *pe
     if (answered)
         c->malformed_batches++;
     const char *who = peer ? peer : "(no longer listed)";
-    int64_t now = s_now_ms();
-    s_peer_log_t *slot = NULL, *oldest = &c->peer_log[0];
-    for (size_t i = 0; i < S_PEER_LOG && !slot; i++) {
-        if (!strcmp(c->peer_log[i].id, who) && c->peer_log[i].id[0])
-            slot = &c->peer_log[i];
-        else if (c->peer_log[i].last_ms < oldest->last_ms)
-            oldest = &c->peer_log[i];
-    }
-    if (!slot) { /* the peer quiet longest gives up its place */
-        slot = oldest;
-        memset(slot, 0, sizeof *slot);
-        snprintf(slot->id, sizeof slot->id, "%s", who);
-        slot->last_ms = INT64_MIN;
-    }
-    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
-        slot->suppressed++;
+    char more[64];
+    if (!s_peer_log_due(c->peer_log, who, more, sizeof more))
         return;
-    }
-    char more[64] = "";
-    if (slot->suppressed)
-        snprintf(more, sizeof more, "; %llu more from it not logged",
-                 (unsigned long long)slot->suppressed);
     tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far", who,
              answered ? "answered MALFORMED" : "dropped", why, more,
              (unsigned long long)c->malformed);
-    slot->last_ms = now;
-    slot->suppressed = 0;
 }
 
 /* Receives one ROUTER message: identity + one body frame. Returns 0 and
@@ -347,6 +383,23 @@ static int s_items(s_pending_t *p)
     return TSR_OK;
 }
 
+/* Logs (rate-limited per agency) that records of a batch were refused for
+ * their network key: the agency holds a key that is not this network's,
+ * and its cases would not link. */
+static void s_log_wrong_keys(s_collector_t *c, const s_pending_t *p, const tsr_ack_t *a)
+{
+    size_t n = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < a->n_rejections; i++)
+        if (a->rejections[i].reason == TSR_REJECT_WRONG_NETWORK_KEY && n++ == 0)
+            first = a->rejections[i].detail;
+    char more[64];
+    if (n == 0 || !s_peer_log_due(c->key_log, p->client.id, more, sizeof more))
+        return;
+    tsr_warn("ingest", "%s: %zu record(s) refused (WRONG_NETWORK_KEY): %s. The agency's "
+             "network.key is not this network's%s", p->client.id, n, first, more);
+}
+
 /* The Ack for a pending batch after the store answered rc. */
 static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
 {
@@ -375,6 +428,8 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
         }
     }
     a->rejections = rj;
+    tsr_store_network_keys(c->store, tsr_day_today(), &a->network_keys, NULL);
+    s_log_wrong_keys(c, p, a);
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
     free(rj);
@@ -513,6 +568,14 @@ static void s_day_boundary(s_collector_t *c)
         }
         s_publish(c);
     }
+    for (size_t i = 0; i < s_netkeys.n && !c->starting; i++)
+        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day >= c->today &&
+            s_netkeys.ids[i].until_day < today) {
+            char d[11];
+            tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): records "
+                     "under it are refused from now on", s_netkeys.ids[i].key_id,
+                     tsr_day_format(d, s_netkeys.ids[i].until_day));
+        }
     c->today = today;
     c->starting = false;
     s_retention(c, now);
@@ -652,6 +715,8 @@ static void s_ingest_read(s_collector_t *c)
             tsr_msg_t m = {.kind = TSR_MSG_ACK};
             m.u.ack.batch_id = p->msg.u.submit.batch_id;
             m.u.ack.status = TSR_ACK_OK;
+            /* with the network keys it accepts: the agent checks its own */
+            tsr_store_network_keys(c->store, tsr_day_today(), &m.u.ack.network_keys, NULL);
             s_send(c->ingest, &p->ident, &m);
         } else if (s_items(p) == 0) {
             drop = 0;
@@ -828,7 +893,7 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     if (slash)
         *slash = '\0';
     if (!colon)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT; /* a stored alert's series has no scope */
     snprintf(code, sizeof code, "%s", colon + 1);
     const char *areas[512];
     size_t n = 0;
@@ -966,6 +1031,27 @@ static void s_describe(const tsr_query_t *q, char *what, size_t cap)
             *p = '?';
 }
 
+/* A lookup's tokens must be under keys this collector accepts: a token
+ * under another key cannot match anything, and "not known" would be a
+ * wrong answer. Refuses with WRONG_NETWORK_KEY (and the keys accepted)
+ * otherwise. Nothing pinned yet: nothing to compare with. */
+static bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *resp)
+{
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(c->store, tsr_day_today(), &acc, NULL);
+    for (size_t i = 0; acc.n && i < q->n_tokens; i++) {
+        if (tsr_netkeys_accepts(&acc, q->tokens[i].key_id, tsr_day_today()))
+            continue;
+        char ids[64], why[160];
+        snprintf(why, sizeof why, "token under network key id %u; this collector accepts only %s",
+                 q->tokens[i].key_id, tsr_netkeys_format_ids(&acc, ids, sizeof ids));
+        s_refuse(resp, TSR_QSTATUS_WRONG_NETWORK_KEY, why);
+        resp->network_keys = acc;
+        return false;
+    }
+    return true;
+}
+
 /* Decides whether who may have q answered, before anything is read for
  * it: the access table (access.h), then, for a query that counts, the
  * daily budget. Returns false with resp refused; else true, with *counted
@@ -1030,6 +1116,7 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
         s_add_counter(cs, "malformed_frames", c->malformed);
         s_add_counter(cs, "unauthorised_messages", c->unauthorised);
+        s_add_counter(cs, "failed_handshakes", c->failed_handshakes);
         /* since start-up, as the two above */
         s_add_counter(cs, "budget_refusals", c->budget_refusals);
         s_add_counter(cs, "malformed_batches_answered", c->malformed_batches);
@@ -1057,6 +1144,8 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_CLUSTER;
         break;
     case TSR_QUERY_LOOKUP:
+        if (!s_lookup_keys_ok(c, q, resp))
+            return;
         rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
         resp->kind = TSR_QUERY_LOOKUP;
         break;
@@ -1100,11 +1189,21 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_TRENDS;
         break;
     }
-    case TSR_QUERY_AUDIT:
+    case TSR_QUERY_AUDIT: {
+        /* fails closed: the admin reads which entry cannot be read, not a
+         * list that looks whole without it */
+        tsr_error_t err;
+        char why[sizeof resp->error];
+        tsr_error_clear(&err);
         rc = tsr_store_audit_list(c->store, q->since_time, q->id,
-                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp);
+                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp, &err);
+        if (rc != 0) {
+            s_refuse(resp, TSR_QSTATUS_ERROR, tsr_error_format(&err, why, sizeof why));
+            return;
+        }
         resp->kind = TSR_QUERY_AUDIT;
         break;
+    }
     default:
         s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
         return;
@@ -1129,6 +1228,7 @@ static const char *s_status_name(int status)
     case TSR_QSTATUS_BAD_REQUEST: return "bad request";
     case TSR_QSTATUS_NOT_FOUND: return "not found";
     case TSR_QSTATUS_RATE_LIMITED: return "rate limited";
+    case TSR_QSTATUS_WRONG_NETWORK_KEY: return "wrong network key";
     default: return "error";
     }
 }
@@ -1289,6 +1389,57 @@ static int s_ckm_build(const char *config)
     return 1;
 }
 
+/* Parses [network] key_ids (set in the file: config is not NULL), naming
+ * FILE:LINE in err when it is wrong. */
+static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err)
+{
+    size_t i = 0;
+    while (s_keys[i].name && s_keys[i].dest != &C.key_ids)
+        i++;
+    if (tsr_netkeys_parse(&s_netkeys, C.key_ids, err) == 0)
+        return 0;
+    tsr_error_at(err, config, lines[i]);
+    snprintf(err->field, sizeof err->field, "network.key_ids");
+    return TSR_EINVAL;
+}
+
+/* Says at start (and for -n) which network key ids will be accepted, and
+ * warns about ids already past their end. */
+static void s_netkeys_report(FILE *check, const tsr_store_t *store)
+{
+    char text[192], d[11];
+    int32_t today = tsr_day_today();
+    if (s_netkeys.n == 0) {
+        tsr_netkeys_t pin;
+        bool pinned = false;
+        if (store)
+            tsr_store_network_keys(store, today, &pin, &pinned);
+        if (check)
+            fprintf(check, "network key ids: [network] key_ids is not set: the first key id a "
+                           "record brings will be pinned in the store (set it to name yours)\n");
+        else if (!pinned)
+            tsr_warn("collector", "[network] key_ids is not set: the first network key id a "
+                     "record brings will be pinned, and records under any other refused; set "
+                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself");
+        return;
+    }
+    tsr_netkeys_format(&s_netkeys, text, sizeof text);
+    if (check)
+        fprintf(check, "network key ids: %s\n", text);
+    else
+        tsr_info("collector", "network key ids accepted: %s", text);
+    for (size_t i = 0; i < s_netkeys.n; i++)
+        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day < today) {
+            tsr_day_format(d, s_netkeys.ids[i].until_day);
+            if (check)
+                fprintf(check, "warning: network key id %u ended on %s: its records are "
+                               "refused\n", s_netkeys.ids[i].key_id, d);
+            else
+                tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): "
+                         "records under it are refused", s_netkeys.ids[i].key_id, d);
+        }
+}
+
 static int s_budget_replay(void *ctx, const tsr_audit_entry_t *e)
 {
     return tsr_budget_replay(ctx, e);
@@ -1302,6 +1453,13 @@ static void s_path(char *out, size_t cap, const char *set, const char *dir, cons
         snprintf(out, cap, "%s/%s", dir, name);
 }
 
+/* True when something (a file, or a symlink even dangling) is at path. */
+static bool s_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
 /* Creates what a first run needs: data dir, server key pair, empty client list. */
 static int s_bootstrap(char *key_path, size_t cap)
 {
@@ -1313,7 +1471,7 @@ static int s_bootstrap(char *key_path, size_t cap)
         return -1;
     }
     s_path(key_path, cap, C.server_key, C.data_dir, "collector.key");
-    if (access(key_path, F_OK) != 0) {
+    if (!s_exists(key_path)) {
         char stem[4096];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(key_path) - 4), key_path);
         if (strlen(key_path) < 5 || strcmp(key_path + strlen(key_path) - 4, ".key") != 0 ||
@@ -1329,21 +1487,52 @@ static int s_bootstrap(char *key_path, size_t cap)
 
 static int s_ensure_clients_file(const char *path)
 {
-    if (access(path, F_OK) == 0)
+    static const char text[] =
+        "# Tessera authorized_clients: one client per line\n"
+        "# z85 public key (40 chars)                role     id              areas\n"
+        "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n";
+    if (s_exists(path))
         return 0;
-    FILE *fp = fopen(path, "w");
-    if (!fp) {
-        fprintf(stderr, "tessera-collector: cannot create %s: %s\n", path, strerror(errno));
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    /* 0600 from the start: whoever can write it can make themselves admin */
+    if (tsr_fsmode_write(path, text, sizeof text - 1, 0600, false, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return -1;
     }
-    fputs("# Tessera authorized_clients: one client per line\n"
-          "# z85 public key (40 chars)                role     id              areas\n"
-          "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n",
-          fp);
-    fclose(fp);
-    chmod(path, 0600);
     tsr_info("collector", "created an empty client list %s", path);
     return 0;
+}
+
+static void s_print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "tessera-collector: %s\n", problem);
+}
+
+/* StrictModes (issue 15): every file the collector trusts that exists now,
+ * and the directory each is in; what is missing is created safely later.
+ * Prints each problem; returns how many (or a TSR_E* code). */
+static int s_check_files(const char *config, const char *key_path, const char *auth_path,
+                         const char *envdir)
+{
+    char data_mdb[4200], lock_mdb[4200];
+    snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
+    snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", envdir);
+    const tsr_fsmode_item_t items[] = {
+        {C.data_dir, TSR_FSMODE_DIR},
+        {envdir, TSR_FSMODE_DIR},
+        {config, TSR_FSMODE_FILE},
+        {auth_path, TSR_FSMODE_FILE},
+        {key_path, TSR_FSMODE_SECRET}, /* the server's identity */
+        {data_mdb, TSR_FSMODE_SECRET}, /* records, tokens, the cell-key secret */
+        {lock_mdb, TSR_FSMODE_FILE},
+    };
+    int n = tsr_fsmode_check_all(items, sizeof items / sizeof items[0], s_print_problem, NULL);
+    if (n < 0)
+        fprintf(stderr, "tessera-collector: cannot check the files: %s\n", tsr_strerror(n));
+    return n;
 }
 
 /* What the socket's ZMQ_MAXMSGSIZE allows above the payload limit.
@@ -1412,12 +1601,23 @@ static bool s_keys_kept(const char *old, const char *new_keys)
     return true;
 }
 
+static void s_log_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    tsr_error("collector", "SIGHUP: keeping the previous client list: %s", problem);
+}
+
 static void s_reload_clients(s_collector_t *c)
 {
     tsr_authlist_t *l;
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
+    /* the list is checked again as at start: a file others could have
+     * written since is not loaded (issue 15) */
+    const tsr_fsmode_item_t item = {c->auth_path, TSR_FSMODE_FILE};
+    if (tsr_fsmode_check_all(&item, 1, s_log_problem, NULL) != 0)
+        return;
     if (tsr_authlist_load(&l, c->auth_path, &err) != 0) {
         tsr_error("collector", "SIGHUP: keeping the previous client list: %s",
                   tsr_error_format(&err, msg, sizeof msg));
@@ -1439,6 +1639,80 @@ static void s_reload_clients(s_collector_t *c)
         zmq_close(c->pub);
         c->pub = NULL;
     }
+}
+
+/* Watches a server socket for handshakes that fail before the ZAP handler
+ * sees them: a client holding another collector's public key (its HELLO
+ * cannot be decrypted), or one not speaking CURVE. Without this the
+ * collector said nothing while such a client retried for ever. libzmq
+ * 4.3's stable monitor events carry the socket's own endpoint, not the
+ * peer's address (that needs the draft v2 monitor), so the line names the
+ * endpoint. Returns the PAIR socket to poll, or NULL. */
+static void *s_monitor_open(s_collector_t *c, void *sock, int which)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://tessera-handshakes-%d", which);
+    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return NULL;
+    void *m = zmq_socket(c->ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (m && (zmq_setsockopt(m, ZMQ_LINGER, &linger, sizeof linger) || zmq_connect(m, ep))) {
+        zmq_close(m);
+        m = NULL;
+    }
+    if (!m)
+        zmq_socket_monitor(sock, NULL, 0);
+    return m;
+}
+
+/* Reads one monitor event and logs a refused handshake: at most one line
+ * per socket every S_PEER_LOG_MS, with how many were not logged since. A
+ * connection closed during the handshake (a port scan, a health check) is
+ * only a debug line. */
+static void s_monitor_event(s_collector_t *c, int which)
+{
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, c->monitor[which], ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&ev) ||
+        zmq_msg_recv(&addr, c->monitor[which], 0) < 0 || zmq_msg_size(&ev) < 6) {
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        return;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, zmq_msg_data(&ev), 2);
+    memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+    const char *sock = which == 0 ? "ingest" : "query";
+    const char *endpoint = which == 0 ? C.ingest_endpoint : C.query_endpoint;
+    const char *why = NULL;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        why = "its CURVE HELLO cannot be decrypted: it holds another collector's public key. "
+              "Give it this collector's collector.pub";
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+             value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        why = "it does not use CURVE (not a Tessera client?)";
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
+    if (!why) {
+        tsr_debug(sock, "a handshake on %s failed (event 0x%x, 0x%x)", endpoint, event, value);
+        return;
+    }
+    c->failed_handshakes++;
+    int64_t now = s_now_ms();
+    if (c->handshake_logged[which] && now - c->handshake_logged[which] < S_PEER_LOG_MS) {
+        c->handshake_unlogged[which]++;
+        return;
+    }
+    char more[64] = "";
+    if (c->handshake_unlogged[which])
+        snprintf(more, sizeof more, " (%llu more since the last line)",
+                 (unsigned long long)c->handshake_unlogged[which]);
+    tsr_warn(sock, "refused a handshake on %s%s: %s", endpoint, more, why);
+    c->handshake_logged[which] = now;
+    c->handshake_unlogged[which] = 0;
 }
 
 /* (Re)opens the alert stream; while it cannot bind (tried every 200 ms, the
@@ -1465,10 +1739,11 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"print-access-table", no_argument, NULL, 'A'},
+        {"allow-root", no_argument, NULL, 'R'},
         {0},
     };
     const char *config = NULL, *data = NULL, *level = NULL;
-    bool check_only = false;
+    bool check_only = false, allow_root = false;
     int o;
     /* A decoded batch is an array of incidents of 4.4 KB each: 440 KB for
      * 100 records. By default glibc maps such blocks, then (once its
@@ -1487,6 +1762,7 @@ int main(int argc, char **argv)
         case 'h': fputs(s_usage, stdout); return 0;
         case 'V': printf("tessera-collector %s\n", TSR_VERSION); return 0;
         case 'A': tsr_access_print_markdown(stdout); return 0;
+        case 'R': allow_root = true; break;
         default: fputs(s_usage, stderr); return 2;
         }
     }
@@ -1495,9 +1771,17 @@ int main(int argc, char **argv)
         return 2;
     }
     tsr_error_t err;
-    char msg[768];
+    char msg[768], why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", why);
+        return 1;
+    }
     tsr_error_clear(&err);
-    int rc = config ? tsr_config_load(s_keys, config, &err) : tsr_config_defaults(s_keys, &err);
+    long lines[sizeof s_keys / sizeof s_keys[0]];
+    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
+                    : tsr_config_defaults(s_keys, &err);
+    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
+        rc = TSR_EINVAL;
     if (rc != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
@@ -1523,16 +1807,30 @@ int main(int argc, char **argv)
     tsr_wire_limits_default(&c.lim);
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
     s_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir, "authorized_clients");
-    char key_path[4096], secret[41], public[41];
+    char key_path[4096], secret[41], public[41], envdir[4096];
     tsr_authlist_t *list = NULL;
+    s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
+    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    /* before anything is created in or read from them; -n reports the same */
+    int problems = s_check_files(config, key_path, c.auth_path, envdir);
+    if (problems != 0) {
+        if (problems > 0)
+            fprintf(
+                stderr,
+                "tessera-collector: %s: %d file(s) other users could change or read (like sshd's "
+                "StrictModes); fix them as shown\n",
+                check_only ? "config check failed" : "refusing to start", problems);
+        tsr_config_free(s_keys);
+        return 1;
+    }
     if (check_only) {
-        s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
         if (access(c.auth_path, F_OK) == 0 && tsr_authlist_load(&list, c.auth_path, &err) != 0) {
             fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
             return 1;
         }
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
+        s_netkeys_report(stdout, NULL);
         tsr_authlist_destroy(&list);
         tsr_config_free(s_keys);
         return 0;
@@ -1541,11 +1839,13 @@ int main(int argc, char **argv)
         return 1;
     if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
         tsr_authlist_load(&list, c.auth_path, &err) != 0) {
+        explicit_bzero(secret, sizeof secret);
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
+        goto fail;
     }
-    char envdir[4096];
-    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    /* one copy of the server's secret, wiped on every way out */
+    memcpy(c.secret, secret, sizeof c.secret);
+    explicit_bzero(secret, sizeof secret);
     tsr_store_opts_t so = {.spikes_set = true,
                            .kv = {.dir = envdir,
                                   .map_size = (size_t)C.map_size_mib * MIB,
@@ -1560,17 +1860,19 @@ int main(int argc, char **argv)
     so.spikes.recent_weeks = (int)C.recent_weeks;
     so.spikes.min_cases = (int)C.min_cases;
     so.retention_months = (int)C.retention_months;
+    so.network_keys = s_netkeys;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
+        goto fail;
     }
+    s_netkeys_report(NULL, c.store);
     /* the budget spent today, from the audit log: a restart resets nothing */
     int64_t midnight = time(NULL) / 86400 * 86400;
     if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
         (rc = tsr_store_audit_each(c.store, midnight, s_budget_replay, c.budget)) != 0) {
         fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
                 tsr_strerror(rc ? rc : TSR_ENOMEM));
-        return 1;
+        goto fail;
     }
     size_t qcap = (size_t)C.max_batches;
     c.queue = calloc(qcap, sizeof *c.queue);
@@ -1586,15 +1888,13 @@ int main(int argc, char **argv)
     c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
-        return 1;
+        goto fail;
     }
-    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, secret,
+    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, c.secret,
                                (int64_t)c.lim.max_frame, true);
     c.query = c.ingest ? s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
-                                         secret, (int64_t)c.lim.max_frame, true)
+                                         c.secret, (int64_t)c.lim.max_frame, true)
                        : NULL;
-    memcpy(c.secret, secret, sizeof c.secret);
-    explicit_bzero(secret, sizeof secret);
     if (c.query)
         s_pub_open(&c);
     tsr_response_t last = {0};
@@ -1606,7 +1906,7 @@ int main(int argc, char **argv)
     c.today = (int32_t)(time(NULL) / 86400) - 1;
     c.starting = true;
     if (!c.ingest || !c.query || !c.pub)
-        return 1;
+        goto fail;
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -1619,7 +1919,15 @@ int main(int argc, char **argv)
     printf("server public key: %s\n", public);
     fflush(stdout);
 
-    zmq_pollitem_t items[] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    c.monitor[0] = s_monitor_open(&c, c.ingest, 0);
+    c.monitor[1] = s_monitor_open(&c, c.query, 1);
+    zmq_pollitem_t items[4] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    int n_items = 2, mon_at[2] = {-1, -1};
+    for (int i = 0; i < 2; i++)
+        if (c.monitor[i]) {
+            mon_at[i] = n_items;
+            items[n_items++] = (zmq_pollitem_t){c.monitor[i], 0, ZMQ_POLLIN, 0};
+        }
     while (!s_stop) {
         if (s_reload) {
             s_reload = 0;
@@ -1628,7 +1936,7 @@ int main(int argc, char **argv)
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
-        int n = zmq_poll(items, 2, s_poll_timeout(&c));
+        int n = zmq_poll(items, n_items, s_poll_timeout(&c));
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
@@ -1641,12 +1949,20 @@ int main(int argc, char **argv)
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
         s_refusals_flush(&c, false);
+        for (int i = 0; n > 0 && i < 2; i++)
+            if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
+                s_monitor_event(&c, i);
     }
     tsr_info("collector", "stopping");
     while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
         s_ingest_commit(&c);
     s_refusals_flush(&c, true);
     s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
+    for (int i = 0; i < 2; i++)
+        if (c.monitor[i]) {
+            zmq_socket_monitor(i == 0 ? c.ingest : c.query, NULL, 0);
+            zmq_close(c.monitor[i]);
+        }
     zmq_close(c.ingest);
     zmq_close(c.query);
     if (c.pub)
@@ -1664,4 +1980,7 @@ int main(int argc, char **argv)
     free(c.sb);
     tsr_config_free(s_keys);
     return 0;
+fail: /* at start-up: the process ends here, but not with the key in memory */
+    explicit_bzero(c.secret, sizeof c.secret);
+    return 1;
 }

@@ -30,7 +30,7 @@ kill -HUP "$COLLECTOR_PID"
 sleep 0.3
 BATCHES=300
 SIZE=50
-"$TESTCLIENT" flood "$INGEST" "$DATA/collector.pub" "$TMP/flooder.key" 1 "$BATCHES" "$SIZE" 32 \
+"$TESTCLIENT" pipeline "$INGEST" "$DATA/collector.pub" "$TMP/flooder.key" 1 "$BATCHES" "$SIZE" 32 \
     "$TMP/flood.progress" 2>"$TMP/flood.err" &
 FLOOD=$!
 progress() { cat "$TMP/flood.progress" 2>/dev/null || echo 0; }

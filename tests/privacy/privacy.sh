@@ -47,7 +47,7 @@ for row in csv.DictReader(open(sys.argv[1])):
     for area in $areas $OUTSIDE; do
         [ -f "$TMP/sc-$seed/la-$area.jsonl" ] || continue
         id="la-$area-$seed"
-        "$AGENT" init --dir "$TMP/$id" --agency-id "la-$area" --agency-type la_childrens_services \
+        "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/$id" --agency-id "la-$area" --agency-type la_childrens_services \
             --area "$area" --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" \
             --collector "$INGEST" | tail -n 1 >>"$DATA/authorized_clients"
     done
