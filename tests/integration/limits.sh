@@ -133,7 +133,7 @@ stop_collector
 check() {
     printf '%s\n' "$1" >"$TMP/limits.conf"
     set +e
-    "$COLLECTOR" --config "$TMP/limits.conf" -n >"$TMP/n.out" 2>"$TMP/n.err"
+    "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/limits.conf" -n >"$TMP/n.out" 2>"$TMP/n.err"
     RC=$?
     set -e
 }
