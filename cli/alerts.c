@@ -71,6 +71,7 @@ typedef struct {
     tsr_conn_t *query;
     unsigned shown;
     bool warned_behind;
+    bool following; /* --follow */
     int conn_exit; /* the exit code of the last connection failure (3 or 6) */
 } s_alerts_t;
 
@@ -274,8 +275,11 @@ static int s_show(s_alerts_t *s, const tsr_alert_t *a)
 
 /* --- fetching -------------------------------------------------------------------- */
 
+static void s_sleep(int ms);
+
 /* Fetches and shows every alert after s->last from the query socket.
- * Returns 0, 1 when the collector refused (permission), 4 or 5 when it
+ * Returns 0, 1 when the collector refused (permission; a rate limit stops
+ * only a one-off query: a follower waits and asks again), 4 or 5 when it
  * refused the handshake or the key (cli_conn_failed), -1 when it could
  * not be reached or did not answer (the caller retries; s->conn_exit). */
 static int s_catch_up(s_alerts_t *s)
@@ -322,13 +326,22 @@ static int s_catch_up(s_alerts_t *s)
             s->warned_behind = true;
         }
         if (reply.kind != TSR_MSG_RESPONSE || r->status != TSR_QSTATUS_OK) {
-            fprintf(stderr, "tessera alerts: %s%s\n",
-                    reply.kind == TSR_MSG_RESPONSE && r->status == TSR_QSTATUS_DENIED
-                        ? "permission denied: "
-                        : "",
-                    reply.kind == TSR_MSG_RESPONSE ? r->error : "unexpected reply");
+            char why[400];
+            fprintf(stderr, "tessera alerts: %s\n",
+                    reply.kind == TSR_MSG_RESPONSE ? cli_refusal_text(why, sizeof why, r)
+                                                   : "unexpected reply");
+            /* over the rate limit: a follower waits as long as it was told
+             * and asks again; a one-off query stops here */
+            int again = reply.kind == TSR_MSG_RESPONSE && r->status == TSR_QSTATUS_RATE_LIMITED &&
+                        s->following;
+            int wait = (int)(r->retry_after_ms ? r->retry_after_ms : 1000);
             tsr_msg_clear(&reply);
-            return 1;
+            if (!again)
+                return 1;
+            s_sleep(wait);
+            if (s_stop)
+                return 0;
+            continue;
         }
         int out = 0;
         for (size_t i = 0; out == 0 && i < r->n_alerts; i++)
@@ -510,6 +523,7 @@ int cli_cmd_alerts(int argc, char **argv)
     s.ctx = zmq_ctx_new();
     int rc;
     if (follow) {
+        s.following = true;
         rc = s_follow(&s);
     } else {
         rc = s_catch_up(&s);

@@ -58,6 +58,11 @@ bool cli_conn_complete(const cli_conn_opts_t *o, const char *cmd);
 int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
                 tsr_msg_t *reply);
 
+/* Why the collector did not answer r (status not OK), into out (cap bytes):
+ * "permission denied: WHY" for a refused role, "rate limited: WHY; try
+ * again in N s" for a key over [limits] queries_per_minute, WHY otherwise.
+ * Returns out. */
+const char *cli_refusal_text(char *out, size_t cap, const tsr_response_t *r);
 struct tsr_conn;
 /* Prints why conn's last request got no answer, naming the option to fix
  * (--collector, --server-key) or the authorized_clients line to add for

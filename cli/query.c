@@ -99,16 +99,27 @@ int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
     } else if (reply->u.response.status == TSR_QSTATUS_WRONG_NETWORK_KEY) {
         fprintf(stderr, "tessera %s: wrong network key: %s\n", cmd, reply->u.response.error);
         exit_code = TSR_EXIT_WRONG_NETWORK_KEY;
-    } else if (reply->u.response.status == TSR_QSTATUS_DENIED) {
-        fprintf(stderr, "tessera %s: permission denied: %s\n", cmd, reply->u.response.error);
     } else if (reply->u.response.status != TSR_QSTATUS_OK) {
-        fprintf(stderr, "tessera %s: %s\n", cmd, reply->u.response.error);
+        char why[400];
+        fprintf(stderr, "tessera %s: %s\n", cmd, cli_refusal_text(why, sizeof why, &reply->u.response));
     } else {
         exit_code = 0;
     }
     tsr_conn_close(&conn);
     zmq_ctx_term(ctx);
     return exit_code;
+}
+
+const char *cli_refusal_text(char *out, size_t cap, const tsr_response_t *r)
+{
+    if (r->status == TSR_QSTATUS_DENIED)
+        snprintf(out, cap, "permission denied: %s", r->error);
+    else if (r->status == TSR_QSTATUS_RATE_LIMITED)
+        snprintf(out, cap, "rate limited: %s; try again in %.1f s", r->error,
+                 (r->retry_after_ms ? r->retry_after_ms : 1000) / 1000.0);
+    else
+        snprintf(out, cap, "%s", r->error);
+    return out;
 }
 
 const char *cli_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k, bool html)

@@ -114,6 +114,11 @@ static void s_trends(s_report_t *r, s_table_t *t, const char *by, int32_t since,
         t->rc = -code;
         return;
     }
+    if (t->m.kind == TSR_MSG_RESPONSE && t->m.u.response.status == TSR_QSTATUS_RATE_LIMITED) {
+        cli_refusal_text(t->why, sizeof t->why, &t->m.u.response);
+        t->rc = 1;
+        return;
+    }
     if (t->m.kind != TSR_MSG_RESPONSE || t->m.u.response.status != TSR_QSTATUS_OK) {
         snprintf(t->why, sizeof t->why, "%s",
                  t->m.kind == TSR_MSG_RESPONSE ? t->m.u.response.error : "unexpected reply");

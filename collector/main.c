@@ -19,6 +19,9 @@
 
 #include "access.h"
 #include "budget.h"
+#include "fair.h"
+#include "ratelimit.h"
+#include "refusals.h"
 #include "store.h"
 #include "tessera/auth.h"
 #include "tessera/ckm.h"
@@ -38,7 +41,9 @@ typedef struct {
         *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
-    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch, apply_step_ms;
+    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch, apply_step_ms, max_items;
+    long queries_per_minute, query_burst, audit_refusals_per_minute, receive_hwm, send_hwm;
+    long audit_months;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
@@ -46,6 +51,8 @@ typedef struct {
 } s_config_t;
 
 static s_config_t C;
+/* log_level is debug: worth composing debug lines that cost something */
+static bool s_debug;
 /* The perturbation every count an analyst sees goes through (ckm.h). */
 static tsr_ckm_table_t s_ckm;
 /* Below this variance a handful of averaged queries would pin a count. */
@@ -78,7 +85,10 @@ static const tsr_config_key_t s_keys[] = {
     {"storage", "map_max_mib", TSR_CONFIG_INT, &C.map_max_mib, "65536", 1, 1 << 24, false,
      "largest map; past it batches get RETRY_LATER"},
     {"ingest", "max_batches", TSR_CONFIG_INT, &C.max_batches, "64", 1, 10000, false,
-     "batches logged in one transaction at most (group commit)"},
+     "batches logged in one transaction at most (group commit), and read ahead at most"},
+    {"ingest", "max_items", TSR_CONFIG_INT, &C.max_items, "10000", 1, 10000000, false,
+     "items (incidents and retractions) in one group commit, about: each peer with a batch "
+     "waiting has one in it, and no peer more than its share (fair.h)"},
     {"ingest", "apply_quiet_ms", TSR_CONFIG_INT, &C.apply_quiet_ms, "2", 1, 3600000, false,
      "the ingest log is applied once ingest has been quiet this long..."},
     {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
@@ -110,6 +120,22 @@ static const tsr_config_key_t s_keys[] = {
      "distinct trends queries each analyst may have answered per UTC day (a repeat is free)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
      "records reported longer ago than this are refused, and purged every day"},
+    {"retention", "audit_months", TSR_CONFIG_INT, &C.audit_months, "0", 0, 600, false,
+     "audit entries older than this are purged with the records (0: the same as months)"},
+    {"limits", "queries_per_minute", TSR_CONFIG_INT, &C.queries_per_minute, "600", 1, 1000000,
+     false, "queries each client key may ask a minute; more are refused RATE_LIMITED"},
+    {"limits", "query_burst", TSR_CONFIG_INT, &C.query_burst, "60", 1, 1000000, false,
+     "... of which this many at once (the token bucket's size)"},
+    {"limits", "audit_refusals_per_minute", TSR_CONFIG_INT, &C.audit_refusals_per_minute, "10", 0,
+     100000, false,
+     "refused queries audited one by one per key and kind of refusal a minute; the rest are "
+     "counted in one entry"},
+    {"limits", "receive_hwm", TSR_CONFIG_INT, &C.receive_hwm, "8", 1, 100000, false,
+     "messages queued per peer connection on each socket before the collector stops reading it "
+     "(ZMQ_RCVHWM)"},
+    {"limits", "send_hwm", TSR_CONFIG_INT, &C.send_hwm, "1000", 1, 1000000, false,
+     "messages queued per peer connection for sending (ZMQ_SNDHWM); past it ROUTER drops "
+     "answers (agents resend) and PUB drops alerts (subscribers catch up from the log)"},
     {"network", "key_ids", TSR_CONFIG_STRING, &C.key_ids, NULL, 0, 0, false,
      "the network key ids whose tokens are accepted (ID or ID until YYYY-MM-DD, "
      "comma-separated); unset: the first one a record brings is pinned"},
@@ -168,6 +194,8 @@ typedef struct {
     uint64_t suppressed; /* lines not written since */
 } s_peer_log_t;
 
+typedef struct s_pending s_pending_t;
+
 typedef struct {
     void *ctx, *ingest, *query, *pub;
     char secret[41];
@@ -178,6 +206,21 @@ typedef struct {
     tsr_wire_limits_t lim;
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent, budget_refusals;
+    uint64_t malformed_batches; /* answered MALFORMED (counted in malformed too) */
+    uint64_t rate_limited;      /* queries refused RATE_LIMITED */
+    uint64_t deferrals;         /* batches left for a later commit, over their peer's share */
+    uint64_t group_commits;     /* ingest transactions */
+    uint64_t audit_purged;      /* since start-up (the store counts them for all time) */
+    tsr_ratelimit_t *rate;      /* queries per key (ratelimit.h) */
+    tsr_refusals_t *refusals;   /* refused queries for the audit log (refusals.h) */
+    int64_t refusals_flushed;   /* unix seconds of the last flush */
+    /* The ingest queue (fair.h): batches read and decoded, oldest first, at
+     * most max_batches; a commit takes each peer's share and the rest wait
+     * for the next one. The arrays have max_batches entries. */
+    s_pending_t **queue;
+    size_t n_queued;
+    tsr_fair_batch_t *fair;
+    tsr_store_batch_t *sb;
     void *monitor[2];            /* handshake failures on ingest, query (s_monitor_open) */
     uint64_t failed_handshakes;  /* refused before ZAP: another server key, or not CURVE */
     int64_t handshake_logged[2]; /* monotonic ms of the last line, per socket */
@@ -242,6 +285,8 @@ static void s_count_malformed(s_collector_t *c, const char *sock, const char *pe
                               const char *why, bool answered)
 {
     c->malformed++;
+    if (answered)
+        c->malformed_batches++;
     const char *who = peer ? peer : "(no longer listed)";
     char more[64];
     if (!s_peer_log_due(c->peer_log, who, more, sizeof more))
@@ -291,13 +336,13 @@ static void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
 
 /* --- ingest ------------------------------------------------------------------- */
 
-typedef struct {
+struct s_pending {
     zmq_msg_t ident;
     tsr_msg_t msg;
     tsr_client_t client;
     tsr_store_item_t *items;
     size_t n_items;
-} s_pending_t;
+};
 
 static void s_pending_clear(s_pending_t *p)
 {
@@ -305,6 +350,15 @@ static void s_pending_clear(s_pending_t *p)
     tsr_msg_clear(&p->msg);
     tsr_client_clear(&p->client);
     free(p->items);
+}
+
+static void s_pending_destroy(s_pending_t **p_p)
+{
+    if (!*p_p)
+        return;
+    s_pending_clear(*p_p);
+    free(*p_p);
+    *p_p = NULL;
 }
 
 /* Builds the store items of a decoded batch. */
@@ -472,6 +526,8 @@ static bool s_drain(s_collector_t *c, bool force)
  * failed drain; at most half a second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
+    if (c->n_queued > 0)
+        return 0; /* batches left for the next commit: it follows at once */
     if (tsr_store_logged(c->store) == 0)
         return 500;
     int64_t now = s_now_ms(), at = s_drain_due(c, now);
@@ -480,13 +536,18 @@ static int s_poll_timeout(const s_collector_t *c)
     return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);
 }
 
-/* Purges what retention no longer allows (daily, and at start-up). */
+static int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged);
+
+/* Purges what retention no longer allows (daily, and at start-up): the
+ * records, then the audit log (s_audit_retention). A failure of either is
+ * logged by the store and tried again the next day or start. */
 static void s_retention(s_collector_t *c, int64_t now)
 {
-    uint64_t purged = 0;
+    uint64_t purged = 0, audit = 0;
     int32_t before = tsr_store_retention_cutoff((int)C.retention_months, now);
     if (tsr_store_purge(c->store, before, now, &purged) == 0)
         s_publish(c);
+    s_audit_retention(c, now, &audit);
 }
 
 /* When the UTC day changes, the day just closed (and on Sundays its week)
@@ -616,22 +677,22 @@ static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
     return true;
 }
 
-/* Drains what waits on the ingest socket (up to max_batches), applies it in
- * one transaction, then acknowledges. */
-static void s_ingest(s_collector_t *c)
+/* Reads what waits on the ingest socket into the queue, until the queue
+ * holds max_batches batches or nothing more waits. Frames that are refused
+ * are answered (or counted) here and never queued. */
+static void s_ingest_read(s_collector_t *c)
 {
-    s_pending_t *pend = calloc((size_t)C.max_batches, sizeof *pend);
-    size_t n = 0;
-    if (!pend)
-        return;
-    while (n < (size_t)C.max_batches) {
-        s_pending_t *p = &pend[n];
+    while (c->n_queued < (size_t)C.max_batches) {
+        s_pending_t *p = calloc(1, sizeof *p);
+        if (!p)
+            return;
         zmq_msg_t body;
         int r = s_recv(c->ingest, &p->ident, &body);
         if (r == -2) {
             zmq_msg_close(&p->ident);
             zmq_msg_close(&body);
-            break;
+            free(p);
+            return;
         }
         char id[TSR_CLIENT_ID_MAX], key[41];
         bool known = tsr_zap_peer(&body, id, key) && tsr_zap_lookup(c->zap, id, key, &p->client);
@@ -664,34 +725,95 @@ static void s_ingest(s_collector_t *c)
         }
         zmq_msg_close(&body);
         if (drop) {
-            s_pending_clear(p);
-            memset(p, 0, sizeof *p);
+            s_pending_destroy(&p);
             continue;
         }
-        n++;
+        c->queue[c->n_queued++] = p;
     }
-    if (n > 0) {
-        tsr_store_batch_t *sb = calloc(n, sizeof *sb);
-        int rc = TSR_ENOMEM;
-        if (sb) {
-            for (size_t i = 0; i < n; i++)
-                sb[i] = (tsr_store_batch_t){&pend[i].client, pend[i].items, pend[i].n_items};
-            bool was_empty = tsr_store_logged(c->store) == 0;
-            rc = tsr_store_submit(c->store, sb, n, (int64_t)time(NULL));
-            if (rc == 0 && was_empty)
-                c->logged_since = s_now_ms();
+}
+
+/* At debug level, what a commit took of each peer's queued batches:
+ * "flooder-1 2/34, leeds-cs-01 1/1" (taken/queued, by first arrival; the
+ * first 8 peers). tests/integration/fairness.sh reads it. */
+typedef struct {
+    const char *id;
+    size_t taken, queued;
+} s_share_t;
+
+static void s_commit_shares(const s_collector_t *c, char *out, size_t cap)
+{
+    s_share_t p[8];
+    size_t np = 0, more = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < c->n_queued; i++) {
+        size_t k = 0;
+        while (k < np && strcmp(p[k].id, c->queue[i]->client.id) != 0)
+            k++;
+        if (k == np) {
+            if (np == sizeof p / sizeof p[0]) {
+                more++;
+                continue;
+            }
+            p[np++] = (s_share_t){c->queue[i]->client.id, 0, 0};
         }
-        /* Acks only now: the transaction has committed (or nothing was written). */
-        for (size_t i = 0; i < n; i++)
-            s_ack(c, &pend[i], rc);
-        free(sb);
-        /* quiet is counted from here: the commit's own time is not quiet */
-        c->last_ingest = s_now_ms();
-        tsr_debug("ingest", "%zu batch(es) in one transaction: %s", n, tsr_strerror(rc));
+        p[k].queued++;
+        p[k].taken += c->fair[i].take;
     }
+    for (size_t k = 0; k < np; k++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s %zu/%zu", k ? ", " : "", p[k].id,
+                 p[k].taken, p[k].queued);
+    if (more)
+        snprintf(out + strlen(out), cap - strlen(out), " (and batches of more peers)");
+}
+
+/* Logs the next group of queued batches in one transaction, each peer its
+ * share (fair.h), then acknowledges them; the rest stay queued, in order,
+ * for the next call. */
+static void s_ingest_commit(s_collector_t *c)
+{
+    size_t n = c->n_queued, left = 0, k = 0;
+    if (n == 0)
+        return;
     for (size_t i = 0; i < n; i++)
-        s_pending_clear(&pend[i]);
-    free(pend);
+        c->fair[i] = (tsr_fair_batch_t){.peer = c->queue[i]->client.public_key,
+                                        .n_items = c->queue[i]->n_items};
+    size_t taken = tsr_fair_select(c->fair, n, (size_t)C.max_batches, (size_t)C.max_items, &left);
+    for (size_t i = 0; i < n; i++)
+        if (c->fair[i].take)
+            c->sb[k++] = (tsr_store_batch_t){&c->queue[i]->client, c->queue[i]->items,
+                                             c->queue[i]->n_items};
+    char shares[768] = "";
+    if (s_debug)
+        s_commit_shares(c, shares, sizeof shares);
+    bool was_empty = tsr_store_logged(c->store) == 0;
+    int rc = tsr_store_submit(c->store, c->sb, taken, (int64_t)time(NULL));
+    if (rc == 0 && was_empty)
+        c->logged_since = s_now_ms();
+    c->group_commits++;
+    c->deferrals += left;
+    /* Acks only now: the transaction has committed (or nothing was written). */
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c->fair[i].take) {
+            s_ack(c, c->queue[i], rc);
+            s_pending_destroy(&c->queue[i]);
+        } else {
+            c->queue[k++] = c->queue[i];
+        }
+    }
+    c->n_queued = k;
+    /* quiet is counted from here: the commit's own time is not quiet */
+    c->last_ingest = s_now_ms();
+    tsr_debug("ingest", "commit of %zu batch(es), %zu left for the next: %s; taken/queued: %s",
+              taken, left, tsr_strerror(rc), shares);
+}
+
+/* Reads what waits on the ingest socket, logs a group of it in one
+ * transaction, then acknowledges. */
+static void s_ingest(s_collector_t *c)
+{
+    s_ingest_read(c);
+    s_ingest_commit(c);
 }
 
 /* --- queries ------------------------------------------------------------------- */
@@ -932,20 +1054,19 @@ static bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_respons
     return true;
 }
 
-/* Answers one query into resp and describes it for the audit log. The
- * access table (access.h) is consulted first, then, for a query that
- * counts, the daily budget; *counted is set when the query is new today
- * and must be noted in the budget once its audit entry is written. */
-static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                     tsr_response_t *resp, s_counters_t *cs, char *what, size_t cap, bool *counted)
+/* Decides whether who may have q answered, before anything is read for
+ * it: the access table (access.h), then, for a query that counts, the
+ * daily budget. Returns false with resp refused; else true, with *counted
+ * set when the query is new today and must be noted in the budget once its
+ * audit entry is written. what is the query's audit text (s_describe). */
+static bool s_allowed(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                      tsr_response_t *resp, const char *what, bool *counted)
 {
-    int rc = 0;
     *counted = false;
-    s_describe(q, what, cap);
     const char *refusal = tsr_access_check(who->role, q->kind, q->alert_kind);
     if (refusal) {
         s_refuse(resp, TSR_QSTATUS_DENIED, refusal);
-        return;
+        return false;
     }
     if (tsr_budget_applies(who->role, q->kind)) {
         switch (tsr_budget_check(c->budget, who->id, (int32_t)(time(NULL) / 86400), what)) {
@@ -959,10 +1080,33 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
                      tsr_budget_limit(c->budget));
             s_refuse(resp, TSR_QSTATUS_DENIED, why);
             c->budget_refusals++;
-            return;
+            return false;
         }
         }
     }
+    return true;
+}
+
+/* Purges the audit log to its retention ([retention] audit_months, or
+ * months): at start-up, daily and with an admin's purge. The cutoff comes
+ * from the configuration and the clock only, never from the purge an
+ * admin asks for: whoever purges records cannot shorten the audit trail
+ * of doing so. Returns the store's code; *purged = entries deleted. */
+static int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged)
+{
+    int months = (int)(C.audit_months ? C.audit_months : C.retention_months);
+    int64_t before = (int64_t)tsr_store_retention_cutoff(months, now) * 86400;
+    *purged = 0;
+    int rc = tsr_store_audit_purge(c->store, before, purged);
+    c->audit_purged += *purged;
+    return rc;
+}
+
+/* Answers one query that s_allowed let through into resp. */
+static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                     tsr_response_t *resp, s_counters_t *cs)
+{
+    int rc = 0;
     switch (q->kind) {
     case TSR_QUERY_STATS: {
         tsr_store_counters(c->store, s_add_counter, cs);
@@ -977,6 +1121,14 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "failed_handshakes", c->failed_handshakes);
         /* since start-up, as the two above */
         s_add_counter(cs, "budget_refusals", c->budget_refusals);
+        s_add_counter(cs, "malformed_batches_answered", c->malformed_batches);
+        s_add_counter(cs, "queries_rate_limited", c->rate_limited);
+        s_add_counter(cs, "refusals_aggregated", tsr_refusals_aggregated(c->refusals));
+        s_add_counter(cs, "refusal_aggregate_entries", tsr_refusals_entries(c->refusals));
+        s_add_counter(cs, "group_commits", c->group_commits);
+        s_add_counter(cs, "commit_share_deferrals", c->deferrals);
+        s_add_counter(cs, "ingest_queue_waiting", c->n_queued);
+        s_add_counter(cs, "audit_purged_since_start", c->audit_purged);
         resp->status = TSR_QSTATUS_OK;
         resp->kind = TSR_QUERY_STATS;
         resp->counters = cs->v; /* the response owns them now */
@@ -1007,17 +1159,26 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
             s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "cannot purge records reported after today");
             return;
         }
-        uint64_t purged = 0;
+        uint64_t purged = 0, audit = 0;
         rc = tsr_store_purge(c->store, before, now, &purged);
-        if (rc == 0) {
-            s_add_counter(cs, "purged_records", purged);
-            s_add_counter(cs, "before_day", (uint64_t)before);
-            resp->counters = cs->v;
-            resp->n_counters = cs->n;
-            cs->v = NULL;
-            resp->kind = TSR_QUERY_STATS;
-            s_publish(c);
+        if (rc != 0)
+            break;
+        s_publish(c);
+        /* and the audit log to its own retention (s_audit_retention) */
+        if (s_audit_retention(c, now, &audit) != 0) {
+            char why[200];
+            snprintf(why, sizeof why, "%llu record(s) purged, but the audit log's purge stopped: "
+                     "the collector's log says why", (unsigned long long)purged);
+            s_refuse(resp, TSR_QSTATUS_ERROR, why);
+            return;
         }
+        s_add_counter(cs, "purged_records", purged);
+        s_add_counter(cs, "before_day", (uint64_t)before);
+        s_add_counter(cs, "purged_audit_entries", audit);
+        resp->counters = cs->v;
+        resp->n_counters = cs->n;
+        cs->v = NULL;
+        resp->kind = TSR_QUERY_STATS;
         break;
     }
     case TSR_QUERY_TRENDS: {
@@ -1068,9 +1229,43 @@ static const char *s_status_name(int status)
     case TSR_QSTATUS_DENIED: return "denied";
     case TSR_QSTATUS_BAD_REQUEST: return "bad request";
     case TSR_QSTATUS_NOT_FOUND: return "not found";
+    case TSR_QSTATUS_RATE_LIMITED: return "rate limited";
     case TSR_QSTATUS_WRONG_NETWORK_KEY: return "wrong network key";
     default: return "error";
     }
+}
+
+/* The kind of a query in an aggregate of refusals (refusals.h): a closed
+ * set, so a peer cannot make a new aggregate per request by varying it. */
+static const char *s_kind_name(int kind)
+{
+    switch (kind) {
+    case TSR_QUERY_STATS: return "stats";
+    case TSR_QUERY_ALERTS: return "alerts";
+    case TSR_QUERY_AUDIT: return "audit";
+    case TSR_QUERY_TRENDS: return "trends";
+    case TSR_QUERY_CLUSTER: return "cluster";
+    case TSR_QUERY_LOOKUP: return "lookup";
+    case TSR_QUERY_PURGE: return "purge";
+    default: return "other";
+    }
+}
+
+static int s_audit_write(void *ctx, const tsr_audit_entry_t *e)
+{
+    return tsr_store_audit(ctx, e);
+}
+
+/* Writes the aggregates of refusals whose minute has passed (all when
+ * all: at a clean stop), at most once a second. */
+static void s_refusals_flush(s_collector_t *c, bool all)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (!all && now == c->refusals_flushed)
+        return;
+    c->refusals_flushed = now;
+    if (tsr_refusals_flush(c->refusals, now, all, s_audit_write, c->store) != 0)
+        tsr_warn("audit", "an aggregate of refused queries is not written yet; tried again later");
 }
 
 static void s_query(s_collector_t *c)
@@ -1105,26 +1300,51 @@ static void s_query(s_collector_t *c)
     }
     tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
     tsr_response_t *resp = &m.u.response;
-    resp->request_id = req.u.query.request_id;
+    const tsr_query_t *q = &req.u.query;
+    resp->request_id = q->request_id;
     s_counters_t cs = {0};
     char what[200] = "";
-    bool counted = false;
-    if (!tsr_access_may_query(client.role)) {
+    bool counted = false, may = tsr_access_may_query(client.role);
+    if (may)
+        s_describe(q, what, sizeof what);
+    else
+        snprintf(what, sizeof what, "query kind %d", q->kind);
+    /* Refusals come first and read nothing: the ingest log is applied (a
+     * drain) only for a query that will be answered. */
+    int64_t wait_ms = tsr_ratelimit_take(c->rate, client.public_key, s_now_ms());
+    if (wait_ms > 0) {
+        char why[200];
+        snprintf(why, sizeof why, "over the limit of %ld quer%s a minute for this key (bursts of "
+                 "%ld; [limits] queries_per_minute)", C.queries_per_minute,
+                 C.queries_per_minute == 1 ? "y" : "ies", C.query_burst);
+        s_refuse(resp, TSR_QSTATUS_RATE_LIMITED, why);
+        resp->retry_after_ms = wait_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)wait_ms;
+        c->rate_limited++;
+    } else if (!may) {
         char why[64];
-        snprintf(what, sizeof what, "query kind %d", req.u.query.kind);
         snprintf(why, sizeof why, "%ss may not query", tsr_role_name(client.role));
         s_refuse(resp, TSR_QSTATUS_DENIED, why);
-    } else {
-        /* every acknowledged record counts in the answer */
-        s_drain(c, true);
-        s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what, &counted);
+    } else if (s_allowed(c, &client, q, resp, what, &counted)) {
+        s_drain(c, true); /* every acknowledged record counts in the answer */
+        s_answer(c, &client, q, resp, &cs);
     }
-    /* Every query is audited, refused ones too; no answer leaves unaudited. */
+    /* Every query is audited, refused ones too, and no answer leaves
+     * unaudited; repeated refusals of one kind by one key are audited one
+     * by one up to [limits] audit_refusals_per_minute and then counted
+     * into one entry a minute (refusals.h), so a peer cannot fill the log. */
     tsr_audit_entry_t e = {.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
     snprintf(e.id, sizeof e.id, "%s", client.id);
     snprintf(e.role, sizeof e.role, "%s", tsr_role_name(client.role));
     snprintf(e.request, sizeof e.request, "%s -> %s", what, s_status_name(resp->status));
-    if (tsr_store_audit(c->store, &e) != 0) {
+    bool single = true;
+    if (resp->status == TSR_QSTATUS_DENIED || resp->status == TSR_QSTATUS_RATE_LIMITED) {
+        char kind[64];
+        snprintf(kind, sizeof kind, "%s -> %s", may ? s_kind_name(q->kind) : "query",
+                 s_status_name(resp->status));
+        s_refusals_flush(c, false); /* a window that has passed is closed first */
+        single = tsr_refusals_note(c->refusals, e.id, e.role, kind, e.time);
+    }
+    if (single && tsr_store_audit(c->store, &e) != 0) {
         tsr_response_t keep = {.request_id = resp->request_id};
         tsr_msg_clear(&m);
         m.kind = TSR_MSG_RESPONSE;
@@ -1136,7 +1356,10 @@ static void s_query(s_collector_t *c)
         tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
                  client.id);
     }
-    tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
+    if (!single) /* counted, not logged one by one either */
+        tsr_debug("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
+    else
+        tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
     s_send(c->query, &ident, &m);
     free(cs.v);
     tsr_msg_clear(&m);
@@ -1329,11 +1552,17 @@ static void *s_server_socket(void *ctx, int type, const char *domain, const char
 {
     int64_t maxmsg = payload_max + S_CURVE_SLACK;
     void *s = zmq_socket(ctx, type);
-    int one = 1, linger = 0;
+    int one = 1, linger = 0, rcvhwm = (int)C.receive_hwm, sndhwm = (int)C.send_hwm;
+    /* before the bind: the high-water marks apply to each connection's
+     * pipe as it is made. A peer past receive_hwm is not read from until
+     * the collector has taken its messages (TCP pushes back), so one
+     * peer's backlog costs at most receive_hwm frames of memory. */
     if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 40) ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, endpoint) != 0) {
         if (report)
             fprintf(stderr, "tessera-collector: cannot listen on %s: %s\n", endpoint,
@@ -1570,6 +1799,7 @@ int main(int argc, char **argv)
         return 1;
     }
     tsr_log_set_level(lvl);
+    s_debug = lvl == TSR_LOG_DEBUG;
     if (s_ckm_build(config) != 0)
         return 1;
     if (C.syslog && !check_only)
@@ -1647,6 +1877,16 @@ int main(int argc, char **argv)
                 tsr_strerror(rc ? rc : TSR_ENOMEM));
         goto fail;
     }
+    size_t qcap = (size_t)C.max_batches;
+    c.queue = calloc(qcap, sizeof *c.queue);
+    c.fair = calloc(qcap, sizeof *c.fair);
+    c.sb = calloc(qcap, sizeof *c.sb);
+    if (!c.queue || !c.fair || !c.sb ||
+        tsr_ratelimit_new(&c.rate, (unsigned)C.queries_per_minute, (unsigned)C.query_burst) != 0 ||
+        tsr_refusals_new(&c.refusals, (unsigned)C.audit_refusals_per_minute, 60) != 0) {
+        fprintf(stderr, "tessera-collector: out of memory\n");
+        return 1;
+    }
     c.ctx = zmq_ctx_new();
     c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
@@ -1704,18 +1944,22 @@ int main(int argc, char **argv)
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
-        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
+        if ((n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0)
             s_ingest(&c);
         s_drain(&c, false);
         s_detect(&c);
         s_publish(&c); /* what a store call that then failed had committed (a purge's chunks) */
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
+        s_refusals_flush(&c, false);
         for (int i = 0; n > 0 && i < 2; i++)
             if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
                 s_monitor_event(&c, i);
     }
     tsr_info("collector", "stopping");
+    while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
+        s_ingest_commit(&c);
+    s_refusals_flush(&c, true);
     s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
     for (int i = 0; i < 2; i++)
         if (c.monitor[i]) {
@@ -1732,6 +1976,11 @@ int main(int argc, char **argv)
     zmq_ctx_term(c.ctx);
     tsr_store_close(&c.store);
     tsr_budget_destroy(&c.budget);
+    tsr_ratelimit_destroy(&c.rate);
+    tsr_refusals_destroy(&c.refusals);
+    free(c.queue);
+    free(c.fair);
+    free(c.sb);
     tsr_config_free(s_keys);
     return 0;
 fail: /* at start-up: the process ends here, but not with the key in memory */

@@ -226,6 +226,16 @@ int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uin
 int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
                          int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx);
 
+/* Retention for the audit log: deletes the entries written before
+ * before_time (unix seconds), oldest first, in transactions of up to 10,000
+ * entries, stopping at the first entry kept (entries are appended in time
+ * order); the counter "audit_purged" counts them in the same transactions.
+ * *purged = entries deleted. An entry that cannot be read is kept, logged
+ * with its sequence, and stops the purge there: TSR_ESTORE (what was
+ * deleted before it stays deleted). Other codes: the transaction that
+ * failed deleted nothing. */
+int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged);
+
 /* The kv environment (for usage figures and read-only inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);
 

@@ -203,3 +203,83 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
     s_audit_read_t a = {.s = s, .since_time = since_time, .fn = fn, .ctx = ctx};
     return tsr_kv_read(s->kv, s_audit_each_body, &a);
 }
+
+/* Audit entries deleted per transaction by tsr_store_audit_purge. */
+#define S_AUDIT_PURGE_CHUNK 10000
+
+typedef struct {
+    tsr_store_t *s;
+    int64_t before;
+    size_t n;         /* deleted by this transaction */
+    bool more;        /* stopped at the chunk's end: more may be old */
+    uint64_t damaged; /* sequence of an entry that cannot be read (0: none) */
+} s_audit_purge_t;
+
+static int s_audit_purge_txn(MDB_txn *txn, void *arg)
+{
+    s_audit_purge_t *p = arg;
+    tsr_store_t *s = p->s;
+    MDB_cursor *c;
+    p->n = 0;
+    p->more = false;
+    p->damaged = 0;
+    s->ntally = 0;
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    /* oldest first, up to the first entry still kept: entries are appended
+     * in time order (a clock set back keeps more, never less) */
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_audit_entry_t e;
+        if (s_audit_decode(&e, &k, &v, NULL) != 0) {
+            /* its time is unknown: keep it and stop, the caller says which */
+            p->damaged = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) : UINT64_MAX;
+            break;
+        }
+        if (e.time >= p->before)
+            break;
+        if (p->n == S_AUDIT_PURGE_CHUNK) {
+            p->more = true;
+            break;
+        }
+        if ((rc = tsr_kv_cursor_del(c)) != 0)
+            break;
+        p->n++;
+    }
+    tsr_kv_cursor_close(c);
+    if (rc != 0 && rc != TSR_ENOTFOUND)
+        return rc;
+    rc = p->n ? tsr_store_count(s, txn, "audit_purged", (int64_t)p->n) : 0;
+    return rc == 0 ? tsr_store_count_flush(s, txn) : rc;
+}
+
+int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
+{
+    s_audit_purge_t p = {.s = s, .before = before_time};
+    int rc;
+    *purged = 0;
+    do {
+        rc = tsr_kv_write(s->kv, s_audit_purge_txn, &p);
+        if (rc == 0)
+            *purged += p.n;
+    } while (rc == 0 && p.more);
+    if (rc != 0) {
+        tsr_store_log_err("retention", "audit purge stopped", rc);
+        return rc;
+    }
+    if (*purged > 0) {
+        char d[11];
+        tsr_info("retention", "purged %llu audit entr%s from before %s event=purge kind=audit n=%llu",
+                 (unsigned long long)*purged, *purged == 1 ? "y" : "ies",
+                 tsr_day_format(d, (int32_t)(before_time / 86400)), (unsigned long long)*purged);
+    }
+    if (p.damaged) {
+        tsr_error("retention", "audit entry %llu cannot be read: the audit purge stopped before "
+                  "it (the audit log is damaged: docs/STORAGE.md, Errors)",
+                  (unsigned long long)p.damaged);
+        return TSR_ECORRUPT;
+    }
+    return 0;
+}

@@ -733,6 +733,7 @@ static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len
         qr.request_id = r->request_id;
         qr.status = r->status;
         qr.error = (char *)r->error;
+        qr.retry_after_ms = r->retry_after_ms;
         qr.n_network_keys = s_netkeys_to_pb(&r->network_keys, nk, pnk);
         qr.network_keys = pnk;
         if (r->kind == TSR_QUERY_STATS) {
@@ -931,6 +932,7 @@ static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse
     r->request_id = p->request_id;
     r->status = p->status;
     s_copy_str(r->error, sizeof r->error, p->error);
+    r->retry_after_ms = p->retry_after_ms;
     int nrc = s_netkeys_from_pb(&r->network_keys, p->network_keys, p->n_network_keys, err);
     if (nrc != 0)
         return nrc;

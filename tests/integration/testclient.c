@@ -36,7 +36,12 @@
  *       accepted=N" per agency and "check: ..." totals; exit 0 when all
  *       agree, 1 otherwise.
  *   testclient fuzz ENDPOINT SERVER.pub CLIENT.key COUNT
- *       COUNT random or truncated frames; expects no answer to any.
+ *       COUNT random or truncated frames, then an empty batch, whose Ack
+ *       says the collector has read every frame before it (a ROUTER reads
+ *       a connection in order; the collector's receive high-water mark
+ *       holds the rest back in TCP meanwhile). Other answers (MALFORMED,
+ *       for junk whose batch id could be read) are skipped. Exit 3 when
+ *       that Ack does not come within 60 s.
  *   testclient raw ENDPOINT SERVER.pub CLIENT.key SHAPE SIZE BATCH_ID COUNT
  *       COUNT hand-made SubmitBatch frames of exactly SIZE bytes (padded with
  *       an unknown Envelope field), each waited on for its answer (15 s):
@@ -44,6 +49,19 @@
  *       synthetic incident; "many:N" = N valid incidents (SIZE 0: no padding).
  *       Prints the Ack line as submit does, plus "error=..."; exit 3 when a
  *       frame got no answer.
+ *   testclient pipeline ENDPOINT SERVER.pub CLIENT.key FIRST COUNT SIZE WINDOW PROGRESS
+ *       a peer that pipelines: COUNT batches of SIZE synthetic records
+ *       (record ids FIRST..) on one socket, up to WINDOW of them waiting
+ *       for their Ack; after each Ack rewrites PROGRESS with the number of
+ *       batches acknowledged so far. Exit 0 when every batch was
+ *       acknowledged OK, 1 on another status, 3 when none came for 30 s.
+ *   testclient watch ENDPOINT SERVER.pub CLIENT.key FIRST COUNT WATCHED LOG
+ *       an agent beside a flood: on one socket (connected first with an
+ *       empty batch), COUNT one-record batches, each sent once the last
+ *       was acknowledged; for each appends to LOG the number in the file
+ *       WATCHED (a pipeline's PROGRESS) read just before the send and just
+ *       after the Ack, and the milliseconds between. Exit 0 when all were acknowledged OK, 3 when one
+ *       got no Ack for 30 s.
  *   testclient mute ENDPOINT SERVER.key AUTHORIZED_CLIENTS
  *       a collector that authenticates its clients (the real ZAP handler)
  *       and never answers, until SIGTERM: "timed out while connected".
@@ -224,6 +242,119 @@ static int s_stream(void *ctx, char **argv, int argc)
     return 0;
 }
 
+static int s_pipeline(void *ctx, char **argv)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    uint32_t first = (uint32_t)strtoul(argv[3], NULL, 10);
+    int count = atoi(argv[4]), size = atoi(argv[5]), window = atoi(argv[6]);
+    if (count < 1 || size < 1 || size > 1000 || window < 1)
+        return fprintf(stderr, "testclient: bad pipeline arguments\n"), 2;
+    tsr_incident_t *incs = calloc((size_t)size, sizeof *incs);
+    tsr_conn_t *c;
+    if (!incs)
+        return 1;
+    if (tsr_conn_open(&c, ctx, argv[0], argv[1], argv[2], &err) != 0)
+        return s_die("connect", &err);
+    int sent = 0, acked = 0, rc = 0;
+    while (acked < count && rc == 0) {
+        while (sent < count && sent - acked < window) {
+            for (int i = 0; i < size; i++)
+                s_synthetic(&incs[i], first + (uint32_t)(sent * size + i));
+            tsr_msg_t m = {.kind = TSR_MSG_SUBMIT};
+            m.u.submit = (tsr_batch_t){.batch_id = (uint64_t)sent + 1, .incidents = incs,
+                                       .n_incidents = (size_t)size};
+            uint8_t *buf;
+            size_t len;
+            if (tsr_wire_encode(&m, &buf, &len) != 0 || tsr_conn_send_raw(c, buf, len) != 0)
+                return fprintf(stderr, "testclient: cannot send\n"), 1;
+            free(buf);
+            sent++;
+        }
+        tsr_msg_t reply;
+        if (tsr_conn_recv(c, &reply, 30000, &err) != 0) {
+            s_die("pipeline", &err);
+            rc = 3;
+            break;
+        }
+        if (reply.kind != TSR_MSG_ACK || reply.u.ack.status != TSR_ACK_OK ||
+            reply.u.ack.accepted != (uint32_t)size) {
+            fprintf(stderr, "testclient: pipeline: batch %llu: status %d, %u accepted\n",
+                    (unsigned long long)reply.u.ack.batch_id, reply.u.ack.status,
+                    reply.u.ack.accepted);
+            rc = 1;
+        }
+        tsr_msg_clear(&reply);
+        acked++;
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", argv[7]);
+        FILE *fp = fopen(tmp, "w");
+        if (fp) { /* whole or not at all for a reader: renamed into place */
+            fprintf(fp, "%d\n", acked);
+            fclose(fp);
+            rename(tmp, argv[7]);
+        }
+    }
+    tsr_conn_close(&c);
+    free(incs);
+    return rc;
+}
+
+static long s_read_number(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    long v = 0;
+    if (fp) {
+        if (fscanf(fp, "%ld", &v) != 1)
+            v = 0;
+        fclose(fp);
+    }
+    return v;
+}
+
+static int s_watch(void *ctx, char **argv)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    uint32_t first = (uint32_t)strtoul(argv[3], NULL, 10);
+    int count = atoi(argv[4]);
+    FILE *log = fopen(argv[6], "a");
+    tsr_conn_t *c;
+    if (!log)
+        return fprintf(stderr, "testclient: cannot open %s\n", argv[6]), 1;
+    if (tsr_conn_open(&c, ctx, argv[0], argv[1], argv[2], &err) != 0)
+        return s_die("connect", &err);
+    static tsr_incident_t inc;
+    int rc = 0;
+    for (int i = -1; i < count && rc == 0; i++) {
+        tsr_msg_t req = {.kind = TSR_MSG_SUBMIT}, reply;
+        /* i = -1: an empty batch, answered at once, so the handshake is
+         * done before anything is watched */
+        s_synthetic(&inc, first + (uint32_t)(i < 0 ? 0 : i));
+        req.u.submit = (tsr_batch_t){.batch_id = (uint64_t)(i + 2), .incidents = &inc,
+                                     .n_incidents = i < 0 ? 0 : 1};
+        long before = s_read_number(argv[5]);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (tsr_conn_request(c, &req, &reply, 30000, &err) != 0) {
+            s_die("watch", &err);
+            rc = 3;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long after = s_read_number(argv[5]);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (reply.kind != TSR_MSG_ACK || reply.u.ack.status != TSR_ACK_OK)
+            rc = 1;
+        else if (i >= 0)
+            fprintf(log, "%ld %ld %.1f\n", before, after, ms);
+        tsr_msg_clear(&reply);
+    }
+    tsr_conn_close(&c);
+    fclose(log);
+    return rc;
+}
+
 static int s_fuzz(void *ctx, char **argv)
 {
     tsr_error_t err;
@@ -253,8 +384,19 @@ static int s_fuzz(void *ctx, char **argv)
         tsr_conn_send_raw(c, buf, n);
     }
     free(good);
-    usleep(200000);
+    tsr_msg_t ping = {.kind = TSR_MSG_SUBMIT}, reply;
+    ping.u.submit.batch_id = 0x7e57;
+    int rc = tsr_conn_request(c, &ping, &reply, 60000, &err);
+    while (rc == 0 && !(reply.kind == TSR_MSG_ACK && reply.u.ack.batch_id == 0x7e57)) {
+        tsr_msg_clear(&reply);
+        rc = tsr_conn_recv(c, &reply, 60000, &err);
+    }
+    tsr_msg_clear(&reply);
     tsr_conn_close(&c);
+    if (rc != 0) {
+        s_die("fuzz: no Ack to the empty batch after the junk", &err);
+        return 3;
+    }
     return 0;
 }
 
@@ -667,6 +809,10 @@ int main(int argc, char **argv)
         rc = s_check(argv + 2);
     else if (!strcmp(argv[1], "raw") && argc == 9)
         rc = s_raw(ctx, argv + 2);
+    else if (!strcmp(argv[1], "pipeline") && argc == 10)
+        rc = s_pipeline(ctx, argv + 2);
+    else if (!strcmp(argv[1], "watch") && argc == 9)
+        rc = s_watch(ctx, argv + 2);
     else if (!strcmp(argv[1], "mute") && argc == 5)
         rc = s_mute(ctx, argv + 2);
     else

@@ -840,9 +840,82 @@ static void test_audit_damaged(void **state)
     tsr_store_close(&s);
 }
 
+static void s_audit_at(tsr_store_t *s, int64_t time, const char *id)
+{
+    tsr_audit_entry_t e = {.time = time, .result_size = 1};
+    snprintf(e.id, sizeof e.id, "%s", id);
+    snprintf(e.role, sizeof e.role, "admin");
+    snprintf(e.request, sizeof e.request, "stats -> ok");
+    assert_int_equal(tsr_store_audit(s, &e), 0);
+}
+
+static size_t s_audit_count(tsr_store_t *s)
+{
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 100000, &r, NULL), 0);
+    size_t n = r.n_audit;
+    free(r.audit);
+    return n;
+}
+
+/* Audit retention (issue 15): entries before the cutoff go, oldest first,
+ * counted in "audit_purged"; the rest stay; a damaged entry stops it. */
+static void test_audit_purge(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("auditpurge", 0);
+    s_audit_at(s, 1000, "a");
+    s_audit_at(s, 1999, "b");
+    s_audit_at(s, 2000, "c");
+    s_audit_at(s, 2000, "d");
+    s_audit_at(s, 3000, "e");
+    uint64_t purged = 99;
+    assert_int_equal(tsr_store_audit_purge(s, 500, &purged), 0);
+    assert_int_equal(purged, 0);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 0);
+    assert_int_equal(tsr_store_audit_purge(s, 2000, &purged), 0);
+    assert_int_equal(purged, 2);
+    assert_int_equal(s_audit_count(s), 3);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 2);
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 10, &r, NULL), 0);
+    assert_string_equal(r.audit[0].id, "c");
+    free(r.audit);
+    /* appended after a purge: the sequence goes on */
+    s_audit_at(s, 4000, "f");
+    assert_int_equal(tsr_store_audit_purge(s, 3001, &purged), 0);
+    assert_int_equal(purged, 3);
+    assert_int_equal(s_audit_count(s), 1);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 5);
+
+    /* a damaged entry after an old one: the old one goes, the damaged one
+     * and everything after it stay, and the purge says so */
+    s_audit_at(s, 5000, "g");
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+    uint8_t kb[8] = {0, 0, 0, 0, 0, 0, 0, 100}; /* after every entry so far */
+    MDB_val k = {8, kb}, v = {3, "bad"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    s_audit_at(s, 6000, "h"); /* sequence 101 */
+    assert_int_equal(tsr_store_audit_purge(s, 100000, &purged), TSR_ECORRUPT);
+    assert_int_equal(purged, 2); /* f and g */
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 7);
+    /* the damaged entry and h are left */
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    assert_int_equal(st.ms_entries, 2);
+    tsr_store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_audit_purge),
         cmocka_unit_test(test_outcomes),
         cmocka_unit_test(test_network_keys),
         cmocka_unit_test(test_group_commit_and_indexes),

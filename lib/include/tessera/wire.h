@@ -52,6 +52,7 @@ enum {
     TSR_QSTATUS_NOT_FOUND = 4,
     TSR_QSTATUS_ERROR = 5,
     TSR_QSTATUS_WRONG_NETWORK_KEY = 6, /* a lookup under a key not accepted (network_keys) */
+    TSR_QSTATUS_RATE_LIMITED = 7, /* retry_after_ms says when to ask again */
 };
 
 /* Why a record was refused (reason = wire RejectReason; 0 = valid). */
@@ -192,6 +193,7 @@ typedef struct tsr_response {
     uint64_t request_id;
     int status; /* TSR_QSTATUS_* */
     char error[256];
+    uint32_t retry_after_ms; /* TSR_QSTATUS_RATE_LIMITED: ask again after this */
     int kind;   /* TSR_QUERY_* the result answers; 0 = none */
     tsr_counter_t *counters; /* TSR_QUERY_STATS */
     size_t n_counters;
