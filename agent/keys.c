@@ -65,11 +65,14 @@ int agent_cmd_hash(int argc, char **argv)
     if (tsr_canon(kind, argv[optind], &copts, kind_out, sizeof kind_out, canon, sizeof canon,
                   &err) != 0) {
         fprintf(stderr, "tessera-agent hash: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        tsr_netkey_clear(&key);
         return 1;
     }
     uint8_t tok[TSR_TOKEN_LEN];
     char hex[2 * TSR_TOKEN_LEN + 1];
-    if (tsr_token_compute(tok, &key, kind_out, canon) != 0) {
+    int rc = tsr_token_compute(tok, &key, kind_out, canon);
+    tsr_netkey_clear(&key); /* frees the key's MAC context, wipes the key */
+    if (rc != 0) {
         fprintf(stderr, "tessera-agent hash: could not compute the token\n");
         return 1;
     }
