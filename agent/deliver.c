@@ -199,11 +199,19 @@ static int s_deliver(agent_conf_t *conf, agent_outbox_t *ob, bool progress)
     return result;
 }
 
-/* Validates, minimises and queues one file (one transaction for all its
- * valid records). Returns 1 if any record was invalid or the file unreadable. */
+/* Records queued per outbox transaction: the agent holds at most this many
+ * minimised records (4.5 KB each) in memory, whatever the size of the file,
+ * and a 100,000-record file takes about 400 commits. */
+#define S_QUEUE_CHUNK 256
+
+/* Validates, minimises and queues one file, S_QUEUE_CHUNK records per
+ * transaction. Returns 0, 1 if a record was invalid or the file unreadable,
+ * or -1 if valid records could not be queued: the file must then be queued
+ * again, which completes it (records already waiting are not queued twice),
+ * so `run` does not mark it done. */
 static int s_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path)
 {
-    int invalid = 0;
+    int result = 0;
     char msg[768];
     tsr_error_t err;
     tsr_error_clear(&err);
@@ -212,39 +220,57 @@ static int s_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path
         fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
     }
-    size_t cap = 64, n = 0;
-    tsr_incident_t *incs = malloc(cap * sizeof *incs);
-    char (*refs)[TSR_CASE_REF_MAX] = malloc(cap * sizeof *refs);
-    int rc;
-    while (incs && refs && (rc = tsr_reader_next(rd, &conf->ctx, &incs[n], refs[n], &err)) != 0) {
+    tsr_incident_t *incs = malloc(S_QUEUE_CHUNK * sizeof *incs);
+    char(*refs)[TSR_CASE_REF_MAX] = malloc(S_QUEUE_CHUNK * sizeof *refs);
+    size_t n = 0, queued = 0, waiting = 0;
+    long first_line = 0; /* of the records not yet queued */
+    bool tty = isatty(fileno(stderr));
+    if (!incs || !refs) {
+        fprintf(stderr, "tessera-agent: %s: out of memory\n", path);
+        result = -1;
+    }
+    for (int rc = 1; result >= 0 && rc != 0;) {
+        rc = tsr_reader_next(rd, &conf->ctx, &incs[n], refs[n], &err);
         if (rc < 0) {
             fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
             tsr_error_clear(&err);
-            invalid = 1;
+            result = 1;
             continue;
         }
-        if (++n == cap) {
-            cap *= 2;
-            tsr_incident_t *ni = realloc(incs, cap * sizeof *incs);
-            char(*nr)[TSR_CASE_REF_MAX] = realloc(refs, cap * sizeof *refs);
-            if (ni)
-                incs = ni;
-            if (nr)
-                refs = nr;
-            if (!ni || !nr)
-                break;
+        if (rc > 0 && n == 0)
+            first_line = tsr_reader_line(rd);
+        if (rc > 0 && ++n < S_QUEUE_CHUNK)
+            continue;
+        if (n == 0)
+            break;
+        size_t w = 0;
+        int qrc = outbox_put_incidents(ob, incs, refs, n, &w);
+        if (qrc != 0) {
+            fprintf(stderr,
+                    "tessera-agent: %s:%ld: could not queue the records from this line on (%s); "
+                    "the %zu before it are queued. Run the same command again to queue the "
+                    "rest: what is already queued is not queued twice\n",
+                    path, first_line, tsr_strerror(qrc < 0 ? qrc : TSR_ESTORE), queued + waiting);
+            result = -1;
+            break;
         }
+        queued += n - w;
+        waiting += w;
+        n = 0;
+        if (tty)
+            fprintf(stderr, "\r%s: %zu record(s) read", path, queued + waiting);
     }
     tsr_reader_destroy(&rd);
-    if (incs && refs && n > 0 && outbox_put_incidents(ob, incs, refs, n) != 0) {
-        fprintf(stderr, "tessera-agent: %s: could not queue the records\n", path);
-        invalid = 1;
-    } else if (n > 0) {
-        fprintf(stderr, "%s: %zu record(s) queued\n", path, n);
-    }
+    if (tty && queued + waiting > 0)
+        fputc('\n', stderr);
+    if (waiting > 0)
+        fprintf(stderr, "%s: %zu record(s) queued, %zu already waiting in the outbox\n", path,
+                queued, waiting);
+    else if (queued > 0)
+        fprintf(stderr, "%s: %zu record(s) queued\n", path, queued);
     free(incs);
     free(refs);
-    return invalid;
+    return result;
 }
 
 static const char s_submit_usage[] =
@@ -266,7 +292,7 @@ int agent_cmd_submit(int argc, char **argv)
         return r;
     int invalid = 0;
     for (int f = optind; f < argc; f++)
-        invalid |= s_queue_file(&conf, ob, argv[f]);
+        invalid |= s_queue_file(&conf, ob, argv[f]) != 0;
     int rc = s_deliver(&conf, ob, true);
     return s_finish(&conf, &ob, rc == EXIT_OK && invalid ? EXIT_FAIL : rc);
 }
@@ -536,8 +562,10 @@ static void s_scan(agent_conf_t *conf, agent_outbox_t *ob)
             continue; /* not a file, or written less than a second ago: next round */
         if (outbox_file_seen(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime))
             continue;
-        s_queue_file(conf, ob, path);
-        outbox_file_done(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime);
+        /* marked done only once all of it is queued: a file cut short (by
+         * a crash, a full disk) is read again and completed next round */
+        if (s_queue_file(conf, ob, path) >= 0)
+            outbox_file_done(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime);
     }
     closedir(d);
 }

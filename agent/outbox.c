@@ -21,12 +21,41 @@ struct agent_outbox {
     MDB_dbi dbi[O_NDBS];
 };
 
-/* Map value: u32 version, 32-byte content hash, case reference. */
+/* Map value: u32 version, 32-byte content hash, case reference, and the
+ * key of the outbox item that last queued the record (0: none, or it was
+ * withdrawn since). While that item waits for its Ack, the same record
+ * queued again (a file submitted again after a crash mid-file) is not
+ * queued a second time. Outboxes from before it have values without the
+ * item key (S_MAP_OLD bytes): their records are queued again, as they were.
+ * The native-endian struct is the stored form, as it always was. */
 typedef struct {
     uint32_t version;
     uint8_t hash[32];
     char case_ref[TSR_CASE_REF_MAX];
+    uint64_t item;
 } s_map_t;
+#define S_MAP_OLD (4 + 32 + TSR_CASE_REF_MAX)
+
+/* The map entry of a record id: 0 (*map filled), MDB_NOTFOUND (also for a
+ * value of neither size) or an LMDB error. */
+static int s_map_get(agent_outbox_t *o, MDB_txn *txn, const uint8_t *rid, s_map_t *map)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    int rc = mdb_get(txn, o->dbi[O_MAP], &k, &v);
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != sizeof *map && v.mv_size != S_MAP_OLD)
+        return MDB_NOTFOUND;
+    memset(map, 0, sizeof *map);
+    memcpy(map, v.mv_data, v.mv_size);
+    return 0;
+}
+
+static int s_map_put(agent_outbox_t *o, MDB_txn *txn, const uint8_t *rid, const s_map_t *map)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v = {sizeof *map, (void *)map};
+    return mdb_put(txn, o->dbi[O_MAP], &k, &v, 0);
+}
 
 int outbox_open(agent_outbox_t **out, const char *data_dir)
 {
@@ -94,8 +123,8 @@ static int s_next_seq(agent_outbox_t *o, MDB_txn *txn, uint64_t *seq)
     return mdb_put(txn, o->dbi[O_META], &k, &v, 0);
 }
 
-static int s_put_item(agent_outbox_t *o, MDB_txn *txn, int type, const uint8_t *payload,
-                      size_t len)
+static int s_put_item(agent_outbox_t *o, MDB_txn *txn, int type, const uint8_t *payload, size_t len,
+                      uint64_t *seq_out)
 {
     uint64_t seq;
     int rc = s_next_seq(o, txn, &seq);
@@ -112,7 +141,19 @@ static int s_put_item(agent_outbox_t *o, MDB_txn *txn, int type, const uint8_t *
     MDB_val k = {8, key}, v = {len + 9, val};
     rc = mdb_put(txn, o->dbi[O_ITEMS], &k, &v, 0);
     free(val);
+    if (rc == 0 && seq_out)
+        *seq_out = seq;
     return rc;
+}
+
+/* Whether the item with key seq still waits for its Ack (keys are never
+ * reused: a later item gets a higher one). */
+static bool s_item_waiting(agent_outbox_t *o, MDB_txn *txn, uint64_t seq)
+{
+    uint8_t key[8];
+    s_put_be64(key, seq);
+    MDB_val k = {8, key}, v;
+    return seq != 0 && mdb_get(txn, o->dbi[O_ITEMS], &k, &v) == 0;
 }
 
 /* Wire bytes of one incident (a one-incident SubmitBatch). */
@@ -142,48 +183,55 @@ typedef struct {
     tsr_incident_t *incs;
     char (*refs)[TSR_CASE_REF_MAX];
     size_t n;
+    size_t waiting; /* unchanged records whose item still waits */
 } s_put_t;
 
 static int s_put_incidents_txn(MDB_txn *txn, void *arg)
 {
     s_put_t *p = arg;
+    p->waiting = 0; /* the transaction may be run again (map growth) */
     for (size_t i = 0; i < p->n; i++) {
         tsr_incident_t inc = p->incs[i];
         s_map_t map = {0}, old;
         s_hash(&inc, map.hash);
-        MDB_val k = {TSR_RECORD_ID_LEN, inc.record_id}, v;
-        int rc = mdb_get(txn, p->o->dbi[O_MAP], &k, &v);
-        if (rc == 0 && v.mv_size == sizeof old) {
-            memcpy(&old, v.mv_data, sizeof old);
-            uint32_t want = memcmp(old.hash, map.hash, 32) == 0 ? old.version : old.version + 1;
+        int rc = s_map_get(p->o, txn, inc.record_id, &old);
+        if (rc == 0) {
+            bool same = memcmp(old.hash, map.hash, 32) == 0;
+            uint32_t want = same ? old.version : old.version + 1;
             if (inc.version < want)
                 inc.version = want;
-        } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            /* the same record, same version, still waiting: queued once */
+            if (same && inc.version == old.version && s_item_waiting(p->o, txn, old.item)) {
+                p->waiting++;
+                continue;
+            }
+        } else if (rc != MDB_NOTFOUND) {
             return rc;
         }
-        map.version = inc.version;
-        snprintf(map.case_ref, sizeof map.case_ref, "%s", p->refs[i]);
-        v.mv_size = sizeof map;
-        v.mv_data = &map;
-        if ((rc = mdb_put(txn, p->o->dbi[O_MAP], &k, &v, 0)) != 0)
-            return rc;
         uint8_t *buf;
         size_t len;
         if (s_encode(&inc, &buf, &len) != 0)
             return ENOMEM;
-        rc = s_put_item(p->o, txn, ITEM_INCIDENT, buf, len);
+        rc = s_put_item(p->o, txn, ITEM_INCIDENT, buf, len, &map.item);
         free(buf);
         if (rc != 0)
+            return rc;
+        map.version = inc.version;
+        snprintf(map.case_ref, sizeof map.case_ref, "%s", p->refs[i]);
+        if ((rc = s_map_put(p->o, txn, inc.record_id, &map)) != 0)
             return rc;
     }
     return 0;
 }
 
 int outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[TSR_CASE_REF_MAX],
-                         size_t n)
+                         size_t n, size_t *waiting)
 {
-    s_put_t p = {o, incs, refs, n};
-    return tsr_kv_write(o->kv, s_put_incidents_txn, &p, NULL);
+    s_put_t p = {o, incs, refs, n, 0};
+    int rc = tsr_kv_write(o->kv, s_put_incidents_txn, &p, NULL);
+    if (waiting)
+        *waiting = rc == 0 ? p.waiting : 0;
+    return rc;
 }
 
 typedef struct {
@@ -195,17 +243,19 @@ typedef struct {
 static int s_retract_txn(MDB_txn *txn, void *arg)
 {
     s_retract_t *r = arg;
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)r->rid}, v;
     s_map_t map;
-    int rc = mdb_get(txn, r->o->dbi[O_MAP], &k, &v);
-    r->found = rc == 0 && v.mv_size == sizeof map;
+    int rc = s_map_get(r->o, txn, r->rid, &map);
+    r->found = rc == 0;
     if (!r->found)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    memcpy(&map, v.mv_data, sizeof map);
     uint8_t payload[TSR_RECORD_ID_LEN + 4];
     memcpy(payload, r->rid, TSR_RECORD_ID_LEN);
     memcpy(payload + TSR_RECORD_ID_LEN, &map.version, 4);
-    return s_put_item(r->o, txn, ITEM_RETRACTION, payload, sizeof payload);
+    if ((rc = s_put_item(r->o, txn, ITEM_RETRACTION, payload, sizeof payload, NULL)) != 0)
+        return rc;
+    /* withdrawn after its last item: the record submitted again goes again */
+    map.item = 0;
+    return s_map_put(r->o, txn, r->rid, &map);
 }
 
 int outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN])
@@ -296,12 +346,9 @@ static int s_done_txn(MDB_txn *txn, void *arg)
         else if (r->retraction && r->index < d->b->n_retractions)
             rid = d->b->retractions[r->index].record_id;
         char case_ref[TSR_CASE_REF_MAX] = "?", line[512], hex[33] = "?";
-        MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
         s_map_t map;
-        if (rid && mdb_get(txn, d->o->dbi[O_MAP], &k, &v) == 0 && v.mv_size == sizeof map) {
-            memcpy(&map, v.mv_data, sizeof map);
+        if (rid && s_map_get(d->o, txn, rid, &map) == 0)
             snprintf(case_ref, sizeof case_ref, "%s", map.case_ref);
-        }
         if (rid)
             tsr_hex_encode(hex, rid, TSR_RECORD_ID_LEN);
         int n2 = snprintf(line, sizeof line, "%lld\t%s\t%s\t%s%s", (long long)time(NULL), case_ref,
@@ -335,13 +382,10 @@ int outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char
     int rc = mdb_txn_begin(tsr_kv_env(o->kv), NULL, MDB_RDONLY, &txn);
     if (rc != 0)
         return tsr_kv_code(rc);
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     s_map_t map;
-    rc = mdb_get(txn, o->dbi[O_MAP], &k, &v);
-    if (rc == 0 && v.mv_size == sizeof map) {
-        memcpy(&map, v.mv_data, sizeof map);
+    rc = s_map_get(o, txn, rid, &map);
+    if (rc == 0)
         memcpy(case_ref, map.case_ref, TSR_CASE_REF_MAX);
-    }
     mdb_txn_abort(txn);
     return rc == 0 ? TSR_OK : tsr_kv_code(rc);
 }
