@@ -279,7 +279,9 @@ static const char s_submit_usage[] =
     "Validates and minimises incident files (JSON Lines or CSV), queues every\n"
     "valid record in the outbox, then delivers the outbox to the collector.\n"
     "Invalid records are listed as FILE:LINE: FIELD: reason; the rest still go.\n"
-    "A case submitted again with changes is sent as a new version.\n"
+    "A case submitted again with changes is sent as a new version. If submit is\n"
+    "stopped part way through a file, run it again on the same file: it queues\n"
+    "the rest, and records still waiting in the outbox are not queued twice.\n"
     "Exit: 0 all acknowledged, 1 some records invalid or rejected, 2 usage,\n"
     "3 collector unreachable (records stay queued and go next time).\n";
 
