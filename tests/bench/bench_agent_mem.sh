@@ -6,10 +6,11 @@
 # (the agent's own memory) and RssFile (mapped file pages: the outbox's
 # LMDB map, page cache) sampled every millisecond from /proc/PID/status
 # by peakmem. Targets: RssAnon under 16 MB at 100,000 records and within
-# 2 MB of the 1,000-record figure. BENCH_SIZES overrides the sizes.
+# 2 MB of the 1,000-record figure. BENCH_SIZES overrides the sizes;
+# BENCH_AGENT measures another build's tessera-agent (a before/after).
 set -euo pipefail
 : "${TSR_BUILD_DIR:?set by ctest}"
-AGENT="$TSR_BUILD_DIR/agent/tessera-agent"
+AGENT="${BENCH_AGENT:-$TSR_BUILD_DIR/agent/tessera-agent}"
 PEAKMEM="$TSR_BUILD_DIR/tests/bench/peakmem"
 TMP="$(mktemp -d /tmp/tsr-bench-mem-XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
