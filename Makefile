@@ -4,13 +4,14 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 1800
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 ifdef CI
 CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
 
-.PHONY: all deps configure build test test-asan fuzz demo bench clean
+.PHONY: all deps configure build test test-asan fuzz demo bench soak clean
 
 all: build
 
@@ -46,6 +47,11 @@ demo: build
 
 bench: build
 	@ctest --test-dir $(BUILD) -L bench --verbose
+
+# The soak test (docs/RELIABILITY.md): 8 agents, a hostile peer, a query
+# flooder and kill -9 for SOAK_SECONDS; the report lands in $(BUILD)/soak/.
+soak: build
+	@SOAK_SECONDS=$(SOAK_SECONDS) ctest --test-dir $(BUILD) -L soak --verbose --timeout $$(($(SOAK_SECONDS) + 1800))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) demo-run

@@ -3,6 +3,7 @@
  * collector, so a safeguarding lead can see what leaves the building. */
 #include <getopt.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,7 @@
 #include "tessera/token.h"
 #include "tessera/canon.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -148,24 +149,25 @@ int tsr_netkey_load(tsr_netkey_t *out, const char *path, tsr_error_t *err)
 {
     out->mac = NULL; /* tsr_netkey_clear is safe whatever happens below */
     tsr_error_at(err, path, 0);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         tsr_error_set(err, "network key", "cannot open: %s", strerror(errno));
         return TSR_EIO;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+    /* fstat failing is its own error: st is then never read */
+    char why[TSR_FSMODE_WHY_MAX];
+    int bad = tsr_fsmode_check_fd(fd, path, TSR_FSMODE_SECRET, why, sizeof why);
+    if (bad != 0) {
         close(fd);
-        tsr_error_set(err, "network key",
-                      "readable or writable by others (mode %04o); run: chmod 600 %s",
-                      (unsigned)(st.st_mode & 0777), path);
-        return TSR_EPERM;
+        tsr_error_set(err, "network key", "%s", why);
+        return bad;
     }
     char buf[130];
     ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = errno;
     close(fd);
     if (n < 0) {
-        tsr_error_set(err, "network key", "cannot read: %s", strerror(errno));
+        tsr_error_set(err, "network key", "cannot read: %s", strerror(e));
         return TSR_EIO;
     }
     buf[n] = '\0';
@@ -198,30 +200,17 @@ int tsr_netkey_generate(tsr_netkey_t *out, const char *path, tsr_error_t *err)
         tsr_error_set(err, "network key", "no randomness available from OpenSSL");
         return TSR_ECRYPTO;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        int e = errno;
-        OPENSSL_cleanse(key, sizeof key);
-        if (e == EEXIST) {
-            tsr_error_set(err, "network key", "exists; refusing to overwrite it");
-            return TSR_EEXIST;
-        }
-        tsr_error_set(err, "network key", "cannot create: %s", strerror(e));
-        return TSR_EIO;
-    }
     tsr_hex_encode(hex, key, sizeof key);
     strcat(hex, "\n");
-    size_t len = strlen(hex);
-    bool ok = write(fd, hex, len) == (ssize_t)len && fsync(fd) == 0;
-    int e = errno;
-    close(fd);
-    int rc = TSR_OK;
-    if (!ok) {
-        unlink(path);
-        tsr_error_set(err, "network key", "cannot write: %s", strerror(e));
-        rc = TSR_EIO;
-    } else if (out) {
+    int rc = tsr_fsmode_write(path, hex, strlen(hex), 0600, false, err);
+    if (rc == 0 && out) {
         rc = tsr_netkey_from_bytes(out, key);
+    } else if (rc == TSR_EEXIST) {
+        tsr_error_set(err, "network key", "exists; refusing to overwrite it");
+    } else if (rc != 0 && err) {
+        char why[sizeof err->reason];
+        memcpy(why, err->reason, sizeof why);
+        tsr_error_set(err, "network key", "%s", why);
     }
     OPENSSL_cleanse(key, sizeof key);
     OPENSSL_cleanse(hex, sizeof hex);

@@ -15,11 +15,13 @@ PEAKMEM="$TSR_BUILD_DIR/tests/bench/peakmem"
 TMP="$(mktemp -d /tmp/tsr-bench-mem-XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
 SIZES="${BENCH_SIZES:-1000 10000 100000}"
+ALLOW_ROOT=() # the agent refuses root without it (CI and benches run as root)
+if [ "$(id -u)" -eq 0 ]; then ALLOW_ROOT=(--allow-root); fi
 
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
 # a server key to name in the config; no collector ever runs
 "$TSR_BUILD_DIR/cli/tessera" keygen --curve "$TMP/collector" >/dev/null
-"$AGENT" init --dir "$TMP/a" --agency-id bench-01 --agency-type la_childrens_services \
+"$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/a" --agency-id bench-01 --agency-type la_childrens_services \
     --area E08000035 --network-key "$TMP/network.key" --server-key "$TMP/collector.pub" \
     --collector tcp://127.0.0.1:9 >/dev/null
 sed -i 's/^\[agent\]/[agent]\ntimeout_ms = 200\nattempts = 1/' "$TMP/a/agent.conf"
@@ -34,7 +36,7 @@ for n in $SIZES; do
     rm -rf "$TMP/a/data" && mkdir "$TMP/a/data"
     start=$(date +%s.%N)
     set +e
-    "$PEAKMEM" -o "$TMP/mem" -- "$AGENT" submit --config "$TMP/a/agent.conf" "$TMP/export.jsonl" \
+    "$PEAKMEM" -o "$TMP/mem" -- "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$TMP/a/agent.conf" "$TMP/export.jsonl" \
         2>"$TMP/err"
     rc=$?
     set -e

@@ -14,7 +14,7 @@ agency leeds-01 school E08000035
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
 stop_collector # away: nothing leaves the outbox until it is back
-CONF=(--config "$TMP/leeds-01/agent.conf")
+CONF=(--config "$TMP/leeds-01/agent.conf" "${ALLOW_ROOT[@]}")
 OUTBOX="$TMP/leeds-01/data"
 sed -i 's/^\[agent\]/[agent]\ntimeout_ms = 200\nattempts = 1/' "$TMP/leeds-01/agent.conf"
 
