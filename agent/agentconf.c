@@ -132,6 +132,12 @@ int agent_conf_load(agent_conf_t *c, const char *path)
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
         goto fail;
     }
+    /* keyed once, here: every token and record id reuses the context */
+    if (tsr_netkey_prepare(&c->key) != 0) {
+        fprintf(stderr, "tessera-agent: %s: OpenSSL cannot make HMAC-SHA256 with the network key\n",
+                c->network_key);
+        return -1;
+    }
     c->ctx.agency_id = c->agency_id;
     c->ctx.default_area = c->area;
     c->ctx.week_coarsening = c->week_coarsening;
@@ -164,6 +170,7 @@ void agent_conf_free(agent_conf_t *c)
 {
     agent_conf_t copy = *c;
     tsr_config_free(s_keys(&copy));
+    tsr_netkey_clear(&c->key);
     free(c->path);
     /* the network key is in here: a plain memset may be optimised away */
     OPENSSL_cleanse(&copy, sizeof copy);

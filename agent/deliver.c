@@ -454,11 +454,19 @@ static int s_deliver(s_session_t *ss, bool progress)
     return result;
 }
 
-/* Validates, minimises and queues one file (one transaction for all its
- * valid records). Returns 1 if any record was invalid or the file unreadable. */
+/* Records queued per outbox transaction: the agent holds at most this many
+ * minimised records (4.5 KB each) in memory, whatever the size of the file,
+ * and a 100,000-record file takes about 400 commits. */
+#define S_QUEUE_CHUNK 256
+
+/* Validates, minimises and queues one file, S_QUEUE_CHUNK records per
+ * transaction. Returns 0, 1 if a record was invalid or the file unreadable,
+ * or -1 if valid records could not be queued: the file must then be queued
+ * again, which completes it (records already waiting are not queued twice),
+ * so `run` does not mark it done. */
 static int s_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path)
 {
-    int invalid = 0;
+    int result = 0;
     char msg[768];
     tsr_error_t err;
     tsr_error_clear(&err);
@@ -467,44 +475,61 @@ static int s_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path
         fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
     }
-    size_t cap = 64, n = 0;
-    tsr_incident_t *incs = malloc(cap * sizeof *incs);
-    char (*refs)[TSR_CASE_REF_MAX] = malloc(cap * sizeof *refs);
-    int rc;
-    while (incs && refs && (rc = tsr_reader_next(rd, &conf->ctx, &incs[n], refs[n], &err)) != 0) {
+    tsr_incident_t *incs = malloc(S_QUEUE_CHUNK * sizeof *incs);
+    char(*refs)[TSR_CASE_REF_MAX] = malloc(S_QUEUE_CHUNK * sizeof *refs);
+    size_t n = 0, queued = 0, waiting = 0, replaced = 0;
+    long first_line = 0; /* of the records not yet queued */
+    bool tty = isatty(fileno(stderr));
+    if (!incs || !refs) {
+        fprintf(stderr, "tessera-agent: %s: out of memory\n", path);
+        result = -1;
+    }
+    for (int rc = 1; result >= 0 && rc != 0;) {
+        rc = tsr_reader_next(rd, &conf->ctx, &incs[n], refs[n], &err);
         if (rc < 0) {
             fprintf(stderr, "%s\n", tsr_error_format(&err, msg, sizeof msg));
             tsr_error_clear(&err);
-            invalid = 1;
+            result = 1;
             continue;
         }
-        if (++n == cap) {
-            cap *= 2;
-            tsr_incident_t *ni = realloc(incs, cap * sizeof *incs);
-            char(*nr)[TSR_CASE_REF_MAX] = realloc(refs, cap * sizeof *refs);
-            if (ni)
-                incs = ni;
-            if (nr)
-                refs = nr;
-            if (!ni || !nr)
-                break;
+        if (rc > 0 && n == 0)
+            first_line = tsr_reader_line(rd);
+        if (rc > 0 && ++n < S_QUEUE_CHUNK)
+            continue;
+        if (n == 0)
+            break;
+        size_t w = 0, r = 0;
+        int qrc = outbox_put_incidents(ob, incs, refs, n, conf->key.key_id, &r, &w);
+        if (qrc != 0) {
+            fprintf(stderr,
+                    "tessera-agent: %s:%ld: could not queue the records from this line on (%s); "
+                    "the %zu before it are queued. Run the same command again to queue the "
+                    "rest: what is already queued is not queued twice\n",
+                    path, first_line, tsr_strerror(qrc < 0 ? qrc : TSR_ESTORE), queued + waiting);
+            result = -1;
+            break;
         }
+        queued += n - w;
+        waiting += w;
+        replaced += r;
+        n = 0;
+        if (tty)
+            fprintf(stderr, "\r%s: %zu record(s) read", path, queued + waiting);
     }
     tsr_reader_destroy(&rd);
-    size_t replaced = 0;
-    if (incs && refs && n > 0 &&
-        outbox_put_incidents(ob, incs, refs, n, conf->key.key_id, &replaced) != 0) {
-        fprintf(stderr, "tessera-agent: %s: could not queue the records\n", path);
-        invalid = 1;
-    } else if (n > 0) {
-        fprintf(stderr, "%s: %zu record(s) queued\n", path, n);
-        if (replaced)
-            fprintf(stderr, "%s: %zu record(s) held under another network key replaced by these "
-                            "new versions\n", path, replaced);
-    }
+    if (tty && queued + waiting > 0)
+        fputc('\n', stderr);
+    if (waiting > 0)
+        fprintf(stderr, "%s: %zu record(s) queued, %zu already waiting in the outbox\n", path,
+                queued, waiting);
+    else if (queued > 0)
+        fprintf(stderr, "%s: %zu record(s) queued\n", path, queued);
+    if (replaced)
+        fprintf(stderr, "%s: %zu record(s) held under another network key replaced by these "
+                        "new versions\n", path, replaced);
     free(incs);
     free(refs);
-    return invalid;
+    return result;
 }
 
 #define S_EXIT_CODES                                                                               \
@@ -523,7 +548,9 @@ static const char s_submit_usage[] =
     "(without FILE, only what the outbox holds). It asks the collector first\n"
     "which network key it accepts: under another one, nothing is queued.\n"
     "Invalid records are listed as FILE:LINE: FIELD: reason; the rest still go.\n"
-    "A case submitted again with changes is sent as a new version.\n" S_EXIT_CODES;
+    "A case submitted again with changes is sent as a new version. If submit is\n"
+    "stopped part way through a file, run it again on the same file: it queues\n"
+    "the rest, and records still waiting in the outbox are not queued twice.\n" S_EXIT_CODES;
 
 /* What submit and retract share once the outbox is open: ask the collector
  * first; under a network key it does not accept, queue nothing (what is
@@ -572,7 +599,7 @@ static int s_queue_files(agent_conf_t *conf, agent_outbox_t *ob, void *arg)
     s_args_t *a = arg;
     int invalid = 0;
     for (int f = optind; f < a->argc; f++)
-        invalid |= s_queue_file(conf, ob, a->argv[f]);
+        invalid |= s_queue_file(conf, ob, a->argv[f]) != 0;
     return invalid;
 }
 
@@ -999,8 +1026,10 @@ static void s_scan(agent_conf_t *conf, agent_outbox_t *ob)
             continue; /* not a file, or written less than a second ago: next round */
         if (outbox_file_seen(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime))
             continue;
-        s_queue_file(conf, ob, path);
-        outbox_file_done(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime);
+        /* marked done only once all of it is queued: a file cut short (by
+         * a crash, a full disk) is read again and completed next round */
+        if (s_queue_file(conf, ob, path) >= 0)
+            outbox_file_done(ob, e->d_name, (uint64_t)st.st_size, (uint64_t)st.st_mtime);
     }
     closedir(d);
 }

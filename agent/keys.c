@@ -73,7 +73,7 @@ int agent_cmd_hash(int argc, char **argv)
         fprintf(stderr, "tessera-agent hash: could not compute the token\n");
     else
         rc = 0;
-    OPENSSL_cleanse(&key, sizeof key); /* the network key: not left on the stack */
+    tsr_netkey_clear(&key); /* frees the key's MAC context, wipes the key */
     if (rc == 0)
         printf("%s\t%s\t%s\n", kind_out, canon, tsr_hex_encode(hex, tok, sizeof tok));
     return rc;

@@ -70,12 +70,41 @@ struct agent_outbox {
     MDB_dbi dbi[O_NDBS];
 };
 
-/* Map value: u32 version, 32-byte content hash, case reference. */
+/* Map value: u32 version, 32-byte content hash, case reference, and the
+ * key of the outbox item that last queued the record (0: none, or it was
+ * withdrawn since). While that item waits for its Ack, the same record
+ * queued again (a file submitted again after a crash mid-file) is not
+ * queued a second time. Outboxes from before it have values without the
+ * item key (S_MAP_OLD bytes): their records are queued again, as they were.
+ * The native-endian struct is the stored form, as it always was. */
 typedef struct {
     uint32_t version;
     uint8_t hash[32];
     char case_ref[TSR_CASE_REF_MAX];
+    uint64_t item;
 } s_map_t;
+#define S_MAP_OLD (4 + 32 + TSR_CASE_REF_MAX)
+
+/* The map entry of a record id: 0 (*map filled), TSR_ENOTFOUND,
+ * TSR_ECORRUPT for a value of neither size, or another kv error. */
+static int s_map_get(agent_outbox_t *o, MDB_txn *txn, const uint8_t *rid, s_map_t *map)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
+    int rc = tsr_kv_get(txn, o->dbi[O_MAP], &k, &v);
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != sizeof *map && v.mv_size != S_MAP_OLD)
+        return TSR_ECORRUPT;
+    memset(map, 0, sizeof *map);
+    memcpy(map, v.mv_data, v.mv_size);
+    return 0;
+}
+
+static int s_map_put(agent_outbox_t *o, MDB_txn *txn, const uint8_t *rid, const s_map_t *map)
+{
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v = {sizeof *map, (void *)map};
+    return tsr_kv_put(txn, o->dbi[O_MAP], &k, &v, 0);
+}
 
 int outbox_open(agent_outbox_t **out, const char *data_dir)
 {
@@ -144,9 +173,9 @@ static int s_next_seq(agent_outbox_t *o, MDB_txn *txn, uint64_t *seq)
 }
 
 /* Appends an item of type (ITEM_INCIDENT or ITEM_RETRACTION) made under
- * network key key_id. */
+ * network key key_id; *seq_out (may be NULL) is its sequence. */
 static int s_put_item(agent_outbox_t *o, MDB_txn *txn, int type, uint32_t key_id,
-                      const uint8_t *payload, size_t len)
+                      const uint8_t *payload, size_t len, uint64_t *seq_out)
 {
     uint64_t seq;
     int rc = s_next_seq(o, txn, &seq);
@@ -165,7 +194,19 @@ static int s_put_item(agent_outbox_t *o, MDB_txn *txn, int type, uint32_t key_id
     MDB_val k = {8, key}, v = {len + S_ITEM_HEAD_K, val};
     rc = tsr_kv_put(txn, o->dbi[O_ITEMS], &k, &v, 0);
     free(val);
+    if (rc == 0 && seq_out)
+        *seq_out = seq;
     return rc;
+}
+
+/* Whether the item with key seq still waits for its Ack (keys are never
+ * reused: a later item gets a higher one). */
+static bool s_item_waiting(agent_outbox_t *o, MDB_txn *txn, uint64_t seq)
+{
+    uint8_t key[8];
+    s_put_be64(key, seq);
+    MDB_val k = {8, key}, v;
+    return seq != 0 && tsr_kv_get(txn, o->dbi[O_ITEMS], &k, &v) == 0;
 }
 
 /* Wire bytes of one incident (a one-incident SubmitBatch). */
@@ -197,6 +238,7 @@ typedef struct {
     size_t n;
     uint32_t key_id;
     size_t replaced;
+    size_t waiting; /* unchanged records whose item still waits */
 } s_put_t;
 
 /* A queued item made under another key than the one now used, and its case. */
@@ -245,16 +287,14 @@ static int s_replace_other_keys(MDB_txn *txn, s_put_t *p)
         if (!s_item_parse(&v, &it) || !it.has_key || it.key_id == p->key_id || k.mv_size != 8 ||
             !s_item_rid(&it, rid))
             continue;
-        MDB_val mk = {TSR_RECORD_ID_LEN, rid}, mv;
         s_map_t map;
-        int grc = tsr_kv_get(txn, p->o->dbi[O_MAP], &mk, &mv);
-        if (grc == TSR_ENOTFOUND || (grc == 0 && mv.mv_size != sizeof map))
+        int grc = s_map_get(p->o, txn, rid, &map);
+        if (grc == TSR_ENOTFOUND)
             continue;
         if (grc != 0) {
             rc = grc;
             break;
         }
-        memcpy(&map, mv.mv_data, sizeof map);
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             s_other_t *no = realloc(others, ncap * sizeof *no);
@@ -303,7 +343,8 @@ static int s_replace_other_keys(MDB_txn *txn, s_put_t *p)
 static int s_put_incidents_txn(MDB_txn *txn, void *arg)
 {
     s_put_t *p = arg;
-    p->replaced = 0; /* a re-run after the map grew counts afresh */
+    p->waiting = 0; /* the transaction may be run again (map growth) */
+    p->replaced = 0;
     int rc0 = s_replace_other_keys(txn, p);
     if (rc0 != 0)
         return rc0;
@@ -311,41 +352,45 @@ static int s_put_incidents_txn(MDB_txn *txn, void *arg)
         tsr_incident_t inc = p->incs[i];
         s_map_t map = {0}, old;
         s_hash(&inc, map.hash);
-        MDB_val k = {TSR_RECORD_ID_LEN, inc.record_id}, v;
-        int rc = tsr_kv_get(txn, p->o->dbi[O_MAP], &k, &v);
-        if (rc == 0 && v.mv_size == sizeof old) {
-            memcpy(&old, v.mv_data, sizeof old);
-            uint32_t want = memcmp(old.hash, map.hash, 32) == 0 ? old.version : old.version + 1;
+        int rc = s_map_get(p->o, txn, inc.record_id, &old);
+        if (rc == 0) {
+            bool same = memcmp(old.hash, map.hash, 32) == 0;
+            uint32_t want = same ? old.version : old.version + 1;
             if (inc.version < want)
                 inc.version = want;
+            /* the same record, same version, still waiting: queued once */
+            if (same && inc.version == old.version && s_item_waiting(p->o, txn, old.item)) {
+                p->waiting++;
+                continue;
+            }
         } else if (rc != TSR_ENOTFOUND) {
-            return rc == 0 ? TSR_ECORRUPT : rc;
-        }
-        map.version = inc.version;
-        snprintf(map.case_ref, sizeof map.case_ref, "%s", p->refs[i]);
-        v.mv_size = sizeof map;
-        v.mv_data = &map;
-        if ((rc = tsr_kv_put(txn, p->o->dbi[O_MAP], &k, &v, 0)) != 0)
             return rc;
+        }
         uint8_t *buf;
         size_t len;
         if ((rc = s_encode(&inc, &buf, &len)) != 0)
             return rc;
-        rc = s_put_item(p->o, txn, ITEM_INCIDENT, p->key_id, buf, len);
+        rc = s_put_item(p->o, txn, ITEM_INCIDENT, p->key_id, buf, len, &map.item);
         free(buf);
         if (rc != 0)
+            return rc;
+        map.version = inc.version;
+        snprintf(map.case_ref, sizeof map.case_ref, "%s", p->refs[i]);
+        if ((rc = s_map_put(p->o, txn, inc.record_id, &map)) != 0)
             return rc;
     }
     return 0;
 }
 
 int outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[TSR_CASE_REF_MAX],
-                         size_t n, uint32_t key_id, size_t *replaced)
+                         size_t n, uint32_t key_id, size_t *replaced, size_t *waiting)
 {
-    s_put_t p = {o, incs, refs, n, key_id, 0};
+    s_put_t p = {o, incs, refs, n, key_id, 0, 0};
     int rc = tsr_kv_write(o->kv, s_put_incidents_txn, &p);
     if (replaced)
         *replaced = rc == 0 ? p.replaced : 0;
+    if (waiting)
+        *waiting = rc == 0 ? p.waiting : 0;
     return rc;
 }
 
@@ -359,19 +404,19 @@ typedef struct {
 static int s_retract_txn(MDB_txn *txn, void *arg)
 {
     s_retract_t *r = arg;
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)r->rid}, v;
     s_map_t map;
-    int rc = tsr_kv_get(txn, r->o->dbi[O_MAP], &k, &v);
-    if (rc == 0 && v.mv_size != sizeof map)
-        rc = TSR_ECORRUPT;
+    int rc = s_map_get(r->o, txn, r->rid, &map);
     r->found = rc == 0;
     if (!r->found)
         return rc == TSR_ENOTFOUND ? 0 : rc;
-    memcpy(&map, v.mv_data, sizeof map);
     uint8_t payload[TSR_RECORD_ID_LEN + 4];
     memcpy(payload, r->rid, TSR_RECORD_ID_LEN);
     memcpy(payload + TSR_RECORD_ID_LEN, &map.version, 4);
-    return s_put_item(r->o, txn, ITEM_RETRACTION, r->key_id, payload, sizeof payload);
+    if ((rc = s_put_item(r->o, txn, ITEM_RETRACTION, r->key_id, payload, sizeof payload, NULL)) != 0)
+        return rc;
+    /* withdrawn after its last item: the record submitted again goes again */
+    map.item = 0;
+    return s_map_put(r->o, txn, r->rid, &map);
 }
 
 int outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN],
@@ -498,12 +543,9 @@ static int s_done_txn(MDB_txn *txn, void *arg)
         else if (r->retraction && r->index < d->b->n_retractions)
             rid = d->b->retractions[r->index].record_id;
         char case_ref[TSR_CASE_REF_MAX] = "?", line[512], hex[33] = "?";
-        MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
         s_map_t map;
-        if (rid && tsr_kv_get(txn, d->o->dbi[O_MAP], &k, &v) == 0 && v.mv_size == sizeof map) {
-            memcpy(&map, v.mv_data, sizeof map);
+        if (rid && s_map_get(d->o, txn, rid, &map) == 0)
             snprintf(case_ref, sizeof case_ref, "%s", map.case_ref);
-        }
         if (rid)
             tsr_hex_encode(hex, rid, TSR_RECORD_ID_LEN);
         int n2 = snprintf(line, sizeof line, "%lld\t%s\t%s\t%s%s", (long long)time(NULL), case_ref,
@@ -537,15 +579,10 @@ int outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char
     int rc = tsr_kv_read_begin(o->kv, &txn);
     if (rc != 0)
         return rc;
-    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
     s_map_t map;
-    rc = tsr_kv_get(txn, o->dbi[O_MAP], &k, &v);
-    if (rc == 0 && v.mv_size != sizeof map)
-        rc = TSR_ECORRUPT;
-    if (rc == 0) {
-        memcpy(&map, v.mv_data, sizeof map);
+    rc = s_map_get(o, txn, rid, &map);
+    if (rc == 0)
         memcpy(case_ref, map.case_ref, TSR_CASE_REF_MAX);
-    }
     tsr_kv_read_end(txn);
     return rc;
 }

@@ -1,8 +1,11 @@
 /* outbox.h - the agent's durable outbox and local record map (LMDB).
  *
- * Every record is written here, in one transaction per input file, before
- * anything is sent; it leaves only when an Ack says accepted, duplicate or
+ * Every record is written here before anything is sent, a few hundred per
+ * transaction (the agent holds no more than that in memory, whatever the
+ * size of the file); it leaves only when an Ack says accepted, duplicate or
  * rejected (rejections go to the rejection log for the safeguarding lead).
+ * A file cut short (a crash mid-file) is completed by queueing it again:
+ * its records still waiting here are not queued a second time.
  * The map record id -> case reference never leaves this machine: it is how
  * `tessera-agent resolve` takes a linkage alert back to a child's case. */
 #ifndef TESSERA_OUTBOX_H
@@ -38,12 +41,15 @@ typedef struct {
 bool outbox_keys_sendable(const outbox_keys_t *k, uint32_t key_id);
 
 /* Queues n incidents with their case references, made under network key
- * key_id. A case already sent with the same content keeps its version (the
- * collector sees a duplicate); a changed one gets the next version. Items
- * of the same cases still queued under another key are removed in the same
- * transaction: the new versions replace them (*replaced, may be NULL). */
+ * key_id, in one transaction. A case already sent with the same content
+ * keeps its version (the collector sees a duplicate); a changed one gets
+ * the next version. Items of the same cases still queued under another key
+ * are removed in the same transaction: the new versions replace them
+ * (*replaced, may be NULL). A case whose item with the same content and
+ * version still waits in the outbox is not queued again: *waiting (may be
+ * NULL) counts those. */
 int outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[TSR_CASE_REF_MAX],
-                         size_t n, uint32_t key_id, size_t *replaced);
+                         size_t n, uint32_t key_id, size_t *replaced, size_t *waiting);
 
 /* Queues the withdrawal of case_ref (its record id computed by the caller
  * with network key key_id). TSR_ENOTFOUND when this agent never queued

@@ -59,7 +59,7 @@ static int s_token(const char *path, const char *kind, const char *canon, tsr_to
     snprintf(out->kind, sizeof out->kind, "%s", kind);
     out->key_id = key.key_id;
     int rc = tsr_token_compute(out->token, &key, kind, canon);
-    explicit_bzero(&key, sizeof key);
+    tsr_netkey_clear(&key); /* frees the MAC context and wipes the key */
     if (rc != 0)
         fprintf(stderr, "tessera lookup: could not compute the token\n");
     return rc != 0;

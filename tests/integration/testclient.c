@@ -111,28 +111,35 @@ static int s_submit(void *ctx, char **argv, int argc)
         return s_die("network key", &err);
     tsr_record_ctx_t rctx = {.agency_id = argv[4], .agency_type = 1, .keys = {&key}, .n_keys = 1};
     tsr_reader_t *r;
-    if (tsr_reader_open(&r, argv[6], &err) != 0)
+    if (tsr_reader_open(&r, argv[6], &err) != 0) {
+        tsr_netkey_clear(&key);
         return s_die("input", &err);
+    }
     static tsr_incident_t incs[1000];
     size_t n = 0;
     char ref[TSR_CASE_REF_MAX];
     int rc;
     while (n < 1000 && (rc = tsr_reader_next(r, &rctx, &incs[n], ref, &err)) != 0)
-        if (rc > 0)
+        if (rc > 0) {
             n++;
-        else
+        } else {
+            tsr_netkey_clear(&key);
             return s_die("record", &err);
+        }
     tsr_reader_destroy(&r);
     tsr_retraction_t rets[64];
     size_t nr = 0;
     for (int i = 7; i < argc && nr < 64; i++) {
         char cref[TSR_CASE_REF_MAX];
         unsigned v;
-        if (sscanf(argv[i], "retract:%127[^:]:%u", cref, &v) != 2)
+        if (sscanf(argv[i], "retract:%127[^:]:%u", cref, &v) != 2) {
+            tsr_netkey_clear(&key);
             return fprintf(stderr, "testclient: bad %s\n", argv[i]), 2;
+        }
         tsr_record_id_compute(rets[nr].record_id, &key, argv[4], cref);
         rets[nr++].version = v;
     }
+    tsr_netkey_clear(&key); /* frees its MAC context */
     tsr_conn_t *c;
     if (tsr_conn_open(&c, ctx, argv[0], argv[1], argv[2], &err) != 0)
         return s_die("connect", &err);

@@ -51,7 +51,7 @@ static void s_queue(agent_outbox_t *o, int first, int n, uint32_t key_id, size_t
     char refs[8][TSR_CASE_REF_MAX];
     for (int i = 0; i < n; i++)
         s_case(&incs[i], refs[i], first + i, key_id);
-    assert_int_equal(outbox_put_incidents(o, incs, refs, (size_t)n, key_id, replaced), 0);
+    assert_int_equal(outbox_put_incidents(o, incs, refs, (size_t)n, key_id, replaced, NULL), 0);
 }
 
 static size_t s_peek(agent_outbox_t *o, const outbox_keys_t *k, tsr_batch_t *b, uint64_t *seqs)
