@@ -275,6 +275,7 @@ static void s_handle(tsr_zap_t *z)
     bool curve = n >= 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
                  zmq_msg_size(&f[6]) == 32;
     char addr[64] = "?";
+    bool logged = false; /* the refusal was logged with its own reason */
     if (n >= 4)
         snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (char *)zmq_msg_data(&f[3]));
     if (curve) {
@@ -286,7 +287,9 @@ static void s_handle(tsr_zap_t *z)
                                     strlen(TSR_ZAP_DOMAIN_ALERTS)) == 0;
         if (c && alerts_domain && c->role != TSR_ROLE_LIAISON && c->role != TSR_ROLE_ADMIN) {
             text = "role may not receive linkage alerts";
-            tsr_warn("zap", "denied %s (%s) on the alert stream", c->id, tsr_role_name(c->role));
+            tsr_warn("zap", "denied %s (%s) on the alert stream event=peer_refused reason=role "
+                     "peer=%s id=%s key=%s", c->id, tsr_role_name(c->role), addr, c->id, key);
+            logged = true;
             c = NULL;
         }
         if (c) {
@@ -298,9 +301,10 @@ static void s_handle(tsr_zap_t *z)
     }
     if (status[0] == '2')
         tsr_info("zap", "accepted %s from %s", id, addr);
-    else
-        tsr_warn("zap", "denied %s key %s from %s", curve ? "unlisted" : "non-CURVE",
-                 curve ? key : "-", addr);
+    else if (!logged)
+        tsr_warn("zap", "denied %s key %s from %s event=peer_refused reason=%s peer=%s key=%s",
+                 curve ? "unlisted" : "non-CURVE", curve ? key : "-", addr,
+                 curve ? "unlisted" : "not_curve", addr, curve ? key : "-");
     uint8_t meta[128];
     size_t meta_len = status[0] == '2' ? s_metadata(meta, "X-Tessera-Key", key) : 0;
     s_send(z->handler, "1.0", 3, true);
