@@ -206,9 +206,10 @@ static void s_count_malformed(s_collector_t *c, const char *sock, const char *pe
     if (slot->suppressed)
         snprintf(more, sizeof more, "; %llu more from it not logged",
                  (unsigned long long)slot->suppressed);
-    tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far", who,
-             answered ? "answered MALFORMED" : "dropped", why, more,
-             (unsigned long long)c->malformed);
+    tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far event=%s status=malformed id=%s",
+             who, answered ? "answered MALFORMED" : "dropped", why, more,
+             (unsigned long long)c->malformed, answered ? "batch_rejected" : "frame_dropped",
+             peer ? peer : "-");
     slot->last_ms = now;
     slot->suppressed = 0;
 }
@@ -323,6 +324,12 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     a->rejections = rj;
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
+    if (a->n_rejections > 0)
+        tsr_info("ingest", "%s: batch %llu: %zu of %zu record(s) rejected, the first: %s "
+                 "event=batch_rejected agency=%s batch=%llu records=%zu rejected=%zu",
+                 p->client.id, (unsigned long long)a->batch_id, a->n_rejections, p->n_items,
+                 rj[0].detail, p->client.id, (unsigned long long)a->batch_id, p->n_items,
+                 a->n_rejections);
     free(rj);
 }
 
@@ -545,7 +552,8 @@ static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
         char why[96];
         snprintf(why, sizeof why, "%ss may not submit", tsr_role_name(p->client.role));
         s_ack_refusal(c, p, &pk, TSR_ACK_DENIED, why);
-        tsr_warn("ingest", "%s (%s) may not submit", p->client.id, tsr_role_name(p->client.role));
+        tsr_warn("ingest", "%s (%s) may not submit event=batch_rejected status=denied id=%s",
+                 p->client.id, tsr_role_name(p->client.role), p->client.id);
         return false;
     }
     return true;
