@@ -50,8 +50,7 @@ pick_ports
 COLLECTOR_STARTS=0
 
 # start_collector DATA_DIR: starts it on INGEST/QUERY and waits until it listens.
-# EXTRA_CONF, if set, is appended to its config file; COLLECTOR_ARGS, if
-# set, are added to its command line.
+# EXTRA_CONF, if set, is appended to its config file.
 start_collector() {
     local data="$1" try
     # the first start may pick other ports if another test holds these;
@@ -81,9 +80,7 @@ alerts_endpoint = $ALERTS
 log_level = warn
 ${EXTRA_CONF:-}
 CONF
-    # shellcheck disable=SC2086 # COLLECTOR_ARGS: extra options, word-split
-    "$COLLECTOR" --config "$TMP/collector.conf" ${COLLECTOR_ARGS:-} >"$TMP/collector.out" \
-        2>>"$TMP/collector.log" &
+    "$COLLECTOR" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
     COLLECTOR_PID=$!
     for _ in $(seq 200); do
         grep -q "server public key" "$TMP/collector.out" 2>/dev/null && return 0

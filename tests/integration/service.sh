@@ -37,7 +37,7 @@ notify_wait() {
 export NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=400000
 JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/collector.log")
 export JOURNAL_STREAM
-COLLECTOR_ARGS="--log-level info" start_collector "$DATA"
+start_collector "$DATA"
 notify_wait "READY=1" && PASSES=$((PASSES + 1)) || { echo "FAIL: no READY=1" >&2; FAILS=$((FAILS + 1)); }
 expect_eq "READY=1 first, with the endpoints" "$(head -n 1 "$TMP/notify.log")" \
     "READY=1|STATUS=listening: ingest $INGEST, query $QUERY, alerts $ALERTS; 0 clients"
@@ -53,6 +53,10 @@ notify_wait "RELOADING=1" && PASSES=$((PASSES + 1)) || { echo "FAIL: no RELOADIN
 expect_eq "reload: RELOADING=1 then READY=1" \
     "$(grep -v '^WATCHDOG=1$' "$TMP/notify.log" | tail -n 2 | tr '\n' ' ')" "RELOADING=1 READY=1 "
 
+# a reload that fails is logged as an error (the tests log warnings and up)
+echo "not a client line" >>"$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+for _ in $(seq 100); do grep -q "keeping the previous" "$TMP/collector.log" && break; sleep 0.05; done
 kill -TERM "$COLLECTOR_PID"
 set +e
 wait "$COLLECTOR_PID"
@@ -64,9 +68,8 @@ expect_eq "STOPPING=1 last" "$(grep -v '^WATCHDOG=1$' "$TMP/notify.log" | tail -
 
 # the journal's lines: a priority prefix, no time
 log=$(cat "$TMP/collector.log")
-expect_contains "journal: info line" "$log" "<6>info collector: listening: ingest $INGEST"
-expect_contains "journal: watchdog interval logged" "$log" "<6>info collector: systemd watchdog every 400 ms"
-expect_contains "journal: reload logged" "$log" "<6>info collector: SIGHUP: 0 clients loaded from"
+expect_contains "journal: error line with its priority, no time" "$log" \
+    "<3>error collector: SIGHUP: keeping the previous client list: $DATA/authorized_clients:4:"
 expect_eq "journal: every line has a priority prefix" "$(grep -cv '^<[3467]>' <<<"$log" || true)" "0"
 
 # elsewhere (stderr to a file, JOURNAL_STREAM inherited but not that file's;
@@ -74,10 +77,14 @@ expect_eq "journal: every line has a priority prefix" "$(grep -cv '^<[3467]>' <<
 unset NOTIFY_SOCKET WATCHDOG_USEC
 : >"$TMP/notify.log"
 mv "$TMP/collector.log" "$TMP/journal.log"
-COLLECTOR_ARGS="--log-level info" start_collector "$DATA"
+sed -i '$d' "$DATA/authorized_clients"
+start_collector "$DATA"
+echo "not a client line" >>"$DATA/authorized_clients"
+kill -HUP "$COLLECTOR_PID"
+for _ in $(seq 100); do grep -q "keeping the previous" "$TMP/collector.log" && break; sleep 0.05; done
 stop_collector
 first=$(head -n 1 "$TMP/collector.log")
-if [[ "$first" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\ info\ collector:\ listening:\ ingest ]]; then
+if [[ "$first" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\ error\ collector:\ SIGHUP:\ keeping\ the\ previous\ client\ list ]]; then
     PASSES=$((PASSES + 1))
 else
     echo "FAIL: not a timestamped line: [$first]" >&2
