@@ -3,7 +3,8 @@
 # READY=1 (with the endpoints) once its sockets are bound, watchdog pings
 # from the loop, RELOADING=1/READY=1 around SIGHUP, STOPPING=1 on SIGTERM;
 # and its log lines: with a priority prefix and no time when stderr is the
-# journal's stream (JOURNAL_STREAM), with an ISO-8601 UTC time otherwise.
+# journal's stream (JOURNAL_STREAM), with an ISO-8601 UTC time otherwise;
+# key events (peer refused, batch refused) with their key=value fields.
 # A Python datagram socket stands in for systemd's notification socket.
 source "$(dirname "$0")/lib.sh"
 DATA="$TMP/data"
@@ -48,11 +49,24 @@ if [ "$pings" -ge 3 ] && [ "$pings" -le 20 ]; then PASSES=$((PASSES + 1)); else
     echo "FAIL: $pings watchdog pings in 1.2 s (want 3 to 20)" >&2
     FAILS=$((FAILS + 1)); fi
 
+# an analyst listed (the reload), a stranger not: key events carry their fields
+EX="$TSR_SOURCE_DIR/schemas/examples/incidents.jsonl"
+"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+for k in analyst stranger; do "$CLI" keygen --curve "$TMP/$k" >/dev/null; done
+pub() { grep -v '^#' "$TMP/$1.pub"; }
+echo "$(pub analyst) analyst yh-analyst-1 E12000003" >>"$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
 notify_wait "RELOADING=1" && PASSES=$((PASSES + 1)) || { echo "FAIL: no RELOADING=1" >&2; FAILS=$((FAILS + 1)); }
 expect_eq "reload: RELOADING=1 then READY=1" \
     "$(grep -v '^WATCHDOG=1$' "$TMP/notify.log" | tail -n 2 | tr '\n' ' ')" "RELOADING=1 READY=1 "
 
+submit() { "$TESTCLIENT" submit "$INGEST" "$DATA/collector.pub" "$TMP/$1.key" "$TMP/network.key" "$2" 1 "$EX"; }
+set +e
+submit stranger x >/dev/null 2>&1
+rc=$?
+set -e
+expect_eq "stranger: no reply" "$rc" "3"
+expect_eq "analyst: DENIED" "$(field status "$(submit analyst yh-analyst-1)")" "3"
 # a reload that fails is logged as an error (the tests log warnings and up)
 echo "not a client line" >>"$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
@@ -69,7 +83,11 @@ expect_eq "STOPPING=1 last" "$(grep -v '^WATCHDOG=1$' "$TMP/notify.log" | tail -
 # the journal's lines: a priority prefix, no time
 log=$(cat "$TMP/collector.log")
 expect_contains "journal: error line with its priority, no time" "$log" \
-    "<3>error collector: SIGHUP: keeping the previous client list: $DATA/authorized_clients:4:"
+    "<3>error collector: SIGHUP: keeping the previous client list: $DATA/authorized_clients:5:"
+expect_contains "journal: peer refused, with fields" "$log" \
+    "<4>warn zap: denied unlisted key $(pub stranger) from 127.0.0.1 event=peer_refused reason=unlisted peer=127.0.0.1 key=$(pub stranger)"
+expect_contains "journal: batch refused, with fields" "$log" \
+    "<4>warn ingest: yh-analyst-1 (analyst) may not submit event=batch_rejected status=denied id=yh-analyst-1"
 expect_eq "journal: every line has a priority prefix" "$(grep -cv '^<[3467]>' <<<"$log" || true)" "0"
 
 # elsewhere (stderr to a file, JOURNAL_STREAM inherited but not that file's;
