@@ -4,6 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 1800
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 ifdef CI
@@ -12,7 +13,7 @@ endif
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps configure build test test-asan fuzz demo bench install deb clean
+.PHONY: all deps configure build test test-asan fuzz demo bench soak install deb clean
 
 all: build
 
@@ -60,6 +61,11 @@ deb: deps
 
 bench: build
 	@ctest --test-dir $(BUILD) -L bench --verbose
+
+# The soak test (docs/RELIABILITY.md): 8 agents, a hostile peer, a query
+# flooder and kill -9 for SOAK_SECONDS; the report lands in $(BUILD)/soak/.
+soak: build
+	@SOAK_SECONDS=$(SOAK_SECONDS) ctest --test-dir $(BUILD) -L soak --verbose --timeout $$(($(SOAK_SECONDS) + 1800))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-deb demo-run

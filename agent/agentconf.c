@@ -3,8 +3,10 @@
 #include "tessera/codes.h"
 #include "tessera/config.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 
 #include <libgen.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,17 +58,53 @@ static void s_resolve(char **p, const char *dir)
     *p = abs;
 }
 
+static void s_print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "tessera-agent: %s\n", problem);
+}
+
+/* StrictModes (issue 15): the agency directory, this file, the keys, the
+ * outbox (whose map leads back to children's cases) and the inbox (raw
+ * exports) must be the agent user's alone to change; secrets to read too. */
+static int s_check_files(const agent_conf_t *c, const char *dir)
+{
+    char data_mdb[4200], lock_mdb[4200];
+    snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", c->data_dir);
+    snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", c->data_dir);
+    const tsr_fsmode_item_t items[] = {
+        {dir, TSR_FSMODE_DIR},
+        {c->path, TSR_FSMODE_FILE},
+        {c->data_dir, TSR_FSMODE_DIR},
+        {data_mdb, TSR_FSMODE_SECRET},
+        {lock_mdb, TSR_FSMODE_FILE},
+        {c->client_key, TSR_FSMODE_SECRET},
+        {c->network_key, TSR_FSMODE_SECRET},
+        {c->server_key, TSR_FSMODE_FILE}, /* whom the agent trusts to be the collector */
+        {c->inbox, TSR_FSMODE_DIR},
+    };
+    int n = tsr_fsmode_check_all(items, sizeof items / sizeof items[0], s_print_problem, NULL);
+    if (n < 0)
+        fprintf(stderr, "tessera-agent: cannot check the files: %s\n", tsr_strerror(n));
+    else if (n > 0)
+        fprintf(stderr,
+                "tessera-agent: refusing to run: %d file(s) other users could change or "
+                "read (like sshd's StrictModes); fix them as shown\n",
+                n);
+    return n;
+}
+
 int agent_conf_load(agent_conf_t *c, const char *path)
 {
     memset(c, 0, sizeof *c);
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
-    if (tsr_config_load(s_keys(c), path, &err) != 0) {
+    if (tsr_config_load_lines(s_keys(c), path, c->lines, &err) != 0) {
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
         if (err.line == 0 && !err.field[0])
             fprintf(stderr, "  (make one with 'tessera-agent init', or give --config FILE)\n");
-        return -1;
+        goto fail;
     }
     c->path = strdup(path);
     char *copy = strdup(path);
@@ -76,19 +114,28 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     s_resolve(&c->network_key, dir);
     s_resolve(&c->data_dir, dir);
     s_resolve(&c->inbox, dir);
+    int problems = c->path ? s_check_files(c, dir) : TSR_ENOMEM;
     free(copy);
+    if (problems != 0)
+        goto fail;
     c->ctx.agency_type = tsr_codes_value(TSR_CODES_AGENCY_TYPE, c->agency_type);
     if (c->ctx.agency_type < 0) {
         fprintf(stderr, "tessera-agent: %s: agency.type '%s' is not a known agency type\n", path,
                 c->agency_type);
-        return -1;
+        goto fail;
     }
     if (c->area && tsr_area_check(c->area, "agency.area", &err) != 0) {
         fprintf(stderr, "tessera-agent: %s: %s\n", path, tsr_error_format(&err, msg, sizeof msg));
-        return -1;
+        goto fail;
     }
     if (tsr_netkey_load(&c->key, c->network_key, &err) != 0) {
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        goto fail;
+    }
+    /* keyed once, here: every token and record id reuses the context */
+    if (tsr_netkey_prepare(&c->key) != 0) {
+        fprintf(stderr, "tessera-agent: %s: OpenSSL cannot make HMAC-SHA256 with the network key\n",
+                c->network_key);
         return -1;
     }
     c->ctx.agency_id = c->agency_id;
@@ -98,12 +145,34 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     c->ctx.keys[0] = &c->key;
     c->ctx.n_keys = 1;
     return 0;
+fail: /* what the table or path holds is freed: the caller gets nothing */
+    agent_conf_free(c);
+    return -1;
+}
+
+const char *agent_conf_where(const agent_conf_t *c, const char *section, const char *name,
+                             char *buf, size_t cap)
+{
+    agent_conf_t copy = *c; /* s_keys only takes the destinations' addresses */
+    const tsr_config_key_t *k = s_keys(&copy);
+    long line = 0;
+    for (size_t i = 0; k[i].name && i < sizeof c->lines / sizeof c->lines[0]; i++)
+        if (!strcmp(k[i].section, section) && !strcmp(k[i].name, name))
+            line = c->lines[i];
+    if (line > 0)
+        snprintf(buf, cap, "%s:%ld ([%s] %s)", c->path, line, section, name);
+    else
+        snprintf(buf, cap, "[%s] %s in %s", section, name, c->path);
+    return buf;
 }
 
 void agent_conf_free(agent_conf_t *c)
 {
     agent_conf_t copy = *c;
     tsr_config_free(s_keys(&copy));
+    tsr_netkey_clear(&c->key);
     free(c->path);
-    memset(c, 0, sizeof *c);
+    /* the network key is in here: a plain memset may be optimised away */
+    OPENSSL_cleanse(&copy, sizeof copy);
+    OPENSSL_cleanse(c, sizeof *c);
 }

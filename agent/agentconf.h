@@ -3,6 +3,7 @@
 #define TESSERA_AGENTCONF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "tessera/record.h"
 #include "tessera/token.h"
@@ -17,12 +18,21 @@ typedef struct agent_conf {
     /* derived */
     tsr_netkey_t key;
     tsr_record_ctx_t ctx;
+    long lines[32]; /* the line each key was set on (agent_conf_where) */
 } agent_conf_t;
 
-/* Loads and checks the file (keys loaded, codes valid); prints why not and
- * returns -1. Relative paths in the file are relative to its directory. */
+/* Loads and checks the file (keys loaded, codes valid, and its files safe
+ * from other users: see agentconf.c); prints why not and returns -1, with
+ * nothing left to free. Relative paths in the file are relative to its
+ * directory. */
 int agent_conf_load(agent_conf_t *c, const char *path);
 void agent_conf_free(agent_conf_t *c);
+
+/* Where a setting comes from, for a message that names what to fix:
+ * "FILE:LINE ([section] name)", or "[section] name in FILE" when the file
+ * leaves it at its default. Returns buf. */
+const char *agent_conf_where(const agent_conf_t *c, const char *section, const char *name,
+                             char *buf, size_t cap);
 
 /* The config path from --config or $TESSERA_AGENT_CONFIG or ./agent.conf. */
 const char *agent_conf_path(const char *given);

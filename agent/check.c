@@ -3,6 +3,7 @@
  * collector, so a safeguarding lead can see what leaves the building. */
 #include <getopt.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,8 @@ static int s_load_key(tsr_netkey_t *key, const char *path)
     int rc = tsr_netkey_load(key, path, &err);
     if (rc != 0)
         fprintf(stderr, "tessera-agent: %s\n", tsr_error_format(&err, msg, sizeof msg));
+    else if ((rc = tsr_netkey_prepare(key)) != 0) /* keyed once, for every token */
+        fprintf(stderr, "tessera-agent: %s: OpenSSL cannot make HMAC-SHA256 with this key\n", path);
     return rc;
 }
 
@@ -153,14 +156,15 @@ int agent_cmd_check(int argc, char **argv)
             return 2;
         }
     }
-    tsr_netkey_t keys[2];
-    if (s_load_key(&keys[0], key_path) != 0)
-        return 1;
-    ctx.keys[ctx.n_keys++] = &keys[0];
-    if (next_key_path) {
-        if (s_load_key(&keys[1], next_key_path) != 0)
-            return 1;
-        ctx.keys[ctx.n_keys++] = &keys[1];
+    tsr_netkey_t keys[2] = {0}; /* owning nothing: clearing both below is safe */
+    int rc = s_load_key(&keys[0], key_path);
+    if (rc == 0) {
+        ctx.keys[ctx.n_keys++] = &keys[0];
+        if (next_key_path && (rc = s_load_key(&keys[1], next_key_path)) == 0)
+            ctx.keys[ctx.n_keys++] = &keys[1];
     }
-    return s_check_files(argv + optind, argc - optind, &ctx);
+    rc = rc == 0 ? s_check_files(argv + optind, argc - optind, &ctx) : 1;
+    tsr_netkey_clear(&keys[0]);
+    tsr_netkey_clear(&keys[1]);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* keys.c - `tessera-agent hash` and `tessera-agent keygen`: the network key
  * and single identifiers, for agencies and liaison checking an identifier. */
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,19 +63,20 @@ int agent_cmd_hash(int argc, char **argv)
         return 1;
     }
     char kind_out[TSR_KIND_MAX], canon[TSR_CANON_MAX];
-    if (tsr_canon(kind, argv[optind], &copts, kind_out, sizeof kind_out, canon, sizeof canon,
-                  &err) != 0) {
-        fprintf(stderr, "tessera-agent hash: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
-    }
     uint8_t tok[TSR_TOKEN_LEN];
     char hex[2 * TSR_TOKEN_LEN + 1];
-    if (tsr_token_compute(tok, &key, kind_out, canon) != 0) {
+    int rc = 1;
+    if (tsr_canon(kind, argv[optind], &copts, kind_out, sizeof kind_out, canon, sizeof canon,
+                  &err) != 0)
+        fprintf(stderr, "tessera-agent hash: %s\n", tsr_error_format(&err, msg, sizeof msg));
+    else if (tsr_token_compute(tok, &key, kind_out, canon) != 0)
         fprintf(stderr, "tessera-agent hash: could not compute the token\n");
-        return 1;
-    }
-    printf("%s\t%s\t%s\n", kind_out, canon, tsr_hex_encode(hex, tok, sizeof tok));
-    return 0;
+    else
+        rc = 0;
+    tsr_netkey_clear(&key); /* frees the key's MAC context, wipes the key */
+    if (rc == 0)
+        printf("%s\t%s\t%s\n", kind_out, canon, tsr_hex_encode(hex, tok, sizeof tok));
+    return rc;
 }
 
 int agent_cmd_keygen(int argc, char **argv)
@@ -102,10 +104,13 @@ int agent_cmd_keygen(int argc, char **argv)
     char msg[768];
     tsr_error_clear(&err);
     tsr_netkey_t key;
-    if (tsr_netkey_generate(&key, key_path, &err) != 0) {
+    int rc = tsr_netkey_generate(&key, key_path, &err);
+    uint32_t key_id = key.key_id;
+    OPENSSL_cleanse(&key, sizeof key); /* the network key: not left on the stack */
+    if (rc != 0) {
         fprintf(stderr, "tessera-agent keygen: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
     }
-    printf("wrote network key %s (key id %u)\n", key_path, key.key_id);
+    printf("wrote network key %s (key id %u)\n", key_path, key_id);
     return 0;
 }

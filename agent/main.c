@@ -22,8 +22,18 @@ static const char s_usage[] =
     "  run                  daemon: watch the inbox folder and keep delivering\n"
     "\n"
     "Run 'tessera-agent COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error,\n"
-    "3 collector unreachable (records stay queued).\n";
+    "Commands that use an agency directory (init, submit, retract, resolve,\n"
+    "status, run) refuse to run as root (--allow-root: for tests and demos only)\n"
+    "and, like sshd's StrictModes, refuse files other users could change.\n"
+    "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error; about\n"
+    "the collector (records stay queued and go next time):\n"
+    "  3  unreachable: nothing listens at [collector] endpoint\n"
+    "  4  wrong collector public key ([collector] server_key)\n"
+    "  5  this agent's key is not in the collector's authorized_clients (add the\n"
+    "     line 'tessera-agent init' printed, then SIGHUP the collector)\n"
+    "  6  timed out: connected, but no answer within [agent] timeout_ms\n"
+    "  7  wrong network key: the collector accepts another ([keys] network_key);\n"
+    "     nothing new is queued, and records queued under it are held back\n";
 
 int main(int argc, char **argv)
 {

@@ -14,7 +14,9 @@ static const char s_usage[] =
     "Purges the records reported before a day (default: what the collector's\n"
     "retention period no longer allows; it also does this every day) with their\n"
     "index entries and cluster membership. Alerts stay, without the purged\n"
-    "record ids. This cannot be undone. Needs the admin role; audited.\n" CLI_CONN_USAGE;
+    "record ids. The audit log is purged too, to its own retention period\n"
+    "([retention] audit_months), never by --before. This cannot be undone.\n"
+    "Needs the admin role; audited.\n" CLI_CONN_USAGE;
 
 int cli_cmd_admin(int argc, char **argv)
 {
@@ -63,16 +65,23 @@ int cli_cmd_admin(int argc, char **argv)
     req.u.query.before_day = before;
     int rc = cli_request("admin purge", &co, &req, &reply);
     if (rc == 0) {
-        uint64_t purged = 0, day = 0;
+        uint64_t purged = 0, day = 0, audit = 0;
         for (size_t i = 0; i < reply.u.response.n_counters; i++) {
             if (!strcmp(reply.u.response.counters[i].name, "purged_records"))
                 purged = reply.u.response.counters[i].value;
             if (!strcmp(reply.u.response.counters[i].name, "before_day"))
                 day = reply.u.response.counters[i].value;
+            if (!strcmp(reply.u.response.counters[i].name, "purged_audit_entries"))
+                audit = reply.u.response.counters[i].value;
         }
         char d[11];
         printf("purged %" PRIu64 " record%s reported before %s\n", purged, purged == 1 ? "" : "s",
                tsr_day_format(d, (int32_t)day));
+        /* the audit log keeps its own retention ([retention] audit_months),
+         * whatever day was asked: said only when it purged something */
+        if (audit > 0)
+            printf("purged %" PRIu64 " audit entr%s older than the audit retention\n", audit,
+                   audit == 1 ? "y" : "ies");
     }
     tsr_msg_clear(&reply);
     return rc;

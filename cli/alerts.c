@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "tessera/client.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 #include "tessera/token.h"
 
 static const char s_usage[] =
@@ -70,6 +71,8 @@ typedef struct {
     tsr_conn_t *query;
     unsigned shown;
     bool warned_behind;
+    bool following; /* --follow */
+    int conn_exit; /* the exit code of the last connection failure (3 or 6) */
 } s_alerts_t;
 
 /* --- state file ------------------------------------------------------------------ */
@@ -99,23 +102,17 @@ static int s_state_load(const char *path, uint64_t *last)
     return 0;
 }
 
-/* Written to a temporary file, flushed to disk and renamed over the old:
- * a crash leaves the old or the new number, never half of one. */
+/* Written to a new temporary file, flushed to disk and renamed over the
+ * old (tsr_fsmode_write): a crash leaves the old or the new number, never
+ * half of one, and a symlink in its place is replaced, not followed. */
 static int s_state_save(const char *path, uint64_t last)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp || fprintf(fp, "%" PRIu64 "\n", last) < 0 || fflush(fp) != 0 ||
-        fsync(fileno(fp)) != 0) {
-        fprintf(stderr, "tessera alerts: cannot write %s: %s\n", tmp, strerror(errno));
-        if (fp)
-            fclose(fp);
-        return -1;
-    }
-    fclose(fp);
-    if (rename(tmp, path) != 0) {
-        fprintf(stderr, "tessera alerts: cannot replace %s: %s\n", path, strerror(errno));
+    char text[32], msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", last);
+    if (tsr_fsmode_write(path, text, (size_t)n, 0600, true, &err) != 0) {
+        fprintf(stderr, "tessera alerts: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return -1;
     }
     return 0;
@@ -278,9 +275,13 @@ static int s_show(s_alerts_t *s, const tsr_alert_t *a)
 
 /* --- fetching -------------------------------------------------------------------- */
 
+static void s_sleep(int ms);
+
 /* Fetches and shows every alert after s->last from the query socket.
- * Returns 0, 1 when the collector refused (permission), -1 when it could
- * not be reached (the caller retries). */
+ * Returns 0, 1 when the collector refused (permission; a rate limit stops
+ * only a one-off query: a follower waits and asks again), 4 or 5 when it
+ * refused the handshake or the key (cli_conn_failed), -1 when it could
+ * not be reached or did not answer (the caller retries; s->conn_exit). */
 static int s_catch_up(s_alerts_t *s)
 {
     for (;;) {
@@ -300,10 +301,18 @@ static int s_catch_up(s_alerts_t *s)
         req.u.query.max = S_PAGE;
         int rc = tsr_conn_request(s->query, &req, &reply, 5000, &err);
         if (rc != 0) {
+            tsr_conn_failure_t f = tsr_conn_failure(s->query);
+            int code = f != TSR_CONN_ANSWERED
+                           ? cli_conn_failed("alerts", &s->co, s->query)
+                           : (fprintf(stderr, "tessera alerts: %s\n",
+                                      tsr_error_format(&err, msg, sizeof msg)),
+                              TSR_EXIT_TIMEOUT);
             /* Lazy Pirate: a socket that timed out is closed and reopened */
             tsr_conn_close(&s->query);
             tsr_msg_clear(&reply);
-            fprintf(stderr, "tessera alerts: %s\n", tsr_error_format(&err, msg, sizeof msg));
+            if (f == TSR_CONN_SERVER_KEY || f == TSR_CONN_NOT_AUTHORISED)
+                return code; /* waiting will not mend it */
+            s->conn_exit = code;
             return -1;
         }
         const tsr_response_t *r = &reply.u.response;
@@ -317,13 +326,22 @@ static int s_catch_up(s_alerts_t *s)
             s->warned_behind = true;
         }
         if (reply.kind != TSR_MSG_RESPONSE || r->status != TSR_QSTATUS_OK) {
-            fprintf(stderr, "tessera alerts: %s%s\n",
-                    reply.kind == TSR_MSG_RESPONSE && r->status == TSR_QSTATUS_DENIED
-                        ? "permission denied: "
-                        : "",
-                    reply.kind == TSR_MSG_RESPONSE ? r->error : "unexpected reply");
+            char why[400];
+            fprintf(stderr, "tessera alerts: %s\n",
+                    reply.kind == TSR_MSG_RESPONSE ? cli_refusal_text(why, sizeof why, r)
+                                                   : "unexpected reply");
+            /* over the rate limit: a follower waits as long as it was told
+             * and asks again; a one-off query stops here */
+            int again = reply.kind == TSR_MSG_RESPONSE && r->status == TSR_QSTATUS_RATE_LIMITED &&
+                        s->following;
+            int wait = (int)(r->retry_after_ms ? r->retry_after_ms : 1000);
             tsr_msg_clear(&reply);
-            return 1;
+            if (!again)
+                return 1;
+            s_sleep(wait);
+            if (s_stop)
+                return 0;
+            continue;
         }
         int out = 0;
         for (size_t i = 0; out == 0 && i < r->n_alerts; i++)
@@ -391,6 +409,13 @@ static int s_follow(s_alerts_t *s)
             continue;
         }
         int r = tsr_conn_recv(sub, &m, 1000, &err);
+        if (r == TSR_ENET && (tsr_conn_failure(sub) == TSR_CONN_SERVER_KEY ||
+                              tsr_conn_failure(sub) == TSR_CONN_NOT_AUTHORISED)) {
+            /* the stream refuses this key (taken off the list, or not a
+             * liaison or admin key): say so rather than wait for ever */
+            rc = cli_conn_failed("alerts", &s->co, sub);
+            break;
+        }
         if (r == TSR_EAGAIN) {
             /* no heartbeat either: after 10 s of silence ask the log (the
              * stream may be restarting) */
@@ -498,11 +523,12 @@ int cli_cmd_alerts(int argc, char **argv)
     s.ctx = zmq_ctx_new();
     int rc;
     if (follow) {
+        s.following = true;
         rc = s_follow(&s);
     } else {
         rc = s_catch_up(&s);
         if (rc < 0)
-            rc = 3; /* unreachable: as tessera-agent, exit 3 */
+            rc = s.conn_exit; /* unreachable (3) or timed out (6), as tessera-agent */
         else if (rc == 0 && s.shown == 0 && !s.json)
             fprintf(stderr, "no new alerts after %" PRIu64 "\n", s.last);
     }

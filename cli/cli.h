@@ -22,6 +22,12 @@ int cli_cmd_trends(int argc, char **argv);
 int cli_cmd_report(int argc, char **argv);
 int cli_cmd_ptable(int argc, char **argv);
 
+/* The exit codes of every query command, for --help. */
+#define CLI_EXIT_USAGE                                                                             \
+    "Exit: 0 ok, 1 failure or refusal, 2 usage, 3 collector unreachable\n"                         \
+    "(--collector), 4 wrong collector public key (--server-key), 5 your key not\n"                 \
+    "in the collector's authorized_clients, 6 timed out (connected, no answer).\n"
+
 /* Connection options every query command takes (getopt_long values). */
 enum { CLI_OPT_COLLECTOR = 1000, CLI_OPT_ALERTS, CLI_OPT_SERVER_KEY, CLI_OPT_KEY };
 #define CLI_CONN_LONG_OPTIONS                                                                      \
@@ -31,7 +37,8 @@ enum { CLI_OPT_COLLECTOR = 1000, CLI_OPT_ALERTS, CLI_OPT_SERVER_KEY, CLI_OPT_KEY
 #define CLI_CONN_USAGE                                                                             \
     "  --server-key FILE     the collector's public key (collector.pub)\n"                        \
     "  --key FILE            your secret key (NAME.key, made by tessera keygen --curve)\n"       \
-    "  --collector ENDPOINT  query endpoint (default tcp://127.0.0.1:7702)\n"
+    "  --collector ENDPOINT  query endpoint (default tcp://127.0.0.1:7702)\n"                     \
+    "\n" CLI_EXIT_USAGE
 
 typedef struct {
     const char *endpoint, *alerts_endpoint, *server, *key;
@@ -44,9 +51,27 @@ bool cli_conn_option(cli_conn_opts_t *o, int opt, const char *arg);
 bool cli_conn_complete(const cli_conn_opts_t *o, const char *cmd);
 
 /* One query: 0 when the collector answered OK (reply filled; clear it),
- * 1 after printing why not ("permission denied: ..." for a refused role). */
+ * else the exit code after printing why not: 1 ("permission denied: ..."
+ * for a refused role), 3 to 6 when it did not answer (cli_conn_failed),
+ * 7 (TSR_EXIT_WRONG_NETWORK_KEY) for a lookup under another network key
+ * (reply then holds the keys the collector accepts). */
 int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
                 tsr_msg_t *reply);
+
+/* Why the collector did not answer r (status not OK), into out (cap bytes):
+ * "permission denied: WHY" for a refused role, "rate limited: WHY; try
+ * again in N s" for a key over [limits] queries_per_minute, WHY otherwise.
+ * Returns out. */
+const char *cli_refusal_text(char *out, size_t cap, const tsr_response_t *r);
+struct tsr_conn;
+/* Prints why conn's last request got no answer, naming the option to fix
+ * (--collector, --server-key) or the authorized_clients line to add for
+ * cmd's role, and returns its exit code (TSR_EXIT_*, client.h). */
+int cli_conn_failed(const char *cmd, const cli_conn_opts_t *o, const struct tsr_conn *conn);
+/* The same into why (without "tessera CMD: "); 0 when conn did answer. */
+int cli_conn_why(const char *cmd, const cli_conn_opts_t *o, const struct tsr_conn *conn, char *why,
+                 size_t cap);
+
 
 /* Printing helpers. A trend cell as released: its count, "<k" (a small
  * count, "&lt;k" for HTML) or "x" (hidden to protect another cell). */

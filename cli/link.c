@@ -11,6 +11,9 @@
 
 #include "cli.h"
 #include "tessera/canon.h"
+#include "tessera/client.h"
+#include "tessera/netkeys.h"
+#include "tessera/record.h"
 #include "tessera/codes.h"
 #include "tessera/err.h"
 #include "tessera/token.h"
@@ -30,7 +33,9 @@ static const char s_lookup_usage[] =
     "                        URL may use just 'handle')\n"
     "  --network-key FILE    the network key agencies use (network.key)\n"
     "  --next-network-key F  during a key rotation, the new key as well\n"
-    "  --country-code CC     for national phone numbers (default 44)\n" CLI_CONN_USAGE;
+    "  --country-code CC     for national phone numbers (default 44)\n" CLI_CONN_USAGE
+    "7 wrong network key: the collector accepts another than --network-key's\n"
+    "(nothing is looked up).\n";
 
 static const char s_cluster_usage[] =
     "usage: tessera cluster --server-key COLLECTOR.pub --key NAME.key\n"
@@ -54,7 +59,7 @@ static int s_token(const char *path, const char *kind, const char *canon, tsr_to
     snprintf(out->kind, sizeof out->kind, "%s", kind);
     out->key_id = key.key_id;
     int rc = tsr_token_compute(out->token, &key, kind, canon);
-    explicit_bzero(&key, sizeof key);
+    tsr_netkey_clear(&key); /* frees the MAC context and wipes the key */
     if (rc != 0)
         fprintf(stderr, "tessera lookup: could not compute the token\n");
     return rc != 0;
@@ -114,6 +119,18 @@ int cli_cmd_lookup(int argc, char **argv)
     req.u.query.tokens = toks;
     req.u.query.n_tokens = n;
     int rc = cli_request("lookup", &co, &req, &reply);
+    if (rc == TSR_EXIT_WRONG_NETWORK_KEY) {
+        char ids[96];
+        tsr_netkeys_format_ids(&reply.u.response.network_keys, ids, sizeof ids);
+        for (size_t i = 0; i < n; i++)
+            if (!tsr_netkeys_accepts(&reply.u.response.network_keys, toks[i].key_id,
+                                     tsr_day_today()))
+                fprintf(stderr, "tessera lookup: %s %s has key id %u, but the collector accepts "
+                                "only %s: nothing was looked up. Use the network's key (key id "
+                                "%s), the one the agencies hold.\n",
+                        i == 0 ? "--network-key" : "--next-network-key", i == 0 ? netkey : next,
+                        toks[i].key_id, ids, ids);
+    }
     if (rc != 0) {
         tsr_msg_clear(&reply);
         return rc;

@@ -23,8 +23,13 @@ static const char s_usage[] =
     "  admin purge          purge records past retention now (admin)\n"
     "\n"
     "Run 'tessera COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 3 collector unreachable\n"
-    "(alerts).\n";
+    "Exit codes: 0 ok, 1 failure or refusal, 2 usage error; about the collector:\n"
+    "  3  unreachable: nothing listens at --collector\n"
+    "  4  wrong collector public key (--server-key)\n"
+    "  5  your key (--key) is not in the collector's authorized_clients: the\n"
+    "     admin adds 'PUBLIC_KEY ROLE ID AREAS' there and sends it SIGHUP\n"
+    "  6  timed out: connected, but no answer\n"
+    "  7  wrong network key (lookup): the collector accepts another\n";
 
 static const struct {
     const char *name;

@@ -39,6 +39,45 @@ bool cli_conn_complete(const cli_conn_opts_t *o, const char *cmd)
     return false;
 }
 
+/* The role a command is for, as its authorized_clients line shows it. */
+static const char *s_line_for(const char *cmd)
+{
+    static const struct {
+        const char *cmd, *line;
+    } lines[] = {
+        {"stats", "admin YOUR-ID *"},          {"audit", "admin YOUR-ID *"},
+        {"admin purge", "admin YOUR-ID *"},    {"trends", "analyst YOUR-ID REGION"},
+        {"report", "analyst YOUR-ID REGION"},  {"lookup", "liaison YOUR-ID *"},
+        {"cluster", "liaison YOUR-ID *"},      {"alerts", "liaison YOUR-ID *"},
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!strcmp(cmd, lines[i].cmd))
+            return lines[i].line;
+    return "ROLE YOUR-ID AREAS";
+}
+
+int cli_conn_why(const char *cmd, const cli_conn_opts_t *o, const tsr_conn_t *conn, char *why,
+                 size_t cap)
+{
+    (void)o;
+    tsr_conn_hint_t h = {
+        .who = "your",
+        .endpoint_from = "--collector",
+        .server_key_from = "--server-key",
+        .client_line = s_line_for(cmd),
+    };
+    tsr_conn_explain(conn, &h, why, cap);
+    return tsr_conn_exit_code(tsr_conn_failure(conn));
+}
+
+int cli_conn_failed(const char *cmd, const cli_conn_opts_t *o, const tsr_conn_t *conn)
+{
+    char why[1536];
+    int code = cli_conn_why(cmd, o, conn, why, sizeof why);
+    fprintf(stderr, "tessera %s: %s\n", cmd, why);
+    return code;
+}
+
 int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req, tsr_msg_t *reply)
 {
     void *ctx = zmq_ctx_new();
@@ -51,20 +90,36 @@ int cli_request(const char *cmd, const cli_conn_opts_t *o, const tsr_msg_t *req,
     if (rc == 0)
         rc = tsr_conn_request(conn, req, reply, 5000, &err);
     int exit_code = 1;
-    if (rc != 0) {
+    if (rc != 0 && conn && tsr_conn_failure(conn) != TSR_CONN_ANSWERED) {
+        exit_code = cli_conn_failed(cmd, o, conn);
+    } else if (rc != 0) {
         fprintf(stderr, "tessera %s: %s\n", cmd, tsr_error_format(&err, msg, sizeof msg));
     } else if (reply->kind != TSR_MSG_RESPONSE) {
         fprintf(stderr, "tessera %s: unexpected reply from the collector\n", cmd);
-    } else if (reply->u.response.status == TSR_QSTATUS_DENIED) {
-        fprintf(stderr, "tessera %s: permission denied: %s\n", cmd, reply->u.response.error);
+    } else if (reply->u.response.status == TSR_QSTATUS_WRONG_NETWORK_KEY) {
+        fprintf(stderr, "tessera %s: wrong network key: %s\n", cmd, reply->u.response.error);
+        exit_code = TSR_EXIT_WRONG_NETWORK_KEY;
     } else if (reply->u.response.status != TSR_QSTATUS_OK) {
-        fprintf(stderr, "tessera %s: %s\n", cmd, reply->u.response.error);
+        char why[400];
+        fprintf(stderr, "tessera %s: %s\n", cmd, cli_refusal_text(why, sizeof why, &reply->u.response));
     } else {
         exit_code = 0;
     }
     tsr_conn_close(&conn);
     zmq_ctx_term(ctx);
     return exit_code;
+}
+
+const char *cli_refusal_text(char *out, size_t cap, const tsr_response_t *r)
+{
+    if (r->status == TSR_QSTATUS_DENIED)
+        snprintf(out, cap, "permission denied: %s", r->error);
+    else if (r->status == TSR_QSTATUS_RATE_LIMITED)
+        snprintf(out, cap, "rate limited: %s; try again in %.1f s", r->error,
+                 (r->retry_after_ms ? r->retry_after_ms : 1000) / 1000.0);
+    else
+        snprintf(out, cap, "%s", r->error);
+    return out;
 }
 
 const char *cli_cell_text(char *out, size_t cap, const tsr_trend_cell_t *c, unsigned k, bool html)

@@ -52,12 +52,13 @@ static const char s_usage[] =
 /* One trends table as released, or why it was withheld. */
 typedef struct {
     tsr_msg_t m;
-    int rc; /* 0 released; 1 refused (why); -1 no answer (why) */
-    char why[256];
+    int rc; /* 0 released; 1 refused (why); -(exit code 3 to 6) no answer (why) */
+    char why[1536];
 } s_table_t;
 
 typedef struct {
     tsr_conn_t *conn;
+    const cli_conn_opts_t *co;
     uint64_t next_id;
     int32_t since, until; /* since: a Monday; until: as asked */
     int32_t end;          /* Sunday of until's week: the collector counts whole weeks */
@@ -104,8 +105,18 @@ static void s_trends(s_report_t *r, s_table_t *t, const char *by, int32_t since,
     memset(t, 0, sizeof *t);
     r->queries++;
     if (tsr_conn_request(r->conn, &req, &t->m, 10000, &err) != 0) {
-        snprintf(t->why, sizeof t->why, "%s", err.reason);
-        t->rc = -1;
+        /* not answered: -(the exit code), with what to fix */
+        int code = cli_conn_why("report", r->co, r->conn, t->why, sizeof t->why);
+        if (code == 0) {
+            snprintf(t->why, sizeof t->why, "%s", err.reason);
+            code = 1;
+        }
+        t->rc = -code;
+        return;
+    }
+    if (t->m.kind == TSR_MSG_RESPONSE && t->m.u.response.status == TSR_QSTATUS_RATE_LIMITED) {
+        cli_refusal_text(t->why, sizeof t->why, &t->m.u.response);
+        t->rc = 1;
         return;
     }
     if (t->m.kind != TSR_MSG_RESPONSE || t->m.u.response.status != TSR_QSTATUS_OK) {
@@ -964,7 +975,7 @@ int cli_cmd_report(int argc, char **argv)
     };
     cli_conn_opts_t co;
     cli_conn_defaults(&co);
-    s_report_t rep = {.k = 5};
+    s_report_t rep = {.k = 5, .co = &co};
     const char *out = NULL;
     int c;
     optind = 1;
@@ -1037,7 +1048,7 @@ int cli_cmd_report(int argc, char **argv)
         s_data_clear(&d);
         tsr_conn_close(&rep.conn);
         zmq_ctx_term(ctx);
-        return d.areas.rc < 0 ? 3 : 1;
+        return d.areas.rc < 0 ? -d.areas.rc : 1;
     }
     s_ask(&rep, &d, prev_since);
     tsr_conn_close(&rep.conn);

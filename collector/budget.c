@@ -152,7 +152,7 @@ int tsr_budget_replay(tsr_budget_t *b, const tsr_audit_entry_t *e)
     if (!arrow)
         return 0;
     const char *status = arrow + 4;
-    if (!strcmp(status, "denied") || !strcmp(status, "error"))
+    if (!strcmp(status, "denied") || !strcmp(status, "error") || !strcmp(status, "rate limited"))
         return 0;
     char request[sizeof e->request];
     snprintf(request, sizeof request, "%.*s", (int)(arrow - e->request), e->request);

@@ -65,7 +65,9 @@ unsigned tsr_budget_used(const tsr_budget_t *b, const char *id, int32_t day);
 /* Counts one audit log entry (at start-up, for every entry of today) when
  * it was a budgeted query by an analyst that was answered or refused for a
  * reason that released something: its status is neither "denied" (a role
- * or budget refusal) nor "error". Returns 0 or TSR_ENOMEM. */
+ * or budget refusal), "rate limited" (refused before anything was read)
+ * nor "error". An aggregate of refusals (refusals.h) begins with a count,
+ * not "trends ", and is not counted. Returns 0 or TSR_ENOMEM. */
 int tsr_budget_replay(tsr_budget_t *b, const tsr_audit_entry_t *e);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tessera/err.h"
+
 typedef struct {
     uint8_t *p;
     size_t n, cap;
@@ -101,7 +103,7 @@ static inline void tsr_bytes_get_str(tsr_bytes_t *b, char *out, size_t cap)
 }
 
 /* Makes room for one more element in *arr (n used of *cap, elem bytes
- * each), doubling from 16. Returns 0 or ENOMEM (errno's value). */
+ * each), doubling from 16. Returns 0 or TSR_ENOMEM. */
 static inline int tsr_grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap)
@@ -109,7 +111,7 @@ static inline int tsr_grow(void **arr, size_t *cap, size_t n, size_t elem)
     size_t nc = *cap ? *cap * 2 : 16;
     void *p = realloc(*arr, nc * elem);
     if (!p)
-        return 12; /* ENOMEM */
+        return TSR_ENOMEM;
     *arr = p;
     *cap = nc;
     return 0;

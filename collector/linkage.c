@@ -6,7 +6,6 @@
 #include "tessera/err.h"
 #include "tessera/log.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +82,7 @@ static int l_set_grow(l_set_t *s)
     g.used = calloc(g.cap, 1);
     if (!g.keys || !g.used) {
         l_set_free(&g);
-        return ENOMEM;
+        return TSR_ENOMEM;
     }
     for (size_t i = 0; i < s->cap; i++)
         if (s->used[i])
@@ -161,7 +160,7 @@ static int l_list_add(l_list_t *l, const char *name, int delta, bool alerted)
         if (delta < 0)
             return 0;
         if (tsr_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v))
-            return ENOMEM;
+            return TSR_ENOMEM;
         l->v[l->n++] = (l_entry_t){.alerted = alerted};
         snprintf(l->v[i].name, sizeof l->v[i].name, "%s", name);
     }
@@ -203,12 +202,12 @@ static int l_sum_load(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *s)
     l_key(kb, cid);
     MDB_val k = {8, kb}, v;
     memset(s, 0, sizeof *s);
-    int rc = mdb_get(txn, l->dbi[L_CLUSTERS], &k, &v);
+    int rc = tsr_kv_get(txn, l->dbi[L_CLUSTERS], &k, &v);
     if (rc != 0)
         return rc;
     tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
     if (tsr_bytes_get_u8(&b) != L_SUM_FORMAT)
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     uint32_t n = tsr_bytes_get_u32(&b);
     bool alerted = tsr_bytes_get_u8(&b);
     uint32_t threshold = tsr_bytes_get_u32(&b);
@@ -236,7 +235,7 @@ static int l_sum_load(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *s)
     s->threshold = threshold;
     if (b.bad) {
         l_sum_free(s);
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     }
     return 0;
 }
@@ -246,7 +245,7 @@ static int l_sum_save(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *
     size_t cap = 32 + s->areas.n * (TSR_AREA_CODE_MAX + 6) + s->ag.n * (TSR_CLIENT_ID_MAX + 6);
     uint8_t *buf = malloc(cap), kb[8];
     if (!buf)
-        return ENOMEM;
+        return TSR_ENOMEM;
     tsr_bytes_t b = {buf, 0, cap, false};
     tsr_bytes_put_u8(&b, L_SUM_FORMAT);
     tsr_bytes_put_u32(&b, s->n);
@@ -266,7 +265,7 @@ static int l_sum_save(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *
     }
     l_key(kb, cid);
     MDB_val k = {8, kb}, v = {b.n, buf};
-    int rc = b.bad ? ENOMEM : mdb_put(txn, l->dbi[L_CLUSTERS], &k, &v, 0);
+    int rc = b.bad ? TSR_ERANGE : tsr_kv_put(txn, l->dbi[L_CLUSTERS], &k, &v, 0);
     free(buf);
     return rc;
 }
@@ -276,8 +275,8 @@ static int l_sum_del(tsr_link_t *l, MDB_txn *txn, uint64_t cid)
     uint8_t kb[8];
     l_key(kb, cid);
     MDB_val k = {8, kb};
-    int rc = mdb_del(txn, l->dbi[L_CLUSTERS], &k, NULL);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    int rc = tsr_kv_del(txn, l->dbi[L_CLUSTERS], &k);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* --- open ------------------------------------------------------------------------ */
@@ -352,33 +351,37 @@ static int l_next(tsr_link_t *l, MDB_txn *txn, const char *name, uint64_t *out)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     uint64_t cur = 0;
-    int rc = mdb_get(txn, l->dbi[L_META], &k, &v);
+    int rc = tsr_kv_get(txn, l->dbi[L_META], &k, &v);
     if (rc == 0 && v.mv_size == 8)
         memcpy(&cur, v.mv_data, 8);
-    else if (rc != MDB_NOTFOUND)
-        return rc == 0 ? MDB_CORRUPTED : rc;
+    else if (rc != TSR_ENOTFOUND)
+        return rc == 0 ? TSR_ECORRUPT : rc;
     cur++;
     v.mv_size = 8;
     v.mv_data = &cur;
     *out = cur;
-    return mdb_put(txn, l->dbi[L_META], &k, &v, 0);
+    return tsr_kv_put(txn, l->dbi[L_META], &k, &v, 0);
 }
 
 /* --- membership --------------------------------------------------------------------- */
 
-static uint64_t l_get_cid(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t klen)
+/* The cluster a record or token map names in *cid (0: none). */
+static int l_get_cid(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t klen, uint64_t *cid)
 {
     MDB_val k = {klen, (void *)key}, v;
-    uint64_t cid = 0;
-    if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 8)
-        memcpy(&cid, v.mv_data, 8);
-    return cid;
+    *cid = 0;
+    int rc = tsr_kv_get(txn, dbi, &k, &v);
+    if (rc == 0 && v.mv_size != 8)
+        rc = TSR_ECORRUPT;
+    if (rc == 0)
+        memcpy(cid, v.mv_data, 8);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 static int l_put_cid(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t klen, uint64_t cid)
 {
     MDB_val k = {klen, (void *)key}, v = {8, &cid};
-    return mdb_put(txn, dbi, &k, &v, 0);
+    return tsr_kv_put(txn, dbi, &k, &v, 0);
 }
 
 static void l_member_key(uint8_t mk[8 + TSR_RECORD_ID_LEN], uint64_t cid, const uint8_t *rid)
@@ -395,7 +398,7 @@ static int l_join(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const tsr_incident_
     MDB_val k = {sizeof mk, mk}, v = {0, ""};
     int rc = l_put_cid(txn, l->dbi[L_REC], inc->record_id, TSR_RECORD_ID_LEN, cid);
     if (rc == 0)
-        rc = mdb_put(txn, l->dbi[L_MEMBERS], &k, &v, 0);
+        rc = tsr_kv_put(txn, l->dbi[L_MEMBERS], &k, &v, 0);
     for (size_t i = 0; rc == 0 && i < inc->n_tokens; i++)
         rc = l_put_cid(txn, l->dbi[L_TOK], inc->tokens[i].token, TSR_TOKEN_LEN, cid);
     return rc;
@@ -406,8 +409,8 @@ static int l_member_del(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const uint8_t
     uint8_t mk[8 + TSR_RECORD_ID_LEN];
     l_member_key(mk, cid, rid);
     MDB_val k = {sizeof mk, mk};
-    int rc = mdb_del(txn, l->dbi[L_MEMBERS], &k, NULL);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    int rc = tsr_kv_del(txn, l->dbi[L_MEMBERS], &k);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* Calls fn for every record id of cluster cid (in id order). fn may not
@@ -416,21 +419,22 @@ static int l_members(tsr_link_t *l, MDB_txn *txn, uint64_t cid,
                      int (*fn)(void *ctx, const uint8_t *rid), void *ctx)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, l->dbi[L_MEMBERS], &c);
+    int rc = tsr_kv_cursor_open(txn, l->dbi[L_MEMBERS], &c);
     if (rc != 0)
         return rc;
     uint8_t kb[8];
     l_key(kb, cid);
     MDB_val k = {8, kb}, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    int out = 0; /* fn's code: its TSR_ENOTFOUND is not the cursor's end */
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8 + TSR_RECORD_ID_LEN || memcmp(k.mv_data, kb, 8) != 0)
             break;
-        if ((rc = fn(ctx, (uint8_t *)k.mv_data + 8)) != 0)
+        if ((out = fn(ctx, (uint8_t *)k.mv_data + 8)) != 0)
             break;
     }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    tsr_kv_cursor_close(c);
+    return out != 0 ? out : rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 typedef struct {
@@ -442,7 +446,7 @@ static int l_collect(void *ctx, const uint8_t *rid)
 {
     l_ids_t *ids = ctx;
     if (tsr_grow((void **)&ids->ids, &ids->cap, ids->n, sizeof *ids->ids) != 0)
-        return ENOMEM;
+        return TSR_ENOMEM;
     memcpy(ids->ids[ids->n++], rid, TSR_RECORD_ID_LEN);
     return 0;
 }
@@ -502,7 +506,7 @@ static int l_merge(tsr_link_t *l, MDB_txn *txn, uint64_t from, uint64_t into, l_
         tf->dead = true;
     l_touch_t *ti = rc == 0 ? l_touch(l, into) : NULL;
     if (rc == 0 && (!tf || !ti))
-        rc = ENOMEM;
+        rc = TSR_ENOMEM;
     if (rc == 0 && both_alerted && ti->n_joined < L_MAX_JOINED)
         ti->joined[ti->n_joined++] = from;
     free(ids.ids);
@@ -528,9 +532,16 @@ static int l_attach(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, cons
     for (size_t i = 0; rc == 0 && i < inc->n_tokens; i++) {
         const uint8_t *t = inc->tokens[i].token;
         uint8_t other[TSR_RECORD_ID_LEN];
-        if (l_other_carrier(l, txn, t, inc->record_id, other) <= 0)
+        uint64_t cid = 0;
+        int carried = l_other_carrier(l, txn, t, inc->record_id, other);
+        if (carried < 0) {
+            rc = carried;
+            break;
+        }
+        if (carried == 0)
             continue; /* no one else carries it: it links nothing */
-        uint64_t cid = l_get_cid(txn, l->dbi[L_TOK], t, TSR_TOKEN_LEN);
+        if ((rc = l_get_cid(txn, l->dbi[L_TOK], t, TSR_TOKEN_LEN, &cid)) != 0)
+            break;
         if (cid == 0) {
             /* an unmapped token has one other carrier, a record on its own
              * so far: it joins the cluster with this one */
@@ -538,7 +549,7 @@ static int l_attach(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, cons
             for (j = 0; j < singles.n && memcmp(singles.ids[j], other, TSR_RECORD_ID_LEN); j++)
                 ;
             if (j == singles.n && l_collect(&singles, other) != 0)
-                rc = ENOMEM;
+                rc = TSR_ENOMEM;
             continue;
         }
         size_t j;
@@ -588,7 +599,7 @@ static int l_attach(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, cons
     if (rc == 0)
         rc = l_sum_save(l, txn, into, &sum);
     if (rc == 0 && !l_touch(l, into))
-        rc = ENOMEM;
+        rc = TSR_ENOMEM;
     l_sum_free(&sum);
     return rc;
 }
@@ -603,17 +614,19 @@ int tsr_link_add(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc, const c
 /* --- removal and splits ------------------------------------------------------------- */
 
 /* 1 when a record other than self (NULL: any record) carries token t (its
- * id goes to other), 0 when none does, -1 when the index cannot be read. */
+ * id goes to other), 0 when none does, or a TSR_E* code when the index
+ * cannot be read. */
 static int l_other_carrier(tsr_link_t *l, MDB_txn *txn, const uint8_t *t, const uint8_t *self,
                            uint8_t other[TSR_RECORD_ID_LEN])
 {
     MDB_cursor *c;
-    if (mdb_cursor_open(txn, l->by_token, &c) != 0)
-        return -1;
+    int rc = tsr_kv_cursor_open(txn, l->by_token, &c);
+    if (rc != 0)
+        return rc;
     MDB_val k = {TSR_TOKEN_LEN, (void *)t}, v;
     bool found = false;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !found;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != TSR_TOKEN_LEN + TSR_RECORD_ID_LEN || memcmp(k.mv_data, t, TSR_TOKEN_LEN))
             break;
         const uint8_t *rid = (uint8_t *)k.mv_data + TSR_TOKEN_LEN;
@@ -622,21 +635,16 @@ static int l_other_carrier(tsr_link_t *l, MDB_txn *txn, const uint8_t *t, const 
             found = true;
         }
     }
-    mdb_cursor_close(c);
-    return found ? 1 : 0;
-}
-
-/* True when some record still carries the token (the token index has it). */
-static bool l_token_used(tsr_link_t *l, MDB_txn *txn, const uint8_t *token)
-{
-    uint8_t any[TSR_RECORD_ID_LEN];
-    return l_other_carrier(l, txn, token, NULL, any) != 0; /* unsure: keep the mapping */
+    tsr_kv_cursor_close(c);
+    if (found)
+        return 1;
+    return rc == 0 || rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* Breadth-first walk over records and tokens from `start`. Records reached
  * go to *recs (and the set), tokens to the set. Stops early when every token
  * of `targets` has been reached (returns 1 then), else 0 when the component
- * is exhausted, or an MDB code. */
+ * is exhausted, or a TSR_E* code. */
 typedef struct {
     l_set_t toks, recs;
     l_ids_t order; /* records in the order reached */
@@ -647,12 +655,12 @@ static int l_walk(tsr_link_t *l, MDB_txn *txn, const uint8_t *start, l_walk_t *w
 {
     uint8_t (*queue)[TSR_TOKEN_LEN] = NULL;
     size_t qn = 0, qcap = 0, head = 0;
-    int rc = l_set_add(&w->toks, start) < 0 ? ENOMEM : 0;
+    int rc = l_set_add(&w->toks, start) < 0 ? TSR_ENOMEM : 0;
     if (rc == 0 && !(rc = tsr_grow((void **)&queue, &qcap, qn, sizeof *queue)))
         memcpy(queue[qn++], start, TSR_TOKEN_LEN);
     MDB_cursor *c = NULL;
     if (rc == 0)
-        rc = mdb_cursor_open(txn, l->by_token, &c);
+        rc = tsr_kv_cursor_open(txn, l->by_token, &c);
     while (rc == 0 && head < qn) {
         if (targets) {
             size_t reached = 0;
@@ -667,15 +675,15 @@ static int l_walk(tsr_link_t *l, MDB_txn *txn, const uint8_t *start, l_walk_t *w
         memcpy(tok, queue[head++], TSR_TOKEN_LEN);
         MDB_val k = {TSR_TOKEN_LEN, tok}, v;
         int crc;
-        for (crc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); crc == 0 && rc == 0;
-             crc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        for (crc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); crc == 0 && rc == 0;
+             crc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
             if (k.mv_size != TSR_TOKEN_LEN + TSR_RECORD_ID_LEN ||
                 memcmp(k.mv_data, tok, TSR_TOKEN_LEN) != 0)
                 break;
             const uint8_t *rid = (uint8_t *)k.mv_data + TSR_TOKEN_LEN;
             int added = l_set_add(&w->recs, rid);
             if (added < 0 || (added && l_collect(&w->order, rid) != 0)) {
-                rc = ENOMEM;
+                rc = TSR_ENOMEM;
                 break;
             }
             if (!added)
@@ -684,16 +692,15 @@ static int l_walk(tsr_link_t *l, MDB_txn *txn, const uint8_t *start, l_walk_t *w
             for (size_t i = 0; rc == 0 && i < l->tmp.n_tokens; i++) {
                 int a = l_set_add(&w->toks, l->tmp.tokens[i].token);
                 if (a < 0 || (a && tsr_grow((void **)&queue, &qcap, qn, sizeof *queue)))
-                    rc = ENOMEM;
+                    rc = TSR_ENOMEM;
                 else if (a)
                     memcpy(queue[qn++], l->tmp.tokens[i].token, TSR_TOKEN_LEN);
             }
         }
-        if (crc != 0 && crc != MDB_NOTFOUND && rc == 0)
+        if (crc != 0 && crc != TSR_ENOTFOUND && rc == 0)
             rc = crc;
     }
-    if (c)
-        mdb_cursor_close(c);
+    tsr_kv_cursor_close(c);
     free(queue);
     return rc;
 }
@@ -751,7 +758,7 @@ static int l_split(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
     size_t np = 0;
     if (!pieces) {
         l_walk_free(&first);
-        return ENOMEM;
+        return TSR_ENOMEM;
     }
     pieces[np++] = first;
     for (size_t i = 1; rc == 0 && i < n_rest; i++) {
@@ -789,7 +796,7 @@ static int l_split(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
             l_sum_free(&ps);
         }
         if (rc == 0 && !l_touch(l, pid))
-            rc = ENOMEM;
+            rc = TSR_ENOMEM;
     }
     for (size_t p = 0; p < np; p++)
         l_walk_free(&pieces[p]);
@@ -803,13 +810,17 @@ static int l_drop_unused(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *t, size
                          uint8_t (*rest)[TSR_TOKEN_LEN], size_t *n_rest)
 {
     for (size_t i = 0; i < n; i++) {
-        if (l_token_used(l, txn, t[i].token)) {
+        uint8_t any[TSR_RECORD_ID_LEN];
+        int used = l_other_carrier(l, txn, t[i].token, NULL, any);
+        if (used < 0)
+            return used;
+        if (used) {
             memcpy(rest[(*n_rest)++], t[i].token, TSR_TOKEN_LEN);
             continue;
         }
         MDB_val tk = {TSR_TOKEN_LEN, (void *)t[i].token};
-        int rc = mdb_del(txn, l->dbi[L_TOK], &tk, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND)
+        int rc = tsr_kv_del(txn, l->dbi[L_TOK], &tk);
+        if (rc != 0 && rc != TSR_ENOTFOUND)
             return rc;
     }
     return 0;
@@ -822,12 +833,12 @@ static int l_dissolve(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const uint8_t *
     int rc = l->get(l->get_ctx, txn, rid, &l->tmp, l->tmp_agency);
     for (size_t i = 0; rc == 0 && i < l->tmp.n_tokens; i++) {
         MDB_val tk = {TSR_TOKEN_LEN, l->tmp.tokens[i].token};
-        rc = mdb_del(txn, l->dbi[L_TOK], &tk, NULL);
-        if (rc == MDB_NOTFOUND)
+        rc = tsr_kv_del(txn, l->dbi[L_TOK], &tk);
+        if (rc == TSR_ENOTFOUND)
             rc = 0;
     }
     MDB_val rk = {TSR_RECORD_ID_LEN, (void *)rid};
-    if (rc == 0 && (rc = mdb_del(txn, l->dbi[L_REC], &rk, NULL)) == MDB_NOTFOUND)
+    if (rc == 0 && (rc = tsr_kv_del(txn, l->dbi[L_REC], &rk)) == TSR_ENOTFOUND)
         rc = 0;
     if (rc == 0)
         rc = l_member_del(l, txn, cid, rid);
@@ -844,7 +855,7 @@ static int l_settle(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
 {
     l_touch_t *t = l_touch(l, cid);
     if (!t)
-        return ENOMEM;
+        return TSR_ENOMEM;
     if (sum->n == 0) {
         t->dead = true;
         return l_sum_del(l, txn, cid);
@@ -876,14 +887,15 @@ static int l_settle(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *sum,
  * cluster. */
 static int l_leave(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old, const char *agency)
 {
-    uint64_t cid = l_get_cid(txn, l->dbi[L_REC], old->record_id, TSR_RECORD_ID_LEN);
-    if (cid == 0)
-        return 0; /* it carried no token */
+    uint64_t cid;
+    int rc = l_get_cid(txn, l->dbi[L_REC], old->record_id, TSR_RECORD_ID_LEN, &cid);
+    if (rc != 0 || cid == 0)
+        return rc; /* 0: it carried no token */
     MDB_val rk = {TSR_RECORD_ID_LEN, (void *)old->record_id};
     uint8_t rest[TSR_MAX_TOKENS][TSR_TOKEN_LEN];
     size_t n_rest = 0;
     l_sum_t sum = {0};
-    int rc = mdb_del(txn, l->dbi[L_REC], &rk, NULL);
+    rc = tsr_kv_del(txn, l->dbi[L_REC], &rk);
     if (rc == 0)
         rc = l_member_del(l, txn, cid, old->record_id);
     if (rc == 0)
@@ -920,12 +932,14 @@ int tsr_link_update(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old,
 {
     if (!l->on)
         return 0;
-    uint64_t cid = l_get_cid(txn, l->dbi[L_REC], old->record_id, TSR_RECORD_ID_LEN);
+    uint64_t cid;
+    int rc = l_get_cid(txn, l->dbi[L_REC], old->record_id, TSR_RECORD_ID_LEN, &cid);
+    if (rc != 0)
+        return rc;
     if (cid == 0)
         return tsr_link_add(l, txn, inc, agency);
     if (inc->n_tokens == 0)
         return l_leave(l, txn, old, agency);
-    int rc = 0;
     if (strcmp(old->area_code, inc->area_code) != 0) {
         l_sum_t sum;
         rc = l_sum_load(l, txn, cid, &sum);
@@ -953,8 +967,9 @@ int tsr_link_update(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *old,
             dropped[n_dropped++] = old->tokens[i];
     if (rc == 0)
         rc = l_drop_unused(l, txn, dropped, n_dropped, rest, &n_rest);
-    uint64_t now_in = rc == 0 ? l_get_cid(txn, l->dbi[L_REC], inc->record_id, TSR_RECORD_ID_LEN)
-                              : 0;
+    uint64_t now_in = 0;
+    if (rc == 0)
+        rc = l_get_cid(txn, l->dbi[L_REC], inc->record_id, TSR_RECORD_ID_LEN, &now_in);
     l_sum_t sum = {0};
     if (rc == 0)
         rc = l_sum_load(l, txn, now_in, &sum);
@@ -985,7 +1000,7 @@ static int l_detail_one(void *ctx, const uint8_t *rid)
     if (rc != 0)
         return rc;
     if (l_collect(&d->ids, rid) != 0)
-        return ENOMEM;
+        return TSR_ENOMEM;
     const tsr_incident_t *r = &d->l->tmp;
     if (d->first_day == 0 || r->reported_day < d->first_day)
         d->first_day = r->reported_day;
@@ -994,7 +1009,7 @@ static int l_detail_one(void *ctx, const uint8_t *rid)
     for (size_t i = 0; i < r->n_tokens; i++) {
         int a = l_set_add(&d->toks, r->tokens[i].token);
         if (a < 0)
-            return ENOMEM;
+            return TSR_ENOMEM;
         if (a == 1)
             continue;
         size_t k;
@@ -1022,15 +1037,15 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
     uint8_t *buf = NULL;
     size_t len = 0;
     if (rc == 0)
-        rc = tsr_wire_encode(&m, &buf, &len) != 0 ? ENOMEM : 0;
+        rc = tsr_wire_encode(&m, &buf, &len) != 0 ? TSR_ENOMEM : 0;
     if (rc == 0) {
         uint8_t kb[8];
         tsr_bytes_be64(kb, a->seq);
         MDB_val k = {8, kb}, v = {len, buf};
-        rc = mdb_put(txn, l->dbi[L_ALERTS], &k, &v, MDB_APPEND);
+        rc = tsr_kv_put(txn, l->dbi[L_ALERTS], &k, &v, MDB_APPEND);
     }
     if (rc == 0 && tsr_grow((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
-        rc = ENOMEM;
+        rc = TSR_ENOMEM;
     if (rc == 0) {
         l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, a->kind, buf, len};
         buf = NULL;
@@ -1055,7 +1070,7 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s,
     tsr_area_code_t *areas = calloc(s->areas.n + 1, sizeof *areas);
     tsr_name_t *ags = calloc(s->ag.n + 1, sizeof *ags);
     if (rc == 0 && (!areas || !ags))
-        rc = ENOMEM;
+        rc = TSR_ENOMEM;
     if (rc == 0) {
         for (size_t i = 0; i < s->areas.n; i++)
             snprintf(areas[i], sizeof areas[i], "%.9s", s->areas.v[i].name);
@@ -1100,8 +1115,8 @@ static int l_evaluate(tsr_link_t *l, MDB_txn *txn, const l_touch_t *t, int64_t n
 {
     l_sum_t s;
     int rc = l_sum_load(l, txn, t->cid, &s);
-    if (rc == MDB_NOTFOUND)
-        return 0;
+    if (rc == TSR_ENOTFOUND)
+        return 0; /* a cluster this transaction made and dissolved again */
     if (rc != 0)
         return rc;
     char trigger[128] = "", item[96];
@@ -1159,28 +1174,34 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
                     tsr_alert_filter_fn want, void *want_ctx, tsr_response_t *resp)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, l->dbi[L_ALERTS], &c);
+    int rc = tsr_kv_cursor_open(txn, l->dbi[L_ALERTS], &c);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     MDB_val k, v;
-    resp->last_seq = mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8
-                         ? tsr_bytes_from_be64(k.mv_data)
-                         : 0;
+    if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST)) == 0 && k.mv_size != 8)
+        rc = TSR_ECORRUPT;
+    if (rc != 0 && rc != TSR_ENOTFOUND) {
+        tsr_kv_cursor_close(c);
+        return rc;
+    }
+    resp->last_seq = rc == 0 ? tsr_bytes_from_be64(k.mv_data) : 0;
     uint8_t kb[8];
     tsr_bytes_be64(kb, since + 1);
     k.mv_size = 8;
     k.mv_data = kb;
     size_t cap = 0;
     int out = TSR_OK;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && resp->n_alerts < max;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && resp->n_alerts < max;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_msg_t m;
-        if (tsr_wire_decode(&m, v.mv_data, v.mv_size, NULL, NULL) != 0 || m.kind != TSR_MSG_ALERT) {
+        if (k.mv_size != 8 || tsr_wire_decode(&m, v.mv_data, v.mv_size, NULL, NULL) != 0 ||
+            m.kind != TSR_MSG_ALERT) {
             /* never page past an alert a reader may be owed */
             tsr_error("linkage", "alert %llu in the log cannot be read",
-                      (unsigned long long)tsr_bytes_from_be64(k.mv_data));
-            tsr_msg_clear(&m);
-            out = TSR_ESTORE;
+                      k.mv_size == 8 ? (unsigned long long)tsr_bytes_from_be64(k.mv_data) : 0ULL);
+            if (k.mv_size == 8)
+                tsr_msg_clear(&m);
+            out = TSR_ECORRUPT;
             break;
         }
         if (want && !want(want_ctx, &m.u.alert)) {
@@ -1194,20 +1215,15 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
         }
         resp->alerts[resp->n_alerts++] = m.u.alert; /* takes its arrays */
     }
-    mdb_cursor_close(c);
-    if (out == 0 && rc != 0 && rc != MDB_NOTFOUND && resp->n_alerts < max)
-        out = tsr_kv_code(rc); /* a read error is not the end of the log */
+    tsr_kv_cursor_close(c);
+    if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND && resp->n_alerts < max)
+        out = rc; /* a read error is not the end of the log */
     return out;
 }
 
-uint64_t tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid)
+int tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid, uint64_t *cid)
 {
-    return l_get_cid(txn, l->dbi[L_REC], rid, TSR_RECORD_ID_LEN);
-}
-
-uint64_t tsr_link_token_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *token)
-{
-    return l_get_cid(txn, l->dbi[L_TOK], token, TSR_TOKEN_LEN);
+    return l_get_cid(txn, l->dbi[L_REC], rid, TSR_RECORD_ID_LEN, cid);
 }
 
 typedef struct {
@@ -1227,7 +1243,7 @@ static int l_cluster_one(void *ctx, const uint8_t *rid)
     if (rc != 0)
         return rc;
     if (tsr_grow((void **)&r->records, &q->cap, r->n_records, sizeof *r->records) != 0)
-        return ENOMEM;
+        return TSR_ENOMEM;
     const tsr_incident_t *inc = &q->l->tmp;
     tsr_cluster_record_t *cr = &r->records[r->n_records++];
     memset(cr, 0, sizeof *cr);
@@ -1242,7 +1258,7 @@ static int l_cluster_one(void *ctx, const uint8_t *rid)
     for (size_t i = 0; i < inc->n_tokens; i++)
         if (l_set_add(&q->toks, inc->tokens[i].token) == 0 &&
             l_set_add(&q->shared, inc->tokens[i].token) < 0)
-            return ENOMEM;
+            return TSR_ENOMEM;
     return 0;
 }
 
@@ -1251,7 +1267,7 @@ int tsr_link_cluster(tsr_link_t *l, MDB_txn *txn, uint64_t cid, tsr_response_t *
     l_sum_t s;
     int rc = l_sum_load(l, txn, cid, &s);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     l_sum_free(&s);
     l_cluster_t q = {l, txn, resp, 0, {.klen = TSR_TOKEN_LEN}, {.klen = TSR_TOKEN_LEN}};
     rc = l_members(l, txn, cid, l_cluster_one, &q);
@@ -1275,7 +1291,7 @@ int tsr_link_cluster(tsr_link_t *l, MDB_txn *txn, uint64_t cid, tsr_response_t *
     l_set_free(&q.toks);
     l_set_free(&q.shared);
     resp->cluster_id = cid;
-    return rc == ENOMEM ? TSR_ENOMEM : tsr_kv_code(rc);
+    return rc;
 }
 
 /* A token carried by one record that shares nothing: known, in no cluster. */
@@ -1283,15 +1299,17 @@ static int l_lookup_single(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *token
                            tsr_response_t *resp)
 {
     uint8_t rid[TSR_RECORD_ID_LEN];
-    size_t i;
-    for (i = 0; i < n && l_other_carrier(l, txn, tokens[i].token, NULL, rid) <= 0; i++)
-        ;
-    resp->known = i < n;
+    int carried = 0;
+    for (size_t i = 0; i < n && carried == 0; i++)
+        carried = l_other_carrier(l, txn, tokens[i].token, NULL, rid);
+    if (carried < 0)
+        return carried;
+    resp->known = carried > 0;
     if (!resp->known)
         return 0;
     int rc = l->get(l->get_ctx, txn, rid, &l->tmp, l->tmp_agency);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     resp->areas = calloc(1, sizeof *resp->areas);
     resp->agencies = calloc(1, sizeof *resp->agencies);
     resp->record_ids = calloc(1, sizeof *resp->record_ids);
@@ -1311,20 +1329,22 @@ int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size
 {
     resp->known = true;
     uint64_t cid = 0;
-    for (size_t i = 0; i < n && cid == 0; i++)
-        cid = tsr_link_token_cluster(l, txn, tokens[i].token);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n && cid == 0; i++)
+        rc = l_get_cid(txn, l->dbi[L_TOK], tokens[i].token, TSR_TOKEN_LEN, &cid);
+    if (rc != 0)
+        return rc;
     if (!cid)
         return l_lookup_single(l, txn, tokens, n, resp);
     l_sum_t s;
-    int rc = l_sum_load(l, txn, cid, &s);
-    if (rc != 0)
-        return tsr_kv_code(rc);
+    if ((rc = l_sum_load(l, txn, cid, &s)) != 0)
+        return rc;
     l_detail_t d = {.l = l, .txn = txn, .toks.klen = TSR_TOKEN_LEN};
     rc = l_members(l, txn, cid, l_detail_one, &d);
     resp->areas = calloc(s.areas.n + 1, sizeof *resp->areas);
     resp->agencies = calloc(s.ag.n + 1, sizeof *resp->agencies);
     if (rc == 0 && (!resp->areas || !resp->agencies))
-        rc = ENOMEM;
+        rc = TSR_ENOMEM;
     if (rc == 0) {
         for (size_t i = 0; i < s.areas.n; i++)
             snprintf(resp->areas[i], sizeof resp->areas[i], "%.9s", s.areas.v[i].name);
@@ -1345,7 +1365,7 @@ int tsr_link_lookup(tsr_link_t *l, MDB_txn *txn, const tsr_token_t *tokens, size
     free(d.ids.ids);
     l_set_free(&d.toks);
     l_sum_free(&s);
-    return rc == ENOMEM ? TSR_ENOMEM : tsr_kv_code(rc);
+    return rc;
 }
 
 /* --- retention --------------------------------------------------------------------------- */
@@ -1359,12 +1379,12 @@ int tsr_link_scrub(tsr_link_t *l, MDB_txn *txn, const uint8_t (*ids)[TSR_RECORD_
     if (n == 0)
         return 0;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, l->dbi[L_ALERTS], &c);
+    int rc = tsr_kv_cursor_open(txn, l->dbi[L_ALERTS], &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_msg_t m;
         if (tsr_wire_decode(&m, v.mv_data, v.mv_size, NULL, NULL) != 0 || m.kind != TSR_MSG_ALERT) {
             tsr_msg_clear(&m);
@@ -1381,11 +1401,11 @@ int tsr_link_scrub(tsr_link_t *l, MDB_txn *txn, const uint8_t (*ids)[TSR_RECORD_
             size_t len;
             if ((rc = tsr_wire_encode(&m, &buf, &len)) != 0) {
                 tsr_msg_clear(&m);
-                rc = ENOMEM;
+                rc = TSR_ENOMEM;
                 break;
             }
             MDB_val nv = {len, buf};
-            rc = mdb_cursor_put(c, &k, &nv, MDB_CURRENT);
+            rc = tsr_kv_cursor_put(c, &k, &nv, MDB_CURRENT);
             free(buf);
             (*changed)++;
         }
@@ -1393,6 +1413,6 @@ int tsr_link_scrub(tsr_link_t *l, MDB_txn *txn, const uint8_t (*ids)[TSR_RECORD_
         if (rc != 0)
             break;
     }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    tsr_kv_cursor_close(c);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }

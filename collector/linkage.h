@@ -43,7 +43,8 @@ struct tsr_error;
 typedef struct tsr_link tsr_link_t;
 
 /* Reads the stored record rid (inside txn) into inc and its agency id
- * (TSR_CLIENT_ID_MAX). Returns 0, MDB_NOTFOUND or another MDB code. */
+ * (TSR_CLIENT_ID_MAX). Returns 0, TSR_ENOTFOUND or another TSR_E* code
+ * (TSR_ECORRUPT: the stored record cannot be read). */
 typedef int (*tsr_link_get_fn)(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_t *inc,
                                char *agency);
 
@@ -110,11 +111,9 @@ typedef bool (*tsr_alert_filter_fn)(void *ctx, const tsr_alert_t *a);
 int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
                     tsr_alert_filter_fn want, void *want_ctx, tsr_response_t *resp);
 
-/* Cluster of a record (0 when it has none: it shares no token, or is unknown). */
-uint64_t tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid);
-
-/* Cluster of a token (0 when unknown). */
-uint64_t tsr_link_token_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *token);
+/* Cluster of a record into *cid (0 when it has none: it shares no token,
+ * or is unknown). Returns 0 or a TSR_E* code (the map cannot be read). */
+int tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid, uint64_t *cid);
 
 /* The cluster's records, in record id order: resp->records (TSR_ENOTFOUND
  * when there is no such cluster). */

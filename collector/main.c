@@ -19,6 +19,9 @@
 
 #include "access.h"
 #include "budget.h"
+#include "fair.h"
+#include "ratelimit.h"
+#include "refusals.h"
 #include "store.h"
 #include "tessera/auth.h"
 #include "tessera/ckm.h"
@@ -26,8 +29,10 @@
 #include "tessera/config.h"
 #include "tessera/curve.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 #include "tessera/log.h"
 #include "tessera/notify.h"
+#include "tessera/netkeys.h"
 #include "tessera/wire.h"
 
 #define MIB ((size_t)1 << 20)
@@ -37,13 +42,18 @@ typedef struct {
         *server_key, *log_level;
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
-    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch;
+    long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch, max_items;
+    long queries_per_minute, query_burst, audit_refusals_per_minute, receive_hwm, send_hwm;
+    long audit_months;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
+    char *key_ids;
 } s_config_t;
 
 static s_config_t C;
+/* log_level is debug: worth composing debug lines that cost something */
+static bool s_debug;
 /* The perturbation every count an analyst sees goes through (ckm.h). */
 static tsr_ckm_table_t s_ckm;
 /* Below this variance a handful of averaged queries would pin a count. */
@@ -76,7 +86,10 @@ static const tsr_config_key_t s_keys[] = {
     {"storage", "map_max_mib", TSR_CONFIG_INT, &C.map_max_mib, "65536", 1, 1 << 24, false,
      "largest map; past it batches get RETRY_LATER"},
     {"ingest", "max_batches", TSR_CONFIG_INT, &C.max_batches, "64", 1, 10000, false,
-     "batches logged in one transaction at most (group commit)"},
+     "batches logged in one transaction at most (group commit), and read ahead at most"},
+    {"ingest", "max_items", TSR_CONFIG_INT, &C.max_items, "10000", 1, 10000000, false,
+     "items (incidents and retractions) in one group commit, about: each peer with a batch "
+     "waiting has one in it, and no peer more than its share (fair.h)"},
     {"ingest", "apply_quiet_ms", TSR_CONFIG_INT, &C.apply_quiet_ms, "2", 1, 3600000, false,
      "the ingest log is applied once ingest has been quiet this long..."},
     {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
@@ -106,8 +119,29 @@ static const tsr_config_key_t s_keys[] = {
      "distinct trends queries each analyst may have answered per UTC day (a repeat is free)"},
     {"retention", "months", TSR_CONFIG_INT, &C.retention_months, "24", 1, 600, false,
      "records reported longer ago than this are refused, and purged every day"},
+    {"retention", "audit_months", TSR_CONFIG_INT, &C.audit_months, "0", 0, 600, false,
+     "audit entries older than this are purged with the records (0: the same as months)"},
+    {"limits", "queries_per_minute", TSR_CONFIG_INT, &C.queries_per_minute, "600", 1, 1000000,
+     false, "queries each client key may ask a minute; more are refused RATE_LIMITED"},
+    {"limits", "query_burst", TSR_CONFIG_INT, &C.query_burst, "60", 1, 1000000, false,
+     "... of which this many at once (the token bucket's size)"},
+    {"limits", "audit_refusals_per_minute", TSR_CONFIG_INT, &C.audit_refusals_per_minute, "10", 0,
+     100000, false,
+     "refused queries audited one by one per key and kind of refusal a minute; the rest are "
+     "counted in one entry"},
+    {"limits", "receive_hwm", TSR_CONFIG_INT, &C.receive_hwm, "8", 1, 100000, false,
+     "messages queued per peer connection on each socket before the collector stops reading it "
+     "(ZMQ_RCVHWM)"},
+    {"limits", "send_hwm", TSR_CONFIG_INT, &C.send_hwm, "1000", 1, 1000000, false,
+     "messages queued per peer connection for sending (ZMQ_SNDHWM); past it ROUTER drops "
+     "answers (agents resend) and PUB drops alerts (subscribers catch up from the log)"},
+    {"network", "key_ids", TSR_CONFIG_STRING, &C.key_ids, NULL, 0, 0, false,
+     "the network key ids whose tokens are accepted (ID or ID until YYYY-MM-DD, "
+     "comma-separated); unset: the first one a record brings is pinned"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
+/* The parsed [network] key_ids (n = 0: not set). */
+static tsr_netkeys_t s_netkeys;
 
 static volatile sig_atomic_t s_stop, s_reload;
 
@@ -121,6 +155,7 @@ static void s_on_signal(int sig)
 
 static const char s_usage[] =
     "usage: tessera-collector [--config FILE] [--data DIR] [-n] [--log-level LEVEL]\n"
+    "                         [--allow-root]\n"
     "\n"
     "Runs the regional collector. With no config it uses local defaults: data in\n"
     "./tessera-data (created with the server key pair and an empty\n"
@@ -131,6 +166,8 @@ static const char s_usage[] =
     "  --data DIR     data directory (overrides data_dir)\n"
     "  -n             check the config and the client list, then exit\n"
     "  --log-level L  debug, info, warn or error\n"
+    "  --allow-root   run even as root (for tests and demos only: run it as a\n"
+    "                 dedicated unprivileged user)\n"
     "  --print-access-table\n"
     "                 print which role may ask which query (the table of\n"
     "                 docs/PRIVACY.md, \"Who sees what\") and exit\n"
@@ -138,7 +175,12 @@ static const char s_usage[] =
     "Signals: SIGTERM/SIGINT finish the current transaction and exit; SIGHUP\n"
     "reloads authorized_clients (a bad file keeps the previous one); when a\n"
     "liaison or admin key was removed it restarts the alert stream, so that key\n"
-    "loses it.\n";
+    "loses it.\n"
+    "\n"
+    "Like sshd's StrictModes, it refuses to start (and -n reports) when the\n"
+    "data directory, the config, authorized_clients, the server key or the\n"
+    "LMDB files could be changed by another user, naming the chown/chmod that\n"
+    "fixes each.\n";
 
 /* --- runtime state ----------------------------------------------------------- */
 
@@ -151,6 +193,8 @@ typedef struct {
     uint64_t suppressed; /* lines not written since */
 } s_peer_log_t;
 
+typedef struct s_pending s_pending_t;
+
 typedef struct {
     void *ctx, *ingest, *query, *pub;
     char secret[41];
@@ -161,12 +205,32 @@ typedef struct {
     tsr_wire_limits_t lim;
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent, budget_refusals;
+    uint64_t malformed_batches; /* answered MALFORMED (counted in malformed too) */
+    uint64_t rate_limited;      /* queries refused RATE_LIMITED */
+    uint64_t deferrals;         /* batches left for a later commit, over their peer's share */
+    uint64_t group_commits;     /* ingest transactions */
+    uint64_t audit_purged;      /* since start-up (the store counts them for all time) */
+    tsr_ratelimit_t *rate;      /* queries per key (ratelimit.h) */
+    tsr_refusals_t *refusals;   /* refused queries for the audit log (refusals.h) */
+    int64_t refusals_flushed;   /* unix seconds of the last flush */
+    /* The ingest queue (fair.h): batches read and decoded, oldest first, at
+     * most max_batches; a commit takes each peer's share and the rest wait
+     * for the next one. The arrays have max_batches entries. */
+    s_pending_t **queue;
+    size_t n_queued;
+    tsr_fair_batch_t *fair;
+    tsr_store_batch_t *sb;
+    void *monitor[2];            /* handshake failures on ingest, query (s_monitor_open) */
+    uint64_t failed_handshakes;  /* refused before ZAP: another server key, or not CURVE */
+    int64_t handshake_logged[2]; /* monotonic ms of the last line, per socket */
+    uint64_t handshake_unlogged[2];
     uint64_t last_alert;     /* highest alert seq in the log */
     int32_t today;           /* UTC day of the last boundary check */
     int64_t last_detect;     /* monotonic ms of the last spike evaluation */
     bool starting;           /* the first boundary check also evaluates today */
     int64_t last_heartbeat;  /* monotonic ms */
     s_peer_log_t peer_log[S_PEER_LOG];
+    s_peer_log_t key_log[S_PEER_LOG]; /* records refused for their network key */
     int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
     int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
@@ -176,43 +240,60 @@ typedef struct {
 
 static int64_t s_now_ms(void);
 
-/* Counts a frame that was refused as malformed and logs it, at most one
- * line per peer every S_PEER_LOG_MS, with how many were not logged since:
- * a flood of junk must not flood the log, and one noisy peer must not hide
- * another. peer is the ZAP id, or NULL for a key no longer listed. */
+/* The slot of peer `who` in a per-peer log table: its own, or the place
+ * of the peer quiet longest. */
+static s_peer_log_t *s_peer_slot(s_peer_log_t *tab, const char *who)
+{
+    s_peer_log_t *oldest = &tab[0];
+    for (size_t i = 0; i < S_PEER_LOG; i++) {
+        if (!strcmp(tab[i].id, who) && tab[i].id[0])
+            return &tab[i];
+        if (tab[i].last_ms < oldest->last_ms)
+            oldest = &tab[i];
+    }
+    memset(oldest, 0, sizeof *oldest);
+    snprintf(oldest->id, sizeof oldest->id, "%s", who);
+    oldest->last_ms = INT64_MIN;
+    return oldest;
+}
+
+/* Whether a line about `who` may be logged now: at most one per peer every
+ * S_PEER_LOG_MS, so a flood cannot flood the log and one noisy peer cannot
+ * hide another. When it may, *more says how many were not logged since. */
+static bool s_peer_log_due(s_peer_log_t *tab, const char *who, char *more, size_t cap)
+{
+    int64_t now = s_now_ms();
+    s_peer_log_t *slot = s_peer_slot(tab, who);
+    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
+        slot->suppressed++;
+        return false;
+    }
+    more[0] = '\0';
+    if (slot->suppressed)
+        snprintf(more, cap, "; %llu more from it not logged",
+                 (unsigned long long)slot->suppressed);
+    slot->last_ms = now;
+    slot->suppressed = 0;
+    return true;
+}
+
+/* Counts a frame that was refused as malformed and logs it (rate-limited
+ * per peer, s_peer_log_due). peer is the ZAP id, or NULL for a key no
+ * longer listed. */
 static void s_count_malformed(s_collector_t *c, const char *sock, const char *peer,
                               const char *why, bool answered)
 {
     c->malformed++;
+    if (answered)
+        c->malformed_batches++;
     const char *who = peer ? peer : "(no longer listed)";
-    int64_t now = s_now_ms();
-    s_peer_log_t *slot = NULL, *oldest = &c->peer_log[0];
-    for (size_t i = 0; i < S_PEER_LOG && !slot; i++) {
-        if (!strcmp(c->peer_log[i].id, who) && c->peer_log[i].id[0])
-            slot = &c->peer_log[i];
-        else if (c->peer_log[i].last_ms < oldest->last_ms)
-            oldest = &c->peer_log[i];
-    }
-    if (!slot) { /* the peer quiet longest gives up its place */
-        slot = oldest;
-        memset(slot, 0, sizeof *slot);
-        snprintf(slot->id, sizeof slot->id, "%s", who);
-        slot->last_ms = INT64_MIN;
-    }
-    if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
-        slot->suppressed++;
+    char more[64];
+    if (!s_peer_log_due(c->peer_log, who, more, sizeof more))
         return;
-    }
-    char more[64] = "";
-    if (slot->suppressed)
-        snprintf(more, sizeof more, "; %llu more from it not logged",
-                 (unsigned long long)slot->suppressed);
     tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far event=%s status=malformed id=%s",
              who, answered ? "answered MALFORMED" : "dropped", why, more,
              (unsigned long long)c->malformed, answered ? "batch_rejected" : "frame_dropped",
              peer ? peer : "-");
-    slot->last_ms = now;
-    slot->suppressed = 0;
 }
 
 /* Receives one ROUTER message: identity + one body frame. Returns 0 and
@@ -255,13 +336,13 @@ static void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
 
 /* --- ingest ------------------------------------------------------------------- */
 
-typedef struct {
+struct s_pending {
     zmq_msg_t ident;
     tsr_msg_t msg;
     tsr_client_t client;
     tsr_store_item_t *items;
     size_t n_items;
-} s_pending_t;
+};
 
 static void s_pending_clear(s_pending_t *p)
 {
@@ -269,6 +350,15 @@ static void s_pending_clear(s_pending_t *p)
     tsr_msg_clear(&p->msg);
     tsr_client_clear(&p->client);
     free(p->items);
+}
+
+static void s_pending_destroy(s_pending_t **p_p)
+{
+    if (!*p_p)
+        return;
+    s_pending_clear(*p_p);
+    free(*p_p);
+    *p_p = NULL;
 }
 
 /* Builds the store items of a decoded batch. */
@@ -293,6 +383,23 @@ static int s_items(s_pending_t *p)
         memcpy(it->pre_detail, b->retraction_verdicts[i].detail, sizeof it->pre_detail);
     }
     return TSR_OK;
+}
+
+/* Logs (rate-limited per agency) that records of a batch were refused for
+ * their network key: the agency holds a key that is not this network's,
+ * and its cases would not link. */
+static void s_log_wrong_keys(s_collector_t *c, const s_pending_t *p, const tsr_ack_t *a)
+{
+    size_t n = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < a->n_rejections; i++)
+        if (a->rejections[i].reason == TSR_REJECT_WRONG_NETWORK_KEY && n++ == 0)
+            first = a->rejections[i].detail;
+    char more[64];
+    if (n == 0 || !s_peer_log_due(c->key_log, p->client.id, more, sizeof more))
+        return;
+    tsr_warn("ingest", "%s: %zu record(s) refused (WRONG_NETWORK_KEY): %s. The agency's "
+             "network.key is not this network's%s", p->client.id, n, first, more);
 }
 
 /* The Ack for a pending batch after the store answered rc. */
@@ -323,6 +430,8 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
         }
     }
     a->rejections = rj;
+    tsr_store_network_keys(c->store, tsr_day_today(), &a->network_keys, NULL);
+    s_log_wrong_keys(c, p, a);
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
     if (a->n_rejections > 0)
@@ -423,6 +532,8 @@ static bool s_drain(s_collector_t *c, bool force)
  * failed drain; at most half a second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
+    if (c->n_queued > 0)
+        return 0; /* batches left for the next commit: it follows at once */
     if (tsr_store_logged(c->store) == 0)
         return 500;
     int64_t now = s_now_ms(), at = s_drain_due(c, now);
@@ -431,13 +542,18 @@ static int s_poll_timeout(const s_collector_t *c)
     return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);
 }
 
-/* Purges what retention no longer allows (daily, and at start-up). */
+static int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged);
+
+/* Purges what retention no longer allows (daily, and at start-up): the
+ * records, then the audit log (s_audit_retention). A failure of either is
+ * logged by the store and tried again the next day or start. */
 static void s_retention(s_collector_t *c, int64_t now)
 {
-    uint64_t purged = 0;
+    uint64_t purged = 0, audit = 0;
     int32_t before = tsr_store_retention_cutoff((int)C.retention_months, now);
     if (tsr_store_purge(c->store, before, now, &purged) == 0)
         s_publish(c);
+    s_audit_retention(c, now, &audit);
 }
 
 /* When the UTC day changes, the day just closed (and on Sundays its week)
@@ -460,6 +576,14 @@ static void s_day_boundary(s_collector_t *c)
         }
         s_publish(c);
     }
+    for (size_t i = 0; i < s_netkeys.n && !c->starting; i++)
+        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day >= c->today &&
+            s_netkeys.ids[i].until_day < today) {
+            char d[11];
+            tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): records "
+                     "under it are refused from now on", s_netkeys.ids[i].key_id,
+                     tsr_day_format(d, s_netkeys.ids[i].until_day));
+        }
     c->today = today;
     c->starting = false;
     s_retention(c, now);
@@ -560,22 +684,22 @@ static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
     return true;
 }
 
-/* Drains what waits on the ingest socket (up to max_batches), applies it in
- * one transaction, then acknowledges. */
-static void s_ingest(s_collector_t *c)
+/* Reads what waits on the ingest socket into the queue, until the queue
+ * holds max_batches batches or nothing more waits. Frames that are refused
+ * are answered (or counted) here and never queued. */
+static void s_ingest_read(s_collector_t *c)
 {
-    s_pending_t *pend = calloc((size_t)C.max_batches, sizeof *pend);
-    size_t n = 0;
-    if (!pend)
-        return;
-    while (n < (size_t)C.max_batches) {
-        s_pending_t *p = &pend[n];
+    while (c->n_queued < (size_t)C.max_batches) {
+        s_pending_t *p = calloc(1, sizeof *p);
+        if (!p)
+            return;
         zmq_msg_t body;
         int r = s_recv(c->ingest, &p->ident, &body);
         if (r == -2) {
             zmq_msg_close(&p->ident);
             zmq_msg_close(&body);
-            break;
+            free(p);
+            return;
         }
         char id[TSR_CLIENT_ID_MAX], key[41];
         bool known = tsr_zap_peer(&body, id, key) && tsr_zap_lookup(c->zap, id, key, &p->client);
@@ -600,40 +724,103 @@ static void s_ingest(s_collector_t *c)
             tsr_msg_t m = {.kind = TSR_MSG_ACK};
             m.u.ack.batch_id = p->msg.u.submit.batch_id;
             m.u.ack.status = TSR_ACK_OK;
+            /* with the network keys it accepts: the agent checks its own */
+            tsr_store_network_keys(c->store, tsr_day_today(), &m.u.ack.network_keys, NULL);
             s_send(c->ingest, &p->ident, &m);
         } else if (s_items(p) == 0) {
             drop = 0;
         }
         zmq_msg_close(&body);
         if (drop) {
-            s_pending_clear(p);
-            memset(p, 0, sizeof *p);
+            s_pending_destroy(&p);
             continue;
         }
-        n++;
+        c->queue[c->n_queued++] = p;
     }
-    if (n > 0) {
-        tsr_store_batch_t *sb = calloc(n, sizeof *sb);
-        int rc = TSR_ENOMEM;
-        if (sb) {
-            for (size_t i = 0; i < n; i++)
-                sb[i] = (tsr_store_batch_t){&pend[i].client, pend[i].items, pend[i].n_items};
-            bool was_empty = tsr_store_logged(c->store) == 0;
-            rc = tsr_store_submit(c->store, sb, n, (int64_t)time(NULL));
-            if (rc == 0 && was_empty)
-                c->logged_since = s_now_ms();
+}
+
+/* At debug level, what a commit took of each peer's queued batches:
+ * "flooder-1 2/34, leeds-cs-01 1/1" (taken/queued, by first arrival; the
+ * first 8 peers). tests/integration/fairness.sh reads it. */
+typedef struct {
+    const char *id;
+    size_t taken, queued;
+} s_share_t;
+
+static void s_commit_shares(const s_collector_t *c, char *out, size_t cap)
+{
+    s_share_t p[8];
+    size_t np = 0, more = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < c->n_queued; i++) {
+        size_t k = 0;
+        while (k < np && strcmp(p[k].id, c->queue[i]->client.id) != 0)
+            k++;
+        if (k == np) {
+            if (np == sizeof p / sizeof p[0]) {
+                more++;
+                continue;
+            }
+            p[np++] = (s_share_t){c->queue[i]->client.id, 0, 0};
         }
-        /* Acks only now: the transaction has committed (or nothing was written). */
-        for (size_t i = 0; i < n; i++)
-            s_ack(c, &pend[i], rc);
-        free(sb);
-        /* quiet is counted from here: the commit's own time is not quiet */
-        c->last_ingest = s_now_ms();
-        tsr_debug("ingest", "%zu batch(es) in one transaction: %s", n, tsr_strerror(rc));
+        p[k].queued++;
+        p[k].taken += c->fair[i].take;
     }
+    for (size_t k = 0; k < np; k++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s %zu/%zu", k ? ", " : "", p[k].id,
+                 p[k].taken, p[k].queued);
+    if (more)
+        snprintf(out + strlen(out), cap - strlen(out), " (and batches of more peers)");
+}
+
+/* Logs the next group of queued batches in one transaction, each peer its
+ * share (fair.h), then acknowledges them; the rest stay queued, in order,
+ * for the next call. */
+static void s_ingest_commit(s_collector_t *c)
+{
+    size_t n = c->n_queued, left = 0, k = 0;
+    if (n == 0)
+        return;
     for (size_t i = 0; i < n; i++)
-        s_pending_clear(&pend[i]);
-    free(pend);
+        c->fair[i] = (tsr_fair_batch_t){.peer = c->queue[i]->client.public_key,
+                                        .n_items = c->queue[i]->n_items};
+    size_t taken = tsr_fair_select(c->fair, n, (size_t)C.max_batches, (size_t)C.max_items, &left);
+    for (size_t i = 0; i < n; i++)
+        if (c->fair[i].take)
+            c->sb[k++] = (tsr_store_batch_t){&c->queue[i]->client, c->queue[i]->items,
+                                             c->queue[i]->n_items};
+    char shares[768] = "";
+    if (s_debug)
+        s_commit_shares(c, shares, sizeof shares);
+    bool was_empty = tsr_store_logged(c->store) == 0;
+    int rc = tsr_store_submit(c->store, c->sb, taken, (int64_t)time(NULL));
+    if (rc == 0 && was_empty)
+        c->logged_since = s_now_ms();
+    c->group_commits++;
+    c->deferrals += left;
+    /* Acks only now: the transaction has committed (or nothing was written). */
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c->fair[i].take) {
+            s_ack(c, c->queue[i], rc);
+            s_pending_destroy(&c->queue[i]);
+        } else {
+            c->queue[k++] = c->queue[i];
+        }
+    }
+    c->n_queued = k;
+    /* quiet is counted from here: the commit's own time is not quiet */
+    c->last_ingest = s_now_ms();
+    tsr_debug("ingest", "commit of %zu batch(es), %zu left for the next: %s; taken/queued: %s",
+              taken, left, tsr_strerror(rc), shares);
+}
+
+/* Reads what waits on the ingest socket, logs a group of it in one
+ * transaction, then acknowledges. */
+static void s_ingest(s_collector_t *c)
+{
+    s_ingest_read(c);
+    s_ingest_commit(c);
 }
 
 /* --- queries ------------------------------------------------------------------- */
@@ -715,7 +902,7 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     if (slash)
         *slash = '\0';
     if (!colon)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT; /* a stored alert's series has no scope */
     snprintf(code, sizeof code, "%s", colon + 1);
     const char *areas[512];
     size_t n = 0;
@@ -853,20 +1040,40 @@ static void s_describe(const tsr_query_t *q, char *what, size_t cap)
             *p = '?';
 }
 
-/* Answers one query into resp and describes it for the audit log. The
- * access table (access.h) is consulted first, then, for a query that
- * counts, the daily budget; *counted is set when the query is new today
- * and must be noted in the budget once its audit entry is written. */
-static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                     tsr_response_t *resp, s_counters_t *cs, char *what, size_t cap, bool *counted)
+/* A lookup's tokens must be under keys this collector accepts: a token
+ * under another key cannot match anything, and "not known" would be a
+ * wrong answer. Refuses with WRONG_NETWORK_KEY (and the keys accepted)
+ * otherwise. Nothing pinned yet: nothing to compare with. */
+static bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *resp)
 {
-    int rc = 0;
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(c->store, tsr_day_today(), &acc, NULL);
+    for (size_t i = 0; acc.n && i < q->n_tokens; i++) {
+        if (tsr_netkeys_accepts(&acc, q->tokens[i].key_id, tsr_day_today()))
+            continue;
+        char ids[64], why[160];
+        snprintf(why, sizeof why, "token under network key id %u; this collector accepts only %s",
+                 q->tokens[i].key_id, tsr_netkeys_format_ids(&acc, ids, sizeof ids));
+        s_refuse(resp, TSR_QSTATUS_WRONG_NETWORK_KEY, why);
+        resp->network_keys = acc;
+        return false;
+    }
+    return true;
+}
+
+/* Decides whether who may have q answered, before anything is read for
+ * it: the access table (access.h), then, for a query that counts, the
+ * daily budget. Returns false with resp refused; else true, with *counted
+ * set when the query is new today and must be noted in the budget once its
+ * audit entry is written. what is the query's audit text (s_describe). */
+static bool s_allowed(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                      tsr_response_t *resp, const char *what, bool *counted)
+{
     *counted = false;
-    s_describe(q, what, cap);
     const char *refusal = tsr_access_check(who->role, q->kind, q->alert_kind);
     if (refusal) {
         s_refuse(resp, TSR_QSTATUS_DENIED, refusal);
-        return;
+        return false;
     }
     if (tsr_budget_applies(who->role, q->kind)) {
         switch (tsr_budget_check(c->budget, who->id, (int32_t)(time(NULL) / 86400), what)) {
@@ -880,10 +1087,33 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
                      tsr_budget_limit(c->budget));
             s_refuse(resp, TSR_QSTATUS_DENIED, why);
             c->budget_refusals++;
-            return;
+            return false;
         }
         }
     }
+    return true;
+}
+
+/* Purges the audit log to its retention ([retention] audit_months, or
+ * months): at start-up, daily and with an admin's purge. The cutoff comes
+ * from the configuration and the clock only, never from the purge an
+ * admin asks for: whoever purges records cannot shorten the audit trail
+ * of doing so. Returns the store's code; *purged = entries deleted. */
+static int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged)
+{
+    int months = (int)(C.audit_months ? C.audit_months : C.retention_months);
+    int64_t before = (int64_t)tsr_store_retention_cutoff(months, now) * 86400;
+    *purged = 0;
+    int rc = tsr_store_audit_purge(c->store, before, purged);
+    c->audit_purged += *purged;
+    return rc;
+}
+
+/* Answers one query that s_allowed let through into resp. */
+static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                     tsr_response_t *resp, s_counters_t *cs)
+{
+    int rc = 0;
     switch (q->kind) {
     case TSR_QUERY_STATS: {
         tsr_store_counters(c->store, s_add_counter, cs);
@@ -895,8 +1125,17 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
         s_add_counter(cs, "malformed_frames", c->malformed);
         s_add_counter(cs, "unauthorised_messages", c->unauthorised);
+        s_add_counter(cs, "failed_handshakes", c->failed_handshakes);
         /* since start-up, as the two above */
         s_add_counter(cs, "budget_refusals", c->budget_refusals);
+        s_add_counter(cs, "malformed_batches_answered", c->malformed_batches);
+        s_add_counter(cs, "queries_rate_limited", c->rate_limited);
+        s_add_counter(cs, "refusals_aggregated", tsr_refusals_aggregated(c->refusals));
+        s_add_counter(cs, "refusal_aggregate_entries", tsr_refusals_entries(c->refusals));
+        s_add_counter(cs, "group_commits", c->group_commits);
+        s_add_counter(cs, "commit_share_deferrals", c->deferrals);
+        s_add_counter(cs, "ingest_queue_waiting", c->n_queued);
+        s_add_counter(cs, "audit_purged_since_start", c->audit_purged);
         resp->status = TSR_QSTATUS_OK;
         resp->kind = TSR_QUERY_STATS;
         resp->counters = cs->v; /* the response owns them now */
@@ -914,6 +1153,8 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_CLUSTER;
         break;
     case TSR_QUERY_LOOKUP:
+        if (!s_lookup_keys_ok(c, q, resp))
+            return;
         rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
         resp->kind = TSR_QUERY_LOOKUP;
         break;
@@ -925,17 +1166,26 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
             s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "cannot purge records reported after today");
             return;
         }
-        uint64_t purged = 0;
+        uint64_t purged = 0, audit = 0;
         rc = tsr_store_purge(c->store, before, now, &purged);
-        if (rc == 0) {
-            s_add_counter(cs, "purged_records", purged);
-            s_add_counter(cs, "before_day", (uint64_t)before);
-            resp->counters = cs->v;
-            resp->n_counters = cs->n;
-            cs->v = NULL;
-            resp->kind = TSR_QUERY_STATS;
-            s_publish(c);
+        if (rc != 0)
+            break;
+        s_publish(c);
+        /* and the audit log to its own retention (s_audit_retention) */
+        if (s_audit_retention(c, now, &audit) != 0) {
+            char why[200];
+            snprintf(why, sizeof why, "%llu record(s) purged, but the audit log's purge stopped: "
+                     "the collector's log says why", (unsigned long long)purged);
+            s_refuse(resp, TSR_QSTATUS_ERROR, why);
+            return;
         }
+        s_add_counter(cs, "purged_records", purged);
+        s_add_counter(cs, "before_day", (uint64_t)before);
+        s_add_counter(cs, "purged_audit_entries", audit);
+        resp->counters = cs->v;
+        resp->n_counters = cs->n;
+        cs->v = NULL;
+        resp->kind = TSR_QUERY_STATS;
         break;
     }
     case TSR_QUERY_TRENDS: {
@@ -948,11 +1198,21 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->kind = TSR_QUERY_TRENDS;
         break;
     }
-    case TSR_QUERY_AUDIT:
+    case TSR_QUERY_AUDIT: {
+        /* fails closed: the admin reads which entry cannot be read, not a
+         * list that looks whole without it */
+        tsr_error_t err;
+        char why[sizeof resp->error];
+        tsr_error_clear(&err);
         rc = tsr_store_audit_list(c->store, q->since_time, q->id,
-                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp);
+                                  q->max == 0 || q->max > 10000 ? 10000 : q->max, resp, &err);
+        if (rc != 0) {
+            s_refuse(resp, TSR_QSTATUS_ERROR, tsr_error_format(&err, why, sizeof why));
+            return;
+        }
         resp->kind = TSR_QUERY_AUDIT;
         break;
+    }
     default:
         s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
         return;
@@ -976,8 +1236,43 @@ static const char *s_status_name(int status)
     case TSR_QSTATUS_DENIED: return "denied";
     case TSR_QSTATUS_BAD_REQUEST: return "bad request";
     case TSR_QSTATUS_NOT_FOUND: return "not found";
+    case TSR_QSTATUS_RATE_LIMITED: return "rate limited";
+    case TSR_QSTATUS_WRONG_NETWORK_KEY: return "wrong network key";
     default: return "error";
     }
+}
+
+/* The kind of a query in an aggregate of refusals (refusals.h): a closed
+ * set, so a peer cannot make a new aggregate per request by varying it. */
+static const char *s_kind_name(int kind)
+{
+    switch (kind) {
+    case TSR_QUERY_STATS: return "stats";
+    case TSR_QUERY_ALERTS: return "alerts";
+    case TSR_QUERY_AUDIT: return "audit";
+    case TSR_QUERY_TRENDS: return "trends";
+    case TSR_QUERY_CLUSTER: return "cluster";
+    case TSR_QUERY_LOOKUP: return "lookup";
+    case TSR_QUERY_PURGE: return "purge";
+    default: return "other";
+    }
+}
+
+static int s_audit_write(void *ctx, const tsr_audit_entry_t *e)
+{
+    return tsr_store_audit(ctx, e);
+}
+
+/* Writes the aggregates of refusals whose minute has passed (all when
+ * all: at a clean stop), at most once a second. */
+static void s_refusals_flush(s_collector_t *c, bool all)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (!all && now == c->refusals_flushed)
+        return;
+    c->refusals_flushed = now;
+    if (tsr_refusals_flush(c->refusals, now, all, s_audit_write, c->store) != 0)
+        tsr_warn("audit", "an aggregate of refused queries is not written yet; tried again later");
 }
 
 static void s_query(s_collector_t *c)
@@ -1012,26 +1307,51 @@ static void s_query(s_collector_t *c)
     }
     tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
     tsr_response_t *resp = &m.u.response;
-    resp->request_id = req.u.query.request_id;
+    const tsr_query_t *q = &req.u.query;
+    resp->request_id = q->request_id;
     s_counters_t cs = {0};
     char what[200] = "";
-    bool counted = false;
-    if (!tsr_access_may_query(client.role)) {
+    bool counted = false, may = tsr_access_may_query(client.role);
+    if (may)
+        s_describe(q, what, sizeof what);
+    else
+        snprintf(what, sizeof what, "query kind %d", q->kind);
+    /* Refusals come first and read nothing: the ingest log is applied (a
+     * drain) only for a query that will be answered. */
+    int64_t wait_ms = tsr_ratelimit_take(c->rate, client.public_key, s_now_ms());
+    if (wait_ms > 0) {
+        char why[200];
+        snprintf(why, sizeof why, "over the limit of %ld quer%s a minute for this key (bursts of "
+                 "%ld; [limits] queries_per_minute)", C.queries_per_minute,
+                 C.queries_per_minute == 1 ? "y" : "ies", C.query_burst);
+        s_refuse(resp, TSR_QSTATUS_RATE_LIMITED, why);
+        resp->retry_after_ms = wait_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)wait_ms;
+        c->rate_limited++;
+    } else if (!may) {
         char why[64];
-        snprintf(what, sizeof what, "query kind %d", req.u.query.kind);
         snprintf(why, sizeof why, "%ss may not query", tsr_role_name(client.role));
         s_refuse(resp, TSR_QSTATUS_DENIED, why);
-    } else {
-        /* every acknowledged record counts in the answer */
-        s_drain(c, true);
-        s_answer(c, &client, &req.u.query, resp, &cs, what, sizeof what, &counted);
+    } else if (s_allowed(c, &client, q, resp, what, &counted)) {
+        s_drain(c, true); /* every acknowledged record counts in the answer */
+        s_answer(c, &client, q, resp, &cs);
     }
-    /* Every query is audited, refused ones too; no answer leaves unaudited. */
+    /* Every query is audited, refused ones too, and no answer leaves
+     * unaudited; repeated refusals of one kind by one key are audited one
+     * by one up to [limits] audit_refusals_per_minute and then counted
+     * into one entry a minute (refusals.h), so a peer cannot fill the log. */
     tsr_audit_entry_t e = {.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
     snprintf(e.id, sizeof e.id, "%s", client.id);
     snprintf(e.role, sizeof e.role, "%s", tsr_role_name(client.role));
     snprintf(e.request, sizeof e.request, "%s -> %s", what, s_status_name(resp->status));
-    if (tsr_store_audit(c->store, &e) != 0) {
+    bool single = true;
+    if (resp->status == TSR_QSTATUS_DENIED || resp->status == TSR_QSTATUS_RATE_LIMITED) {
+        char kind[64];
+        snprintf(kind, sizeof kind, "%s -> %s", may ? s_kind_name(q->kind) : "query",
+                 s_status_name(resp->status));
+        s_refusals_flush(c, false); /* a window that has passed is closed first */
+        single = tsr_refusals_note(c->refusals, e.id, e.role, kind, e.time);
+    }
+    if (single && tsr_store_audit(c->store, &e) != 0) {
         tsr_response_t keep = {.request_id = resp->request_id};
         tsr_msg_clear(&m);
         m.kind = TSR_MSG_RESPONSE;
@@ -1043,7 +1363,10 @@ static void s_query(s_collector_t *c)
         tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
                  client.id);
     }
-    tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
+    if (!single) /* counted, not logged one by one either */
+        tsr_debug("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
+    else
+        tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
     s_send(c->query, &ident, &m);
     free(cs.v);
     tsr_msg_clear(&m);
@@ -1075,6 +1398,57 @@ static int s_ckm_build(const char *config)
     return 1;
 }
 
+/* Parses [network] key_ids (set in the file: config is not NULL), naming
+ * FILE:LINE in err when it is wrong. */
+static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err)
+{
+    size_t i = 0;
+    while (s_keys[i].name && s_keys[i].dest != &C.key_ids)
+        i++;
+    if (tsr_netkeys_parse(&s_netkeys, C.key_ids, err) == 0)
+        return 0;
+    tsr_error_at(err, config, lines[i]);
+    snprintf(err->field, sizeof err->field, "network.key_ids");
+    return TSR_EINVAL;
+}
+
+/* Says at start (and for -n) which network key ids will be accepted, and
+ * warns about ids already past their end. */
+static void s_netkeys_report(FILE *check, const tsr_store_t *store)
+{
+    char text[192], d[11];
+    int32_t today = tsr_day_today();
+    if (s_netkeys.n == 0) {
+        tsr_netkeys_t pin;
+        bool pinned = false;
+        if (store)
+            tsr_store_network_keys(store, today, &pin, &pinned);
+        if (check)
+            fprintf(check, "network key ids: [network] key_ids is not set: the first key id a "
+                           "record brings will be pinned in the store (set it to name yours)\n");
+        else if (!pinned)
+            tsr_warn("collector", "[network] key_ids is not set: the first network key id a "
+                     "record brings will be pinned, and records under any other refused; set "
+                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself");
+        return;
+    }
+    tsr_netkeys_format(&s_netkeys, text, sizeof text);
+    if (check)
+        fprintf(check, "network key ids: %s\n", text);
+    else
+        tsr_info("collector", "network key ids accepted: %s", text);
+    for (size_t i = 0; i < s_netkeys.n; i++)
+        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day < today) {
+            tsr_day_format(d, s_netkeys.ids[i].until_day);
+            if (check)
+                fprintf(check, "warning: network key id %u ended on %s: its records are "
+                               "refused\n", s_netkeys.ids[i].key_id, d);
+            else
+                tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): "
+                         "records under it are refused", s_netkeys.ids[i].key_id, d);
+        }
+}
+
 static int s_budget_replay(void *ctx, const tsr_audit_entry_t *e)
 {
     return tsr_budget_replay(ctx, e);
@@ -1088,6 +1462,13 @@ static void s_path(char *out, size_t cap, const char *set, const char *dir, cons
         snprintf(out, cap, "%s/%s", dir, name);
 }
 
+/* True when something (a file, or a symlink even dangling) is at path. */
+static bool s_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
 /* Creates what a first run needs: data dir, server key pair, empty client list. */
 static int s_bootstrap(char *key_path, size_t cap)
 {
@@ -1099,7 +1480,7 @@ static int s_bootstrap(char *key_path, size_t cap)
         return -1;
     }
     s_path(key_path, cap, C.server_key, C.data_dir, "collector.key");
-    if (access(key_path, F_OK) != 0) {
+    if (!s_exists(key_path)) {
         char stem[4096];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(key_path) - 4), key_path);
         if (strlen(key_path) < 5 || strcmp(key_path + strlen(key_path) - 4, ".key") != 0 ||
@@ -1115,21 +1496,52 @@ static int s_bootstrap(char *key_path, size_t cap)
 
 static int s_ensure_clients_file(const char *path)
 {
-    if (access(path, F_OK) == 0)
+    static const char text[] =
+        "# Tessera authorized_clients: one client per line\n"
+        "# z85 public key (40 chars)                role     id              areas\n"
+        "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n";
+    if (s_exists(path))
         return 0;
-    FILE *fp = fopen(path, "w");
-    if (!fp) {
-        fprintf(stderr, "tessera-collector: cannot create %s: %s\n", path, strerror(errno));
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    /* 0600 from the start: whoever can write it can make themselves admin */
+    if (tsr_fsmode_write(path, text, sizeof text - 1, 0600, false, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return -1;
     }
-    fputs("# Tessera authorized_clients: one client per line\n"
-          "# z85 public key (40 chars)                role     id              areas\n"
-          "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n",
-          fp);
-    fclose(fp);
-    chmod(path, 0600);
     tsr_info("collector", "created an empty client list %s", path);
     return 0;
+}
+
+static void s_print_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    fprintf(stderr, "tessera-collector: %s\n", problem);
+}
+
+/* StrictModes (issue 15): every file the collector trusts that exists now,
+ * and the directory each is in; what is missing is created safely later.
+ * Prints each problem; returns how many (or a TSR_E* code). */
+static int s_check_files(const char *config, const char *key_path, const char *auth_path,
+                         const char *envdir)
+{
+    char data_mdb[4200], lock_mdb[4200];
+    snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
+    snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", envdir);
+    const tsr_fsmode_item_t items[] = {
+        {C.data_dir, TSR_FSMODE_DIR},
+        {envdir, TSR_FSMODE_DIR},
+        {config, TSR_FSMODE_FILE},
+        {auth_path, TSR_FSMODE_FILE},
+        {key_path, TSR_FSMODE_SECRET}, /* the server's identity */
+        {data_mdb, TSR_FSMODE_SECRET}, /* records, tokens, the cell-key secret */
+        {lock_mdb, TSR_FSMODE_FILE},
+    };
+    int n = tsr_fsmode_check_all(items, sizeof items / sizeof items[0], s_print_problem, NULL);
+    if (n < 0)
+        fprintf(stderr, "tessera-collector: cannot check the files: %s\n", tsr_strerror(n));
+    return n;
 }
 
 /* What the socket's ZMQ_MAXMSGSIZE allows above the payload limit.
@@ -1147,11 +1559,17 @@ static void *s_server_socket(void *ctx, int type, const char *domain, const char
 {
     int64_t maxmsg = payload_max + S_CURVE_SLACK;
     void *s = zmq_socket(ctx, type);
-    int one = 1, linger = 0;
+    int one = 1, linger = 0, rcvhwm = (int)C.receive_hwm, sndhwm = (int)C.send_hwm;
+    /* before the bind: the high-water marks apply to each connection's
+     * pipe as it is made. A peer past receive_hwm is not read from until
+     * the collector has taken its messages (TCP pushes back), so one
+     * peer's backlog costs at most receive_hwm frames of memory. */
     if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 40) ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, endpoint) != 0) {
         if (report)
             fprintf(stderr, "tessera-collector: cannot listen on %s: %s\n", endpoint,
@@ -1192,12 +1610,23 @@ static bool s_keys_kept(const char *old, const char *new_keys)
     return true;
 }
 
+static void s_log_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    tsr_error("collector", "SIGHUP: keeping the previous client list: %s", problem);
+}
+
 static void s_reload_clients(s_collector_t *c)
 {
     tsr_authlist_t *l;
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
+    /* the list is checked again as at start: a file others could have
+     * written since is not loaded (issue 15) */
+    const tsr_fsmode_item_t item = {c->auth_path, TSR_FSMODE_FILE};
+    if (tsr_fsmode_check_all(&item, 1, s_log_problem, NULL) != 0)
+        return;
     if (tsr_authlist_load(&l, c->auth_path, &err) != 0) {
         tsr_error("collector", "SIGHUP: keeping the previous client list: %s",
                   tsr_error_format(&err, msg, sizeof msg));
@@ -1219,6 +1648,80 @@ static void s_reload_clients(s_collector_t *c)
         zmq_close(c->pub);
         c->pub = NULL;
     }
+}
+
+/* Watches a server socket for handshakes that fail before the ZAP handler
+ * sees them: a client holding another collector's public key (its HELLO
+ * cannot be decrypted), or one not speaking CURVE. Without this the
+ * collector said nothing while such a client retried for ever. libzmq
+ * 4.3's stable monitor events carry the socket's own endpoint, not the
+ * peer's address (that needs the draft v2 monitor), so the line names the
+ * endpoint. Returns the PAIR socket to poll, or NULL. */
+static void *s_monitor_open(s_collector_t *c, void *sock, int which)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://tessera-handshakes-%d", which);
+    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return NULL;
+    void *m = zmq_socket(c->ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (m && (zmq_setsockopt(m, ZMQ_LINGER, &linger, sizeof linger) || zmq_connect(m, ep))) {
+        zmq_close(m);
+        m = NULL;
+    }
+    if (!m)
+        zmq_socket_monitor(sock, NULL, 0);
+    return m;
+}
+
+/* Reads one monitor event and logs a refused handshake: at most one line
+ * per socket every S_PEER_LOG_MS, with how many were not logged since. A
+ * connection closed during the handshake (a port scan, a health check) is
+ * only a debug line. */
+static void s_monitor_event(s_collector_t *c, int which)
+{
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, c->monitor[which], ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&ev) ||
+        zmq_msg_recv(&addr, c->monitor[which], 0) < 0 || zmq_msg_size(&ev) < 6) {
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        return;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, zmq_msg_data(&ev), 2);
+    memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+    const char *sock = which == 0 ? "ingest" : "query";
+    const char *endpoint = which == 0 ? C.ingest_endpoint : C.query_endpoint;
+    const char *why = NULL;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        why = "its CURVE HELLO cannot be decrypted: it holds another collector's public key. "
+              "Give it this collector's collector.pub";
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+             value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        why = "it does not use CURVE (not a Tessera client?)";
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
+    if (!why) {
+        tsr_debug(sock, "a handshake on %s failed (event 0x%x, 0x%x)", endpoint, event, value);
+        return;
+    }
+    c->failed_handshakes++;
+    int64_t now = s_now_ms();
+    if (c->handshake_logged[which] && now - c->handshake_logged[which] < S_PEER_LOG_MS) {
+        c->handshake_unlogged[which]++;
+        return;
+    }
+    char more[64] = "";
+    if (c->handshake_unlogged[which])
+        snprintf(more, sizeof more, " (%llu more since the last line)",
+                 (unsigned long long)c->handshake_unlogged[which]);
+    tsr_warn(sock, "refused a handshake on %s%s: %s", endpoint, more, why);
+    c->handshake_logged[which] = now;
+    c->handshake_unlogged[which] = 0;
 }
 
 /* (Re)opens the alert stream; while it cannot bind (tried every 200 ms, the
@@ -1257,10 +1760,11 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"print-access-table", no_argument, NULL, 'A'},
+        {"allow-root", no_argument, NULL, 'R'},
         {0},
     };
     const char *config = NULL, *data = NULL, *level = NULL;
-    bool check_only = false;
+    bool check_only = false, allow_root = false;
     int o;
     /* A decoded batch is an array of incidents of 4.4 KB each: 440 KB for
      * 100 records. By default glibc maps such blocks, then (once its
@@ -1279,6 +1783,7 @@ int main(int argc, char **argv)
         case 'h': fputs(s_usage, stdout); return 0;
         case 'V': printf("tessera-collector %s\n", TSR_VERSION); return 0;
         case 'A': tsr_access_print_markdown(stdout); return 0;
+        case 'R': allow_root = true; break;
         default: fputs(s_usage, stderr); return 2;
         }
     }
@@ -1287,9 +1792,17 @@ int main(int argc, char **argv)
         return 2;
     }
     tsr_error_t err;
-    char msg[768];
+    char msg[768], why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", why);
+        return 1;
+    }
     tsr_error_clear(&err);
-    int rc = config ? tsr_config_load(s_keys, config, &err) : tsr_config_defaults(s_keys, &err);
+    long lines[sizeof s_keys / sizeof s_keys[0]];
+    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
+                    : tsr_config_defaults(s_keys, &err);
+    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
+        rc = TSR_EINVAL;
     if (rc != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         return 1;
@@ -1305,6 +1818,7 @@ int main(int argc, char **argv)
         return 1;
     }
     tsr_log_set_level(lvl);
+    s_debug = lvl == TSR_LOG_DEBUG;
     if (s_ckm_build(config) != 0)
         return 1;
     if (C.syslog && !check_only)
@@ -1314,16 +1828,30 @@ int main(int argc, char **argv)
     tsr_wire_limits_default(&c.lim);
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
     s_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir, "authorized_clients");
-    char key_path[4096], secret[41], public[41];
+    char key_path[4096], secret[41], public[41], envdir[4096];
     tsr_authlist_t *list = NULL;
+    s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
+    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    /* before anything is created in or read from them; -n reports the same */
+    int problems = s_check_files(config, key_path, c.auth_path, envdir);
+    if (problems != 0) {
+        if (problems > 0)
+            fprintf(
+                stderr,
+                "tessera-collector: %s: %d file(s) other users could change or read (like sshd's "
+                "StrictModes); fix them as shown\n",
+                check_only ? "config check failed" : "refusing to start", problems);
+        tsr_config_free(s_keys);
+        return 1;
+    }
     if (check_only) {
-        s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
         if (access(c.auth_path, F_OK) == 0 && tsr_authlist_load(&list, c.auth_path, &err) != 0) {
             fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
             return 1;
         }
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
+        s_netkeys_report(stdout, NULL);
         tsr_authlist_destroy(&list);
         tsr_config_free(s_keys);
         return 0;
@@ -1332,11 +1860,13 @@ int main(int argc, char **argv)
         return 1;
     if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
         tsr_authlist_load(&list, c.auth_path, &err) != 0) {
+        explicit_bzero(secret, sizeof secret);
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
+        goto fail;
     }
-    char envdir[4096];
-    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    /* one copy of the server's secret, wiped on every way out */
+    memcpy(c.secret, secret, sizeof c.secret);
+    explicit_bzero(secret, sizeof secret);
     tsr_store_opts_t so = {.spikes_set = true,
                            .kv = {.dir = envdir,
                                   .map_size = (size_t)C.map_size_mib * MIB,
@@ -1351,31 +1881,41 @@ int main(int argc, char **argv)
     so.spikes.recent_weeks = (int)C.recent_weeks;
     so.spikes.min_cases = (int)C.min_cases;
     so.retention_months = (int)C.retention_months;
+    so.network_keys = s_netkeys;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        return 1;
+        goto fail;
     }
+    s_netkeys_report(NULL, c.store);
     /* the budget spent today, from the audit log: a restart resets nothing */
     int64_t midnight = time(NULL) / 86400 * 86400;
     if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
         (rc = tsr_store_audit_each(c.store, midnight, s_budget_replay, c.budget)) != 0) {
         fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
                 tsr_strerror(rc ? rc : TSR_ENOMEM));
+        goto fail;
+    }
+    size_t qcap = (size_t)C.max_batches;
+    c.queue = calloc(qcap, sizeof *c.queue);
+    c.fair = calloc(qcap, sizeof *c.fair);
+    c.sb = calloc(qcap, sizeof *c.sb);
+    if (!c.queue || !c.fair || !c.sb ||
+        tsr_ratelimit_new(&c.rate, (unsigned)C.queries_per_minute, (unsigned)C.query_burst) != 0 ||
+        tsr_refusals_new(&c.refusals, (unsigned)C.audit_refusals_per_minute, 60) != 0) {
+        fprintf(stderr, "tessera-collector: out of memory\n");
         return 1;
     }
     c.ctx = zmq_ctx_new();
     c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
-        return 1;
+        goto fail;
     }
-    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, secret,
+    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, c.secret,
                                (int64_t)c.lim.max_frame, true);
     c.query = c.ingest ? s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
-                                         secret, (int64_t)c.lim.max_frame, true)
+                                         c.secret, (int64_t)c.lim.max_frame, true)
                        : NULL;
-    memcpy(c.secret, secret, sizeof c.secret);
-    explicit_bzero(secret, sizeof secret);
     if (c.query)
         s_pub_open(&c);
     tsr_response_t last = {0};
@@ -1387,7 +1927,7 @@ int main(int argc, char **argv)
     c.today = (int32_t)(time(NULL) / 86400) - 1;
     c.starting = true;
     if (!c.ingest || !c.query || !c.pub)
-        return 1;
+        goto fail;
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -1401,7 +1941,15 @@ int main(int argc, char **argv)
     fflush(stdout);
     s_service_ready(list);
 
-    zmq_pollitem_t items[] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    c.monitor[0] = s_monitor_open(&c, c.ingest, 0);
+    c.monitor[1] = s_monitor_open(&c, c.query, 1);
+    zmq_pollitem_t items[4] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
+    int n_items = 2, mon_at[2] = {-1, -1};
+    for (int i = 0; i < 2; i++)
+        if (c.monitor[i]) {
+            mon_at[i] = n_items;
+            items[n_items++] = (zmq_pollitem_t){c.monitor[i], 0, ZMQ_POLLIN, 0};
+        }
     while (!s_stop) {
         if (s_reload) {
             s_reload = 0;
@@ -1413,22 +1961,34 @@ int main(int argc, char **argv)
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
-        int n = zmq_poll(items, 2, s_poll_timeout(&c));
+        int n = zmq_poll(items, n_items, s_poll_timeout(&c));
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
-        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
+        if ((n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0)
             s_ingest(&c);
         s_drain(&c, false);
         s_detect(&c);
         s_publish(&c); /* what a store call that then failed had committed (a purge's chunks) */
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
+        s_refusals_flush(&c, false);
+        for (int i = 0; n > 0 && i < 2; i++)
+            if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
+                s_monitor_event(&c, i);
     }
     tsr_info("collector", "stopping");
     tsr_notify_stopping();
+    while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
+        s_ingest_commit(&c);
+    s_refusals_flush(&c, true);
     s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
+    for (int i = 0; i < 2; i++)
+        if (c.monitor[i]) {
+            zmq_socket_monitor(i == 0 ? c.ingest : c.query, NULL, 0);
+            zmq_close(c.monitor[i]);
+        }
     zmq_close(c.ingest);
     zmq_close(c.query);
     if (c.pub)
@@ -1439,6 +1999,14 @@ int main(int argc, char **argv)
     zmq_ctx_term(c.ctx);
     tsr_store_close(&c.store);
     tsr_budget_destroy(&c.budget);
+    tsr_ratelimit_destroy(&c.rate);
+    tsr_refusals_destroy(&c.refusals);
+    free(c.queue);
+    free(c.fair);
+    free(c.sb);
     tsr_config_free(s_keys);
     return 0;
+fail: /* at start-up: the process ends here, but not with the key in memory */
+    explicit_bzero(c.secret, sizeof c.secret);
+    return 1;
 }

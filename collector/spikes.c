@@ -7,7 +7,6 @@
 #include "tessera/log.h"
 #include "tessera/spike.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -177,7 +176,7 @@ static int p_add(tsr_spikes_t *s, char g, const char *name, int32_t period, int 
         size_t n = s->n_slot ? s->n_slot * 2 : 4096;
         uint32_t *grown = calloc(n, sizeof *grown);
         if (!grown)
-            return ENOMEM;
+            return TSR_ENOMEM;
         free(s->slot);
         s->slot = grown;
         s->n_slot = n;
@@ -190,7 +189,7 @@ static int p_add(tsr_spikes_t *s, char g, const char *name, int32_t period, int 
         return 0;
     }
     if (tsr_grow((void **)&s->tally, &s->cap_tally, s->n_tally, sizeof *s->tally) != 0)
-        return ENOMEM;
+        return TSR_ENOMEM;
     p_tally_t *t = &s->tally[s->n_tally++];
     memcpy(t->key, key, len);
     t->len = (uint8_t)len;
@@ -225,7 +224,7 @@ typedef struct p_counted {
 int tsr_spikes_count(tsr_spikes_t *s, const tsr_incident_t *inc, int delta)
 {
     if (tsr_grow((void **)&s->counted, &s->cap_counted, s->n_counted, sizeof *s->counted) != 0)
-        return ENOMEM;
+        return TSR_ENOMEM;
     p_counted_t *c = &s->counted[s->n_counted++];
     memset(c, 0, sizeof *c);
     snprintf(c->area, sizeof c->area, "%s", inc->area_code);
@@ -325,12 +324,12 @@ static int p_read(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32
     uint8_t kb[P_KEY_MAX];
     size_t klen = p_series_key(kb, g, name, from), prefix = klen - 4;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[P_SERIES], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[P_SERIES], &c);
     if (rc != 0)
         return rc;
     MDB_val k = {klen, kb}, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != klen || memcmp(k.mv_data, kb, prefix) != 0)
             break;
         int32_t p = tsr_bytes_from_day((uint8_t *)k.mv_data + prefix);
@@ -342,8 +341,8 @@ static int p_read(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32
         if ((p - from) % step == 0)
             y[(p - from) / step] = cnt;
     }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    tsr_kv_cursor_close(c);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* --- alerts ---------------------------------------------------------------------------- */
@@ -413,8 +412,8 @@ static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
 {
     uint8_t kb[P_KEY_MAX + 8];
     MDB_val k = {p_seen_key(kb, g, period, method, name), kb}, v;
-    int rc = mdb_get(txn, s->dbi[P_SEEN], &k, &v);
-    if (rc != MDB_NOTFOUND)
+    int rc = tsr_kv_get(txn, s->dbi[P_SEEN], &k, &v);
+    if (rc != TSR_ENOTFOUND)
         return rc; /* 0: alerted already */
     tsr_alert_t a = {.kind = TSR_ALERT_SPIKE,
                      .created_at = now,
@@ -429,13 +428,13 @@ static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
         return rc;
     v.mv_size = 8;
     v.mv_data = &a.seq;
-    if ((rc = mdb_put(txn, s->dbi[P_SEEN], &k, &v, 0)) != 0)
+    if ((rc = tsr_kv_put(txn, s->dbi[P_SEEN], &k, &v, 0)) != 0)
         return rc;
     for (size_t i = 0; i < s->n_alarmed; i++)
         if (s->alarmed[i].g == g && s->alarmed[i].period == period)
             return 0;
     if (tsr_grow((void **)&s->alarmed, &s->cap_alarmed, s->n_alarmed, sizeof *s->alarmed) != 0)
-        return ENOMEM;
+        return TSR_ENOMEM;
     s->alarmed[s->n_alarmed++] = (p_period_t){g, period};
     return 0;
 }
@@ -446,16 +445,16 @@ static int p_first(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
     uint8_t kb[P_KEY_MAX];
     size_t klen = p_series_key(kb, g, name, INT32_MIN), prefix = klen - 4;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[P_SERIES], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[P_SERIES], &c);
     if (rc != 0)
         return rc;
     MDB_val k = {klen, kb}, v;
     *first = INT32_MAX;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE);
     if (rc == 0 && k.mv_size == klen && memcmp(k.mv_data, kb, prefix) == 0)
         *first = tsr_bytes_from_day((uint8_t *)k.mv_data + prefix);
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+    tsr_kv_cursor_close(c);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* The counts a method sees for a period: the period last. */
@@ -492,7 +491,7 @@ static int p_method(const p_history_t *h, int method, tsr_spike_point_t *res)
         return 0;
     tsr_spike_point_t *out = malloc(h->n * sizeof *out);
     if (!out)
-        return ENOMEM;
+        return TSR_ENOMEM;
     int rc;
     if (method == M_FARRINGTON) {
         tsr_farrington_opts_t o;
@@ -515,7 +514,7 @@ static int p_point(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
                    int method, tsr_spike_point_t *res, double *obs)
 {
     p_history_t *h = malloc(sizeof *h);
-    int rc = h ? p_history(s, txn, g, name, period, h) : ENOMEM;
+    int rc = h ? p_history(s, txn, g, name, period, h) : TSR_ENOMEM;
     if (rc == 0)
         rc = p_method(h, method, res);
     *obs = rc == 0 ? h->obs : 0;
@@ -542,7 +541,7 @@ static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, i
     if (n == 0)
         return 0;
     p_history_t *h = malloc(sizeof *h);
-    int rc = h ? p_history(s, txn, g, name, period, h) : ENOMEM;
+    int rc = h ? p_history(s, txn, g, name, period, h) : TSR_ENOMEM;
     for (int i = 0; rc == 0 && h->enough && i < n; i++) {
         tsr_spike_point_t pt;
         rc = p_method(h, methods[i], &pt);
@@ -646,14 +645,14 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
     uint8_t kb[P_KEY_MAX + 8];
     size_t plen = p_seen_key(kb, g, period, 0, "") - 1; /* granularity + period */
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[P_SEEN], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[P_SEEN], &c);
     if (rc != 0)
         return rc;
     p_region_t regions[16];
     size_t nr = 0;
     MDB_val k = {plen, kb}, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= plen + 1 || memcmp(k.mv_data, kb, plen) != 0)
             break;
         const uint8_t *kp = k.mv_data;
@@ -692,8 +691,8 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
             }
         }
     }
-    mdb_cursor_close(c);
-    if (rc != MDB_NOTFOUND && rc != 0)
+    tsr_kv_cursor_close(c);
+    if (rc != TSR_ENOTFOUND && rc != 0)
         return rc;
     rc = 0;
     for (size_t i = 0; rc == 0 && i < nr; i++) {
@@ -757,10 +756,10 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         snprintf(name, sizeof name, "region:%.15s", r->region);
         uint8_t sk[P_KEY_MAX + 8];
         MDB_val skv = {p_seen_key(sk, g, period, M_CROSS, name), sk}, sv;
-        rc = mdb_get(txn, s->dbi[P_SEEN], &skv, &sv);
+        rc = tsr_kv_get(txn, s->dbi[P_SEEN], &skv, &sv);
         if (rc == 0)
             continue; /* one cross-area alert per region and period */
-        if (rc != MDB_NOTFOUND)
+        if (rc != TSR_ENOTFOUND)
             break;
         double obs;
         tsr_spike_point_t rp = {.expected = NAN, .upperbound = NAN};
@@ -783,7 +782,7 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         if ((rc = tsr_link_append(s->log, txn, &a)) == 0) {
             sv.mv_size = 8;
             sv.mv_data = &a.seq;
-            rc = mdb_put(txn, s->dbi[P_SEEN], &skv, &sv, 0);
+            rc = tsr_kv_put(txn, s->dbi[P_SEEN], &skv, &sv, 0);
         }
     }
     return rc;
@@ -810,7 +809,7 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
     qsort(s->tally, s->n_tally, sizeof *s->tally, p_cmp_tally);
     /* one cursor: each count is found once and written where it was found */
     MDB_cursor *c = NULL;
-    rc = mdb_cursor_open(txn, s->dbi[P_SERIES], &c);
+    rc = tsr_kv_cursor_open(txn, s->dbi[P_SERIES], &c);
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
         p_tally_t *t = &s->tally[i];
         int64_t delta = t->delta;
@@ -818,30 +817,29 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
             continue;
         MDB_val k = {t->len, t->key}, v;
         uint32_t cnt = 0;
-        int found = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+        int found = tsr_kv_cursor_get(c, &k, &v, MDB_SET_KEY);
         if (found == 0 && v.mv_size == 4)
             memcpy(&cnt, v.mv_data, 4);
-        else if (found != MDB_NOTFOUND && found != 0)
+        else if (found != TSR_ENOTFOUND && found != 0)
             rc = found;
         int64_t nc = (int64_t)cnt + delta;
         if (rc != 0) {
             break;
         } else if (nc <= 0) {
-            rc = found == 0 ? mdb_cursor_del(c, 0) : 0;
+            rc = found == 0 ? tsr_kv_cursor_del(c) : 0;
         } else {
             uint32_t nv32 = (uint32_t)nc;
             MDB_val nv = {4, &nv32};
-            rc = found == 0 ? mdb_cursor_put(c, &k, &nv, MDB_CURRENT) : mdb_cursor_put(c, &k, &nv, 0);
+            rc = tsr_kv_cursor_put(c, &k, &nv, found == 0 ? MDB_CURRENT : 0);
             /* the name, for the boundary runs: once per series */
             MDB_val nk = {(size_t)t->len - 5, t->key}, empty = {0, ""};
             if (rc == 0 && cnt == 0) {
-                rc = mdb_put(txn, s->dbi[P_NAMES], &nk, &empty, MDB_NOOVERWRITE);
-                rc = rc == MDB_KEYEXIST ? 0 : rc;
+                rc = tsr_kv_put(txn, s->dbi[P_NAMES], &nk, &empty, MDB_NOOVERWRITE);
+                rc = rc == TSR_EEXIST ? 0 : rc;
             }
         }
     }
-    if (c)
-        mdb_cursor_close(c);
+    tsr_kv_cursor_close(c);
     /* the recent periods that changed wait for the evaluation transaction,
      * which runs when ingest is idle (or every 200 ms under load) */
     for (size_t i = 0; rc == 0 && i < s->n_tally; i++) {
@@ -849,7 +847,7 @@ int tsr_spikes_finish(tsr_spikes_t *s, MDB_txn *txn, int32_t today)
         if (!p_recent(s, (char)t->key[0], tsr_bytes_from_day(t->key + t->len - 4), today))
             continue;
         if (tsr_grow((void **)&s->staged, &s->cap_staged, s->n_staged, sizeof *s->staged) != 0)
-            return ENOMEM;
+            return TSR_ENOMEM;
         s->staged[s->n_staged++] = *t;
     }
     return rc;
@@ -880,7 +878,7 @@ int tsr_spikes_evaluate_pending(tsr_spikes_t *s, MDB_txn *txn, int32_t today, in
 int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t now)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[P_NAMES], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[P_NAMES], &c);
     if (rc != 0)
         return rc;
     /* collect the names first: evaluation writes to other databases only,
@@ -888,18 +886,18 @@ int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t 
     char (*names)[P_NAME_MAX + 1] = NULL;
     size_t n = 0, cap = 0;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size < 2 || k.mv_size > P_NAME_MAX)
             continue;
         if (tsr_grow((void **)&names, &cap, n, sizeof *names) != 0) {
-            rc = ENOMEM;
+            rc = TSR_ENOMEM;
             break;
         }
         snprintf(names[n++], sizeof *names, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
     }
-    mdb_cursor_close(c);
-    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    tsr_kv_cursor_close(c);
+    rc = rc == TSR_ENOTFOUND ? 0 : rc;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char g = names[i][0];
         int32_t period = g == 'd' ? day : tsr_day_week_monday(day);

@@ -10,8 +10,8 @@
 #include "trends.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
+#include "tessera/token.h"
 
-#include <errno.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,10 @@ static const char *const s_db_names[S_NDBS] = {
 /* meta: the secret the records' cell keys are made with (ckm.h). It lives
  * in the store, so a backup, restore or rebuild keeps every key. */
 #define S_META_CKM_SECRET "cell_key_secret"
+/* meta: the network key id pinned when no key_ids are configured: u32 key
+ * id, u64 unix seconds (both LE), then the id of the agency whose record
+ * brought it. */
+#define S_META_NETKEY "network_key_id"
 
 #define S_RECORD_FORMAT 1
 #define S_AREA_KEY 9
@@ -43,6 +47,13 @@ struct tsr_store {
     tsr_spikes_t *spikes;
     tsr_ckm_keyer_t *keyer; /* records' cell keys */
     int retention_months;
+    /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
+    tsr_netkeys_t keys;
+    bool configured, pinned;
+    tsr_netkey_id_t pin;
+    bool pin_pending;                /* the running transaction pins pin_new */
+    uint32_t pin_new;
+    char pin_agency[TSR_CLIENT_ID_MAX];
     /* Counter changes of the running transaction, written once at its end:
      * a get and a put per counter per record would cost more than the record. */
     struct {
@@ -59,6 +70,35 @@ struct tsr_store {
 };
 
 static int s_pend_reload(tsr_store_t *s);
+
+/* Logs a failed write transaction: what was lost or kept, the code's name
+ * and, where an operator can act, what to do. (What LMDB said itself, where
+ * the code keeps less, kv has logged already.) */
+static void s_log_err(const char *module, const char *what, int rc)
+{
+    const char *todo = "";
+    switch (rc) {
+    case TSR_EFULL:
+        todo = ": the map is at [storage] map_max_mib; raise it and restart the collector";
+        break;
+    case TSR_ENOSPC: todo = ": free space on the disk of the data directory"; break;
+    case TSR_ECORRUPT: todo = ": the store is damaged; see docs/STORAGE.md, Errors"; break;
+    default: break;
+    }
+    tsr_error(module, "%s: %s%s", what, tsr_strerror(rc), todo);
+}
+
+/* Logs a stored value that cannot be read, naming its database and key
+ * (the callers above hear TSR_ECORRUPT only). Returns rc. */
+static int s_damaged(int rc, const char *db, const void *key, size_t n)
+{
+    if (rc == TSR_ECORRUPT) {
+        char hex[2 * 32 + 1];
+        tsr_hex_encode(hex, key, n < 32 ? n : 32);
+        tsr_error("store", "%s entry %s cannot be read: %s", db, hex, tsr_strerror(rc));
+    }
+    return rc;
+}
 
 /* --- record encoding (format 1) ---------------------------------------------
  * Little-endian, fixed order; the first byte is the format so a later
@@ -110,7 +150,7 @@ static int s_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t
     tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     memset(inc, 0, sizeof *inc);
     if (tsr_bytes_get_u8(&b) != S_RECORD_FORMAT)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT;
     unsigned alen = tsr_bytes_get_u8(&b);
     char a[256];
     tsr_bytes_get(&b, a, alen);
@@ -141,17 +181,17 @@ static int s_unpack(const MDB_val *v, tsr_incident_t *inc, char *agency, int64_t
     inc->actions = tsr_bytes_get_u32(&b);
     inc->n_tokens = tsr_bytes_get_u8(&b);
     if (inc->n_tokens > TSR_MAX_TOKENS)
-        return TSR_ESTORE;
+        return TSR_ECORRUPT;
     for (size_t i = 0; i < inc->n_tokens; i++) {
         unsigned kl = tsr_bytes_get_u8(&b);
         if (kl >= TSR_KIND_MAX)
-            return TSR_ESTORE;
+            return TSR_ECORRUPT;
         tsr_bytes_get(&b, inc->tokens[i].kind, kl);
         inc->tokens[i].kind[kl] = '\0';
         inc->tokens[i].key_id = tsr_bytes_get_u32(&b);
         tsr_bytes_get(&b, inc->tokens[i].token, TSR_TOKEN_LEN);
     }
-    return b.bad ? TSR_ESTORE : TSR_OK;
+    return b.bad ? TSR_ECORRUPT : TSR_OK;
 }
 
 /* --- keys ----------------------------------------------------------------- */
@@ -180,10 +220,10 @@ static int s_link_get(void *ctx, MDB_txn *txn, const uint8_t *rid, tsr_incident_
 {
     tsr_store_t *s = ctx;
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
-    if (rc != 0)
-        return rc;
-    return s_unpack(&v, inc, agency, NULL, rid) == 0 ? 0 : MDB_CORRUPTED;
+    int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
+    return rc != 0 ? rc
+                   : s_damaged(s_unpack(&v, inc, agency, NULL, rid), "records", rid,
+                               TSR_RECORD_ID_LEN);
 }
 
 /* Reads the cell-key secret, or makes and stores one on the first open. */
@@ -193,7 +233,7 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
     tsr_store_t *s = ((void **)arg)[1];
     const uint8_t *given = ((void **)arg)[2];
     MDB_val k = {sizeof S_META_CKM_SECRET - 1, (void *)S_META_CKM_SECRET}, v;
-    int rc = mdb_get(txn, s->dbi[S_META], &k, &v);
+    int rc = tsr_kv_get(txn, s->dbi[S_META], &k, &v);
     if (rc == 0 && v.mv_size == TSR_CKM_SECRET_LEN) {
         if (given && memcmp(given, v.mv_data, TSR_CKM_SECRET_LEN) != 0)
             return TSR_EEXIST;
@@ -201,23 +241,53 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
         return 0;
     }
     if (rc == 0)
-        return MDB_CORRUPTED;
-    if (rc != MDB_NOTFOUND)
+        return TSR_ECORRUPT;
+    if (rc != TSR_ENOTFOUND)
         return rc;
     if (given)
         memcpy(secret, given, TSR_CKM_SECRET_LEN);
     else if ((rc = tsr_ckm_secret_new(secret)) != 0)
         return rc;
     v = (MDB_val){TSR_CKM_SECRET_LEN, secret};
-    return mdb_put(txn, s->dbi[S_META], &k, &v, 0);
+    return tsr_kv_put(txn, s->dbi[S_META], &k, &v, 0);
+}
+
+/* Reads the pinned network key id, if any. */
+static int s_pin_read(tsr_store_t *s)
+{
+    MDB_txn *txn;
+    int rc = tsr_kv_read_begin(s->kv, &txn);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, v;
+    rc = tsr_kv_get(txn, s->dbi[S_META], &k, &v);
+    if (rc == 0 && v.mv_size >= 12 && v.mv_size - 12 < TSR_CLIENT_ID_MAX) {
+        tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
+        s->pin.key_id = tsr_bytes_get_u32(&b);
+        int64_t at = (int64_t)tsr_bytes_get_u64(&b);
+        char agency[TSR_CLIENT_ID_MAX], day[11];
+        snprintf(agency, sizeof agency, "%.*s", (int)(v.mv_size - 12), (char *)v.mv_data + 12);
+        s->pinned = true;
+        if (s->configured && !tsr_netkeys_accepts(&s->keys, s->pin.key_id, INT32_MIN))
+            tsr_warn("store", "this store pinned network key id %u on %s (from a record of %s); "
+                     "the configured key_ids replace it", s->pin.key_id,
+                     tsr_day_format(day, (int32_t)(at / 86400)), agency);
+        else if (!s->configured)
+            tsr_info("store", "network key id %u, pinned on %s (from a record of %s): records "
+                     "under any other are refused", s->pin.key_id,
+                     tsr_day_format(day, (int32_t)(at / 86400)), agency);
+    } else if (rc == 0) {
+        rc = TSR_ECORRUPT;
+    }
+    tsr_kv_read_end(txn);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
 {
     uint8_t secret[TSR_CKM_SECRET_LEN];
     void *arg[3] = {secret, s, (void *)given};
-    int mdb_rc = 0;
-    int rc = tsr_kv_write(s->kv, s_secret_txn, arg, &mdb_rc);
+    int rc = tsr_kv_write(s->kv, s_secret_txn, arg);
     if (rc == 0)
         rc = tsr_ckm_keyer_new(&s->keyer, secret);
     OPENSSL_cleanse(secret, sizeof secret);
@@ -245,6 +315,8 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return rc;
     }
     s->retention_months = opts->retention_months;
+    s->keys = opts->network_keys;
+    s->configured = opts->network_keys.n > 0;
     if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "meta", "the cell-key secret cannot be read or made: %s",
@@ -252,12 +324,19 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_store_close(&s);
         return rc;
     }
+    if ((rc = s_pin_read(s)) != 0) {
+        tsr_error_at(err, opts->kv.dir, 0);
+        tsr_error_set(err, "meta", "the pinned network key id cannot be read: %s",
+                      tsr_strerror(rc));
+        tsr_store_close(&s);
+        return rc;
+    }
     /* what a crash left in the ingest log is applied by the next drain */
     if ((rc = s_pend_reload(s)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
-        tsr_error_set(err, "ingest_log", "cannot be read: %s", mdb_strerror(rc));
+        tsr_error_set(err, "ingest_log", "cannot be read: %s", tsr_strerror(rc));
         tsr_store_close(&s);
-        return TSR_ESTORE;
+        return rc;
     }
     if (s->log_n > 0)
         tsr_info("store", "%zu acknowledged entries wait in the ingest log; applying them",
@@ -288,15 +367,15 @@ static int s_count_put(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t d
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     uint64_t cur = 0;
-    int rc = mdb_get(txn, s->dbi[S_COUNTERS], &k, &v);
+    int rc = tsr_kv_get(txn, s->dbi[S_COUNTERS], &k, &v);
     if (rc == 0 && v.mv_size == sizeof cur)
         memcpy(&cur, v.mv_data, sizeof cur);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
+    else if (rc != 0 && rc != TSR_ENOTFOUND)
         return rc;
     cur = (uint64_t)((int64_t)cur + delta);
     v.mv_size = sizeof cur;
     v.mv_data = &cur;
-    return mdb_put(txn, s->dbi[S_COUNTERS], &k, &v, 0);
+    return tsr_kv_put(txn, s->dbi[S_COUNTERS], &k, &v, 0);
 }
 
 /* Adds delta to a counter in this transaction's tally (written by
@@ -328,26 +407,26 @@ uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
 {
     MDB_txn *txn;
     uint64_t cur = 0;
-    if (mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn) != 0)
+    if (tsr_kv_read_begin(s->kv, &txn) != 0)
         return 0;
     MDB_val k = {strlen(name), (void *)name}, v;
-    if (mdb_get(txn, s->dbi[S_COUNTERS], &k, &v) == 0 && v.mv_size == sizeof cur)
+    if (tsr_kv_get(txn, s->dbi[S_COUNTERS], &k, &v) == 0 && v.mv_size == sizeof cur)
         memcpy(&cur, v.mv_data, sizeof cur);
-    mdb_txn_abort(txn);
+    tsr_kv_read_end(txn);
     return cur;
 }
 
 int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t), void *ctx)
 {
     MDB_txn *txn;
-    MDB_cursor *c;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    MDB_cursor *c = NULL;
+    int rc = tsr_kv_read_begin(s->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
-    rc = mdb_cursor_open(txn, s->dbi[S_COUNTERS], &c);
+        return rc;
+    rc = tsr_kv_cursor_open(txn, s->dbi[S_COUNTERS], &c);
     MDB_val k, v;
-    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0;
-         op = MDB_NEXT) {
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         char name[128];
         uint64_t cur = 0;
         snprintf(name, sizeof name, "%.*s", (int)k.mv_size, (char *)k.mv_data);
@@ -355,17 +434,16 @@ int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t
             memcpy(&cur, v.mv_data, sizeof cur);
         fn(ctx, name, cur);
     }
-    if (rc == 0)
-        mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    return tsr_kv_code(rc);
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* --- apply ----------------------------------------------------------------- */
 
 static const char *const s_reason_names[] = {
     "", "invalid_field", "area_not_bound", "bad_token", "stale_version", "unknown_record",
-    "not_permitted",
+    "not_permitted", "wrong_network_key",
 };
 
 static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
@@ -385,16 +463,16 @@ static int s_index(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *inc, bool
     s_area_day_key(ak, inc);
     /* the index value is the record's profile: trends read it, not records */
     MDB_val k = {sizeof ak, ak}, v = {tsr_profile_pack(prof, inc, key), prof};
-    int rc = put ? mdb_put(txn, s->dbi[S_BY_AREA_DAY], &k, &v, 0)
-                 : mdb_del(txn, s->dbi[S_BY_AREA_DAY], &k, NULL);
-    for (size_t i = 0; (rc == 0 || rc == MDB_NOTFOUND) && i < inc->n_tokens; i++) {
+    int rc = put ? tsr_kv_put(txn, s->dbi[S_BY_AREA_DAY], &k, &v, 0)
+                 : tsr_kv_del(txn, s->dbi[S_BY_AREA_DAY], &k);
+    for (size_t i = 0; (rc == 0 || rc == TSR_ENOTFOUND) && i < inc->n_tokens; i++) {
         uint8_t tk[TSR_TOKEN_LEN + TSR_RECORD_ID_LEN];
         s_token_key(tk, &inc->tokens[i], inc->record_id);
         MDB_val kk = {sizeof tk, tk}, kv = {strlen(inc->tokens[i].kind), (void *)inc->tokens[i].kind};
-        rc = put ? mdb_put(txn, s->dbi[S_BY_TOKEN], &kk, &kv, 0)
-                 : mdb_del(txn, s->dbi[S_BY_TOKEN], &kk, NULL);
+        rc = put ? tsr_kv_put(txn, s->dbi[S_BY_TOKEN], &kk, &kv, 0)
+                 : tsr_kv_del(txn, s->dbi[S_BY_TOKEN], &kk);
     }
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc == TSR_ENOTFOUND ? 0 : rc; /* an index entry already gone */
 }
 
 /* A version and an agency id: u32 (LE) + the id. The value of a tombstone,
@@ -413,7 +491,7 @@ static size_t s_version_agency_put(uint8_t *buf, size_t cap, uint32_t version,
 static int s_version_agency_get(const uint8_t *p, size_t n, uint32_t *version, char *agency)
 {
     if (n < 4 || n - 4 >= TSR_CLIENT_ID_MAX)
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     tsr_bytes_t b = {(uint8_t *)p, 0, n, false};
     *version = tsr_bytes_get_u32(&b);
     memcpy(agency, p + 4, n - 4);
@@ -425,8 +503,10 @@ static int s_tombstone_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
                            char *agency)
 {
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    int rc = mdb_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
-    return rc != 0 ? rc : s_version_agency_get(v.mv_data, v.mv_size, version, agency);
+    int rc = tsr_kv_get(txn, s->dbi[S_TOMBSTONES], &k, &v);
+    return rc != 0 ? rc
+                   : s_damaged(s_version_agency_get(v.mv_data, v.mv_size, version, agency),
+                               "tombstones", rid, TSR_RECORD_ID_LEN);
 }
 
 static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uint32_t version,
@@ -435,7 +515,7 @@ static int s_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, uin
     uint8_t buf[4 + TSR_CLIENT_ID_MAX];
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid};
     MDB_val v = {s_version_agency_put(buf, sizeof buf, version, agency), buf};
-    return mdb_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
+    return tsr_kv_put(txn, s->dbi[S_TOMBSTONES], &k, &v, 0);
 }
 
 /* --- the ingest log ------------------------------------------------------------
@@ -513,12 +593,12 @@ static int s_pend_note(tsr_store_t *s, const s_fate_t *f)
     }
     s_fate_t *n = malloc(sizeof *n);
     if (!n)
-        return ENOMEM;
+        return TSR_ENOMEM;
     *n = *f;
     void *node = tsearch(n, &s->pend, s_pend_cmp);
     if (!node || *(s_fate_t **)node != n) {
         free(n);
-        return ENOMEM;
+        return TSR_ENOMEM;
     }
     s->pend_n++;
     return 0;
@@ -529,15 +609,15 @@ static int s_peek(const uint8_t *p, size_t n, uint32_t *version, char *agency)
 {
     tsr_bytes_t b = {(uint8_t *)p, 0, n, false};
     if (tsr_bytes_get_u8(&b) != S_RECORD_FORMAT)
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     unsigned alen = tsr_bytes_get_u8(&b);
     if (alen >= TSR_CLIENT_ID_MAX)
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     tsr_bytes_get(&b, agency, alen);
     agency[alen] = '\0';
     (void)tsr_bytes_get_u64(&b);
     *version = tsr_bytes_get_u32(&b);
-    return b.bad ? MDB_CORRUPTED : 0;
+    return b.bad ? TSR_ECORRUPT : 0;
 }
 
 /* A log entry's record id and what it makes of it. For an incident,
@@ -547,7 +627,7 @@ static int s_log_parse(const MDB_val *v, int *op, s_fate_t *f, MDB_val *packed)
     const uint8_t *p = v->mv_data;
     memset(f, 0, sizeof *f);
     if (v->mv_size < 1 + TSR_RECORD_ID_LEN + 4)
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     *op = p[0];
     memcpy(f->rid, p + 1, TSR_RECORD_ID_LEN);
     const uint8_t *rest = p + 1 + TSR_RECORD_ID_LEN;
@@ -558,7 +638,7 @@ static int s_log_parse(const MDB_val *v, int *op, s_fate_t *f, MDB_val *packed)
         return s_peek(rest, n, &f->version, f->agency);
     }
     if (*op != S_LOG_RETRACTION)
-        return MDB_CORRUPTED;
+        return TSR_ECORRUPT;
     f->kind = S_FATE_TOMBSTONE;
     return s_version_agency_get(rest, n, &f->version, f->agency);
 }
@@ -571,22 +651,23 @@ static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
     s_pend_clear(s);
     s->log_n = 0;
     s->log_next = 1;
-    int rc = mdb_cursor_open(txn, s->dbi[S_LOG], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c);
     if (rc != 0)
         return rc;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    int bad = 0; /* a damaged entry, or pend out of memory */
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         s_fate_t f;
         int op;
-        if (k.mv_size != 8 || (rc = s_log_parse(&v, &op, &f, &packed)) != 0 ||
-            (rc = s_pend_note(s, &f)) != 0)
+        if ((bad = s_damaged(k.mv_size != 8 ? TSR_ECORRUPT : s_log_parse(&v, &op, &f, &packed),
+                             "ingest_log", k.mv_data, k.mv_size)) != 0 ||
+            (bad = s_pend_note(s, &f)) != 0)
             break;
         s->log_n++;
         s->log_next = tsr_bytes_from_be64(k.mv_data) + 1;
     }
-    mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
+    tsr_kv_cursor_close(c);
+    rc = bad ? bad : rc == TSR_ENOTFOUND ? 0 : rc;
     s->pend_valid = rc == 0;
     return rc;
 }
@@ -595,10 +676,10 @@ static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
 static int s_pend_reload(tsr_store_t *s)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(s->kv, &txn);
     if (rc == 0) {
         rc = s_pend_rebuild(s, txn);
-        mdb_txn_abort(txn);
+        tsr_kv_read_end(txn);
     }
     return rc;
 }
@@ -614,14 +695,15 @@ static int s_fate(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, s_fate_t *f)
     memset(f, 0, sizeof *f);
     memcpy(f->rid, rid, TSR_RECORD_ID_LEN);
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    int rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
+    int rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
     if (rc == 0) {
         f->kind = S_FATE_STORED;
-        return s_peek(v.mv_data, v.mv_size, &f->version, f->agency);
+        return s_damaged(s_peek(v.mv_data, v.mv_size, &f->version, f->agency), "records", rid,
+                         TSR_RECORD_ID_LEN);
     }
-    if (rc == MDB_NOTFOUND && (rc = s_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
+    if (rc == TSR_ENOTFOUND && (rc = s_tombstone_get(s, txn, rid, &f->version, f->agency)) == 0)
         f->kind = S_FATE_TOMBSTONE;
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
 /* A write transaction that may raise alerts or change series (drain, day
@@ -642,10 +724,10 @@ static int s_write_body(MDB_txn *txn, void *arg)
     return w->fn(txn, w->arg);
 }
 
-static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
+static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg)
 {
     s_write_t w = {s, fn, arg};
-    int rc = tsr_kv_write(s->kv, s_write_body, &w, mdb_rc);
+    int rc = tsr_kv_write(s->kv, s_write_body, &w);
     if (rc == 0)
         tsr_link_committed(s->link);
     return rc;
@@ -653,13 +735,66 @@ static int s_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
 
 /* --- submit: outcomes and the log --------------------------------------------- */
 
+void tsr_store_network_keys(const tsr_store_t *s, int32_t day, tsr_netkeys_t *out, bool *pinned)
+{
+    if (pinned)
+        *pinned = !s->configured && s->pinned;
+    if (s->configured) {
+        tsr_netkeys_current(&s->keys, day, out);
+    } else {
+        memset(out, 0, sizeof *out);
+        if (s->pinned)
+            out->ids[out->n++] = s->pin;
+    }
+}
+
+/* Whether every token of inc is under an accepted network key on day; if
+ * not, why in d. Without configured keys, the first token a record brings
+ * pins its key id (written by s_submit_txn, in force after the commit). */
+static bool s_keys_ok(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                      int32_t day, char *d, size_t cap)
+{
+    if (inc->n_tokens == 0)
+        return true;
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(s, day, &acc, NULL);
+    if (!s->configured && !s->pinned) {
+        if (!s->pin_pending) {
+            s->pin_pending = true;
+            s->pin_new = inc->tokens[0].key_id;
+            snprintf(s->pin_agency, sizeof s->pin_agency, "%s", c->id);
+        }
+        acc.ids[0] = (tsr_netkey_id_t){s->pin_new, 0};
+        acc.n = 1;
+    }
+    for (size_t i = 0; i < inc->n_tokens; i++) {
+        uint32_t id = inc->tokens[i].key_id;
+        if (tsr_netkeys_accepts(&acc, id, day))
+            continue;
+        char ids[64], until[11] = "";
+        tsr_netkeys_format_ids(&acc, ids, sizeof ids);
+        for (size_t j = 0; j < s->keys.n && s->configured; j++)
+            if (s->keys.ids[j].key_id == id)
+                tsr_day_format(until, s->keys.ids[j].until_day);
+        /* at most 4 ids: "... only 1857500892, 1974342276" fits the detail's 128 bytes */
+        int n = until[0] ? snprintf(d, cap, "token under network key id %u, accepted until %s; "
+                                            "this collector accepts %s", id, until, ids)
+                         : snprintf(d, cap, "token under network key id %u; this collector "
+                                            "accepts only %s", id, ids);
+        if (n < 0)
+            snprintf(d, cap, "token under network key id %u", id);
+        return false;
+    }
+    return true;
+}
+
 /* The outcome of an item against what the store holds for its record. */
-static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
-                     const s_fate_t *f, int32_t cutoff)
+static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
+                     const s_fate_t *f, int32_t cutoff, int32_t today)
 {
     const tsr_incident_t *inc = it->incident;
     uint32_t version = inc ? inc->version : it->version;
-    char d[96];
+    char d[sizeof it->detail];
     if (inc && inc->reported_day < cutoff) {
         snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
                  s->retention_months);
@@ -669,6 +804,8 @@ static void s_decide(const tsr_store_t *s, const tsr_client_t *c, tsr_store_item
         s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
     } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
         s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc && !s_keys_ok(s, c, inc, today, d, sizeof d)) {
+        s_reject(it, TSR_REJECT_WRONG_NETWORK_KEY, d);
     } else if (inc) {
         /* a tombstone's version was withdrawn: only a higher one comes back */
         it->outcome = f->kind != S_FATE_NONE && version <= f->version ? TSR_OUTCOME_DUPLICATE
@@ -699,7 +836,7 @@ static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_clien
     if (it->incident) {
         size_t pn = s_pack(val + n, sizeof val - n, it->incident, c->id, now);
         if (pn == 0)
-            return ENOMEM;
+            return TSR_ERANGE; /* larger than S_PACK_MAX allows: a bug */
         n += pn;
         f.version = it->incident->version;
     } else {
@@ -710,7 +847,7 @@ static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_clien
     snprintf(f.agency, sizeof f.agency, "%s", c->id);
     tsr_bytes_be64(key, seq);
     MDB_val k = {sizeof key, key}, v = {n, val};
-    int rc = mdb_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
+    int rc = tsr_kv_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
     return rc == 0 ? s_pend_note(s, &f) : rc;
 }
 
@@ -774,6 +911,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
     int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
     s->pend_valid = false; /* until this transaction commits */
     s->ntally = 0;
+    s->pin_pending = false; /* a re-run pins afresh */
     a->next = s->log_next;
     /* records reported before this day are refused (none without retention) */
     int32_t cutoff = s->retention_months > 0
@@ -793,7 +931,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
                 s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
             } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
-                s_decide(s, batch->client, it, &f, cutoff);
+                s_decide(s, batch->client, it, &f, cutoff, (int32_t)(a->now / 86400));
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
                     it->outcome == TSR_OUTCOME_RETRACTED)
                     rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
@@ -803,6 +941,15 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
             rc = s_count_outcomes(s, txn, batch);
         if (rc == 0)
             rc = s_count(s, txn, "batches", 1);
+    }
+    if (rc == 0 && s->pin_pending) {
+        uint8_t v[12 + TSR_CLIENT_ID_MAX];
+        tsr_bytes_t b = {v, 0, sizeof v, false};
+        tsr_bytes_put_u32(&b, s->pin_new);
+        tsr_bytes_put_u64(&b, (uint64_t)a->now);
+        tsr_bytes_put(&b, s->pin_agency, strlen(s->pin_agency));
+        MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, val = {b.n, v};
+        rc = tsr_kv_put(txn, s->dbi[S_META], &k, &val, 0);
     }
     return rc == 0 ? s_count_flush(s, txn) : rc;
 }
@@ -815,16 +962,25 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
         return TSR_EFULL;
     }
     s_submit_t a = {s, batches, n, now, 0};
-    int mdb_rc = 0;
-    int rc = tsr_kv_write(s->kv, s_submit_txn, &a, &mdb_rc);
+    int rc = tsr_kv_write(s->kv, s_submit_txn, &a);
     if (rc != 0) {
-        tsr_error("store", "batch group not stored: %s%s%s", tsr_strerror(rc),
-                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+        s->pin_pending = false; /* nothing was pinned */
+        s_log_err("store", "batch group not stored", rc);
         return rc;
     }
     s->log_n += a.next - s->log_next;
     s->log_next = a.next;
     s->pend_valid = true;
+    if (s->pin_pending) {
+        s->pin_pending = false;
+        s->pinned = true;
+        s->pin = (tsr_netkey_id_t){s->pin_new, 0};
+        tsr_warn("store", "network key id %u pinned: no [network] key_ids are configured, and "
+                 "the first record with tokens (from %s) was under it. Records under any other "
+                 "key id are refused from now on (WRONG_NETWORK_KEY). If %u is not your "
+                 "network's key, set [network] key_ids to the right one and restart.",
+                 s->pin_new, s->pin_agency, s->pin_new);
+    }
     return 0;
 }
 
@@ -843,13 +999,13 @@ static int s_put_incident(tsr_store_t *s, MDB_txn *txn, const tsr_incident_t *in
     bool had = rc == 0;
     if (had) {
         rc = s_index(s, txn, old, false);
-    } else if (rc == MDB_NOTFOUND) {
-        rc = mdb_del(txn, s->dbi[S_TOMBSTONES], &k, NULL);
-        if (rc == 0 || rc == MDB_NOTFOUND)
+    } else if (rc == TSR_ENOTFOUND) {
+        rc = tsr_kv_del(txn, s->dbi[S_TOMBSTONES], &k);
+        if (rc == 0 || rc == TSR_ENOTFOUND)
             rc = s_count(s, txn, "records", 1);
     }
     if (rc == 0)
-        rc = mdb_put(txn, s->dbi[S_RECORDS], &k, packed, 0);
+        rc = tsr_kv_put(txn, s->dbi[S_RECORDS], &k, packed, 0);
     if (rc == 0)
         rc = s_index(s, txn, inc, true);
     if (rc == 0)
@@ -871,15 +1027,15 @@ static int s_put_retraction(tsr_store_t *s, MDB_txn *txn, const s_fate_t *f, tsr
     if (rc == 0) {
         rc = s_index(s, txn, old, false);
         if (rc == 0)
-            rc = mdb_del(txn, s->dbi[S_RECORDS], &k, NULL);
+            rc = tsr_kv_del(txn, s->dbi[S_RECORDS], &k);
         if (rc == 0)
             rc = tsr_link_remove(s->link, txn, old, f->agency);
         if (rc == 0)
             rc = tsr_spikes_count(s->spikes, old, -1);
         if (rc == 0)
             rc = s_count(s, txn, "records", -1);
-    } else if (rc == MDB_NOTFOUND) {
-        rc = 0;
+    } else if (rc == TSR_ENOTFOUND) {
+        rc = 0; /* retracted before it was stored: the tombstone alone */
     }
     return rc == 0 ? s_tombstone_put(s, txn, f->rid, f->version, f->agency) : rc;
 }
@@ -900,39 +1056,40 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
     tsr_incident_t *inc = malloc(2 * sizeof *inc);
     uint8_t *val = malloc(S_LOG_VALUE_MAX);
     MDB_cursor *c = NULL;
-    int rc = inc && val ? mdb_cursor_open(txn, s->dbi[S_LOG], &c) : ENOMEM;
+    int rc = inc && val ? tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c) : TSR_ENOMEM;
     MDB_val k, v;
     /* the first entry each time: each is deleted once applied */
-    while (rc == 0 && d->n < d->max && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+    while (rc == 0 && d->n < d->max) {
         s_fate_t f;
         MDB_val packed;
         int op;
+        if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST)) != 0) {
+            if (rc == TSR_ENOTFOUND)
+                rc = 0; /* the log is empty; a not-found below is an error */
+            break;
+        }
         if (v.mv_size > S_LOG_VALUE_MAX) {
-            rc = MDB_CORRUPTED;
+            rc = s_damaged(TSR_ECORRUPT, "ingest_log", k.mv_data, k.mv_size);
             break;
         }
         /* a copy: values read are valid only until the next write */
         memcpy(val, v.mv_data, v.mv_size);
         v.mv_data = val;
-        if ((rc = s_log_parse(&v, &op, &f, &packed)) != 0)
+        if ((rc = s_log_parse(&v, &op, &f, &packed)) == 0 && op == S_LOG_INCIDENT)
+            rc = s_unpack(&packed, &inc[0], NULL, NULL, f.rid);
+        if (rc != 0) {
+            s_damaged(rc, "ingest_log", k.mv_data, k.mv_size);
             break;
-        if (op == S_LOG_INCIDENT) {
-            rc = s_unpack(&packed, &inc[0], NULL, NULL, f.rid) == 0 ? 0 : MDB_CORRUPTED;
-            if (rc == 0)
-                rc = s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1]);
-        } else {
-            rc = s_put_retraction(s, txn, &f, &inc[1]);
         }
+        rc = op == S_LOG_INCIDENT ? s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1])
+                                  : s_put_retraction(s, txn, &f, &inc[1]);
         if (rc == 0)
-            rc = mdb_cursor_del(c, 0);
+            rc = tsr_kv_cursor_del(c);
         d->n++;
     }
-    if (c)
-        mdb_cursor_close(c);
+    tsr_kv_cursor_close(c);
     free(inc);
     free(val);
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
     if (rc == 0)
         rc = tsr_link_finish(s->link, txn, d->now);
     if (rc == 0)
@@ -943,23 +1100,22 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
 {
     s_drain_t d = {s, max ? max : SIZE_MAX, now, 0};
-    int mdb_rc = 0, rc;
+    int rc;
     *applied = 0;
     if (!s->pend_valid) {
         /* a submit that did not commit (or whose commit failed uncertainly)
          * may have left log_n wrong: count the log again */
         if ((rc = s_pend_reload(s)) != 0)
-            return tsr_kv_code(rc);
+            return rc;
     }
     if (s->log_n == 0)
         return 0;
-    rc = s_write(s, s_drain_txn, &d, &mdb_rc);
+    rc = s_write(s, s_drain_txn, &d);
     /* near the map's maximum a smaller transaction may still fit */
     while (rc == TSR_EFULL && (d.max = (d.max < s->log_n ? d.max : s->log_n) / 2) > 0)
-        rc = s_write(s, s_drain_txn, &d, &mdb_rc);
+        rc = s_write(s, s_drain_txn, &d);
     if (rc != 0) {
-        tsr_error("store", "ingest log not applied (kept for the next try): %s%s%s",
-                  tsr_strerror(rc), mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+        s_log_err("store", "ingest log not applied (kept for the next try)", rc);
         return rc;
     }
     tsr_spikes_committed(s->spikes);
@@ -997,14 +1153,16 @@ int tsr_store_get(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN], tsr_inci
                   char *agency_id, int64_t *received_at)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(s->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v;
-    rc = mdb_get(txn, s->dbi[S_RECORDS], &k, &v);
-    int out = rc == 0 ? s_unpack(&v, inc, agency_id, received_at, rid) : tsr_kv_code(rc);
-    mdb_txn_abort(txn);
-    return out;
+    rc = tsr_kv_get(txn, s->dbi[S_RECORDS], &k, &v);
+    if (rc == 0)
+        rc = s_damaged(s_unpack(&v, inc, agency_id, received_at, rid), "records", rid,
+                       TSR_RECORD_ID_LEN);
+    tsr_kv_read_end(txn);
+    return rc;
 }
 
 /* --- linkage reads ---------------------------------------------------------- */
@@ -1022,11 +1180,11 @@ typedef int (*s_read_fn)(tsr_store_t *s, MDB_txn *txn, void *arg);
 static int s_read(tsr_store_t *s, s_read_fn fn, void *arg)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(s->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     rc = fn(s, txn, arg);
-    mdb_txn_abort(txn);
+    tsr_kv_read_end(txn);
     return rc;
 }
 
@@ -1062,8 +1220,7 @@ static int s_read_lookup(tsr_store_t *s, MDB_txn *txn, void *arg)
 static int s_read_record_cluster(tsr_store_t *s, MDB_txn *txn, void *arg)
 {
     s_read_args_t *a = arg;
-    a->cid = tsr_link_record_cluster(s->link, txn, a->rid);
-    return 0;
+    return tsr_link_record_cluster(s->link, txn, a->rid, &a->cid);
 }
 
 int tsr_store_alerts(tsr_store_t *s, uint64_t since, uint32_t max, tsr_alert_filter_fn want,
@@ -1101,14 +1258,18 @@ static int s_audit_txn(MDB_txn *txn, void *arg)
     tsr_store_t *s = a[0];
     const tsr_audit_entry_t *e = a[1];
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
-    uint64_t seq = mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8
-                       ? tsr_bytes_from_be64(k.mv_data) + 1
-                       : 1;
-    mdb_cursor_close(c);
+    uint64_t seq = 1;
+    if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST)) == 0)
+        seq = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) + 1 : 0;
+    tsr_kv_cursor_close(c);
+    if (rc != 0 && rc != TSR_ENOTFOUND)
+        return rc;
+    if (seq == 0)
+        return TSR_ECORRUPT; /* the last key is not a sequence: appending would hide it */
     uint8_t kb[8], buf[8 + 3 * 256 + 8];
     tsr_bytes_be64(kb, seq);
     tsr_bytes_t b = {buf, 0, sizeof buf, false};
@@ -1121,76 +1282,110 @@ static int s_audit_txn(MDB_txn *txn, void *arg)
     tsr_bytes_put_u64(&b, e->result_size);
     k = (MDB_val){8, kb};
     v = (MDB_val){b.n, buf};
-    return b.bad ? ENOMEM : mdb_put(txn, s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
+    return b.bad ? TSR_ERANGE : tsr_kv_put(txn, s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
 }
 
 int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
 {
     void *a[2] = {s, (void *)e};
-    int mdb_rc = 0;
-    int rc = tsr_kv_write(s->kv, s_audit_txn, a, &mdb_rc);
+    int rc = tsr_kv_write(s->kv, s_audit_txn, a);
     if (rc != 0)
-        tsr_error("audit", "audit entry not stored: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
-                  mdb_rc ? mdb_strerror(mdb_rc) : "");
+        s_log_err("audit", "audit entry not stored", rc);
     return rc;
 }
 
-/* Decodes one audit value; false when it is damaged. */
-static bool s_audit_decode(tsr_audit_entry_t *e, const MDB_val *v)
+/* Where the reader of a damaged audit log is sent. */
+#define S_AUDIT_DAMAGED "the audit log is damaged: docs/STORAGE.md, Errors"
+
+/* Decodes one audit entry. A damaged one is TSR_ECORRUPT, with err naming
+ * it (its sequence, or its key when that is not one) and what is wrong. */
+static int s_audit_decode(tsr_audit_entry_t *e, const MDB_val *k, const MDB_val *v,
+                          tsr_error_t *err)
 {
-    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     memset(e, 0, sizeof *e);
+    if (k->mv_size != 8) {
+        char hex[2 * 16 + 1] = "";
+        for (size_t i = 0; i < k->mv_size && i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ((const uint8_t *)k->mv_data)[i]);
+        tsr_error_set(err, "audit", "an entry with key %s%s (%zu bytes, not 8) cannot be read (%s)",
+                      hex, k->mv_size > 16 ? "..." : "", k->mv_size, S_AUDIT_DAMAGED);
+        return TSR_ECORRUPT;
+    }
+    tsr_bytes_t b = {v->mv_data, 0, v->mv_size, false};
     e->time = (int64_t)tsr_bytes_get_u64(&b);
     tsr_bytes_get_str(&b, e->id, sizeof e->id);
     tsr_bytes_get_str(&b, e->role, sizeof e->role);
     tsr_bytes_get_str(&b, e->request, sizeof e->request);
     e->result_size = tsr_bytes_get_u64(&b);
-    return !b.bad;
+    unsigned long long seq = (unsigned long long)tsr_bytes_from_be64(k->mv_data);
+    if (b.bad)
+        tsr_error_set(err, "audit", "entry %llu cannot be read: its %zu bytes end inside its "
+                      "fields (%s)", seq, v->mv_size, S_AUDIT_DAMAGED);
+    else if (b.n != v->mv_size)
+        tsr_error_set(err, "audit", "entry %llu cannot be read: %zu byte%s after its last "
+                      "field (%s)", seq, v->mv_size - b.n, v->mv_size - b.n == 1 ? "" : "s",
+                      S_AUDIT_DAMAGED);
+    else
+        return 0;
+    memset(e, 0, sizeof *e);
+    return TSR_ECORRUPT;
 }
 
 /* A read transaction and a cursor on the audit log; the caller closes both. */
 static int s_audit_cursor(tsr_store_t *s, MDB_txn **txn, MDB_cursor **c)
 {
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, txn);
-    if (rc != 0)
-        return tsr_kv_code(rc);
-    if ((rc = mdb_cursor_open(*txn, s->dbi[S_AUDIT], c)) != 0) {
-        mdb_txn_abort(*txn);
-        return tsr_kv_code(rc);
-    }
-    return 0;
+    int rc = tsr_kv_read_begin(s->kv, txn);
+    if (rc == 0 && (rc = tsr_kv_cursor_open(*txn, s->dbi[S_AUDIT], c)) != 0)
+        tsr_kv_read_end(*txn);
+    return rc;
+}
+
+/* err for a cursor that could not step on from entry `after` (0: the start). */
+static int s_audit_read_error(tsr_error_t *err, int rc, uint64_t after)
+{
+    tsr_error_set(err, "audit", "the entry after %llu cannot be read: %s",
+                  (unsigned long long)after, tsr_strerror(rc));
+    return rc;
 }
 
 int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
-                         tsr_response_t *resp)
+                         tsr_response_t *resp, tsr_error_t *err)
 {
     MDB_txn *txn;
     MDB_cursor *c;
     int rc = s_audit_cursor(s, &txn, &c);
     if (rc != 0)
-        return rc;
+        return s_audit_read_error(err, rc, 0);
     size_t cap = 0;
     int out = 0;
+    uint64_t last = 0; /* the last entry read */
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && resp->n_audit < max;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_audit_entry_t e;
-        if (!s_audit_decode(&e, &v) || e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
+        /* an entry that cannot be read may be one the reader asks for:
+         * the whole answer fails, naming it, rather than leave it out */
+        if ((out = s_audit_decode(&e, &k, &v, err)) != 0)
+            break;
+        last = tsr_bytes_from_be64(k.mv_data);
+        if (e.time < since_time || (id && *id && strcmp(id, e.id) != 0))
             continue;
-        if (resp->n_audit == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            tsr_audit_entry_t *p = realloc(resp->audit, nc * sizeof *p);
-            if (!p) {
-                out = TSR_ENOMEM;
-                break;
-            }
-            resp->audit = p;
-            cap = nc;
+        if (tsr_grow((void **)&resp->audit, &cap, resp->n_audit, sizeof *resp->audit) != 0) {
+            out = TSR_ENOMEM;
+            tsr_error_set(err, "audit", "out of memory after %zu entries", resp->n_audit);
+            break;
         }
         resp->audit[resp->n_audit++] = e;
     }
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND)
+        out = s_audit_read_error(err, rc, last);
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+    if (out != 0) { /* nothing rather than a part that looks whole */
+        free(resp->audit);
+        resp->audit = NULL;
+        resp->n_audit = 0;
+    }
     return out;
 }
 
@@ -1204,18 +1399,104 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
         return rc;
     int out = 0;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST); rc == 0 && out == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_PREV)) {
         tsr_audit_entry_t e;
-        if (!s_audit_decode(&e, &v))
+        tsr_error_t err;
+        tsr_error_clear(&err);
+        if (s_audit_decode(&e, &k, &v, &err) != 0) {
+            /* its time is unknown, so is whether it is in the walk: said,
+             * and the walk goes on (audit_list fails on it instead) */
+            tsr_error("audit", "%s; left out of this walk", err.reason);
             continue;
+        }
         if (e.time < since_time)
             break;
         out = fn(ctx, &e);
     }
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    return out;
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+    return out != 0 ? out : rc == TSR_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* Audit entries deleted per transaction by tsr_store_audit_purge. */
+#define S_AUDIT_PURGE_CHUNK 10000
+
+typedef struct {
+    tsr_store_t *s;
+    int64_t before;
+    size_t n;         /* deleted by this transaction */
+    bool more;        /* stopped at the chunk's end: more may be old */
+    uint64_t damaged; /* sequence of an entry that cannot be read (0: none) */
+} s_audit_purge_t;
+
+static int s_audit_purge_txn(MDB_txn *txn, void *arg)
+{
+    s_audit_purge_t *p = arg;
+    tsr_store_t *s = p->s;
+    MDB_cursor *c;
+    p->n = 0;
+    p->more = false;
+    p->damaged = 0;
+    s->ntally = 0;
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    /* oldest first, up to the first entry still kept: entries are appended
+     * in time order (a clock set back keeps more, never less) */
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_audit_entry_t e;
+        if (s_audit_decode(&e, &k, &v, NULL) != 0) {
+            /* its time is unknown: keep it and stop, the caller says which */
+            p->damaged = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) : UINT64_MAX;
+            break;
+        }
+        if (e.time >= p->before)
+            break;
+        if (p->n == S_AUDIT_PURGE_CHUNK) {
+            p->more = true;
+            break;
+        }
+        if ((rc = tsr_kv_cursor_del(c)) != 0)
+            break;
+        p->n++;
+    }
+    tsr_kv_cursor_close(c);
+    if (rc != 0 && rc != TSR_ENOTFOUND)
+        return rc;
+    rc = p->n ? s_count(s, txn, "audit_purged", (int64_t)p->n) : 0;
+    return rc == 0 ? s_count_flush(s, txn) : rc;
+}
+
+int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
+{
+    s_audit_purge_t p = {.s = s, .before = before_time};
+    int rc;
+    *purged = 0;
+    do {
+        rc = tsr_kv_write(s->kv, s_audit_purge_txn, &p);
+        if (rc == 0)
+            *purged += p.n;
+    } while (rc == 0 && p.more);
+    if (rc != 0) {
+        s_log_err("retention", "audit purge stopped", rc);
+        return rc;
+    }
+    if (*purged > 0) {
+        char d[11];
+        tsr_info("retention", "purged %llu audit entr%s from before %s event=purge kind=audit n=%llu",
+                 (unsigned long long)*purged, *purged == 1 ? "y" : "ies",
+                 tsr_day_format(d, (int32_t)(before_time / 86400)), (unsigned long long)*purged);
+    }
+    if (p.damaged) {
+        tsr_error("retention", "audit entry %llu cannot be read: the audit purge stopped before "
+                  "it (the audit log is damaged: docs/STORAGE.md, Errors)",
+                  (unsigned long long)p.damaged);
+        return TSR_ECORRUPT;
+    }
+    return 0;
 }
 
 /* --- day boundary ------------------------------------------------------------- */
@@ -1235,14 +1516,12 @@ static int s_tick_txn(MDB_txn *txn, void *arg)
 int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
 {
     s_tick_t t = {s, day, now};
-    int mdb_rc = 0;
     int rc = s_drain_all(s, now); /* the day's counts include every acknowledged record */
     if (rc != 0)
         return rc;
-    rc = s_write(s, s_tick_txn, &t, &mdb_rc);
+    rc = s_write(s, s_tick_txn, &t);
     if (rc != 0)
-        tsr_error("spikes", "evaluation of the closed day failed: %s%s%s", tsr_strerror(rc),
-                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+        s_log_err("spikes", "evaluation of the closed day failed", rc);
     return rc;
 }
 
@@ -1291,12 +1570,12 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
      * first entry still kept the scan jumps to the next area (a seek per
      * area, not a read of every record kept) */
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[S_BY_AREA_DAY], &c);
+    int rc = tsr_kv_cursor_open(txn, s->dbi[S_BY_AREA_DAY], &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
     uint8_t past[S_AREA_KEY + 4 + TSR_RECORD_ID_LEN];
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;) {
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && p->n < S_PURGE_CHUNK;) {
         const uint8_t *kp = k.mv_data;
         MDB_cursor_op next = MDB_NEXT;
         if (k.mv_size == sizeof past) {
@@ -1313,23 +1592,25 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
                 }
             }
         }
-        rc = mdb_cursor_get(c, &k, &v, next);
+        rc = tsr_kv_cursor_get(c, &k, &v, next);
     }
-    mdb_cursor_close(c);
-    if (rc != 0 && rc != MDB_NOTFOUND)
+    tsr_kv_cursor_close(c);
+    if (rc != 0 && rc != TSR_ENOTFOUND)
         return rc;
     rc = 0;
     tsr_incident_t *old = malloc(sizeof *old);
     if (!old)
-        return ENOMEM;
+        return TSR_ENOMEM;
     for (size_t i = 0; rc == 0 && i < p->n; i++) {
         char agency[TSR_CLIENT_ID_MAX];
         MDB_val rk = {TSR_RECORD_ID_LEN, p->ids[i]};
         rc = s_link_get(s, txn, p->ids[i], old, agency);
+        if (rc == TSR_ENOTFOUND)
+            rc = TSR_ECORRUPT; /* the index names a record that is not there */
         if (rc == 0)
             rc = s_index(s, txn, old, false);
         if (rc == 0)
-            rc = mdb_del(txn, s->dbi[S_RECORDS], &rk, NULL);
+            rc = tsr_kv_del(txn, s->dbi[S_RECORDS], &rk);
         if (rc == 0)
             rc = tsr_link_remove(s->link, txn, old, agency);
         if (rc == 0)
@@ -1354,13 +1635,13 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
 int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *purged)
 {
     s_purge_t p = {s, before_day, now, malloc(S_PURGE_CHUNK * TSR_RECORD_ID_LEN), 0, 0};
-    int rc = p.ids ? 0 : TSR_ENOMEM, mdb_rc = 0;
+    int rc = p.ids ? 0 : TSR_ENOMEM;
     size_t changed = 0;
     *purged = 0;
     if (rc == 0)
         rc = s_drain_all(s, now); /* the index must show every acknowledged record */
     while (rc == 0) {
-        rc = s_write(s, s_purge_txn, &p, &mdb_rc);
+        rc = s_write(s, s_purge_txn, &p);
         if (rc != 0 || p.n == 0)
             break;
         *purged += p.n;
@@ -1372,8 +1653,7 @@ int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *p
                  (unsigned long long)*purged, before_day, changed, (unsigned long long)*purged,
                  before_day, changed);
     if (rc != 0)
-        tsr_error("retention", "purge stopped: %s%s%s", tsr_strerror(rc), mdb_rc ? ": " : "",
-                  mdb_rc ? mdb_strerror(mdb_rc) : "");
+        s_log_err("retention", "purge stopped", rc);
     free(p.ids);
     return rc;
 }
@@ -1400,12 +1680,12 @@ int tsr_store_trends(tsr_store_t *s, const tsr_query_t *q, const tsr_client_t *w
                      const tsr_ckm_table_t *table, tsr_response_t *resp, char *why, size_t cap)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(s->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     tsr_trends_opts_t o = s_trends_opts(s, k, table);
     rc = tsr_trends(txn, s->dbi[S_BY_AREA_DAY], q, who, &o, resp, why, cap);
-    mdb_txn_abort(txn);
+    tsr_kv_read_end(txn);
     return rc;
 }
 
@@ -1414,14 +1694,14 @@ int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas,
                        const tsr_ckm_table_t *table, uint64_t *released)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(tsr_kv_env(s->kv), NULL, MDB_RDONLY, &txn);
+    int rc = tsr_kv_read_begin(s->kv, &txn);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     tsr_trends_opts_t o = s_trends_opts(s, k, table);
     uint64_t count = 0;
     rc = tsr_trends_cell(txn, s->dbi[S_BY_AREA_DAY], areas, n_areas, from, to, filters,
                          n_filters, &o, released, &count);
-    mdb_txn_abort(txn);
+    tsr_kv_read_end(txn);
     return rc;
 }
 
@@ -1445,12 +1725,10 @@ int tsr_store_evaluate(tsr_store_t *s, int64_t now)
     if (!tsr_spikes_pending(s->spikes))
         return 0;
     s_eval_t e = {s, now};
-    int mdb_rc = 0;
-    int rc = s_write(s, s_eval_txn, &e, &mdb_rc);
+    int rc = s_write(s, s_eval_txn, &e);
     if (rc == 0)
         tsr_spikes_evaluated(s->spikes);
     else
-        tsr_error("spikes", "evaluation failed (kept for the next try): %s%s%s", tsr_strerror(rc),
-                  mdb_rc ? ": " : "", mdb_rc ? mdb_strerror(mdb_rc) : "");
+        s_log_err("spikes", "evaluation failed (kept for the next try)", rc);
     return rc;
 }

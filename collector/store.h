@@ -45,6 +45,7 @@ enum {
     TSR_REJECT_STALE_VERSION = 4,
     TSR_REJECT_UNKNOWN_RECORD = 5,
     TSR_REJECT_NOT_PERMITTED = 6,
+    TSR_REJECT_WRONG_NETWORK_KEY = 7,
 };
 
 /* One incident or retraction from an authenticated agent. */
@@ -73,6 +74,11 @@ typedef struct tsr_store_opts {
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     tsr_spikes_opts_t spikes;
+    /* The network key ids whose tokens are accepted (netkeys.h). With none
+     * (n = 0) the first key id a record brings to tsr_store_submit is
+     * pinned in the store, loudly, and is the only one accepted from then
+     * on: a record under another key would link nothing, silently. */
+    tsr_netkeys_t network_keys;
     /* The cell-key secret a new store is made with (NULL: random). A store
      * that holds another refuses to open with it. Tests use this to build
      * two stores that must end byte for byte the same. */
@@ -113,6 +119,11 @@ int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);
  * are then in the log, durable, and have their outcomes. */
 int tsr_store_apply(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
 
+/* The network keys accepted on day into *out: the configured ones not past
+ * their end, or the pinned one, or none (nothing pinned yet). *pinned (may
+ * be NULL) says whether *out is the pin. */
+void tsr_store_network_keys(const tsr_store_t *s, int32_t day, tsr_netkeys_t *out, bool *pinned);
+
 /* Counter by name ("records", "batches", "rejected:area_not_bound" ...);
  * 0 if never counted. */
 uint64_t tsr_store_counter(tsr_store_t *s, const char *name);
@@ -146,7 +157,8 @@ int tsr_store_cluster(tsr_store_t *s, uint64_t cid, tsr_response_t *resp);
 /* What is known of the first known token (resp->known ...). */
 int tsr_store_lookup(tsr_store_t *s, const tsr_token_t *tokens, size_t n, tsr_response_t *resp);
 
-/* The cluster a stored record is in; 0 when none (no tokens, or unknown). */
+/* The cluster a stored record is in; 0 when none (no tokens, or unknown)
+ * or when the map cannot be read (for tests). */
 uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_ID_LEN]);
 
 /* Spike detection on the periods that committed transactions changed, in a
@@ -191,17 +203,33 @@ int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas,
 int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e);
 
 /* Entries at or after since_time, of caller id (NULL or "" = all), oldest
- * first, at most max, into resp->audit. */
+ * first, at most max, into resp->audit. Fails closed: an entry that cannot
+ * be read (it may be one asked for) fails the whole list with
+ * TSR_ECORRUPT, and a read error with its code; err then names the entry
+ * (its sequence) and why, and resp->audit is left empty. */
 int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uint32_t max,
-                         tsr_response_t *resp);
+                         tsr_response_t *resp, struct tsr_error *err);
 
 /* Calls fn(ctx, entry) for each entry at or after since_time, newest first,
  * stopping at the first older one (entries are appended in time order; a
  * clock set back can hide entries written before it from this walk) or
  * when fn returns non-zero, which is then returned. The entry is valid
- * during the call only. Returns 0, fn's code or a TSR_E code. */
+ * during the call only. An entry that cannot be read is logged, naming it,
+ * and passed over (its time is unknown; at start-up it costs the daily
+ * budget one uncounted query at most, where failing would stop ingest).
+ * Returns 0, fn's code or a TSR_E code (a read error). */
 int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
                          int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx);
+
+/* Retention for the audit log: deletes the entries written before
+ * before_time (unix seconds), oldest first, in transactions of up to 10,000
+ * entries, stopping at the first entry kept (entries are appended in time
+ * order); the counter "audit_purged" counts them in the same transactions.
+ * *purged = entries deleted. An entry that cannot be read is kept, logged
+ * with its sequence, and stops the purge there: TSR_ESTORE (what was
+ * deleted before it stays deleted). Other codes: the transaction that
+ * failed deleted nothing. */
+int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged);
 
 /* The kv environment (for usage figures and read-only inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);

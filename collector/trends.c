@@ -253,21 +253,21 @@ static int t_scan(MDB_txn *txn, MDB_dbi dbi, const char *const *areas, size_t n,
                   int32_t to, tsr_ckm_keyer_t *keyer, t_visit_fn fn, void *ctx)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, dbi, &c);
+    int rc = tsr_kv_cursor_open(txn, dbi, &c);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return rc;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         uint8_t key[P_AREA_KEY + 4] = {0};
         memcpy(key, areas[i], strnlen(areas[i], P_AREA_KEY));
         tsr_bytes_day(key + P_AREA_KEY, from);
         MDB_val kv = {sizeof key, key}, vv;
-        int g = mdb_cursor_get(c, &kv, &vv, MDB_SET_RANGE);
-        for (; g == 0; g = mdb_cursor_get(c, &kv, &vv, MDB_NEXT)) {
+        int g = tsr_kv_cursor_get(c, &kv, &vv, MDB_SET_RANGE);
+        for (; g == 0; g = tsr_kv_cursor_get(c, &kv, &vv, MDB_NEXT)) {
             if (kv.mv_size < P_AREA_KEY + 4 || memcmp(kv.mv_data, key, P_AREA_KEY) != 0)
                 break; /* past this area */
             t_profile_t p;
             if (!t_unpack(&kv, &vv, keyer, &p)) {
-                rc = TSR_ESTORE; /* an entry that cannot be read is not skipped */
+                rc = TSR_ECORRUPT; /* an entry that cannot be read is not skipped */
                 break;
             }
             if (p.day > to)
@@ -275,10 +275,10 @@ static int t_scan(MDB_txn *txn, MDB_dbi dbi, const char *const *areas, size_t n,
             if (p.day >= from && (rc = fn(ctx, areas[i], &p)) != 0)
                 break;
         }
-        if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
-            rc = tsr_kv_code(g);
+        if (rc == 0 && g != 0 && g != TSR_ENOTFOUND)
+            rc = g;
     }
-    mdb_cursor_close(c);
+    tsr_kv_cursor_close(c);
     return rc;
 }
 
@@ -336,10 +336,10 @@ static int t_count(void *ctx, const char *area, const t_profile_t *p)
     size_t n1 = q->n_by == 2 ? t_values(q->by[1], area, p, v1) : 1;
     for (size_t a = 0; a < n0; a++)
         if ((r[a] = t_axis_find(&t->ax[0], v0[a])) < 0)
-            return TSR_ESTORE; /* a value outside its dimension's domain */
+            return TSR_ECORRUPT; /* a value outside its dimension's domain */
     for (size_t b = 0; q->n_by == 2 && b < n1; b++)
         if ((c[b] = t_axis_find(&t->ax[1], v1[b])) < 0)
-            return TSR_ESTORE;
+            return TSR_ECORRUPT;
     /* a list's values are distinct, so each total counts the record once */
     for (size_t a = 0; a < n0; a++) {
         t_cell_add(&t->rows[r[a]], p);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 struct tsr_authlist {
@@ -222,8 +223,20 @@ bool tsr_client_area_allowed(const tsr_client_t *c, const char *area)
 
 /* --- ZAP ------------------------------------------------------------------ */
 
+/* Refusals are logged at most once per key and address every
+ * S_REFUSAL_LOG_MS (a client retrying must not flood the log), with how
+ * many were not logged since. */
+#define S_REFUSAL_LOG 64
+#define S_REFUSAL_LOG_MS 10000
+typedef struct {
+    char key[41], addr[64];
+    int64_t last_ms;
+    uint64_t unlogged;
+} s_refusal_t;
+
 struct tsr_zap {
     void *ctx;
+    s_refusal_t refused[S_REFUSAL_LOG]; /* the handler thread's own */
     pthread_t thread;
     pthread_mutex_t lock;
     tsr_authlist_t *list;
@@ -251,6 +264,44 @@ static void s_send(void *sock, const void *data, size_t len, bool more)
     zmq_send(sock, data, len, more ? ZMQ_SNDMORE : 0);
 }
 
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether a refusal of key from addr is logged now; more says how many
+ * were not since the last line ("" when none). */
+static bool s_refusal_due(tsr_zap_t *z, const char *key, const char *addr, char *more, size_t cap)
+{
+    int64_t now = s_now_ms();
+    s_refusal_t *slot = NULL, *oldest = &z->refused[0];
+    for (size_t i = 0; i < S_REFUSAL_LOG && !slot; i++) {
+        if (z->refused[i].last_ms && !strcmp(z->refused[i].key, key) &&
+            !strcmp(z->refused[i].addr, addr))
+            slot = &z->refused[i];
+        else if (z->refused[i].last_ms < oldest->last_ms)
+            oldest = &z->refused[i];
+    }
+    if (slot && now - slot->last_ms < S_REFUSAL_LOG_MS) {
+        slot->unlogged++;
+        return false;
+    }
+    if (!slot) {
+        slot = oldest;
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->key, sizeof slot->key, "%s", key);
+        snprintf(slot->addr, sizeof slot->addr, "%s", addr);
+    }
+    more[0] = '\0';
+    if (slot->unlogged)
+        snprintf(more, cap, " (%llu more not logged)", (unsigned long long)slot->unlogged);
+    slot->unlogged = 0;
+    slot->last_ms = now ? now : 1;
+    return true;
+}
+
 /* Handles one ZAP request already waiting on the handler socket. */
 static void s_handle(tsr_zap_t *z)
 {
@@ -271,11 +322,11 @@ static void s_handle(tsr_zap_t *z)
     }
     /* 0 version, 1 request id, 2 domain, 3 address, 4 identity, 5 mechanism, 6 key */
     const char *status = "400", *text = "denied";
+    bool role_refused = false;
     char key[41] = "", id[TSR_CLIENT_ID_MAX] = "";
     bool curve = n >= 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
                  zmq_msg_size(&f[6]) == 32;
     char addr[64] = "?";
-    bool logged = false; /* the refusal was logged with its own reason */
     if (n >= 4)
         snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (char *)zmq_msg_data(&f[3]));
     if (curve) {
@@ -287,10 +338,13 @@ static void s_handle(tsr_zap_t *z)
                                     strlen(TSR_ZAP_DOMAIN_ALERTS)) == 0;
         if (c && alerts_domain && c->role != TSR_ROLE_LIAISON && c->role != TSR_ROLE_ADMIN) {
             text = "role may not receive linkage alerts";
-            tsr_warn("zap", "denied %s (%s) on the alert stream event=peer_refused reason=role "
-                     "peer=%s id=%s key=%s", c->id, tsr_role_name(c->role), addr, c->id, key);
-            logged = true;
+            char unlogged[48];
+            if (s_refusal_due(z, key, addr, unlogged, sizeof unlogged))
+                tsr_warn("zap", "denied %s (%s) on the alert stream, from %s: only liaison and "
+                         "admin keys may follow it%s event=peer_refused reason=role peer=%s id=%s "
+                         "key=%s", c->id, tsr_role_name(c->role), addr, unlogged, addr, c->id, key);
             c = NULL;
+            role_refused = true;
         }
         if (c) {
             snprintf(id, sizeof id, "%s", c->id);
@@ -299,12 +353,19 @@ static void s_handle(tsr_zap_t *z)
         }
         pthread_mutex_unlock(&z->lock);
     }
+    char unlogged[48];
     if (status[0] == '2')
         tsr_info("zap", "accepted %s from %s", id, addr);
-    else if (!logged)
-        tsr_warn("zap", "denied %s key %s from %s event=peer_refused reason=%s peer=%s key=%s",
-                 curve ? "unlisted" : "non-CURVE", curve ? key : "-", addr,
-                 curve ? "unlisted" : "not_curve", addr, curve ? key : "-");
+    else if (role_refused)
+        ; /* logged above */
+    else if (!curve && s_refusal_due(z, "-", addr, unlogged, sizeof unlogged))
+        tsr_warn("zap", "denied a non-CURVE client from %s%s event=peer_refused reason=not_curve "
+                 "peer=%s key=-", addr, unlogged, addr);
+    else if (curve && s_refusal_due(z, key, addr, unlogged, sizeof unlogged))
+        tsr_warn("zap", "denied unlisted key %s from %s: it is not in authorized_clients (add "
+                 "its line there, then send the collector SIGHUP: a line added without one is "
+                 "not in force)%s event=peer_refused reason=unlisted peer=%s key=%s", key, addr,
+                 unlogged, addr, key);
     uint8_t meta[128];
     size_t meta_len = status[0] == '2' ? s_metadata(meta, "X-Tessera-Key", key) : 0;
     s_send(z->handler, "1.0", 3, true);

@@ -14,6 +14,7 @@ typedef struct {
     long line; /* line last read: Debian's inih passes no line number */
     const tsr_config_key_t *keys;
     bool *seen;
+    long *lines; /* may be NULL */
     tsr_error_t *err;
     int rc;
 } s_parse_t;
@@ -81,6 +82,8 @@ static int s_handler(void *user, const char *section, const char *name, const ch
         if (strcmp(k->section, section) || strcmp(k->name, name))
             continue;
         p->seen[i] = true;
+        if (p->lines)
+            p->lines[i] = line;
         int rc = s_set(k, value, p->err);
         if (rc != 0) {
             p->err->line = line;
@@ -111,6 +114,12 @@ int tsr_config_defaults(const tsr_config_key_t *keys, tsr_error_t *err)
 
 int tsr_config_load(const tsr_config_key_t *keys, const char *path, tsr_error_t *err)
 {
+    return tsr_config_load_lines(keys, path, NULL, err);
+}
+
+int tsr_config_load_lines(const tsr_config_key_t *keys, const char *path, long *lines,
+                          tsr_error_t *err)
+{
     tsr_error_t local;
     if (!err) {
         err = &local;
@@ -122,9 +131,11 @@ int tsr_config_load(const tsr_config_key_t *keys, const char *path, tsr_error_t 
     size_t n = 0;
     while (keys[n].name)
         n++;
-    s_parse_t p = {NULL, 0, keys, calloc(n + 1, sizeof(bool)), err, 0};
+    s_parse_t p = {NULL, 0, keys, calloc(n + 1, sizeof(bool)), lines, err, 0};
     if (!p.seen)
         return TSR_ENOMEM;
+    for (size_t i = 0; lines && i < n; i++)
+        lines[i] = 0;
     FILE *fp = fopen(path, "r");
     if (!fp) {
         tsr_error_at(err, path, 0);

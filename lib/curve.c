@@ -1,6 +1,7 @@
 /* curve.c - CURVE key pair files (z85), in the spirit of ssh-keygen. */
 #include "tessera/curve.h"
 #include "tessera/err.h"
+#include "tessera/fsmode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,63 +18,51 @@ bool tsr_curve_key_valid(const char *s)
     return s && strlen(s) == TSR_Z85_KEY_LEN && zmq_z85_decode(bin, s) != NULL;
 }
 
-/* Writes text to path with mode, atomically enough for key files: O_EXCL
- * unless force, then fsync. */
+/* Writes text to path with mode (tsr_fsmode_write: a new file, never
+ * through a symlink; with force, a temporary file renamed over it). */
 static int s_write_file(const char *path, const char *text, mode_t mode, bool force,
                         tsr_error_t *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL), mode);
-    if (fd < 0) {
-        int e = errno;
-        tsr_error_at(err, path, 0);
-        if (e == EEXIST) {
-            tsr_error_set(err, "", "exists; refusing to overwrite (use --force to replace it)");
-            return TSR_EEXIST;
-        }
-        tsr_error_set(err, "", "cannot create: %s", strerror(e));
-        return TSR_EIO;
-    }
-    size_t len = strlen(text);
-    bool ok = write(fd, text, len) == (ssize_t)len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-    int e = errno;
-    close(fd);
-    if (!ok) {
-        tsr_error_at(err, path, 0);
-        tsr_error_set(err, "", "cannot write: %s", strerror(e));
-        return TSR_EIO;
-    }
-    return TSR_OK;
+    int rc = tsr_fsmode_write(path, text, strlen(text), mode, force, err);
+    if (rc == TSR_EEXIST)
+        tsr_error_set(err, "", "exists; refusing to overwrite (use --force to replace it)");
+    return rc;
+}
+
+/* True when something (a file, a directory, a dangling symlink) is at path. */
+static bool s_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
 }
 
 int tsr_curve_keygen(const char *stem, bool force, char *public_out, char *secret_out,
                      tsr_error_t *err)
 {
-    char pub[41], sec[41], path[4096], text[256];
+    char pub[41], sec[41], key_path[4096], pub_path[4096], text[256];
+    snprintf(key_path, sizeof key_path, "%s.key", stem);
+    snprintf(pub_path, sizeof pub_path, "%s.pub", stem);
+    for (int i = 0; i < 2 && !force; i++) {
+        const char *path = i == 0 ? key_path : pub_path;
+        if (s_exists(path)) {
+            tsr_error_at(err, path, 0);
+            tsr_error_set(err, "", "exists; refusing to overwrite (use --force to replace it)");
+            return TSR_EEXIST;
+        }
+    }
     if (zmq_curve_keypair(pub, sec) != 0) {
         tsr_error_set(err, "", "zmq_curve_keypair: %s (is libzmq built with CURVE?)",
                       zmq_strerror(zmq_errno()));
         return TSR_ENET;
     }
-    snprintf(path, sizeof path, "%s.key", stem);
-    if (!force && access(path, F_OK) == 0) {
-        tsr_error_at(err, path, 0);
-        tsr_error_set(err, "", "exists; refusing to overwrite (use --force to replace it)");
-        return TSR_EEXIST;
-    }
-    snprintf(path, sizeof path, "%s.pub", stem);
-    if (!force && access(path, F_OK) == 0) {
-        tsr_error_at(err, path, 0);
-        tsr_error_set(err, "", "exists; refusing to overwrite (use --force to replace it)");
-        return TSR_EEXIST;
-    }
-    snprintf(path, sizeof path, "%s.key", stem);
     snprintf(text, sizeof text, "# Tessera CURVE secret key: keep private (mode 0600)\n%s\n", sec);
-    int rc = s_write_file(path, text, 0600, force, err);
+    int rc = s_write_file(key_path, text, 0600, force, err);
     explicit_bzero(text, sizeof text);
     if (rc == 0) {
-        snprintf(path, sizeof path, "%s.pub", stem);
         snprintf(text, sizeof text, "# Tessera CURVE public key\n%s\n", pub);
-        rc = s_write_file(path, text, 0644, force, err);
+        rc = s_write_file(pub_path, text, 0644, force, err);
+        if (rc != 0 && !force)
+            unlink(key_path); /* ours, just made: no secret without its public half */
     }
     if (rc == 0 && public_out)
         memcpy(public_out, pub, sizeof pub);
@@ -87,17 +76,17 @@ int tsr_curve_keygen(const char *stem, bool force, char *public_out, char *secre
 static int s_read_key(const char *path, char *out, bool secret, tsr_error_t *err)
 {
     tsr_error_at(err, path, 0);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         tsr_error_set(err, "", "cannot open: %s", strerror(errno));
         return TSR_EIO;
     }
-    struct stat st;
-    if (secret && fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+    char why[TSR_FSMODE_WHY_MAX];
+    int bad = secret ? tsr_fsmode_check_fd(fd, path, TSR_FSMODE_SECRET, why, sizeof why) : 0;
+    if (bad != 0) {
         close(fd);
-        tsr_error_set(err, "", "secret key is accessible by others (mode %04o); run: chmod 600 %s",
-                      (unsigned)(st.st_mode & 0777), path);
-        return TSR_EPERM;
+        tsr_error_set(err, "", "secret key: %s", why);
+        return bad;
     }
     FILE *fp = fdopen(fd, "r");
     if (!fp) {

@@ -22,6 +22,9 @@ const char *tsr_strerror(int code)
     case TSR_EPROTO: return "malformed message";
     case TSR_EFULL: return "storage full";
     case TSR_EAGAIN: return "try again";
+    case TSR_EMAPFULL: return "storage map full";
+    case TSR_ECORRUPT: return "stored data damaged";
+    case TSR_ENOSPC: return "no space left on device";
     default: return "unknown error";
     }
 }

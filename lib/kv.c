@@ -1,8 +1,10 @@
-/* kv.c - LMDB environment, error translation and growing write txns. */
+/* kv.c - LMDB environment, error translation, growing write transactions
+ * and the calls inside them: the only file that calls LMDB (kv.h). */
 #include "tessera/kv.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +17,51 @@ struct tsr_kv {
     size_t map_size, map_step, map_max;
 };
 
-int tsr_kv_code(int rc)
+int tsr_kv_err(int rc)
 {
     switch (rc) {
     case 0: return TSR_OK;
     case MDB_NOTFOUND: return TSR_ENOTFOUND;
-    case MDB_MAP_FULL: return TSR_EFULL;
+    case MDB_KEYEXIST: return TSR_EEXIST;
+    case MDB_MAP_FULL: return TSR_EMAPFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_PANIC: return TSR_ECORRUPT;
+    case MDB_MAP_RESIZED:
+    case EAGAIN:
+    case EBUSY: return TSR_EAGAIN;
+    case ENOSPC:
+    case EDQUOT: return TSR_ENOSPC;
     case ENOMEM: return TSR_ENOMEM;
-    case EACCES: return TSR_EPERM;
-    default: return rc < 0 ? TSR_ESTORE : TSR_EIO;
+    case EACCES:
+    case EPERM:
+    case EROFS: return TSR_EPERM;
+    /* LMDB's limits and misuse: a bug or a setting, not the disk */
+    case MDB_DBS_FULL:
+    case MDB_READERS_FULL:
+    case MDB_TLS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:
+    case MDB_INCOMPATIBLE:
+    case MDB_BAD_RSLOT:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case MDB_BAD_DBI: return TSR_ESTORE;
+    default: return TSR_EIO; /* an errno value LMDB passed on (EIO, EINVAL...) */
     }
+}
+
+/* tsr_kv_err, and LMDB's own words in the log where the code keeps less
+ * than they say. op names the LMDB call. */
+static int s_err(int rc, const char *op)
+{
+    int code = tsr_kv_err(rc);
+    if (code == TSR_ESTORE || code == TSR_EIO || code == TSR_ECORRUPT)
+        tsr_error("kv", "%s: %s", op, mdb_strerror(rc));
+    return code;
 }
 
 int tsr_kv_open(tsr_kv_t **out, const tsr_kv_opts_t *o, tsr_error_t *err)
@@ -58,7 +95,7 @@ int tsr_kv_open(tsr_kv_t **out, const tsr_kv_opts_t *o, tsr_error_t *err)
         tsr_error_set(err, "", "cannot open LMDB environment: %s", mdb_strerror(rc));
         mdb_env_close(kv->env);
         free(kv);
-        return tsr_kv_code(rc);
+        return tsr_kv_err(rc);
     }
     /* An existing environment may be larger than asked: keep its size. */
     MDB_envinfo info;
@@ -99,7 +136,7 @@ int tsr_kv_dbis(tsr_kv_t *kv, const char *const *names, size_t n, unsigned flags
     }
     if (rc != 0) {
         tsr_error_set(err, failed, "cannot open database: %s", mdb_strerror(rc));
-        return tsr_kv_code(rc);
+        return tsr_kv_err(rc);
     }
     return TSR_OK;
 }
@@ -122,48 +159,112 @@ static int s_grow(tsr_kv_t *kv)
     return TSR_OK;
 }
 
-/* TSR_E* codes are small negatives; LMDB's own are below -30000. */
-static bool s_is_tsr_code(int rc) { return rc < 0 && rc > -1000; }
-
-int tsr_kv_write(tsr_kv_t *kv, tsr_kv_write_fn fn, void *arg, int *mdb_rc)
+/* A write transaction; adopts the map size when another process grew it. */
+static int s_write_begin(tsr_kv_t *kv, MDB_txn **txn)
 {
-    if (mdb_rc)
-        *mdb_rc = 0;
+    int rc = mdb_txn_begin(kv->env, NULL, 0, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        MDB_envinfo info;
+        mdb_env_set_mapsize(kv->env, 0);
+        if (mdb_env_info(kv->env, &info) == 0 && info.me_mapsize > kv->map_size)
+            kv->map_size = info.me_mapsize;
+        rc = mdb_txn_begin(kv->env, NULL, 0, txn);
+    }
+    return rc == 0 ? 0 : s_err(rc, "mdb_txn_begin");
+}
+
+int tsr_kv_write(tsr_kv_t *kv, tsr_kv_write_fn fn, void *arg)
+{
     for (;;) {
         MDB_txn *txn;
-        int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
-        if (rc == MDB_MAP_RESIZED) {
-            /* Another process grew the map: adopt its size. */
-            mdb_env_set_mapsize(kv->env, 0);
-            rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
+        int rc = s_write_begin(kv, &txn);
+        if (rc == 0) {
+            rc = fn(txn, arg);
+            assert(rc <= 0); /* a body returns TSR_E* codes only */
+            if (rc == 0)
+                rc = s_err(mdb_txn_commit(txn), "mdb_txn_commit"); /* frees txn either way */
+            else
+                mdb_txn_abort(txn);
         }
-        if (rc != 0) {
-            if (mdb_rc)
-                *mdb_rc = rc;
-            return rc == MDB_MAP_FULL ? TSR_EFULL : TSR_ESTORE;
-        }
-        rc = fn(txn, arg);
-        if (s_is_tsr_code(rc)) {
-            mdb_txn_abort(txn);
+        if (rc != TSR_EMAPFULL)
             return rc;
-        }
-        if (rc == 0)
-            rc = mdb_txn_commit(txn); /* frees txn either way */
-        else
-            mdb_txn_abort(txn);
-        if (rc == 0)
-            return TSR_OK;
-        if (rc != MDB_MAP_FULL) {
-            if (mdb_rc)
-                *mdb_rc = rc;
-            return tsr_kv_code(rc) == TSR_EFULL ? TSR_EFULL : TSR_ESTORE;
-        }
-        if (s_grow(kv) != 0) {
-            if (mdb_rc)
-                *mdb_rc = rc;
-            return TSR_EFULL;
-        }
+        if ((rc = s_grow(kv)) != 0)
+            return rc;
     }
+}
+
+int tsr_kv_read_begin(tsr_kv_t *kv, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, txn);
+    if (rc == 0)
+        return 0;
+    *txn = NULL;
+    return s_err(rc, "mdb_txn_begin");
+}
+
+void tsr_kv_read_end(MDB_txn *txn)
+{
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+int tsr_kv_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val)
+{
+    int rc = mdb_get(txn, dbi, key, val);
+    return rc == 0 ? 0 : s_err(rc, "mdb_get");
+}
+
+int tsr_kv_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags)
+{
+    int rc = mdb_put(txn, dbi, key, val, flags);
+    return rc == 0 ? 0 : s_err(rc, "mdb_put");
+}
+
+int tsr_kv_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key)
+{
+    int rc = mdb_del(txn, dbi, key, NULL);
+    return rc == 0 ? 0 : s_err(rc, "mdb_del");
+}
+
+int tsr_kv_entries(MDB_txn *txn, MDB_dbi dbi, size_t *entries)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn, dbi, &st);
+    *entries = rc == 0 ? st.ms_entries : 0;
+    return rc == 0 ? 0 : s_err(rc, "mdb_stat");
+}
+
+int tsr_kv_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **c)
+{
+    int rc = mdb_cursor_open(txn, dbi, c);
+    if (rc == 0)
+        return 0;
+    *c = NULL;
+    return s_err(rc, "mdb_cursor_open");
+}
+
+int tsr_kv_cursor_get(MDB_cursor *c, MDB_val *key, MDB_val *val, MDB_cursor_op op)
+{
+    int rc = mdb_cursor_get(c, key, val, op);
+    return rc == 0 ? 0 : s_err(rc, "mdb_cursor_get");
+}
+
+int tsr_kv_cursor_put(MDB_cursor *c, MDB_val *key, MDB_val *val, unsigned flags)
+{
+    int rc = mdb_cursor_put(c, key, val, flags);
+    return rc == 0 ? 0 : s_err(rc, "mdb_cursor_put");
+}
+
+int tsr_kv_cursor_del(MDB_cursor *c)
+{
+    int rc = mdb_cursor_del(c, 0);
+    return rc == 0 ? 0 : s_err(rc, "mdb_cursor_del");
+}
+
+void tsr_kv_cursor_close(MDB_cursor *c)
+{
+    if (c)
+        mdb_cursor_close(c);
 }
 
 int tsr_kv_usage(tsr_kv_t *kv, size_t *map_size, size_t *used)
@@ -174,7 +275,7 @@ int tsr_kv_usage(tsr_kv_t *kv, size_t *map_size, size_t *used)
     if (rc == 0)
         rc = mdb_env_stat(kv->env, &st);
     if (rc != 0)
-        return tsr_kv_code(rc);
+        return s_err(rc, "mdb_env_info");
     *map_size = info.me_mapsize;
     *used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
     return TSR_OK;

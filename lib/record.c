@@ -794,12 +794,15 @@ struct tsr_reader {
     bool csv;
     bool done;
     long line; /* line of the record last returned */
-    /* JSON Lines */
+    /* both formats: the file, read a line at a time */
     FILE *f;
     long physical; /* lines read so far */
     char *buf;
     size_t cap;
-    /* CSV: header and rows, read at open */
+    /* CSV: the header (read at open), the parser, and the rows its last
+     * line completed (usually one; a quoted field can hold newlines) */
+    tsr_csv_t *parser;
+    bool csv_done; /* end of file, or a syntax error: nothing more to feed */
     s_col_t *cols;
     size_t ncols;
     bool header_bad; /* header refused: err_open says why */
@@ -1136,63 +1139,53 @@ static int s_csv_row(void *ctx, char **f, size_t n, long line)
     return 0;
 }
 
-/* Reads the whole file into a NUL-terminated buffer. */
-static int s_slurp(const char *path, char **data, size_t *len, tsr_error_t *err)
+/* Feeds the CSV parser the next line of the file (at its end, finishes
+ * it): rows it completes join r->rows. Returns 0, TSR_EINVAL for a CSV
+ * syntax error or a refused header (perr, or r->err_open, says why),
+ * TSR_EIO or TSR_ENOMEM; after any of them, or the end, csv_done is set. */
+static int s_csv_step(tsr_reader_t *r, tsr_error_t *perr)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tsr_error_set(err, "", "cannot open: %s", strerror(errno));
-        return TSR_EIO;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    int rc = TSR_OK;
-    while (buf) {
-        if (cap - n < 2) {
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (!buf) {
-        rc = TSR_ENOMEM;
-        tsr_error_set(err, "", "out of memory");
-    } else if (ferror(f)) {
+    if (r->csv_done)
+        return 0;
+    errno = 0;
+    ssize_t n = getline(&r->buf, &r->cap, r->f);
+    int rc;
+    if (n < 0 && ferror(r->f)) {
+        tsr_error_at(perr, r->path, r->physical + 1);
+        tsr_error_set(perr, "", "read error: %s", strerror(errno));
         rc = TSR_EIO;
-        tsr_error_set(err, "", "read error: %s", strerror(errno));
-        free(buf);
+    } else if (n < 0) {
+        rc = tsr_csv_finish(r->parser, perr);
+        r->csv_done = true;
+        return rc;
     } else {
-        buf[n] = '\0';
-        *data = buf;
-        *len = n;
+        const char *p = r->buf;
+        size_t len = (size_t)n;
+        if (r->physical++ == 0 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+            p += 3, len -= 3;
+        rc = tsr_csv_feed(r->parser, p, len, perr);
     }
-    fclose(f);
+    if (rc != 0)
+        r->csv_done = true;
     return rc;
 }
 
+/* Opens a CSV file and reads as far as its header. */
 static int s_open_csv(tsr_reader_t *r, tsr_error_t *err)
 {
-    char *data = NULL;
-    size_t len = 0;
-    int rc = s_slurp(r->path, &data, &len, err);
-    if (rc != 0)
-        return rc;
-    size_t skip = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (!(r->f = fopen(r->path, "rb"))) {
+        tsr_error_set(err, "", "cannot open: %s", strerror(errno));
+        return TSR_EIO;
+    }
+    if (tsr_csv_new(&r->parser, s_csv_row, r) != 0) {
+        tsr_error_set(err, "", "out of memory");
+        return TSR_ENOMEM;
+    }
     tsr_error_t perr;
     tsr_error_clear(&perr);
-    rc = tsr_csv_parse(data + skip, len - skip, s_csv_row, r, &perr);
-    free(data);
-    if (rc == 0)
-        return TSR_OK;
+    int rc = 0;
+    while (rc == 0 && !r->cols && !r->csv_done)
+        rc = s_csv_step(r, &perr);
     if (r->header_bad) {
         if (err)
             *err = r->err_open;
@@ -1205,11 +1198,13 @@ static int s_open_csv(tsr_reader_t *r, tsr_error_t *err)
         tsr_error_at(&r->err_pending, r->path, perr.line);
         return TSR_OK;
     }
-    if (rc == TSR_EINVAL) {
+    if (rc == TSR_EINVAL || rc == TSR_EIO) {
         tsr_error_at(err, r->path, perr.line);
-        return tsr_error_set(err, perr.field, "%s", perr.reason);
+        tsr_error_set(err, perr.field, "%s", perr.reason);
+        return rc;
     }
-    tsr_error_set(err, "", "%s", tsr_strerror(rc));
+    if (rc != 0)
+        tsr_error_set(err, "", "%s", tsr_strerror(rc));
     return rc;
 }
 
@@ -1284,6 +1279,26 @@ static int s_next_jsonl(tsr_reader_t *r, const tsr_record_ctx_t *ctx, tsr_incide
 static int s_next_csv(tsr_reader_t *r, const tsr_record_ctx_t *ctx, tsr_incident_t *out,
                       char case_ref[TSR_CASE_REF_MAX], tsr_error_t *err)
 {
+    /* the next row: fed from the file a line at a time, never more */
+    while (r->next == r->nrows && !r->csv_done) {
+        r->next = r->nrows = 0;
+        tsr_error_t perr;
+        tsr_error_clear(&perr);
+        int rc = s_csv_step(r, &perr);
+        if (rc == TSR_EINVAL) {
+            /* Syntax error: deliver the rows before it first. */
+            r->pending = true;
+            r->err_pending = perr;
+            tsr_error_at(&r->err_pending, r->path, perr.line);
+        } else if (rc != 0) {
+            if (err)
+                *err = perr;
+            if (rc == TSR_ENOMEM)
+                tsr_error_set(err, "", "out of memory");
+            r->done = true;
+            return rc;
+        }
+    }
     if (r->next < r->nrows) {
         s_row_t *row = &r->rows[r->next++];
         r->line = row->line;
@@ -1341,6 +1356,7 @@ void tsr_reader_destroy(tsr_reader_t **r_p)
     tsr_reader_t *r = *r_p;
     if (r->f)
         fclose(r->f);
+    tsr_csv_destroy(&r->parser);
     free(r->buf);
     for (size_t i = 0; i < r->nrows; i++)
         s_free_row(&r->rows[i], r->ncols);

@@ -386,8 +386,41 @@ static int s_encode_submit(const tsr_batch_t *b, uint8_t **buf, size_t *len)
     return rc;
 }
 
+/* A key list into pb (caller's arrays of TSR_NETKEYS_MAX). */
+static size_t s_netkeys_to_pb(const tsr_netkeys_t *k, Tessera__V1__NetworkKey *nk,
+                              Tessera__V1__NetworkKey **pnk)
+{
+    size_t n = k->n < TSR_NETKEYS_MAX ? k->n : TSR_NETKEYS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        tessera__v1__network_key__init(&nk[i]);
+        nk[i].key_id = k->ids[i].key_id;
+        nk[i].until_day = k->ids[i].until_day;
+        pnk[i] = &nk[i];
+    }
+    return n;
+}
+
+static int s_netkeys_from_pb(tsr_netkeys_t *k, Tessera__V1__NetworkKey *const *p, size_t n,
+                             tsr_error_t *err)
+{
+    memset(k, 0, sizeof *k);
+    if (n > TSR_NETKEYS_MAX)
+        return tsr_error_set(err, "network_keys", "%zu, at most %d", n, TSR_NETKEYS_MAX),
+               TSR_EPROTO;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i]->until_day < 0)
+            return tsr_error_set(err, "network_keys", "until_day %d", (int)p[i]->until_day),
+                   TSR_EPROTO;
+        k->ids[i].key_id = p[i]->key_id;
+        k->ids[i].until_day = p[i]->until_day;
+    }
+    k->n = n;
+    return TSR_OK;
+}
+
 static int s_encode_ack(const tsr_ack_t *a, uint8_t **buf, size_t *len)
 {
+    Tessera__V1__NetworkKey nk[TSR_NETKEYS_MAX], *pnk[TSR_NETKEYS_MAX];
     Tessera__V1__Ack ack = TESSERA__V1__ACK__INIT;
     Tessera__V1__Envelope env = TESSERA__V1__ENVELOPE__INIT;
     Tessera__V1__Rejection *rj = calloc(a->n_rejections + 1, sizeof *rj);
@@ -411,6 +444,8 @@ static int s_encode_ack(const tsr_ack_t *a, uint8_t **buf, size_t *len)
         ack.n_rejected = a->n_rejections;
         ack.rejected = prj;
         ack.error = (char *)a->error;
+        ack.n_network_keys = s_netkeys_to_pb(&a->network_keys, nk, pnk);
+        ack.network_keys = pnk;
         env.body_case = TESSERA__V1__ENVELOPE__BODY_ACK;
         env.ack = &ack;
         rc = s_pack(&env, buf, len);
@@ -685,6 +720,7 @@ static int s_encode_result(Tessera__V1__QueryResponse *qr, const tsr_response_t 
 static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len)
 {
     Tessera__V1__QueryResponse qr = TESSERA__V1__QUERY_RESPONSE__INIT;
+    Tessera__V1__NetworkKey nk[TSR_NETKEYS_MAX], *pnk[TSR_NETKEYS_MAX];
     Tessera__V1__Stats st = TESSERA__V1__STATS__INIT;
     Tessera__V1__AlertList al = TESSERA__V1__ALERT_LIST__INIT;
     Tessera__V1__Envelope env = TESSERA__V1__ENVELOPE__INIT;
@@ -697,6 +733,9 @@ static int s_encode_response(const tsr_response_t *r, uint8_t **buf, size_t *len
         qr.request_id = r->request_id;
         qr.status = r->status;
         qr.error = (char *)r->error;
+        qr.retry_after_ms = r->retry_after_ms;
+        qr.n_network_keys = s_netkeys_to_pb(&r->network_keys, nk, pnk);
+        qr.network_keys = pnk;
         if (r->kind == TSR_QUERY_STATS) {
             for (size_t i = 0; i < r->n_counters; i++) {
                 tessera__v1__counter__init(&c[i]);
@@ -838,7 +877,7 @@ static int s_decode_ack(tsr_ack_t *a, const Tessera__V1__Ack *p, const tsr_wire_
     }
     a->n_rejections = p->n_rejected;
     s_copy_str(a->error, sizeof a->error, p->error);
-    return TSR_OK;
+    return s_netkeys_from_pb(&a->network_keys, p->network_keys, p->n_network_keys, err);
 }
 
 void tsr_alert_clear(tsr_alert_t *a)
@@ -893,6 +932,10 @@ static int s_decode_response(tsr_response_t *r, const Tessera__V1__QueryResponse
     r->request_id = p->request_id;
     r->status = p->status;
     s_copy_str(r->error, sizeof r->error, p->error);
+    r->retry_after_ms = p->retry_after_ms;
+    int nrc = s_netkeys_from_pb(&r->network_keys, p->network_keys, p->n_network_keys, err);
+    if (nrc != 0)
+        return nrc;
     if (p->result_case == TESSERA__V1__QUERY_RESPONSE__RESULT_STATS) {
         const Tessera__V1__Stats *s = p->stats;
         if (s->n_counters > lim->max_items)

@@ -12,6 +12,11 @@ AGENT="$BUILD/agent/tessera-agent"
 CLI="$BUILD/cli/tessera"
 COLLECTOR="$BUILD/collector/tessera-collector"
 DEMO="${TSR_DEMO_DIR:-$ROOT/demo-run}"
+# The collector and the agent refuse to run as root (a real deployment runs
+# each as its own unprivileged user). `make demo` on a fresh machine often
+# runs as root, so the demo passes --allow-root then, and only then.
+ALLOW_ROOT=()
+if [ "$(id -u)" -eq 0 ]; then ALLOW_ROOT=(--allow-root); fi
 INPUT="$ROOT/schemas/examples/incidents.jsonl"
 
 rm -rf "$DEMO"
@@ -63,7 +68,7 @@ query_endpoint = tcp://127.0.0.1:17702
 alerts_endpoint = tcp://127.0.0.1:17703
 log_level = warn
 CONF
-"$COLLECTOR" --config "$DEMO/collector.conf" >"$DEMO/collector.out" 2>"$DEMO/collector.log" &
+"$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$DEMO/collector.conf" >"$DEMO/collector.out" 2>"$DEMO/collector.log" &
 COLLECTOR_PID=$!
 trap 'kill $COLLECTOR_PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "server public key" "$DEMO/collector.out" 2>/dev/null && break; sleep 0.05; done
@@ -87,7 +92,7 @@ echo "   users: demo-admin (admin), yh-analyst-1 (analyst, Yorkshire and The Hum
 echo "   (two years of synthetic cases in 24 areas of 4 regions, and one organised campaign"
 echo "    reaching Leeds, Bradford, York and North Yorkshire within three weeks)"
 tail -n +2 "$DEMO/scenario/agencies.csv" | while IFS=, read -r id type area _; do
-    "$AGENT" init --dir "$DEMO/agencies/$id" --agency-id "$id" --agency-type "$type" \
+    "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$DEMO/agencies/$id" --agency-id "$id" --agency-type "$type" \
         --area "$area" --network-key "$DEMO/network.key" --server-key "$DEMO/collector/collector.pub" \
         --collector tcp://127.0.0.1:17701 | tail -n 1 >>"$DEMO/collector/authorized_clients"
     cp "$DEMO/scenario/$id.jsonl" "$DEMO/agencies/$id/export.jsonl"
@@ -98,7 +103,7 @@ sleep 0.3
 echo
 echo "-- 7. Each agency submits; records wait in its outbox until the collector acknowledges"
 for dir in "$DEMO"/agencies/*/; do
-    "$AGENT" submit --config "$dir/agent.conf" "$dir/export.jsonl" 2>"$dir/submit.log"
+    "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$dir/agent.conf" "$dir/export.jsonl" 2>"$dir/submit.log"
     name=$(awk -F, -v c="${dir%/}" 'BEGIN { sub(/.*la-/, "", c) } $1 == c { print $2 }' \
         "$ROOT/schemas/codes/areas.csv" | tr -d '"')
     printf '   %-14s %-26s %s\n' "$(basename "$dir")" "$name" "$(grep '^delivered:' "$dir/submit.log")"
@@ -130,7 +135,7 @@ echo
 echo "-- 11. Re-identification happens only at the source: each agency resolves its own record ids"
 for rid in $(tail -n 1 "$DEMO/alerts.jsonl" | jq -r '.record_ids[]'); do
     for dir in "$DEMO"/agencies/*/; do
-        if ref=$("$AGENT" resolve --config "$dir/agent.conf" "$rid" 2>/dev/null); then
+        if ref=$("$AGENT" resolve "${ALLOW_ROOT[@]}" --config "$dir/agent.conf" "$rid" 2>/dev/null); then
             echo "   record $rid -> $(basename "$dir") case $ref"
         fi
     done

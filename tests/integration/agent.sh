@@ -7,13 +7,13 @@ AGENT="$TSR_BUILD_DIR/agent/tessera-agent"
 DATA="$TMP/data"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
 start_collector "$DATA"
-line=$("$AGENT" init --dir "$TMP/leeds" --agency-id leeds-01 --agency-type school --area E08000035 \
+line=$("$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/leeds" --agency-id leeds-01 --agency-type school --area E08000035 \
     --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST" | tail -n 1)
 expect_contains "init prints the client line" "$line" " agent leeds-01 E08000035"
 echo "$line" >>"$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
-CONF=(--config "$TMP/leeds/agent.conf")
+CONF=(--config "$TMP/leeds/agent.conf" "${ALLOW_ROOT[@]}")
 expect_eq "config mode" "$(stat -c %a "$TMP/leeds/agent.conf")" "600"
 
 # Leeds records only, so every one is accepted
@@ -70,7 +70,10 @@ set +e
 "$AGENT" submit "${CONF[@]}" "$TMP/later.jsonl" 2>"$TMP/err"; rc=$?
 set -e
 expect_eq "unreachable exit" "$rc" "3"
-st=$("$AGENT" status "${CONF[@]}")
+set +e
+st=$("$AGENT" status "${CONF[@]}" 2>"$TMP/err"); rc=$?
+set -e
+expect_eq "status exit when unreachable" "$rc" "3"
 expect_contains "queued while away" "$st" "queued          2"
 expect_contains "status says unreachable" "$st" "collector       not answering at $INGEST"
 start_collector "$DATA"

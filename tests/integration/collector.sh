@@ -23,7 +23,7 @@ $(pub admin)  admin    ops-1         *
 AC
 kill -HUP "$COLLECTOR_PID"
 sleep 0.3
-out=$("$COLLECTOR" --config "$TMP/collector.conf" -n)
+out=$("$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/collector.conf" -n)
 expect_contains "-n checks" "$out" "config ok"
 expect_contains "-n counts clients" "$out" "4 clients"
 

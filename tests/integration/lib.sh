@@ -37,6 +37,11 @@ CLI="$TSR_BUILD_DIR/cli/tessera"
 COLLECTOR="$TSR_BUILD_DIR/collector/tessera-collector"
 TESTCLIENT="$TSR_BUILD_DIR/tests/integration/testclient"
 COLLECTOR_PID=""
+# The collector and the agent refuse to run as root (issue 15); CI runs the
+# tests as root, so every start passes "${ALLOW_ROOT[@]}", which is empty
+# for anyone else. tests/integration/filemodes.sh checks the refusal.
+ALLOW_ROOT=()
+if [ "$(id -u)" -eq 0 ]; then ALLOW_ROOT=(--allow-root); fi
 
 # A port base no other test is likely to use (ports BASE..BASE+2), below
 # Linux's ephemeral range (32768 and up) so no client connection holds it.
@@ -80,9 +85,10 @@ alerts_endpoint = $ALERTS
 log_level = warn
 ${EXTRA_CONF:-}
 CONF
-    "$COLLECTOR" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
+    "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
     COLLECTOR_PID=$!
-    for _ in $(seq 200); do
+    # START_WAIT_S (default 10): how long it may take to listen
+    for _ in $(seq $((${START_WAIT_S:-10} * 20))); do
         grep -q "server public key" "$TMP/collector.out" 2>/dev/null && return 0
         kill -0 "$COLLECTOR_PID" 2>/dev/null || break
         sleep 0.05
@@ -127,7 +133,7 @@ field() {
 # agency ID TYPE AREA: an agent set up in $TMP/ID (network key
 # $TMP/network.key), listed in $DATA/authorized_clients.
 agency() {
-    "$AGENT" init --dir "$TMP/$1" --agency-id "$1" --agency-type "$2" --area "$3" \
+    "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/$1" --agency-id "$1" --agency-type "$2" --area "$3" \
         --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST" |
         tail -n 1 >>"$DATA/authorized_clients"
 }
@@ -151,7 +157,7 @@ case_line() {
 
 # submit_as AGENCY FILE: the agency's agent submits FILE.
 submit_as() {
-    "$AGENT" submit --config "$TMP/$1/agent.conf" "$2" 2>"$TMP/submit.err" ||
+    "$AGENT" submit "${ALLOW_ROOT[@]}" --config "$TMP/$1/agent.conf" "$2" 2>"$TMP/submit.err" ||
         { cat "$TMP/submit.err" >&2; return 1; }
 }
 

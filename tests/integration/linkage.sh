@@ -71,11 +71,11 @@ expect_contains "what joins York" "$cl" "york-school       E06000014  2026-10-04
 
 # the record id of an alert resolves only at its agency
 rid=$(jq -r 'select(.seq == 3) | .record_ids[]' <<<"$out" | while read -r r; do
-    "$AGENT" resolve --config "$TMP/york-school/agent.conf" "$r" 2>/dev/null || true; done)
+    "$AGENT" resolve "${ALLOW_ROOT[@]}" --config "$TMP/york-school/agent.conf" "$r" 2>/dev/null || true; done)
 expect_eq "York resolves its own record" "$rid" "Y-1"
 
 # 4. retracting Bradford's record removes the only link to York: a split, no alert
-"$AGENT" retract --config "$TMP/bradford-school/agent.conf" B-1 2>/dev/null
+"$AGENT" retract "${ALLOW_ROOT[@]}" --config "$TMP/bradford-school/agent.conf" B-1 2>/dev/null
 expect_eq "no alert for a split" "$(alerts_json | wc -l)" "3"
 look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind bank:uk "20-20-15 55555555")
 expect_contains "York is on its own" "$look" "cluster:   none (1 record in 1 area from 1 agency"
@@ -131,8 +131,15 @@ case_line R-2 7 E08000032 '[{"kind":"email","value":"REMOVED@example.com"}]' >"$
 submit_as leeds-school "$TMP/r1.jsonl"
 submit_as bradford-school "$TMP/r2.jsonl"
 sleep 1.5
-kill "$F2"
-wait "$F2" || true
+# refused by the restarted stream, the follower stops and says why (issue 16)
+for _ in $(seq 50); do kill -0 "$F2" 2>/dev/null || break; sleep 0.1; done
+kill "$F2" 2>/dev/null || true
+set +e
+wait "$F2"; rc=$?
+set -e
+expect_eq "the removed key's follower stops: exit 5" "$rc" "5"
+expect_contains "and says which line is missing" "$(cat "$TMP/l2.err")" \
+    "tessera alerts: the collector at $ALERTS refused your key: add the line \`$(grep -v '^#' "$TMP/liaison2.pub") liaison YOUR-ID *\`"
 expect_eq "the removed key saw the alerts before its removal only" \
     "$(jq -r .seq "$TMP/l2.out" | tr '\n' ' ')" "1 2 3 4 "
 expect_eq "a listed liaison still gets alert 5" "$(alerts_json | jq -r 'select(.seq == 5) | .trigger')" \

@@ -85,7 +85,7 @@ log=$(cat "$TMP/collector.log")
 expect_contains "journal: error line with its priority, no time" "$log" \
     "<3>error collector: SIGHUP: keeping the previous client list: $DATA/authorized_clients:5:"
 expect_contains "journal: peer refused, with fields" "$log" \
-    "<4>warn zap: denied unlisted key $(pub stranger) from 127.0.0.1 event=peer_refused reason=unlisted peer=127.0.0.1 key=$(pub stranger)"
+    "<4>warn zap: denied unlisted key $(pub stranger) from 127.0.0.1: it is not in authorized_clients (add its line there, then send the collector SIGHUP: a line added without one is not in force) event=peer_refused reason=unlisted peer=127.0.0.1 key=$(pub stranger)"
 expect_contains "journal: batch refused, with fields" "$log" \
     "<4>warn ingest: yh-analyst-1 (analyst) may not submit event=batch_rejected status=denied id=yh-analyst-1"
 expect_eq "journal: every line has a priority prefix" "$(grep -cv '^<[3467]>' <<<"$log" || true)" "0"

@@ -85,6 +85,12 @@ static void test_rebuilt_from_the_audit_log(void **state)
     s_replay(b, "an-1", "analyst", t + 5, "alerts since=0 max=1000 kind=0 -> ok");
     s_replay(b, "li-1", "liaison", t + 6, "trends by area -..- -> denied");
     s_replay(b, "an-1", "analyst", t + 7, "trends by x=a -> b -..- -> ok"); /* the last arrow */
+    /* refused by the rate limit before anything was read: not counted;
+     * nor is an aggregate of refusals (refusals.h) */
+    s_replay(b, "an-1", "analyst", t + 8, "trends by age_band -..- -> rate limited");
+    s_replay(b, "an-1", "analyst", t + 9,
+             "5 more refused \"trends -> rate limited\" from 2024-10-04T01:00:00Z to "
+             "2024-10-04T01:00:09Z");
     assert_int_equal(tsr_budget_used(b, "an-1", DAY), 3);
     assert_int_equal(tsr_budget_used(b, "li-1", DAY), 0);
     /* what was replayed is a repeat when asked live */

@@ -7,7 +7,9 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "tessera/canon.h"
 #include "tessera/err.h"
@@ -256,6 +258,102 @@ static void test_kind_valid(void **state)
     assert_false(tsr_canon_kind_valid(NULL));
 }
 
+/* The fold by utf8proc_map itself, as canon.c did before its ASCII fast
+ * path and stack buffer: 0 and the folded text, 1 white space or an
+ * invisible character, 2 too long, 3 not UTF-8. */
+static int s_reference_fold(const char *in, char *out, size_t cap)
+{
+    utf8proc_uint8_t *m = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)in, 0, &m,
+                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                          UTF8PROC_COMPAT | UTF8PROC_CASEFOLD);
+    if (n < 0)
+        return 3;
+    int rc = 0;
+    utf8proc_int32_t cp;
+    for (utf8proc_ssize_t i = 0; i < n;) {
+        utf8proc_ssize_t k = utf8proc_iterate(m + i, n - i, &cp);
+        utf8proc_category_t c = utf8proc_category(cp);
+        if (c == UTF8PROC_CATEGORY_ZS || c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF ||
+            c == UTF8PROC_CATEGORY_ZL || c == UTF8PROC_CATEGORY_ZP) {
+            rc = 1;
+            break;
+        }
+        i += k > 0 ? k : 1;
+    }
+    if (rc == 0 && (size_t)n >= TSR_CANON_MAX)
+        rc = 2;
+    if (rc == 0)
+        snprintf(out, cap, "%s", (char *)m);
+    free(m);
+    return rc;
+}
+
+/* canon.c folds plain ASCII without utf8proc, and the rest through a
+ * buffer on the stack (the heap only for the rarest expansions): both must
+ * give exactly what utf8proc_map gives. Every ASCII character inside a
+ * handle ('/' and '@' excepted: handles have rules of their own for them),
+ * all of printable ASCII at once, and values that decompose into more code
+ * points than the stack buffer holds. */
+static void test_fold_matches_utf8proc(void **state)
+{
+    (void)state;
+    char in[TSR_CANON_MAX + 64], want[TSR_CANON_MAX], kind[TSR_KIND_MAX], out[TSR_CANON_MAX];
+    tsr_error_t err;
+    for (int c = 1; c < 128; c++) {
+        if (c == '/' || c == '@')
+            continue;
+        snprintf(in, sizeof in, "Ab%cZ9", c);
+        int ref = s_reference_fold(in, want, sizeof want);
+        tsr_error_clear(&err);
+        int rc = tsr_canon("handle:discord", in, NULL, kind, sizeof kind, out, sizeof out, &err);
+        if (ref == 0) {
+            if (rc != 0)
+                fail_msg("character 0x%02x: refused (%s), utf8proc gives '%s'", c, err.reason, want);
+            assert_string_equal(out, want);
+        } else {
+            assert_int_equal(ref, 1);
+            if (rc != TSR_EINVAL ||
+                strcmp(err.reason, "contains white space or an invisible character") != 0)
+                fail_msg("character 0x%02x: rc %d (%s), want refused as white space", c, rc,
+                         err.reason);
+        }
+    }
+    size_t n = 0;
+    for (int c = 0x21; c < 0x7f; c++)
+        if (c != '/' && c != '@')
+            in[n++] = (char)c;
+    in[n] = '\0';
+    assert_int_equal(s_reference_fold(in, want, sizeof want), 0);
+    assert_int_equal(tsr_canon("handle:discord", in, NULL, kind, sizeof kind, out, sizeof out, NULL),
+                     0);
+    assert_string_equal(out, want);
+    /* U+3315 (3 bytes) decomposes into 6 code points and U+FDFA into 18: 170
+     * of either is more than the stack buffer's 1,024 code points */
+    static const char *const wide[] = {"\xe3\x8c\x95", "\xef\xb7\xba", "\xef\xbc\xa1"};
+    for (size_t w = 0; w < sizeof wide / sizeof wide[0]; w++) {
+        for (size_t count = 1; count <= 170; count += 169) {
+            in[0] = '\0';
+            for (size_t i = 0; i < count; i++)
+                strcat(in, wide[w]);
+            int ref = s_reference_fold(in, want, sizeof want);
+            tsr_error_clear(&err);
+            int rc = tsr_canon("handle:discord", in, NULL, kind, sizeof kind, out, sizeof out, &err);
+            if (ref == 0) {
+                if (rc != 0)
+                    fail_msg("%zu x U+%zu: refused (%s)", count, w, err.reason);
+                assert_string_equal(out, want);
+            } else {
+                assert_int_equal(rc, TSR_EINVAL);
+                assert_string_equal(err.reason,
+                                    ref == 1   ? "contains white space or an invisible character"
+                                    : ref == 2 ? "is longer than 511 bytes"
+                                               : "is not valid UTF-8 text");
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_country_code_option),
         cmocka_unit_test(test_small_buffers),
         cmocka_unit_test(test_kind_valid),
+        cmocka_unit_test(test_fold_matches_utf8proc),
     };
     return cmocka_run_group_tests_name("canon", tests, NULL, NULL);
 }

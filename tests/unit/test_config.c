@@ -103,12 +103,34 @@ static void test_refusals(void **state)
     tsr_config_free(s_keys);
 }
 
+/* tsr_config_load_lines notes the line each key was set on, 0 for defaults. */
+static void test_lines(void **state)
+{
+    (void)state;
+    tsr_error_t err;
+    long lines[5];
+    snprintf(s_path, sizeof s_path, "/tmp/tsr-config-%d.conf", (int)getpid());
+    FILE *fp = fopen(s_path, "w");
+    fputs("# comment\n[agency]\nid = a\n\n[ingest]\nmax_batches = 3\n", fp);
+    fclose(fp);
+    tsr_error_clear(&err);
+    memset(lines, 0x55, sizeof lines);
+    assert_int_equal(tsr_config_load_lines(s_keys, s_path, lines, &err), 0);
+    unlink(s_path);
+    assert_int_equal(lines[0], 0); /* ingest.endpoint: default */
+    assert_int_equal(lines[1], 6); /* ingest.max_batches */
+    assert_int_equal(lines[2], 3); /* agency.id */
+    assert_int_equal(lines[3], 0);
+    tsr_config_free(s_keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_lines),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

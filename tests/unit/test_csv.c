@@ -95,6 +95,56 @@ static void test_callback_error_stops(void **state)
     assert_int_equal(r.n, 2);
 }
 
+/* Fed a line at a time, the same rows on the same lines as the whole
+ * buffer; a syntax error names its line, and the parser then takes nothing
+ * more; an unterminated quoted field is found at the end. */
+static void test_fed_by_line(void **state)
+{
+    (void)state;
+    const char *lines[] = {
+        "a,b,c\n", "\n", "1, two ,\"x,y\"\n", "\"multi\n", "line\",\"q\"\"q\",z\n", "last,row,end"};
+    s_rows_t r = {0};
+    tsr_error_t e;
+    tsr_error_clear(&e);
+    tsr_csv_t *p;
+    assert_int_equal(tsr_csv_new(&p, s_collect, &r), 0);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        assert_int_equal(tsr_csv_feed(p, lines[i], strlen(lines[i]), &e), 0);
+        assert_int_equal(r.n, i < 2 ? 1 : i < 4 ? 2 : 3); /* each row as its line ends */
+    }
+    assert_int_equal(tsr_csv_finish(p, &e), 0);
+    tsr_csv_destroy(&p);
+    assert_null(p);
+    assert_int_equal(r.n, 4);
+    assert_int_equal(r.lines[1], 3);
+    assert_int_equal(r.lines[2], 4);
+    assert_string_equal(r.rows[2][0], "multi\nline");
+    assert_int_equal(r.lines[3], 6);
+    assert_string_equal(r.rows[3][2], "end");
+
+    s_rows_t r2 = {0};
+    assert_int_equal(tsr_csv_new(&p, s_collect, &r2), 0);
+    assert_int_equal(tsr_csv_feed(p, "a,b\n", 4, &e), 0);
+    assert_int_equal(tsr_csv_feed(p, "x\"y,z\n", 6, &e), TSR_EINVAL);
+    assert_int_equal(e.line, 2);
+    assert_non_null(strstr(e.reason, "CSV syntax"));
+    assert_int_equal(tsr_csv_feed(p, "c,d\n", 4, &e), TSR_EINVAL);
+    assert_int_equal(tsr_csv_finish(p, &e), TSR_EINVAL);
+    assert_int_equal(r2.n, 1);
+    tsr_csv_destroy(&p);
+
+    s_rows_t r3 = {0};
+    assert_int_equal(tsr_csv_new(&p, s_collect, &r3), 0);
+    assert_int_equal(tsr_csv_feed(p, "a,b\n", 4, &e), 0);
+    assert_int_equal(tsr_csv_feed(p, "\"open,z\n", 8, &e), 0);
+    tsr_error_clear(&e);
+    assert_int_equal(tsr_csv_finish(p, &e), TSR_EINVAL);
+    assert_int_equal(e.line, 2);
+    assert_int_equal(r3.n, 1);
+    tsr_csv_destroy(&p);
+    tsr_csv_destroy(&p); /* NULL: nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_unterminated_quote_is_error),
         cmocka_unit_test(test_stray_quote_is_error),
         cmocka_unit_test(test_callback_error_stops),
+        cmocka_unit_test(test_fed_by_line),
     };
     return cmocka_run_group_tests_name("csv", tests, NULL, NULL);
 }

@@ -69,7 +69,12 @@ static void test_refusals(void **state)
     assert_int_equal(tsr_curve_keygen(stem, false, NULL, NULL, &err), 0);
     assert_int_equal(chmod(key, 0644), 0);
     assert_int_equal(tsr_curve_load_secret(key, sec, pub, &err), TSR_EPERM);
-    assert_non_null(strstr(err.reason, "chmod 600"));
+    char want[512];
+    snprintf(want, sizeof want,
+             "secret key: readable or writable by group or others (mode 0644); "
+             "run: chmod 600 %s",
+             key);
+    assert_string_equal(err.reason, want);
     assert_string_equal(err.file, key);
 
     char bad[160];
@@ -85,11 +90,47 @@ static void test_refusals(void **state)
     assert_false(tsr_curve_key_valid(NULL));
 }
 
+/* --force replaces a symlink at NAME.key / NAME.pub, never the file it
+ * points to (issue 15). */
+static void test_force_symlink(void **state)
+{
+    (void)state;
+    char stem[128], key[160], pub[160], target[160], sec[41], p1[41], p2[41];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    snprintf(stem, sizeof stem, "%s/linked", s_dir);
+    snprintf(key, sizeof key, "%s.key", stem);
+    snprintf(pub, sizeof pub, "%s.pub", stem);
+    snprintf(target, sizeof target, "%s/precious", s_dir);
+    FILE *fp = fopen(target, "w");
+    fputs("precious\n", fp);
+    fclose(fp);
+    assert_int_equal(symlink(target, key), 0);
+    assert_int_equal(symlink(target, pub), 0);
+    /* without --force, even a symlink counts as existing */
+    assert_int_equal(tsr_curve_keygen(stem, false, NULL, NULL, &err), TSR_EEXIST);
+    assert_int_equal(tsr_curve_keygen(stem, true, p1, NULL, &err), 0);
+    char buf[64] = "";
+    fp = fopen(target, "r");
+    assert_non_null(fgets(buf, sizeof buf, fp));
+    fclose(fp);
+    assert_string_equal(buf, "precious\n");
+    struct stat st;
+    assert_int_equal(lstat(key, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(lstat(pub, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(tsr_curve_load_secret(key, sec, p2, &err), 0);
+    assert_string_equal(p2, p1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keygen_and_load),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_force_symlink),
     };
     return cmocka_run_group_tests_name("curve", tests, s_setup, tsr_test_dir_remove);
 }

@@ -1,5 +1,6 @@
 /* test_store.c - the collector's store: outcomes of every kind of item,
  * indexes removed with their record, counters, and the map growing. */
+#define _GNU_SOURCE /* unshare, for the full disk */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
+#include "tsr_test_disk.h"
 
 
 static int s_setup(void **state)
@@ -75,7 +79,7 @@ static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_inci
     return s_item(s, tsr_store_apply, c, inc, retract_id, retract_version, reason);
 }
 
-static tsr_store_t *s_open(const char *name, size_t map)
+static tsr_store_t *s_open_keys(const char *name, size_t map, const tsr_netkeys_t *keys)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", s_dir, name);
@@ -83,11 +87,18 @@ static tsr_store_t *s_open(const char *name, size_t map)
     static const uint8_t secret[TSR_CKM_SECRET_LEN] = {7};
     tsr_store_opts_t o = {.kv = {.dir = path, .map_size = map, .map_step = map},
                           .ckm_secret = secret};
+    if (keys)
+        o.network_keys = *keys;
     tsr_store_t *s;
     tsr_error_t err;
     tsr_error_clear(&err);
     assert_int_equal(tsr_store_open(&s, &o, &err), 0);
     return s;
+}
+
+static tsr_store_t *s_open(const char *name, size_t map)
+{
+    return s_open_keys(name, map, NULL);
 }
 
 static void test_outcomes(void **state)
@@ -171,6 +182,101 @@ static size_t s_entries(tsr_store_t *s, const char *name)
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     return st.ms_entries;
+}
+
+/* Submits inc at unix time now; returns its outcome, its detail in detail. */
+static tsr_outcome_t s_at(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_t *inc,
+                          int64_t now, int *reason, char *detail)
+{
+    tsr_store_item_t it = {.incident = inc};
+    tsr_store_batch_t b = {.client = c, .items = &it, .n_items = 1};
+    assert_int_equal(tsr_store_apply(s, &b, 1, now), 0);
+    *reason = it.reason;
+    strcpy(detail, it.detail);
+    return it.outcome;
+}
+
+/* Without key_ids the first key id a record brings is pinned (and kept
+ * across a restart); with them, only they pass, each until its end. */
+static void test_network_keys(void **state)
+{
+    (void)state;
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_incident_t inc;
+    int reason;
+    char detail[128];
+    tsr_netkeys_t got;
+    bool pinned;
+    const int64_t now = 1700000000;
+    const int32_t today = (int32_t)(now / 86400);
+
+    tsr_store_t *s = s_open("pin", 0);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 0);
+    assert_false(pinned);
+    s_incident(&inc, 1, 1, "E08000035");
+    inc.n_tokens = 0; /* a record without tokens pins nothing */
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 0);
+    s_incident(&inc, 2, 1, "E08000035");
+    inc.tokens[0].key_id = 1857500892u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.ids[0].key_id, 1857500892u);
+    assert_true(pinned);
+    s_incident(&inc, 3, 1, "E08000035");
+    inc.tokens[0].key_id = 1974342276u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_WRONG_NETWORK_KEY);
+    assert_string_equal(detail, "token under network key id 1974342276; this collector accepts "
+                                "only 1857500892");
+    assert_int_equal(tsr_store_counter(s, "rejected:wrong_network_key"), 1);
+    assert_int_equal(tsr_store_counter(s, "records"), 2);
+    tsr_store_close(&s);
+    s = s_open("pin", 0); /* the pin outlives a restart */
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.ids[0].key_id, 1857500892u);
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    tsr_store_close(&s);
+
+    /* configured: the old key until a day, the new with no end */
+    tsr_netkeys_t keys = {{{1857500892u, today}, {1974342276u, 0}}, 2};
+    s = s_open_keys("configured", 0, &keys);
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 2);
+    assert_false(pinned);
+    tsr_store_network_keys(s, today + 1, &got, &pinned);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.ids[0].key_id, 1974342276u);
+    s_incident(&inc, 4, 1, "E08000035");
+    inc.tokens[0].key_id = 1857500892u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    s_incident(&inc, 5, 1, "E08000035");
+    inc.tokens[0].key_id = 1857500892u;
+    assert_int_equal(s_at(s, &a, &inc, now + 86400, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_WRONG_NETWORK_KEY);
+    char until[11], want[128];
+    snprintf(want, sizeof want, "token under network key id 1857500892, accepted until %s; "
+             "this collector accepts 1974342276", tsr_day_format(until, today));
+    assert_string_equal(detail, want);
+    /* a record with a token under each key passes only while both do */
+    s_incident(&inc, 6, 1, "E08000035");
+    inc.n_tokens = 2;
+    inc.tokens[1] = inc.tokens[0];
+    inc.tokens[0].key_id = 1857500892u;
+    inc.tokens[1].key_id = 1974342276u;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    s_incident(&inc, 7, 1, "E08000035");
+    inc.tokens[0].key_id = 7; /* never this network's, and nothing is pinned */
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_string_equal(detail, "token under network key id 7; this collector accepts only "
+                                "1857500892, 1974342276");
+    assert_int_equal(tsr_store_counter(s, "rejected:wrong_network_key"), 2);
+    tsr_store_close(&s);
 }
 
 static void test_group_commit_and_indexes(void **state)
@@ -421,14 +527,344 @@ static void test_prerejected_items_count(void **state)
     tsr_store_close(&s);
 }
 
+/* --- errors: what the store says is TSR_E*, named by tsr_strerror --- */
+
+/* Submits batches of n new records from agent a (ids from *next on) until
+ * a submit fails; returns its code (0 when `tries` all went in). */
+static int s_fill_until_error(tsr_store_t *s, const tsr_client_t *a, int *next, int n, int tries)
+{
+    static tsr_incident_t incs[100];
+    static tsr_store_item_t items[100];
+    int rc = 0;
+    for (int t = 0; rc == 0 && t < tries; t++) {
+        for (int i = 0; i < n; i++) {
+            s_incident(&incs[i], 0, 1, "E08000035");
+            incs[i].record_id[0] = (uint8_t)(*next >> 8);
+            incs[i].record_id[1] = (uint8_t)*next;
+            incs[i].record_id[2] = 0x5A;
+            (*next)++;
+            items[i] = (tsr_store_item_t){.incident = &incs[i]};
+        }
+        tsr_store_batch_t b = {a, items, (size_t)n};
+        rc = tsr_store_submit(s, &b, 1, 1700000000);
+    }
+    return rc;
+}
+
+/* A map at map_max is TSR_EFULL from a submit (answered RETRY_LATER), and
+ * nothing of the refused group is in the log. */
+static void test_map_at_max(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/mapmax", s_dir);
+    tsr_store_opts_t o = {.kv = {.dir = path, .map_size = 256 << 10, .map_step = 256 << 10,
+                                 .map_max = 512 << 10}};
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    int next = 0;
+    assert_int_equal(s_fill_until_error(s, &a, &next, 50, 200), TSR_EFULL);
+    assert_string_equal(tsr_strerror(TSR_EFULL), "storage full");
+    /* every logged entry is of a committed group: whole groups only */
+    assert_int_equal(tsr_store_logged(s) % 50, 0);
+    assert_int_equal(tsr_store_logged(s), (size_t)next - 50);
+    assert_int_equal(tsr_store_counter(s, "accepted"), (uint64_t)next - 50);
+    tsr_store_close(&s);
+}
+
+/* Overwrites a stored record with bytes that are not one. */
+static void s_damage_record(tsr_store_t *s, const uint8_t *rid)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", 0, &dbi), 0);
+    MDB_val k = {TSR_RECORD_ID_LEN, (void *)rid}, v = {3, "\x01\x05x"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* A record whose stored bytes are damaged is TSR_ECORRUPT, not a record,
+ * and nothing is decided or applied against it. */
+static void test_damaged_record(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("damaged", 0);
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_incident_t inc, other, got;
+    s_incident(&inc, 9, 1, "E08000035");
+    s_incident(&other, 10, 1, "E08000035");
+    assert_int_equal(s_one(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(s_one(s, &a, &other, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    /* version 2 waits in the log when its record is damaged */
+    inc.version = 2;
+    assert_int_equal(s_item(s, tsr_store_submit, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_REPLACED);
+    s_damage_record(s, inc.record_id);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), TSR_ECORRUPT);
+    assert_string_equal(tsr_strerror(TSR_ECORRUPT), "stored data damaged");
+    size_t applied = 99;
+    assert_int_equal(tsr_store_drain(s, 0, 1700000000, &applied), TSR_ECORRUPT);
+    assert_int_equal(applied, 0);
+    assert_int_equal(tsr_store_logged(s), 1); /* kept for the next try */
+    /* a new version of a damaged record is not decided against a guess:
+     * the submit fails, nothing acknowledged, nothing logged */
+    s_damage_record(s, other.record_id);
+    other.version = 2;
+    tsr_store_item_t it = {.incident = &other};
+    tsr_store_batch_t b = {&a, &it, 1};
+    assert_int_equal(tsr_store_submit(s, &b, 1, 1700000000), TSR_ECORRUPT);
+    assert_int_equal(tsr_store_logged(s), 1);
+    tsr_store_close(&s);
+}
+
+/* What the full-disk child returns. */
+enum { S_DISK_OK = 0, S_DISK_OPEN, S_DISK_NEVER_FULL, S_DISK_LOST, S_DISK_CODE /* + -code */ };
+
+static int s_disk_child(const char *dir)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/db", dir);
+    tsr_store_opts_t o = {.kv = {.dir = path}}; /* a 64 MiB map on a 512 KiB disk */
+    tsr_store_t *s;
+    if (tsr_store_open(&s, &o, NULL) != 0)
+        return S_DISK_OPEN;
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    int next = 0;
+    int rc = s_fill_until_error(s, &a, &next, 50, 400);
+    if (rc == 0)
+        return S_DISK_NEVER_FULL;
+    if (rc != TSR_ENOSPC)
+        return S_DISK_CODE - rc;
+    /* the group that did not fit is not in the log; the others are */
+    if (tsr_store_logged(s) != (size_t)next - 50 ||
+        tsr_store_counter(s, "accepted") != (uint64_t)next - 50)
+        return S_DISK_LOST;
+    tsr_store_close(&s);
+    return S_DISK_OK;
+}
+
+/* A full disk is TSR_ENOSPC from a submit: nothing of the group is
+ * acknowledged, and the log line says to free space (s_log_err). */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/disk", s_dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    int rc = tsr_test_on_small_disk(dir, "512k", s_disk_child);
+    if (rc == TSR_TEST_DISK_SKIP)
+        skip(); /* no user namespaces here */
+    assert_int_equal(rc, S_DISK_OK);
+}
+
+/* --- the audit log: an entry that cannot be read is named, never skipped --- */
+
+/* Writes val under key in the audit log behind the store's back, as damage
+ * (a bad disk, a hand edit) would. */
+static void s_audit_damage(tsr_store_t *s, const void *key, size_t kn, const void *val, size_t vn)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+    MDB_val k = {kn, (void *)key}, v = {vn, (void *)val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* An audit value as the store writes it: i64 time (LE), id, role, request
+ * (a length byte each), u64 result size; `extra` bytes more after it. */
+static size_t s_audit_value(uint8_t *out, int64_t time, const char *id, size_t extra)
+{
+    size_t n = 0;
+    for (int i = 0; i < 8; i++)
+        out[n++] = (uint8_t)((uint64_t)time >> (8 * i));
+    const char *strs[] = {id, "admin", "stats -> ok"};
+    for (int i = 0; i < 3; i++) {
+        out[n++] = (uint8_t)strlen(strs[i]);
+        memcpy(out + n, strs[i], strlen(strs[i]));
+        n += strlen(strs[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        out[n++] = i == 0 ? 3 : 0;
+    for (size_t i = 0; i < extra; i++)
+        out[n++] = 0xEE;
+    return n;
+}
+
+static int s_count_entry(void *ctx, const tsr_audit_entry_t *e)
+{
+    (void)e;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Lists the audit log; returns the code and, on error, err as one line. */
+static int s_audit_list(tsr_store_t *s, const char *id, tsr_response_t *resp, char *msg)
+{
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    memset(resp, 0, sizeof *resp);
+    int rc = tsr_store_audit_list(s, 0, id, 100, resp, &err);
+    tsr_error_format(&err, msg, 512);
+    return rc;
+}
+
+static void test_audit_damaged(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("audit", 0);
+    tsr_audit_entry_t e = {.result_size = 3};
+    snprintf(e.id, sizeof e.id, "admin-1");
+    snprintf(e.role, sizeof e.role, "admin");
+    snprintf(e.request, sizeof e.request, "stats -> ok");
+    for (int i = 0; i < 3; i++) {
+        e.time = 1700000000 + i;
+        assert_int_equal(tsr_store_audit(s, &e), 0);
+    }
+    tsr_response_t resp;
+    char msg[512];
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), 0);
+    assert_int_equal(resp.n_audit, 3);
+    assert_int_equal(resp.audit[1].time, 1700000001);
+    assert_string_equal(resp.audit[1].id, "admin-1");
+    assert_string_equal(resp.audit[1].request, "stats -> ok");
+    assert_int_equal(resp.audit[1].result_size, 3);
+    free(resp.audit);
+
+    /* entry 2 is seven bytes of garbage: the list fails, naming it, and
+     * carries no entry at all rather than two that look like the whole */
+    const uint8_t k2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    s_audit_damage(s, k2, sizeof k2, "garbage", 7);
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: entry 2 cannot be read: its 7 bytes end inside its fields "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    assert_int_equal(resp.n_audit, 0);
+    assert_null(resp.audit);
+    /* asked for another caller's entries: entry 2 may be one, so the same */
+    assert_int_equal(s_audit_list(s, "liaison-1", &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: entry 2 cannot be read: its 7 bytes end inside its fields "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    /* the budget's walk at start-up logs it and goes on: entries 3 and 1 */
+    int n = 0;
+    assert_int_equal(tsr_store_audit_each(s, 0, s_count_entry, &n), 0);
+    assert_int_equal(n, 2);
+
+    /* a whole entry with a byte after it is damaged too */
+    uint8_t v[64];
+    s_audit_damage(s, k2, sizeof k2, v, s_audit_value(v, 1700000001, "admin-1", 1));
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: entry 2 cannot be read: 1 byte after its last field "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    /* mended, it lists again */
+    s_audit_damage(s, k2, sizeof k2, v, s_audit_value(v, 1700000001, "admin-1", 0));
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), 0);
+    assert_int_equal(resp.n_audit, 3);
+    assert_int_equal(resp.audit[1].time, 1700000001);
+    free(resp.audit);
+
+    /* a key that is not a sequence: named by its bytes; and no entry is
+     * appended after it (the log would hide it behind a sequence) */
+    s_audit_damage(s, "xx", 2, "y", 1);
+    assert_int_equal(s_audit_list(s, NULL, &resp, msg), TSR_ECORRUPT);
+    assert_string_equal(msg, "audit: an entry with key 7878 (2 bytes, not 8) cannot be read "
+                             "(the audit log is damaged: docs/STORAGE.md, Errors)");
+    assert_int_equal(tsr_store_audit(s, &e), TSR_ECORRUPT);
+    tsr_store_close(&s);
+}
+
+static void s_audit_at(tsr_store_t *s, int64_t time, const char *id)
+{
+    tsr_audit_entry_t e = {.time = time, .result_size = 1};
+    snprintf(e.id, sizeof e.id, "%s", id);
+    snprintf(e.role, sizeof e.role, "admin");
+    snprintf(e.request, sizeof e.request, "stats -> ok");
+    assert_int_equal(tsr_store_audit(s, &e), 0);
+}
+
+static size_t s_audit_count(tsr_store_t *s)
+{
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 100000, &r, NULL), 0);
+    size_t n = r.n_audit;
+    free(r.audit);
+    return n;
+}
+
+/* Audit retention (issue 15): entries before the cutoff go, oldest first,
+ * counted in "audit_purged"; the rest stay; a damaged entry stops it. */
+static void test_audit_purge(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("auditpurge", 0);
+    s_audit_at(s, 1000, "a");
+    s_audit_at(s, 1999, "b");
+    s_audit_at(s, 2000, "c");
+    s_audit_at(s, 2000, "d");
+    s_audit_at(s, 3000, "e");
+    uint64_t purged = 99;
+    assert_int_equal(tsr_store_audit_purge(s, 500, &purged), 0);
+    assert_int_equal(purged, 0);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 0);
+    assert_int_equal(tsr_store_audit_purge(s, 2000, &purged), 0);
+    assert_int_equal(purged, 2);
+    assert_int_equal(s_audit_count(s), 3);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 2);
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 10, &r, NULL), 0);
+    assert_string_equal(r.audit[0].id, "c");
+    free(r.audit);
+    /* appended after a purge: the sequence goes on */
+    s_audit_at(s, 4000, "f");
+    assert_int_equal(tsr_store_audit_purge(s, 3001, &purged), 0);
+    assert_int_equal(purged, 3);
+    assert_int_equal(s_audit_count(s), 1);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 5);
+
+    /* a damaged entry after an old one: the old one goes, the damaged one
+     * and everything after it stay, and the purge says so */
+    s_audit_at(s, 5000, "g");
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+    uint8_t kb[8] = {0, 0, 0, 0, 0, 0, 0, 100}; /* after every entry so far */
+    MDB_val k = {8, kb}, v = {3, "bad"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    s_audit_at(s, 6000, "h"); /* sequence 101 */
+    assert_int_equal(tsr_store_audit_purge(s, 100000, &purged), TSR_ECORRUPT);
+    assert_int_equal(purged, 2); /* f and g */
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 7);
+    /* the damaged entry and h are left */
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    assert_int_equal(st.ms_entries, 2);
+    tsr_store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_audit_purge),
         cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_network_keys),
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
         cmocka_unit_test(test_largest_record),
+        cmocka_unit_test(test_audit_damaged),
+        cmocka_unit_test(test_map_at_max),
+        cmocka_unit_test(test_damaged_record),
+        cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }

@@ -169,6 +169,74 @@ static void test_key_files(void **state)
     assert_memory_equal(g.key, g2.key, 32); /* untouched */
 }
 
+/* One keyed context, reused: tokens and record ids interleaved on one key
+ * give the vectors' values, as does a fresh key per token; a key whose
+ * context is prepared twice still gives them; clear wipes everything. */
+static void test_context_reuse(void **state)
+{
+    (void)state;
+    json_t *toks = json_object_get(s_vectors, "tokens"),
+           *recs = json_object_get(s_vectors, "record_ids");
+    uint8_t kb[32];
+    assert_int_equal(
+        tsr_hex_decode(kb, 32, json_string_value(json_object_get(s_vectors, "key_hex"))), 0);
+    tsr_netkey_t reused;
+    assert_int_equal(tsr_netkey_from_bytes(&reused, kb), 0);
+    assert_null(reused.mac);
+    assert_int_equal(tsr_netkey_prepare(&reused), 0);
+    assert_non_null(reused.mac);
+    void *ctx = reused.mac;
+    assert_int_equal(tsr_netkey_prepare(&reused), 0);
+    assert_ptr_equal(reused.mac, ctx); /* keyed once */
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < json_array_size(toks); i++) {
+            json_t *v = json_array_get(toks, i),
+                   *r = json_array_get(recs, i % json_array_size(recs));
+            const char *kind = json_string_value(json_object_get(v, "kind"));
+            const char *canonical = json_string_value(json_object_get(v, "canonical"));
+            uint8_t tok[TSR_TOKEN_LEN], fresh_tok[TSR_TOKEN_LEN], rid[TSR_RECORD_ID_LEN];
+            char hex[65];
+            assert_int_equal(tsr_token_compute(tok, &reused, kind, canonical), 0);
+            assert_string_equal(tsr_hex_encode(hex, tok, sizeof tok),
+                                json_string_value(json_object_get(v, "token")));
+            tsr_netkey_t fresh;
+            assert_int_equal(tsr_netkey_from_bytes(&fresh, kb), 0);
+            assert_int_equal(tsr_token_compute(fresh_tok, &fresh, kind, canonical), 0);
+            assert_non_null(fresh.mac); /* made on first use */
+            tsr_netkey_clear(&fresh);
+            assert_memory_equal(tok, fresh_tok, sizeof tok);
+            assert_int_equal(tsr_record_id_compute(
+                                 rid, &reused, json_string_value(json_object_get(r, "agency_id")),
+                                 json_string_value(json_object_get(r, "case_ref"))),
+                             0);
+            assert_string_equal(tsr_hex_encode(hex, rid, sizeof rid),
+                                json_string_value(json_object_get(r, "record_id")));
+        }
+    }
+    /* a message longer than the stack buffer goes in pieces: same HMAC as
+     * a key that never saw a short one */
+    char long_ref[2000];
+    memset(long_ref, 'x', sizeof long_ref - 1);
+    long_ref[sizeof long_ref - 1] = '\0';
+    uint8_t a[TSR_TOKEN_LEN], b[TSR_TOKEN_LEN];
+    assert_int_equal(tsr_token_compute(a, &reused, "url", long_ref), 0);
+    tsr_netkey_t other;
+    assert_int_equal(tsr_netkey_from_bytes(&other, kb), 0);
+    assert_int_equal(tsr_token_compute(b, &other, "url", long_ref), 0);
+    assert_memory_equal(a, b, sizeof a);
+    long_ref[100] = '\0'; /* and a short one after it is still right */
+    assert_int_equal(tsr_token_compute(a, &reused, "url", long_ref), 0);
+    assert_int_equal(tsr_token_compute(b, &other, "url", long_ref), 0);
+    assert_memory_equal(a, b, sizeof a);
+    tsr_netkey_clear(&other);
+
+    tsr_netkey_clear(&reused);
+    static const uint8_t zero[sizeof reused] = {0};
+    assert_memory_equal(&reused, zero, sizeof reused); /* key bytes, id and context */
+    tsr_netkey_clear(&reused);                         /* twice is harmless */
+    tsr_netkey_clear(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_record_id_vectors),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_key_files),
+        cmocka_unit_test(test_context_reuse),
     };
     return cmocka_run_group_tests_name("token", tests, s_setup, s_teardown);
 }

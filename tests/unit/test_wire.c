@@ -118,7 +118,8 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     tsr_rejection_t rj[2] = {{3, false, 2, "area E06000014 is not bound to a"},
                              {0, true, 6, "record id belongs to another agency"}};
     tsr_msg_t m = {.kind = TSR_MSG_ACK};
-    m.u.ack = (tsr_ack_t){77, TSR_ACK_OK, 5, 4, 3, 2, rj, 2, ""};
+    m.u.ack = (tsr_ack_t){77, TSR_ACK_OK, 5, 4, 3, 2, rj, 2, "",
+                          {{{1857500892u, 20878}, {1974342276u, 0}}, 2}};
     assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
     assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
     free(buf);
@@ -130,6 +131,12 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     assert_int_equal(d.u.ack.retracted, 2);
     assert_int_equal(d.u.ack.n_rejections, 2);
     assert_memory_equal(d.u.ack.rejections, rj, sizeof rj);
+    /* the keys the collector accepts travel with every Ack */
+    assert_int_equal(d.u.ack.network_keys.n, 2);
+    assert_int_equal(d.u.ack.network_keys.ids[0].key_id, 1857500892u);
+    assert_int_equal(d.u.ack.network_keys.ids[0].until_day, 20878);
+    assert_int_equal(d.u.ack.network_keys.ids[1].key_id, 1974342276u);
+    assert_int_equal(d.u.ack.network_keys.ids[1].until_day, 0);
     tsr_msg_clear(&d);
 
     static const int kinds[] = {TSR_QUERY_STATS, TSR_QUERY_ALERTS, TSR_QUERY_AUDIT};

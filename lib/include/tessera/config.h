@@ -40,6 +40,13 @@ int tsr_config_defaults(const tsr_config_key_t *keys, struct tsr_error *err);
  * read; TSR_EINVAL with err = FILE:LINE: section.key: reason otherwise. */
 int tsr_config_load(const tsr_config_key_t *keys, const char *path, struct tsr_error *err);
 
+/* tsr_config_load, also noting in lines[i] (an array with one entry per
+ * key of the table) the line keys[i] was set on, 0 where the default
+ * stands: for values checked after the load, so their errors still name
+ * FILE:LINE. */
+int tsr_config_load_lines(const tsr_config_key_t *keys, const char *path, long *lines,
+                          struct tsr_error *err);
+
 /* Frees the strings the table's destinations hold and sets them to NULL. */
 void tsr_config_free(const tsr_config_key_t *keys);
 

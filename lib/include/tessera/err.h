@@ -19,12 +19,15 @@ enum {
     TSR_EPERM = -5,     /* not permitted (file mode, role) */
     TSR_ERANGE = -6,    /* a value or size outside its limits */
     TSR_ECRYPTO = -7,   /* OpenSSL reported an error */
-    TSR_ESTORE = -8,    /* LMDB reported an error */
+    TSR_ESTORE = -8,    /* LMDB reported an error no other code names (logged with LMDB's words) */
     TSR_ENET = -9,      /* ZeroMQ reported an error */
     TSR_EEXIST = -10,   /* refusing to overwrite */
     TSR_EPROTO = -11,   /* malformed wire message */
     TSR_EFULL = -12,    /* storage full; try again later */
     TSR_EAGAIN = -13,   /* nothing yet; try again */
+    TSR_EMAPFULL = -14, /* the LMDB map is full (tsr_kv_write grows it, or says TSR_EFULL) */
+    TSR_ECORRUPT = -15, /* stored data cannot be read: damaged or of an unknown format */
+    TSR_ENOSPC = -16,   /* the disk (or the user's quota) is full */
 };
 
 /* Static text for a TSR_E* code ("invalid input", ...). Never NULL. */

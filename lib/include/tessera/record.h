@@ -127,10 +127,14 @@ int tsr_record_minimise(tsr_incident_t *out, char case_ref[TSR_CASE_REF_MAX],
  * thousands separators). Columns of local fields are not even copied. Each
  * row is turned into the JSON shape and validated by tsr_record_minimise, so
  * both formats follow one set of rules; an identifier error names its column
- * ("id:phone", or "id:phone[1]" for the second value of a cell). The file is
- * read whole at open (case files are small). A CSV syntax error (such as an
- * unclosed quote) is reported after the rows before it, and ends the file,
- * because nothing after it can be trusted to be split correctly. */
+ * ("id:phone", or "id:phone[1]" for the second value of a cell). A CSV
+ * syntax error (such as an unclosed quote) is reported after the rows before
+ * it, and ends the file, because nothing after it can be trusted to be split
+ * correctly.
+ *
+ * Both formats are read a line at a time (a CSV row whose quoted field holds
+ * newlines, until it closes): the reader's memory does not grow with the
+ * file, and a file can be a pipe. */
 typedef struct tsr_reader tsr_reader_t;
 
 /* Opens path. Returns 0, or TSR_EIO / TSR_EINVAL / TSR_ENOMEM with err

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tessera/netkeys.h"
 #include "tessera/record.h"
 
 struct tsr_error;
@@ -50,6 +51,8 @@ enum {
     TSR_QSTATUS_BAD_REQUEST = 3,
     TSR_QSTATUS_NOT_FOUND = 4,
     TSR_QSTATUS_ERROR = 5,
+    TSR_QSTATUS_WRONG_NETWORK_KEY = 6, /* a lookup under a key not accepted (network_keys) */
+    TSR_QSTATUS_RATE_LIMITED = 7, /* retry_after_ms says when to ask again */
 };
 
 /* Why a record was refused (reason = wire RejectReason; 0 = valid). */
@@ -87,6 +90,8 @@ typedef struct tsr_ack {
     tsr_rejection_t *rejections;
     size_t n_rejections;
     char error[256]; /* MALFORMED, DENIED: why the batch as a whole was refused */
+    tsr_netkeys_t network_keys; /* accepted today; n = 0: none pinned yet (or an older
+                                 * collector) */
 } tsr_ack_t;
 
 #define TSR_TRENDS_MAX_BY 2
@@ -188,6 +193,7 @@ typedef struct tsr_response {
     uint64_t request_id;
     int status; /* TSR_QSTATUS_* */
     char error[256];
+    uint32_t retry_after_ms; /* TSR_QSTATUS_RATE_LIMITED: ask again after this */
     int kind;   /* TSR_QUERY_* the result answers; 0 = none */
     tsr_counter_t *counters; /* TSR_QUERY_STATS */
     size_t n_counters;
@@ -213,6 +219,7 @@ typedef struct tsr_response {
     int32_t first_day, last_day;
     tsr_audit_entry_t *audit; /* TSR_QUERY_AUDIT */
     size_t n_audit;
+    tsr_netkeys_t network_keys; /* TSR_QSTATUS_WRONG_NETWORK_KEY: the keys accepted */
 } tsr_response_t;
 
 typedef enum {
