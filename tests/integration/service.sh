@@ -101,7 +101,7 @@ echo "not a client line" >>"$DATA/authorized_clients"
 kill -HUP "$COLLECTOR_PID"
 for _ in $(seq 100); do grep -q "keeping the previous" "$TMP/collector.log" && break; sleep 0.05; done
 stop_collector
-first=$(head -n 1 "$TMP/collector.log")
+first=$(grep -m 1 "keeping the previous client list" "$TMP/collector.log")
 if [[ "$first" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\ error\ collector:\ SIGHUP:\ keeping\ the\ previous\ client\ list ]]; then
     PASSES=$((PASSES + 1))
 else
