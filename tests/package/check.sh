@@ -23,25 +23,8 @@ DIRS=(/var/lib/tessera-collector /var/lib/tessera-agent /etc/tessera)
 CDIR=/var/lib/tessera-collector
 ADIR=/var/lib/tessera-agent
 CONF=/etc/tessera/collector.conf
-PASSES=0
-FAILS=0
-
-expect_eq() {
-    if [ "$2" == "$3" ]; then
-        PASSES=$((PASSES + 1))
-    else
-        echo "FAIL: $1: got [$2], want [$3]" >&2
-        FAILS=$((FAILS + 1))
-    fi
-}
-expect_contains() {
-    if grep -qF -- "$3" <<<"$2"; then
-        PASSES=$((PASSES + 1))
-    else
-        echo "FAIL: $1: [$2] does not contain [$3]" >&2
-        FAILS=$((FAILS + 1))
-    fi
-}
+# shellcheck source=../integration/expect.sh
+source tests/integration/expect.sh
 ok() { PASSES=$((PASSES + 1)); }
 fail() {
     echo "FAIL: $*" >&2
@@ -250,5 +233,4 @@ done
 # by design: purging a package never deletes a region's records or keys
 [ -f "$CDIR/collector.key" ] && ok || fail "purge deleted the collector's data"
 
-echo "$PASSES passed, $FAILS failed"
-[ "$FAILS" -eq 0 ]
+finish
