@@ -11,7 +11,9 @@ ifdef CI
 CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
 
-.PHONY: all deps configure build test test-asan fuzz demo bench soak clean
+PREFIX ?= /usr/local
+
+.PHONY: all deps configure build test test-asan fuzz demo bench soak install deb clean
 
 all: build
 
@@ -45,6 +47,18 @@ fuzz: deps
 demo: build
 	@bash deploy/demo/run.sh $(BUILD)
 
+# cmake --install with GNUInstallDirs: make install PREFIX=/usr DESTDIR=/tmp/stage
+# (DESTDIR is read from the environment by cmake --install)
+install:
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --install $(BUILD)
+
+# Debian packages (debian/, dpkg-buildpackage -b -us -uc) from a copy of the
+# tree, into build-deb/: tessera-collector, tessera-agent and tessera
+deb: deps
+	@bash deploy/build-deb.sh build-deb
+
 bench: build
 	@ctest --test-dir $(BUILD) -L bench --verbose
 
@@ -54,4 +68,4 @@ soak: build
 	@SOAK_SECONDS=$(SOAK_SECONDS) ctest --test-dir $(BUILD) -L soak --verbose --timeout $$(($(SOAK_SECONDS) + 1800))
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) demo-run
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-deb demo-run

@@ -427,6 +427,25 @@ int outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN
     return rc == 0 && !r.found ? TSR_ENOTFOUND : rc;
 }
 
+/* Opens a read transaction and a cursor on the items; on failure nothing
+ * is left open. The caller ends both with s_items_close. */
+static int s_items_open(agent_outbox_t *o, MDB_txn **txn, MDB_cursor **c)
+{
+    *c = NULL;
+    int rc = tsr_kv_read_begin(o->kv, txn);
+    if (rc != 0)
+        return rc;
+    if ((rc = tsr_kv_cursor_open(*txn, o->dbi[O_ITEMS], c)) != 0)
+        tsr_kv_read_end(*txn);
+    return rc;
+}
+
+static void s_items_close(MDB_txn *txn, MDB_cursor *c)
+{
+    tsr_kv_cursor_close(c);
+    tsr_kv_read_end(txn);
+}
+
 int outbox_peek(agent_outbox_t *o, size_t max, const outbox_keys_t *keys, tsr_batch_t *b,
                 uint64_t *seqs)
 {
@@ -436,11 +455,10 @@ int outbox_peek(agent_outbox_t *o, size_t max, const outbox_keys_t *keys, tsr_ba
     if (!b->incidents || !b->retractions)
         return TSR_ENOMEM;
     MDB_txn *txn;
-    MDB_cursor *c = NULL;
-    int rc = tsr_kv_read_begin(o->kv, &txn);
+    MDB_cursor *c;
+    int rc = s_items_open(o, &txn, &c);
     if (rc != 0)
         return rc;
-    rc = tsr_kv_cursor_open(txn, o->dbi[O_ITEMS], &c);
     MDB_val k, v;
     size_t n = 0;
     /* incidents first, then retractions, in the order they were queued:
@@ -477,8 +495,7 @@ int outbox_peek(agent_outbox_t *o, size_t max, const outbox_keys_t *keys, tsr_ba
                             "it stays queued and is not sent\n",
                     (unsigned long long)seq, v.mv_size, tsr_strerror(TSR_ECORRUPT));
     }
-    tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
+    s_items_close(txn, c);
     if (rseq)
         memcpy(seqs + b->n_incidents, rseq, b->n_retractions * sizeof *rseq);
     free(rseq);
@@ -490,13 +507,12 @@ int outbox_held(agent_outbox_t *o, const outbox_keys_t *keys, outbox_held_t *out
 {
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
-    MDB_cursor *c = NULL;
-    int rc = tsr_kv_read_begin(o->kv, &txn);
+    MDB_cursor *c;
+    int rc = s_items_open(o, &txn, &c);
     if (rc != 0)
         return rc;
-    rc = tsr_kv_cursor_open(txn, o->dbi[O_ITEMS], &c);
     MDB_val k, v;
-    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         s_item_t it;
         if (!s_item_parse(&v, &it) || s_item_sendable(keys, &it))
@@ -504,8 +520,7 @@ int outbox_held(agent_outbox_t *o, const outbox_keys_t *keys, outbox_held_t *out
         if (out->n++ == 0)
             out->key_id = it.key_id;
     }
-    tsr_kv_cursor_close(c);
-    tsr_kv_read_end(txn);
+    s_items_close(txn, c);
     return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 

@@ -27,6 +27,7 @@ tsr_require(JANSSON jansson libjansson-dev)
 tsr_require(UTF8PROC libutf8proc libutf8proc-dev)
 tsr_require(INIH inih libinih-dev)
 tsr_require(GSL gsl libgsl-dev)
+tsr_require(SYSTEMD libsystemd libsystemd-dev) # sd_notify for the collector's Type=notify unit
 
 # tsr_require_plain(<target> <header> <library> <debian package>): a library
 # that ships no pkg-config file, as the INTERFACE target <target>.

@@ -56,7 +56,11 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
     if (rc == 0) {
         l->pub[l->n_pub++] = (tsr_link_published_t){a->seq, a->kind, buf, len};
         buf = NULL;
-        tsr_info("alerts", "alert %llu: %s", (unsigned long long)a->seq, a->summary);
+        tsr_info("alerts", "alert %llu: %s event=alert_raised seq=%llu kind=%s",
+                 (unsigned long long)a->seq, a->summary, (unsigned long long)a->seq,
+                 a->kind == TSR_ALERT_LINKAGE  ? "linkage"
+                 : a->kind == TSR_ALERT_SPIKE ? "spike"
+                                              : "cross_area");
     }
     free(buf);
     return rc;

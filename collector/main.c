@@ -31,6 +31,7 @@
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 #include "tessera/log.h"
+#include "tessera/notify.h"
 #include "tessera/netkeys.h"
 #include "tessera/wire.h"
 
@@ -291,9 +292,10 @@ static void s_count_malformed(s_collector_t *c, const char *sock, const char *pe
     char more[64];
     if (!s_peer_log_due(c->peer_log, who, more, sizeof more))
         return;
-    tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far", who,
-             answered ? "answered MALFORMED" : "dropped", why, more,
-             (unsigned long long)c->malformed);
+    tsr_warn(sock, "%s: malformed frame %s (%s)%s; %llu so far event=%s status=malformed id=%s",
+             who, answered ? "answered MALFORMED" : "dropped", why, more,
+             (unsigned long long)c->malformed, answered ? "batch_rejected" : "frame_dropped",
+             peer ? peer : "-");
 }
 
 /* Receives one ROUTER message: identity + one body frame. Returns 0 and
@@ -434,6 +436,12 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     s_log_wrong_keys(c, p, a);
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
+    if (a->n_rejections > 0)
+        tsr_info("ingest", "%s: batch %llu: %zu of %zu record(s) rejected, the first: %s "
+                 "event=batch_rejected agency=%s batch=%llu records=%zu rejected=%zu",
+                 p->client.id, (unsigned long long)a->batch_id, a->n_rejections, p->n_items,
+                 rj[0].detail, p->client.id, (unsigned long long)a->batch_id, p->n_items,
+                 a->n_rejections);
     free(rj);
 }
 
@@ -671,7 +679,8 @@ static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
         char why[96];
         snprintf(why, sizeof why, "%ss may not submit", tsr_role_name(p->client.role));
         s_ack_refusal(c, p, &pk, TSR_ACK_DENIED, why);
-        tsr_warn("ingest", "%s (%s) may not submit", p->client.id, tsr_role_name(p->client.role));
+        tsr_warn("ingest", "%s (%s) may not submit event=batch_rejected status=denied id=%s",
+                 p->client.id, tsr_role_name(p->client.role), p->client.id);
         return false;
     }
     return true;
@@ -1734,6 +1743,18 @@ static void s_pub_open(s_collector_t *c)
         last_try = 0;
 }
 
+/* Tells systemd (Type=notify) that the sockets are bound and the collector
+ * serves; `systemctl status` shows the endpoints. A no-op outside systemd. */
+static void s_service_ready(const tsr_authlist_t *list)
+{
+    char status[512];
+    snprintf(status, sizeof status, "listening: ingest %s, query %s, alerts %s; %zu clients",
+             C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
+    tsr_notify_ready(status);
+    if (tsr_notify_watchdog_ms() > 0)
+        tsr_info("collector", "systemd watchdog every %lld ms", (long long)tsr_notify_watchdog_ms());
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1921,6 +1942,7 @@ int main(int argc, char **argv)
              public);
     printf("server public key: %s\n", public);
     fflush(stdout);
+    s_service_ready(list);
 
     c.monitor[0] = s_monitor_open(&c, c.ingest, 0);
     c.monitor[1] = s_monitor_open(&c, c.query, 1);
@@ -1934,8 +1956,11 @@ int main(int argc, char **argv)
     while (!s_stop) {
         if (s_reload) {
             s_reload = 0;
+            tsr_notify_reloading();
             s_reload_clients(&c);
+            tsr_notify_ready(NULL);
         }
+        tsr_notify_watchdog(s_now_ms()); /* the loop wakes at least every 500 ms */
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
@@ -1957,6 +1982,7 @@ int main(int argc, char **argv)
                 s_monitor_event(&c, i);
     }
     tsr_info("collector", "stopping");
+    tsr_notify_stopping();
     while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
         s_ingest_commit(&c);
     s_refusals_flush(&c, true);

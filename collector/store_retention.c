@@ -124,8 +124,9 @@ int tsr_store_purge(tsr_store_t *s, int32_t before_day, int64_t now, uint64_t *p
     if (rc == 0 && *purged > 0)
         tsr_info("retention",
                  "purged %llu record(s) reported before day %d; %zu alert(s) no "
-                 "longer name them",
-                 (unsigned long long)*purged, before_day, changed);
+                 "longer name them event=purge records=%llu before_day=%d alerts_changed=%zu",
+                 (unsigned long long)*purged, before_day, changed, (unsigned long long)*purged,
+                 before_day, changed);
     if (rc != 0)
         tsr_store_log_err("retention", "purge stopped", rc);
     free(p.ids);

@@ -21,6 +21,9 @@ PACKAGES=(
   python3-pil                          # that test reads the screenshot's pixels
   python3                              # the privacy adversary (tests/privacy), standard library only
   clang                                # make fuzz: libFuzzer with ASan and UBSan
+  libsystemd-dev                       # sd_notify: the collector's Type=notify unit and watchdog
+  debhelper help2man                   # make deb: Debian packages, man pages from --help
+  lintian systemd                      # tests/package/check.sh: lintian, systemd-analyze
 )
 
 if [ "$(id -u)" -eq 0 ]; then

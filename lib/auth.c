@@ -341,8 +341,8 @@ static void s_handle(tsr_zap_t *z)
             char unlogged[48];
             if (s_refusal_due(z, key, addr, unlogged, sizeof unlogged))
                 tsr_warn("zap", "denied %s (%s) on the alert stream, from %s: only liaison and "
-                         "admin keys may follow it%s", c->id, tsr_role_name(c->role), addr,
-                         unlogged);
+                         "admin keys may follow it%s event=peer_refused reason=role peer=%s id=%s "
+                         "key=%s", c->id, tsr_role_name(c->role), addr, unlogged, addr, c->id, key);
             c = NULL;
             role_refused = true;
         }
@@ -359,11 +359,13 @@ static void s_handle(tsr_zap_t *z)
     else if (role_refused)
         ; /* logged above */
     else if (!curve && s_refusal_due(z, "-", addr, unlogged, sizeof unlogged))
-        tsr_warn("zap", "denied a non-CURVE client from %s%s", addr, unlogged);
+        tsr_warn("zap", "denied a non-CURVE client from %s%s event=peer_refused reason=not_curve "
+                 "peer=%s key=-", addr, unlogged, addr);
     else if (curve && s_refusal_due(z, key, addr, unlogged, sizeof unlogged))
         tsr_warn("zap", "denied unlisted key %s from %s: it is not in authorized_clients (add "
                  "its line there, then send the collector SIGHUP: a line added without one is "
-                 "not in force)%s", key, addr, unlogged);
+                 "not in force)%s event=peer_refused reason=unlisted peer=%s key=%s", key, addr,
+                 unlogged, addr, key);
     uint8_t meta[128];
     size_t meta_len = status[0] == '2' ? s_metadata(meta, "X-Tessera-Key", key) : 0;
     s_send(z->handler, "1.0", 3, true);

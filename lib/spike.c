@@ -545,9 +545,16 @@ static double s_cdf(double y, double mu, double size, double prob)
 }
 
 /* R's qnbinom / qpois on the lower tail with its left-continuity fuzz: the
- * smallest y with P(X <= y) >= p. size <= 0 means Poisson(mu). */
+ * smallest y with P(X <= y) >= p. size <= 0 means Poisson(mu).
+ *
+ * The CDF is non-decreasing in y, so the answer is found by galloping from
+ * R's start (mu - 6 sd) and then bisecting: O(log y) CDF calls. A step at
+ * a time (as R does) took minutes for an overdispersed fit whose quantile
+ * lies far from its start (fuzz_series found one: 42 s of CPU for one
+ * series; tests/fuzz/corpus/series/timeout-issue15-quantile-scan). */
 static double s_quantile(double p, double mu, double size, double prob)
 {
+    const double y_max = 1e9 + 1; /* past it: no bound (NA), as before */
     double target = p * (1 + 8 * DBL_EPSILON);
     if (target >= 1)
         return INFINITY;
@@ -557,16 +564,49 @@ static double s_quantile(double p, double mu, double size, double prob)
         y = 0;
     if (mu + 20 * sd > 4e9)
         return NAN; /* beyond what the CDFs take: no bound (NA) */
-    for (;; y++) {
-        if (s_cdf(y, mu, size, prob) >= target) {
-            /* the start may have been past the answer: step back */
-            while (y > 0 && s_cdf(y - 1, mu, size, prob) >= target)
-                y--;
-            return y;
+    if (y > y_max)
+        return NAN;
+    /* lo < answer <= hi: lo = -1 or P(X <= lo) < target; P(X <= hi) >= target */
+    double lo, hi, step = 1;
+    if (s_cdf(y, mu, size, prob) >= target) {
+        hi = y;
+        for (;;) {
+            double down = hi - step;
+            if (down < 0) {
+                lo = -1;
+                break;
+            }
+            if (s_cdf(down, mu, size, prob) < target) {
+                lo = down;
+                break;
+            }
+            hi = down;
+            step *= 2;
         }
-        if (y > 1e9)
-            return NAN;
+    } else {
+        lo = y;
+        for (;;) {
+            hi = lo + step;
+            if (hi >= y_max) {
+                hi = y_max;
+                if (s_cdf(hi, mu, size, prob) < target)
+                    return NAN;
+                break;
+            }
+            if (s_cdf(hi, mu, size, prob) >= target)
+                break;
+            lo = hi;
+            step *= 2;
+        }
     }
+    while (hi - lo > 1) {
+        double mid = floor((lo + hi) / 2);
+        if (s_cdf(mid, mu, size, prob) >= target)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi;
 }
 
 /* The design row x0 of the period predicted (time t, the current seasonal

@@ -59,7 +59,14 @@ say "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)
 
 # --- set-up: keys, agencies, collector --------------------------------------
 DATA="$TMP/data"
-"$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+KEY_ID=$("$AGENT" keygen --network-key "$TMP/network.key" | sed -n 's/.*(key id \([0-9]*\))$/\1/p')
+# The collector accepts the agents' network key only, as a deployment
+# should; the synthetic peers' records claim the same id (testclient).
+# Unset, the first record would pin its id, and the synthetic peers came
+# first (the 30-minute run of 2026-12-01 shut every agent out that way).
+export TSR_TEST_KEY_ID="$KEY_ID"
+EXTRA_CONF="[network]
+key_ids = $KEY_ID"
 start_collector "$DATA"
 SERVER="$DATA/collector.pub"
 AREAS=(- E08000032 E08000033 E08000034 E08000035 E08000036 E08000016 E08000017 E08000018)
