@@ -137,19 +137,20 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
 int tsr_link_alert_counts(tsr_link_t *l, MDB_txn *txn, uint64_t counts[TSR_ALERT_KINDS + 1])
 {
     int rc = 0;
+    memset(counts, 0, (TSR_ALERT_KINDS + 1) * sizeof *counts);
     for (int k = 1; rc == 0 && k <= TSR_ALERT_KINDS; k++) {
         char name[32];
         s_kind_key(name, sizeof name, k);
         MDB_val key = {strlen(name), name}, v;
-        counts[k] = 0;
         rc = tsr_kv_get(txn, l->dbi[L_META], &key, &v);
         if (rc == 0 && v.mv_size == 8)
             memcpy(&counts[k], v.mv_data, 8);
         else if (rc == 0)
             rc = TSR_ECORRUPT;
+        else if (rc == TSR_ENOTFOUND) /* none of this kind yet */
+            rc = 0;
     }
-    counts[0] = 0;
-    return rc == TSR_ENOTFOUND ? 0 : rc;
+    return rc;
 }
 
 int tsr_link_last_seq(tsr_link_t *l, MDB_txn *txn, uint64_t *seq)
