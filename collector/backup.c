@@ -120,7 +120,8 @@ static int s_verify(const char *envdir, const json_t *m, const char *mpath, tsr_
 }
 
 int tsr_collector_restore(const char *from, const char *data_dir,
-                          const tsr_collector_file_t *files, size_t n, tsr_error_t *err)
+                          const tsr_collector_file_t *files, size_t n, uint64_t alerts_after,
+                          tsr_error_t *err)
 {
     char a[4200], b[4200];
     json_t *m = NULL;
@@ -156,6 +157,11 @@ int tsr_collector_restore(const char *from, const char *data_dir,
         s_path(b, sizeof b, data_dir, s_envs[0].dir);
         rc = s_verify(b, m, a, err);
     }
+    uint64_t last = 0;
+    if (rc == 0 && alerts_after > 0) {
+        s_path(b, sizeof b, data_dir, s_envs[0].dir);
+        rc = tsr_store_alerts_after(b, alerts_after, &last, err);
+    }
     if (rc != 0) /* what this restore put in place goes again */
         for (size_t i = 0; i < done; i++) {
             s_path(b, sizeof b, data_dir, s_envs[i].dir);
@@ -180,12 +186,14 @@ int tsr_collector_restore(const char *from, const char *data_dir,
             printf("restored %s\n", files[i].path);
     }
     if (rc == 0) {
-        uint64_t records = 0, last = 0;
+        uint64_t records = 0, backup_last = 0;
         tsr_backup_manifest_u64(m, "", "records", &records, NULL);
-        tsr_backup_manifest_u64(m, "", "last_alert_seq", &last, NULL);
+        tsr_backup_manifest_u64(m, "", "last_alert_seq", &backup_last, NULL);
+        if (last < backup_last)
+            last = backup_last;
         printf("restored %s into %s: %llu records, last alert %llu (made %s). Start the "
                "collector; the next alert is %llu\n",
-               from, data_dir, (unsigned long long)records, (unsigned long long)last,
+               from, data_dir, (unsigned long long)records, (unsigned long long)backup_last,
                json_string_value(json_object_get(m, "created")) ?: "?",
                (unsigned long long)last + 1);
     }

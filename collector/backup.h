@@ -24,11 +24,13 @@ int tsr_collector_backup(const char *data_dir, const char *out, const tsr_collec
                          size_t n, struct tsr_error *err);
 
 /* Puts the backup at from into data_dir: refuses a data directory that
- * holds a store (live or not), checks the copy against its manifest, and
+ * holds a store (live or not), checks the copy against its manifest,
+ * numbers new alerts after alerts_after (0: after the backup's last), and
  * puts back each of files[0..n) the backup has and data_dir lacks (an
  * existing file is kept, and said so). */
 int tsr_collector_restore(const char *from, const char *data_dir,
-                          const tsr_collector_file_t *files, size_t n, struct tsr_error *err);
+                          const tsr_collector_file_t *files, size_t n, uint64_t alerts_after,
+                          struct tsr_error *err);
 
 /* When the last backup of data_dir finished (unix seconds; the backup
  * command notes it in data_dir/last_backup), 0 if none is noted: the

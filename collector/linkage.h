@@ -122,6 +122,10 @@ int tsr_link_alert_counts(tsr_link_t *l, MDB_txn *txn, uint64_t counts[TSR_ALERT
  * the one after it, whatever was purged. */
 int tsr_link_last_seq(tsr_link_t *l, MDB_txn *txn, uint64_t *seq);
 
+/* Sets link_meta's sequence `name` ("alert", "cluster") to v: the next
+ * number it gives is v + 1. */
+int tsr_link_seq_set(tsr_link_t *l, MDB_txn *txn, const char *name, uint64_t v);
+
 /* Sets those counts from the alerts in the log (the migration from store
  * format 1, which did not count them). */
 int tsr_link_alert_recount(tsr_link_t *l, MDB_txn *txn);

@@ -1783,7 +1783,8 @@ static void s_service_ready(const tsr_authlist_t *list)
 
 static const char s_backup_usage[] =
     "usage: tessera-collector backup [--config FILE] [--data DIR] [--allow-root] OUT\n"
-    "       tessera-collector restore [--config FILE] [--data DIR] [--allow-root] BACKUP\n"
+    "       tessera-collector restore [--config FILE] [--data DIR] [--allow-root]\n"
+    "                                 [--alerts-after N] BACKUP\n"
     "\n"
     "backup copies the store while the collector runs (LMDB's compacting hot\n"
     "copy: the store as one commit left it), with the server key pair and\n"
@@ -1794,7 +1795,12 @@ static const char s_backup_usage[] =
     "store (stop the collector and move it aside first), checks the copy against\n"
     "its manifest, and keeps key and client files already there. Then start the\n"
     "collector: what the backup's ingest log held is applied, and alert\n"
-    "sequences go on from the backup's last.\n";
+    "sequences go on from the backup's last.\n"
+    "  --alerts-after N  number new alerts after N: the last alert the old\n"
+    "                    collector raised (tessera_last_alert_sequence in its\n"
+    "                    metrics) or a liaison saw, when it went on alerting after\n"
+    "                    the backup. Those alerts are lost with it; their numbers\n"
+    "                    are never given to other alerts.\n";
 
 /* `backup` and `restore`: the config (for data_dir and the key and client
  * paths), then backup.c. */
@@ -1803,9 +1809,12 @@ static int s_cmd_backup(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
         {"allow-root", no_argument, NULL, 'R'},   {"help", no_argument, NULL, 'h'},
+        {"alerts-after", required_argument, NULL, 'a'},
         {0},
     };
     const char *config = NULL, *data = NULL;
+    uint64_t alerts_after = 0;
+    char *end;
     bool allow_root = false, backup = !strcmp(argv[0], "backup");
     int o;
     optind = 1;
@@ -1814,6 +1823,15 @@ static int s_cmd_backup(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'd': data = optarg; break;
         case 'R': allow_root = true; break;
+        case 'a':
+            errno = 0;
+            alerts_after = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-' || backup) {
+                fprintf(stderr, "tessera-collector: --alerts-after '%s': %s\n", optarg,
+                        backup ? "for restore only" : "not an alert sequence number");
+                return 2;
+            }
+            break;
         case 'h': fputs(s_backup_usage, stdout); return 0;
         default: fputs(s_backup_usage, stderr); return 2;
         }
@@ -1844,7 +1862,7 @@ static int s_cmd_backup(int argc, char **argv)
         const tsr_collector_file_t files[] = {
             {key, "collector.key"}, {pub, "collector.pub"}, {auth, "authorized_clients"}};
         rc = backup ? tsr_collector_backup(C.data_dir, argv[optind], files, 3, &err)
-                    : tsr_collector_restore(argv[optind], C.data_dir, files, 3, &err);
+                    : tsr_collector_restore(argv[optind], C.data_dir, files, 3, alerts_after, &err);
     }
     if (rc != 0)
         fprintf(stderr, "tessera-collector %s: %s\n", argv[0],

@@ -107,6 +107,14 @@ typedef struct tsr_store_summary {
  * collector that may be writing it. err names the directory and why. */
 int tsr_store_summary(const char *envdir, tsr_store_summary_t *out, struct tsr_error *err);
 
+/* Numbers the store's next alert after `after` at least (the alert
+ * sequence only ever rises): a restored store whose old collector went on
+ * alerting after the backup must not hand those numbers out again. Opens
+ * envdir itself (no collector may have it open). *last = the last
+ * sequence now. */
+int tsr_store_alerts_after(const char *envdir, uint64_t after, uint64_t *last,
+                           struct tsr_error *err);
+
 /* Alerts raised, by kind: counts[TSR_ALERT_LINKAGE...] (linkage.h). */
 int tsr_store_alert_counts(tsr_store_t *s, uint64_t counts[TSR_ALERT_KINDS + 1]);
 

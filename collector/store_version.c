@@ -156,6 +156,40 @@ int tsr_store_summary(const char *envdir, tsr_store_summary_t *out, tsr_error_t 
     return rc;
 }
 
+typedef struct {
+    tsr_link_t *link;
+    uint64_t after, last;
+} s_after_t;
+
+static int s_after_txn(MDB_txn *txn, void *arg)
+{
+    s_after_t *a = arg;
+    int rc = tsr_link_last_seq(a->link, txn, &a->last);
+    if (rc == 0 && a->last < a->after)
+        rc = tsr_link_seq_set(a->link, txn, "alert", a->last = a->after);
+    return rc;
+}
+
+int tsr_store_alerts_after(const char *envdir, uint64_t after, uint64_t *last, tsr_error_t *err)
+{
+    tsr_store_t s = {0};
+    tsr_kv_opts_t o = {.dir = envdir};
+    int rc = tsr_kv_open(&s.kv, &o, err);
+    if (rc == 0)
+        rc = tsr_kv_dbis(s.kv, tsr_store_db_names, S_NDBS, 0, s.dbi, err);
+    if (rc == 0)
+        rc = tsr_link_open(&s.link, s.kv, s.dbi[S_BY_TOKEN], tsr_store_record_read, &s, err);
+    s_after_t a = {s.link, after, 0};
+    if (rc == 0 && (rc = tsr_kv_write(s.kv, s_after_txn, &a)) != 0) {
+        tsr_error_at(err, envdir, 0);
+        tsr_error_set(err, "", "the alert sequence cannot be set: %s", tsr_strerror(rc));
+    }
+    *last = a.last;
+    tsr_link_close(&s.link);
+    tsr_kv_close(&s.kv);
+    return rc;
+}
+
 /* --- alerts by kind ------------------------------------------------------------ */
 
 typedef struct {

@@ -94,6 +94,19 @@ stop_collector
 "$TESTCLIENT" check "$NEW" "$TMP/network.key" "$TMP/expected" >"$TMP/check.out" || { cat "$TMP/check.out"; false; }
 expect_contains "the restored store holds each record once" "$(cat "$TMP/check.out")" "check: "
 
+# the old collector went on alerting after the backup (to 10, say): a
+# restore told so numbers new alerts after it, never reusing one a liaison saw
+rc=0
+"$COLLECTOR" restore "${ALLOW_ROOT[@]}" --data "$TMP/new2" --alerts-after ten "$TMP/backup" 2>/dev/null || rc=$?
+expect_eq "--alerts-after takes a number" "$rc" "2"
+out=$("$COLLECTOR" restore "${ALLOW_ROOT[@]}" --data "$TMP/new2" --alerts-after 10 "$TMP/backup")
+expect_contains "restore --alerts-after" "$out" "last alert 1 (made "
+expect_contains "the next alert after it" "$out" "Start the collector; the next alert is 11"
+start_collector "$TMP/new2"
+submit_as bradford-school "$TMP/y1.jsonl"
+expect_eq "the next alert is 11" "$(alert_seqs)" "1 11 "
+stop_collector
+
 # the agent's outbox: queued records survive a backup and restore
 AG="$TMP/leeds-school/agent.conf"
 case_line L-2 4 E08000035 '[]' >"$TMP/l2.jsonl"
