@@ -3,7 +3,7 @@
  * seen) copied hot while `run` delivers, and put back only where no outbox
  * is. The keys and agent.conf are the agency's to keep (they do not
  * change); the outbox changes with every export. */
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,7 +14,6 @@
 #include "outbox.h"
 #include "tessera/backup.h"
 #include "tessera/err.h"
-#include "tessera/fsmode.h"
 
 static const char s_usage[] =
     "usage: tessera-agent backup [--config FILE] [--allow-root] OUT\n"
@@ -145,35 +144,17 @@ static int s_restore(const agent_conf_t *conf, const char *from, tsr_error_t *er
 /* backup and restore: argv[0] is the command. */
 static int s_cmd(int argc, char **argv, bool backup)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"allow-root", no_argument, NULL, 'R'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *config = NULL;
-    bool allow_root = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'c')
-            config = optarg;
-        else if (c == 'R')
-            allow_root = true;
-        else if (c == 'h')
-            return fputs(s_usage, stdout), 0;
-        else
-            return fputs(s_usage, stderr), 2;
-    }
-    if (optind != argc - 1)
-        return fputs(s_usage, stderr), 2;
-    char why[TSR_FSMODE_WHY_MAX], msg[768];
-    if (tsr_fsmode_refuse_root("tessera-agent", allow_root, why, sizeof why) != 0) {
-        fprintf(stderr, "tessera-agent: %s\n", why);
-        return 1;
-    }
     agent_conf_t conf;
-    if (agent_conf_load(&conf, agent_conf_path(config)) != 0)
-        return 1;
+    int r = agent_conf_args(argc, argv, s_usage, 1, &conf);
+    if (r >= 0)
+        return r;
+    if (argc - optind != 1) {
+        fputs(s_usage, stderr);
+        agent_conf_free(&conf);
+        return 2;
+    }
     tsr_error_t err;
+    char msg[768];
     tsr_error_clear(&err);
     int rc = backup ? s_backup(&conf, argv[optind], &err) : s_restore(&conf, argv[optind], &err);
     if (rc != 0)

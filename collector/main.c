@@ -1781,6 +1781,33 @@ static void s_service_ready(const tsr_authlist_t *list)
         tsr_info("collector", "systemd watchdog every %lld ms", (long long)tsr_notify_watchdog_ms());
 }
 
+/* What the collector and its commands start with: the refusal of root,
+ * then the config (or the defaults) into C, lines[] the line of each key,
+ * and --data over data_dir. Says why not on stderr and returns 1, or 0. */
+static int s_config_start(const char *config, const char *data, bool allow_root, long *lines)
+{
+    tsr_error_t err;
+    char msg[768], why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", why);
+        return 1;
+    }
+    tsr_error_clear(&err);
+    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
+                    : tsr_config_defaults(s_keys, &err);
+    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
+        rc = TSR_EINVAL;
+    if (rc != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    if (data) {
+        free(C.data_dir);
+        C.data_dir = strdup(data);
+    }
+    return 0;
+}
+
 static const char s_backup_usage[] =
     "usage: tessera-collector backup [--config FILE] [--data DIR] [--allow-root] OUT\n"
     "       tessera-collector restore [--config FILE] [--data DIR] [--allow-root]\n"
@@ -1840,30 +1867,19 @@ static int s_cmd_backup(int argc, char **argv)
         fputs(s_backup_usage, stderr);
         return 2;
     }
-    tsr_error_t err;
-    char msg[768], why[TSR_FSMODE_WHY_MAX];
-    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
-        fprintf(stderr, "tessera-collector: %s\n", why);
-        return 1;
-    }
-    tsr_error_clear(&err);
     long lines[sizeof s_keys / sizeof s_keys[0]];
-    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
-                    : tsr_config_defaults(s_keys, &err);
-    if (rc == 0 && data) {
-        free(C.data_dir);
-        C.data_dir = strdup(data);
-    }
-    char key[4096], pub[4096], auth[4096];
-    if (rc == 0) {
-        s_path(key, sizeof key, C.server_key, C.data_dir, "collector.key");
-        snprintf(pub, sizeof pub, "%.*s.pub", (int)(strlen(key) > 4 ? strlen(key) - 4 : 0), key);
-        s_path(auth, sizeof auth, C.authorized_clients, C.data_dir, "authorized_clients");
-        const tsr_collector_file_t files[] = {
-            {key, "collector.key"}, {pub, "collector.pub"}, {auth, "authorized_clients"}};
-        rc = backup ? tsr_collector_backup(C.data_dir, argv[optind], files, 3, &err)
+    if (s_config_start(config, data, allow_root, lines) != 0)
+        return 1;
+    tsr_error_t err;
+    char msg[768], key[4096], pub[4096], auth[4096];
+    tsr_error_clear(&err);
+    s_path(key, sizeof key, C.server_key, C.data_dir, "collector.key");
+    snprintf(pub, sizeof pub, "%.*s.pub", (int)(strlen(key) > 4 ? strlen(key) - 4 : 0), key);
+    s_path(auth, sizeof auth, C.authorized_clients, C.data_dir, "authorized_clients");
+    const tsr_collector_file_t files[] = {
+        {key, "collector.key"}, {pub, "collector.pub"}, {auth, "authorized_clients"}};
+    int rc = backup ? tsr_collector_backup(C.data_dir, argv[optind], files, 3, &err)
                     : tsr_collector_restore(argv[optind], C.data_dir, files, 3, alerts_after, &err);
-    }
     if (rc != 0)
         fprintf(stderr, "tessera-collector %s: %s\n", argv[0],
                 tsr_error_format(&err, msg, sizeof msg));
@@ -1911,26 +1927,13 @@ int main(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
-    tsr_error_t err;
-    char msg[768], why[TSR_FSMODE_WHY_MAX];
-    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
-        fprintf(stderr, "tessera-collector: %s\n", why);
-        return 1;
-    }
-    tsr_error_clear(&err);
     long lines[sizeof s_keys / sizeof s_keys[0]];
-    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
-                    : tsr_config_defaults(s_keys, &err);
-    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
-        rc = TSR_EINVAL;
-    if (rc != 0) {
-        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+    if (s_config_start(config, data, allow_root, lines) != 0)
         return 1;
-    }
-    if (data) {
-        free(C.data_dir);
-        C.data_dir = strdup(data);
-    }
+    tsr_error_t err;
+    char msg[768];
+    int rc = 0;
+    tsr_error_clear(&err);
     tsr_log_level_t lvl;
     if (tsr_log_parse_level(level ? level : C.log_level, &lvl) != 0) {
         fprintf(stderr, "tessera-collector: log level '%s' is not debug, info, warn or error\n",

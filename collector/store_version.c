@@ -107,6 +107,23 @@ int tsr_store_format_open(tsr_store_t *s, const char *dir, tsr_error_t *err)
     return 0;
 }
 
+/* --- a store opened by a tool ------------------------------------------------ */
+
+/* The environment, its databases and the linkage databases of the store in
+ * envdir, without what a collector's open does (no format check, no
+ * secret, no ingest log read): for the summary and the restore, beside or
+ * instead of a collector. Close the link and the kv. */
+static int s_bare_open(tsr_store_t *s, const char *envdir, bool read_only, tsr_error_t *err)
+{
+    tsr_kv_opts_t o = {.dir = envdir, .read_only = read_only};
+    int rc = tsr_kv_open(&s->kv, &o, err);
+    if (rc == 0)
+        rc = tsr_kv_dbis(s->kv, tsr_store_db_names, S_NDBS, 0, s->dbi, err);
+    if (rc == 0)
+        rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], tsr_store_record_read, s, err);
+    return rc;
+}
+
 /* --- summary ----------------------------------------------------------------- */
 
 typedef struct {
@@ -136,12 +153,7 @@ int tsr_store_summary(const char *envdir, tsr_store_summary_t *out, tsr_error_t 
 {
     memset(out, 0, sizeof *out);
     tsr_store_t s = {0};
-    tsr_kv_opts_t o = {.dir = envdir, .read_only = true};
-    int rc = tsr_kv_open(&s.kv, &o, err);
-    if (rc == 0)
-        rc = tsr_kv_dbis(s.kv, tsr_store_db_names, S_NDBS, 0, s.dbi, err);
-    if (rc == 0)
-        rc = tsr_link_open(&s.link, s.kv, s.dbi[S_BY_TOKEN], tsr_store_record_read, &s, err);
+    int rc = s_bare_open(&s, envdir, true, err);
     if (rc == 0) {
         s_summary_t a = {&s, out};
         if ((rc = tsr_kv_read(s.kv, s_summary_txn, &a)) != 0) {
@@ -173,12 +185,7 @@ static int s_after_txn(MDB_txn *txn, void *arg)
 int tsr_store_alerts_after(const char *envdir, uint64_t after, uint64_t *last, tsr_error_t *err)
 {
     tsr_store_t s = {0};
-    tsr_kv_opts_t o = {.dir = envdir};
-    int rc = tsr_kv_open(&s.kv, &o, err);
-    if (rc == 0)
-        rc = tsr_kv_dbis(s.kv, tsr_store_db_names, S_NDBS, 0, s.dbi, err);
-    if (rc == 0)
-        rc = tsr_link_open(&s.link, s.kv, s.dbi[S_BY_TOKEN], tsr_store_record_read, &s, err);
+    int rc = s_bare_open(&s, envdir, false, err);
     s_after_t a = {s.link, after, 0};
     if (rc == 0 && (rc = tsr_kv_write(s.kv, s_after_txn, &a)) != 0) {
         tsr_error_at(err, envdir, 0);
