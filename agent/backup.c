@@ -70,12 +70,12 @@ static int s_backup(const agent_conf_t *conf, const char *out, tsr_error_t *err)
         tsr_error_at(err, to, 0);
         tsr_error_set(err, "", "the copy cannot be read: %s", tsr_strerror(rc));
     }
-    json_t *m = rc == 0 ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "program", "tessera-agent",
-                                    "tessera_version", TSR_VERSION, "agency_id", conf->agency_id,
-                                    "queued", (json_int_t)st.depth, "rejections",
-                                    (json_int_t)st.rejections, "last_ack_unix",
-                                    (json_int_t)st.last_ack)
-                        : NULL;
+    json_t *m = rc == 0
+                    ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "program", "tessera-agent",
+                                "tessera_version", TSR_VERSION, "agency_id", conf->agency_id,
+                                "queued", (json_int_t)st.depth, "rejections",
+                                (json_int_t)st.rejections, "last_ack_unix", (json_int_t)st.last_ack)
+                    : NULL;
     if (rc == 0 && !m)
         rc = TSR_ENOMEM;
     if (rc == 0)
@@ -120,9 +120,10 @@ static int s_restore(const agent_conf_t *conf, const char *from, tsr_error_t *er
     if (rc == 0 && (rc = s_status(conf->data_dir, &st, false)) == 0 &&
         (st.depth != queued || st.rejections != rejections)) {
         tsr_error_at(err, conf->data_dir, 0);
-        rc = tsr_error_set(err, "", "the restored outbox does not match %s/%s (%zu queued, %zu "
-                                    "rejections; %llu and %llu there): the backup is damaged; "
-                                    "the restored copy was removed",
+        rc = tsr_error_set(err, "",
+                           "the restored outbox does not match %s/%s (%zu queued, %zu "
+                           "rejections; %llu and %llu there): the backup is damaged; "
+                           "the restored copy was removed",
                            from, TSR_BACKUP_MANIFEST, st.depth, st.rejections,
                            (unsigned long long)queued, (unsigned long long)rejections);
         rc = TSR_ECORRUPT;

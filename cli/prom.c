@@ -60,8 +60,7 @@ static const p_family_t s_families[] = {
     {"budget_refusals", "tessera_query_budget_refusals_total", P_COUNTER, NULL, 0,
      "Analyst queries refused over the daily budget, since start-up."},
     {"alerts:", "tessera_alerts_total", P_COUNTER, "kind", 0, "Alerts raised, by kind."},
-    {"purged", "tessera_records_purged_total", P_COUNTER, NULL, 0,
-     "Records purged by retention."},
+    {"purged", "tessera_records_purged_total", P_COUNTER, NULL, 0, "Records purged by retention."},
     {"audit_purged", "tessera_audit_purged_total", P_COUNTER, NULL, 0,
      "Audit entries purged by retention."},
 };
@@ -113,8 +112,10 @@ static void s_histogram(FILE *f, const tsr_counter_t *c, size_t n)
         if (strncmp(c[i].name, b, sizeof b - 1) != 0)
             continue;
         if (!any)
-            fprintf(f, "# HELP %s From reading a batch to sending its Ack, since the "
-                       "collector started.\n# TYPE %s histogram\n", m, m);
+            fprintf(f,
+                    "# HELP %s From reading a batch to sending its Ack, since the "
+                    "collector started.\n# TYPE %s histogram\n",
+                    m, m);
         any = true;
         const char *le = c[i].name + sizeof b - 1;
         unsigned long long us;
@@ -138,9 +139,10 @@ void cli_prom_write(FILE *f, const tsr_counter_t *c, size_t n, int64_t now)
     s_histogram(f, c, n);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(c[i].name, "last_backup_unix") && c[i].value > 0)
-            fprintf(f, "# HELP tessera_last_backup_age_seconds Seconds since the last backup "
-                       "finished, when these figures were read.\n"
-                       "# TYPE tessera_last_backup_age_seconds gauge\n"
-                       "tessera_last_backup_age_seconds %lld\n",
+            fprintf(f,
+                    "# HELP tessera_last_backup_age_seconds Seconds since the last backup "
+                    "finished, when these figures were read.\n"
+                    "# TYPE tessera_last_backup_age_seconds gauge\n"
+                    "tessera_last_backup_age_seconds %lld\n",
                     (long long)(now - (int64_t)c[i].value));
 }

@@ -41,7 +41,9 @@ int cli_cmd_stats(int argc, char **argv)
             continue;
         switch (c) {
         case 'f': format = optarg; break;
-        case 'o': output = optarg; break;
+        case 'o':
+            output = optarg;
+            break;
         case 'h': fputs(s_stats_usage, stdout); return 0;
         default: fputs(s_stats_usage, stderr); return 2;
         }

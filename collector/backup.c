@@ -79,8 +79,10 @@ int tsr_collector_backup(const char *data_dir, const char *out, const tsr_collec
         int len = snprintf(note, sizeof note, "%lld %s\n", (long long)time(NULL), out);
         tsr_error_t ignored;
         if (tsr_fsmode_write(to, note, (size_t)len, 0600, true, &ignored) != 0)
-            fprintf(stderr, "tessera-collector backup: note: %s not written; the backup is "
-                            "complete\n", to);
+            fprintf(stderr,
+                    "tessera-collector backup: note: %s not written; the backup is "
+                    "complete\n",
+                    to);
     }
     if (rc == 0)
         printf("backup %s: store format %u, %llu records (and %zu acknowledged entries waiting "
@@ -108,9 +110,10 @@ static int s_verify(const char *envdir, const json_t *m, const char *mpath, tsr_
         rc = tsr_store_summary(envdir, &sum, err);
     if (rc == 0 && (sum.records != records || sum.logged != logged || sum.last_alert != last)) {
         tsr_error_at(err, envdir, 0);
-        tsr_error_set(err, "", "the restored store does not match %s (records %llu, log %zu, "
-                               "last alert %llu there; %llu, %llu, %llu in the manifest): the "
-                               "backup is damaged; the restored copy was removed",
+        tsr_error_set(err, "",
+                      "the restored store does not match %s (records %llu, log %zu, "
+                      "last alert %llu there; %llu, %llu, %llu in the manifest): the "
+                      "backup is damaged; the restored copy was removed",
                       TSR_BACKUP_MANIFEST, (unsigned long long)sum.records, sum.logged,
                       (unsigned long long)sum.last_alert, (unsigned long long)records,
                       (unsigned long long)logged, (unsigned long long)last);
@@ -119,9 +122,8 @@ static int s_verify(const char *envdir, const json_t *m, const char *mpath, tsr_
     return rc;
 }
 
-int tsr_collector_restore(const char *from, const char *data_dir,
-                          const tsr_collector_file_t *files, size_t n, uint64_t alerts_after,
-                          tsr_error_t *err)
+int tsr_collector_restore(const char *from, const char *data_dir, const tsr_collector_file_t *files,
+                          size_t n, uint64_t alerts_after, tsr_error_t *err)
 {
     char a[4200], b[4200];
     json_t *m = NULL;
@@ -173,7 +175,8 @@ int tsr_collector_restore(const char *from, const char *data_dir,
         size_t j;
         json_t *v;
         bool has = false;
-        json_array_foreach(names, j, v) has |= json_is_string(v) && !strcmp(json_string_value(v), files[i].name);
+        json_array_foreach(names, j, v) has |=
+            json_is_string(v) && !strcmp(json_string_value(v), files[i].name);
         if (!has)
             continue;
         if (access(files[i].path, F_OK) == 0) {

@@ -28,9 +28,8 @@ int tsr_collector_backup(const char *data_dir, const char *out, const tsr_collec
  * numbers new alerts after alerts_after (0: after the backup's last), and
  * puts back each of files[0..n) the backup has and data_dir lacks (an
  * existing file is kept, and said so). */
-int tsr_collector_restore(const char *from, const char *data_dir,
-                          const tsr_collector_file_t *files, size_t n, uint64_t alerts_after,
-                          struct tsr_error *err);
+int tsr_collector_restore(const char *from, const char *data_dir, const tsr_collector_file_t *files,
+                          size_t n, uint64_t alerts_after, struct tsr_error *err);
 
 /* When the last backup of data_dir finished (unix seconds; the backup
  * command notes it in data_dir/last_backup), 0 if none is noted: the

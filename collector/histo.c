@@ -6,7 +6,7 @@
 /* 0.5 ms to 10 s: an Ack normally comes within a few milliseconds of its
  * group commit; seconds mean a drain or a full disk held it back. */
 const uint64_t tsr_histo_bounds_us[TSR_HISTO_BUCKETS] = {
-    500,    1000,    2500,    5000,    10000,   25000,   50000,
+    500,    1000,   2500,   5000,    10000,   25000,    50000,
     100000, 250000, 500000, 1000000, 2500000, 10000000, UINT64_MAX,
 };
 

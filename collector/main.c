@@ -33,8 +33,8 @@
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 #include "tessera/log.h"
-#include "tessera/notify.h"
 #include "tessera/netkeys.h"
+#include "tessera/notify.h"
 #include "tessera/wire.h"
 
 #define MIB ((size_t)1 << 20)
@@ -210,7 +210,7 @@ typedef struct {
     tsr_wire_limits_t lim;
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent, budget_refusals;
-    tsr_histo_t ack_latency; /* of the Acks of stored batches, since start-up */
+    tsr_histo_t ack_latency;    /* of the Acks of stored batches, since start-up */
     uint64_t malformed_batches; /* answered MALFORMED (counted in malformed too) */
     uint64_t rate_limited;      /* queries refused RATE_LIMITED */
     uint64_t deferrals;         /* batches left for a later commit, over their peer's share */
@@ -1834,10 +1834,9 @@ static const char s_backup_usage[] =
 static int s_cmd_backup(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
-        {"allow-root", no_argument, NULL, 'R'},   {"help", no_argument, NULL, 'h'},
-        {"alerts-after", required_argument, NULL, 'a'},
-        {0},
+        {"config", required_argument, NULL, 'c'},       {"data", required_argument, NULL, 'd'},
+        {"allow-root", no_argument, NULL, 'R'},         {"help", no_argument, NULL, 'h'},
+        {"alerts-after", required_argument, NULL, 'a'}, {0},
     };
     const char *config = NULL, *data = NULL;
     uint64_t alerts_after = 0;
@@ -1847,9 +1846,15 @@ static int s_cmd_backup(int argc, char **argv)
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case 'c': config = optarg; break;
-        case 'd': data = optarg; break;
-        case 'R': allow_root = true; break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case 'R':
+            allow_root = true;
+            break;
         case 'a':
             errno = 0;
             alerts_after = strtoull(optarg, &end, 10);
@@ -1859,8 +1864,12 @@ static int s_cmd_backup(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': fputs(s_backup_usage, stdout); return 0;
-        default: fputs(s_backup_usage, stderr); return 2;
+        case 'h':
+            fputs(s_backup_usage, stdout);
+            return 0;
+        default:
+            fputs(s_backup_usage, stderr);
+            return 2;
         }
     }
     if (optind != argc - 1) {

@@ -97,10 +97,10 @@ typedef struct tsr_store_opts {
 
 /* What a backup's manifest says of a store. */
 typedef struct tsr_store_summary {
-    uint32_t format;      /* 1 when the store records none */
-    uint64_t records;     /* stored records (the counter "records") */
-    size_t logged;        /* acknowledged entries waiting in the ingest log */
-    uint64_t last_alert;  /* last alert sequence handed out */
+    uint32_t format;     /* 1 when the store records none */
+    uint64_t records;    /* stored records (the counter "records") */
+    size_t logged;       /* acknowledged entries waiting in the ingest log */
+    uint64_t last_alert; /* last alert sequence handed out */
 } tsr_store_summary_t;
 
 /* Reads the summary of the store in envdir, opened read-only beside a

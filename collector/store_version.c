@@ -101,7 +101,8 @@ int tsr_store_format_open(tsr_store_t *s, const char *dir, tsr_error_t *err)
         return rc;
     }
     if (!f.fresh && f.found < TSR_STORE_FORMAT)
-        tsr_info("store", "store format %u migrated to %d (alerts counted by kind) "
+        tsr_info("store",
+                 "store format %u migrated to %d (alerts counted by kind) "
                  "event=store_migrated from=%u to=%d",
                  f.found, TSR_STORE_FORMAT, f.found, TSR_STORE_FORMAT);
     return 0;

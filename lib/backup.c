@@ -44,8 +44,9 @@ int tsr_backup_dir_new(const char *out, struct tsr_error *err)
         return s_io(err, out, "cannot create the backup directory", errno);
     if (!s_dir_empty(out)) {
         tsr_error_at(err, out, 0);
-        tsr_error_set(err, "", "exists and is not an empty directory: name a new directory "
-                               "for the backup (an older backup is never overwritten)");
+        tsr_error_set(err, "",
+                      "exists and is not an empty directory: name a new directory "
+                      "for the backup (an older backup is never overwritten)");
         return TSR_EEXIST;
     }
     return chmod(out, 0700) == 0 ? 0 : s_io(err, out, "cannot chmod 0700", errno);
@@ -64,8 +65,7 @@ int tsr_backup_env_copy(const char *envdir, const char *to_dir, struct tsr_error
     s_join(data, sizeof data, envdir, "data.mdb");
     if (access(data, F_OK) != 0) {
         tsr_error_at(err, data, 0);
-        tsr_error_set(err, "", "no store here (%s): is the data directory right?",
-                      strerror(errno));
+        tsr_error_set(err, "", "no store here (%s): is the data directory right?", strerror(errno));
         return TSR_ENOTFOUND;
     }
     if (mkdir(to_dir, 0700) != 0)
@@ -166,12 +166,15 @@ int tsr_backup_target_check(const char *envdir, struct tsr_error *err)
     pid_t pid = s_lock_holder(envdir);
     tsr_error_at(err, data, 0);
     if (pid > 0)
-        tsr_error_set(err, "", "a live store: process %ld has it open. Stop the service "
-                               "first; nothing was changed", (long)pid);
+        tsr_error_set(err, "",
+                      "a live store: process %ld has it open. Stop the service "
+                      "first; nothing was changed",
+                      (long)pid);
     else
-        tsr_error_set(err, "", "a store is already here; restore never overwrites one. Move "
-                               "the directory aside (or restore into a new one) and run "
-                               "restore again");
+        tsr_error_set(err, "",
+                      "a store is already here; restore never overwrites one. Move "
+                      "the directory aside (or restore into a new one) and run "
+                      "restore again");
     return TSR_EEXIST;
 }
 

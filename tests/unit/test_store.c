@@ -1017,8 +1017,10 @@ static void test_format_newer(void **state)
     char msg[768];
     tsr_error_format(&err, msg, sizeof msg);
     char want[512];
-    snprintf(want, sizeof want, "%s: format_version: this store is in format 99, newer than "
-             "this collector reads (formats 1 to %d)", dir, TSR_STORE_FORMAT);
+    snprintf(want, sizeof want,
+             "%s: format_version: this store is in format 99, newer than "
+             "this collector reads (formats 1 to %d)",
+             dir, TSR_STORE_FORMAT);
     assert_non_null(strstr(msg, want));
     tsr_store_summary_t sum;
     assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
