@@ -13,5 +13,7 @@ int agent_cmd_retract(int argc, char **argv);
 int agent_cmd_resolve(int argc, char **argv);
 int agent_cmd_status(int argc, char **argv);
 int agent_cmd_run(int argc, char **argv);
+int agent_cmd_backup(int argc, char **argv);
+int agent_cmd_restore(int argc, char **argv);
 
 #endif

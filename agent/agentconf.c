@@ -5,6 +5,7 @@
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 
+#include <getopt.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -175,4 +176,39 @@ void agent_conf_free(agent_conf_t *c)
     /* the network key is in here: a plain memset may be optimised away */
     OPENSSL_cleanse(&copy, sizeof copy);
     OPENSSL_cleanse(c, sizeof *c);
+}
+
+int agent_conf_args(int argc, char **argv, const char *usage, int min_args, agent_conf_t *conf)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"allow-root", no_argument, NULL, 'R'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *config = NULL;
+    bool allow_root = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            config = optarg;
+        } else if (c == 'R') {
+            allow_root = true;
+        } else if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (argc - optind < min_args) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    char why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-agent", allow_root, why, sizeof why) != 0) {
+        fprintf(stderr, "tessera-agent: %s\n", why);
+        return 1;
+    }
+    return agent_conf_load(conf, agent_conf_path(config)) != 0 ? 1 : -1;
 }

@@ -37,4 +37,11 @@ const char *agent_conf_where(const agent_conf_t *c, const char *section, const c
 /* The config path from --config or $TESSERA_AGENT_CONFIG or ./agent.conf. */
 const char *agent_conf_path(const char *given);
 
+/* What the commands on an agency directory start with: --config,
+ * --allow-root and --help, at least min_args operands (from optind on),
+ * the refusal of root, and the config (its files checked). Returns -1 to go
+ * on (the caller then owns conf: agent_conf_free it), or the exit code to
+ * return at once (0 after --help, 1, 2 for usage). */
+int agent_conf_args(int argc, char **argv, const char *usage, int min_args, agent_conf_t *conf);
+
 #endif

@@ -71,35 +71,9 @@ static bool s_root_refused(bool allow_root)
 static int s_start(int argc, char **argv, const char *usage, int min_args, agent_conf_t *conf,
                    agent_outbox_t **ob)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"allow-root", no_argument, NULL, 'R'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *config = NULL;
-    bool allow_root = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'c') {
-            config = optarg;
-        } else if (c == 'R') {
-            allow_root = true;
-        } else if (c == 'h') {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else {
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (argc - optind < min_args) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    if (s_root_refused(allow_root))
-        return EXIT_FAIL;
-    if (agent_conf_load(conf, agent_conf_path(config)) != 0)
-        return EXIT_FAIL;
+    int r = agent_conf_args(argc, argv, usage, min_args, conf);
+    if (r >= 0)
+        return r;
     if (outbox_open(ob, conf->data_dir) != 0) {
         agent_conf_free(conf);
         return EXIT_FAIL;

@@ -20,11 +20,14 @@ static const char s_usage[] =
     "  resolve RECORD_ID    the case reference behind a record id (local only)\n"
     "  status               outbox depth, last acknowledgement, rejections\n"
     "  run                  daemon: watch the inbox folder and keep delivering\n"
+    "  backup OUT           a hot copy of the outbox, with a manifest\n"
+    "  restore BACKUP       put a backup in place as the outbox (never over one)\n"
     "\n"
     "Run 'tessera-agent COMMAND --help' for a command's options.\n"
     "Commands that use an agency directory (init, submit, retract, resolve,\n"
-    "status, run) refuse to run as root (--allow-root: for tests and demos only)\n"
-    "and, like sshd's StrictModes, refuse files other users could change.\n"
+    "status, run, backup, restore) refuse to run as root (--allow-root: for\n"
+    "tests and demos only) and, like sshd's StrictModes, refuse files other\n"
+    "users could change.\n"
     "Exit codes: 0 ok, 1 failure (e.g. invalid records), 2 usage error; about\n"
     "the collector (records stay queued and go next time):\n"
     "  3  unreachable: nothing listens at [collector] endpoint\n"
@@ -68,6 +71,10 @@ int main(int argc, char **argv)
         return agent_cmd_status(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return agent_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return agent_cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0)
+        return agent_cmd_restore(argc - 1, argv + 1);
     fprintf(stderr, "tessera-agent: unknown command '%s'\n\n%s", cmd, s_usage);
     return 2;
 }

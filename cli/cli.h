@@ -22,6 +22,10 @@ int cli_cmd_trends(int argc, char **argv);
 int cli_cmd_report(int argc, char **argv);
 int cli_cmd_ptable(int argc, char **argv);
 
+/* Writes the stats counters c[0..n) in the Prometheus text exposition
+ * format (cli/prom.c); now (unix seconds) for the backup age. */
+void cli_prom_write(FILE *f, const tsr_counter_t *c, size_t n, int64_t now);
+
 /* The exit codes of every query command, for --help. */
 #define CLI_EXIT_USAGE                                                                             \
     "Exit: 0 ok, 1 failure or refusal, 2 usage, 3 collector unreachable\n"                         \

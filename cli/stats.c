@@ -1,28 +1,39 @@
 /* stats.c - `tessera stats`: the collector's counters, for the admin role. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "tessera/err.h"
+#include "tessera/fsmode.h"
 
 #include "cli.h"
 
 static const char s_stats_usage[] =
     "usage: tessera stats --server-key COLLECTOR.pub --key NAME.key [--collector ENDPOINT]\n"
-    "                     [--format table|csv]\n"
+    "                     [--format table|csv|prometheus] [--output FILE]\n"
     "\n"
     "Shows the collector's counters: records, batches, outcomes, rejections by\n"
-    "reason, records per agency, map use, malformed frames. Needs the admin role.\n" CLI_CONN_USAGE;
+    "reason, records per agency, map use, malformed frames, alerts by kind, the\n"
+    "Ack latency histogram. Needs the admin role.\n"
+    "  --format prometheus   the text exposition format, for node_exporter's\n"
+    "                        textfile collector (docs/DEPLOYING.md, Metrics)\n"
+    "  --output FILE         write FILE (mode 0644) by a rename, so a reader never\n"
+    "                        sees half of it; nothing is written on a failure\n" CLI_CONN_USAGE;
 
 int cli_cmd_stats(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_CONN_LONG_OPTIONS,
         {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     cli_conn_opts_t co;
     cli_conn_defaults(&co);
-    const char *format = "table";
+    const char *format = "table", *output = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -30,11 +41,15 @@ int cli_cmd_stats(int argc, char **argv)
             continue;
         switch (c) {
         case 'f': format = optarg; break;
+        case 'o':
+            output = optarg;
+            break;
         case 'h': fputs(s_stats_usage, stdout); return 0;
         default: fputs(s_stats_usage, stderr); return 2;
         }
     }
-    if (optind != argc || (strcmp(format, "table") && strcmp(format, "csv"))) {
+    if (optind != argc ||
+        (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "prometheus"))) {
         fputs(s_stats_usage, stderr);
         return 2;
     }
@@ -44,15 +59,35 @@ int cli_cmd_stats(int argc, char **argv)
     req.u.query.request_id = 1;
     req.u.query.kind = TSR_QUERY_STATS;
     int exit_code = cli_request("stats", &co, &req, &reply);
-    if (exit_code == 0) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = exit_code == 0 ? open_memstream(&text, &len) : NULL;
+    if (exit_code == 0 && !f)
+        exit_code = 1;
+    if (f) {
         const tsr_response_t *r = &reply.u.response;
         bool csv = !strcmp(format, "csv");
-        if (csv)
-            puts("counter,value");
-        for (size_t i = 0; i < r->n_counters; i++)
-            printf(csv ? "%s,%llu\n" : "%-40s %12llu\n", r->counters[i].name,
-                   (unsigned long long)r->counters[i].value);
+        if (!strcmp(format, "prometheus"))
+            cli_prom_write(f, r->counters, r->n_counters, (int64_t)time(NULL));
+        else if (csv)
+            fputs("counter,value\n", f);
+        for (size_t i = 0; strcmp(format, "prometheus") && i < r->n_counters; i++)
+            fprintf(f, csv ? "%s,%llu\n" : "%-40s %12llu\n", r->counters[i].name,
+                    (unsigned long long)r->counters[i].value);
+        fclose(f);
     }
+    if (text && output) {
+        tsr_error_t err;
+        char msg[768];
+        tsr_error_clear(&err);
+        if (tsr_fsmode_write(output, text, len, 0644, true, &err) != 0) {
+            fprintf(stderr, "tessera stats: %s\n", tsr_error_format(&err, msg, sizeof msg));
+            exit_code = 1;
+        }
+    } else if (text) {
+        fwrite(text, 1, len, stdout);
+    }
+    free(text);
     tsr_msg_clear(&reply);
     return exit_code;
 }

@@ -47,6 +47,17 @@ foreach(unit tessera-collector tessera-agent)
           RENAME ${unit}.conf)
 endforeach()
 
+# Timers and the one-shot services they start (backups, metrics): examples
+# installed but not enabled (docs/DEPLOYING.md). Their sandboxing is one
+# block, oneshot-hardening.inc, put in where @TSR_ONESHOT_HARDENING@ stands.
+file(READ ${TSR_SYSTEMD_DIR}/oneshot-hardening.inc TSR_ONESHOT_HARDENING)
+foreach(unit tessera-collector-backup tessera-agent-backup tessera-collector-metrics)
+  configure_file(${TSR_SYSTEMD_DIR}/${unit}.service.in ${CMAKE_BINARY_DIR}/systemd/${unit}.service
+                 @ONLY)
+  install(FILES ${CMAKE_BINARY_DIR}/systemd/${unit}.service ${TSR_SYSTEMD_DIR}/${unit}.timer
+          DESTINATION ${TESSERA_SYSTEMD_UNITDIR})
+endforeach()
+
 # Man pages: help2man runs each built program's --help and --version
 # (deploy/man/mkman.sh), so the page says what the program says.
 if(NOT TESSERA_MANPAGES STREQUAL "OFF")

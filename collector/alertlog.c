@@ -36,6 +36,17 @@ const tsr_link_published_t *tsr_link_published(tsr_link_t *l, size_t *n)
     return l->pub;
 }
 
+const char *tsr_link_kind_name(int kind)
+{
+    return kind == TSR_ALERT_LINKAGE ? "linkage" : kind == TSR_ALERT_SPIKE ? "spike" : "cross_area";
+}
+
+/* link_meta's counter of the alerts of one kind ("alerts:linkage"...). */
+static void s_kind_key(char *buf, size_t cap, int kind)
+{
+    snprintf(buf, cap, "alerts:%s", tsr_link_kind_name(kind));
+}
+
 int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
 {
     tsr_msg_t m = {.kind = TSR_MSG_ALERT};
@@ -51,6 +62,12 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
         MDB_val k = {8, kb}, v = {len, buf};
         rc = tsr_kv_put(txn, l->dbi[L_ALERTS], &k, &v, MDB_APPEND);
     }
+    if (rc == 0) {
+        char name[32];
+        uint64_t n;
+        s_kind_key(name, sizeof name, a->kind);
+        rc = tsr_link_next(l, txn, name, &n);
+    }
     if (rc == 0 && tsr_grow((void **)&l->pub, &l->cap_pub, l->n_pub, sizeof *l->pub) != 0)
         rc = TSR_ENOMEM;
     if (rc == 0) {
@@ -58,9 +75,7 @@ int tsr_link_append(tsr_link_t *l, MDB_txn *txn, tsr_alert_t *a)
         buf = NULL;
         tsr_info("alerts", "alert %llu: %s event=alert_raised seq=%llu kind=%s",
                  (unsigned long long)a->seq, a->summary, (unsigned long long)a->seq,
-                 a->kind == TSR_ALERT_LINKAGE  ? "linkage"
-                 : a->kind == TSR_ALERT_SPIKE ? "spike"
-                                              : "cross_area");
+                 tsr_link_kind_name(a->kind));
     }
     free(buf);
     return rc;
@@ -117,6 +132,65 @@ int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
     if (out == 0 && rc != 0 && rc != TSR_ENOTFOUND && resp->n_alerts < max)
         out = rc; /* a read error is not the end of the log */
     return out;
+}
+
+int tsr_link_alert_counts(tsr_link_t *l, MDB_txn *txn, uint64_t counts[TSR_ALERT_KINDS + 1])
+{
+    int rc = 0;
+    memset(counts, 0, (TSR_ALERT_KINDS + 1) * sizeof *counts);
+    for (int k = 1; rc == 0 && k <= TSR_ALERT_KINDS; k++) {
+        char name[32];
+        s_kind_key(name, sizeof name, k);
+        MDB_val key = {strlen(name), name}, v;
+        rc = tsr_kv_get(txn, l->dbi[L_META], &key, &v);
+        if (rc == 0 && v.mv_size == 8)
+            memcpy(&counts[k], v.mv_data, 8);
+        else if (rc == 0)
+            rc = TSR_ECORRUPT;
+        else if (rc == TSR_ENOTFOUND) /* none of this kind yet */
+            rc = 0;
+    }
+    return rc;
+}
+
+int tsr_link_last_seq(tsr_link_t *l, MDB_txn *txn, uint64_t *seq)
+{
+    MDB_val k = {5, "alert"}, v;
+    *seq = 0;
+    int rc = tsr_kv_get(txn, l->dbi[L_META], &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        memcpy(seq, v.mv_data, 8);
+    else if (rc == 0)
+        rc = TSR_ECORRUPT;
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+int tsr_link_alert_recount(tsr_link_t *l, MDB_txn *txn)
+{
+    uint64_t counts[TSR_ALERT_KINDS + 1] = {0};
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = tsr_kv_cursor_open(txn, l->dbi[L_ALERTS], &c);
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_msg_t m;
+        if (tsr_wire_decode(&m, v.mv_data, v.mv_size, NULL, NULL) != 0)
+            continue; /* counted nowhere; reading it reports it */
+        if (m.kind == TSR_MSG_ALERT && m.u.alert.kind >= 1 && m.u.alert.kind <= TSR_ALERT_KINDS)
+            counts[m.u.alert.kind]++;
+        tsr_msg_clear(&m);
+    }
+    tsr_kv_cursor_close(c);
+    if (rc != TSR_ENOTFOUND)
+        return rc;
+    rc = 0;
+    for (int kind = 1; rc == 0 && kind <= TSR_ALERT_KINDS; kind++) {
+        char name[32];
+        s_kind_key(name, sizeof name, kind);
+        MDB_val key = {strlen(name), name}, val = {8, &counts[kind]};
+        rc = tsr_kv_put(txn, l->dbi[L_META], &key, &val, 0);
+    }
+    return rc;
 }
 
 /* --- retention --------------------------------------------------------------------------- */

@@ -289,6 +289,12 @@ int tsr_link_next(tsr_link_t *l, MDB_txn *txn, const char *name, uint64_t *out)
     return tsr_kv_put(txn, l->dbi[L_META], &k, &v, 0);
 }
 
+int tsr_link_seq_set(tsr_link_t *l, MDB_txn *txn, const char *name, uint64_t v)
+{
+    MDB_val k = {strlen(name), (void *)name}, val = {8, &v};
+    return tsr_kv_put(txn, l->dbi[L_META], &k, &val, 0);
+}
+
 /* --- membership --------------------------------------------------------------------- */
 
 /* The cluster a record or token map names in *cid (0: none). */

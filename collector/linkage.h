@@ -108,6 +108,28 @@ typedef bool (*tsr_alert_filter_fn)(void *ctx, const tsr_alert_t *a);
 
 /* Alerts with seq > since that want() accepts (at most max), and the
  * highest seq in the log, into resp (alerts, n_alerts, last_seq). */
+/* The alert kinds TSR_ALERT_LINKAGE..TSR_ALERT_CROSS_AREA (wire.h). */
+#define TSR_ALERT_KINDS 3
+
+/* "linkage", "spike" or "cross_area": the kind= of log lines and metrics. */
+const char *tsr_link_kind_name(int kind);
+
+/* How many alerts of each kind the log has raised, counts[kind] (counts[0]
+ * = 0), counted in the transaction that appends each (store format 2). */
+int tsr_link_alert_counts(tsr_link_t *l, MDB_txn *txn, uint64_t counts[TSR_ALERT_KINDS + 1]);
+
+/* The last alert sequence handed out (0: none yet); the next alert gets
+ * the one after it, whatever was purged. */
+int tsr_link_last_seq(tsr_link_t *l, MDB_txn *txn, uint64_t *seq);
+
+/* Sets link_meta's sequence `name` ("alert", "cluster") to v: the next
+ * number it gives is v + 1. */
+int tsr_link_seq_set(tsr_link_t *l, MDB_txn *txn, const char *name, uint64_t v);
+
+/* Sets those counts from the alerts in the log (the migration from store
+ * format 1, which did not count them). */
+int tsr_link_alert_recount(tsr_link_t *l, MDB_txn *txn);
+
 int tsr_link_alerts(tsr_link_t *l, MDB_txn *txn, uint64_t since, uint32_t max,
                     tsr_alert_filter_fn want, void *want_ctx, tsr_response_t *resp);
 

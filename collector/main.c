@@ -18,8 +18,10 @@
 #include <zmq.h>
 
 #include "access.h"
+#include "backup.h"
 #include "budget.h"
 #include "fair.h"
+#include "histo.h"
 #include "ratelimit.h"
 #include "refusals.h"
 #include "store.h"
@@ -31,8 +33,8 @@
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 #include "tessera/log.h"
-#include "tessera/notify.h"
 #include "tessera/netkeys.h"
+#include "tessera/notify.h"
 #include "tessera/wire.h"
 
 #define MIB ((size_t)1 << 20)
@@ -158,6 +160,7 @@ static void s_on_signal(int sig)
 static const char s_usage[] =
     "usage: tessera-collector [--config FILE] [--data DIR] [-n] [--log-level LEVEL]\n"
     "                         [--allow-root]\n"
+    "       tessera-collector backup|restore ... (see tessera-collector backup --help)\n"
     "\n"
     "Runs the regional collector. With no config it uses local defaults: data in\n"
     "./tessera-data (created with the server key pair and an empty\n"
@@ -207,6 +210,7 @@ typedef struct {
     tsr_wire_limits_t lim;
     char auth_path[4096];
     uint64_t malformed, unauthorised, acks_sent, budget_refusals;
+    tsr_histo_t ack_latency;    /* of the Acks of stored batches, since start-up */
     uint64_t malformed_batches; /* answered MALFORMED (counted in malformed too) */
     uint64_t rate_limited;      /* queries refused RATE_LIMITED */
     uint64_t deferrals;         /* batches left for a later commit, over their peer's share */
@@ -241,6 +245,7 @@ typedef struct {
 } s_collector_t;
 
 static int64_t s_now_ms(void);
+static int64_t s_now_us(void);
 
 /* The slot of peer `who` in a per-peer log table: its own, or the place
  * of the peer quiet longest. */
@@ -340,6 +345,7 @@ static void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
 
 struct s_pending {
     zmq_msg_t ident;
+    int64_t read_us; /* monotonic microseconds when it was read (Ack latency) */
     tsr_msg_t msg;
     tsr_client_t client;
     tsr_store_item_t *items;
@@ -436,6 +442,8 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     s_log_wrong_keys(c, p, a);
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
+    int64_t waited = s_now_us() - p->read_us;
+    tsr_histo_observe(&c->ack_latency, waited > 0 ? (uint64_t)waited : 0);
     if (a->n_rejections > 0)
         tsr_info("ingest", "%s: batch %llu: %zu of %zu record(s) rejected, the first: %s "
                  "event=batch_rejected agency=%s batch=%llu records=%zu rejected=%zu",
@@ -480,6 +488,13 @@ static int64_t s_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* When the ingest log is due to be applied (monotonic ms; entries wait):
@@ -697,6 +712,7 @@ static void s_ingest_read(s_collector_t *c)
             return;
         zmq_msg_t body;
         int r = s_recv(c->ingest, &p->ident, &body);
+        p->read_us = s_now_us();
         if (r == -2) {
             zmq_msg_close(&p->ident);
             zmq_msg_close(&body);
@@ -1138,6 +1154,16 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "commit_share_deferrals", c->deferrals);
         s_add_counter(cs, "ingest_queue_waiting", c->n_queued);
         s_add_counter(cs, "audit_purged_since_start", c->audit_purged);
+        uint64_t kinds[TSR_ALERT_KINDS + 1];
+        if (tsr_store_alert_counts(c->store, kinds) == 0)
+            for (int k = 1; k <= TSR_ALERT_KINDS; k++) {
+                char name[32];
+                snprintf(name, sizeof name, "alerts:%s", tsr_link_kind_name(k));
+                s_add_counter(cs, name, kinds[k]);
+            }
+        s_add_counter(cs, "last_alert_seq", c->last_alert);
+        s_add_counter(cs, "last_backup_unix", (uint64_t)tsr_collector_last_backup(C.data_dir));
+        tsr_histo_counters(&c->ack_latency, "ack_latency_us", s_add_counter, cs);
         resp->status = TSR_QSTATUS_OK;
         resp->kind = TSR_QUERY_STATS;
         resp->counters = cs->v; /* the response owns them now */
@@ -1755,6 +1781,121 @@ static void s_service_ready(const tsr_authlist_t *list)
         tsr_info("collector", "systemd watchdog every %lld ms", (long long)tsr_notify_watchdog_ms());
 }
 
+/* What the collector and its commands start with: the refusal of root,
+ * then the config (or the defaults) into C, lines[] the line of each key,
+ * and --data over data_dir. Says why not on stderr and returns 1, or 0. */
+static int s_config_start(const char *config, const char *data, bool allow_root, long *lines)
+{
+    tsr_error_t err;
+    char msg[768], why[TSR_FSMODE_WHY_MAX];
+    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", why);
+        return 1;
+    }
+    tsr_error_clear(&err);
+    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
+                    : tsr_config_defaults(s_keys, &err);
+    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
+        rc = TSR_EINVAL;
+    if (rc != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    if (data) {
+        free(C.data_dir);
+        C.data_dir = strdup(data);
+    }
+    return 0;
+}
+
+static const char s_backup_usage[] =
+    "usage: tessera-collector backup [--config FILE] [--data DIR] [--allow-root] OUT\n"
+    "       tessera-collector restore [--config FILE] [--data DIR] [--allow-root]\n"
+    "                                 [--alerts-after N] BACKUP\n"
+    "\n"
+    "backup copies the store while the collector runs (LMDB's compacting hot\n"
+    "copy: the store as one commit left it), with the server key pair and\n"
+    "authorized_clients, into the new directory OUT, and writes OUT/manifest.json\n"
+    "(time, store format, records, last alert sequence). Run it as the\n"
+    "collector's user.\n"
+    "restore puts BACKUP into the data directory: it refuses one that holds a\n"
+    "store (stop the collector and move it aside first), checks the copy against\n"
+    "its manifest, and keeps key and client files already there. Then start the\n"
+    "collector: what the backup's ingest log held is applied, and alert\n"
+    "sequences go on from the backup's last.\n"
+    "  --alerts-after N  number new alerts after N: the last alert the old\n"
+    "                    collector raised (tessera_last_alert_sequence in its\n"
+    "                    metrics) or a liaison saw, when it went on alerting after\n"
+    "                    the backup. Those alerts are lost with it; their numbers\n"
+    "                    are never given to other alerts.\n";
+
+/* `backup` and `restore`: the config (for data_dir and the key and client
+ * paths), then backup.c. */
+static int s_cmd_backup(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},       {"data", required_argument, NULL, 'd'},
+        {"allow-root", no_argument, NULL, 'R'},         {"help", no_argument, NULL, 'h'},
+        {"alerts-after", required_argument, NULL, 'a'}, {0},
+    };
+    const char *config = NULL, *data = NULL;
+    uint64_t alerts_after = 0;
+    char *end;
+    bool allow_root = false, backup = !strcmp(argv[0], "backup");
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case 'R':
+            allow_root = true;
+            break;
+        case 'a':
+            errno = 0;
+            alerts_after = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-' || backup) {
+                fprintf(stderr, "tessera-collector: --alerts-after '%s': %s\n", optarg,
+                        backup ? "for restore only" : "not an alert sequence number");
+                return 2;
+            }
+            break;
+        case 'h':
+            fputs(s_backup_usage, stdout);
+            return 0;
+        default:
+            fputs(s_backup_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fputs(s_backup_usage, stderr);
+        return 2;
+    }
+    long lines[sizeof s_keys / sizeof s_keys[0]];
+    if (s_config_start(config, data, allow_root, lines) != 0)
+        return 1;
+    tsr_error_t err;
+    char msg[768], key[4096], pub[4096], auth[4096];
+    tsr_error_clear(&err);
+    s_path(key, sizeof key, C.server_key, C.data_dir, "collector.key");
+    snprintf(pub, sizeof pub, "%.*s.pub", (int)(strlen(key) > 4 ? strlen(key) - 4 : 0), key);
+    s_path(auth, sizeof auth, C.authorized_clients, C.data_dir, "authorized_clients");
+    const tsr_collector_file_t files[] = {
+        {key, "collector.key"}, {pub, "collector.pub"}, {auth, "authorized_clients"}};
+    int rc = backup ? tsr_collector_backup(C.data_dir, argv[optind], files, 3, &err)
+                    : tsr_collector_restore(argv[optind], C.data_dir, files, 3, alerts_after, &err);
+    if (rc != 0)
+        fprintf(stderr, "tessera-collector %s: %s\n", argv[0],
+                tsr_error_format(&err, msg, sizeof msg));
+    tsr_config_free(s_keys);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1776,6 +1917,8 @@ int main(int argc, char **argv)
      * instead; only blocks over 32 MiB are mapped. */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    if (argc > 1 && (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore")))
+        return s_cmd_backup(argc - 1, argv + 1);
     while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
         switch (o) {
         case 'c': config = optarg; break;
@@ -1793,26 +1936,13 @@ int main(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
-    tsr_error_t err;
-    char msg[768], why[TSR_FSMODE_WHY_MAX];
-    if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
-        fprintf(stderr, "tessera-collector: %s\n", why);
-        return 1;
-    }
-    tsr_error_clear(&err);
     long lines[sizeof s_keys / sizeof s_keys[0]];
-    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
-                    : tsr_config_defaults(s_keys, &err);
-    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
-        rc = TSR_EINVAL;
-    if (rc != 0) {
-        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+    if (s_config_start(config, data, allow_root, lines) != 0)
         return 1;
-    }
-    if (data) {
-        free(C.data_dir);
-        C.data_dir = strdup(data);
-    }
+    tsr_error_t err;
+    char msg[768];
+    int rc = 0;
+    tsr_error_clear(&err);
     tsr_log_level_t lvl;
     if (tsr_log_parse_level(level ? level : C.log_level, &lvl) != 0) {
         fprintf(stderr, "tessera-collector: log level '%s' is not debug, info, warn or error\n",

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const s_db_names[S_NDBS] = {
+const char *const tsr_store_db_names[S_NDBS] = {
     "records",  "by_area_day", "by_token",   "tombstones", "counters",
     "agencies", "audit",       "ingest_log", "meta",
 };
@@ -261,7 +261,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         return TSR_ENOMEM;
     int rc = tsr_kv_open(&s->kv, &opts->kv, err);
     if (rc == 0)
-        rc = tsr_kv_dbis(s->kv, s_db_names, S_NDBS, 0, s->dbi, err);
+        rc = tsr_kv_dbis(s->kv, tsr_store_db_names, S_NDBS, 0, s->dbi, err);
     if (rc == 0)
         rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], tsr_store_record_read, s, err);
     if (rc == 0)
@@ -271,6 +271,11 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_link_close(&s->link);
         tsr_kv_close(&s->kv);
         free(s);
+        return rc;
+    }
+    /* before anything else is written: a newer format is left untouched */
+    if ((rc = tsr_store_format_open(s, opts->kv.dir, err)) != 0) {
+        tsr_store_close(&s);
         return rc;
     }
     s->retention_months = opts->retention_months;

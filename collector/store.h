@@ -89,6 +89,35 @@ typedef struct tsr_store_opts {
     const uint8_t *ckm_secret;
 } tsr_store_opts_t;
 
+/* The store's format (docs/STORAGE.md, "Format versions"): recorded in
+ * meta; a store without one is format 1. tsr_store_open migrates an older
+ * store in one transaction and refuses a newer one (TSR_ERANGE, err
+ * naming both versions). */
+#define TSR_STORE_FORMAT 2
+
+/* What a backup's manifest says of a store. */
+typedef struct tsr_store_summary {
+    uint32_t format;     /* 1 when the store records none */
+    uint64_t records;    /* stored records (the counter "records") */
+    size_t logged;       /* acknowledged entries waiting in the ingest log */
+    uint64_t last_alert; /* last alert sequence handed out */
+} tsr_store_summary_t;
+
+/* Reads the summary of the store in envdir, opened read-only beside a
+ * collector that may be writing it. err names the directory and why. */
+int tsr_store_summary(const char *envdir, tsr_store_summary_t *out, struct tsr_error *err);
+
+/* Numbers the store's next alert after `after` at least (the alert
+ * sequence only ever rises): a restored store whose old collector went on
+ * alerting after the backup must not hand those numbers out again. Opens
+ * envdir itself (no collector may have it open). *last = the last
+ * sequence now. */
+int tsr_store_alerts_after(const char *envdir, uint64_t after, uint64_t *last,
+                           struct tsr_error *err);
+
+/* Alerts raised, by kind: counts[TSR_ALERT_LINKAGE...] (linkage.h). */
+int tsr_store_alert_counts(tsr_store_t *s, uint64_t counts[TSR_ALERT_KINDS + 1]);
+
 /* Opens (creating) the store. Returns 0 or a TSR_E* code with err filled. */
 int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, struct tsr_error *err);
 void tsr_store_close(tsr_store_t **s_p);

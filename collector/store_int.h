@@ -34,6 +34,12 @@ enum {
 
 #define S_RECORD_FORMAT 1
 
+/* meta: the store's format, u32 LE (TSR_STORE_FORMAT; store_version.c). */
+#define S_META_FORMAT "format_version"
+
+/* The names of the databases S_RECORDS..S_META. */
+extern const char *const tsr_store_db_names[S_NDBS];
+
 #define S_TALLY_MAX 64
 
 struct tsr_store {
@@ -147,5 +153,9 @@ int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val 
  * TSR_STORE_DRAIN_MAX entries; one call at least (it counts the log again
  * after a failed submit). */
 int tsr_store_drain_all(tsr_store_t *s, int64_t now);
+
+/* Checks the store's format at open (store_version.c): records it in a new
+ * store, migrates an older one, refuses a newer one (err says so). */
+int tsr_store_format_open(tsr_store_t *s, const char *dir, struct tsr_error *err);
 
 #endif

@@ -24,6 +24,8 @@ PACKAGES=(
   libsystemd-dev                       # sd_notify: the collector's Type=notify unit and watchdog
   debhelper help2man                   # make deb: Debian packages, man pages from --help
   lintian systemd                      # tests/package/check.sh: lintian, systemd-analyze
+  python3-prometheus-client            # the metrics test parses tessera stats --format prometheus
+  iproute2                             # the multi-host test: ip netns, veth pairs
 )
 
 if [ "$(id -u)" -eq 0 ]; then

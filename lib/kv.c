@@ -279,6 +279,17 @@ void tsr_kv_cursor_close(MDB_cursor *c)
         mdb_cursor_close(c);
 }
 
+int tsr_kv_copy(tsr_kv_t *kv, const char *to_dir)
+{
+    int rc = mdb_env_copy2(kv->env, to_dir, MDB_CP_COMPACT);
+    /* another process grew the map past ours: adopt its size, once or twice */
+    for (int i = 0; rc == MDB_MAP_RESIZED && i < 3; i++) {
+        mdb_env_set_mapsize(kv->env, 0);
+        rc = mdb_env_copy2(kv->env, to_dir, MDB_CP_COMPACT);
+    }
+    return rc == 0 ? 0 : s_err(rc, "mdb_env_copy2");
+}
+
 int tsr_kv_usage(tsr_kv_t *kv, size_t *map_size, size_t *used)
 {
     MDB_envinfo info;

@@ -597,7 +597,9 @@ static int s_check(char **argv)
     static s_agency_t ag[S_MAX_AGENCIES];
     size_t n_ag = 0, n = 0;
     s_expect_t *ex = NULL;
-    if (s_expect_load(argv[2], &key, ag, &n_ag, &ex, &n) != 0)
+    int loaded = s_expect_load(argv[2], &key, ag, &n_ag, &ex, &n);
+    tsr_netkey_clear(&key); /* the record ids are made: free its MAC context */
+    if (loaded != 0)
         return 1;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/db", argv[0]);

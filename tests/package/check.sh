@@ -116,7 +116,9 @@ expect_contains "collector.conf is a conffile" "$(dpkg-query -W -f='${Conffiles}
 expect_contains "the shipped config uses the state directory" "$(cat "$CONF")" "data_dir = $CDIR"
 
 echo "== systemd-analyze verify and security (exposure <= 2.0)"
-for unit in tessera-collector tessera-agent; do
+# the daemons, and the one-shot services of the backup and metrics timers
+for unit in tessera-collector tessera-agent tessera-collector-backup tessera-agent-backup \
+    tessera-collector-metrics; do
     file="/lib/systemd/system/$unit.service"
     [ -f "$file" ] && ok || fail "no $file"
     out=$(systemd-analyze verify "$file" 2>&1) && rc=0 || rc=$?
@@ -131,6 +133,12 @@ for unit in tessera-collector tessera-agent; do
         fail "$unit.service: exposure [${level:-none}] is not <= 2.0"
         echo "$out" >&2
     fi
+done
+
+for unit in tessera-collector-backup tessera-agent-backup tessera-collector-metrics; do
+    out=$(systemd-analyze verify "/lib/systemd/system/$unit.timer" 2>&1) && rc=0 || rc=$?
+    expect_eq "verify $unit.timer: exit code" "$rc" "0"
+    expect_eq "verify $unit.timer: nothing to say" "$out" ""
 done
 
 echo "== lintian (no errors)"

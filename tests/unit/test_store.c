@@ -912,11 +912,129 @@ static void test_audit_purge(void **state)
     tsr_store_close(&s);
 }
 
+/* Copies the fixture store of format 1 (tests/fixtures/make_store_v1.sh)
+ * into a directory of its own under s_dir. */
+static void s_fixture_copy(char *dir, size_t cap, const char *name)
+{
+    snprintf(dir, cap, "%s/%s", s_dir, name);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/tests/fixtures/store-v1/data.mdb %s/data.mdb",
+             TSR_TEST_SOURCE_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The store tessera 0.1.0 wrote (format 1, no version recorded) opens in
+ * this collector: migrated to format 2 once, every record and alert
+ * readable, the alerts counted by kind. */
+static void test_fixture_v1(void **state)
+{
+    (void)state;
+    char dir[256];
+    s_fixture_copy(dir, sizeof dir, "fixture-v1");
+    tsr_store_summary_t sum;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
+    assert_int_equal(sum.format, 1);
+    assert_int_equal(sum.records, 5);
+    assert_int_equal(sum.last_alert, 2);
+    assert_int_equal(sum.logged, 0);
+
+    tsr_store_opts_t o = {.kv = {.dir = dir}};
+    tsr_store_t *s;
+    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    assert_int_equal(tsr_store_counter(s, "records"), 5);
+    assert_int_equal(tsr_store_counter(s, "agency:leeds-school"), 2);
+    uint64_t kinds[TSR_ALERT_KINDS + 1];
+    memset(kinds, 0xff, sizeof kinds); /* every count is written */
+    assert_int_equal(tsr_store_alert_counts(s, kinds), 0);
+    assert_int_equal(kinds[TSR_ALERT_LINKAGE], 2);
+    assert_int_equal(kinds[TSR_ALERT_SPIKE], 0);
+    assert_int_equal(kinds[TSR_ALERT_CROSS_AREA], 0);
+    tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
+    assert_int_equal(tsr_store_alerts(s, 0, 100, NULL, NULL, &m.u.response), 0);
+    assert_int_equal(m.u.response.n_alerts, 2);
+    assert_int_equal(m.u.response.last_seq, 2);
+    const tsr_alert_t *a = &m.u.response.alerts[1];
+    assert_int_equal(a->seq, 2);
+    assert_int_equal(a->kind, TSR_ALERT_LINKAGE);
+    assert_int_equal(a->n_record_ids, 3);
+    assert_int_equal(a->n_areas, 2);
+    /* each linked record reads back whole: the phone token, an area of the
+     * cluster, reported in October 2026 (days 20727..20757) */
+    for (size_t i = 0; i < a->n_record_ids; i++) {
+        tsr_incident_t inc;
+        char agency[TSR_CLIENT_ID_MAX];
+        int64_t at;
+        assert_int_equal(tsr_store_get(s, a->record_ids[i], &inc, agency, &at), 0);
+        assert_true(!strcmp(inc.area_code, "E08000035") || !strcmp(inc.area_code, "E08000032"));
+        assert_true(inc.reported_day >= 20727 && inc.reported_day <= 20757);
+        assert_int_equal(inc.n_tokens, 1);
+        assert_string_equal(inc.tokens[0].kind, "phone");
+        assert_true(!strcmp(agency, "leeds-school") || !strcmp(agency, "leeds-police") ||
+                    !strcmp(agency, "bradford-school"));
+        assert_int_equal(tsr_store_record_cluster(s, a->record_ids[i]), a->cluster_id);
+    }
+    tsr_msg_clear(&m);
+    tsr_store_close(&s);
+    assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
+    assert_int_equal(sum.format, TSR_STORE_FORMAT);
+    /* opened again: nothing to migrate, the counts stand */
+    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    assert_int_equal(tsr_store_alert_counts(s, kinds), 0);
+    assert_int_equal(kinds[TSR_ALERT_LINKAGE], 2);
+    tsr_store_close(&s);
+}
+
+/* A store of a later format is refused, naming both versions, and left
+ * as it was. */
+static void test_format_newer(void **state)
+{
+    (void)state;
+    char dir[256];
+    s_fixture_copy(dir, sizeof dir, "fixture-newer");
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    uint8_t v99[4] = {99, 0, 0, 0};
+    MDB_val k = {14, "format_version"}, v = {4, v99};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    tsr_store_opts_t o = {.kv = {.dir = dir}};
+    tsr_store_t *s = NULL;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, &o, &err), TSR_ERANGE);
+    assert_null(s);
+    char msg[768];
+    tsr_error_format(&err, msg, sizeof msg);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s: format_version: this store is in format 99, newer than "
+             "this collector reads (formats 1 to %d)",
+             dir, TSR_STORE_FORMAT);
+    assert_non_null(strstr(msg, want));
+    tsr_store_summary_t sum;
+    assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
+    assert_int_equal(sum.format, 99);
+    assert_int_equal(sum.records, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_audit_purge),
         cmocka_unit_test(test_outcomes),
+        cmocka_unit_test(test_fixture_v1),
+        cmocka_unit_test(test_format_newer),
         cmocka_unit_test(test_network_keys),
         cmocka_unit_test(test_group_commit_and_indexes),
         cmocka_unit_test(test_prerejected_items_count),

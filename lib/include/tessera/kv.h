@@ -143,6 +143,14 @@ int tsr_kv_cursor_del(MDB_cursor *c);
 /* NULL is allowed. */
 void tsr_kv_cursor_close(MDB_cursor *c);
 
+/* A consistent, compacted copy of the environment into the directory
+ * to_dir (which must exist and hold no data.mdb): LMDB's mdb_env_copy2
+ * with MDB_CP_COMPACT, in one read transaction, so the copy is the store as
+ * one commit left it while writers go on. Works on an environment opened
+ * read-only beside the process that writes it; when that process has grown
+ * the map since, the mapping is adopted and the copy tried again. */
+int tsr_kv_copy(tsr_kv_t *kv, const char *to_dir);
+
 /* Current map size and bytes used (last page * page size). */
 int tsr_kv_usage(tsr_kv_t *kv, size_t *map_size, size_t *used);
 
