@@ -80,6 +80,16 @@ stop_collector() {
 }
 trap 'stop_collector; rm -rf "$TMP"' EXIT
 
+# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
+run_rc() {
+    local var=$1
+    shift
+    set +e
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    printf -v "$var" '%s' "$?"
+    set -e
+}
+
 # entries DATA_DIR DB: entries of a named LMDB database, read-only (mdb_stat),
 # once the collector has applied its ingest log (it does within milliseconds
 # of ingest going quiet while at most 64 entries wait, within 300 ms
