@@ -180,7 +180,7 @@ static void s_print_text(const tsr_alert_t *a)
             printf("  observed:  %s; %.4g a %s in the four weeks before\n", obs, a->expected,
                    weekly ? "week" : "day");
         else
-            printf("  observed:  %s; expected %.4g, upper bound %.4g\n", obs, a->expected,
+            printf("  observed:  %s; expected %.4g, threshold %.4g\n", obs, a->expected,
                    a->upperbound);
     }
     putchar('\n');

@@ -9,6 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 DATA="$TMP/data"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+EXTRA_CONF="log_level = info" # the "alert raised" lines (section 11)
 start_collector "$DATA"
 
 agency leeds-school school E08000035
@@ -235,6 +236,23 @@ expect_eq "a hidden count reads <5" \
     "$(jq -r 'select(.observed == null and (.summary | test("<5 reports") | not)) | .seq' <<<"$an" | wc -l)" "0"
 expect_eq "the same four records give one number in every alert" \
     "$(jq -r --arg d "$yday" 'select(.period == $d and .method != "farrington") | .observed' <<<"$an" | sort -u | wc -l)" "1"
+# each reads in user terms (issue 16): what was counted over which days, the
+# threshold and the method's name; the analyst's without the threshold
+monday=$(date -u -d "$yday -$(( ($(date -u -d "$yday" +%u) + 6) % 7 )) days" +%Y-%m-%d)
+w0=$(date -u -d "$monday -28 days" +%Y-%m-%d)
+w1=$(date -u -d "$monday -1 day" +%Y-%m-%d)
+c1=$(jq -c --arg d "$yday" 'select(.period == $d and .method == "c1" and .series == "area:E08000035")' <<<"$an")
+if [ "$(jq -r .observed_suppressed <<<"$c1")" = true ]; then
+    want="spike: Leeds (E08000035), day $yday: <5 reports (EARS C1)"
+else
+    want=$(printf 'spike: Leeds (E08000035), day %s: %s reports against %.1f a day in the four weeks %s to %s; EARS C1 flagged it (its threshold is made from exact counts, so it is not shown)' \
+        "$yday" "$(jq -r .observed <<<"$c1")" "$(jq -r .expected <<<"$c1")" "$w0" "$w1")
+fi
+expect_eq "the analyst's C1 alert reads in user terms" "$(jq -r .summary <<<"$c1")" "$want"
+d7=$(date -u -d "$yday -7 days" +%Y-%m-%d)
+d1=$(date -u -d "$yday -1 day" +%Y-%m-%d)
+expect_eq "the collector's C1 line: the days, the threshold, the method" \
+    "$(grep -cE "alert [0-9]+: spike: Leeds \(E08000035\), day $yday: 4 reports, expected [0-9]+\.[0-9] \(the mean of the 7 days $d7 to $d1\); EARS C1 flags more than [0-9]+\.[0-9] event=alert_raised" "$TMP/collector.log")" "1"
 set +e
 "$CLI" alerts "${LIAISON[@]}" --kind spike --since 0 --format json --state "$TMP/li.seq" \
     >"$TMP/out" 2>"$TMP/err"; rc=$?
