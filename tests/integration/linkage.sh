@@ -67,8 +67,28 @@ look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind pho
 expect_contains "unknown phone" "$look" "not known to the collector"
 cl=$("$CLI" cluster "${LIAISON[@]}" "$CID")
 expect_contains "cluster lists its records" "$cl" "cluster $CID: 4 records"
-expect_contains "cluster row" "$cl" "bradford-school   E08000032  2026-10-03  13_15  bank:uk,phone"
-expect_contains "what joins York" "$cl" "york-school       E06000014  2026-10-04  13_15  bank:uk  "
+# columns as wide as their widest cell (issue 16), two spaces between
+expect_contains "cluster row" "$cl" "bradford-school  E08000032  2026-10-03  13_15  bank:uk,phone  "
+expect_contains "what joins York" "$cl" "york-school      E06000014  2026-10-04  13_15  bank:uk        instagram  money    fake_peer_persona"
+expect_eq "cluster header" "$(sed -n 2p <<<"$cl" | tr -s ' ')" \
+    "record agency area reported age linked_by platforms demands tactics"
+# and for scripts: csv (a list quoted when it has a comma) and json
+cl=$("$CLI" cluster "${LIAISON[@]}" --format csv "$CID")
+expect_eq "cluster csv header" "$(head -n 1 <<<"$cl")" "record,agency,area,reported,age,linked_by,platforms,demands,tactics"
+expect_eq "cluster csv rows" "$(tail -n +2 <<<"$cl" | cut -d, -f2- | sort)" \
+"bradford-school,E08000032,2026-10-03,13_15,\"bank:uk,phone\",instagram,money,fake_peer_persona
+leeds-police,E08000035,2026-10-02,13_15,phone,instagram,money,fake_peer_persona
+leeds-school,E08000035,2026-10-01,13_15,phone,instagram,money,fake_peer_persona
+york-school,E06000014,2026-10-04,13_15,bank:uk,instagram,money,fake_peer_persona"
+cl=$("$CLI" cluster "${LIAISON[@]}" --format json "$CID")
+expect_eq "cluster json" "$(jq -c '[.cluster, (.records | length), (.records[] | select(.agency == "bradford-school") | .linked_by)]' <<<"$cl")" \
+    "[$CID,4,[\"bank:uk\",\"phone\"]]"
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone --format json "+447700900123")
+expect_eq "lookup json" "$(jq -c '[.kind, .value, .known, .cluster, .cluster_records, .areas, (.agencies | length), (.record_ids | length)]' <<<"$look")" \
+    "[\"phone\",\"+447700900123\",true,$CID,4,[\"E06000014\",\"E08000032\",\"E08000035\"],4,4]"
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone --format csv "07700 900999")
+expect_eq "lookup csv, not known" "$look" "kind,value,known,cluster,cluster_records,areas,agencies,first_reported,last_reported,record_ids
+phone,+447700900999,no,,,,,,,"
 
 # the record id of an alert resolves only at its agency
 rid=$(jq -r 'select(.seq == 3) | .record_ids[]' <<<"$out" | while read -r r; do
