@@ -200,10 +200,8 @@ int cli_cmd_lookup(int argc, char **argv)
         case 'N': next = optarg; break;
         case 'c': copts.default_country_code = optarg; break;
         case 'f':
-            if (cli_format_parse(optarg, &format) != 0) {
-                fprintf(stderr, "tessera lookup: --format %s: write table, csv or json\n", optarg);
+            if (cli_format_option("lookup", optarg, &format) != 0)
                 return 2;
-            }
             break;
         case 'h': fputs(s_lookup_usage, stdout); return 0;
         default: fputs(s_lookup_usage, stderr); return 2;
@@ -348,12 +346,12 @@ int cli_cmd_cluster(int argc, char **argv)
             fputs(s_cluster_usage, stdout);
             return 0;
         }
-        if (c == 'f' && cli_format_parse(optarg, &format) == 0)
+        if (c == 'f') {
+            if (cli_format_option("cluster", optarg, &format) != 0)
+                return 2;
             continue;
-        if (c == 'f')
-            fprintf(stderr, "tessera cluster: --format %s: write table, csv or json\n", optarg);
-        else
-            fputs(s_cluster_usage, stderr);
+        }
+        fputs(s_cluster_usage, stderr);
         return 2;
     }
     char *end;

@@ -28,6 +28,14 @@ int cli_format_parse(const char *name, cli_format_t *out)
     return -1;
 }
 
+int cli_format_option(const char *cmd, const char *name, cli_format_t *out)
+{
+    if (cli_format_parse(name, out) == 0)
+        return 0;
+    fprintf(stderr, "tessera %s: --format %s: write table, csv or json\n", cmd, name);
+    return 2;
+}
+
 int cli_table_new(cli_table_t **out, const cli_col_t *cols, size_t ncols)
 {
     cli_table_t *t = calloc(1, sizeof *t);

@@ -21,6 +21,10 @@ typedef enum { CLI_FORMAT_TABLE = 1, CLI_FORMAT_CSV, CLI_FORMAT_JSON } cli_forma
 /* "table", "csv" or "json" into *out: 0, or -1 for anything else. */
 int cli_format_parse(const char *name, cli_format_t *out);
 
+/* cli_format_parse for `tessera CMD --format NAME`: 0, or 2 (the usage
+ * exit code) after saying on stderr which names there are. */
+int cli_format_option(const char *cmd, const char *name, cli_format_t *out);
+
 typedef enum {
     CLI_COL_TEXT = 1, /* a string; "" is JSON null, "-" in a table */
     CLI_COL_INT,      /* a whole number in decimal; JSON integer ("" is null) */

@@ -89,6 +89,20 @@ submit_as leeds-01 "$TMP/leeds.jsonl"
 run_rc rc "$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" --format csv
 expect_eq "tessera stats: clean csv on stdout" "$rc/$(sed 1d "$TMP/out" | grep -c -v '^[a-z_:0-9.-]*,[0-9]*$')" "0/0"
 expect_eq "tessera stats: nothing on stderr" "$(cat "$TMP/err")" ""
+run_rc rc "$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" --format json
+expect_eq "tessera stats: json, counts as numbers" "$rc/$(jq -r '.[] | select(.counter == "agency:leeds-01") | .value | type' "$TMP/out")" "0/number"
+run_rc rc "$CLI" audit --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" --format json
+expect_eq "tessera audit: json" "$rc/$(jq -r '[.[] | select(.id == "admin-1")][0] | "\(.role) \(.request) \(.result_size | type)"' "$TMP/out")" \
+    "0/admin stats -> ok number"
+run_rc rc "$CLI" audit --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" --format xml
+expect_eq "an unknown format names the three" "$rc/$(cat "$TMP/err")" "2/tessera audit: --format xml: write table, csv or json"
+printf 'period,count\n' >"$TMP/series.csv"
+for d in $(seq 1 14); do printf '2026-01-%02d,%d\n' "$d" $((d % 3 + (d == 14 ? 9 : 0))); done >>"$TMP/series.csv"
+"$CLI" spikes backtest --method c1 --input "$TMP/series.csv" --format csv >"$TMP/bt.csv"
+"$CLI" spikes backtest --method c1 --input "$TMP/series.csv" --format json >"$TMP/bt.json"
+expect_eq "backtest json: the csv's rows" \
+    "$(jq -r '.[] | "\(.period),\(.observed),\(.expected),\(.upperbound),\(if .alarm then 1 else 0 end)"' "$TMP/bt.json")" \
+    "$(tail -n +2 "$TMP/bt.csv")"
 expect_eq "still only the key line on the collector's stdout" "$(wc -l <"$TMP/collector.out")" "1"
 stop_collector
 finish

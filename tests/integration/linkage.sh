@@ -57,6 +57,12 @@ out=$(alerts_json)
 expect_eq "growth alert" "$(jq -r 'select(.seq == 3) | "\(.cluster_id) \(.trigger)"' <<<"$out")" \
     "$CID new area E06000014"
 expect_eq "linked by bank and phone" "$(jq -r 'select(.seq == 3) | .token_kinds | join(",")' <<<"$out")" "bank:uk,phone"
+csv=$("$CLI" alerts "${LIAISON[@]}" --since 0 --format csv --state "$TMP/scratch.seq")
+expect_eq "alerts csv: header and one row each" "$(head -n 1 <<<"$csv")/$(wc -l <<<"$csv")" \
+    "seq,kind,created_at,cluster_id,series,method,period,observed,expected,threshold,areas,agencies,linked_by,record_ids,first_day,last_day,trigger,summary/4"
+expect_eq "alerts csv: lists quoted, as json has them" \
+    "$(sed -n 4p <<<"$csv" | cut -d, -f1,2,4-10)/$(sed -n 4p <<<"$csv" | grep -o ',"E06000014,E08000032,E08000035","bradford-school,leeds-police,leeds-school,york-school","bank:uk,phone",')" \
+    "3,linkage,$CID,,,,,,/,\"E06000014,E08000032,E08000035\",\"bradford-school,leeds-police,leeds-school,york-school\",\"bank:uk,phone\","
 
 # 3. lookup and cluster detail
 look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone "+447700900123")
