@@ -1492,8 +1492,16 @@ static int s_config_check(const char *config, const long *lines, const char *lev
  * FILE:LINE in err when it is wrong. */
 static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err)
 {
-    if (tsr_netkeys_parse(&s_netkeys, C.key_ids, err) == 0)
+    int rc = tsr_netkeys_parse(&s_netkeys, C.key_ids, err);
+    /* 0 is what a token without a key id carries (protobuf's default), so
+     * accepting it would let such tokens in */
+    for (size_t i = 0; rc == 0 && i < s_netkeys.n; i++)
+        if (s_netkeys.ids[i].key_id == 0)
+            rc = tsr_error_set(err, "", "0 is not a network key id: it is what a token without "
+                                        "one carries; write the id 'tessera-agent keygen' printed");
+    if (rc == 0)
         return 0;
+    s_netkeys.n = 0;
     tsr_error_at(err, config, s_key_line(lines, &C.key_ids));
     snprintf(err->field, sizeof err->field, "network.key_ids");
     return TSR_EINVAL;
@@ -1510,13 +1518,19 @@ static void s_netkeys_report(FILE *check, const tsr_store_t *store)
         bool pinned = false;
         if (store)
             tsr_store_network_keys(store, today, &pin, &pinned);
+        /* unset, the first agency to submit decides the network's key, even
+         * one holding a wrong key: every other agency's records would then be
+         * refused (issue 16) */
         if (check)
-            fprintf(check, "network key ids: [network] key_ids is not set: the first key id a "
-                           "record brings will be pinned in the store (set it to name yours)\n");
+            fprintf(check, "warning: [network] key_ids is not set: the first network key id a "
+                           "record brings will be pinned, and records under any other refused; "
+                           "whichever agency submits first decides, even with a wrong key. Set "
+                           "key_ids to the id 'tessera-agent keygen' printed\n");
         else if (!pinned)
             tsr_warn("collector", "[network] key_ids is not set: the first network key id a "
                      "record brings will be pinned, and records under any other refused; set "
-                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself");
+                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself "
+                     "(unset, whichever agency submits first decides, even with a wrong key)");
         return;
     }
     tsr_netkeys_format(&s_netkeys, text, sizeof text);

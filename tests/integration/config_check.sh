@@ -52,6 +52,8 @@ refused "a server key that cannot be made" 3 "server_key = $TMP/keys/server.secr
     "collector.server_key: '$TMP/keys/server.secret' does not exist, and a key pair is made only for a name ending in .key (NAME.key, with NAME.pub beside it)"
 refused "an unsafe variance, with its line" 5 '\n[disclosure]\nvariance = 1' \
     "disclosure.variance: '1' must be a number of at least 2 (less lets a few averaged queries pin a small count)"
+refused "key id 0" 4 '[network]\nkey_ids = 1857500892 until 2027-03-01, 0' \
+    "network.key_ids: 0 is not a network key id: it is what a token without one carries; write the id 'tessera-agent keygen' printed"
 run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" -n --data "$TMP/nowhere" --log-level loud
 expect_eq "--log-level named as the option" "$rc/$(cat "$TMP/err")" \
     "1/tessera-collector: --log-level: 'loud' is not a log level: write debug, info, warn or error"
@@ -69,6 +71,8 @@ CONF
 run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" -n --config "$TMP/good.conf"
 expect_eq "-n: a good config" "$rc/$(head -n 1 "$TMP/out")" \
     "0/config ok: data $DATA, ingest $INGEST, query $QUERY, alerts $ALERTS, 0 clients"
+expect_eq "-n: warns that key_ids is unset" "$(tail -n 1 "$TMP/out")" \
+    "warning: [network] key_ids is not set: the first network key id a record brings will be pinned, and records under any other refused; whichever agency submits first decides, even with a wrong key. Set key_ids to the id 'tessera-agent keygen' printed"
 expect_eq "-n: created nothing" "$([ -e "$DATA" ] && echo made || echo none)" "none"
 
 # --- the first start: the key pair named plainly; logs on stderr only ----------------------
@@ -76,6 +80,8 @@ EXTRA_CONF=$'log_level = info\n[spikes]\ndaily_methods = c3, c1'
 start_collector "$DATA"
 expect_contains "first start names both key files" "$(cat "$TMP/collector.log")" \
     "info collector: created the server key pair: secret key $DATA/collector.key, public key $DATA/collector.pub (give the .pub file to agents and clients)"
+expect_contains "start warns that key_ids is unset" "$(cat "$TMP/collector.log")" \
+    "warn collector: [network] key_ids is not set: the first network key id a record brings will be pinned, and records under any other refused; set key_ids to the id 'tessera-agent keygen' printed to choose it yourself (unset, whichever agency submits first decides, even with a wrong key)"
 expect_eq "stdout holds the public key line only" "$(sed 's/: .*//' "$TMP/collector.out")" "server public key"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
 staff admin
