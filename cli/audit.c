@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "table.h"
-#include "tessera/err.h"
 #include "tessera/record.h"
 
 static const char s_usage[] =
@@ -95,13 +94,7 @@ int cli_cmd_audit(int argc, char **argv)
             snprintf(size, sizeof size, "%" PRIu64, e->result_size);
             trc = cli_table_add(t, (const char *[]){when, e->id, e->role, e->request, size});
         }
-        if (trc == 0)
-            trc = cli_table_print(t, format, stdout);
-        cli_table_destroy(&t);
-        if (trc != 0) {
-            fprintf(stderr, "tessera audit: %s\n", tsr_strerror(trc));
-            rc = 1;
-        }
+        rc = cli_table_finish("audit", &t, trc, format);
     }
     tsr_msg_clear(&reply);
     return rc;

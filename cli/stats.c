@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tessera/err.h"
-
 #include "cli.h"
 #include "table.h"
 
@@ -61,13 +59,7 @@ int cli_cmd_stats(int argc, char **argv)
             snprintf(v, sizeof v, "%llu", (unsigned long long)r->counters[i].value);
             rc = cli_table_add(t, (const char *[]){r->counters[i].name, v});
         }
-        if (rc == 0)
-            rc = cli_table_print(t, format, stdout);
-        cli_table_destroy(&t);
-        if (rc != 0) {
-            fprintf(stderr, "tessera stats: %s\n", tsr_strerror(rc));
-            exit_code = 1;
-        }
+        exit_code = cli_table_finish("stats", &t, rc, format);
     }
     tsr_msg_clear(&reply);
     return exit_code;

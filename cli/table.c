@@ -75,6 +75,16 @@ size_t cli_table_rows(const cli_table_t *t)
     return t->rows;
 }
 
+int cli_table_finish(const char *cmd, cli_table_t **t_p, int rc, cli_format_t f)
+{
+    if (rc == 0)
+        rc = cli_table_print(*t_p, f, stdout);
+    cli_table_destroy(t_p);
+    if (rc != 0)
+        fprintf(stderr, "tessera %s: %s\n", cmd, tsr_strerror(rc));
+    return rc != 0;
+}
+
 void cli_table_destroy(cli_table_t **t_p)
 {
     cli_table_t *t = *t_p;

@@ -60,6 +60,11 @@ json_t *cli_table_json(const cli_table_t *t);
  * or the JSON array, indented. Returns 0, TSR_ENOMEM or TSR_EIO. */
 int cli_table_print(const cli_table_t *t, cli_format_t f, FILE *fp);
 
+/* The end of a command's rows: when rc (of filling *t_p) is 0 prints them
+ * in format f to stdout; destroys *t_p either way; on a failure says so as
+ * "tessera CMD: why". Returns the exit code: 0, or 1. */
+int cli_table_finish(const char *cmd, cli_table_t **t_p, int rc, cli_format_t f);
+
 /* Frees t and sets *t_p to NULL; NULL is fine. */
 void cli_table_destroy(cli_table_t **t_p);
 

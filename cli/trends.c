@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "table.h"
-#include "tessera/err.h"
 #include "tessera/record.h"
 
 static const char s_usage[] =
@@ -169,11 +168,7 @@ static void s_print(const tsr_response_t *r, size_t n_by, const char *format, co
                                                                             : "Total",
                                                      cli_cell_text(t, sizeof t, &r->cells[i], r->k,
                                                                    false)});
-        if (rc == 0)
-            rc = cli_table_print(tab, CLI_FORMAT_TABLE, stdout);
-        cli_table_destroy(&tab);
-        if (rc != 0)
-            fprintf(stderr, "tessera trends: %s\n", tsr_strerror(rc));
+        cli_table_finish("trends", &tab, rc, CLI_FORMAT_TABLE);
     } else {
         s_print_cross(r, dims);
     }

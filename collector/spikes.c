@@ -369,15 +369,8 @@ static void p_describe(char *out, size_t cap, const char *series)
 /* The method's name as the docs give it: "EARS C3", "Farrington flexible". */
 static const char *p_method_title(const char *method)
 {
-    if (!strcmp(method, "c1"))
-        return "EARS C1";
-    if (!strcmp(method, "c2"))
-        return "EARS C2";
-    if (!strcmp(method, "c3"))
-        return "EARS C3";
-    if (!strcmp(method, "farrington"))
-        return "Farrington flexible";
-    return method;
+    const char *title = tsr_spike_method_title(method);
+    return title ? title : method;
 }
 
 /* What a spike alert's expectation and threshold were made from, in words

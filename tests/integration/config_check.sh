@@ -59,15 +59,7 @@ expect_eq "--log-level named as the option" "$rc/$(cat "$TMP/err")" \
     "1/tessera-collector: --log-level: 'loud' is not a log level: write debug, info, warn or error"
 
 # a config that passes -n starts, and -n creates nothing
-cat >"$TMP/good.conf" <<CONF
-[collector]
-data_dir = $DATA
-ingest_endpoint = $INGEST
-query_endpoint = $QUERY
-alerts_endpoint = $ALERTS
-[spikes]
-daily_methods = c3, c1
-CONF
+EXTRA_CONF=$'[spikes]\ndaily_methods = c3, c1' collector_conf "$DATA" >"$TMP/good.conf"
 run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" -n --config "$TMP/good.conf"
 expect_eq "-n: a good config" "$rc/$(head -n 1 "$TMP/out")" \
     "0/config ok: data $DATA, ingest $INGEST, query $QUERY, alerts $ALERTS, 0 clients"
