@@ -61,8 +61,9 @@ static tsr_ckm_table_t s_ckm;
 #define S_MIN_VARIANCE 2.0
 
 static const tsr_config_key_t s_keys[] = {
-    {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, "tessera-data", 0, 0, false,
-     "directory for the LMDB environment, keys and authorized_clients"},
+    {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, NULL, 0, 0, false,
+     "directory for the LMDB environment, keys and authorized_clients (required unless --data "
+     "names it)"},
     {"collector", "ingest_endpoint", TSR_CONFIG_STRING, &C.ingest_endpoint, "tcp://127.0.0.1:7701",
      0, 0, false, "where agents submit (ROUTER, CURVE)"},
     {"collector", "query_endpoint", TSR_CONFIG_STRING, &C.query_endpoint, "tcp://127.0.0.1:7702", 0,
@@ -1894,7 +1895,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!config && !data) {
-        /* no silent ./tessera-data in whatever directory this was started from */
+        /* no data directory made in whatever directory this was started from */
         fprintf(stderr, "tessera-collector: say where the collector keeps its data: --data DIR "
                         "(for example --data /var/lib/tessera), or --config FILE whose [collector] "
                         "data_dir names it (see deploy/collector.conf); nothing was started\n");
@@ -1913,6 +1914,12 @@ int main(int argc, char **argv)
                     : tsr_config_defaults(s_keys, &err);
     if (rc == 0)
         rc = s_config_check(config, lines, level, &methods, &err);
+    if (rc == 0 && !data && !C.data_dir) {
+        tsr_error_at(&err, config, 0);
+        rc = tsr_error_set(&err, "collector.data_dir",
+                           "not set: name the data directory ([collector] data_dir = "
+                           "/var/lib/tessera-collector) or pass --data DIR");
+    }
     if (rc != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         tsr_config_free(s_keys);

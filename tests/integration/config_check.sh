@@ -32,6 +32,11 @@ expect_eq "bare: refused, naming --data and --config" "$rc/$(cat "$TMP/err")" "2
 run_rc rc bash -c 'cd "$1" && shift && exec timeout 10 "$@"' _ "$TMP/cwd" "$COLLECTOR" "${ALLOW_ROOT[@]}" -n
 expect_eq "bare -n: refused too" "$rc/$(cat "$TMP/err")" "2/$BARE"
 expect_eq "bare: nothing in the current directory" "$(ls -A "$TMP/cwd")" ""
+printf '[collector]\nlog_level = warn\n' >"$TMP/nodata.conf"
+run_rc rc bash -c 'cd "$1" && shift && exec timeout 10 "$@"' _ "$TMP/cwd" "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/nodata.conf"
+expect_eq "a config without data_dir: refused too" "$rc/$(cat "$TMP/err")" \
+    "1/tessera-collector: $TMP/nodata.conf: collector.data_dir: not set: name the data directory ([collector] data_dir = /var/lib/tessera-collector) or pass --data DIR"
+expect_eq "still nothing in the current directory" "$(ls -A "$TMP/cwd")" ""
 expect_contains "--help says one is needed" "$("$COLLECTOR" --help)" \
     "usage: tessera-collector (--config FILE | --data DIR | both) [-n]"
 
