@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "cli.h"
+#include "table.h"
 #include "tessera/client.h"
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
@@ -31,7 +32,7 @@
 static const char s_usage[] =
     "usage: tessera alerts --server-key COLLECTOR.pub --key NAME.key [--follow]\n"
     "                      [--since SEQ] [--state FILE] [--kind linkage|spike|cross-area|all]\n"
-    "                      [--format text|json] [--collector ENDPOINT] [--alerts ENDPOINT]\n"
+    "                      [--format text|csv|json] [--collector ENDPOINT] [--alerts ENDPOINT]\n"
     "\n"
     "Prints the alerts raised since the last one you saw, then exits; with\n"
     "--follow keeps printing new ones as the collector raises them, reconnecting\n"
@@ -48,7 +49,8 @@ static const char s_usage[] =
     "  --kind K              linkage, spike, cross-area or all (default: all you may\n"
     "                        see). Analysts see spike and cross-area alerts of their\n"
     "                        areas, with counts below the disclosure threshold hidden\n"
-    "  --format F            text (default) or json, one alert per line\n"
+    "  --format F            text (default; table is the same), csv (a header, then\n"
+    "                        one row per alert) or json (one alert per line)\n"
     "  --alerts ENDPOINT     the alert stream (default tcp://127.0.0.1:7703)\n" CLI_CONN_USAGE;
 
 #define S_PAGE 500 /* alerts per query */
@@ -64,7 +66,8 @@ static void s_on_signal(int sig)
 typedef struct {
     cli_conn_opts_t co;
     const char *state_path;
-    bool json;
+    bool json, csv;
+    bool csv_header; /* written */
     int kind; /* 0 all */
     uint64_t last;
     void *ctx;
@@ -180,7 +183,7 @@ static void s_print_text(const tsr_alert_t *a)
             printf("  observed:  %s; %.4g a %s in the four weeks before\n", obs, a->expected,
                    weekly ? "week" : "day");
         else
-            printf("  observed:  %s; expected %.4g, upper bound %.4g\n", obs, a->expected,
+            printf("  observed:  %s; expected %.4g, threshold %.4g\n", obs, a->expected,
                    a->upperbound);
     }
     putchar('\n');
@@ -247,6 +250,70 @@ static void s_print_json(const tsr_alert_t *a)
     json_decref(o);
 }
 
+/* One alert as a CSV row (the header before the first): lists
+ * comma-separated inside their field, empty where a kind has no value. */
+static void s_print_csv(s_alerts_t *s, const tsr_alert_t *a)
+{
+    static const char header[] = "seq,kind,created_at,cluster_id,series,method,period,observed,"
+                                 "expected,threshold,areas,agencies,linked_by,record_ids,"
+                                 "first_day,last_day,trigger,summary";
+    if (!s->csv_header) {
+        puts(header);
+        s->csv_header = true;
+    }
+    char *buf = NULL, *lists[4] = {NULL, NULL, NULL, NULL};
+    size_t len;
+    bool linkage = a->kind == TSR_ALERT_LINKAGE, shown = !linkage && !a->observed_suppressed;
+    char hex[2 * TSR_RECORD_ID_LEN + 1], when[32], cid[24] = "", period[11] = "", obs[24] = "",
+         exp[32] = "", thr[32] = "", d1[11] = "", d2[11] = "";
+    for (int l = 0; l < 4; l++) {
+        FILE *fp = open_memstream(&lists[l], &len);
+        if (!fp)
+            goto out;
+        size_t n = l == 0 ? a->n_areas : l == 1 ? a->n_agencies : l == 2 ? a->n_token_kinds
+                                                                        : a->n_record_ids;
+        for (size_t i = 0; i < n; i++)
+            fprintf(fp, "%s%s", i ? "," : "",
+                    l == 0   ? a->areas[i]
+                    : l == 1 ? a->agencies[i]
+                    : l == 2 ? a->token_kinds[i]
+                             : tsr_hex_encode(hex, a->record_ids[i], TSR_RECORD_ID_LEN));
+        fclose(fp);
+    }
+    s_time(when, a->created_at);
+    if (linkage) {
+        snprintf(cid, sizeof cid, "%" PRIu64, a->cluster_id);
+        cli_day(d1, a->first_day);
+        cli_day(d2, a->last_day);
+    } else {
+        cli_day(period, a->period_day);
+    }
+    if (shown) {
+        snprintf(obs, sizeof obs, "%" PRIu64, a->observed);
+        snprintf(exp, sizeof exp, "%.4g", a->expected);
+        if (a->upperbound != 0)
+            snprintf(thr, sizeof thr, "%.4g", a->upperbound);
+    }
+    FILE *row = open_memstream(&buf, &len);
+    if (!row)
+        goto out;
+    const char *cells[] = {NULL, s_kind_name(a->kind), when, cid,
+                           linkage ? "" : a->series, linkage ? "" : a->method, period, obs, exp,
+                           thr, lists[0], lists[1], lists[2], lists[3], d1, d2,
+                           a->kind == TSR_ALERT_SPIKE ? "" : a->trigger, a->summary};
+    fprintf(row, "%" PRIu64, a->seq);
+    for (size_t i = 1; i < sizeof cells / sizeof cells[0]; i++) {
+        fputc(',', row);
+        cli_csv_field(row, cells[i], false);
+    }
+    fclose(row);
+    puts(buf);
+out:
+    free(buf);
+    for (int l = 0; l < 4; l++)
+        free(lists[l]);
+}
+
 /* Remembers that everything up to seq has been dealt with. */
 static int s_advance(s_alerts_t *s, uint64_t seq)
 {
@@ -265,6 +332,8 @@ static int s_show(s_alerts_t *s, const tsr_alert_t *a)
     if (s->kind == 0 || s->kind == a->kind) {
         if (s->json)
             s_print_json(a);
+        else if (s->csv)
+            s_print_csv(s, a);
         else
             s_print_text(a);
         fflush(stdout);
@@ -485,7 +554,8 @@ int cli_cmd_alerts(int argc, char **argv)
         default: fputs(s_usage, stderr); return 2;
         }
     }
-    if (optind != argc || (strcmp(format, "text") && strcmp(format, "json"))) {
+    if (optind != argc || (strcmp(format, "text") && strcmp(format, "table") &&
+                           strcmp(format, "csv") && strcmp(format, "json"))) {
         fputs(s_usage, stderr);
         return 2;
     }
@@ -503,6 +573,7 @@ int cli_cmd_alerts(int argc, char **argv)
     if (!cli_conn_complete(&s.co, "alerts"))
         return 2;
     s.json = !strcmp(format, "json");
+    s.csv = !strcmp(format, "csv");
     if (!s.state_path) {
         size_t n = strlen(s.co.key);
         if (n > 4 && !strcmp(s.co.key + n - 4, ".key"))

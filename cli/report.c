@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "cli.h"
+#include "tessera/spike.h"
 #include "tessera/client.h"
 #include "tessera/codes.h"
 #include "tessera/err.h"
@@ -392,17 +393,10 @@ static void s_grid(FILE *fp, s_report_t *rep, const char *title, const char *dim
 /* The alerts' method, for people. */
 static const char *s_method(const char *m)
 {
-    if (!strcmp(m, "c1"))
-        return "EARS C1";
-    if (!strcmp(m, "c2"))
-        return "EARS C2";
-    if (!strcmp(m, "c3"))
-        return "EARS C3";
-    if (!strcmp(m, "ears"))
-        return "EARS (several areas)";
-    if (!strcmp(m, "farrington"))
-        return "Farrington flexible";
-    return m;
+    const char *title = tsr_spike_method_title(m);
+    if (title)
+        return title;
+    return !strcmp(m, "ears") ? "EARS (several areas)" : m;
 }
 
 /* A sub-series ("contact_platform:x") for people: "contact platform X

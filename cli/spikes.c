@@ -2,6 +2,9 @@
  * series file, so analysts can try the methods on their own data and anyone
  * can check them against R's surveillance package. */
 #include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,7 @@
 
 static const char s_usage[] =
     "usage: tessera spikes backtest --method c1|c2|c3|farrington --input SERIES.csv\n"
-    "                               [--format csv|table] [parameters]\n"
+    "                               [--format csv|table|json] [parameters]\n"
     "\n"
     "Runs a spike detection method over a series and prints, for every period\n"
     "with enough history: period,observed,expected,upperbound,alarm. The methods\n"
@@ -56,6 +59,49 @@ static bool s_parse_int(const char *s, int *out)
     long v = strtol(s, &end, 10);
     *out = (int)v;
     return *s && !*end && v >= 0 && v < 100000;
+}
+
+/* v as JSON: a number; NA (NaN) null; an infinity (C3 over a constant
+ * baseline) "Inf" or "-Inf" as R writes it, JSON having no such number. */
+static json_t *s_json_num(double v)
+{
+    if (isnan(v))
+        return json_null();
+    if (isinf(v))
+        return json_string(v > 0 ? "Inf" : "-Inf");
+    return json_real(v);
+}
+
+/* The evaluated periods as a JSON array of objects: the same fields as the
+ * CSV, numbers as numbers, NA as null. Returns the exit code. */
+static int s_print_json(const tsr_series_t *s, const tsr_spike_point_t *out, const char *method)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < s->n; i++) {
+        if (!out[i].evaluated)
+            continue;
+        char day[11];
+        json_t *o = json_object();
+        json_array_append_new(arr, o);
+        json_object_set_new(o, "period", json_string(tsr_day_format(day, s->day[i])));
+        json_object_set_new(o, "observed", json_integer((json_int_t)s->count[i]));
+        json_object_set_new(o, "expected", s_json_num(out[i].expected));
+        json_object_set_new(o, "upperbound", s_json_num(out[i].upperbound));
+        json_object_set_new(o, "alarm", out[i].alarm == TSR_ALARM_NA
+                                            ? json_null()
+                                            : json_boolean(out[i].alarm == TSR_ALARM_YES));
+    }
+    char *text = arr ? json_dumps(arr, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) : NULL;
+    bool ok = text != NULL;
+    if (ok)
+        puts(text);
+    else
+        fprintf(stderr, "tessera spikes: out of memory\n");
+    if (arr && json_array_size(arr) == 0)
+        fprintf(stderr, "tessera spikes: %zu periods are not enough history for %s\n", s->n, method);
+    free(text);
+    json_decref(arr);
+    return ok ? 0 : 1;
 }
 
 int cli_cmd_spikes(int argc, char **argv)
@@ -131,7 +177,7 @@ int cli_cmd_spikes(int argc, char **argv)
     bool farrington = method && !strcmp(method, "farrington");
     bool ears = method && (!strcmp(method, "c1") || !strcmp(method, "c2") || !strcmp(method, "c3"));
     if (!ok || !input || !(farrington || ears) || optind != argc ||
-        (strcmp(format, "csv") && strcmp(format, "table"))) {
+        (strcmp(format, "csv") && strcmp(format, "table") && strcmp(format, "json"))) {
         fprintf(stderr, "tessera spikes backtest: %s\n\n%s",
                 !ok ? "a parameter is not a valid number"
                     : !(farrington || ears) ? "--method must be c1, c2, c3 or farrington"
@@ -172,6 +218,12 @@ int cli_cmd_spikes(int argc, char **argv)
         free(out);
         tsr_series_free(&s);
         return rc == TSR_EINVAL ? 2 : 1;
+    }
+    if (!strcmp(format, "json")) {
+        rc = s_print_json(&s, out, method);
+        free(out);
+        tsr_series_free(&s);
+        return rc;
     }
     bool table = !strcmp(format, "table");
     printf(table ? "%-10s  %8s  %12s  %12s  %s\n" : "%s,%s,%s,%s,%s\n", "period", "observed",

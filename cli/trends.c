@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "table.h"
 #include "tessera/record.h"
 
 static const char s_usage[] =
@@ -117,12 +118,15 @@ static void s_print_cross(const tsr_response_t *r, const char **dims)
     for (size_t i = 0; i < r->n_cells; i++)
         at[s_slot(rows, nr, r->cells[i].keys[0]) * nc + s_slot(cols, nc, r->cells[i].keys[1])] =
             &r->cells[i];
-    int w = (int)strlen(dims[0]);
+    /* every column as wide as its name or widest count, none cut */
+    int w = (int)strlen(dims[0]), cw = 5; /* "Total" */
     for (size_t i = 0; i < nr; i++)
         w = (int)strlen(rows[i]) > w ? (int)strlen(rows[i]) : w;
+    for (size_t j = 0; j < nc; j++)
+        cw = (int)strlen(cols[j]) > cw ? (int)strlen(cols[j]) : cw;
     printf("%-*s", w, dims[0]);
     for (size_t j = 0; j < nc; j++)
-        printf(" %12.12s", cols[j][0] ? cols[j] : "Total");
+        printf("  %*s", cw, cols[j][0] ? cols[j] : "Total");
     putchar('\n');
     for (size_t i = 0; i < nr; i++) {
         printf("%-*s", w, rows[i][0] ? rows[i] : "Total");
@@ -130,7 +134,7 @@ static void s_print_cross(const tsr_response_t *r, const char **dims)
             char t[32] = "";
             if (at[i * nc + j])
                 cli_cell_text(t, sizeof t, at[i * nc + j], r->k, false);
-            printf(" %12s", t);
+            printf("  %*s", cw, t);
         }
         putchar('\n');
     }
@@ -156,10 +160,15 @@ static void s_print(const tsr_response_t *r, size_t n_by, const char *format, co
         return;
     }
     if (n_by == 1) {
-        printf("%-24s %8s\n", dims[0], "count");
-        for (size_t i = 0; i < r->n_cells; i++)
-            printf("%-24s %8s\n", r->cells[i].keys[0][0] ? r->cells[i].keys[0] : "Total",
-                   cli_cell_text(t, sizeof t, &r->cells[i], r->k, false));
+        const cli_col_t tcols[] = {{dims[0], CLI_COL_TEXT, false}, {"count", CLI_COL_TEXT, true}};
+        cli_table_t *tab = NULL;
+        int rc = cli_table_new(&tab, tcols, 2);
+        for (size_t i = 0; rc == 0 && i < r->n_cells; i++)
+            rc = cli_table_add(tab, (const char *[]){r->cells[i].keys[0][0] ? r->cells[i].keys[0]
+                                                                            : "Total",
+                                                     cli_cell_text(t, sizeof t, &r->cells[i], r->k,
+                                                                   false)});
+        cli_table_finish("trends", &tab, rc, CLI_FORMAT_TABLE);
     } else {
         s_print_cross(r, dims);
     }

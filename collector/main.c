@@ -24,6 +24,7 @@
 #include "histo.h"
 #include "ratelimit.h"
 #include "refusals.h"
+#include "settings.h"
 #include "store.h"
 #include "tessera/auth.h"
 #include "tessera/ckm.h"
@@ -62,8 +63,9 @@ static tsr_ckm_table_t s_ckm;
 #define S_MIN_VARIANCE 2.0
 
 static const tsr_config_key_t s_keys[] = {
-    {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, "tessera-data", 0, 0, false,
-     "directory for the LMDB environment, keys and authorized_clients"},
+    {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, NULL, 0, 0, false,
+     "directory for the LMDB environment, keys and authorized_clients (required unless --data "
+     "names it)"},
     {"collector", "ingest_endpoint", TSR_CONFIG_STRING, &C.ingest_endpoint, "tcp://127.0.0.1:7701",
      0, 0, false, "where agents submit (ROUTER, CURVE)"},
     {"collector", "query_endpoint", TSR_CONFIG_STRING, &C.query_endpoint, "tcp://127.0.0.1:7702", 0,
@@ -158,18 +160,24 @@ static void s_on_signal(int sig)
 }
 
 static const char s_usage[] =
-    "usage: tessera-collector [--config FILE] [--data DIR] [-n] [--log-level LEVEL]\n"
-    "                         [--allow-root]\n"
-    "       tessera-collector backup|restore ... (see tessera-collector backup --help)\n"
+    "usage: tessera-collector (--config FILE | --data DIR | both) [-n]
+"
+    "                         [--log-level LEVEL] [--allow-root]
+"
+    "       tessera-collector backup|restore ... (see tessera-collector backup --help)
+"
     "\n"
-    "Runs the regional collector. With no config it uses local defaults: data in\n"
-    "./tessera-data (created with the server key pair and an empty\n"
-    "authorized_clients), agents on tcp://127.0.0.1:7701, queries on :7702,\n"
-    "linkage alerts published on :7703.\n"
+    "Runs the regional collector. It needs --data or --config (one of them names\n"
+    "the data directory; without either it refuses). Unset settings take local\n"
+    "defaults: agents on tcp://127.0.0.1:7701, queries on :7702, linkage alerts\n"
+    "published on :7703. A new data directory gets the server key pair\n"
+    "(collector.key, collector.pub) and an empty authorized_clients.\n"
     "\n"
     "  --config FILE  INI config (see deploy/collector.conf)\n"
     "  --data DIR     data directory (overrides data_dir)\n"
-    "  -n             check the config and the client list, then exit\n"
+    "  -n             check the config (every value start checks: endpoints,\n"
+    "                 methods, log level, ...), the files' modes and the\n"
+    "                 client list, then exit, creating nothing\n"
     "  --log-level L  debug, info, warn or error\n"
     "  --allow-root   run even as root (for tests and demos only: run it as a\n"
     "                 dedicated unprivileged user)\n"
@@ -1407,35 +1415,124 @@ out:
 
 /* --- start-up ------------------------------------------------------------------ */
 
-/* Builds the perturbation table from [disclosure], refusing unsafe values. */
-static int s_ckm_build(const char *config)
+static bool s_exists(const char *path);
+static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err);
+
+/* The line of config the key whose value is at dest was set on (0: its
+ * default stands, or there is no file). */
+static long s_key_line(const long *lines, const void *dest)
 {
-    char *end = NULL, why[256] = "";
+    for (size_t i = 0; s_keys[i].name; i++)
+        if (s_keys[i].dest == dest)
+            return lines[i];
+    return 0;
+}
+
+/* Fills err with "FILE:LINE: FIELD: why" for the key at dest (FILE is
+ * "defaults" without a config) and returns TSR_EINVAL. */
+static int s_key_error(tsr_error_t *err, const char *config, const long *lines, const void *dest,
+                       const char *why)
+{
+    for (size_t i = 0; s_keys[i].name; i++)
+        if (s_keys[i].dest == dest) {
+            char field[64];
+            snprintf(field, sizeof field, "%s.%s", s_keys[i].section, s_keys[i].name);
+            tsr_error_at(err, config ? config : "defaults", lines[i]);
+            return tsr_error_set(err, field, "%s", why);
+        }
+    return tsr_error_set(err, "", "%s", why);
+}
+
+/* Builds the perturbation table from [disclosure], refusing unsafe values
+ * into err (FILE:LINE of the value at fault, or of the last of the three
+ * set when it is their combination). */
+static int s_ckm_build(const char *config, const long *lines, tsr_error_t *err)
+{
+    char *end = NULL, why[256] = "", what[512];
     double v = strtod(C.variance, &end);
-    if (end == C.variance || *end != '\0' || !(v >= S_MIN_VARIANCE))
-        snprintf(why, sizeof why, "variance = %s: must be a number of at least %.0f (less lets a "
-                 "few averaged queries pin a small count)", C.variance, S_MIN_VARIANCE);
-    else if (tsr_ckm_table_build(&s_ckm, (unsigned)C.max_deviation, v, (unsigned)C.k - 1, why,
-                                 sizeof why) != 0)
-        ; /* why says it */
-    else
+    if (end == C.variance || *end != '\0' || !(v >= S_MIN_VARIANCE)) {
+        snprintf(why, sizeof why, "'%s' must be a number of at least %.0f (less lets a few "
+                 "averaged queries pin a small count)", C.variance, S_MIN_VARIANCE);
+        return s_key_error(err, config, lines, &C.variance, why);
+    }
+    if (tsr_ckm_table_build(&s_ckm, (unsigned)C.max_deviation, v, (unsigned)C.k - 1, why,
+                            sizeof why) == 0)
         return 0;
-    fprintf(stderr, "tessera-collector: %s: [disclosure] k = %ld, max_deviation = %ld, "
-            "variance = %s: %s\n", config ? config : "defaults", C.k, C.max_deviation,
-            C.variance, why);
-    return 1;
+    long line = s_key_line(lines, &C.k);
+    const void *last = &C.k;
+    if (s_key_line(lines, &C.max_deviation) > line) {
+        line = s_key_line(lines, &C.max_deviation);
+        last = &C.max_deviation;
+    }
+    if (s_key_line(lines, &C.variance) > line)
+        last = &C.variance;
+    snprintf(what, sizeof what, "k = %ld, max_deviation = %ld, variance = %s: %s", C.k,
+             C.max_deviation, C.variance, why);
+    return s_key_error(err, config, lines, last, what);
+}
+
+/* Every check of the configured values that the key table cannot make, so
+ * that -n refuses what start would, before anything is created: the three
+ * endpoints (bindable, and not the same twice), [spikes] daily_methods,
+ * log_level (and --log-level, `level`), the server key's name, the
+ * perturbation's parameters and [network] key_ids. Fills *methods.
+ * Returns 0, or TSR_EINVAL with err = FILE:LINE: FIELD: why. */
+static int s_config_check(const char *config, const long *lines, const char *level,
+                          tsr_settings_methods_t *methods, tsr_error_t *err)
+{
+    char why[512];
+    char *const *eps[] = {&C.ingest_endpoint, &C.query_endpoint, &C.alerts_endpoint};
+    for (size_t i = 0; i < 3; i++) {
+        if (tsr_settings_endpoint_check(*eps[i], why, sizeof why) != 0)
+            return s_key_error(err, config, lines, eps[i], why);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(*eps[i], *eps[j])) {
+                snprintf(why, sizeof why, "'%s' is already the %s: each needs its own", *eps[i],
+                         j == 0 ? "ingest_endpoint" : "query_endpoint");
+                return s_key_error(err, config, lines, eps[i], why);
+            }
+    }
+    if (tsr_settings_methods_parse(C.daily_methods, methods, why, sizeof why) != 0)
+        return s_key_error(err, config, lines, &C.daily_methods, why);
+    tsr_log_level_t lvl;
+    if (tsr_log_parse_level(C.log_level, &lvl) != 0) {
+        snprintf(why, sizeof why, "'%s' is not a log level: write debug, info, warn or error",
+                 C.log_level);
+        return s_key_error(err, config, lines, &C.log_level, why);
+    }
+    if (level && tsr_log_parse_level(level, &lvl) != 0) {
+        tsr_error_at(err, NULL, 0);
+        return tsr_error_set(err, "--log-level",
+                             "'%s' is not a log level: write debug, info, warn or error", level);
+    }
+    size_t n = strlen(C.server_key);
+    if (n && (n < 5 || strcmp(C.server_key + n - 4, ".key") != 0) && !s_exists(C.server_key)) {
+        snprintf(why, sizeof why, "'%s' does not exist, and a key pair is made only for a name "
+                 "ending in .key (NAME.key, with NAME.pub beside it)", C.server_key);
+        return s_key_error(err, config, lines, &C.server_key, why);
+    }
+    if (s_ckm_build(config, lines, err) != 0)
+        return TSR_EINVAL;
+    if (C.key_ids && s_netkeys_load(config, lines, err) != 0)
+        return TSR_EINVAL;
+    return 0;
 }
 
 /* Parses [network] key_ids (set in the file: config is not NULL), naming
  * FILE:LINE in err when it is wrong. */
 static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err)
 {
-    size_t i = 0;
-    while (s_keys[i].name && s_keys[i].dest != &C.key_ids)
-        i++;
-    if (tsr_netkeys_parse(&s_netkeys, C.key_ids, err) == 0)
+    int rc = tsr_netkeys_parse(&s_netkeys, C.key_ids, err);
+    /* 0 is what a token without a key id carries (protobuf's default), so
+     * accepting it would let such tokens in */
+    for (size_t i = 0; rc == 0 && i < s_netkeys.n; i++)
+        if (s_netkeys.ids[i].key_id == 0)
+            rc = tsr_error_set(err, "", "0 is not a network key id: it is what a token without "
+                                        "one carries; write the id 'tessera-agent keygen' printed");
+    if (rc == 0)
         return 0;
-    tsr_error_at(err, config, lines[i]);
+    s_netkeys.n = 0;
+    tsr_error_at(err, config, s_key_line(lines, &C.key_ids));
     snprintf(err->field, sizeof err->field, "network.key_ids");
     return TSR_EINVAL;
 }
@@ -1451,13 +1548,19 @@ static void s_netkeys_report(FILE *check, const tsr_store_t *store)
         bool pinned = false;
         if (store)
             tsr_store_network_keys(store, today, &pin, &pinned);
+        /* unset, the first agency to submit decides the network's key, even
+         * one holding a wrong key: every other agency's records would then be
+         * refused (issue 16) */
         if (check)
-            fprintf(check, "network key ids: [network] key_ids is not set: the first key id a "
-                           "record brings will be pinned in the store (set it to name yours)\n");
+            fprintf(check, "warning: [network] key_ids is not set: the first network key id a "
+                           "record brings will be pinned, and records under any other refused; "
+                           "whichever agency submits first decides, even with a wrong key. Set "
+                           "key_ids to the id 'tessera-agent keygen' printed\n");
         else if (!pinned)
             tsr_warn("collector", "[network] key_ids is not set: the first network key id a "
                      "record brings will be pinned, and records under any other refused; set "
-                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself");
+                     "key_ids to the id 'tessera-agent keygen' printed to choose it yourself "
+                     "(unset, whichever agency submits first decides, even with a wrong key)");
         return;
     }
     tsr_netkeys_format(&s_netkeys, text, sizeof text);
@@ -1517,7 +1620,8 @@ static int s_bootstrap(char *key_path, size_t cap)
                     tsr_error_format(&err, msg, sizeof msg));
             return -1;
         }
-        tsr_info("collector", "created server key pair %s / .pub", stem);
+        tsr_info("collector", "created the server key pair: secret key %s, public key %s.pub "
+                 "(give the .pub file to agents and clients)", key_path, stem);
     }
     return 0;
 }
@@ -1784,8 +1888,20 @@ static void s_service_ready(const tsr_authlist_t *list)
 /* What the collector and its commands start with: the refusal of root,
  * then the config (or the defaults) into C, lines[] the line of each key,
  * and --data over data_dir. Says why not on stderr and returns 1, or 0. */
-static int s_config_start(const char *config, const char *data, bool allow_root, long *lines)
+/* What every start (the daemon, -n, backup, restore) does first: refuse root
+ * and a bare start, load the config and check every value a start uses
+ * (s_config_check), with its file and line. 0, or 1/2 (the exit code) after
+ * saying why. */
+static int s_config_start(const char *config, const char *data, bool allow_root,
+                          const char *level, long *lines, tsr_settings_methods_t *methods)
 {
+    if (!config && !data) {
+        /* no data directory made in whatever directory this was started from */
+        fprintf(stderr, "tessera-collector: say where the collector keeps its data: --data DIR "
+                        "(for example --data /var/lib/tessera), or --config FILE whose [collector] "
+                        "data_dir names it (see deploy/collector.conf); nothing was started\n");
+        return 2;
+    }
     tsr_error_t err;
     char msg[768], why[TSR_FSMODE_WHY_MAX];
     if (tsr_fsmode_refuse_root("tessera-collector", allow_root, why, sizeof why) != 0) {
@@ -1795,10 +1911,17 @@ static int s_config_start(const char *config, const char *data, bool allow_root,
     tsr_error_clear(&err);
     int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
                     : tsr_config_defaults(s_keys, &err);
-    if (rc == 0 && C.key_ids && s_netkeys_load(config, lines, &err) != 0)
-        rc = TSR_EINVAL;
+    if (rc == 0)
+        rc = s_config_check(config, lines, level, methods, &err);
+    if (rc == 0 && !data && !C.data_dir) {
+        tsr_error_at(&err, config, 0);
+        rc = tsr_error_set(&err, "collector.data_dir",
+                           "not set: name the data directory ([collector] data_dir = "
+                           "/var/lib/tessera-collector) or pass --data DIR");
+    }
     if (rc != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        tsr_config_free(s_keys);
         return 1;
     }
     if (data) {
@@ -1876,9 +1999,11 @@ static int s_cmd_backup(int argc, char **argv)
         fputs(s_backup_usage, stderr);
         return 2;
     }
-    long lines[sizeof s_keys / sizeof s_keys[0]];
-    if (s_config_start(config, data, allow_root, lines) != 0)
-        return 1;
+    long lines[sizeof s_keys / sizeof s_keys[0]] = {0};
+    tsr_settings_methods_t methods;
+    int started = s_config_start(config, data, allow_root, NULL, lines, &methods);
+    if (started != 0)
+        return started;
     tsr_error_t err;
     char msg[768], key[4096], pub[4096], auth[4096];
     tsr_error_clear(&err);
@@ -1936,23 +2061,19 @@ int main(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
-    long lines[sizeof s_keys / sizeof s_keys[0]];
-    if (s_config_start(config, data, allow_root, lines) != 0)
-        return 1;
+    long lines[sizeof s_keys / sizeof s_keys[0]] = {0};
+    tsr_settings_methods_t methods;
+    int started = s_config_start(config, data, allow_root, level, lines, &methods);
+    if (started != 0)
+        return started;
     tsr_error_t err;
     char msg[768];
     int rc = 0;
     tsr_error_clear(&err);
     tsr_log_level_t lvl;
-    if (tsr_log_parse_level(level ? level : C.log_level, &lvl) != 0) {
-        fprintf(stderr, "tessera-collector: log level '%s' is not debug, info, warn or error\n",
-                level ? level : C.log_level);
-        return 1;
-    }
+    tsr_log_parse_level(level ? level : C.log_level, &lvl); /* checked above */
     tsr_log_set_level(lvl);
     s_debug = lvl == TSR_LOG_DEBUG;
-    if (s_ckm_build(config) != 0)
-        return 1;
     if (C.syslog && !check_only)
         tsr_log_open_syslog("tessera-collector");
 
@@ -2006,9 +2127,9 @@ int main(int argc, char **argv)
                                   .map_step = (size_t)C.map_step_mib * MIB,
                                   .map_max = (size_t)C.map_max_mib * MIB}};
     tsr_spikes_defaults(&so.spikes);
-    so.spikes.c1 = strstr(C.daily_methods, "c1") != NULL;
-    so.spikes.c2 = strstr(C.daily_methods, "c2") != NULL;
-    so.spikes.c3 = strstr(C.daily_methods, "c3") != NULL;
+    so.spikes.c1 = methods.c1;
+    so.spikes.c2 = methods.c2;
+    so.spikes.c3 = methods.c3;
     so.spikes.farrington = C.farrington;
     so.spikes.recent_days = (int)C.recent_days;
     so.spikes.recent_weeks = (int)C.recent_weeks;

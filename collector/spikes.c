@@ -366,44 +366,82 @@ static void p_describe(char *out, size_t cap, const char *series)
     snprintf(out, cap, "%s (%s)%s%s", name ? name : code, code, rest ? " " : "", rest ? rest + 1 : "");
 }
 
+/* The method's name as the docs give it: "EARS C3", "Farrington flexible". */
+static const char *p_method_title(const char *method)
+{
+    const char *title = tsr_spike_method_title(method);
+    return title ? title : method;
+}
+
+/* What a spike alert's expectation and threshold were made from, in words
+ * (DETECTION.md; the numbers are R surveillance's, only explained here):
+ * the baseline days of day t, and for C3 why its threshold can sit below
+ * the expectation. */
+static void p_explain(const tsr_alert_t *a, char *out, size_t cap)
+{
+    char d1[11], d2[11], d3[11], d4[11], d5[11];
+    int32_t t = a->period_day;
+    const char *m = a->method;
+    if (!strcmp(m, "c1"))
+        snprintf(out, cap, "expected %.1f (the mean of the 7 days %s to %s); EARS C1 flags more "
+                 "than %.1f", a->expected, tsr_day_format(d1, t - 7), tsr_day_format(d2, t - 1),
+                 a->upperbound);
+    else if (!strcmp(m, "c2"))
+        snprintf(out, cap, "expected %.1f (the mean of the 7 days %s to %s, the two days before "
+                 "left out); EARS C2 flags more than %.1f", a->expected,
+                 tsr_day_format(d1, t - 9), tsr_day_format(d2, t - 3), a->upperbound);
+    else if (!strcmp(m, "c3"))
+        snprintf(out, cap, "expected %.1f (the mean of the 7 days %s to %s); EARS C3 adds up how "
+                 "far %s, %s and %s each rose over their own 7-day baselines, so the rises of "
+                 "the two days before carry over: after them, more than %.1f on %s passed its "
+                 "threshold", a->expected, tsr_day_format(d1, t - 9), tsr_day_format(d2, t - 3),
+                 tsr_day_format(d3, t - 2), tsr_day_format(d4, t - 1), tsr_day_format(d5, t),
+                 a->upperbound, d5);
+    else if (!strcmp(m, "farrington"))
+        snprintf(out, cap, "expected %.1f (from the same weeks of earlier years); Farrington "
+                 "flexible flags more than %.1f", a->expected, a->upperbound);
+    else
+        snprintf(out, cap, "expected %.1f, threshold %.1f (%s)", a->expected, a->upperbound, m);
+}
+
 void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
 {
-    char what[160], day[11], obs[32];
+    char what[160], day[11], why[384];
     p_describe(what, sizeof what, a->series);
     tsr_day_format(day, a->period_day);
-    if (k > 0 && a->observed < k)
-        snprintf(obs, sizeof obs, "<%u", k);
-    else
-        snprintf(obs, sizeof obs, "%llu", (unsigned long long)a->observed);
-    if (a->kind == TSR_ALERT_CROSS_AREA)
-        snprintf(out, cap, "cross-area: %s, %s %s: %s", what,
-                 strlen(a->method) > 0 && !strcmp(a->method, "farrington") ? "week of" : "day",
-                 day, a->trigger);
-    else if (k > 0 && a->observed < k) /* the bound would tell how many */
-        snprintf(out, cap, "spike: %s, %s %s: %s reports (%s)", what,
-                 !strcmp(a->method, "farrington") ? "week of" : "day", day, obs, a->method);
-    else
-        snprintf(out, cap, "spike: %s, %s %s: %s reports, expected %.1f, upper bound %.1f (%s)",
-                 what, !strcmp(a->method, "farrington") ? "week of" : "day", day, obs,
-                 a->expected, a->upperbound, a->method);
+    const char *period = !strcmp(a->method, "farrington") ? "week of" : "day";
+    if (a->kind == TSR_ALERT_CROSS_AREA) {
+        snprintf(out, cap, "cross-area: %s, %s %s: %s", what, period, day, a->trigger);
+    } else if (k > 0 && a->observed < k) { /* the bound would tell how many */
+        snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, period, day, k,
+                 p_method_title(a->method));
+    } else {
+        p_explain(a, why, sizeof why);
+        snprintf(out, cap, "spike: %s, %s %s: %llu reports, %s", what, period, day,
+                 (unsigned long long)a->observed, why);
+    }
 }
 
 void tsr_spikes_summary_released(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
 {
-    char what[160], day[11];
+    char what[160], day[11], d1[11], d2[11];
     p_describe(what, sizeof what, a->series);
     tsr_day_format(day, a->period_day);
     bool weekly = !strcmp(a->method, "farrington");
+    const char *period = weekly ? "week of" : "day";
+    /* the four whole ISO weeks before the period's week (main.c, s_alert_release) */
+    int32_t before = tsr_day_week_monday(a->period_day) - 28;
     if (a->kind == TSR_ALERT_CROSS_AREA)
-        snprintf(out, cap, "cross-area: %s, %s %s: %s", what, weekly ? "week of" : "day", day,
-                 a->trigger);
+        snprintf(out, cap, "cross-area: %s, %s %s: %s", what, period, day, a->trigger);
     else if (a->observed_suppressed)
-        snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, weekly ? "week of" : "day",
-                 day, k, a->method);
+        snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, period, day, k,
+                 p_method_title(a->method));
     else
         snprintf(out, cap, "spike: %s, %s %s: %llu reports against %.1f a %s in the four weeks "
-                 "before (%s)", what, weekly ? "week of" : "day", day,
-                 (unsigned long long)a->observed, a->expected, weekly ? "week" : "day", a->method);
+                 "%s to %s; %s flagged it (its threshold is made from exact counts, so it is not "
+                 "shown)", what, period, day, (unsigned long long)a->observed, a->expected,
+                 weekly ? "week" : "day", tsr_day_format(d1, before),
+                 tsr_day_format(d2, before + 27), p_method_title(a->method));
 }
 
 /* Raises a spike alert unless this series, method and period had one. */

@@ -228,6 +228,12 @@ static bool s_keys_ok(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_
         return true;
     tsr_netkeys_t acc;
     tsr_store_network_keys(s, day, &acc, NULL);
+    if (!s->configured && !s->pinned && inc->tokens[0].key_id == 0) {
+        /* 0 is a token without a key id (protobuf's default): never pinned */
+        snprintf(d, cap, "token under network key id 0, which no network key has; this "
+                         "collector pins none yet (set [network] key_ids)");
+        return false;
+    }
     if (!s->configured && !s->pinned) {
         if (!s->pin_pending) {
             s->pin_pending = true;

@@ -845,3 +845,13 @@ void tsr_series_free(tsr_series_t *s)
     free(s->count);
     memset(s, 0, sizeof *s);
 }
+
+const char *tsr_spike_method_title(const char *method)
+{
+    static const char *const names[][2] = {
+        {"c1", "EARS C1"}, {"c2", "EARS C2"}, {"c3", "EARS C3"}, {"farrington", "Farrington flexible"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(method, names[i][0]))
+            return names[i][1];
+    return NULL;
+}

@@ -67,6 +67,10 @@ static uint64_t s_rand(void)
 static const char *const s_areas[] = {"E08000035", "E08000032", "E06000014", "E06000065",
                                       "E08000034", "E08000036", "E08000033", "E06000010"};
 
+/* The network key id every token claims: one network, and not 0 (a token
+ * without a key id, which collectors refuse). */
+#define S_KEY_ID 1
+
 /* Token t (a number) as 32 bytes. */
 static void s_token(uint8_t out[TSR_TOKEN_LEN], uint64_t t)
 {
@@ -96,6 +100,7 @@ static void s_record(tsr_incident_t *inc, uint64_t id, uint64_t pool)
     static const char *const kinds[] = {"handle:instagram", "phone", "bank:uk"};
     for (int t = 0; t < 3; t++) {
         snprintf(inc->tokens[t].kind, TSR_KIND_MAX, "%s", kinds[t]);
+        inc->tokens[t].key_id = S_KEY_ID;
         uint64_t tok = s_rand() % 100 < 5 ? s_rand() % pool : (1ull << 40) + id * 3 + (uint64_t)t;
         s_token(inc->tokens[t].token, tok * 3 + (uint64_t)t); /* kinds never share a token */
     }
@@ -147,7 +152,7 @@ static int s_ingest_run(const char *dir, bool linkage, long n, double *secs)
         double *lat = malloc(L * sizeof *lat);
         size_t known = 0;
         for (size_t i = 0; i < L; i++) {
-            tsr_token_t t = {.kind = "phone"};
+            tsr_token_t t = {.kind = "phone", .key_id = S_KEY_ID};
             s_token(t.token, (i % 2 ? s_rand() % (uint64_t)pool : (1ull << 50) + i) * 3 + 1);
             tsr_response_t r;
             memset(&r, 0, sizeof r);
@@ -204,6 +209,7 @@ static int s_alerts(tsr_conn_t *agent, tsr_conn_t *sub, int n, int first, int ga
             s_record(&inc[k], (1ull << 60) + (uint64_t)i * 2 + (uint64_t)k, 1);
             snprintf(inc[k].area_code, sizeof inc[k].area_code, "%s", s_areas[k]);
             inc[k].n_tokens = 1;
+            inc[k].tokens[0].key_id = S_KEY_ID;
             s_token(inc[k].tokens[0].token, (1ull << 55) + (uint64_t)i);
             inc[k].reported_day = tsr_day_today();
         }
@@ -284,7 +290,7 @@ static int s_live(char **argv, int n)
     /* lookups over CURVE: known and unknown tokens */
     double *lk = malloc((size_t)n * sizeof *lk);
     for (int i = 0; i < n; i++) {
-        tsr_token_t t = {.kind = "phone"};
+        tsr_token_t t = {.kind = "phone", .key_id = S_KEY_ID};
         s_token(t.token, i % 2 ? (1ull << 55) + (uint64_t)(i / 2) : (1ull << 58) + (uint64_t)i);
         tsr_msg_t req = {.kind = TSR_MSG_QUERY}, reply;
         req.u.query.request_id = (uint64_t)i + 1;

@@ -48,18 +48,24 @@ start_collector() {
     return 1
 }
 
-start_collector_once() {
-    local data="$1"
-    : >"$TMP/collector.out"
-    cat >"$TMP/collector.conf" <<CONF
+# collector_conf DATA_DIR: the config start_collector uses: DATA_DIR, the
+# endpoints, log_level = warn, then EXTRA_CONF
+collector_conf() {
+    cat <<CONF
 [collector]
-data_dir = $data
+data_dir = $1
 ingest_endpoint = $INGEST
 query_endpoint = $QUERY
 alerts_endpoint = $ALERTS
 log_level = warn
 ${EXTRA_CONF:-}
 CONF
+}
+
+start_collector_once() {
+    local data="$1"
+    : >"$TMP/collector.out"
+    collector_conf "$data" >"$TMP/collector.conf"
     "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/collector.conf" >"$TMP/collector.out" 2>>"$TMP/collector.log" &
     COLLECTOR_PID=$!
     # START_WAIT_S (default 10): how long it may take to listen
@@ -79,6 +85,16 @@ stop_collector() {
     fi
 }
 trap 'stop_collector; rm -rf "$TMP"' EXIT
+
+# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
+run_rc() {
+    local var=$1
+    shift
+    set +e
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    printf -v "$var" '%s' "$?"
+    set -e
+}
 
 # entries DATA_DIR DB: entries of a named LMDB database, read-only (mdb_stat),
 # once the collector has applied its ingest log (it does within milliseconds

@@ -9,6 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 DATA="$TMP/data"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
+EXTRA_CONF="log_level = info" # the "alert raised" lines (section 11)
 start_collector "$DATA"
 
 agency leeds-school school E08000035
@@ -56,6 +57,12 @@ out=$(alerts_json)
 expect_eq "growth alert" "$(jq -r 'select(.seq == 3) | "\(.cluster_id) \(.trigger)"' <<<"$out")" \
     "$CID new area E06000014"
 expect_eq "linked by bank and phone" "$(jq -r 'select(.seq == 3) | .token_kinds | join(",")' <<<"$out")" "bank:uk,phone"
+csv=$("$CLI" alerts "${LIAISON[@]}" --since 0 --format csv --state "$TMP/scratch.seq")
+expect_eq "alerts csv: header and one row each" "$(head -n 1 <<<"$csv")/$(wc -l <<<"$csv")" \
+    "seq,kind,created_at,cluster_id,series,method,period,observed,expected,threshold,areas,agencies,linked_by,record_ids,first_day,last_day,trigger,summary/4"
+expect_eq "alerts csv: lists quoted, as json has them" \
+    "$(sed -n 4p <<<"$csv" | cut -d, -f1,2,4-10)/$(sed -n 4p <<<"$csv" | grep -o ',"E06000014,E08000032,E08000035","bradford-school,leeds-police,leeds-school,york-school","bank:uk,phone",')" \
+    "3,linkage,$CID,,,,,,/,\"E06000014,E08000032,E08000035\",\"bradford-school,leeds-police,leeds-school,york-school\",\"bank:uk,phone\","
 
 # 3. lookup and cluster detail
 look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone "+447700900123")
@@ -66,8 +73,28 @@ look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind pho
 expect_contains "unknown phone" "$look" "not known to the collector"
 cl=$("$CLI" cluster "${LIAISON[@]}" "$CID")
 expect_contains "cluster lists its records" "$cl" "cluster $CID: 4 records"
-expect_contains "cluster row" "$cl" "bradford-school   E08000032  2026-10-03  13_15  bank:uk,phone"
-expect_contains "what joins York" "$cl" "york-school       E06000014  2026-10-04  13_15  bank:uk  "
+# columns as wide as their widest cell (issue 16), two spaces between
+expect_contains "cluster row" "$cl" "bradford-school  E08000032  2026-10-03  13_15  bank:uk,phone  "
+expect_contains "what joins York" "$cl" "york-school      E06000014  2026-10-04  13_15  bank:uk        instagram  money    fake_peer_persona"
+expect_eq "cluster header" "$(sed -n 2p <<<"$cl" | tr -s ' ')" \
+    "record agency area reported age linked_by platforms demands tactics"
+# and for scripts: csv (a list quoted when it has a comma) and json
+cl=$("$CLI" cluster "${LIAISON[@]}" --format csv "$CID")
+expect_eq "cluster csv header" "$(head -n 1 <<<"$cl")" "record,agency,area,reported,age,linked_by,platforms,demands,tactics"
+expect_eq "cluster csv rows" "$(tail -n +2 <<<"$cl" | cut -d, -f2- | sort)" \
+"bradford-school,E08000032,2026-10-03,13_15,\"bank:uk,phone\",instagram,money,fake_peer_persona
+leeds-police,E08000035,2026-10-02,13_15,phone,instagram,money,fake_peer_persona
+leeds-school,E08000035,2026-10-01,13_15,phone,instagram,money,fake_peer_persona
+york-school,E06000014,2026-10-04,13_15,bank:uk,instagram,money,fake_peer_persona"
+cl=$("$CLI" cluster "${LIAISON[@]}" --format json "$CID")
+expect_eq "cluster json" "$(jq -c '[.cluster, (.records | length), (.records[] | select(.agency == "bradford-school") | .linked_by)]' <<<"$cl")" \
+    "[$CID,4,[\"bank:uk\",\"phone\"]]"
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone --format json "+447700900123")
+expect_eq "lookup json" "$(jq -c '[.kind, .value, .known, .cluster, .cluster_records, .areas, (.agencies | length), (.record_ids | length)]' <<<"$look")" \
+    "[\"phone\",\"+447700900123\",true,$CID,4,[\"E06000014\",\"E08000032\",\"E08000035\"],4,4]"
+look=$("$CLI" lookup "${LIAISON[@]}" --network-key "$TMP/network.key" --kind phone --format csv "07700 900999")
+expect_eq "lookup csv, not known" "$look" "kind,value,known,cluster,cluster_records,areas,agencies,first_reported,last_reported,record_ids
+phone,+447700900999,no,,,,,,,"
 
 # the record id of an alert resolves only at its agency
 rid=$(jq -r 'select(.seq == 3) | .record_ids[]' <<<"$out" | while read -r r; do
@@ -235,6 +262,23 @@ expect_eq "a hidden count reads <5" \
     "$(jq -r 'select(.observed == null and (.summary | test("<5 reports") | not)) | .seq' <<<"$an" | wc -l)" "0"
 expect_eq "the same four records give one number in every alert" \
     "$(jq -r --arg d "$yday" 'select(.period == $d and .method != "farrington") | .observed' <<<"$an" | sort -u | wc -l)" "1"
+# each reads in user terms (issue 16): what was counted over which days, the
+# threshold and the method's name; the analyst's without the threshold
+monday=$(date -u -d "$yday -$(( ($(date -u -d "$yday" +%u) + 6) % 7 )) days" +%Y-%m-%d)
+w0=$(date -u -d "$monday -28 days" +%Y-%m-%d)
+w1=$(date -u -d "$monday -1 day" +%Y-%m-%d)
+c1=$(jq -c --arg d "$yday" 'select(.period == $d and .method == "c1" and .series == "area:E08000035")' <<<"$an")
+if [ "$(jq -r .observed_suppressed <<<"$c1")" = true ]; then
+    want="spike: Leeds (E08000035), day $yday: <5 reports (EARS C1)"
+else
+    want=$(printf 'spike: Leeds (E08000035), day %s: %s reports against %.1f a day in the four weeks %s to %s; EARS C1 flagged it (its threshold is made from exact counts, so it is not shown)' \
+        "$yday" "$(jq -r .observed <<<"$c1")" "$(jq -r .expected <<<"$c1")" "$w0" "$w1")
+fi
+expect_eq "the analyst's C1 alert reads in user terms" "$(jq -r .summary <<<"$c1")" "$want"
+d7=$(date -u -d "$yday -7 days" +%Y-%m-%d)
+d1=$(date -u -d "$yday -1 day" +%Y-%m-%d)
+expect_eq "the collector's C1 line: the days, the threshold, the method" \
+    "$(grep -cE "alert [0-9]+: spike: Leeds \(E08000035\), day $yday: 4 reports, expected [0-9]+\.[0-9] \(the mean of the 7 days $d7 to $d1\); EARS C1 flags more than [0-9]+\.[0-9] event=alert_raised" "$TMP/collector.log")" "1"
 set +e
 "$CLI" alerts "${LIAISON[@]}" --kind spike --since 0 --format json --state "$TMP/li.seq" \
     >"$TMP/out" 2>"$TMP/err"; rc=$?

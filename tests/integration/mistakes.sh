@@ -29,15 +29,6 @@ export_file() {
         case_line "$2-$i" 3 "$4" "[{\"kind\":\"phone\",\"value\":\"+4477009$(printf %05d "$i")\"}]"
     done >"$1"
 }
-# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
-run_rc() {
-    local var=$1
-    shift
-    set +e
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    printf -v "$var" '%s' "$?"
-    set -e
-}
 
 # --- the collector knows its network key: [network] key_ids ----------------
 cat >"$TMP/bad.conf" <<CONF

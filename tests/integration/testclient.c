@@ -180,9 +180,9 @@ static void s_synthetic(tsr_incident_t *inc, uint32_t id)
     memcpy(inc->tokens[0].token, &id, sizeof id);
     /* the network key id the tokens claim: TSR_TEST_KEY_ID when a test
      * runs real agents beside this client (their collector accepts one id
-     * only), else 0 */
+     * only), else 1 (0 is a token without one, which collectors refuse) */
     const char *kid = getenv("TSR_TEST_KEY_ID");
-    inc->tokens[0].key_id = kid ? (uint32_t)strtoul(kid, NULL, 10) : 0;
+    inc->tokens[0].key_id = kid ? (uint32_t)strtoul(kid, NULL, 10) : 1;
 }
 
 static double s_now(void)

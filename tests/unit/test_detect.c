@@ -173,12 +173,60 @@ static void test_summary_for_analysts(void **state)
                      .upperbound = 2.1};
     snprintf(a.series, sizeof a.series, "area:E08000035/tactic:webcam_capture");
     snprintf(a.method, sizeof a.method, "c2");
-    char out[256];
+    char out[512];
     tsr_spikes_summary(&a, 5, out, sizeof out);
     assert_string_equal(out, "spike: Leeds (E08000035) tactic:webcam_capture, day 2026-11-23: <5 "
-                             "reports (c2)");
+                             "reports (EARS C2)");
     tsr_spikes_summary(&a, 0, out, sizeof out);
-    assert_non_null(strstr(out, ": 3 reports"));
+    assert_string_equal(out, "spike: Leeds (E08000035) tactic:webcam_capture, day 2026-11-23: 3 "
+                             "reports, expected 0.4 (the mean of the 7 days 2026-11-14 to "
+                             "2026-11-20, the two days before left out); EARS C2 flags more than "
+                             "2.1");
+    /* the released text: a count of four whole weeks, no threshold */
+    a.observed = 7;
+    a.expected = 0.5;
+    a.upperbound = 0;
+    tsr_spikes_summary_released(&a, 5, out, sizeof out);
+    assert_string_equal(out, "spike: Leeds (E08000035) tactic:webcam_capture, day 2026-11-23: 7 "
+                             "reports against 0.5 a day in the four weeks 2026-10-26 to "
+                             "2026-11-22; EARS C2 flagged it (its threshold is made from exact "
+                             "counts, so it is not shown)");
+    a.observed_suppressed = true;
+    tsr_spikes_summary_released(&a, 5, out, sizeof out);
+    assert_string_equal(out, "spike: Leeds (E08000035) tactic:webcam_capture, day 2026-11-23: <5 "
+                             "reports (EARS C2)");
+}
+
+/* Issue 16: "3 reports, expected 3.1, upper bound 0.9" read as nonsense. C3's
+ * bound carries the rises of the two days before; the text says so, with
+ * every day named, and the numbers as R gives them. */
+static void test_summary_explains_each_method(void **state)
+{
+    (void)state;
+    tsr_alert_t a = {.kind = TSR_ALERT_SPIKE, .period_day = DAY, .observed = 3, .expected = 3.1,
+                     .upperbound = 0.9};
+    snprintf(a.series, sizeof a.series, "area:E08000035");
+    char out[512];
+    snprintf(a.method, sizeof a.method, "c3");
+    tsr_spikes_summary(&a, 0, out, sizeof out);
+    assert_string_equal(out, "spike: Leeds (E08000035), day 2026-11-23: 3 reports, expected 3.1 "
+                             "(the mean of the 7 days 2026-11-14 to 2026-11-20); EARS C3 adds up "
+                             "how far 2026-11-21, 2026-11-22 and 2026-11-23 each rose over their "
+                             "own 7-day baselines, so the rises of the two days before carry "
+                             "over: after them, more than 0.9 on 2026-11-23 passed its threshold");
+    snprintf(a.method, sizeof a.method, "c1");
+    a.expected = 1.25;
+    a.upperbound = 4.04;
+    tsr_spikes_summary(&a, 0, out, sizeof out);
+    assert_string_equal(out, "spike: Leeds (E08000035), day 2026-11-23: 3 reports, expected 1.2 "
+                             "(the mean of the 7 days 2026-11-16 to 2026-11-22); EARS C1 flags "
+                             "more than 4.0");
+    snprintf(a.method, sizeof a.method, "farrington");
+    a.period_day = DAY - 7;
+    tsr_spikes_summary(&a, 0, out, sizeof out);
+    assert_string_equal(out, "spike: Leeds (E08000035), week of 2026-11-16: 3 reports, expected "
+                             "1.2 (from the same weeks of earlier years); Farrington flexible "
+                             "flags more than 4.0");
 }
 
 static int s_setup(void **state)
@@ -192,6 +240,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst_across_three_areas),
         cmocka_unit_test(test_summary_for_analysts),
+        cmocka_unit_test(test_summary_explains_each_method),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
 }

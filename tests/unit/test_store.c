@@ -220,6 +220,16 @@ static void test_network_keys(void **state)
     assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
     tsr_store_network_keys(s, today, &got, &pinned);
     assert_int_equal(got.n, 0);
+    /* key id 0 is a token without one: refused, never pinned (issue 16) */
+    s_incident(&inc, 9, 1, "E08000035");
+    inc.tokens[0].key_id = 0;
+    assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_WRONG_NETWORK_KEY);
+    assert_string_equal(detail, "token under network key id 0, which no network key has; this "
+                                "collector pins none yet (set [network] key_ids)");
+    tsr_store_network_keys(s, today, &got, &pinned);
+    assert_int_equal(got.n, 0);
+    assert_false(pinned);
     s_incident(&inc, 2, 1, "E08000035");
     inc.tokens[0].key_id = 1857500892u;
     assert_int_equal(s_at(s, &a, &inc, now, &reason, detail), TSR_OUTCOME_ACCEPTED);
@@ -233,7 +243,7 @@ static void test_network_keys(void **state)
     assert_int_equal(reason, TSR_REJECT_WRONG_NETWORK_KEY);
     assert_string_equal(detail, "token under network key id 1974342276; this collector accepts "
                                 "only 1857500892");
-    assert_int_equal(tsr_store_counter(s, "rejected:wrong_network_key"), 1);
+    assert_int_equal(tsr_store_counter(s, "rejected:wrong_network_key"), 2);
     assert_int_equal(tsr_store_counter(s, "records"), 2);
     tsr_store_close(&s);
     s = s_open("pin", 0); /* the pin outlives a restart */

@@ -84,4 +84,9 @@ typedef struct tsr_series {
 int tsr_series_load(tsr_series_t *s, const char *path, int step, struct tsr_error *err);
 void tsr_series_free(tsr_series_t *s);
 
+/* A method's name as people read it, from its short name in alerts and
+ * configs: "c1" -> "EARS C1", ..., "farrington" -> "Farrington flexible";
+ * NULL for any other. */
+const char *tsr_spike_method_title(const char *method);
+
 #endif
