@@ -160,12 +160,9 @@ static void s_on_signal(int sig)
 }
 
 static const char s_usage[] =
-    "usage: tessera-collector (--config FILE | --data DIR | both) [-n]
-"
-    "                         [--log-level LEVEL] [--allow-root]
-"
-    "       tessera-collector backup|restore ... (see tessera-collector backup --help)
-"
+    "usage: tessera-collector (--config FILE | --data DIR | both) [-n]\n"
+    "                         [--log-level LEVEL] [--allow-root]\n"
+    "       tessera-collector backup|restore ... (see tessera-collector backup --help)\n"
     "\n"
     "Runs the regional collector. It needs --data or --config (one of them names\n"
     "the data directory; without either it refuses). Unset settings take local\n"
