@@ -21,6 +21,17 @@ int32_t agent_queue_cutoff(long months)
     return tsr_day_months_back(tsr_day_today(), (int)months);
 }
 
+int agent_queue_past_retention(tsr_error_t *err, const char *path, long line, int32_t day,
+                               long months, int32_t cutoff)
+{
+    char d[11], from[11];
+    tsr_error_at(err, path, line);
+    return tsr_error_set(err, "reported_date",
+                         "%s is before the collector's retention period (%ld months: from %s); "
+                         "it would be refused there. Leave it out of the export",
+                         tsr_day_format(d, day), months, tsr_day_format(from, cutoff));
+}
+
 /* Adds err's message to errs (printed even when it cannot be kept). */
 static void s_error(agent_errlist_t *errs, const tsr_error_t *err)
 {
@@ -51,8 +62,6 @@ int agent_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path, i
         fprintf(stderr, "tessera-agent: %s: out of memory; nothing of it is queued\n", path);
         result = -1;
     }
-    char cutoff[11];
-    tsr_day_format(cutoff, min_day);
     for (int rc = 1; result >= 0 && rc != 0;) {
         rc = tsr_reader_next(rd, &conf->ctx, &incs[n], refs[n], &err);
         if (rc == TSR_ENOMEM || rc == TSR_EIO) {
@@ -67,15 +76,9 @@ int agent_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path, i
             continue;
         }
         if (rc < 0 || (rc > 0 && incs[n].reported_day < min_day)) {
-            if (rc > 0) {
-                char day[11];
-                tsr_error_at(&err, path, tsr_reader_line(rd));
-                tsr_error_set(&err, "reported_date",
-                              "%s is before the collector's retention period (%ld months: "
-                              "from %s); it would be refused there. Leave it out of the export",
-                              tsr_day_format(day, incs[n].reported_day), conf->retention_months,
-                              cutoff);
-            }
+            if (rc > 0)
+                agent_queue_past_retention(&err, path, tsr_reader_line(rd), incs[n].reported_day,
+                                           conf->retention_months, min_day);
             s_error(errs, &err);
             tsr_error_clear(&err);
             r->invalid++;

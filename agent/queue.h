@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "errlist.h"
 #include "outbox.h"
+#include "tessera/err.h"
 
 /* What became of a file's records. */
 typedef struct agent_queue_result {
@@ -20,6 +21,11 @@ typedef struct agent_queue_result {
 /* Records reported before this day are past retention for a collector
  * keeping `months` (its cutoff, the same day it computes). */
 int32_t agent_queue_cutoff(long months);
+
+/* Fills err for a record at path:line reported on day, before cutoff
+ * (months of retention). Returns TSR_EINVAL. */
+int agent_queue_past_retention(struct tsr_error *err, const char *path, long line, int32_t day,
+                               long months, int32_t cutoff);
 
 /* Validates, minimises and queues the file at path, a few hundred records
  * per transaction, refusing records reported before min_day (the
