@@ -243,6 +243,13 @@ int agent_cmd_init(int argc, char **argv)
     if (rc >= 0)
         return rc;
     rc = s_init_dir(dir, id, type, area, endpoint, nk_abs, sk_abs);
+    if (rc != AGENT_EXIT_OK) {
+        /* refused: the directory is left as it was found (a process that
+         * waits for this lock then finds the directory without it) */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, AGENT_LOCK_FILE);
+        unlink(path);
+    }
     agent_lock_destroy(&lock);
     return rc;
 }

@@ -93,13 +93,19 @@ int agent_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path, i
         size_t w = 0, rep = 0;
         int qrc = agent_outbox_put_incidents(ob, incs, refs, n, conf->key.key_id, &rep, &w);
         if (qrc != 0) {
+            char where[600], why[800];
+            if (qrc == TSR_EFULL)
+                snprintf(why, sizeof why, "the outbox is full at %ld MiB: let it deliver, or "
+                         "raise %s", conf->outbox_max_mib,
+                         agent_conf_where(conf, "agent", "outbox_max_mib", where, sizeof where));
+            else
+                snprintf(why, sizeof why, "%s", tsr_strerror(qrc < 0 ? qrc : TSR_ESTORE));
             fprintf(stderr,
                     "tessera-agent: %s:%ld: could not queue the records from this line on (%s); "
                     "the %zu before it are queued. The file is not done: 'run' tries it again "
                     "next round, 'submit' queues the rest when run again on the same file "
                     "(what is already queued is not queued twice)\n",
-                    path, first_line, tsr_strerror(qrc < 0 ? qrc : TSR_ESTORE),
-                    r->queued + r->waiting);
+                    path, first_line, why, r->queued + r->waiting);
             result = -1;
             break;
         }

@@ -71,7 +71,9 @@ static int s_queue_and_deliver(agent_cmd_t *cmd, bool progress,
             fprintf(stderr, "tessera-agent: %s\n", ss->why);
             rc = ss->exit_code;
         }
-        if (rc == AGENT_EXIT_OK && bad)
+        /* records that could not be queued outrank the collector's state:
+         * the file must be submitted again */
+        if ((rc == AGENT_EXIT_OK && bad) || bad < 0)
             rc = AGENT_EXIT_FAIL;
     }
     agent_session_destroy(&ss);
