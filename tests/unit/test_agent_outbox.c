@@ -1,4 +1,4 @@
-/* test_outbox.c - the agent's outbox and network keys: items made under a
+/* test_agent_outbox.c - the agent's outbox and network keys: items made under a
  * key the collector does not accept are held back, never peeked; queueing
  * the same cases under the right key replaces them in one transaction. */
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "outbox.h"
+#include "tessera/err.h"
 #include "tessera/record.h"
 
 static int s_setup(void **state)
@@ -120,10 +121,35 @@ static void test_held_and_replaced(void **state)
     agent_outbox_destroy(&o);
 }
 
+/* The collector's retention as it last said: none at first, then kept
+ * across a reopen (the agent goes by it while the collector is away). */
+static void test_retention_kept(void **state)
+{
+    (void)state;
+    agent_outbox_t *o;
+    char dir[128];
+    long months = -1;
+    snprintf(dir, sizeof dir, "%s/retention", s_dir);
+    assert_int_equal(agent_outbox_new(&o, dir, 0), 0);
+    assert_int_equal(agent_outbox_retention_get(o, &months), TSR_ENOTFOUND);
+    assert_int_equal(months, -1);
+    assert_int_equal(agent_outbox_retention_put(o, 12), 0);
+    agent_outbox_destroy(&o);
+    assert_null(o);
+    assert_int_equal(agent_outbox_new(&o, dir, 0), 0);
+    assert_int_equal(agent_outbox_retention_get(o, &months), 0);
+    assert_int_equal(months, 12);
+    assert_int_equal(agent_outbox_retention_put(o, 24), 0);
+    assert_int_equal(agent_outbox_retention_get(o, &months), 0);
+    assert_int_equal(months, 24);
+    agent_outbox_destroy(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_and_replaced),
+        cmocka_unit_test(test_retention_kept),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
 }
