@@ -99,9 +99,9 @@ int agent_cmd_open(agent_cmd_t *cmd, int argc, char **argv, const char *usage, i
         return AGENT_EXIT_FAIL;
     if (agent_conf_new(&cmd->conf, agent_conf_path(config)) != 0)
         return AGENT_EXIT_FAIL;
-    int rc = locked ? agent_cmd_lock(&cmd->lock, cmd->conf->dir, "Nothing was queued or sent")
-                    : -1;
-    if (rc < 0 && agent_outbox_new(&cmd->ob, cmd->conf->data_dir, (size_t)cmd->conf->outbox_max_mib << 20) != 0)
+    int rc = locked ? agent_cmd_lock(&cmd->lock, cmd->conf->dir, "Nothing was queued or sent") : -1;
+    if (rc < 0 && agent_outbox_new(&cmd->ob, cmd->conf->data_dir,
+                                   (size_t)cmd->conf->outbox_max_mib << 20) != 0)
         rc = AGENT_EXIT_FAIL;
     if (rc >= 0)
         agent_cmd_close(cmd, rc);

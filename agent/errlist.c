@@ -13,7 +13,7 @@
 struct agent_errlist {
     char *path;
     size_t shown, n;
-    char **first;  /* the first `shown` lines, for a file opened late */
+    char **first; /* the first `shown` lines, for a file opened late */
     FILE *f;
     int file_errno; /* why the file could not be written (0: it could) */
 };
@@ -40,7 +40,8 @@ int agent_errlist_new(agent_errlist_t **out, const char *path, size_t shown, boo
 {
     agent_errlist_t *e = calloc(1, sizeof *e);
     *out = NULL;
-    if (!e || !(e->path = strdup(path)) || !(e->first = calloc(shown ? shown : 1, sizeof *e->first))) {
+    if (!e || !(e->path = strdup(path)) ||
+        !(e->first = calloc(shown ? shown : 1, sizeof *e->first))) {
         agent_errlist_destroy(&e);
         return TSR_ENOMEM;
     }

@@ -95,8 +95,10 @@ int agent_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path, i
         if (qrc != 0) {
             char where[600], why[800];
             if (qrc == TSR_EFULL)
-                snprintf(why, sizeof why, "the outbox is full at %ld MiB: let it deliver, or "
-                         "raise %s", conf->outbox_max_mib,
+                snprintf(why, sizeof why,
+                         "the outbox is full at %ld MiB: let it deliver, or "
+                         "raise %s",
+                         conf->outbox_max_mib,
                          agent_conf_where(conf, "agent", "outbox_max_mib", where, sizeof where));
             else
                 snprintf(why, sizeof why, "%s", tsr_strerror(qrc < 0 ? qrc : TSR_ESTORE));
@@ -125,8 +127,10 @@ int agent_queue_file(agent_conf_t *conf, agent_outbox_t *ob, const char *path, i
     else if (r->queued > 0)
         fprintf(stderr, "%s: %zu record(s) queued\n", path, r->queued);
     if (r->replaced)
-        fprintf(stderr, "%s: %zu record(s) held under another network key replaced by these "
-                        "new versions\n", path, r->replaced);
+        fprintf(stderr,
+                "%s: %zu record(s) held under another network key replaced by these "
+                "new versions\n",
+                path, r->replaced);
     free(incs);
     free(refs);
     if (result == 0 && broken)

@@ -78,11 +78,12 @@ static void s_handle(agent_conf_t *conf, agent_outbox_t *ob, const char *name, i
     const char *sub = rc == 0 ? "done" : "failed";
     if (rc < 0) {
         agent_say("%s: not every valid record in it could be queued (see above); it stays in the "
-                  "inbox and is tried again next round", path);
+                  "inbox and is tried again next round",
+                  path);
     } else if (s_claim(conf->inbox, sub, name, moved, sizeof moved) != 0) {
         agent_say("%s: queued, but it cannot be moved to %s/%s/: %s; it stays in the inbox (read "
-                  "again next round, its records are not queued twice)", path, conf->inbox, sub,
-                  strerror(errno));
+                  "again next round, its records are not queued twice)",
+                  path, conf->inbox, sub, strerror(errno));
         rc = -1;
     }
     snprintf(errors, sizeof errors, "%s.errors", moved);
@@ -99,11 +100,15 @@ static void s_handle(agent_conf_t *conf, agent_outbox_t *ob, const char *name, i
         agent_say("%s: moved to %s, but cannot be removed from the inbox: %s", path, moved,
                   strerror(errno));
     else if (rc == 0)
-        fprintf(stderr, "tessera-agent run: %s: done (%zu queued, %zu already waiting); moved to "
-                        "%s\n", name, res.queued, res.waiting, moved);
+        fprintf(stderr,
+                "tessera-agent run: %s: done (%zu queued, %zu already waiting); moved to "
+                "%s\n",
+                name, res.queued, res.waiting, moved);
     else
-        fprintf(stderr, "tessera-agent run: %s: %zu invalid record(s), %zu queued; moved to %s, "
-                        "the errors in %s\n", name, res.invalid, res.queued, moved, errors);
+        fprintf(stderr,
+                "tessera-agent run: %s: %zu invalid record(s), %zu queued; moved to %s, "
+                "the errors in %s\n",
+                name, res.invalid, res.queued, moved, errors);
 }
 
 /* Queues every export in the inbox (written a second ago or more). */
@@ -180,8 +185,9 @@ int agent_cmd_run(int argc, char **argv)
         if (agent_session_new(&ss, conf, cmd.ob) != 0) {
             agent_say("cannot start a session (out of memory); trying again next round");
         } else {
-            bool up = agent_session_probe(ss, conf->attempts, "records stay queued and go next "
-                                                              "time");
+            bool up = agent_session_probe(ss, conf->attempts,
+                                          "records stay queued and go next "
+                                          "time");
             if (up && was_down)
                 agent_say("the collector at %s answers again", conf->endpoint);
             was_down = !up;

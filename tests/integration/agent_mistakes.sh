@@ -8,22 +8,6 @@
 source "$(dirname "$0")/lib.sh"
 DATA="$TMP/data"
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
-# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
-run_rc() {
-    local var=$1
-    shift
-    set +e
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    printf -v "$var" '%s' "$?"
-    set -e
-}
-# stat NAME: a collector counter (admin), 0 when absent
-stat() {
-    local v
-    v=$("$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" \
-        --format csv | awk -F, -v n="$1" '$1 == n { print $2 }')
-    echo "${v:-0}"
-}
 # lines PREFIX FIRST COUNT [DAY]: JSONL cases PREFIX-FIRST.. reported on DAY
 lines() {
     local i
@@ -65,7 +49,7 @@ run_rc rc "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/a-01" --agency-id a-01 --
     --area E06000014 --network-key "$TMP/network.key" --server-key "$DATA/collector.pub" --collector "$INGEST"
 expect_eq "init on a directory in use: exit 8" "$rc" "8"
 expect_contains "init: names the PID" "$(cat "$TMP/err")" "tessera-agent process $RUN is using the agency directory $TMP/a-01"
-expect_eq "nothing was queued by either" "$(stat records)" "0"
+expect_eq "nothing was queued by either" "$(counter records)" "0"
 
 # --- run: done/ and failed/, no file deleted ----------------------------------
 lines G 1 3 >"$TMP/a-01/inbox/.good.jsonl"
@@ -84,15 +68,15 @@ expect_eq "failed/FILE.errors: the invalid record, file:line" "$(cat "$TMP/a-01/
 expect_eq "moved files are whole" "$(wc -l <"$TMP/a-01/inbox/done/good.jsonl")/$(wc -l <"$TMP/a-01/inbox/failed/bad.jsonl")" "3/3"
 expect_contains "run's log: done" "$(cat "$TMP/run.log")" "tessera-agent run: good.jsonl: done (3 queued, 0 already waiting); moved to $TMP/a-01/inbox/done/good.jsonl"
 expect_contains "run's log: failed" "$(cat "$TMP/run.log")" "tessera-agent run: bad.jsonl: 1 invalid record(s), 2 queued; moved to $TMP/a-01/inbox/failed/bad.jsonl, the errors in $TMP/a-01/inbox/failed/bad.jsonl.errors"
-for _ in $(seq 100); do [ "$(stat records)" = 5 ] && break; sleep 0.1; done
-expect_eq "the valid records of both went" "$(stat records)" "5"
+for _ in $(seq 100); do [ "$(counter records)" = 5 ] && break; sleep 0.1; done
+expect_eq "the valid records of both went" "$(counter records)" "5"
 # the same export dropped again: not overwritten, and nothing sent twice
 lines G 1 3 >"$TMP/a-01/inbox/.good.jsonl"
 mv "$TMP/a-01/inbox/.good.jsonl" "$TMP/a-01/inbox/good.jsonl"
 for _ in $(seq 100); do [ -e "$TMP/a-01/inbox/done/good.2.jsonl" ] && break; sleep 0.1; done
 expect_eq "same name again: beside the first" "$(ls "$TMP/a-01/inbox/done" | tr '\n' ' ')" "good.2.jsonl good.jsonl "
 sleep 1.5
-expect_eq "no record twice" "$(stat records)/$(stat agency:a-01)" "5/5"
+expect_eq "no record twice" "$(counter records)/$(counter agency:a-01)" "5/5"
 kill -TERM "$RUN"
 wait "$RUN" || true
 
@@ -109,7 +93,7 @@ run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${A[@]}" "$TMP/r.jsonl"
 PAST="$TMP/r.jsonl:2: reported_date: $OLD is before the collector's retention period (12 months: from $CUT); it would be refused there. Leave it out of the export"
 expect_eq "submit: past retention refused here, exit 1" "$rc" "1"
 expect_contains "submit: file:line and why" "$(cat "$TMP/err")" "$PAST"
-expect_eq "only the valid record went" "$(stat agency:a-01)/$(stat rejected:past_retention)" "6/0"
+expect_eq "only the valid record went" "$(counter agency:a-01)/$(counter rejected:past_retention)" "6/0"
 run_rc rc "$AGENT" check --network-key "$TMP/network.key" --agency-id a-01 --agency-type school --area E06000014 \
     --retention-months 12 "$TMP/r.jsonl"
 expect_eq "check: the same refusal" "$rc/$(head -n 1 "$TMP/err")/$(wc -l <"$TMP/out")" "1/$PAST/1"
@@ -134,7 +118,7 @@ run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${A[@]}"
 expect_eq "collector: rejected, exit 1" "$rc/$(queued a-01)" "1/0"
 expect_contains "collector: the reason" "$(cat "$TMP/err")" "rejected: reported_day: before the retention period (12 months)"
 expect_eq "counted as past_retention, not invalid_field" \
-    "$(stat rejected:past_retention)/$(stat rejected:invalid_field)/$(stat agency:a-01)" "1/0/6"
+    "$(counter rejected:past_retention)/$(counter rejected:invalid_field)/$(counter agency:a-01)" "1/0/6"
 run_rc rc "$AGENT" status "${ALLOW_ROOT[@]}" "${A[@]}" --rejections
 expect_eq "status --rejections: ISO 8601 times" \
     "$(grep -cP '^  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\tR-2\t[0-9a-f]{32}\treported_day: before the retention period \(12 months\)$' "$TMP/out")" "1"
@@ -156,7 +140,7 @@ expect_eq "submitted again: the rest queued, none twice" "$rc/$(queued full-01)"
 expect_contains "says what was waiting" "$(cat "$TMP/err")" "$TMP/f.jsonl: $((4000 - K)) record(s) queued, $K already waiting in the outbox"
 start_collector "$DATA"
 run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${F[@]}"
-expect_eq "delivered: every record once" "$rc/$(stat agency:full-01)/$(grep -c '^delivered: 4000 accepted, 0 already there' "$TMP/err")" "0/4000/1"
+expect_eq "delivered: every record once" "$rc/$(counter agency:full-01)/$(grep -c '^delivered: 4000 accepted, 0 already there' "$TMP/err")" "0/4000/1"
 
 # --- input errors: 100 printed, then a summary; JSON line and column ----------
 {
@@ -173,6 +157,6 @@ check: 1 valid, 151 invalid records in 1 file"
 expect_eq "the full list" "$(wc -l <"$TMP/j.jsonl.errors")/$(tail -n 1 "$TMP/j.jsonl.errors")" \
     "151/$TMP/j.jsonl:152: (json): column 4: '[' or '{' expected near 'junk'"
 run_rc rc "$AGENT" submit "${ALLOW_ROOT[@]}" "${A[@]}" "$TMP/j.jsonl"
-expect_eq "submit: the same cap" "$rc/$(grep -c '^51 more; see '"$TMP"'/j.jsonl.errors$' "$TMP/err")/$(stat agency:a-01)" "1/1/7"
+expect_eq "submit: the same cap" "$rc/$(grep -c '^51 more; see '"$TMP"'/j.jsonl.errors$' "$TMP/err")/$(counter agency:a-01)" "1/1/7"
 
 finish

@@ -16,27 +16,13 @@ WRONG=$(new_key "$TMP/wrong.key")
 OTHER=$(new_key "$TMP/other.key")
 
 # stat NAME: a collector counter (admin), 0 when absent
-stat() {
-    local v
-    v=$("$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" \
-        --format csv | awk -F, -v n="$1" '$1 == n { print $2 }')
-    echo "${v:-0}"
-}
+stat() { counter "$@"; }
 # export FILE PREFIX COUNT AREA: COUNT cases, each with its own phone number
 export_file() {
     local i
     for i in $(seq 1 "$3"); do
         case_line "$2-$i" 3 "$4" "[{\"kind\":\"phone\",\"value\":\"+4477009$(printf %05d "$i")\"}]"
     done >"$1"
-}
-# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
-run_rc() {
-    local var=$1
-    shift
-    set +e
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    printf -v "$var" '%s' "$?"
-    set -e
 }
 
 # --- the collector knows its network key: [network] key_ids ----------------

@@ -26,17 +26,9 @@ static int s_setup(void **state)
 
 static char s_text[4096];
 
-/* Reads a whole file into s_text ("" when it is not there). */
 static const char *s_read(const char *path)
 {
-    s_text[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return s_text;
-    size_t n = fread(s_text, 1, sizeof s_text - 1, f);
-    s_text[n] = '\0';
-    fclose(f);
-    return s_text;
+    return tsr_test_read_file(path, s_text, sizeof s_text);
 }
 
 /* stderr into a file while `lines` go to a list at path (shown 3), then

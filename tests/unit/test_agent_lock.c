@@ -29,12 +29,7 @@ static const char *s_content(char *buf, size_t cap)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/" AGENT_LOCK_FILE, s_dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return tsr_test_read_file(path, buf, cap);
 }
 
 static double s_now(void)

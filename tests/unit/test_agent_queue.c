@@ -57,14 +57,7 @@ static char s_text[4096];
 
 static const char *s_read(const char *path)
 {
-    s_text[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return s_text;
-    size_t n = fread(s_text, 1, sizeof s_text - 1, f);
-    s_text[n] = '\0';
-    fclose(f);
-    return s_text;
+    return tsr_test_read_file(path, s_text, sizeof s_text);
 }
 
 /* Writes n cases P-first.. reported on day into path (appending). */
@@ -73,8 +66,10 @@ static void s_cases(const char *path, const char *p, int first, int n, const cha
     FILE *f = fopen(path, "a");
     assert_non_null(f);
     for (int i = first; i < first + n; i++)
-        fprintf(f, "{\"case_ref\":\"%s-%d\",\"reported_date\":\"%s\",\"identifiers\":[{\"kind\":"
-                   "\"phone\",\"value\":\"+4477009%05d\"}]}\n", p, i, day, i);
+        fprintf(f,
+                "{\"case_ref\":\"%s-%d\",\"reported_date\":\"%s\",\"identifiers\":[{\"kind\":"
+                "\"phone\",\"value\":\"+4477009%05d\"}]}\n",
+                p, i, day, i);
     fclose(f);
 }
 
