@@ -1,7 +1,9 @@
 /* run.c - `tessera-agent run`: the daemon. Each round it asks the
  * collector, queues every export in the inbox and moves it to done/ (or
  * failed/, with its errors beside it), then delivers the outbox. */
+#define _GNU_SOURCE /* renameat2 */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +35,30 @@ static bool s_input_name(const char *name)
     return false;
 }
 
-/* Links inbox/name into inbox/sub/ under a name no file there has yet
+/* Moves src to dst unless dst exists: renameat2's RENAME_NOREPLACE, or
+ * where the file system lacks it, link(2) (which never replaces) then
+ * unlink. Returns 0, or -1 with errno (EEXIST: dst is taken). */
+static int s_move_noreplace(const char *src, const char *dst)
+{
+    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    if (link(src, dst) != 0)
+        return -1;
+    if (unlink(src) != 0) {
+        int e = errno;
+        unlink(dst); /* the file stays where it was, once */
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Moves inbox/name into inbox/sub/ under a name no file there has yet
  * (name, then STEM.2.EXT, STEM.3.EXT, ...): nothing is ever overwritten.
- * The inbox copy stays until the caller unlinks it. Fills out (the new
- * path) and returns 0, or -1 with errno. */
-static int s_claim(const char *inbox, const char *sub, const char *name, char *out, size_t cap)
+ * Fills out (the new path) and returns 0, or -1 with errno. */
+static int s_move(const char *inbox, const char *sub, const char *name, char *out, size_t cap)
 {
     const char *dot = strrchr(name, '.');
     int stem = (int)(dot ? (size_t)(dot - name) : strlen(name));
@@ -48,7 +69,7 @@ static int s_claim(const char *inbox, const char *sub, const char *name, char *o
             snprintf(out, cap, "%s/%s/%s", inbox, sub, name);
         else
             snprintf(out, cap, "%s/%s/%.*s.%d%s", inbox, sub, stem, name, n, dot ? dot : "");
-        if (link(src, out) == 0)
+        if (s_move_noreplace(src, out) == 0)
             return 0;
         if (errno != EEXIST)
             return -1;
@@ -80,9 +101,9 @@ static void s_handle(agent_conf_t *conf, agent_outbox_t *ob, const char *name, i
         agent_say("%s: not every valid record in it could be queued (see above); it stays in the "
                   "inbox and is tried again next round",
                   path);
-    } else if (s_claim(conf->inbox, sub, name, moved, sizeof moved) != 0) {
+    } else if (s_move(conf->inbox, sub, name, moved, sizeof moved) != 0) {
         agent_say("%s: queued, but it cannot be moved to %s/%s/: %s; it stays in the inbox (read "
-                  "again next round, its records are not queued twice)",
+                  "again next round: the collector counts its records once)",
                   path, conf->inbox, sub, strerror(errno));
         rc = -1;
     }
@@ -92,14 +113,11 @@ static void s_handle(agent_conf_t *conf, agent_outbox_t *ob, const char *name, i
     if (rc == 1 && erc == 0 && rename(tmp, errors) != 0)
         agent_say("%s: cannot move its error list %s to %s: %s", path, tmp, errors,
                   strerror(errno));
-    else if (rc != 1)
-        unlink(tmp); /* no errors: an empty list (or the file stays to be read again) */
+    else if (rc != 1 || erc != 0)
+        unlink(tmp); /* an empty list, one not written whole, or the file is read again */
     if (rc < 0)
         return;
-    if (unlink(path) != 0) /* the copy in done/ or failed/ is the file now */
-        agent_say("%s: moved to %s, but cannot be removed from the inbox: %s", path, moved,
-                  strerror(errno));
-    else if (rc == 0)
+    if (rc == 0)
         fprintf(stderr,
                 "tessera-agent run: %s: done (%zu queued, %zu already waiting); moved to "
                 "%s\n",
