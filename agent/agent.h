@@ -28,16 +28,16 @@ int agent_cmd_status(int argc, char **argv);
 int agent_cmd_run(int argc, char **argv);
 
 /* Set by SIGTERM/SIGINT in `run`: delivery stops between batches. */
-extern volatile sig_atomic_t agent_stop;
-/* `run`: agent_say does not repeat the message it printed last. */
-extern bool agent_daemon;
+extern volatile sig_atomic_t agent_cmd_stop;
+/* `run`: agent_cmd_say does not repeat the message it printed last. */
+extern bool agent_cmd_daemon;
 
 /* Prints "tessera-agent: MESSAGE" on stderr (in `run`, unless it is the
  * message printed last). */
-void agent_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void agent_cmd_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Refuses root unless allow_root (issue 15), saying why. */
-bool agent_root_refused(bool allow_root);
+bool agent_cmd_root_refused(bool allow_root);
 
 /* An agency directory's command, opened: its config, the lock on its
  * directory (agent_lock.h; NULL for commands that only read), its outbox. */

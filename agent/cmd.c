@@ -10,13 +10,13 @@
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 
-volatile sig_atomic_t agent_stop;
-bool agent_daemon;
+volatile sig_atomic_t agent_cmd_stop;
+bool agent_cmd_daemon;
 
 /* How long a second process waits for the directory's lock. */
 #define S_LOCK_WAIT_MS 2000
 
-void agent_say(const char *fmt, ...)
+void agent_cmd_say(const char *fmt, ...)
 {
     static char last[2048];
     char text[2048];
@@ -24,7 +24,7 @@ void agent_say(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    if (agent_daemon && !strcmp(text, last))
+    if (agent_cmd_daemon && !strcmp(text, last))
         return;
     snprintf(last, sizeof last, "%s", text);
     fprintf(stderr, "tessera-agent: %s\n", text);
@@ -32,7 +32,7 @@ void agent_say(const char *fmt, ...)
 
 /* Files an agent run as root creates belong to root, and a bug in it
  * would be root's (issue 15). */
-bool agent_root_refused(bool allow_root)
+bool agent_cmd_root_refused(bool allow_root)
 {
     char why[TSR_FSMODE_WHY_MAX];
     if (tsr_fsmode_refuse_root("tessera-agent", allow_root, why, sizeof why) == 0)
@@ -95,7 +95,7 @@ int agent_cmd_open(agent_cmd_t *cmd, int argc, char **argv, const char *usage, i
         fputs(usage, stderr);
         return AGENT_EXIT_USAGE;
     }
-    if (agent_root_refused(allow_root))
+    if (agent_cmd_root_refused(allow_root))
         return AGENT_EXIT_FAIL;
     if (agent_conf_new(&cmd->conf, agent_conf_path(config)) != 0)
         return AGENT_EXIT_FAIL;

@@ -213,7 +213,7 @@ int agent_cmd_init(int argc, char **argv)
                 err.reason[0] ? tsr_error_format(&err, msg, sizeof msg) : "unknown --agency-type");
         return AGENT_EXIT_USAGE;
     }
-    if (agent_root_refused(allow_root))
+    if (agent_cmd_root_refused(allow_root))
         return AGENT_EXIT_FAIL;
     /* the agency directory (if it is there already) and the keys it will
      * trust, before anything is written (issue 15) */

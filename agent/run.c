@@ -3,8 +3,8 @@
  * failed/, with its errors beside it), then delivers the outbox. */
 #define _GNU_SOURCE /* renameat2 */
 #include <dirent.h>
-#include <fcntl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@
 static void s_on_stop(int sig)
 {
     (void)sig;
-    agent_stop = 1;
+    agent_cmd_stop = 1;
 }
 
 static bool s_input_name(const char *name)
@@ -91,28 +91,31 @@ static void s_handle(agent_conf_t *conf, agent_outbox_t *ob, const char *name, i
     snprintf(tmp, sizeof tmp, "%s/.%s.errors", conf->inbox, name);
     agent_errlist_t *errs;
     if (agent_errlist_new(&errs, tmp, AGENT_ERRLIST_SHOWN, true) != 0) {
-        agent_say("%s: out of memory; it stays in the inbox and is tried again next round", path);
+        agent_cmd_say("%s: out of memory; it stays in the inbox and is tried again next round",
+                      path);
         return;
     }
     agent_queue_result_t res;
     int rc = agent_queue_file(conf, ob, path, cutoff, errs, &res);
     const char *sub = rc == 0 ? "done" : "failed";
     if (rc < 0) {
-        agent_say("%s: not every valid record in it could be queued (see above); it stays in the "
-                  "inbox and is tried again next round",
-                  path);
+        agent_cmd_say(
+            "%s: not every valid record in it could be queued (see above); it stays in the "
+            "inbox and is tried again next round",
+            path);
     } else if (s_move(conf->inbox, sub, name, moved, sizeof moved) != 0) {
-        agent_say("%s: queued, but it cannot be moved to %s/%s/: %s; it stays in the inbox (read "
-                  "again next round: the collector counts its records once)",
-                  path, conf->inbox, sub, strerror(errno));
+        agent_cmd_say(
+            "%s: queued, but it cannot be moved to %s/%s/: %s; it stays in the inbox (read "
+            "again next round: the collector counts its records once)",
+            path, conf->inbox, sub, strerror(errno));
         rc = -1;
     }
     snprintf(errors, sizeof errors, "%s.errors", moved);
     int erc = agent_errlist_finish(errs, rc == 1 ? errors : tmp);
     agent_errlist_destroy(&errs);
     if (rc == 1 && erc == 0 && rename(tmp, errors) != 0)
-        agent_say("%s: cannot move its error list %s to %s: %s", path, tmp, errors,
-                  strerror(errno));
+        agent_cmd_say("%s: cannot move its error list %s to %s: %s", path, tmp, errors,
+                      strerror(errno));
     else if (rc != 1 || erc != 0)
         unlink(tmp); /* an empty list, one not written whole, or the file is read again */
     if (rc < 0)
@@ -134,12 +137,12 @@ static void s_scan(agent_conf_t *conf, agent_outbox_t *ob, int32_t cutoff)
 {
     DIR *d = opendir(conf->inbox);
     if (!d) {
-        agent_say("cannot read the inbox %s: %s", conf->inbox, strerror(errno));
+        agent_cmd_say("cannot read the inbox %s: %s", conf->inbox, strerror(errno));
         return;
     }
     struct dirent *e;
     time_t now = time(NULL);
-    while ((e = readdir(d)) && !agent_stop) {
+    while ((e = readdir(d)) && !agent_cmd_stop) {
         if (!s_input_name(e->d_name))
             continue;
         char path[4200];
@@ -193,34 +196,34 @@ int agent_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     fprintf(stderr, "tessera-agent run: watching %s, delivering to %s\n", conf->inbox,
             conf->endpoint);
-    agent_daemon = true;
+    agent_cmd_daemon = true;
     bool was_down = false;
-    while (!agent_stop) {
+    while (!agent_cmd_stop) {
         /* each round asks the collector first: under a network key it does
          * not accept, the inbox is not read (its files stay new, and are
          * queued once the right key is in place) */
         agent_session_t *ss;
         if (agent_session_new(&ss, conf, cmd.ob) != 0) {
-            agent_say("cannot start a session (out of memory); trying again next round");
+            agent_cmd_say("cannot start a session (out of memory); trying again next round");
         } else {
             bool up = agent_session_probe(ss, conf->attempts,
                                           "records stay queued and go next "
                                           "time");
             if (up && was_down)
-                agent_say("the collector at %s answers again", conf->endpoint);
+                agent_cmd_say("the collector at %s answers again", conf->endpoint);
             was_down = !up;
             if (up && !ss->own_accepted) {
                 agent_session_say_wrong_key(ss, "no export in the inbox is queued until then");
             } else {
                 s_scan(conf, cmd.ob, agent_queue_cutoff(agent_session_retention(ss)));
-                if (!up && !agent_stop)
-                    agent_say("%s", ss->why);
+                if (!up && !agent_cmd_stop)
+                    agent_cmd_say("%s", ss->why);
             }
             if (up)
                 agent_session_deliver(ss, false); /* records stay queued on failure */
             agent_session_destroy(&ss);
         }
-        for (long i = 0; i < conf->interval_s * 10 && !agent_stop; i++)
+        for (long i = 0; i < conf->interval_s * 10 && !agent_cmd_stop; i++)
             usleep(100000);
     }
     fprintf(stderr, "tessera-agent run: stopping\n");

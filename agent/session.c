@@ -31,7 +31,7 @@ static void s_backoff(int failures)
 {
     long ms = 250L << (failures < 7 ? failures : 7);
     ms = (ms > 30000 ? 30000 : ms) / 2 + rand() % (ms / 2 + 1);
-    for (long t = 0; t < ms && !agent_stop; t += 50)
+    for (long t = 0; t < ms && !agent_cmd_stop; t += 50)
         usleep(50000);
 }
 
@@ -84,7 +84,7 @@ long agent_session_retention(agent_session_t *s)
         /* remembered for when the collector cannot be asked */
         int rc = agent_outbox_retention_put(s->ob, months);
         if (rc != 0)
-            agent_say("could not note the collector's retention (%ld months) in the outbox: %s",
+            agent_cmd_say("could not note the collector's retention (%ld months) in the outbox: %s",
                       months, tsr_strerror(rc));
     } else if (agent_outbox_retention_get(s->ob, &months) != 0 || months <= 0) {
         months = s->conf->retention_months;
@@ -122,7 +122,7 @@ bool agent_session_probe(agent_session_t *s, long attempts, const char *after)
     s->answered = false;
     s->why[0] = '\0';
     s->failure = TSR_CONN_ANSWERED;
-    for (long tries = 0; tries < attempts && !agent_stop; tries++) {
+    for (long tries = 0; tries < attempts && !agent_cmd_stop; tries++) {
         tsr_error_t err;
         tsr_error_clear(&err);
         if (tries > 0)
@@ -187,7 +187,7 @@ void agent_session_say_wrong_key(const agent_session_t *s, const char *what)
     char text[1024], ids[96];
     s_wrong_key_text(s, text, sizeof text);
     tsr_netkeys_format_ids(&s->keys.accepted, ids, sizeof ids);
-    agent_say("%s. Records under it would never link with other agencies' records, so %s. "
+    agent_cmd_say("%s. Records under it would never link with other agencies' records, so %s. "
           "Install the network's key (key id %s) as %s, then run this again.",
           text, what, ids, s->conf->network_key);
 }
@@ -204,7 +204,7 @@ size_t agent_session_say_held(agent_session_t *s)
         tsr_netkeys_format_ids(&s->keys.accepted, ids, sizeof ids);
     else
         snprintf(ids, sizeof ids, "%u (this agent's)", s->keys.own);
-    agent_say("%zu record(s) queued under network key id %u are held back, not sent: the collector "
+    agent_cmd_say("%zu record(s) queued under network key id %u are held back, not sent: the collector "
           "accepts only %s. Install the network's key as %s, then submit the same exports "
           "again (tessera-agent submit FILE...): their new versions replace the held records.",
           held.n, held.key_id, ids, s->conf->network_key);
@@ -233,7 +233,7 @@ int agent_session_deliver(agent_session_t *ss, bool progress)
     size_t total = st.depth - held.n;
     bool tty = progress && isatty(fileno(stderr));
     size_t max_batch = (size_t)conf->max_batch; /* halved when the collector says too big */
-    while (seqs && !agent_stop) {
+    while (seqs && !agent_cmd_stop) {
         tsr_batch_t b;
         int prc = agent_outbox_peek(ob, max_batch, &ss->keys, &b, seqs);
         if (prc != 0) {
@@ -255,7 +255,7 @@ int agent_session_deliver(agent_session_t *ss, bool progress)
             agent_outbox_batch_clear(&b);
             if (ss->exit_code == AGENT_EXIT_FAIL || ss->failure == TSR_CONN_SERVER_KEY ||
                 ss->failure == TSR_CONN_NOT_AUTHORISED || ++failures >= conf->attempts) {
-                agent_say("%s", ss->why);
+                agent_cmd_say("%s", ss->why);
                 result = ss->exit_code;
                 break;
             }
@@ -285,7 +285,7 @@ int agent_session_deliver(agent_session_t *ss, bool progress)
             bool hopeless = ss->failure == TSR_CONN_SERVER_KEY ||
                             ss->failure == TSR_CONN_NOT_AUTHORISED;
             if (hopeless || ++failures >= conf->attempts) {
-                agent_say("%s", ss->why);
+                agent_cmd_say("%s", ss->why);
                 result = tsr_conn_exit_code(ss->failure);
                 break;
             }

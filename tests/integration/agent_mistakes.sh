@@ -50,6 +50,8 @@ run_rc rc "$AGENT" init "${ALLOW_ROOT[@]}" --dir "$TMP/a-01" --agency-id a-01 --
 expect_eq "init on a directory in use: exit 8" "$rc" "8"
 expect_contains "init: names the PID" "$(cat "$TMP/err")" "tessera-agent process $RUN is using the agency directory $TMP/a-01"
 expect_eq "nothing was queued by either" "$(counter records)" "0"
+run_rc rc "$AGENT" status "${ALLOW_ROOT[@]}" "${A[@]}"
+expect_eq "status only reads: not locked out" "$rc" "0"
 
 # --- run: done/ and failed/, no file deleted ----------------------------------
 lines G 1 3 >"$TMP/a-01/inbox/.good.jsonl"
