@@ -188,8 +188,8 @@ void agent_session_say_wrong_key(const agent_session_t *s, const char *what)
     s_wrong_key_text(s, text, sizeof text);
     tsr_netkeys_format_ids(&s->keys.accepted, ids, sizeof ids);
     agent_cmd_say("%s. Records under it would never link with other agencies' records, so %s. "
-          "Install the network's key (key id %s) as %s, then run this again.",
-          text, what, ids, s->conf->network_key);
+                  "Install the network's key (key id %s) as %s, then run this again.",
+                  text, what, ids, s->conf->network_key);
 }
 
 /* Says how many queued records are held back under keys the collector does
@@ -204,10 +204,11 @@ size_t agent_session_say_held(agent_session_t *s)
         tsr_netkeys_format_ids(&s->keys.accepted, ids, sizeof ids);
     else
         snprintf(ids, sizeof ids, "%u (this agent's)", s->keys.own);
-    agent_cmd_say("%zu record(s) queued under network key id %u are held back, not sent: the collector "
-          "accepts only %s. Install the network's key as %s, then submit the same exports "
-          "again (tessera-agent submit FILE...): their new versions replace the held records.",
-          held.n, held.key_id, ids, s->conf->network_key);
+    agent_cmd_say("%zu record(s) queued under network key id %u are held back, not sent: the "
+                  "collector accepts only %s. Install the network's key as %s, then submit the "
+                  "same exports again (tessera-agent submit FILE...): their new versions replace "
+                  "the held records.",
+                  held.n, held.key_id, ids, s->conf->network_key);
     return held.n;
 }
 
