@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "agentconf.h"
+#include "conf.h"
 #include "outbox.h"
 #include "tessera/backup.h"
 #include "tessera/err.h"
@@ -41,13 +41,13 @@ static void s_path(char *buf, size_t cap, const char *dir, const char *name)
 
 /* The outbox's figures: in a copy (then its lock file goes again) or in a
  * restored outbox. */
-static int s_status(const char *dir, outbox_status_t *st, bool copy)
+static int s_status(const char *dir, agent_outbox_status_t *st, bool copy)
 {
     agent_outbox_t *ob = NULL;
-    int rc = outbox_open(&ob, dir);
+    int rc = agent_outbox_new(&ob, dir, 0);
     if (rc == 0)
-        rc = outbox_status(ob, st);
-    outbox_close(&ob);
+        rc = agent_outbox_status(ob, st);
+    agent_outbox_destroy(&ob);
     if (copy) {
         char lock[4200];
         s_path(lock, sizeof lock, dir, "lock.mdb");
@@ -65,7 +65,7 @@ static int s_backup(const agent_conf_t *conf, const char *out, tsr_error_t *err)
         s_path(to, sizeof to, out, i == 0 ? "outbox" : s_envs[i]);
         rc = tsr_backup_env_copy(from, to, err);
     }
-    outbox_status_t st = {0};
+    agent_outbox_status_t st = {0};
     if (rc == 0 && (rc = s_status(to, &st, true)) != 0) {
         tsr_error_at(err, to, 0);
         tsr_error_set(err, "", "the copy cannot be read: %s", tsr_strerror(rc));
@@ -116,7 +116,7 @@ static int s_restore(const agent_conf_t *conf, const char *from, tsr_error_t *er
         s_path(b, sizeof b, conf->data_dir, s_envs[done]);
         rc = tsr_backup_env_restore(a, b, err);
     }
-    outbox_status_t st = {0};
+    agent_outbox_status_t st = {0};
     if (rc == 0 && (rc = s_status(conf->data_dir, &st, false)) == 0 &&
         (st.depth != queued || st.rejections != rejections)) {
         tsr_error_at(err, conf->data_dir, 0);
@@ -142,26 +142,29 @@ static int s_restore(const agent_conf_t *conf, const char *from, tsr_error_t *er
     return rc;
 }
 
-/* backup and restore: argv[0] is the command. */
+/* backup and restore: argv[0] is the command. A restore takes the agency
+ * directory's lock, so it never goes under a running agent; a backup does
+ * not (it copies while `run` delivers). */
 static int s_cmd(int argc, char **argv, bool backup)
 {
-    agent_conf_t conf;
-    int r = agent_conf_args(argc, argv, s_usage, 1, &conf);
+    agent_cmd_t cmd;
+    int r = agent_cmd_args(&cmd, argc, argv, s_usage, 1);
     if (r >= 0)
         return r;
     if (argc - optind != 1) {
         fputs(s_usage, stderr);
-        agent_conf_free(&conf);
-        return 2;
+        return agent_cmd_close(&cmd, 2);
     }
+    if (!backup && (r = agent_cmd_lock(&cmd.lock, cmd.conf->dir, "Nothing was restored")) >= 0)
+        return agent_cmd_close(&cmd, r);
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
-    int rc = backup ? s_backup(&conf, argv[optind], &err) : s_restore(&conf, argv[optind], &err);
+    int rc = backup ? s_backup(cmd.conf, argv[optind], &err)
+                    : s_restore(cmd.conf, argv[optind], &err);
     if (rc != 0)
         fprintf(stderr, "tessera-agent %s: %s\n", argv[0], tsr_error_format(&err, msg, sizeof msg));
-    agent_conf_free(&conf);
-    return rc == 0 ? 0 : 1;
+    return agent_cmd_close(&cmd, rc == 0 ? 0 : 1);
 }
 
 int agent_cmd_backup(int argc, char **argv)

@@ -36,7 +36,9 @@ static const char s_usage[] =
     "     line 'tessera-agent init' printed, then SIGHUP the collector)\n"
     "  6  timed out: connected, but no answer within [agent] timeout_ms\n"
     "  7  wrong network key: the collector accepts another ([keys] network_key);\n"
-    "     nothing new is queued, and records queued under it are held back\n";
+    "     nothing new is queued, and records queued under it are held back\n"
+    "  8  another tessera-agent process (PID named) uses this agency directory:\n"
+    "     one process per directory (submit, retract, run, init wait 2 s)\n";
 
 int main(int argc, char **argv)
 {

@@ -53,16 +53,16 @@ static bool s_item_parse(const MDB_val *v, s_item_t *it)
     return it->type == ITEM_INCIDENT || it->len == TSR_RECORD_ID_LEN + 4;
 }
 
-bool outbox_keys_sendable(const outbox_keys_t *k, uint32_t key_id)
+bool agent_outbox_keys_sendable(const agent_outbox_keys_t *k, uint32_t key_id)
 {
     if (k->accepted.n > 0)
         return tsr_netkeys_accepts(&k->accepted, key_id, k->day);
     return key_id == k->own;
 }
 
-static bool s_item_sendable(const outbox_keys_t *k, const s_item_t *it)
+static bool s_item_sendable(const agent_outbox_keys_t *k, const s_item_t *it)
 {
-    return outbox_keys_sendable(k, it->has_key ? it->key_id : k->own);
+    return agent_outbox_keys_sendable(k, it->has_key ? it->key_id : k->own);
 }
 
 struct agent_outbox {
@@ -106,7 +106,7 @@ static int s_map_put(agent_outbox_t *o, MDB_txn *txn, const uint8_t *rid, const 
     return tsr_kv_put(txn, o->dbi[O_MAP], &k, &v, 0);
 }
 
-int outbox_open(agent_outbox_t **out, const char *data_dir)
+int agent_outbox_new(agent_outbox_t **out, const char *data_dir, size_t map_max)
 {
     *out = NULL;
     agent_outbox_t *o = calloc(1, sizeof *o);
@@ -114,7 +114,11 @@ int outbox_open(agent_outbox_t **out, const char *data_dir)
         return TSR_ENOMEM;
     char path[4096];
     snprintf(path, sizeof path, "%s", data_dir);
-    tsr_kv_opts_t opts = {.dir = path, .map_size = 16u << 20, .map_step = 64u << 20};
+    size_t first = 16u << 20;
+    tsr_kv_opts_t opts = {.dir = path,
+                          .map_size = map_max && map_max < first ? map_max : first,
+                          .map_step = 64u << 20,
+                          .map_max = map_max};
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
@@ -131,7 +135,7 @@ int outbox_open(agent_outbox_t **out, const char *data_dir)
     return TSR_OK;
 }
 
-void outbox_close(agent_outbox_t **o_p)
+void agent_outbox_destroy(agent_outbox_t **o_p)
 {
     if (!o_p || !*o_p)
         return;
@@ -382,7 +386,7 @@ static int s_put_incidents_txn(MDB_txn *txn, void *arg)
     return 0;
 }
 
-int outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[TSR_CASE_REF_MAX],
+int agent_outbox_put_incidents(agent_outbox_t *o, tsr_incident_t *incs, char (*refs)[TSR_CASE_REF_MAX],
                          size_t n, uint32_t key_id, size_t *replaced, size_t *waiting)
 {
     s_put_t p = {o, incs, refs, n, key_id, 0, 0};
@@ -419,7 +423,7 @@ static int s_retract_txn(MDB_txn *txn, void *arg)
     return s_map_put(r->o, txn, r->rid, &map);
 }
 
-int outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN],
+int agent_outbox_put_retraction(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN],
                           uint32_t key_id)
 {
     s_retract_t r = {o, rid, key_id, 0};
@@ -446,7 +450,7 @@ static void s_items_close(MDB_txn *txn, MDB_cursor *c)
     tsr_kv_read_end(txn);
 }
 
-int outbox_peek(agent_outbox_t *o, size_t max, const outbox_keys_t *keys, tsr_batch_t *b,
+int agent_outbox_peek(agent_outbox_t *o, size_t max, const agent_outbox_keys_t *keys, tsr_batch_t *b,
                 uint64_t *seqs)
 {
     memset(b, 0, sizeof *b);
@@ -503,7 +507,7 @@ int outbox_peek(agent_outbox_t *o, size_t max, const outbox_keys_t *keys, tsr_ba
     return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
-int outbox_held(agent_outbox_t *o, const outbox_keys_t *keys, outbox_held_t *out)
+int agent_outbox_held(agent_outbox_t *o, const agent_outbox_keys_t *keys, agent_outbox_held_t *out)
 {
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
@@ -524,7 +528,7 @@ int outbox_held(agent_outbox_t *o, const outbox_keys_t *keys, outbox_held_t *out
     return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
-void outbox_batch_free(tsr_batch_t *b)
+void agent_outbox_batch_clear(tsr_batch_t *b)
 {
     free(b->incidents);
     free(b->retractions);
@@ -581,14 +585,14 @@ static int s_done_txn(MDB_txn *txn, void *arg)
     return tsr_kv_put(txn, d->o->dbi[O_META], &k, &v, 0);
 }
 
-int outbox_done(agent_outbox_t *o, const tsr_batch_t *b, const uint64_t *seqs, const tsr_ack_t *a)
+int agent_outbox_done(agent_outbox_t *o, const tsr_batch_t *b, const uint64_t *seqs, const tsr_ack_t *a)
 {
     s_done_t d = {o, b, seqs, a};
     int rc = tsr_kv_write(o->kv, s_done_txn, &d);
     return rc == 0 ? (int)a->n_rejections : rc;
 }
 
-int outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char *case_ref)
+int agent_outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char *case_ref)
 {
     MDB_txn *txn;
     int rc = tsr_kv_read_begin(o->kv, &txn);
@@ -602,7 +606,7 @@ int outbox_resolve(agent_outbox_t *o, const uint8_t rid[TSR_RECORD_ID_LEN], char
     return rc;
 }
 
-int outbox_status(agent_outbox_t *o, outbox_status_t *st)
+int agent_outbox_status(agent_outbox_t *o, agent_outbox_status_t *st)
 {
     memset(st, 0, sizeof *st);
     MDB_txn *txn;
@@ -628,7 +632,7 @@ int outbox_status(agent_outbox_t *o, outbox_status_t *st)
     return rc == 0 || rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
-int outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void *ctx)
+int agent_outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *c;
@@ -649,44 +653,40 @@ int outbox_rejections(agent_outbox_t *o, void (*fn)(void *, const char *), void 
     return rc == TSR_ENOTFOUND ? TSR_OK : rc;
 }
 
-/* files: name -> u64 size, u64 mtime of the version already queued. */
-static void s_file_val(uint8_t v[16], uint64_t size, uint64_t mtime)
-{
-    s_put_be64(v, size);
-    s_put_be64(v + 8, mtime);
-}
-
-bool outbox_file_seen(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime)
+int agent_outbox_retention_get(agent_outbox_t *o, long *months)
 {
     MDB_txn *txn;
-    bool seen = false;
-    if (tsr_kv_read_begin(o->kv, &txn) != 0)
-        return false; /* unsure: read it again (its records are replaced, not doubled) */
-    MDB_val k = {strlen(name), (void *)name}, v;
-    uint8_t want[16];
-    s_file_val(want, size, mtime);
-    if (tsr_kv_get(txn, o->dbi[O_FILES], &k, &v) == 0 && v.mv_size == 16)
-        seen = memcmp(v.mv_data, want, 16) == 0;
+    int rc = tsr_kv_read_begin(o->kv, &txn);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {9, "retention"}, v;
+    rc = tsr_kv_get(txn, o->dbi[O_META], &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        *months = (long)s_be64(v.mv_data);
+    else if (rc == 0)
+        rc = TSR_ECORRUPT;
     tsr_kv_read_end(txn);
-    return seen;
+    return rc;
 }
 
 typedef struct {
     agent_outbox_t *o;
-    const char *name;
-    uint8_t val[16];
-} s_file_t;
+    uint8_t val[8];
+} s_retention_t;
 
-static int s_file_txn(MDB_txn *txn, void *arg)
+static int s_retention_txn(MDB_txn *txn, void *arg)
 {
-    s_file_t *f = arg;
-    MDB_val k = {strlen(f->name), (void *)f->name}, v = {16, f->val};
-    return tsr_kv_put(txn, f->o->dbi[O_FILES], &k, &v, 0);
+    s_retention_t *r = arg;
+    MDB_val k = {9, "retention"}, v = {8, r->val};
+    return tsr_kv_put(txn, r->o->dbi[O_META], &k, &v, 0);
 }
 
-int outbox_file_done(agent_outbox_t *o, const char *name, uint64_t size, uint64_t mtime)
+int agent_outbox_retention_put(agent_outbox_t *o, long months)
 {
-    s_file_t f = {o, name, {0}};
-    s_file_val(f.val, size, mtime);
-    return tsr_kv_write(o->kv, s_file_txn, &f);
+    long old;
+    if (agent_outbox_retention_get(o, &old) == 0 && old == months)
+        return TSR_OK; /* no write transaction for what it holds already */
+    s_retention_t r = {o, {0}};
+    s_put_be64(r.val, (uint64_t)months);
+    return tsr_kv_write(o->kv, s_retention_txn, &r);
 }

@@ -444,6 +444,7 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     }
     a->rejections = rj;
     tsr_store_network_keys(c->store, tsr_day_today(), &a->network_keys, NULL);
+    a->retention_months = (int32_t)C.retention_months;
     s_log_wrong_keys(c, p, a);
     s_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
@@ -749,6 +750,7 @@ static void s_ingest_read(s_collector_t *c)
             m.u.ack.status = TSR_ACK_OK;
             /* with the network keys it accepts: the agent checks its own */
             tsr_store_network_keys(c->store, tsr_day_today(), &m.u.ack.network_keys, NULL);
+            m.u.ack.retention_months = (int32_t)C.retention_months;
             s_send(c->ingest, &p->ident, &m);
         } else if (s_items(p) == 0) {
             drop = 0;

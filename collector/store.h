@@ -46,6 +46,7 @@ enum {
     TSR_REJECT_UNKNOWN_RECORD = 5,
     TSR_REJECT_NOT_PERMITTED = 6,
     TSR_REJECT_WRONG_NETWORK_KEY = 7,
+    TSR_REJECT_PAST_RETENTION = 8, /* reported before the retention period */
 };
 
 /* One incident or retraction from an authenticated agent. */

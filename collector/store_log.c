@@ -193,7 +193,7 @@ static const char *const s_reason_names[] = {
     "bad_token",
     "stale_version",
     "unknown_record",
-    "not_permitted", "wrong_network_key",
+    "not_permitted", "wrong_network_key", "past_retention",
 };
 
 static void s_reject(tsr_store_item_t *it, int reason, const char *detail)
@@ -274,7 +274,7 @@ static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it
     if (inc && inc->reported_day < cutoff) {
         snprintf(d, sizeof d, "reported_day: before the retention period (%d months)",
                  s->retention_months);
-        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
+        s_reject(it, TSR_REJECT_PAST_RETENTION, d);
     } else if (inc && !tsr_client_area_allowed(c, inc->area_code)) {
         snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
         s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);

@@ -395,9 +395,13 @@ static int s_csv_step(tsr_reader_t *r, tsr_error_t *perr)
     errno = 0;
     ssize_t n = getline(&r->buf, &r->cap, r->f);
     int rc;
-    if (n < 0 && ferror(r->f)) {
+    if (n < 0 && errno == ENOMEM) { /* not the end of the file: see s_next_jsonl */
         tsr_error_at(perr, r->path, r->physical + 1);
-        tsr_error_set(perr, "", "read error: %s", strerror(errno));
+        tsr_error_set(perr, "", "out of memory reading this line");
+        rc = TSR_ENOMEM;
+    } else if (n < 0 && (ferror(r->f) || !feof(r->f))) {
+        tsr_error_at(perr, r->path, r->physical + 1);
+        tsr_error_set(perr, "", "read error: %s", strerror(errno ? errno : EIO));
         rc = TSR_EIO;
     } else if (n < 0) {
         rc = tsr_csv_finish(r->parser, perr);
@@ -487,6 +491,30 @@ int tsr_reader_open(tsr_reader_t **out, const char *path, tsr_error_t *err)
     return TSR_OK;
 }
 
+/* jansson parsed one line as a whole document: its "end of file" is the
+ * end of the line, and its column is the line's (issue 16: a bad line 2
+ * once said "near end of file"). */
+static int s_json_error(tsr_error_t *err, const json_error_t *jerr)
+{
+    char text[sizeof jerr->text + 64];
+    snprintf(text, sizeof text, "%s", jerr->text);
+    static const struct {
+        const char *from, *to;
+    } words[] = {{"end of file expected", "one JSON object per line, but more follows"},
+                 {"near end of file", "at the end of the line"}};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char *at = strstr(text, words[i].from);
+        if (!at)
+            continue;
+        char rest[sizeof text];
+        snprintf(rest, sizeof rest, "%s", at + strlen(words[i].from));
+        snprintf(at, sizeof text - (size_t)(at - text), "%s%s", words[i].to, rest);
+    }
+    if (jerr->column > 0)
+        return tsr_error_set(err, "(json)", "column %d: %s", jerr->column, text);
+    return tsr_error_set(err, "(json)", "%s", text);
+}
+
 static int s_next_jsonl(tsr_reader_t *r, const tsr_record_ctx_t *ctx, tsr_incident_t *out,
                         char case_ref[TSR_CASE_REF_MAX], tsr_error_t *err)
 {
@@ -495,9 +523,17 @@ static int s_next_jsonl(tsr_reader_t *r, const tsr_record_ctx_t *ctx, tsr_incide
         ssize_t n = getline(&r->buf, &r->cap, r->f);
         if (n < 0) {
             r->done = true;
-            if (ferror(r->f)) {
+            /* getline fails without the error flag when a long line's
+             * buffer cannot grow: that is not the end of the file (issue
+             * 16: the rest of the file was once dropped without a word) */
+            if (errno == ENOMEM) {
                 tsr_error_at(err, r->path, r->physical + 1);
-                tsr_error_set(err, "", "read error: %s", strerror(errno));
+                tsr_error_set(err, "", "out of memory reading this line");
+                return TSR_ENOMEM;
+            }
+            if (ferror(r->f) || !feof(r->f)) {
+                tsr_error_at(err, r->path, r->physical + 1);
+                tsr_error_set(err, "", "read error: %s", strerror(errno ? errno : EIO));
                 return TSR_EIO;
             }
             return 0;
@@ -511,10 +547,12 @@ static int s_next_jsonl(tsr_reader_t *r, const tsr_record_ctx_t *ctx, tsr_incide
             continue;
         r->line = r->physical;
         tsr_error_at(err, r->path, r->line);
+        while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+            len--; /* so jansson's columns stay on this line */
         json_error_t jerr;
         json_t *obj = json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!obj)
-            return tsr_error_set(err, "(json)", "%s", jerr.text);
+            return s_json_error(err, &jerr);
         int rc = tsr_record_minimise(out, case_ref, obj, ctx, err);
         json_decref(obj);
         return rc == 0 ? 1 : rc;

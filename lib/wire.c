@@ -446,6 +446,7 @@ static int s_encode_ack(const tsr_ack_t *a, uint8_t **buf, size_t *len)
         ack.error = (char *)a->error;
         ack.n_network_keys = s_netkeys_to_pb(&a->network_keys, nk, pnk);
         ack.network_keys = pnk;
+        ack.retention_months = a->retention_months;
         env.body_case = TESSERA__V1__ENVELOPE__BODY_ACK;
         env.ack = &ack;
         rc = s_pack(&env, buf, len);
@@ -877,6 +878,11 @@ static int s_decode_ack(tsr_ack_t *a, const Tessera__V1__Ack *p, const tsr_wire_
     }
     a->n_rejections = p->n_rejected;
     s_copy_str(a->error, sizeof a->error, p->error);
+    /* the collector's [retention] months takes 1..600 */
+    if (p->retention_months < 0 || p->retention_months > 600)
+        return tsr_error_set(err, "retention_months", "%d, not 0..600", (int)p->retention_months),
+               TSR_EPROTO;
+    a->retention_months = p->retention_months;
     return s_netkeys_from_pb(&a->network_keys, p->network_keys, p->n_network_keys, err);
 }
 

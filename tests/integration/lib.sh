@@ -121,6 +121,24 @@ field() {
     sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2" | head -n 1
 }
 
+# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
+run_rc() {
+    local var=$1
+    shift
+    set +e
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    printf -v "$var" '%s' "$?"
+    set -e
+}
+
+# counter NAME: a collector counter (tessera stats, with $TMP/admin.key), 0 when absent
+counter() {
+    local v
+    v=$("$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" \
+        --format csv | awk -F, -v n="$1" '$1 == n { print $2 }')
+    echo "${v:-0}"
+}
+
 # agency ID TYPE AREA: an agent set up in $TMP/ID (network key
 # $TMP/network.key), listed in $DATA/authorized_clients.
 agency() {

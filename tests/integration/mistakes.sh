@@ -16,12 +16,7 @@ WRONG=$(new_key "$TMP/wrong.key")
 OTHER=$(new_key "$TMP/other.key")
 
 # stat NAME: a collector counter (admin), 0 when absent
-stat() {
-    local v
-    v=$("$CLI" stats --collector "$QUERY" --server-key "$DATA/collector.pub" --key "$TMP/admin.key" \
-        --format csv | awk -F, -v n="$1" '$1 == n { print $2 }')
-    echo "${v:-0}"
-}
+stat() { counter "$@"; }
 # export FILE PREFIX COUNT AREA: COUNT cases, each with its own phone number
 export_file() {
     local i

@@ -119,7 +119,7 @@ static void test_ack_query_response_alert_roundtrip(void **state)
                              {0, true, 6, "record id belongs to another agency"}};
     tsr_msg_t m = {.kind = TSR_MSG_ACK};
     m.u.ack = (tsr_ack_t){77, TSR_ACK_OK, 5, 4, 3, 2, rj, 2, "",
-                          {{{1857500892u, 20878}, {1974342276u, 0}}, 2}};
+                          {{{1857500892u, 20878}, {1974342276u, 0}}, 2}, 24};
     assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
     assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, NULL), 0);
     free(buf);
@@ -137,7 +137,17 @@ static void test_ack_query_response_alert_roundtrip(void **state)
     assert_int_equal(d.u.ack.network_keys.ids[0].until_day, 20878);
     assert_int_equal(d.u.ack.network_keys.ids[1].key_id, 1974342276u);
     assert_int_equal(d.u.ack.network_keys.ids[1].until_day, 0);
+    /* and the collector's retention, for the agent's own check */
+    assert_int_equal(d.u.ack.retention_months, 24);
     tsr_msg_clear(&d);
+    /* a retention no collector can have is refused, not clamped */
+    m.u.ack.retention_months = 601;
+    assert_int_equal(tsr_wire_encode(&m, &buf, &len), 0);
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_wire_decode(&d, buf, len, NULL, &err), TSR_EPROTO);
+    assert_string_equal(err.field, "retention_months");
+    free(buf);
 
     static const int kinds[] = {TSR_QUERY_STATS, TSR_QUERY_ALERTS, TSR_QUERY_AUDIT};
     for (int k = 0; k < 3; k++) {

@@ -19,6 +19,20 @@ static inline int tsr_test_dir_make(const char *prefix)
     return mkdtemp(s_dir) ? 0 : -1;
 }
 
+/* Reads a whole file into buf (cap bytes with the NUL); "" when it is not
+ * there. Returns buf. */
+static inline const char *tsr_test_read_file(const char *path, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return buf;
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
 static inline int tsr_test_dir_remove(void **state)
 {
     (void)state;

@@ -92,6 +92,7 @@ typedef struct tsr_ack {
     char error[256]; /* MALFORMED, DENIED: why the batch as a whole was refused */
     tsr_netkeys_t network_keys; /* accepted today; n = 0: none pinned yet (or an older
                                  * collector) */
+    int32_t retention_months;   /* the collector's retention; 0: not said (older collector) */
 } tsr_ack_t;
 
 #define TSR_TRENDS_MAX_BY 2

@@ -1,11 +1,10 @@
-/* agentconf.c - load agent.conf: one parse, fully validated at start. */
-#include "agentconf.h"
+/* conf.c - load agent.conf: one parse, fully validated at start. */
+#include "conf.h"
 #include "tessera/codes.h"
 #include "tessera/config.h"
 #include "tessera/err.h"
 #include "tessera/fsmode.h"
 
-#include <getopt.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -31,6 +30,8 @@ static const tsr_config_key_t *s_keys(agent_conf_t *c)
         {"agent", "timeout_ms", TSR_CONFIG_INT, &c->timeout_ms, "3000", 100, 600000, false, "wait for an Ack"},
         {"agent", "attempts", TSR_CONFIG_INT, &c->attempts, "3", 1, 1000, false, "tries per batch before giving up for now"},
         {"agent", "max_batch", TSR_CONFIG_INT, &c->max_batch, "500", 1, 1000, false, "records per batch"},
+        {"agent", "outbox_max_mib", TSR_CONFIG_INT, &c->outbox_max_mib, "65536", 1, 1048576, false, "the outbox never grows past this (MiB)"},
+        {"collector", "retention_months", TSR_CONFIG_INT, &c->retention_months, "24", 1, 600, false, "the collector's [retention] months, used until it answers"},
         {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
     };
     memcpy(k, keys, sizeof keys);
@@ -95,9 +96,14 @@ static int s_check_files(const agent_conf_t *c, const char *dir)
     return n;
 }
 
-int agent_conf_load(agent_conf_t *c, const char *path)
+int agent_conf_new(agent_conf_t **out, const char *path)
 {
-    memset(c, 0, sizeof *c);
+    *out = NULL;
+    agent_conf_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        fprintf(stderr, "tessera-agent: out of memory\n");
+        return -1;
+    }
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
@@ -110,12 +116,13 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     c->path = strdup(path);
     char *copy = strdup(path);
     const char *dir = copy ? dirname(copy) : ".";
+    c->dir = strdup(dir);
     s_resolve(&c->server_key, dir);
     s_resolve(&c->client_key, dir);
     s_resolve(&c->network_key, dir);
     s_resolve(&c->data_dir, dir);
     s_resolve(&c->inbox, dir);
-    int problems = c->path ? s_check_files(c, dir) : TSR_ENOMEM;
+    int problems = c->path && c->dir ? s_check_files(c, dir) : TSR_ENOMEM;
     free(copy);
     if (problems != 0)
         goto fail;
@@ -137,7 +144,7 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     if (tsr_netkey_prepare(&c->key) != 0) {
         fprintf(stderr, "tessera-agent: %s: OpenSSL cannot make HMAC-SHA256 with the network key\n",
                 c->network_key);
-        return -1;
+        goto fail;
     }
     c->ctx.agency_id = c->agency_id;
     c->ctx.default_area = c->area;
@@ -145,9 +152,10 @@ int agent_conf_load(agent_conf_t *c, const char *path)
     c->ctx.canon.default_country_code = c->country_code;
     c->ctx.keys[0] = &c->key;
     c->ctx.n_keys = 1;
+    *out = c;
     return 0;
 fail: /* what the table or path holds is freed: the caller gets nothing */
-    agent_conf_free(c);
+    agent_conf_destroy(&c);
     return -1;
 }
 
@@ -167,48 +175,19 @@ const char *agent_conf_where(const agent_conf_t *c, const char *section, const c
     return buf;
 }
 
-void agent_conf_free(agent_conf_t *c)
+void agent_conf_destroy(agent_conf_t **c_p)
 {
+    if (!c_p || !*c_p)
+        return;
+    agent_conf_t *c = *c_p;
     agent_conf_t copy = *c;
     tsr_config_free(s_keys(&copy));
     tsr_netkey_clear(&c->key);
     free(c->path);
+    free(c->dir);
     /* the network key is in here: a plain memset may be optimised away */
     OPENSSL_cleanse(&copy, sizeof copy);
     OPENSSL_cleanse(c, sizeof *c);
-}
-
-int agent_conf_args(int argc, char **argv, const char *usage, int min_args, agent_conf_t *conf)
-{
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"allow-root", no_argument, NULL, 'R'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *config = NULL;
-    bool allow_root = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'c') {
-            config = optarg;
-        } else if (c == 'R') {
-            allow_root = true;
-        } else if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        } else {
-            fputs(usage, stderr);
-            return 2;
-        }
-    }
-    if (argc - optind < min_args) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    char why[TSR_FSMODE_WHY_MAX];
-    if (tsr_fsmode_refuse_root("tessera-agent", allow_root, why, sizeof why) != 0) {
-        fprintf(stderr, "tessera-agent: %s\n", why);
-        return 1;
-    }
-    return agent_conf_load(conf, agent_conf_path(config)) != 0 ? 1 : -1;
+    free(c);
+    *c_p = NULL;
 }

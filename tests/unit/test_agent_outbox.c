@@ -1,4 +1,4 @@
-/* test_outbox.c - the agent's outbox and network keys: items made under a
+/* test_agent_outbox.c - the agent's outbox and network keys: items made under a
  * key the collector does not accept are held back, never peeked; queueing
  * the same cases under the right key replaces them in one transaction. */
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "outbox.h"
+#include "tessera/err.h"
 #include "tessera/record.h"
 
 static int s_setup(void **state)
@@ -51,12 +52,12 @@ static void s_queue(agent_outbox_t *o, int first, int n, uint32_t key_id, size_t
     char refs[8][TSR_CASE_REF_MAX];
     for (int i = 0; i < n; i++)
         s_case(&incs[i], refs[i], first + i, key_id);
-    assert_int_equal(outbox_put_incidents(o, incs, refs, (size_t)n, key_id, replaced, NULL), 0);
+    assert_int_equal(agent_outbox_put_incidents(o, incs, refs, (size_t)n, key_id, replaced, NULL), 0);
 }
 
-static size_t s_peek(agent_outbox_t *o, const outbox_keys_t *k, tsr_batch_t *b, uint64_t *seqs)
+static size_t s_peek(agent_outbox_t *o, const agent_outbox_keys_t *k, tsr_batch_t *b, uint64_t *seqs)
 {
-    assert_int_equal(outbox_peek(o, 16, k, b, seqs), 0);
+    assert_int_equal(agent_outbox_peek(o, 16, k, b, seqs), 0);
     return b->n_incidents + b->n_retractions;
 }
 
@@ -67,13 +68,13 @@ static void test_held_and_replaced(void **state)
     agent_outbox_t *o;
     char dir[128];
     snprintf(dir, sizeof dir, "%s/held", s_dir);
-    assert_int_equal(outbox_open(&o, dir), 0);
-    outbox_keys_t k = {.own = wrong, .day = tsr_day_today()};
+    assert_int_equal(agent_outbox_new(&o, dir, 0), 0);
+    agent_outbox_keys_t k = {.own = wrong, .day = tsr_day_today()};
     k.accepted.ids[0].key_id = right;
     k.accepted.n = 1;
     tsr_batch_t b;
     uint64_t seqs[16];
-    outbox_held_t held;
+    agent_outbox_held_t held;
 
     /* three cases queued under the wrong key, one under the right one */
     size_t replaced = 99;
@@ -82,48 +83,73 @@ static void test_held_and_replaced(void **state)
     s_queue(o, 7, 1, right, NULL);
     assert_int_equal(s_peek(o, &k, &b, seqs), 1); /* only the right one may go */
     assert_int_equal(b.incidents[0].tokens[0].key_id, right);
-    outbox_batch_free(&b);
-    assert_int_equal(outbox_held(o, &k, &held), 0);
+    agent_outbox_batch_clear(&b);
+    assert_int_equal(agent_outbox_held(o, &k, &held), 0);
     assert_int_equal(held.n, 3);
     assert_int_equal(held.key_id, wrong);
-    assert_false(outbox_keys_sendable(&k, wrong));
-    assert_true(outbox_keys_sendable(&k, right));
+    assert_false(agent_outbox_keys_sendable(&k, wrong));
+    assert_true(agent_outbox_keys_sendable(&k, right));
 
     /* a collector with no key yet takes the agent's own */
-    outbox_keys_t none = {.own = wrong, .day = k.day};
+    agent_outbox_keys_t none = {.own = wrong, .day = k.day};
     assert_int_equal(s_peek(o, &none, &b, seqs), 3);
-    outbox_batch_free(&b);
+    agent_outbox_batch_clear(&b);
 
     /* the same cases again under the right key replace the held items */
     k.own = right;
     s_queue(o, 1, 2, right, &replaced);
     assert_int_equal(replaced, 2);
-    assert_int_equal(outbox_held(o, &k, &held), 0);
+    assert_int_equal(agent_outbox_held(o, &k, &held), 0);
     assert_int_equal(held.n, 1); /* CASE-3 was not submitted again */
     assert_int_equal(s_peek(o, &k, &b, seqs), 3);
     for (size_t i = 0; i < b.n_incidents; i++)
         assert_int_equal(b.incidents[i].tokens[0].key_id, right);
-    outbox_batch_free(&b);
-    outbox_status_t st;
-    assert_int_equal(outbox_status(o, &st), 0);
+    agent_outbox_batch_clear(&b);
+    agent_outbox_status_t st;
+    assert_int_equal(agent_outbox_status(o, &st), 0);
     assert_int_equal(st.depth, 4);
     /* resolve still knows the held record id (its case, locally) */
     tsr_incident_t inc;
     char ref[TSR_CASE_REF_MAX], got[TSR_CASE_REF_MAX];
     s_case(&inc, ref, 3, wrong);
-    assert_int_equal(outbox_resolve(o, inc.record_id, got), 0);
+    assert_int_equal(agent_outbox_resolve(o, inc.record_id, got), 0);
     assert_string_equal(got, "CASE-3");
     s_queue(o, 3, 1, right, &replaced);
     assert_int_equal(replaced, 1);
-    assert_int_equal(outbox_held(o, &k, &held), 0);
+    assert_int_equal(agent_outbox_held(o, &k, &held), 0);
     assert_int_equal(held.n, 0);
-    outbox_close(&o);
+    agent_outbox_destroy(&o);
+}
+
+/* The collector's retention as it last said: none at first, then kept
+ * across a reopen (the agent goes by it while the collector is away). */
+static void test_retention_kept(void **state)
+{
+    (void)state;
+    agent_outbox_t *o;
+    char dir[128];
+    long months = -1;
+    snprintf(dir, sizeof dir, "%s/retention", s_dir);
+    assert_int_equal(agent_outbox_new(&o, dir, 0), 0);
+    assert_int_equal(agent_outbox_retention_get(o, &months), TSR_ENOTFOUND);
+    assert_int_equal(months, -1);
+    assert_int_equal(agent_outbox_retention_put(o, 12), 0);
+    agent_outbox_destroy(&o);
+    assert_null(o);
+    assert_int_equal(agent_outbox_new(&o, dir, 0), 0);
+    assert_int_equal(agent_outbox_retention_get(o, &months), 0);
+    assert_int_equal(months, 12);
+    assert_int_equal(agent_outbox_retention_put(o, 24), 0);
+    assert_int_equal(agent_outbox_retention_get(o, &months), 0);
+    assert_int_equal(months, 24);
+    agent_outbox_destroy(&o);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_and_replaced),
+        cmocka_unit_test(test_retention_kept),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
 }
