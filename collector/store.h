@@ -6,7 +6,15 @@
  * outcome only for a committed transaction: the caller acknowledges after it
  * returns 0, never before. tsr_store_drain() applies the log to the records
  * and everything derived from them later, in larger transactions.
- * Single writer: call them from one thread.
+ *
+ * Two environments, one writer each: the log (DATA_DIR/log) is written by
+ * submits and trims, the main one (DATA_DIR/db) by drains, evaluations,
+ * the day boundary, purges and audit entries. Threads: one thread (the
+ * loop) may submit, trim and read while one other (the apply thread,
+ * applier.h) drains and writes the rest; never two threads for one of
+ * these roles, and the apply thread's calls run in one thread at a time
+ * (the applier's pause). tsr_store_logged, tsr_store_applied and
+ * tsr_store_last_logged may be called from any thread.
  */
 #ifndef TESSERA_STORE_H
 #define TESSERA_STORE_H
@@ -71,6 +79,9 @@ typedef struct tsr_store_batch {
 
 typedef struct tsr_store_opts {
     tsr_kv_opts_t kv;
+    /* The log environment; dir NULL: kv.dir + "/log"; map sizes all 0:
+     * kv's. read_only follows kv's. */
+    tsr_kv_opts_t log_kv;
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     /* A drain stops taking log entries once it has run this long and
@@ -109,14 +120,26 @@ void tsr_store_close(tsr_store_t **s_p);
  * nothing was written. now = unix seconds. */
 int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
 
-/* Entries of the ingest log not yet applied. */
+/* Entries of the ingest log not yet applied (any thread). */
 size_t tsr_store_logged(const tsr_store_t *s);
 
+/* The sequence of the last entry committed to the log, and of the last one
+ * whose effects are committed in main (any thread). A query that arrives
+ * when the first is S sees every acknowledged record once the second is S. */
+uint64_t tsr_store_last_logged(const tsr_store_t *s);
+uint64_t tsr_store_applied(const tsr_store_t *s);
+
+/* Deletes up to max (0: all) applied entries from the log, in a
+ * transaction of the log environment (submits also delete up to 1,000 in
+ * theirs). Loop thread. */
+int tsr_store_trim(tsr_store_t *s, size_t max);
+
 /* Applies up to max (0 = all) waiting log entries, oldest first, in one
- * transaction that also deletes them, taking no more once it has run
- * tsr_store_opts_t.drain_ms; *applied = how many. Publish
+ * transaction of main that also records how far the log is applied
+ * (`applied`), taking no more once it has run tsr_store_opts_t.drain_ms;
+ * *applied = how many. The log's entries stay until a trim. Publish
  * tsr_store_published() after it returns 0. On error nothing was applied
- * and the log is kept for the next try. */
+ * and the log is kept for the next try. Apply thread. */
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);
 
 /* tsr_store_submit, then tsr_store_drain until the log is empty: on 0 the
@@ -236,7 +259,9 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
  * failed deleted nothing. */
 int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged);
 
-/* The kv environment (for usage figures and read-only inspection). */
+/* The kv environments, main and log (for usage figures and read-only
+ * inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);
+tsr_kv_t *tsr_store_log_kv(tsr_store_t *s);
 
 #endif

@@ -171,17 +171,29 @@ static void test_outcomes(void **state)
     tsr_store_close(&s);
 }
 
-/* Counts the entries of a named database. */
-static size_t s_entries(tsr_store_t *s, const char *name)
+/* Counts the entries of a named database of an environment. */
+static size_t s_kv_entries(tsr_kv_t *kv, const char *name)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
     MDB_stat st;
-    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(kv), NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     return st.ms_entries;
+}
+
+/* ... of the main environment. */
+static size_t s_entries(tsr_store_t *s, const char *name)
+{
+    return s_kv_entries(tsr_store_kv(s), name);
+}
+
+/* The entries in the log environment's ingest_log, applied or not. */
+static size_t s_log_entries(tsr_store_t *s)
+{
+    return s_kv_entries(tsr_store_log_kv(s), "ingest_log");
 }
 
 /* Submits inc at unix time now; returns its outcome, its detail in detail. */
@@ -427,7 +439,8 @@ static void test_ingest_log(void **state)
         assert_int_equal(tsr_store_counter(s, "accepted"), 4) /* inc v1, v3 (after its tombstone), inc3, inc2 */;
         assert_int_equal(tsr_store_counter(s, "records"), 0);
         assert_int_equal(s_entries(s, "by_area_day"), 0);
-        assert_int_equal(s_entries(s, "ingest_log"), 6);
+        assert_int_equal(s_log_entries(s), 6);
+        assert_int_equal(s_entries(s, "ingest_log"), 0); /* main's own: only from before */
 
         if (k == 1) { /* stop with the log full, as a crash would */
             tsr_store_close(&st[1]);
@@ -446,15 +459,24 @@ static void test_ingest_log(void **state)
         assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
         assert_int_equal(got.version, 2);
         if (k == 1) {
+            /* stopped between the apply's commit and the trim: the two
+             * applied entries are still in the log, below `applied` */
+            assert_int_equal(s_log_entries(s), 6);
             tsr_store_close(&st[1]);
             st[1] = s = s_open("log-crash", 0);
             assert_int_equal(tsr_store_logged(s), 4);
+            assert_int_equal(tsr_store_applied(s), 2);
+            assert_int_equal(tsr_store_last_logged(s), 6);
         }
+        /* a submit deletes the applied entries (the first two) */
         assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        assert_int_equal(s_log_entries(s), 4);
         assert_int_equal(tsr_store_drain(s, 0, 1700000200, &applied), 0);
         assert_int_equal(applied, 4);
         assert_int_equal(tsr_store_logged(s), 0);
-        assert_int_equal(s_entries(s, "ingest_log"), 0);
+        assert_int_equal(s_log_entries(s), 4); /* applied, kept until a trim */
+        assert_int_equal(tsr_store_trim(s, 0), 0);
+        assert_int_equal(s_log_entries(s), 0);
         assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
         assert_int_equal(got.version, 3);
         assert_int_equal(tsr_store_counter(s, "records"), 3);
