@@ -142,6 +142,11 @@ int tsr_store_trim(tsr_store_t *s, size_t max);
  * and the log is kept for the next try. Apply thread. */
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);
 
+/* Applies the whole log, step after step (each bounded as a drain is);
+ * publish tsr_store_published() after it returns (0 or not: the steps
+ * before a failure committed). Apply thread, or with it paused. */
+int tsr_store_drain_all(tsr_store_t *s, int64_t now);
+
 /* tsr_store_submit, then tsr_store_drain until the log is empty: on 0 the
  * store reflects every item. A drain error is returned as it is; the items
  * are then in the log, durable, and have their outcomes. */
@@ -229,6 +234,11 @@ int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas,
 
 /* Appends one entry in its own write transaction (durable on return 0). */
 int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e);
+
+/* Appends entries e[0..n), in this order, in ONE write transaction (group
+ * commit: concurrent queries share one fsync); durable on return 0, and on
+ * an error none is written. */
+int tsr_store_audit_many(tsr_store_t *s, const tsr_audit_entry_t *const *e, size_t n);
 
 /* Entries at or after since_time, of caller id (NULL or "" = all), oldest
  * first, at most max, into resp->audit. Fails closed: an entry that cannot

@@ -182,8 +182,5 @@ int tsr_store_log_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv_o
  * before the log environment left in main's own ingest_log (upgrade). */
 int tsr_store_applied_read(tsr_store_t *s, int64_t now);
 
-/* Applies the whole log (store_apply.c), in transactions of
- * TSR_STORE_DRAIN_MAX entries; one call at least. */
-int tsr_store_drain_all(tsr_store_t *s, int64_t now);
 
 #endif
