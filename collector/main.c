@@ -1304,8 +1304,17 @@ static void s_job_answer(s_collector_t *c, s_query_job_t *j)
 {
     tsr_response_t *resp = &j->m.u.response;
     const tsr_query_t *q = &j->req.u.query;
+    /* the budget again, now: queries of one analyst waiting together all
+     * passed it on arrival, and each answer spends it before the next */
+    if (j->answer && j->counted)
+        j->answer = s_allowed(c, &j->client, q, resp, j->what, &j->counted);
     if (j->answer)
         s_answer(c, &j->client, q, resp, &j->cs);
+    if (j->counted && resp->status != TSR_QSTATUS_DENIED && resp->status != TSR_QSTATUS_ERROR &&
+        tsr_budget_note(c->budget, j->client.id, tsr_day_today(), j->what) != 0)
+        /* counted in the audit log all the same: the next start counts it */
+        tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
+                 j->client.id);
     /* Every query is audited, refused ones too, and no answer leaves
      * unaudited; repeated refusals of one kind by one key are audited one
      * by one up to [limits] audit_refusals_per_minute and then counted
@@ -1339,12 +1348,6 @@ static void s_job_send(s_collector_t *c, s_query_job_t *j)
         j->m.kind = TSR_MSG_RESPONSE;
         *resp = keep;
         s_refuse(resp, TSR_QSTATUS_ERROR, "the audit log cannot be written; try again later");
-    } else if (j->counted && resp->status != TSR_QSTATUS_DENIED &&
-               resp->status != TSR_QSTATUS_ERROR &&
-               tsr_budget_note(c->budget, j->client.id, (int32_t)(e->time / 86400), j->what) != 0) {
-        /* counted in the audit log all the same: the next start counts it */
-        tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
-                 j->client.id);
     }
     if (!j->single) /* counted, not logged one by one either */
         tsr_debug("query", "%s (%s): %s", j->client.id, tsr_role_name(j->client.role), e->request);

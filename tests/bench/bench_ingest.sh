@@ -39,11 +39,11 @@ for b in 1 10 100 1000; do
     total=$([ "$b" = 1 ] && echo 1000 || echo "$N")
     e2e 1 "$b" "$total"
     # fresh ids per run: restart on a new environment so every record is new
-    stop_collector; rm -rf "$DATA/db"; start_collector "$DATA"
+    stop_collector; rm -rf "$DATA/db" "$DATA/log"; start_collector "$DATA"
 done
 for b in 1 10 100; do
     total=$([ "$b" = 1 ] && echo 2000 || echo "$N")
     e2e 8 "$b" "$total"
-    stop_collector; rm -rf "$DATA/db"; start_collector "$DATA"
+    stop_collector; rm -rf "$DATA/db" "$DATA/log"; start_collector "$DATA"
 done
 "$BENCH" paced "$INGEST" "$DATA/collector.pub" "$TMP" 1000 10
