@@ -501,6 +501,120 @@ static void test_ingest_log(void **state)
     tsr_store_close(&st[1]);
 }
 
+/* Moves the log environment's entries into main's own ingest_log, as a
+ * store from before the log environment held them (raw LMDB: the test
+ * builds an old layout on purpose). */
+static void s_make_old_layout(tsr_store_t *s)
+{
+    MDB_txn *lt, *mt;
+    MDB_dbi ld, md;
+    MDB_cursor *c;
+    MDB_val k, v;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_log_kv(s)), NULL, MDB_RDONLY, &lt), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &mt), 0);
+    assert_int_equal(mdb_dbi_open(lt, "ingest_log", 0, &ld), 0);
+    assert_int_equal(mdb_dbi_open(mt, "ingest_log", 0, &md), 0);
+    assert_int_equal(mdb_cursor_open(lt, ld, &c), 0);
+    for (int op = MDB_FIRST; mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0; op = MDB_NEXT)
+        assert_int_equal(mdb_put(mt, md, &k, &v, MDB_APPEND), 0);
+    mdb_cursor_close(c);
+    assert_int_equal(mdb_txn_commit(mt), 0);
+    mdb_txn_abort(lt);
+}
+
+/* Upgrade (docs/STORAGE.md): a store from before the log environment, with
+ * acknowledged entries waiting in main's own ingest_log, opens, applies
+ * them once (in main, deleting them there) and goes on numbering after
+ * them; it ends byte for byte as a store that applied them from its log. */
+static void test_upgrade(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    tsr_store_t *st[2] = {s_open("upg-new", 0), s_open("upg-old", 0)};
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    static tsr_incident_t inc[N];
+    static tsr_store_item_t items[N];
+    for (int i = 0; i < N; i++) {
+        s_incident(&inc[i], (uint8_t)(i % 200 + 1), 1, "E08000035");
+        inc[i].record_id[0] = (uint8_t)(i >> 8);
+        inc[i].record_id[1] = (uint8_t)i;
+        inc[i].tokens[0].token[0] = (uint8_t)(i >> 8); /* no two linked */
+        inc[i].tokens[0].token[1] = (uint8_t)i;
+        items[i] = (tsr_store_item_t){.incident = &inc[i]};
+    }
+    tsr_store_batch_t b = {&a, items, N};
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(tsr_store_submit(st[k], &b, 1, 1700000000), 0);
+    assert_int_equal(tsr_store_drain_all(st[0], 1700000100), 0);
+    s_make_old_layout(st[1]);
+    tsr_store_close(&st[1]);
+    char log[160];
+    snprintf(log, sizeof log, "rm -rf %s/upg-old/log", s_dir);
+    assert_int_equal(system(log), 0);
+    st[1] = s_open("upg-old", 0);
+    /* applied at open, from main's log, which is left empty */
+    assert_int_equal(s_entries(st[1], "ingest_log"), 0);
+    assert_int_equal(tsr_store_logged(st[1]), 0);
+    assert_int_equal(tsr_store_applied(st[1]), N);
+    assert_int_equal(tsr_store_last_logged(st[1]), N);
+    assert_int_equal(tsr_store_counter(st[1], "records"), N);
+    size_t n0, n1;
+    uint8_t *c0 = s_contents(st[0], &n0), *c1 = s_contents(st[1], &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(c0, c1, n0);
+    free(c0);
+    free(c1);
+    /* the next entry is N + 1, in the new log; a resend is a duplicate */
+    assert_int_equal(s_sub(st[1], &a, &inc[0], NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+    tsr_incident_t more;
+    s_incident(&more, 250, 1, "E08000035");
+    more.record_id[0] = 0xee;
+    more.tokens[0].token[0] = 0xee;
+    assert_int_equal(s_sub(st[1], &a, &more, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_last_logged(st[1]), N + 1);
+    assert_int_equal(tsr_store_drain_all(st[1], 1700000200), 0);
+    assert_int_equal(tsr_store_counter(st[1], "records"), N + 1);
+    for (int k = 0; k < 2; k++)
+        tsr_store_close(&st[k]);
+}
+
+/* A main environment restored from a backup older than its log (entries
+ * trimmed from the log that the old main never applied): the store refuses
+ * to open, naming both sequences, rather than run with a gap. */
+static void test_log_gap(void **state)
+{
+    (void)state;
+    char leeds[][10] = {"E08000035"}, cmd[400], msg[768];
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_store_t *s = s_open("gap", 0);
+    snprintf(cmd, sizeof cmd, "cp %s/gap/data.mdb %s/gap-old.mdb", s_dir, s_dir);
+    assert_int_equal(system(cmd), 0); /* main with nothing applied */
+    for (uint8_t i = 1; i <= 3; i++) {
+        tsr_incident_t inc;
+        s_incident(&inc, i, 1, "E08000035");
+        inc.tokens[0].token[0] = i;
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+        if (i < 3)
+            assert_int_equal(tsr_store_drain_all(s, 1700000100), 0); /* the next submit trims */
+    }
+    assert_int_equal(s_log_entries(s), 1); /* entry 3; 1 and 2 applied and trimmed */
+    tsr_store_close(&s);
+    snprintf(cmd, sizeof cmd, "cp %s/gap-old.mdb %s/gap/data.mdb", s_dir, s_dir);
+    assert_int_equal(system(cmd), 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/gap", s_dir);
+    static const uint8_t secret[TSR_CKM_SECRET_LEN] = {7};
+    tsr_store_opts_t o = {.kv = {.dir = path}, .ckm_secret = secret};
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, &o, &err), TSR_ECORRUPT);
+    assert_null(s);
+    tsr_error_format(&err, msg, sizeof msg);
+    assert_non_null(strstr(msg, "ingest_log: the log starts at entry 3, but the store has applied "
+                                "only up to 0: entries are missing"));
+}
+
 /* A drain bounded in time (drain_ms) stops taking entries once its time is
  * spent, commits what it applied (at least one entry), and the drains that
  * follow finish the log: the store ends byte for byte as one drain leaves it. */
@@ -944,6 +1058,8 @@ int main(void)
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
         cmocka_unit_test(test_drain_time_bound),
+        cmocka_unit_test(test_upgrade),
+        cmocka_unit_test(test_log_gap),
         cmocka_unit_test(test_largest_record),
         cmocka_unit_test(test_audit_damaged),
         cmocka_unit_test(test_map_at_max),
