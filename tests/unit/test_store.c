@@ -49,6 +49,16 @@ static void s_incident(tsr_incident_t *inc, uint8_t id, uint32_t version, const 
     memset(inc->tokens[0].token, 0xA0 + id, TSR_TOKEN_LEN);
 }
 
+/* Record n of many (n < 65,536), no two linked. */
+static void s_unlinked(tsr_incident_t *inc, int n)
+{
+    s_incident(inc, (uint8_t)(n % 200 + 1), 1, "E08000035");
+    inc->record_id[0] = (uint8_t)(n >> 8);
+    inc->record_id[1] = (uint8_t)n;
+    inc->tokens[0].token[0] = (uint8_t)(n >> 8);
+    inc->tokens[0].token[1] = (uint8_t)n;
+}
+
 static tsr_client_t s_client(const char *id, tsr_role_t role, char (*areas)[10], size_t n)
 {
     tsr_client_t c = {.role = role, .areas = areas, .n_areas = n};
@@ -391,6 +401,18 @@ static uint8_t *s_contents(tsr_store_t *s, size_t *n)
     return buf;
 }
 
+/* Asserts that two stores hold the same, database by database and byte
+ * for byte (s_contents). */
+static void s_same_contents(tsr_store_t *a, tsr_store_t *b)
+{
+    size_t n0, n1;
+    uint8_t *c0 = s_contents(a, &n0), *c1 = s_contents(b, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(c0, c1, n0);
+    free(c0);
+    free(c1);
+}
+
 /* The ingest log: outcomes are decided at submit, against the store and the
  * entries still waiting; nothing but the log and the outcome counters
  * changes until a drain; and a store closed (as by a crash) with entries
@@ -536,11 +558,7 @@ static void test_upgrade(void **state)
     static tsr_incident_t inc[N];
     static tsr_store_item_t items[N];
     for (int i = 0; i < N; i++) {
-        s_incident(&inc[i], (uint8_t)(i % 200 + 1), 1, "E08000035");
-        inc[i].record_id[0] = (uint8_t)(i >> 8);
-        inc[i].record_id[1] = (uint8_t)i;
-        inc[i].tokens[0].token[0] = (uint8_t)(i >> 8); /* no two linked */
-        inc[i].tokens[0].token[1] = (uint8_t)i;
+        s_unlinked(&inc[i], i);
         items[i] = (tsr_store_item_t){.incident = &inc[i]};
     }
     tsr_store_batch_t b = {&a, items, N};
@@ -559,12 +577,7 @@ static void test_upgrade(void **state)
     assert_int_equal(tsr_store_applied(st[1]), N);
     assert_int_equal(tsr_store_last_logged(st[1]), N);
     assert_int_equal(tsr_store_counter(st[1], "records"), N);
-    size_t n0, n1;
-    uint8_t *c0 = s_contents(st[0], &n0), *c1 = s_contents(st[1], &n1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(c0, c1, n0);
-    free(c0);
-    free(c1);
+    s_same_contents(st[0], st[1]);
     /* the next entry is N + 1, in the new log; a resend is a duplicate */
     assert_int_equal(s_sub(st[1], &a, &inc[0], NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
     tsr_incident_t more;
@@ -640,11 +653,7 @@ static void test_drain_time_bound(void **state)
         for (int i = 0; i < N; i += PER_BATCH) {
             for (int j = 0; j < PER_BATCH; j++) {
                 int n = i + j;
-                s_incident(&inc[j], (uint8_t)(n % 200 + 1), 1, "E08000035");
-                inc[j].record_id[0] = (uint8_t)(n >> 8);
-                inc[j].record_id[1] = (uint8_t)n;
-                inc[j].tokens[0].token[0] = (uint8_t)(n >> 8); /* no two linked */
-                inc[j].tokens[0].token[1] = (uint8_t)n;
+                s_unlinked(&inc[j], n);
                 items[j] = (tsr_store_item_t){.incident = &inc[j]};
             }
             tsr_store_batch_t b = {&a, items, PER_BATCH};
@@ -664,12 +673,7 @@ static void test_drain_time_bound(void **state)
     assert_int_equal(total, N);
     assert_true(drains >= 2); /* 2,000 records are not applied in 1 ms */
     assert_int_equal(tsr_store_counter(st[1], "records"), N);
-    size_t n0, n1;
-    uint8_t *c0 = s_contents(st[0], &n0), *c1 = s_contents(st[1], &n1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(c0, c1, n0);
-    free(c0);
-    free(c1);
+    s_same_contents(st[0], st[1]);
     free(inc);
     free(items);
     tsr_store_close(&st[0]);
