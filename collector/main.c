@@ -240,6 +240,7 @@ typedef struct {
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
                               * neither again before */
     tsr_applier_t *applier;  /* the apply thread (applier.h) */
+    uint64_t day_target;     /* the day boundary waits for the log applied to this - 1 */
     /* Queries between arrival and answer, oldest first: waiting for the
      * apply (their target sequence), then for their audit commit. */
     s_query_job_t *jobs, **jobs_tail;
@@ -493,6 +494,7 @@ static void s_publish(s_collector_t *c)
 
 static void s_publish_store(s_collector_t *c)
 {
+    s_publish(c); /* the apply thread's first: they are older, and in order */
     size_t n;
     const tsr_link_published_t *p = tsr_store_published(c->store, &n);
     s_publish_list(c, p, n);
@@ -505,10 +507,9 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Applies the whole log in the loop thread, step after bounded step, with
- * the apply thread paused (paused: the caller holds it so): at the day
- * boundary and at a clean stop. After a failure nothing is tried for a
- * second. Returns whether the log is empty. */
+/* Applies the whole log in the loop thread, step after bounded step, once
+ * the apply thread has stopped: at a clean stop. After a failure nothing
+ * is tried for a second. Returns whether the log is empty. */
 static bool s_apply_all(s_collector_t *c)
 {
     if (tsr_store_logged(c->store) == 0)
@@ -567,11 +568,22 @@ static void s_day_boundary(s_collector_t *c)
     int32_t today = (int32_t)(now / 86400);
     if (today == c->today)
         return;
-    /* the closed day counts every acknowledged record; after a failure the
-     * boundary is tried again a second later (evaluating a day twice
-     * alerts nothing twice). Once a day: the apply thread waits. */
+    /* the closed day counts every record acknowledged by now: the apply
+     * thread applies them (the loop goes on meanwhile, and comes back on
+     * its news), then it is paused for the evaluation, which waits for at
+     * most the step under way. After a failure the boundary is tried again
+     * a second later (evaluating a day twice alerts nothing twice). */
+    if (s_now_ms() < c->drain_retry_at)
+        return;
+    if (c->day_target == 0)
+        c->day_target = tsr_store_last_logged(c->store) + 1; /* + 1: 0 means unset */
+    if (tsr_store_applied(c->store) + 1 < c->day_target && !tsr_applier_failing(c->applier)) {
+        tsr_applier_want(c->applier, c->day_target - 1);
+        return;
+    }
+    c->day_target = 0;
     s_pause(c);
-    bool applied = s_apply_all(c);
+    bool applied = true;
     for (int32_t d = c->today; applied && d < today + (c->starting ? 1 : 0); d++) {
         applied = tsr_store_day_closed(c->store, d, now) == 0;
         s_publish_store(c);

@@ -202,7 +202,9 @@ int tsr_store_evaluate(tsr_store_t *s, int64_t now);
 
 /* The day boundary: evaluates the series of `day`, just closed (and of its
  * week when it is a Sunday), in one write transaction; publish
- * tsr_store_published() after it returns 0. */
+ * tsr_store_published() after it returns 0. It counts what is applied: the
+ * caller has the log applied up to what was acknowledged at the boundary
+ * first (the collector asks its apply thread, then pauses it). */
 int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now);
 
 /* Retention: the first day a record may be reported on, `months` before the

@@ -1,7 +1,7 @@
 /* store_apply.c - the ingest log applied: records, indexes, tombstones,
  * clusters and count series, each entry with everything derived from it
- * and deleted from the log in the same transaction; and the evaluation of
- * a closed day, which counts every acknowledged record. */
+ * recorded as applied (`applied`) in the same transaction; and the
+ * evaluation of a closed day. */
 #include "bytes.h"
 #include "store_int.h"
 #include "tessera/err.h"
@@ -311,10 +311,7 @@ static int s_tick_txn(MDB_txn *txn, void *arg)
 int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now)
 {
     s_tick_t t = {s, day, now};
-    int rc = tsr_store_drain_all(s, now); /* the day's counts include every acknowledged record */
-    if (rc != 0)
-        return rc;
-    rc = tsr_store_write(s, s_tick_txn, &t);
+    int rc = tsr_store_write(s, s_tick_txn, &t);
     if (rc != 0)
         tsr_store_log_err("spikes", "evaluation of the closed day failed", rc);
     return rc;
