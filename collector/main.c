@@ -508,19 +508,13 @@ static int64_t s_now_ms(void)
 }
 
 /* Applies the whole log in the loop thread, step after bounded step, once
- * the apply thread has stopped: at a clean stop. After a failure nothing
- * is tried for a second. Returns whether the log is empty. */
-static bool s_apply_all(s_collector_t *c)
+ * the apply thread has stopped: at a clean stop (after a crash the next
+ * start applies it). */
+static void s_apply_all(s_collector_t *c)
 {
-    if (tsr_store_logged(c->store) == 0)
-        return true;
-    if (s_now_ms() < c->drain_retry_at)
-        return false;
-    int rc = tsr_store_drain_all(c->store, (int64_t)time(NULL));
+    if (tsr_store_logged(c->store) > 0)
+        tsr_store_drain_all(c->store, (int64_t)time(NULL)); /* a failure is logged */
     s_publish_store(c);
-    if (rc != 0)
-        c->drain_retry_at = s_now_ms() + 1000;
-    return rc == 0;
 }
 
 /* How long the loop may wait for a message: not at all while batches wait
@@ -2113,7 +2107,7 @@ int main(int argc, char **argv)
         c.jobs = j->next;
         s_job_destroy(&j);
     }
-    s_apply_all(&c); /* a clean stop leaves the log empty; after a crash the next start applies it */
+    s_apply_all(&c);
     tsr_store_trim(c.store, 0);
     for (int i = 0; i < 2; i++)
         if (c.monitor[i]) {
