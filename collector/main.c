@@ -244,6 +244,7 @@ typedef struct {
     /* Queries between arrival and answer, oldest first: waiting for the
      * apply (their target sequence), then for their audit commit. */
     s_query_job_t *jobs, **jobs_tail;
+    bool jobs_ready; /* queries ready to answer left for the next turn */
 } s_collector_t;
 
 static int64_t s_now_ms(void);
@@ -518,11 +519,11 @@ static void s_apply_all(s_collector_t *c)
 }
 
 /* How long the loop may wait for a message: not at all while batches wait
- * for the next commit; otherwise until a message, the apply thread's news
- * or half a second. */
+ * for the next commit or queries ready to answer wait for their turn;
+ * otherwise until a message, the apply thread's news or half a second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
-    return c->n_queued > 0 ? 0 : 500;
+    return c->n_queued > 0 || c->jobs_ready ? 0 : 500;
 }
 
 /* The loop thread's calls of the apply thread's kind, between these. */
@@ -1362,6 +1363,13 @@ static void s_job_send(s_collector_t *c, s_query_job_t *j)
     s_send(c->query, &j->ident, &j->m);
 }
 
+/* Answers made in one pass of s_jobs_run stop after this long (at least
+ * one is made): queries parked behind one apply step all become ready
+ * with its commit, and answering them back to back (trend scans) would
+ * keep the loop from the Acks for as long. The rest follow after the next
+ * ingest turn. */
+#define S_ANSWER_SLICE_MS 2
+
 /* Moves every query on whose turn has come: answered once the log is
  * applied up to its target (or the apply fails: then from what is
  * applied, as the log says), sent once its audit entry is durable. In
@@ -1370,8 +1378,14 @@ static void s_jobs_run(s_collector_t *c)
 {
     uint64_t applied = tsr_store_applied(c->store);
     bool failing = tsr_applier_failing(c->applier);
+    int64_t until = s_now_ms() + S_ANSWER_SLICE_MS;
+    c->jobs_ready = false;
     for (s_query_job_t *j = c->jobs; j; j = j->next)
         if (!j->answered && (!j->answer || j->target <= applied || failing)) {
+            if (j->answer && s_now_ms() >= until) {
+                c->jobs_ready = true; /* the loop comes back at once */
+                continue;
+            }
             if (j->answer && j->target > applied)
                 tsr_warn("query", "%s: answered from the records applied so far (%llu of %llu "
                          "log entries): the apply is failing, see above", j->client.id,
@@ -2078,6 +2092,8 @@ int main(int argc, char **argv)
             s_publish(&c);
             if (!ingest) /* applied entries leave the log; under load, submits delete them */
                 tsr_store_trim(c.store, 10000);
+            s_jobs_run(&c);
+        } else if (c.jobs_ready) {
             s_jobs_run(&c);
         }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
