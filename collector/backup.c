@@ -14,17 +14,20 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Every LMDB environment of the collector's data directory: backup copies
- * each and restore puts each back. A new environment (an ingest log of its
- * own, say) is one more line here. The first is the store the manifest
- * describes. */
+/* Every LMDB environment of the collector's data directory, in the order
+ * backup copies them: the ingest log first, then main, so every entry
+ * missing from the copied log is at or below the copied main's `applied`
+ * (docs/STORAGE.md, crash argument). Restore puts each back. S_MAIN is the
+ * store the manifest describes. */
 static const struct {
     const char *dir;
     const char *holds;
 } s_envs[] = {
-    {"db", "records, indexes, clusters, alerts, audit log, ingest log"},
+    {"log", "the ingest log: acknowledged entries, outcome counters"},
+    {"db", "records, indexes, clusters, alerts, audit log"},
 };
 #define S_NENVS (sizeof s_envs / sizeof *s_envs)
+#define S_MAIN 1
 
 static void s_path(char *buf, size_t cap, const char *dir, const char *name)
 {
@@ -57,7 +60,7 @@ int tsr_collector_backup(const char *data_dir, const char *out, const tsr_collec
     /* the manifest describes the copy, not the live store that moved on */
     tsr_store_summary_t sum;
     if (rc == 0) {
-        s_path(to, sizeof to, out, s_envs[0].dir);
+        s_path(to, sizeof to, out, s_envs[S_MAIN].dir);
         rc = tsr_store_summary(to, &sum, err);
     }
     if (rc == 0) {
@@ -152,16 +155,20 @@ int tsr_collector_restore(const char *from, const char *data_dir, const tsr_coll
     for (; rc == 0 && done < S_NENVS; done++) {
         s_path(a, sizeof a, from, s_envs[done].dir);
         s_path(b, sizeof b, data_dir, s_envs[done].dir);
+        /* a backup from before the log had its own environment holds main
+         * only (its log inside): the collector starts an empty log */
+        if (done != S_MAIN && access(a, F_OK) != 0)
+            continue;
         rc = tsr_backup_env_restore(a, b, err);
     }
     if (rc == 0) {
         s_path(a, sizeof a, from, TSR_BACKUP_MANIFEST);
-        s_path(b, sizeof b, data_dir, s_envs[0].dir);
+        s_path(b, sizeof b, data_dir, s_envs[S_MAIN].dir);
         rc = s_verify(b, m, a, err);
     }
     uint64_t last = 0;
     if (rc == 0 && alerts_after > 0) {
-        s_path(b, sizeof b, data_dir, s_envs[0].dir);
+        s_path(b, sizeof b, data_dir, s_envs[S_MAIN].dir);
         rc = tsr_store_alerts_after(b, alerts_after, &last, err);
     }
     if (rc != 0) /* what this restore put in place goes again */

@@ -2,9 +2,11 @@
  * CURVE, stores minimised records in LMDB and acknowledges each batch only
  * after the transaction that holds it has committed (DESIGN sections 5, 6).
  *
- * One thread runs the loop below (the ZAP handler has its own): drain the
- * batches waiting on the ingest socket, apply them in one transaction (group
- * commit), then send every Ack; between groups, answer queries. */
+ * One thread runs the loop below (the ZAP handler has its own): read the
+ * batches waiting on the ingest socket, log them in one transaction (group
+ * commit), then send every Ack; between groups, answer queries. The apply
+ * thread (applier.h) turns the log into records, indexes, clusters and
+ * series, and commits the queries' audit entries. */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -19,6 +21,7 @@
 
 #include "access.h"
 #include "backup.h"
+#include "applier.h"
 #include "budget.h"
 #include "fair.h"
 #include "histo.h"
@@ -204,6 +207,7 @@ typedef struct {
 } s_peer_log_t;
 
 typedef struct s_pending s_pending_t;
+typedef struct s_query_job s_query_job_t;
 
 typedef struct {
     void *ctx, *ingest, *query, *pub;
@@ -242,11 +246,14 @@ typedef struct {
     int64_t last_heartbeat;  /* monotonic ms */
     s_peer_log_t peer_log[S_PEER_LOG];
     s_peer_log_t key_log[S_PEER_LOG]; /* records refused for their network key */
-    int64_t logged_since;    /* monotonic ms when the ingest log last started to fill */
-    int64_t last_ingest;     /* monotonic ms when the last batches were acknowledged */
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
                               * neither again before */
-    int64_t detect_retry_at; /* monotonic ms: after a failed evaluation */
+    tsr_applier_t *applier;  /* the apply thread (applier.h) */
+    uint64_t day_target;     /* the day boundary waits for the log applied to this - 1 */
+    /* Queries between arrival and answer, oldest first: waiting for the
+     * apply (their target sequence), then for their audit commit. */
+    s_query_job_t *jobs, **jobs_tail;
+    bool jobs_ready; /* queries ready to answer left for the next turn */
 } s_collector_t;
 
 static int64_t s_now_ms(void);
@@ -470,15 +477,13 @@ static bool s_streamed(int kind)
            tsr_access_alert_allowed(TSR_ROLE_ADMIN, kind);
 }
 
-/* Publishes the alerts of the transaction that just committed. A subscriber
- * that misses one (not connected, or the stream restarting) finds it in the
- * log through the query socket: nothing is lost by a dropped message. The
- * sequence numbers of alerts not streamed leave gaps, which subscribers
- * fill from the log (where they are not theirs either). */
-static void s_publish(s_collector_t *c)
+/* Publishes alerts p[0..n) once committed. A subscriber that misses one
+ * (not connected, or the stream restarting) finds it in the log through the
+ * query socket: nothing is lost by a dropped message. The sequence numbers
+ * of alerts not streamed leave gaps, which subscribers fill from the log
+ * (where they are not theirs either). */
+static void s_publish_list(s_collector_t *c, const tsr_link_published_t *p, size_t n)
 {
-    size_t n;
-    const tsr_link_published_t *p = tsr_store_published(c->store, &n);
     for (size_t i = 0; i < n; i++) {
         if (p[i].seq > c->last_alert)
             c->last_alert = p[i].seq;
@@ -487,6 +492,27 @@ static void s_publish(s_collector_t *c)
             tsr_warn("alerts", "alert %llu not published: %s", (unsigned long long)p[i].seq,
                      zmq_strerror(zmq_errno()));
     }
+}
+
+/* Publishes what the apply thread committed, then what the loop thread's
+ * own store calls committed (with the applier paused, or after it
+ * stopped). */
+static void s_publish(s_collector_t *c)
+{
+    size_t n = 0;
+    tsr_link_published_t *p = c->applier ? tsr_applier_alerts(c->applier, &n) : NULL;
+    s_publish_list(c, p, n);
+    for (size_t i = 0; i < n; i++)
+        free(p[i].buf);
+    free(p);
+}
+
+static void s_publish_store(s_collector_t *c)
+{
+    s_publish(c); /* the apply thread's first: they are older, and in order */
+    size_t n;
+    const tsr_link_published_t *p = tsr_store_published(c->store, &n);
+    s_publish_list(c, p, n);
 }
 
 static int64_t s_now_ms(void)
@@ -503,66 +529,35 @@ static int64_t s_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* When the ingest log is due to be applied (monotonic ms; entries wait):
- * at once while apply_batch entries wait; otherwise apply_delay_ms after
- * the log started to fill (or after the last drain), or earlier, once
- * ingest has been quiet for apply_quiet_ms since the last Acks, but the
- * quiet spell counts only while at most apply_quiet_max entries wait. A
- * spell of a few milliseconds between one agent's large batches is not
- * idleness (its next batch is on its way): applying each batch then would
- * make a transaction per batch, each dirtying nearly every index page, and
- * the next Ack would wait for it. A few entries are applied at once, so a
- * lone report's linkage alert leaves within milliseconds. */
-static int64_t s_drain_due(const s_collector_t *c, int64_t now)
+/* Applies the whole log in the loop thread, step after bounded step, once
+ * the apply thread has stopped: at a clean stop (after a crash the next
+ * start applies it). */
+static void s_apply_all(s_collector_t *c)
 {
-    size_t waiting = tsr_store_logged(c->store);
-    if (waiting >= (size_t)C.apply_batch)
-        return now;
-    int64_t due = c->logged_since + C.apply_delay_ms, quiet = c->last_ingest + C.apply_quiet_ms;
-    return waiting <= (size_t)C.apply_quiet_max && quiet < due ? quiet : due;
+    if (tsr_store_logged(c->store) > 0)
+        tsr_store_drain_all(c->store, (int64_t)time(NULL)); /* a failure is logged */
+    s_publish_store(c);
 }
 
-/* Applies the ingest log (store.h) in transactions of up to
- * TSR_STORE_DRAIN_MAX entries: when it is due (s_drain_due) or, when
- * force, until the log is empty (before a query is answered, at the day
- * boundary, and at exit). Waiting longer gives bigger transactions, which
- * dirty each index and series page once for many records; it also delays
- * linkage alerts by as much. After a failure nothing is tried for a
- * second, forced or not (a failing drain can take that long). Returns
- * whether the log is empty. */
-static bool s_drain(s_collector_t *c, bool force)
-{
-    size_t applied = 0;
-    int64_t now = s_now_ms();
-    if (tsr_store_logged(c->store) == 0)
-        return true;
-    if (now < c->drain_retry_at || (!force && now < s_drain_due(c, now)))
-        return false;
-    do {
-        if (tsr_store_drain(c->store, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied) != 0) {
-            c->drain_retry_at = s_now_ms() + 1000;
-            return false;
-        }
-        s_publish(c);
-    } while (force && applied > 0 && tsr_store_logged(c->store) > 0);
-    c->logged_since = s_now_ms();
-    tsr_debug("ingest", "%zu log entries applied, %zu wait", applied, tsr_store_logged(c->store));
-    return tsr_store_logged(c->store) == 0;
-}
-
-/* How long the loop may wait for a message: while the log holds entries,
- * until a drain is due (s_drain_due), and not before the pause after a
- * failed drain; at most half a second. */
+/* How long the loop may wait for a message: not at all while batches wait
+ * for the next commit or queries ready to answer wait for their turn;
+ * otherwise until a message, the apply thread's news or half a second. */
 static int s_poll_timeout(const s_collector_t *c)
 {
-    if (c->n_queued > 0)
-        return 0; /* batches left for the next commit: it follows at once */
-    if (tsr_store_logged(c->store) == 0)
-        return 500;
-    int64_t now = s_now_ms(), at = s_drain_due(c, now);
-    if (at < c->drain_retry_at)
-        at = c->drain_retry_at;
-    return at <= now ? 0 : (int)(at - now < 500 ? at - now : 500);
+    return c->n_queued > 0 || c->jobs_ready ? 0 : 500;
+}
+
+/* The loop thread's calls of the apply thread's kind, between these. */
+static void s_pause(s_collector_t *c)
+{
+    if (c->applier)
+        tsr_applier_pause(c->applier);
+}
+
+static void s_resume(s_collector_t *c)
+{
+    if (c->applier)
+        tsr_applier_resume(c->applier);
 }
 
 static int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged);
@@ -574,9 +569,11 @@ static void s_retention(s_collector_t *c, int64_t now)
 {
     uint64_t purged = 0, audit = 0;
     int32_t before = tsr_store_retention_cutoff((int)C.retention_months, now);
-    if (tsr_store_purge(c->store, before, now, &purged) == 0)
-        s_publish(c);
+    s_pause(c);
+    tsr_store_purge(c->store, before, now, &purged);
+    s_publish_store(c);
     s_audit_retention(c, now, &audit);
+    s_resume(c);
 }
 
 /* When the UTC day changes, the day just closed (and on Sundays its week)
@@ -587,18 +584,31 @@ static void s_day_boundary(s_collector_t *c)
     int32_t today = (int32_t)(now / 86400);
     if (today == c->today)
         return;
-    /* the closed day counts every acknowledged record; after a failure the
-     * boundary is tried again a second later (evaluating a day twice
-     * alerts nothing twice) */
-    if (!s_drain(c, true))
+    /* the closed day counts every record acknowledged by now: the apply
+     * thread applies them (the loop goes on meanwhile, and comes back on
+     * its news), then it is paused for the evaluation, which waits for at
+     * most the step under way. After a failure the boundary is tried again
+     * a second later (evaluating a day twice alerts nothing twice). */
+    if (s_now_ms() < c->drain_retry_at)
         return;
-    for (int32_t d = c->today; d < today + (c->starting ? 1 : 0); d++) {
-        if (tsr_store_day_closed(c->store, d, now) != 0) {
-            c->drain_retry_at = s_now_ms() + 1000;
-            return;
-        }
-        s_publish(c);
+    if (c->day_target == 0)
+        c->day_target = tsr_store_last_logged(c->store) + 1; /* + 1: 0 means unset */
+    if (tsr_store_applied(c->store) + 1 < c->day_target && !tsr_applier_failing(c->applier)) {
+        tsr_applier_want(c->applier, c->day_target - 1);
+        return;
     }
+    c->day_target = 0;
+    s_pause(c);
+    bool applied = true;
+    for (int32_t d = c->today; applied && d < today + (c->starting ? 1 : 0); d++) {
+        applied = tsr_store_day_closed(c->store, d, now) == 0;
+        s_publish_store(c);
+        if (!applied)
+            c->drain_retry_at = s_now_ms() + 1000;
+    }
+    s_resume(c);
+    if (!applied)
+        return;
     for (size_t i = 0; i < s_netkeys.n && !c->starting; i++)
         if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day >= c->today &&
             s_netkeys.ids[i].until_day < today) {
@@ -611,26 +621,6 @@ static void s_day_boundary(s_collector_t *c)
     c->starting = false;
     s_retention(c, now);
 }
-
-/* Spike detection on what the last transactions changed: at once when no
- * batch is waiting, at least every 200 ms while batches keep coming. */
-static void s_detect(s_collector_t *c)
-{
-    if (!tsr_store_pending(c->store))
-        return;
-    zmq_pollitem_t it = {c->ingest, 0, ZMQ_POLLIN, 0};
-    int64_t now = s_now_ms();
-    if (zmq_poll(&it, 1, 0) > 0 && now - c->last_detect < 200)
-        return;
-    if (now < c->detect_retry_at)
-        return;
-    c->last_detect = now;
-    if (tsr_store_evaluate(c->store, (int64_t)time(NULL)) == 0)
-        s_publish(c);
-    else
-        c->detect_retry_at = s_now_ms() + 1000;
-}
-
 
 /* About once a second, the highest seq on the stream: a subscriber that is
  * behind knows it missed something even when no new alert follows. */
@@ -819,8 +809,6 @@ static void s_ingest_commit(s_collector_t *c)
         s_commit_shares(c, shares, sizeof shares);
     bool was_empty = tsr_store_logged(c->store) == 0;
     int rc = tsr_store_submit(c->store, c->sb, taken, (int64_t)time(NULL));
-    if (rc == 0 && was_empty)
-        c->logged_since = s_now_ms();
     c->group_commits++;
     c->deferrals += left;
     /* Acks only now: the transaction has committed (or nothing was written). */
@@ -835,7 +823,8 @@ static void s_ingest_commit(s_collector_t *c)
     }
     c->n_queued = k;
     /* quiet is counted from here: the commit's own time is not quiet */
-    c->last_ingest = s_now_ms();
+    if (rc == 0 && c->applier)
+        tsr_applier_logged(c->applier, was_empty);
     tsr_debug("ingest", "commit of %zu batch(es), %zu left for the next: %s; taken/queued: %s",
               taken, left, tsr_strerror(rc), shares);
 }
@@ -1202,12 +1191,15 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
             return;
         }
         uint64_t purged = 0, audit = 0;
+        s_pause(c);
         rc = tsr_store_purge(c->store, before, now, &purged);
+        s_publish_store(c);
+        /* and the audit log to its own retention (s_audit_retention) */
+        int arc = rc == 0 ? s_audit_retention(c, now, &audit) : 0;
+        s_resume(c);
         if (rc != 0)
             break;
-        s_publish(c);
-        /* and the audit log to its own retention (s_audit_retention) */
-        if (s_audit_retention(c, now, &audit) != 0) {
+        if (arc != 0) {
             char why[200];
             snprintf(why, sizeof why, "%llu record(s) purged, but the audit log's purge stopped: "
                      "the collector's log says why", (unsigned long long)purged);
@@ -1293,9 +1285,15 @@ static const char *s_kind_name(int kind)
     }
 }
 
+/* An aggregate of refusals, written by the loop thread with the apply
+ * thread paused (about once a minute at most). */
 static int s_audit_write(void *ctx, const tsr_audit_entry_t *e)
 {
-    return tsr_store_audit(ctx, e);
+    s_collector_t *c = ctx;
+    s_pause(c);
+    int rc = tsr_store_audit(c->store, e);
+    s_resume(c);
+    return rc;
 }
 
 /* Writes the aggregates of refusals whose minute has passed (all when
@@ -1306,26 +1304,155 @@ static void s_refusals_flush(s_collector_t *c, bool all)
     if (!all && now == c->refusals_flushed)
         return;
     c->refusals_flushed = now;
-    if (tsr_refusals_flush(c->refusals, now, all, s_audit_write, c->store) != 0)
+    if (tsr_refusals_flush(c->refusals, now, all, s_audit_write, c) != 0)
         tsr_warn("audit", "an aggregate of refused queries is not written yet; tried again later");
 }
 
+/* A query from its arrival to its answer (docs/STORAGE.md, "Queries see
+ * applied data"): it waits until the log is applied up to what was
+ * acknowledged when it arrived (target), is answered, waits for its audit
+ * entry's commit (shared with the other queries of the moment), and only
+ * then is sent. */
+struct s_query_job {
+    zmq_msg_t ident;
+    tsr_client_t client;
+    tsr_msg_t req, m; /* the query, and its answer */
+    s_counters_t cs;
+    char what[200];
+    bool may, counted, answer; /* answer: not refused, so it reads */
+    bool single;               /* audited on its own (not in a refusals aggregate) */
+    bool answered;             /* waiting for its audit commit */
+    uint64_t target;
+    tsr_applier_audit_t audit;
+    s_query_job_t *next;
+};
+
+static void s_job_destroy(s_query_job_t **j_p)
+{
+    s_query_job_t *j = *j_p;
+    free(j->cs.v);
+    tsr_msg_clear(&j->m);
+    tsr_msg_clear(&j->req);
+    tsr_client_clear(&j->client);
+    zmq_msg_close(&j->ident);
+    free(j);
+    *j_p = NULL;
+}
+
+/* Answers j (reads, if it is not refused) and queues its audit entry. */
+static void s_job_answer(s_collector_t *c, s_query_job_t *j)
+{
+    tsr_response_t *resp = &j->m.u.response;
+    const tsr_query_t *q = &j->req.u.query;
+    /* the budget again, now: queries of one analyst waiting together all
+     * passed it on arrival, and each answer spends it before the next */
+    if (j->answer && j->counted)
+        j->answer = s_allowed(c, &j->client, q, resp, j->what, &j->counted);
+    if (j->answer)
+        s_answer(c, &j->client, q, resp, &j->cs);
+    if (j->counted && resp->status != TSR_QSTATUS_DENIED && resp->status != TSR_QSTATUS_ERROR &&
+        tsr_budget_note(c->budget, j->client.id, tsr_day_today(), j->what) != 0)
+        /* counted in the audit log all the same: the next start counts it */
+        tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
+                 j->client.id);
+    /* Every query is audited, refused ones too, and no answer leaves
+     * unaudited; repeated refusals of one kind by one key are audited one
+     * by one up to [limits] audit_refusals_per_minute and then counted
+     * into one entry a minute (refusals.h), so a peer cannot fill the log. */
+    tsr_audit_entry_t *e = &j->audit.entry;
+    *e = (tsr_audit_entry_t){.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
+    snprintf(e->id, sizeof e->id, "%s", j->client.id);
+    snprintf(e->role, sizeof e->role, "%s", tsr_role_name(j->client.role));
+    snprintf(e->request, sizeof e->request, "%s -> %s", j->what, s_status_name(resp->status));
+    j->single = true;
+    if (resp->status == TSR_QSTATUS_DENIED || resp->status == TSR_QSTATUS_RATE_LIMITED) {
+        char kind[64];
+        snprintf(kind, sizeof kind, "%s -> %s", j->may ? s_kind_name(q->kind) : "query",
+                 s_status_name(resp->status));
+        s_refusals_flush(c, false); /* a window that has passed is closed first */
+        j->single = tsr_refusals_note(c->refusals, e->id, e->role, kind, e->time);
+    }
+    j->answered = true;
+    if (j->single)
+        tsr_applier_audit(c->applier, &j->audit);
+}
+
+/* Sends j's answer, its audit entry durable (or the audit error). */
+static void s_job_send(s_collector_t *c, s_query_job_t *j)
+{
+    tsr_response_t *resp = &j->m.u.response;
+    const tsr_audit_entry_t *e = &j->audit.entry;
+    if (j->single && j->audit.rc != 0) {
+        tsr_response_t keep = {.request_id = resp->request_id};
+        tsr_msg_clear(&j->m);
+        j->m.kind = TSR_MSG_RESPONSE;
+        *resp = keep;
+        s_refuse(resp, TSR_QSTATUS_ERROR, "the audit log cannot be written; try again later");
+    }
+    if (!j->single) /* counted, not logged one by one either */
+        tsr_debug("query", "%s (%s): %s", j->client.id, tsr_role_name(j->client.role), e->request);
+    else
+        tsr_info("query", "%s (%s): %s", j->client.id, tsr_role_name(j->client.role), e->request);
+    s_send(c->query, &j->ident, &j->m);
+}
+
+/* Answers made in one pass of s_jobs_run stop after this long (at least
+ * one is made): queries parked behind one apply step all become ready
+ * with its commit, and answering them back to back (trend scans) would
+ * keep the loop from the Acks for as long. The rest follow after the next
+ * ingest turn. */
+#define S_ANSWER_SLICE_MS 2
+
+/* Moves every query on whose turn has come: answered once the log is
+ * applied up to its target (or the apply fails: then from what is
+ * applied, as the log says), sent once its audit entry is durable. In
+ * arrival order; the answers of one pass share one audit commit. */
+static void s_jobs_run(s_collector_t *c)
+{
+    uint64_t applied = tsr_store_applied(c->store);
+    bool failing = tsr_applier_failing(c->applier);
+    int64_t until = s_now_ms() + S_ANSWER_SLICE_MS;
+    c->jobs_ready = false;
+    for (s_query_job_t *j = c->jobs; j; j = j->next)
+        if (!j->answered && (!j->answer || j->target <= applied || failing)) {
+            if (j->answer && s_now_ms() >= until) {
+                c->jobs_ready = true; /* the loop comes back at once */
+                continue;
+            }
+            if (j->answer && j->target > applied)
+                tsr_warn("query", "%s: answered from the records applied so far (%llu of %llu "
+                         "log entries): the apply is failing, see above", j->client.id,
+                         (unsigned long long)applied, (unsigned long long)j->target);
+            s_job_answer(c, j);
+        }
+    s_query_job_t **p = &c->jobs;
+    while (*p) {
+        s_query_job_t *j = *p;
+        if (j->answered && (!j->single || atomic_load(&j->audit.done))) {
+            s_job_send(c, j);
+            *p = j->next;
+            s_job_destroy(&j);
+        } else {
+            p = &j->next;
+        }
+    }
+    c->jobs_tail = p;
+}
+
+/* Reads one query and decides what it gets: a refusal at once (it reads
+ * nothing), or an answer once the log is applied up to what was
+ * acknowledged when it arrived (s_jobs_run). */
 static void s_query(s_collector_t *c)
 {
     zmq_msg_t ident, body;
     int r = s_recv(c->query, &ident, &body);
-    if (r == -2) {
-        zmq_msg_close(&ident);
-        zmq_msg_close(&body);
-        return;
-    }
-    char id[TSR_CLIENT_ID_MAX], key[41];
-    tsr_client_t client;
-    tsr_msg_t req;
-    memset(&req, 0, sizeof req);
+    s_query_job_t *j = NULL;
     tsr_error_t err;
     tsr_error_clear(&err);
-    if (!(tsr_zap_peer(&body, id, key) && tsr_zap_lookup(c->zap, id, key, &client))) {
+    char id[TSR_CLIENT_ID_MAX], key[41];
+    if (r == -2 || !(j = calloc(1, sizeof *j)))
+        goto out;
+    if (!(tsr_zap_peer(&body, id, key) && tsr_zap_lookup(c->zap, id, key, &j->client))) {
         c->unauthorised++;
         goto out;
     }
@@ -1333,27 +1460,24 @@ static void s_query(s_collector_t *c)
     if (r != 0 || zmq_msg_size(&body) > c->lim.max_frame ||
         tsr_wire_peek(&pk, zmq_msg_data(&body), zmq_msg_size(&body)) != 0 ||
         pk.kind != TSR_MSG_QUERY ||
-        tsr_wire_decode(&req, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim, &err) != 0) {
+        tsr_wire_decode(&j->req, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim, &err) != 0) {
         /* anything but a query is refused from its tags, before a decode */
-        s_count_malformed(c, "query", client.id, err.reason[0] ? err.reason : "not a QueryRequest",
-                          false);
-        tsr_client_clear(&client);
+        s_count_malformed(c, "query", j->client.id,
+                          err.reason[0] ? err.reason : "not a QueryRequest", false);
         goto out;
     }
-    tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
-    tsr_response_t *resp = &m.u.response;
-    const tsr_query_t *q = &req.u.query;
+    j->m.kind = TSR_MSG_RESPONSE;
+    tsr_response_t *resp = &j->m.u.response;
+    const tsr_query_t *q = &j->req.u.query;
     resp->request_id = q->request_id;
-    s_counters_t cs = {0};
-    char what[200] = "";
-    bool counted = false, may = tsr_access_may_query(client.role);
-    if (may)
-        s_describe(q, what, sizeof what);
+    j->may = tsr_access_may_query(j->client.role);
+    if (j->may)
+        s_describe(q, j->what, sizeof j->what);
     else
-        snprintf(what, sizeof what, "query kind %d", q->kind);
-    /* Refusals come first and read nothing: the ingest log is applied (a
-     * drain) only for a query that will be answered. */
-    int64_t wait_ms = tsr_ratelimit_take(c->rate, client.public_key, s_now_ms());
+        snprintf(j->what, sizeof j->what, "query kind %d", q->kind);
+    /* Refusals come first and read nothing: only a query that will be
+     * answered waits for the apply. */
+    int64_t wait_ms = tsr_ratelimit_take(c->rate, j->client.public_key, s_now_ms());
     if (wait_ms > 0) {
         char why[200];
         snprintf(why, sizeof why, "over the limit of %ld quer%s a minute for this key (bursts of "
@@ -1362,52 +1486,28 @@ static void s_query(s_collector_t *c)
         s_refuse(resp, TSR_QSTATUS_RATE_LIMITED, why);
         resp->retry_after_ms = wait_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)wait_ms;
         c->rate_limited++;
-    } else if (!may) {
+    } else if (!j->may) {
         char why[64];
-        snprintf(why, sizeof why, "%ss may not query", tsr_role_name(client.role));
+        snprintf(why, sizeof why, "%ss may not query", tsr_role_name(j->client.role));
         s_refuse(resp, TSR_QSTATUS_DENIED, why);
-    } else if (s_allowed(c, &client, q, resp, what, &counted)) {
-        s_drain(c, true); /* every acknowledged record counts in the answer */
-        s_answer(c, &client, q, resp, &cs);
+    } else if (s_allowed(c, &j->client, q, resp, j->what, &j->counted)) {
+        j->answer = true; /* every acknowledged record counts in the answer */
+        j->target = tsr_store_last_logged(c->store);
+        if (j->target > tsr_store_applied(c->store))
+            tsr_applier_want(c->applier, j->target);
     }
-    /* Every query is audited, refused ones too, and no answer leaves
-     * unaudited; repeated refusals of one kind by one key are audited one
-     * by one up to [limits] audit_refusals_per_minute and then counted
-     * into one entry a minute (refusals.h), so a peer cannot fill the log. */
-    tsr_audit_entry_t e = {.time = (int64_t)time(NULL), .result_size = s_result_size(resp)};
-    snprintf(e.id, sizeof e.id, "%s", client.id);
-    snprintf(e.role, sizeof e.role, "%s", tsr_role_name(client.role));
-    snprintf(e.request, sizeof e.request, "%s -> %s", what, s_status_name(resp->status));
-    bool single = true;
-    if (resp->status == TSR_QSTATUS_DENIED || resp->status == TSR_QSTATUS_RATE_LIMITED) {
-        char kind[64];
-        snprintf(kind, sizeof kind, "%s -> %s", may ? s_kind_name(q->kind) : "query",
-                 s_status_name(resp->status));
-        s_refusals_flush(c, false); /* a window that has passed is closed first */
-        single = tsr_refusals_note(c->refusals, e.id, e.role, kind, e.time);
-    }
-    if (single && tsr_store_audit(c->store, &e) != 0) {
-        tsr_response_t keep = {.request_id = resp->request_id};
-        tsr_msg_clear(&m);
-        m.kind = TSR_MSG_RESPONSE;
-        *resp = keep;
-        s_refuse(resp, TSR_QSTATUS_ERROR, "the audit log cannot be written; try again later");
-    } else if (counted && resp->status != TSR_QSTATUS_DENIED && resp->status != TSR_QSTATUS_ERROR &&
-               tsr_budget_note(c->budget, client.id, (int32_t)(e.time / 86400), what) != 0) {
-        /* counted in the audit log all the same: the next start counts it */
-        tsr_warn("query", "%s: query not counted in the budget until restart: out of memory",
-                 client.id);
-    }
-    if (!single) /* counted, not logged one by one either */
-        tsr_debug("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
-    else
-        tsr_info("query", "%s (%s): %s", client.id, tsr_role_name(client.role), e.request);
-    s_send(c->query, &ident, &m);
-    free(cs.v);
-    tsr_msg_clear(&m);
-    tsr_client_clear(&client);
+    zmq_msg_init(&j->ident);
+    zmq_msg_move(&j->ident, &ident);
+    *c->jobs_tail = j;
+    c->jobs_tail = &j->next;
+    j = NULL;
+    s_jobs_run(c);
 out:
-    tsr_msg_clear(&req);
+    if (j) {
+        tsr_msg_clear(&j->req);
+        tsr_client_clear(&j->client);
+        free(j);
+    }
     zmq_msg_close(&ident);
     zmq_msg_close(&body);
 }
@@ -1655,11 +1755,13 @@ static void s_print_problem(void *ctx, const char *problem)
  * and the directory each is in; what is missing is created safely later.
  * Prints each problem; returns how many (or a TSR_E* code). */
 static int s_check_files(const char *config, const char *key_path, const char *auth_path,
-                         const char *envdir)
+                         const char *envdir, const char *logdir)
 {
-    char data_mdb[4200], lock_mdb[4200];
+    char data_mdb[4200], lock_mdb[4200], log_mdb[4200], log_lock[4200];
     snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
     snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", envdir);
+    snprintf(log_mdb, sizeof log_mdb, "%s/data.mdb", logdir);
+    snprintf(log_lock, sizeof log_lock, "%s/lock.mdb", logdir);
     const tsr_fsmode_item_t items[] = {
         {C.data_dir, TSR_FSMODE_DIR},
         {envdir, TSR_FSMODE_DIR},
@@ -1668,6 +1770,9 @@ static int s_check_files(const char *config, const char *key_path, const char *a
         {key_path, TSR_FSMODE_SECRET}, /* the server's identity */
         {data_mdb, TSR_FSMODE_SECRET}, /* records, tokens, the cell-key secret */
         {lock_mdb, TSR_FSMODE_FILE},
+        {logdir, TSR_FSMODE_DIR},
+        {log_mdb, TSR_FSMODE_SECRET}, /* acknowledged records not yet applied */
+        {log_lock, TSR_FSMODE_FILE},
     };
     int n = tsr_fsmode_check_all(items, sizeof items / sizeof items[0], s_print_problem, NULL);
     if (n < 0)
@@ -2080,12 +2185,13 @@ int main(int argc, char **argv)
     tsr_wire_limits_default(&c.lim);
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
     s_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir, "authorized_clients");
-    char key_path[4096], secret[41], public[41], envdir[4096];
+    char key_path[4096], secret[41], public[41], envdir[4096], logdir[4096];
     tsr_authlist_t *list = NULL;
     s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
     snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    snprintf(logdir, sizeof logdir, "%s/log", C.data_dir);
     /* before anything is created in or read from them; -n reports the same */
-    int problems = s_check_files(config, key_path, c.auth_path, envdir);
+    int problems = s_check_files(config, key_path, c.auth_path, envdir, logdir);
     if (problems != 0) {
         if (problems > 0)
             fprintf(
@@ -2124,7 +2230,8 @@ int main(int argc, char **argv)
                            .kv = {.dir = envdir,
                                   .map_size = (size_t)C.map_size_mib * MIB,
                                   .map_step = (size_t)C.map_step_mib * MIB,
-                                  .map_max = (size_t)C.map_max_mib * MIB}};
+                                  .map_max = (size_t)C.map_max_mib * MIB},
+                           .log_kv = {.dir = logdir}}; /* the same map settings */
     tsr_spikes_defaults(&so.spikes);
     so.spikes.c1 = methods.c1;
     so.spikes.c2 = methods.c2;
@@ -2196,8 +2303,16 @@ int main(int argc, char **argv)
 
     c.monitor[0] = s_monitor_open(&c, c.ingest, 0);
     c.monitor[1] = s_monitor_open(&c, c.query, 1);
-    zmq_pollitem_t items[4] = {{c.ingest, 0, ZMQ_POLLIN, 0}, {c.query, 0, ZMQ_POLLIN, 0}};
-    int n_items = 2, mon_at[2] = {-1, -1};
+    tsr_applier_opts_t ao = {(int)C.apply_quiet_ms, (int)C.apply_quiet_max, (int)C.apply_delay_ms,
+                             (int)C.apply_batch, 200};
+    c.jobs_tail = &c.jobs;
+    s_publish_store(&c); /* what the store's open applied (a store from before the log env) */
+    if (tsr_applier_new(&c.applier, c.store, &ao) != 0)
+        goto fail;
+    zmq_pollitem_t items[5] = {{c.ingest, 0, ZMQ_POLLIN, 0},
+                               {c.query, 0, ZMQ_POLLIN, 0},
+                               {NULL, tsr_applier_fd(c.applier), ZMQ_POLLIN, 0}};
+    int n_items = 3, mon_at[2] = {-1, -1};
     for (int i = 0; i < 2; i++)
         if (c.monitor[i]) {
             mon_at[i] = n_items;
@@ -2219,11 +2334,18 @@ int main(int argc, char **argv)
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
-        if ((n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0)
+        bool ingest = (n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0;
+        if (ingest)
             s_ingest(&c);
-        s_drain(&c, false);
-        s_detect(&c);
-        s_publish(&c); /* what a store call that then failed had committed (a purge's chunks) */
+        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) {
+            tsr_applier_clear(c.applier);
+            s_publish(&c);
+            if (!ingest) /* applied entries leave the log; under load, submits delete them */
+                tsr_store_trim(c.store, 10000);
+            s_jobs_run(&c);
+        } else if (c.jobs_ready) {
+            s_jobs_run(&c);
+        }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             s_query(&c);
         s_refusals_flush(&c, false);
@@ -2235,8 +2357,24 @@ int main(int argc, char **argv)
     tsr_notify_stopping();
     while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
         s_ingest_commit(&c);
+    /* the queries read are answered (each waits at most for the steps
+     * that apply what was acknowledged before it) */
+    for (int64_t until = s_now_ms() + 10000; c.jobs && s_now_ms() < until;) {
+        zmq_poll(&items[2], 1, 100);
+        tsr_applier_clear(c.applier);
+        s_jobs_run(&c);
+    }
     s_refusals_flush(&c, true);
-    s_drain(&c, true); /* a clean stop leaves the log empty; after a crash the next start drains it */
+    tsr_applier_stop(c.applier);
+    s_publish(&c);
+    tsr_applier_destroy(&c.applier);
+    while (c.jobs) {
+        s_query_job_t *j = c.jobs;
+        c.jobs = j->next;
+        s_job_destroy(&j);
+    }
+    s_apply_all(&c);
+    tsr_store_trim(c.store, 0);
     for (int i = 0; i < 2; i++)
         if (c.monitor[i]) {
             zmq_socket_monitor(i == 0 ? c.ingest : c.query, NULL, 0);

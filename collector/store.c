@@ -211,11 +211,16 @@ static int s_secret_txn(MDB_txn *txn, void *arg)
 }
 
 /* Reads the pinned network key id, if any. */
+typedef struct {
+    tsr_store_t *s;
+    MDB_dbi meta;
+} s_pin_read_t;
+
 static int s_pin_read_body(MDB_txn *txn, void *arg)
 {
-    tsr_store_t *s = arg;
+    tsr_store_t *s = ((s_pin_read_t *)arg)->s;
     MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, v;
-    int rc = tsr_kv_get(txn, s->dbi[S_META], &k, &v);
+    int rc = tsr_kv_get(txn, ((s_pin_read_t *)arg)->meta, &k, &v);
     if (rc == 0 && v.mv_size >= 12 && v.mv_size - 12 < TSR_CLIENT_ID_MAX) {
         tsr_bytes_t b = {v.mv_data, 0, v.mv_size, false};
         s->pin.key_id = tsr_bytes_get_u32(&b);
@@ -237,9 +242,13 @@ static int s_pin_read_body(MDB_txn *txn, void *arg)
     return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
+/* The pin is written by submits, in the log environment; a store from
+ * before it has it in main's meta. */
 static int s_pin_read(tsr_store_t *s)
 {
-    return tsr_kv_read(s->kv, s_pin_read_body, s);
+    s_pin_read_t log = {s, s->log_meta}, main = {s, s->dbi[S_META]};
+    int rc = tsr_kv_read(s->log_kv, s_pin_read_body, &log);
+    return rc == 0 && !s->pinned ? tsr_kv_read(s->kv, s_pin_read_body, &main) : rc;
 }
 
 static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
@@ -249,6 +258,8 @@ static int s_keyer_open(tsr_store_t *s, const uint8_t *given)
     int rc = tsr_kv_write(s->kv, s_secret_txn, arg);
     if (rc == 0)
         rc = tsr_ckm_keyer_new(&s->keyer, secret);
+    if (rc == 0) /* a keyer holds a MAC context: one per thread */
+        rc = tsr_ckm_keyer_new(&s->read_keyer, secret);
     OPENSSL_cleanse(secret, sizeof secret);
     return rc;
 }
@@ -289,6 +300,18 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_store_close(&s);
         return rc;
     }
+    if ((rc = tsr_store_applied_read(s, (int64_t)time(NULL))) != 0) {
+        tsr_error_at(err, opts->kv.dir, 0);
+        tsr_error_set(err, "ingest_log", "the applied part of the log cannot be read, or a "
+                      "store's own log applied: %s", tsr_strerror(rc));
+        tsr_store_close(&s);
+        return rc;
+    }
+    /* what a crash left in the ingest log is applied by the next drain */
+    if ((rc = tsr_store_log_open(s, &opts->kv, &opts->log_kv, err)) != 0) {
+        tsr_store_close(&s);
+        return rc;
+    }
     if ((rc = s_pin_read(s)) != 0) {
         tsr_error_at(err, opts->kv.dir, 0);
         tsr_error_set(err, "meta", "the pinned network key id cannot be read: %s",
@@ -296,16 +319,9 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_store_close(&s);
         return rc;
     }
-    /* what a crash left in the ingest log is applied by the next drain */
-    if ((rc = tsr_store_pend_reload(s)) != 0) {
-        tsr_error_at(err, opts->kv.dir, 0);
-        tsr_error_set(err, "ingest_log", "cannot be read: %s", tsr_strerror(rc));
-        tsr_store_close(&s);
-        return rc;
-    }
-    if (s->log_n > 0)
+    if (tsr_store_logged(s) > 0)
         tsr_info("store", "%zu acknowledged entries wait in the ingest log; applying them",
-                 s->log_n);
+                 tsr_store_logged(s));
     *out = s;
     return TSR_OK;
 }
@@ -317,7 +333,9 @@ void tsr_store_close(tsr_store_t **s_p)
     tsr_spikes_close(&(*s_p)->spikes);
     tsr_link_close(&(*s_p)->link);
     tsr_ckm_keyer_destroy(&(*s_p)->keyer);
+    tsr_ckm_keyer_destroy(&(*s_p)->read_keyer);
     tsr_kv_close(&(*s_p)->kv);
+    tsr_kv_close(&(*s_p)->log_kv);
     tdestroy((*s_p)->pend, free);
     free(*s_p);
     *s_p = NULL;
@@ -326,6 +344,11 @@ void tsr_store_close(tsr_store_t **s_p)
 tsr_kv_t *tsr_store_kv(tsr_store_t *s)
 {
     return s->kv;
+}
+
+tsr_kv_t *tsr_store_log_kv(tsr_store_t *s)
+{
+    return s->log_kv;
 }
 
 /* --- counters -------------------------------------------------------------- */
@@ -371,52 +394,88 @@ int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn)
     return rc;
 }
 
+/* Counters live in two environments: main's (records, purged,
+ * audit_purged...) and the log's outcome counters, written with the Acks.
+ * A name in both (outcomes counted in main before the log environment) is
+ * their sum. */
 typedef struct {
     tsr_store_t *s;
     const char *name;
     uint64_t cur;
-    void (*fn)(void *, const char *, uint64_t);
-    void *ctx;
+    MDB_dbi dbi;
+    tsr_counter_t *all; /* every counter, for tsr_store_counters */
+    size_t n, cap;
 } s_counter_read_t;
 
 static int s_counter_read(MDB_txn *txn, void *arg)
 {
     s_counter_read_t *a = arg;
     MDB_val k = {strlen(a->name), (void *)a->name}, v;
-    if (tsr_kv_get(txn, a->s->dbi[S_COUNTERS], &k, &v) == 0 && v.mv_size == sizeof a->cur)
-        memcpy(&a->cur, v.mv_data, sizeof a->cur);
+    uint64_t cur = 0;
+    if (tsr_kv_get(txn, a->dbi, &k, &v) == 0 && v.mv_size == sizeof cur)
+        memcpy(&cur, v.mv_data, sizeof cur);
+    a->cur += cur;
     return 0;
 }
 
 uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
 {
-    s_counter_read_t a = {.s = s, .name = name};
-    return tsr_kv_read(s->kv, s_counter_read, &a) == 0 ? a.cur : 0;
+    s_counter_read_t a = {.s = s, .name = name, .dbi = s->dbi[S_COUNTERS]};
+    if (tsr_kv_read(s->kv, s_counter_read, &a) != 0)
+        return 0;
+    a.dbi = s->log_counters;
+    return tsr_kv_read(s->log_kv, s_counter_read, &a) == 0 ? a.cur : 0;
 }
 
+/* Adds one environment's counters to a->all, summing a name seen before. */
 static int s_counters_read(MDB_txn *txn, void *arg)
 {
     s_counter_read_t *a = arg;
     MDB_cursor *c = NULL;
-    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_COUNTERS], &c);
+    int rc = tsr_kv_cursor_open(txn, a->dbi, &c);
     MDB_val k, v;
     for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
-        char name[128];
+        char name[sizeof a->all->name];
         uint64_t cur = 0;
         snprintf(name, sizeof name, "%.*s", (int)k.mv_size, (char *)k.mv_data);
         if (v.mv_size == sizeof cur)
             memcpy(&cur, v.mv_data, sizeof cur);
-        a->fn(a->ctx, name, cur);
+        size_t i = 0;
+        while (i < a->n && strcmp(a->all[i].name, name) != 0)
+            i++;
+        if (i == a->n) {
+            if (tsr_grow((void **)&a->all, &a->cap, a->n, sizeof *a->all) != 0) {
+                rc = TSR_ENOMEM;
+                break;
+            }
+            memset(&a->all[a->n], 0, sizeof a->all[0]);
+            memcpy(a->all[a->n++].name, name, sizeof name);
+        }
+        a->all[i].value += cur;
     }
     tsr_kv_cursor_close(c);
     return rc == TSR_ENOTFOUND ? 0 : rc;
 }
 
+static int s_counter_cmp(const void *x, const void *y)
+{
+    return strcmp(((const tsr_counter_t *)x)->name, ((const tsr_counter_t *)y)->name);
+}
+
 int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t), void *ctx)
 {
-    s_counter_read_t a = {.s = s, .fn = fn, .ctx = ctx};
-    return tsr_kv_read(s->kv, s_counters_read, &a);
+    s_counter_read_t a = {.s = s, .dbi = s->dbi[S_COUNTERS]};
+    int rc = tsr_kv_read(s->kv, s_counters_read, &a);
+    a.dbi = s->log_counters;
+    if (rc == 0)
+        rc = tsr_kv_read(s->log_kv, s_counters_read, &a);
+    if (rc == 0 && a.n > 0)
+        qsort(a.all, a.n, sizeof *a.all, s_counter_cmp);
+    for (size_t i = 0; rc == 0 && i < a.n; i++)
+        fn(ctx, a.all[i].name, a.all[i].value);
+    free(a.all);
+    return rc;
 }
 
 /* Puts or deletes a record's index entries. */

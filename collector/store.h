@@ -6,7 +6,15 @@
  * outcome only for a committed transaction: the caller acknowledges after it
  * returns 0, never before. tsr_store_drain() applies the log to the records
  * and everything derived from them later, in larger transactions.
- * Single writer: call them from one thread.
+ *
+ * Two environments, one writer each: the log (DATA_DIR/log) is written by
+ * submits and trims, the main one (DATA_DIR/db) by drains, evaluations,
+ * the day boundary, purges and audit entries. Threads: one thread (the
+ * loop) may submit, trim and read while one other (the apply thread,
+ * applier.h) drains and writes the rest; never two threads for one of
+ * these roles, and the apply thread's calls run in one thread at a time
+ * (the applier's pause). tsr_store_logged, tsr_store_applied and
+ * tsr_store_last_logged may be called from any thread.
  */
 #ifndef TESSERA_STORE_H
 #define TESSERA_STORE_H
@@ -72,6 +80,9 @@ typedef struct tsr_store_batch {
 
 typedef struct tsr_store_opts {
     tsr_kv_opts_t kv;
+    /* The log environment; dir NULL: kv.dir + "/log"; map sizes all 0:
+     * kv's. read_only follows kv's. */
+    tsr_kv_opts_t log_kv;
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     /* A drain stops taking log entries once it has run this long and
@@ -139,15 +150,32 @@ void tsr_store_close(tsr_store_t **s_p);
  * nothing was written. now = unix seconds. */
 int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now);
 
-/* Entries of the ingest log not yet applied. */
+/* Entries of the ingest log not yet applied (any thread). */
 size_t tsr_store_logged(const tsr_store_t *s);
 
+/* The sequence of the last entry committed to the log, and of the last one
+ * whose effects are committed in main (any thread). A query that arrives
+ * when the first is S sees every acknowledged record once the second is S. */
+uint64_t tsr_store_last_logged(const tsr_store_t *s);
+uint64_t tsr_store_applied(const tsr_store_t *s);
+
+/* Deletes up to max (0: all) applied entries from the log, in a
+ * transaction of the log environment (submits also delete up to 1,000 in
+ * theirs). Loop thread. */
+int tsr_store_trim(tsr_store_t *s, size_t max);
+
 /* Applies up to max (0 = all) waiting log entries, oldest first, in one
- * transaction that also deletes them, taking no more once it has run
- * tsr_store_opts_t.drain_ms; *applied = how many. Publish
+ * transaction of main that also records how far the log is applied
+ * (`applied`), taking no more once it has run tsr_store_opts_t.drain_ms;
+ * *applied = how many. The log's entries stay until a trim. Publish
  * tsr_store_published() after it returns 0. On error nothing was applied
- * and the log is kept for the next try. */
+ * and the log is kept for the next try. Apply thread. */
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied);
+
+/* Applies the whole log, step after step (each bounded as a drain is);
+ * publish tsr_store_published() after it returns (0 or not: the steps
+ * before a failure committed). Apply thread, or with it paused. */
+int tsr_store_drain_all(tsr_store_t *s, int64_t now);
 
 /* tsr_store_submit, then tsr_store_drain until the log is empty: on 0 the
  * store reflects every item. A drain error is returned as it is; the items
@@ -204,7 +232,9 @@ int tsr_store_evaluate(tsr_store_t *s, int64_t now);
 
 /* The day boundary: evaluates the series of `day`, just closed (and of its
  * week when it is a Sunday), in one write transaction; publish
- * tsr_store_published() after it returns 0. */
+ * tsr_store_published() after it returns 0. It counts what is applied: the
+ * caller has the log applied up to what was acknowledged at the boundary
+ * first (the collector asks its apply thread, then pauses it). */
 int tsr_store_day_closed(tsr_store_t *s, int32_t day, int64_t now);
 
 /* Retention: the first day a record may be reported on, `months` before the
@@ -237,6 +267,11 @@ int tsr_store_released(tsr_store_t *s, const char *const *areas, size_t n_areas,
 /* Appends one entry in its own write transaction (durable on return 0). */
 int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e);
 
+/* Appends entries e[0..n), in this order, in ONE write transaction (group
+ * commit: concurrent queries share one fsync); durable on return 0, and on
+ * an error none is written. */
+int tsr_store_audit_many(tsr_store_t *s, const tsr_audit_entry_t *const *e, size_t n);
+
 /* Entries at or after since_time, of caller id (NULL or "" = all), oldest
  * first, at most max, into resp->audit. Fails closed: an entry that cannot
  * be read (it may be one asked for) fails the whole list with
@@ -266,7 +301,9 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
  * failed deleted nothing. */
 int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged);
 
-/* The kv environment (for usage figures and read-only inspection). */
+/* The kv environments, main and log (for usage figures and read-only
+ * inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);
+tsr_kv_t *tsr_store_log_kv(tsr_store_t *s);
 
 #endif

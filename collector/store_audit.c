@@ -14,13 +14,18 @@
  * Key: u64 sequence (big-endian). Value: i64 time, id, role, request (each a
  * length byte and bytes), u64 result size. Only appended. */
 
+typedef struct {
+    tsr_store_t *s;
+    const tsr_audit_entry_t *const *e;
+    size_t n;
+} s_audit_put_t;
+
+/* Appends entries e[0..n) after the last one, in this order. */
 static int s_audit_txn(MDB_txn *txn, void *arg)
 {
-    void **a = arg;
-    tsr_store_t *s = a[0];
-    const tsr_audit_entry_t *e = a[1];
+    s_audit_put_t *a = arg;
     MDB_cursor *c;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
@@ -32,28 +37,39 @@ static int s_audit_txn(MDB_txn *txn, void *arg)
         return rc;
     if (seq == 0)
         return TSR_ECORRUPT; /* the last key is not a sequence: appending would hide it */
-    uint8_t kb[8], buf[8 + 3 * 256 + 8];
-    tsr_bytes_be64(kb, seq);
-    tsr_bytes_t b = {buf, 0, sizeof buf, false};
-    tsr_bytes_put_u64(&b, (uint64_t)e->time);
-    tsr_bytes_put_str(&b, e->id);
-    tsr_bytes_put_str(&b, e->role);
-    char req[256];
-    snprintf(req, sizeof req, "%.255s", e->request);
-    tsr_bytes_put_str(&b, req);
-    tsr_bytes_put_u64(&b, e->result_size);
-    k = (MDB_val){8, kb};
-    v = (MDB_val){b.n, buf};
-    return b.bad ? TSR_ERANGE : tsr_kv_put(txn, s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < a->n; i++, seq++) {
+        const tsr_audit_entry_t *e = a->e[i];
+        uint8_t kb[8], buf[8 + 3 * 256 + 8];
+        tsr_bytes_be64(kb, seq);
+        tsr_bytes_t b = {buf, 0, sizeof buf, false};
+        tsr_bytes_put_u64(&b, (uint64_t)e->time);
+        tsr_bytes_put_str(&b, e->id);
+        tsr_bytes_put_str(&b, e->role);
+        char req[256];
+        snprintf(req, sizeof req, "%.255s", e->request);
+        tsr_bytes_put_str(&b, req);
+        tsr_bytes_put_u64(&b, e->result_size);
+        k = (MDB_val){8, kb};
+        v = (MDB_val){b.n, buf};
+        rc = b.bad ? TSR_ERANGE : tsr_kv_put(txn, a->s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
+    }
+    return rc;
+}
+
+int tsr_store_audit_many(tsr_store_t *s, const tsr_audit_entry_t *const *e, size_t n)
+{
+    s_audit_put_t a = {s, e, n};
+    int rc = n ? tsr_kv_write(s->kv, s_audit_txn, &a) : 0;
+    if (rc != 0)
+        tsr_store_log_err("audit", n == 1 ? "audit entry not stored" : "audit entries not stored",
+                          rc);
+    return rc;
 }
 
 int tsr_store_audit(tsr_store_t *s, const tsr_audit_entry_t *e)
 {
-    void *a[2] = {s, (void *)e};
-    int rc = tsr_kv_write(s->kv, s_audit_txn, a);
-    if (rc != 0)
-        tsr_store_log_err("audit", "audit entry not stored", rc);
-    return rc;
+    return tsr_store_audit_many(s, &e, 1);
 }
 
 /* Where the reader of a damaged audit log is sent. */

@@ -7,6 +7,8 @@
 #ifndef TESSERA_STORE_INT_H
 #define TESSERA_STORE_INT_H
 
+#include <stdatomic.h>
+
 #include "linkage.h"
 #include "spikes.h"
 #include "store.h"
@@ -31,6 +33,9 @@ enum {
  * id, u64 unix seconds (both LE), then the id of the agency whose record
  * brought it. */
 #define S_META_NETKEY "network_key_id"
+/* meta: u64 (LE), the highest log sequence whose effects are in the main
+ * environment; written in the same transaction as those effects. */
+#define S_META_APPLIED "applied"
 
 #define S_RECORD_FORMAT 1
 
@@ -42,12 +47,26 @@ extern const char *const tsr_store_db_names[S_NDBS];
 
 #define S_TALLY_MAX 64
 
+/* Threads (docs/STORAGE.md, "Two environments, one writer each"): the
+ * loop thread submits (writes the log environment, reads main), trims and
+ * reads for queries; the apply thread applies (writes main, reads the
+ * log). What each field belongs to is said beside it; the apply thread's
+ * fields are also used by the loop thread while it holds the applier
+ * paused (applier.h), never at the same time. */
 struct tsr_store {
-    tsr_kv_t *kv;
+    tsr_kv_t *kv;     /* main: records, indexes, clusters, series, audit */
+    tsr_kv_t *log_kv; /* log: ingest_log */
     MDB_dbi dbi[S_NDBS];
-    tsr_link_t *link;
-    tsr_spikes_t *spikes;
-    tsr_ckm_keyer_t *keyer; /* records' cell keys */
+    MDB_dbi log_dbi; /* ingest_log in log_kv (dbi[S_LOG] is main's, from before: upgrade) */
+    /* In log_kv, written by submits: the outcome counters (batches,
+     * accepted, duplicates, replaced, retracted, rejected:*, agency:*),
+     * which main's `counters` adds to (tsr_store_counter), and the pinned
+     * network key id. */
+    MDB_dbi log_counters, log_meta;
+    tsr_link_t *link;     /* apply thread */
+    tsr_spikes_t *spikes; /* apply thread */
+    tsr_ckm_keyer_t *keyer;      /* records' cell keys: apply thread */
+    tsr_ckm_keyer_t *read_keyer; /* the same keys, for the loop thread's reads */
     int retention_months;
     int drain_ms; /* tsr_store_opts_t.drain_ms */
     /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
@@ -57,24 +76,34 @@ struct tsr_store {
     bool pin_pending; /* the running transaction pins pin_new */
     uint32_t pin_new;
     char pin_agency[TSR_CLIENT_ID_MAX];
-    /* Counter changes of the running transaction, written once at its end:
-     * a get and a put per counter per record would cost more than the record. */
+    /* Counter changes of the running main transaction (apply thread),
+     * written once at its end: a get and a put per counter per record would
+     * cost more than the record. */
     struct {
         char name[TSR_CLIENT_ID_MAX + 16];
         int64_t delta;
     } tally[S_TALLY_MAX];
     int ntally;
-    /* The ingest log (store_log.c). */
-    size_t log_n;      /* entries waiting */
-    uint64_t log_next; /* sequence of the next entry */
-    void *pend;        /* tsearch(3) tree of tsr_store_fate_t by record id */
+    /* The ingest log (store_log.c), loop thread. */
+    uint64_t log_next;  /* sequence of the next entry */
+    uint64_t log_first; /* no entry below this is left in the log (trim) */
+    void *pend;         /* tsearch(3) tree of tsr_store_fate_t by record id */
     size_t pend_n;
     bool pend_valid; /* false: rebuild from the log before use */
+    /* The apply (store_apply.c): applied is the apply thread's own copy;
+     * applied_pub is what it publishes after each commit returned, for
+     * the loop thread (trim below it, answer queries waiting for it). */
+    uint64_t applied;
+    _Atomic uint64_t applied_pub;
+    _Atomic uint64_t logged_pub; /* the last committed log sequence, from the loop thread */
 };
 
 /* --- the ingest log's entries (store_log.c) --- */
 
-enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2 };
+/* 1, 2: a record change; 3: the outcome counters of one submit (u8 n, then
+ * per counter u8 len + name, i64 delta LE); 4: the network key id pinned
+ * (the `meta` value as it is). */
+enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2, S_LOG_TALLY = 3, S_LOG_PIN = 4 };
 enum { S_FATE_NONE = 0, S_FATE_STORED, S_FATE_TOMBSTONE };
 
 /* What the store holds (or will, once the log is applied) for a record id. */
@@ -82,6 +111,7 @@ typedef struct tsr_store_fate {
     uint8_t rid[TSR_RECORD_ID_LEN];
     uint8_t kind; /* S_FATE_* */
     uint32_t version;
+    uint64_t seq; /* the log entry that made it so */
     char agency[TSR_CLIENT_ID_MAX];
 } tsr_store_fate_t;
 
@@ -149,10 +179,15 @@ int tsr_store_pend_reload(tsr_store_t *s);
 void tsr_store_pend_clear(tsr_store_t *s);
 int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val *packed);
 
-/* Applies the whole log (store_apply.c), in transactions of
- * TSR_STORE_DRAIN_MAX entries; one call at least (it counts the log again
- * after a failed submit). */
-int tsr_store_drain_all(tsr_store_t *s, int64_t now);
+/* At open (store_log.c): the log environment, its next sequence and the
+ * pending view; after tsr_store_applied_read. */
+int tsr_store_log_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv_opts_t *log,
+                       struct tsr_error *err);
+
+/* At open (store_apply.c): reads `applied`, then applies what a store from
+ * before the log environment left in main's own ingest_log (upgrade). */
+int tsr_store_applied_read(tsr_store_t *s, int64_t now);
+
 
 /* Checks the store's format at open (store_version.c): records it in a new
  * store, migrates an older one, refuses a newer one (err says so). */

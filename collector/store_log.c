@@ -121,29 +121,33 @@ int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val 
     return tsr_store_va_get(rest, n, &f->version, f->agency);
 }
 
-/* Rebuilds pend, log_n and log_next from the log as txn sees it. */
+/* Rebuilds pend from the log entries after the published `applied` (txn:
+ * the log environment). Any main snapshot read later has applied at least
+ * that (it only grows), so every id with an entry the snapshot lacks is in
+ * pend (docs/STORAGE.md, "Outcomes before the apply, across threads"). */
 static int s_pend_rebuild(tsr_store_t *s, MDB_txn *txn)
 {
     MDB_cursor *c;
     MDB_val k, v, packed;
+    uint8_t from[8];
     tsr_store_pend_clear(s);
-    s->log_n = 0;
-    s->log_next = 1;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[S_LOG], &c);
+    tsr_bytes_be64(from, atomic_load(&s->applied_pub) + 1);
+    int rc = tsr_kv_cursor_open(txn, s->log_dbi, &c);
     if (rc != 0)
         return rc;
     int bad = 0; /* a damaged entry, or pend out of memory */
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+    k = (MDB_val){sizeof from, from};
+    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         tsr_store_fate_t f;
         int op;
         if ((bad = tsr_store_damaged(k.mv_size != 8 ? TSR_ECORRUPT
                                                     : tsr_store_log_parse(&v, &op, &f, &packed),
-                                     "ingest_log", k.mv_data, k.mv_size)) != 0 ||
-            (bad = s_pend_note(s, &f)) != 0)
+                                     "ingest_log", k.mv_data, k.mv_size)) != 0)
             break;
-        s->log_n++;
-        s->log_next = tsr_bytes_from_be64(k.mv_data) + 1;
+        f.seq = tsr_bytes_from_be64(k.mv_data);
+        if ((bad = s_pend_note(s, &f)) != 0)
+            break;
     }
     tsr_kv_cursor_close(c);
     rc = bad ? bad : rc == TSR_ENOTFOUND ? 0 : rc;
@@ -159,7 +163,75 @@ static int s_pend_reload_body(MDB_txn *txn, void *arg)
 
 int tsr_store_pend_reload(tsr_store_t *s)
 {
-    return tsr_kv_read(s->kv, s_pend_reload_body, s);
+    return tsr_kv_read(s->log_kv, s_pend_reload_body, s);
+}
+
+static const char *const s_log_db_names[] = {"ingest_log", "counters", "meta"};
+
+/* The log's first and last sequences (0 when it is empty). */
+static int s_log_ends_body(MDB_txn *txn, void *arg)
+{
+    tsr_store_t *s = arg;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = tsr_kv_cursor_open(txn, s->log_dbi, &c);
+    if (rc == 0 && (rc = tsr_kv_cursor_get(c, &k, &v, MDB_LAST)) == 0) {
+        uint64_t last = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) : 0;
+        if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+            s->log_first = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) : 0;
+            if (last + 1 > s->log_next)
+                s->log_next = last + 1;
+        }
+        if (last == 0 || s->log_first == 0)
+            rc = tsr_store_damaged(TSR_ECORRUPT, "ingest_log", k.mv_data, k.mv_size);
+    }
+    tsr_kv_cursor_close(c);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+int tsr_store_log_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv_opts_t *log,
+                       tsr_error_t *err)
+{
+    tsr_kv_opts_t o = *log;
+    char dir[4096];
+    if (!o.dir) {
+        snprintf(dir, sizeof dir, "%s/log", main->dir);
+        o.dir = dir;
+    }
+    if (!o.map_size && !o.map_step && !o.map_max) {
+        o.map_size = main->map_size;
+        o.map_step = main->map_step;
+        o.map_max = main->map_max;
+    }
+    o.read_only = main->read_only;
+    MDB_dbi dbi[3];
+    int rc = tsr_kv_open(&s->log_kv, &o, err);
+    if (rc == 0 && (rc = tsr_kv_dbis(s->log_kv, s_log_db_names, 3, 0, dbi, err)) == 0) {
+        s->log_dbi = dbi[0];
+        s->log_counters = dbi[1];
+        s->log_meta = dbi[2];
+    }
+    /* sequences go on after the last one used, in the log or applied, so
+     * none is reused even when the log is empty */
+    s->applied = atomic_load(&s->applied_pub);
+    s->log_next = s->applied + 1;
+    s->log_first = s->log_next;
+    if (rc == 0 && (rc = tsr_kv_read(s->log_kv, s_log_ends_body, s)) == 0 &&
+        s->log_first > s->applied + 1 && s->log_first != s->log_next) {
+        tsr_error_at(err, o.dir, 0);
+        tsr_error_set(err, "ingest_log",
+                      "the log starts at entry %llu, but the store has applied only up to %llu: "
+                      "entries are missing (a store restored from an older backup than its log?). "
+                      "Restore db and log from the same backup (docs/STORAGE.md, Upgrade)",
+                      (unsigned long long)s->log_first, (unsigned long long)s->applied);
+        return TSR_ECORRUPT;
+    }
+    if (rc == 0 && (rc = tsr_store_pend_reload(s)) != 0) {
+        tsr_error_at(err, o.dir, 0);
+        tsr_error_set(err, "ingest_log", "cannot be read: %s", tsr_strerror(rc));
+    }
+    atomic_store(&s->logged_pub, s->log_next - 1);
+    return rc;
 }
 
 /* What the store holds for rid, counting the log's waiting entries. */
@@ -321,9 +393,10 @@ static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_clien
     }
     memcpy(f.rid, rid, TSR_RECORD_ID_LEN);
     snprintf(f.agency, sizeof f.agency, "%s", c->id);
+    f.seq = seq;
     tsr_bytes_be64(key, seq);
     MDB_val k = {sizeof key, key}, v = {n, val};
-    int rc = tsr_kv_put(txn, s->dbi[S_LOG], &k, &v, MDB_APPEND);
+    int rc = tsr_kv_put(txn, s->log_dbi, &k, &v, MDB_APPEND);
     return rc == 0 ? s_pend_note(s, &f) : rc;
 }
 
@@ -332,8 +405,86 @@ typedef struct {
     tsr_store_batch_t *batches;
     size_t n;
     int64_t now;
-    uint64_t next; /* log_next after the commit */
+    uint64_t next;    /* log_next after the commit */
+    uint64_t trimmed; /* log_first after the commit */
 } s_submit_t;
+
+/* Most applied entries one submit deletes from the log (trim): the
+ * submit's commit stays small. */
+#define S_TRIM_PER_SUBMIT 1000
+
+/* Deletes up to max log entries at or below the published `applied`,
+ * oldest first: their effects are durable in main (docs/STORAGE.md, crash
+ * argument, 1). *first = the log's first sequence afterwards. */
+static int s_trim(tsr_store_t *s, MDB_txn *txn, size_t max, uint64_t *first)
+{
+    uint64_t applied = atomic_load(&s->applied_pub);
+    *first = s->log_first;
+    if (s->log_first > applied)
+        return 0;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = tsr_kv_cursor_open(txn, s->log_dbi, &c);
+    for (size_t n = 0; rc == 0 && n < max; n++) {
+        if ((rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST)) != 0)
+            break;
+        uint64_t seq = k.mv_size == 8 ? tsr_bytes_from_be64(k.mv_data) : UINT64_MAX;
+        if (seq > applied)
+            break;
+        rc = tsr_kv_cursor_del(c);
+    }
+    if (rc == 0 || rc == TSR_ENOTFOUND) {
+        *first = applied + 1;
+        rc = tsr_kv_cursor_get(c, &k, &v, MDB_FIRST);
+        if (rc == 0 && k.mv_size == 8)
+            *first = tsr_bytes_from_be64(k.mv_data);
+        rc = rc == TSR_ENOTFOUND ? 0 : rc;
+    }
+    tsr_kv_cursor_close(c);
+    return rc;
+}
+
+typedef struct {
+    tsr_store_t *s;
+    size_t max;
+    uint64_t first;
+} s_trim_t;
+
+static int s_trim_txn(MDB_txn *txn, void *arg)
+{
+    s_trim_t *t = arg;
+    return s_trim(t->s, txn, t->max, &t->first);
+}
+
+int tsr_store_trim(tsr_store_t *s, size_t max)
+{
+    if (s->log_first > atomic_load(&s->applied_pub))
+        return 0;
+    s_trim_t t = {s, max ? max : SIZE_MAX, 0};
+    int rc = tsr_kv_write(s->log_kv, s_trim_txn, &t);
+    if (rc == 0)
+        s->log_first = t.first;
+    else
+        tsr_store_log_err("store", "applied entries not deleted from the ingest log (kept for "
+                          "the next try)", rc);
+    return rc;
+}
+
+/* Adds delta to an outcome counter of the log environment (in the submit's
+ * transaction: counted exactly when the Ack's commit is). */
+static int s_count_log(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    uint64_t cur = 0;
+    int rc = tsr_kv_get(txn, s->log_counters, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof cur)
+        memcpy(&cur, v.mv_data, sizeof cur);
+    else if (rc != 0 && rc != TSR_ENOTFOUND)
+        return rc;
+    cur = (uint64_t)((int64_t)cur + delta);
+    v = (MDB_val){sizeof cur, &cur};
+    return tsr_kv_put(txn, s->log_counters, &k, &v, 0);
+}
 
 static const char *s_outcome_counter(tsr_outcome_t o)
 {
@@ -369,31 +520,28 @@ static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_
     for (int o = TSR_OUTCOME_ACCEPTED; rc == 0 && o < TSR_OUTCOME_REJECTED; o++) {
         const char *cn = s_outcome_counter((tsr_outcome_t)o);
         if (kinds[o] && cn)
-            rc = tsr_store_count(s, txn, cn, kinds[o]);
+            rc = s_count_log(s, txn, cn, kinds[o]);
     }
     for (int r = 1; rc == 0 && r < N_REASONS; r++)
         if (reasons[r]) {
             snprintf(name, sizeof name, "rejected:%s", s_reason_names[r]);
-            rc = tsr_store_count(s, txn, name, reasons[r]);
+            rc = s_count_log(s, txn, name, reasons[r]);
         }
     if (rc == 0) {
         snprintf(name, sizeof name, "agency:%s", b->client->id);
-        rc = tsr_store_count(s, txn, name, kinds[TSR_OUTCOME_ACCEPTED]);
+        rc = s_count_log(s, txn, name, kinds[TSR_OUTCOME_ACCEPTED]);
     }
+    if (rc == 0)
+        rc = s_count_log(s, txn, "batches", 1);
     return rc;
 }
 
-static int s_submit_txn(MDB_txn *txn, void *arg)
+/* Decides every item of every batch (main: a read transaction on the
+ * main environment) and logs what changes the store. */
+static int s_submit_items(s_submit_t *a, MDB_txn *txn, MDB_txn *main)
 {
-    s_submit_t *a = arg;
     tsr_store_t *s = a->s;
-    /* this body may be a re-run after the map grew: pend may hold what the
-     * aborted run noted, so it is rebuilt from the committed log */
-    int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
-    s->pend_valid = false; /* until this transaction commits */
-    s->ntally = 0;
-    s->pin_pending = false; /* a re-run pins afresh */
-    a->next = s->log_next;
+    int rc = 0;
     /* records reported before this day are refused (none without retention) */
     int32_t cutoff = s->retention_months > 0
                          ? tsr_store_retention_cutoff(s->retention_months, a->now)
@@ -410,7 +558,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
                 s_reject(it, it->pre_reason, it->pre_detail);
             } else if (batch->client->role != TSR_ROLE_AGENT) {
                 s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
-            } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
+            } else if ((rc = s_fate(s, main, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
                 s_decide(s, batch->client, it, &f, cutoff, (int32_t)(a->now / 86400));
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
@@ -420,9 +568,30 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
         }
         if (rc == 0)
             rc = s_count_outcomes(s, txn, batch);
-        if (rc == 0)
-            rc = tsr_store_count(s, txn, "batches", 1);
     }
+    return rc;
+}
+
+/* The body of a submit: a write transaction on the log environment only
+ * (never waits for an apply step). */
+static int s_submit_txn(MDB_txn *txn, void *arg)
+{
+    s_submit_t *a = arg;
+    tsr_store_t *s = a->s;
+    /* this body may be a re-run after the map grew: pend may hold what the
+     * aborted run noted, so it is rebuilt from the committed log */
+    int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
+    s->pend_valid = false; /* until this transaction commits */
+    s->pin_pending = false; /* a re-run pins afresh */
+    a->next = s->log_next;
+    if (rc == 0)
+        rc = s_trim(s, txn, S_TRIM_PER_SUBMIT, &a->trimmed);
+    MDB_txn *main = NULL;
+    if (rc == 0)
+        rc = tsr_kv_read_begin(s->kv, &main);
+    if (rc == 0)
+        rc = s_submit_items(a, txn, main);
+    tsr_kv_read_end(main);
     if (rc == 0 && s->pin_pending) {
         uint8_t v[12 + TSR_CLIENT_ID_MAX];
         tsr_bytes_t b = {v, 0, sizeof v, false};
@@ -430,28 +599,36 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
         tsr_bytes_put_u64(&b, (uint64_t)a->now);
         tsr_bytes_put(&b, s->pin_agency, strlen(s->pin_agency));
         MDB_val k = {sizeof S_META_NETKEY - 1, (void *)S_META_NETKEY}, val = {b.n, v};
-        rc = tsr_kv_put(txn, s->dbi[S_META], &k, &val, 0);
+        rc = tsr_kv_put(txn, s->log_meta, &k, &val, 0);
     }
-    return rc == 0 ? tsr_store_count_flush(s, txn) : rc;
+    return rc;
 }
 
 int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64_t now)
 {
-    if (s->log_n >= TSR_STORE_LOG_MAX) {
-        tsr_warn("store", "%zu entries wait in the ingest log: batches wait until it drains",
-                 s->log_n);
+    size_t waiting = tsr_store_logged(s);
+    if (waiting >= TSR_STORE_LOG_MAX) {
+        tsr_warn("store", "%zu entries wait in the ingest log: batches wait until it is applied",
+                 waiting);
         return TSR_EFULL;
     }
-    s_submit_t a = {s, batches, n, now, 0};
-    int rc = tsr_kv_write(s->kv, s_submit_txn, &a);
+    /* ids whose entries are all applied say what main says anyway: dropped
+     * when all are, rebuilt without them when they are most of pend */
+    if (waiting == 0)
+        tsr_store_pend_clear(s);
+    else if (s->pend_n > 2 * waiting + 4096)
+        s->pend_valid = false;
+    s_submit_t a = {s, batches, n, now, 0, s->log_first};
+    int rc = tsr_kv_write(s->log_kv, s_submit_txn, &a);
     if (rc != 0) {
         s->pin_pending = false; /* nothing was pinned */
         tsr_store_log_err("store", "batch group not stored", rc);
         return rc;
     }
-    s->log_n += a.next - s->log_next;
     s->log_next = a.next;
+    s->log_first = a.trimmed;
     s->pend_valid = true;
+    atomic_store(&s->logged_pub, s->log_next - 1);
     if (s->pin_pending) {
         s->pin_pending = false;
         s->pinned = true;
@@ -467,5 +644,17 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
 
 size_t tsr_store_logged(const tsr_store_t *s)
 {
-    return s->log_n;
+    uint64_t logged = atomic_load(&((tsr_store_t *)s)->logged_pub);
+    uint64_t applied = atomic_load(&((tsr_store_t *)s)->applied_pub);
+    return logged > applied ? (size_t)(logged - applied) : 0;
+}
+
+uint64_t tsr_store_last_logged(const tsr_store_t *s)
+{
+    return atomic_load(&((tsr_store_t *)s)->logged_pub);
+}
+
+uint64_t tsr_store_applied(const tsr_store_t *s)
+{
+    return atomic_load(&((tsr_store_t *)s)->applied_pub);
 }

@@ -141,7 +141,7 @@ static tsr_trends_opts_t s_trends_opts(tsr_store_t *s, unsigned k, const tsr_ckm
     return (tsr_trends_opts_t){
         .k = k,
         .table = table,
-        .keyer = s->keyer,
+        .keyer = s->read_keyer,
         .first_day = s->retention_months ? tsr_store_retention_cutoff(s->retention_months, now)
                                          : today - 3653,
         .today = today,

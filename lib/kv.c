@@ -1,11 +1,13 @@
 /* kv.c - LMDB environment, error translation, growing write transactions
  * and the calls inside them: the only file that calls LMDB (kv.h). */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "tessera/kv.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,7 +17,63 @@
 struct tsr_kv {
     MDB_env *env;
     size_t map_size, map_step, map_max;
+    /* Held shared by every transaction of this process, exclusive while the
+     * map grows: mdb_env_set_mapsize needs no transaction of the
+     * environment open in the process, and the collector's two threads
+     * (the loop and the apply thread) both read and write it. Writer-
+     * preferring, so readers cannot starve a growth. */
+    pthread_rwlock_t grow;
 };
+
+/* A thread already holding kv's shared lock does not take it again: with a
+ * growth waiting, a second shared take would wait for the growth, which
+ * waits for the first (a read inside a write of the same environment).
+ * Per thread, the environments it holds and how deeply. */
+#define S_HELD_MAX 8
+typedef struct {
+    const tsr_kv_t *kv;
+    unsigned depth;
+} s_held_t;
+static __thread s_held_t s_held[S_HELD_MAX];
+
+static void s_shared_take(tsr_kv_t *kv)
+{
+    int free_at = -1;
+    for (int i = 0; i < S_HELD_MAX; i++) {
+        if (s_held[i].kv == kv) {
+            s_held[i].depth++;
+            return;
+        }
+        if (!s_held[i].kv && free_at < 0)
+            free_at = i;
+    }
+    pthread_rwlock_rdlock(&kv->grow);
+    assert(free_at >= 0); /* more environments than S_HELD_MAX open at once in one thread */
+    if (free_at >= 0)
+        s_held[free_at] = (s_held_t){kv, 1};
+}
+
+static void s_shared_drop(tsr_kv_t *kv)
+{
+    for (int i = 0; i < S_HELD_MAX; i++)
+        if (s_held[i].kv == kv) {
+            if (--s_held[i].depth == 0) {
+                s_held[i].kv = NULL;
+                pthread_rwlock_unlock(&kv->grow);
+            }
+            return;
+        }
+}
+
+/* Whether this thread holds kv's shared lock (a growth must then wait for
+ * the outer transaction to end). */
+static bool s_shared_held(const tsr_kv_t *kv)
+{
+    for (int i = 0; i < S_HELD_MAX; i++)
+        if (s_held[i].kv == kv)
+            return true;
+    return false;
+}
 
 int tsr_kv_err(int rc)
 {
@@ -79,6 +137,11 @@ int tsr_kv_open(tsr_kv_t **out, const tsr_kv_opts_t *o, tsr_error_t *err)
     kv->map_size = o->map_size ? o->map_size : 64 * MIB;
     kv->map_step = o->map_step ? o->map_step : 64 * MIB;
     kv->map_max = o->map_max ? o->map_max : 64 * 1024 * MIB;
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&kv->grow, &attr);
+    pthread_rwlockattr_destroy(&attr);
     int rc = mdb_env_create(&kv->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(kv->env, o->max_dbs ? o->max_dbs : 32);
@@ -94,9 +157,11 @@ int tsr_kv_open(tsr_kv_t **out, const tsr_kv_opts_t *o, tsr_error_t *err)
         tsr_error_at(err, o->dir, 0);
         tsr_error_set(err, "", "cannot open LMDB environment: %s", mdb_strerror(rc));
         mdb_env_close(kv->env);
+        pthread_rwlock_destroy(&kv->grow);
         free(kv);
         return tsr_kv_err(rc);
     }
+    mdb_env_set_userctx(kv->env, kv); /* tsr_kv_read_end finds the lock from the txn */
     /* An existing environment may be larger than asked: keep its size. */
     MDB_envinfo info;
     if (mdb_env_info(kv->env, &info) == 0 && info.me_mapsize > kv->map_size)
@@ -110,6 +175,7 @@ void tsr_kv_close(tsr_kv_t **kv_p)
     if (!kv_p || !*kv_p)
         return;
     mdb_env_close((*kv_p)->env);
+    pthread_rwlock_destroy(&(*kv_p)->grow);
     free(*kv_p);
     *kv_p = NULL;
 }
@@ -141,9 +207,26 @@ int tsr_kv_dbis(tsr_kv_t *kv, const char *const *names, size_t n, unsigned flags
     return TSR_OK;
 }
 
-/* Grows the map by one step; TSR_EFULL at the maximum. */
-static int s_grow(tsr_kv_t *kv)
+static int s_grow_locked(tsr_kv_t *kv, size_t seen);
+
+/* Grows the map by one step, holding the growth lock exclusive (no
+ * transaction of this environment open in the process); TSR_EFULL at the
+ * maximum. seen: the map size the failed transaction ran with (another
+ * thread may have grown it since: then nothing more is done). */
+static int s_grow(tsr_kv_t *kv, size_t seen)
 {
+    if (s_shared_held(kv))
+        return TSR_EMAPFULL; /* inside an outer transaction: it grows when that one ends */
+    pthread_rwlock_wrlock(&kv->grow);
+    int rc = s_grow_locked(kv, seen);
+    pthread_rwlock_unlock(&kv->grow);
+    return rc;
+}
+
+static int s_grow_locked(tsr_kv_t *kv, size_t seen)
+{
+    if (kv->map_size > seen)
+        return TSR_OK;
     if (kv->map_size >= kv->map_max)
         return TSR_EFULL;
     size_t next = kv->map_size + kv->map_step;
@@ -177,6 +260,8 @@ int tsr_kv_write(tsr_kv_t *kv, tsr_kv_write_fn fn, void *arg)
 {
     for (;;) {
         MDB_txn *txn;
+        s_shared_take(kv);
+        size_t seen = kv->map_size;
         int rc = s_write_begin(kv, &txn);
         if (rc == 0) {
             rc = fn(txn, arg);
@@ -186,26 +271,33 @@ int tsr_kv_write(tsr_kv_t *kv, tsr_kv_write_fn fn, void *arg)
             else
                 mdb_txn_abort(txn);
         }
+        s_shared_drop(kv);
         if (rc != TSR_EMAPFULL)
             return rc;
-        if ((rc = s_grow(kv)) != 0)
+        if ((rc = s_grow(kv, seen)) != 0)
             return rc;
     }
 }
 
 int tsr_kv_read_begin(tsr_kv_t *kv, MDB_txn **txn)
 {
+    s_shared_take(kv);
     int rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, txn);
     if (rc == 0)
         return 0;
+    s_shared_drop(kv);
     *txn = NULL;
     return s_err(rc, "mdb_txn_begin");
 }
 
 void tsr_kv_read_end(MDB_txn *txn)
 {
-    if (txn)
-        mdb_txn_abort(txn);
+    if (!txn)
+        return;
+    tsr_kv_t *kv = mdb_env_get_userctx(mdb_txn_env(txn));
+    mdb_txn_abort(txn);
+    if (kv)
+        s_shared_drop(kv);
 }
 
 int tsr_kv_read(tsr_kv_t *kv, tsr_kv_read_fn fn, void *arg)

@@ -17,6 +17,8 @@
  * of RECORDS/50 offender accounts, so clusters of a few records form, as a
  * real network of campaigns would make them.
  */
+#include <errno.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,9 +108,10 @@ static void s_record(tsr_incident_t *inc, uint64_t id, uint64_t pool)
     }
 }
 
-static int s_ingest_run(const char *dir, bool linkage, long n, double *secs)
+static int s_ingest_run(const char *dir, const char *logdir, bool linkage, long n, double *secs)
 {
-    tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30}};
+    tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30},
+                          .log_kv = {.dir = logdir}};
     tsr_store_t *s;
     tsr_error_t err;
     tsr_error_clear(&err);
@@ -176,11 +179,13 @@ static int s_ingest_run(const char *dir, bool linkage, long n, double *secs)
 
 static int s_ingest(const char *dir, long n)
 {
-    char off[4096], on[4096];
+    char off[4096], on[4096], onlog[4096];
     snprintf(off, sizeof off, "%s/off", dir);
     snprintf(on, sizeof on, "%s/on/db", dir);
+    snprintf(onlog, sizeof onlog, "%s/on/log", dir); /* the collector's layout */
     double t_off, t_on;
-    if (s_ingest_run(off, false, n, &t_off) != 0 || s_ingest_run(on, true, n, &t_on) != 0)
+    if (s_ingest_run(off, NULL, false, n, &t_off) != 0 ||
+        s_ingest_run(on, onlog, true, n, &t_on) != 0)
         return 1;
     printf("linkage share of ingest time: %.1f %%  (on %.1f s, off %.1f s)\n",
            100.0 * (t_on - t_off) / t_on, t_on, t_off);
@@ -314,15 +319,57 @@ static int s_live(char **argv, int n)
     return 0;
 }
 
+/* --- commit: the yardstick of a lookup's latency ---------------------------- */
+
+/* n durable LMDB commits of one put the size of an audit entry (an
+ * increasing key, MDB_APPEND), in a fresh environment in dir (the disk the
+ * collector uses): what a lookup's audit commit costs at the least. */
+static int s_commit(const char *dir, int n)
+{
+    MDB_env *env;
+    MDB_dbi dbi;
+    MDB_txn *txn;
+    double *v = malloc((size_t)n * sizeof *v);
+    int rc = v ? mdb_env_create(&env) : ENOMEM;
+    if (rc == 0 && (rc = mdb_env_set_mapsize(env, 64u << 20)) == 0 &&
+        (rc = mdb_env_open(env, dir, 0, 0600)) == 0 && (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0 &&
+        (rc = mdb_dbi_open(txn, NULL, 0, &dbi)) == 0)
+        rc = mdb_txn_commit(txn);
+    uint8_t val[120] = {0};
+    for (int i = 0; rc == 0 && i < n; i++) {
+        uint8_t key[8];
+        for (int b = 0; b < 8; b++)
+            key[b] = (uint8_t)((uint64_t)(i + 1) >> (56 - 8 * b));
+        MDB_val k = {sizeof key, key}, d = {sizeof val, val};
+        double t0 = s_now();
+        if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0 &&
+            (rc = mdb_put(txn, dbi, &k, &d, MDB_APPEND)) == 0)
+            rc = mdb_txn_commit(txn);
+        v[i] = s_now() - t0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "bench_linkage: commit: %s\n", mdb_strerror(rc));
+        free(v);
+        return 1;
+    }
+    s_pct("one durable LMDB commit (120-byte put)", v, (size_t)n);
+    mdb_env_close(env);
+    free(v);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tsr_log_set_level(TSR_LOG_WARN);
+    if (argc == 4 && !strcmp(argv[1], "commit"))
+        return s_commit(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "ingest"))
         return s_ingest(argv[2], atol(argv[3]));
     if (argc == 9 && !strcmp(argv[1], "live"))
         return s_live(argv + 2, atoi(argv[8]));
     fprintf(stderr, "usage: bench_linkage ingest DIR RECORDS\n"
                     "       bench_linkage live INGEST QUERY ALERTS SERVER.pub AGENT.key "
-                    "LIAISON.key N\n");
+                    "LIAISON.key N\n"
+                    "       bench_linkage commit DIR N\n");
     return 2;
 }

@@ -29,14 +29,14 @@ expect_contains "status reachability" "$st" "collector       reachable (answered
 "$AGENT" submit "${CONF[@]}" "$TMP/leeds.jsonl" 2>"$TMP/err"
 expect_contains "resubmit: all duplicates" "$(cat "$TMP/err")" "delivered: 0 accepted, $n already there, 0 updated"
 expect_eq "resubmit stores nothing new" "$(entries "$DATA" records)" "$n"
-expect_contains "collector counted duplicates" "$(mdb_dump -p -s counters "$DATA/db")" " duplicates"
+expect_contains "collector counted duplicates (outcome counters: the log env)" "$(mdb_dump -p -s counters "$DATA/log")" " duplicates"
 
 # update: a changed case goes as version 2 and replaces
 head -n 1 "$TMP/leeds.jsonl" | jq -c '.age = 16' >"$TMP/update.jsonl"
 "$AGENT" submit "${CONF[@]}" "$TMP/update.jsonl" 2>"$TMP/err"
 expect_contains "update sent as a new version" "$(cat "$TMP/err")" "delivered: 0 accepted, 0 already there, 1 updated"
 expect_eq "still one record per case" "$(entries "$DATA" records)" "$n"
-expect_contains "the update replaced" "$(mdb_dump -p -s counters "$DATA/db")" " replaced"
+expect_contains "the update replaced" "$(mdb_dump -p -s counters "$DATA/log")" " replaced"
 
 # resolve: a record id back to its case reference, here only
 rid=$("$AGENT" check --network-key "$TMP/network.key" --agency-id leeds-01 --agency-type school \

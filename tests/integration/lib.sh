@@ -112,8 +112,29 @@ entries() {
 }
 
 # db_entries DATA_DIR DB: the same, at once, whatever waits in the log.
+# ingest_log is in the log environment (DATA_DIR/log), and holds entries
+# waiting to be applied, plus applied ones until the next trim (the
+# collector trims when ingest is idle: docs/STORAGE.md).
 db_entries() {
-    mdb_stat -s "$2" "$1/db" | awk '/Entries:/ { print $2 }'
+    local env="$1/db"
+    [ "$2" = ingest_log ] && env="$1/log"
+    mdb_stat -s "$2" "$env" | awk '/Entries:/ { print $2 }'
+}
+
+# logged_total DATA_DIR: how many entries were ever logged (acknowledged
+# record changes): the last sequence in the log environment, or the main
+# environment's `applied` when the log has been trimmed past it.
+logged_total() {
+    local last applied
+    last=$(mdb_dump -s ingest_log "$1/log" |
+        awk '/^HEADER=END/ { f = 1; next } /^DATA=END/ { f = 0 } f { if (n++ % 2 == 0) k = $1 } END { print k }')
+    applied=$(mdb_dump -s meta "$1/db" |
+        awk '/^HEADER=END/ { f = 1; next } /^DATA=END/ { f = 0 } f && v { print $1; exit } f { v = ($1 == "6170706c696564") }')
+    # applied is little-endian: reverse its bytes
+    applied=$(sed 's/../& /g' <<<"${applied:-00}" | tr ' ' '\n' | tac | tr -d '\n')
+    last=$((16#${last:-0}))
+    applied=$((16#${applied:-0}))
+    echo $((last > applied ? last : applied))
 }
 
 # field NAME LINE: the value of NAME=... in a testclient status line.

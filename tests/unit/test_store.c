@@ -49,6 +49,16 @@ static void s_incident(tsr_incident_t *inc, uint8_t id, uint32_t version, const 
     memset(inc->tokens[0].token, 0xA0 + id, TSR_TOKEN_LEN);
 }
 
+/* Record n of many (n < 65,536), no two linked. */
+static void s_unlinked(tsr_incident_t *inc, int n)
+{
+    s_incident(inc, (uint8_t)(n % 200 + 1), 1, "E08000035");
+    inc->record_id[0] = (uint8_t)(n >> 8);
+    inc->record_id[1] = (uint8_t)n;
+    inc->tokens[0].token[0] = (uint8_t)(n >> 8);
+    inc->tokens[0].token[1] = (uint8_t)n;
+}
+
 static tsr_client_t s_client(const char *id, tsr_role_t role, char (*areas)[10], size_t n)
 {
     tsr_client_t c = {.role = role, .areas = areas, .n_areas = n};
@@ -171,17 +181,29 @@ static void test_outcomes(void **state)
     tsr_store_close(&s);
 }
 
-/* Counts the entries of a named database. */
-static size_t s_entries(tsr_store_t *s, const char *name)
+/* Counts the entries of a named database of an environment. */
+static size_t s_kv_entries(tsr_kv_t *kv, const char *name)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
     MDB_stat st;
-    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(kv), NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     return st.ms_entries;
+}
+
+/* ... of the main environment. */
+static size_t s_entries(tsr_store_t *s, const char *name)
+{
+    return s_kv_entries(tsr_store_kv(s), name);
+}
+
+/* The entries in the log environment's ingest_log, applied or not. */
+static size_t s_log_entries(tsr_store_t *s)
+{
+    return s_kv_entries(tsr_store_log_kv(s), "ingest_log");
 }
 
 /* Submits inc at unix time now; returns its outcome, its detail in detail. */
@@ -389,6 +411,18 @@ static uint8_t *s_contents(tsr_store_t *s, size_t *n)
     return buf;
 }
 
+/* Asserts that two stores hold the same, database by database and byte
+ * for byte (s_contents). */
+static void s_same_contents(tsr_store_t *a, tsr_store_t *b)
+{
+    size_t n0, n1;
+    uint8_t *c0 = s_contents(a, &n0), *c1 = s_contents(b, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(c0, c1, n0);
+    free(c0);
+    free(c1);
+}
+
 /* The ingest log: outcomes are decided at submit, against the store and the
  * entries still waiting; nothing but the log and the outcome counters
  * changes until a drain; and a store closed (as by a crash) with entries
@@ -437,7 +471,8 @@ static void test_ingest_log(void **state)
         assert_int_equal(tsr_store_counter(s, "accepted"), 4) /* inc v1, v3 (after its tombstone), inc3, inc2 */;
         assert_int_equal(tsr_store_counter(s, "records"), 0);
         assert_int_equal(s_entries(s, "by_area_day"), 0);
-        assert_int_equal(s_entries(s, "ingest_log"), 6);
+        assert_int_equal(s_log_entries(s), 6);
+        assert_int_equal(s_entries(s, "ingest_log"), 0); /* main's own: only from before */
 
         if (k == 1) { /* stop with the log full, as a crash would */
             tsr_store_close(&st[1]);
@@ -456,15 +491,24 @@ static void test_ingest_log(void **state)
         assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
         assert_int_equal(got.version, 2);
         if (k == 1) {
+            /* stopped between the apply's commit and the trim: the two
+             * applied entries are still in the log, below `applied` */
+            assert_int_equal(s_log_entries(s), 6);
             tsr_store_close(&st[1]);
             st[1] = s = s_open("log-crash", 0);
             assert_int_equal(tsr_store_logged(s), 4);
+            assert_int_equal(tsr_store_applied(s), 2);
+            assert_int_equal(tsr_store_last_logged(s), 6);
         }
+        /* a submit deletes the applied entries (the first two) */
         assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+        assert_int_equal(s_log_entries(s), 4);
         assert_int_equal(tsr_store_drain(s, 0, 1700000200, &applied), 0);
         assert_int_equal(applied, 4);
         assert_int_equal(tsr_store_logged(s), 0);
-        assert_int_equal(s_entries(s, "ingest_log"), 0);
+        assert_int_equal(s_log_entries(s), 4); /* applied, kept until a trim */
+        assert_int_equal(tsr_store_trim(s, 0), 0);
+        assert_int_equal(s_log_entries(s), 0);
         assert_int_equal(tsr_store_get(s, inc.record_id, &got, NULL, NULL), 0);
         assert_int_equal(got.version, 3);
         assert_int_equal(tsr_store_counter(s, "records"), 3);
@@ -487,6 +531,111 @@ static void test_ingest_log(void **state)
     free(c1);
     tsr_store_close(&st[0]);
     tsr_store_close(&st[1]);
+}
+
+/* Moves the log environment's entries into main's own ingest_log, as a
+ * store from before the log environment held them (raw LMDB: the test
+ * builds an old layout on purpose). */
+static void s_make_old_layout(tsr_store_t *s)
+{
+    MDB_txn *lt, *mt;
+    MDB_dbi ld, md;
+    MDB_cursor *c;
+    MDB_val k, v;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_log_kv(s)), NULL, MDB_RDONLY, &lt), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &mt), 0);
+    assert_int_equal(mdb_dbi_open(lt, "ingest_log", 0, &ld), 0);
+    assert_int_equal(mdb_dbi_open(mt, "ingest_log", 0, &md), 0);
+    assert_int_equal(mdb_cursor_open(lt, ld, &c), 0);
+    for (int op = MDB_FIRST; mdb_cursor_get(c, &k, &v, (MDB_cursor_op)op) == 0; op = MDB_NEXT)
+        assert_int_equal(mdb_put(mt, md, &k, &v, MDB_APPEND), 0);
+    mdb_cursor_close(c);
+    assert_int_equal(mdb_txn_commit(mt), 0);
+    mdb_txn_abort(lt);
+}
+
+/* Upgrade (docs/STORAGE.md): a store from before the log environment, with
+ * acknowledged entries waiting in main's own ingest_log, opens, applies
+ * them once (in main, deleting them there) and goes on numbering after
+ * them; it ends byte for byte as a store that applied them from its log. */
+static void test_upgrade(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    tsr_store_t *st[2] = {s_open("upg-new", 0), s_open("upg-old", 0)};
+    char leeds[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    static tsr_incident_t inc[N];
+    static tsr_store_item_t items[N];
+    for (int i = 0; i < N; i++) {
+        s_unlinked(&inc[i], i);
+        items[i] = (tsr_store_item_t){.incident = &inc[i]};
+    }
+    tsr_store_batch_t b = {&a, items, N};
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(tsr_store_submit(st[k], &b, 1, 1700000000), 0);
+    assert_int_equal(tsr_store_drain_all(st[0], 1700000100), 0);
+    s_make_old_layout(st[1]);
+    tsr_store_close(&st[1]);
+    char log[160];
+    snprintf(log, sizeof log, "rm -rf %s/upg-old/log", s_dir);
+    assert_int_equal(system(log), 0);
+    st[1] = s_open("upg-old", 0);
+    /* applied at open, from main's log, which is left empty */
+    assert_int_equal(s_entries(st[1], "ingest_log"), 0);
+    assert_int_equal(tsr_store_logged(st[1]), 0);
+    assert_int_equal(tsr_store_applied(st[1]), N);
+    assert_int_equal(tsr_store_last_logged(st[1]), N);
+    assert_int_equal(tsr_store_counter(st[1], "records"), N);
+    s_same_contents(st[0], st[1]);
+    /* the next entry is N + 1, in the new log; a resend is a duplicate */
+    assert_int_equal(s_sub(st[1], &a, &inc[0], NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+    tsr_incident_t more;
+    s_incident(&more, 250, 1, "E08000035");
+    more.record_id[0] = 0xee;
+    more.tokens[0].token[0] = 0xee;
+    assert_int_equal(s_sub(st[1], &a, &more, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_last_logged(st[1]), N + 1);
+    assert_int_equal(tsr_store_drain_all(st[1], 1700000200), 0);
+    assert_int_equal(tsr_store_counter(st[1], "records"), N + 1);
+    for (int k = 0; k < 2; k++)
+        tsr_store_close(&st[k]);
+}
+
+/* A main environment restored from a backup older than its log (entries
+ * trimmed from the log that the old main never applied): the store refuses
+ * to open, naming both sequences, rather than run with a gap. */
+static void test_log_gap(void **state)
+{
+    (void)state;
+    char leeds[][10] = {"E08000035"}, cmd[400], msg[768];
+    tsr_client_t a = s_client("leeds-01", TSR_ROLE_AGENT, leeds, 1);
+    tsr_store_t *s = s_open("gap", 0);
+    snprintf(cmd, sizeof cmd, "cp %s/gap/data.mdb %s/gap-old.mdb", s_dir, s_dir);
+    assert_int_equal(system(cmd), 0); /* main with nothing applied */
+    for (uint8_t i = 1; i <= 3; i++) {
+        tsr_incident_t inc;
+        s_incident(&inc, i, 1, "E08000035");
+        inc.tokens[0].token[0] = i;
+        assert_int_equal(s_sub(s, &a, &inc, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+        if (i < 3)
+            assert_int_equal(tsr_store_drain_all(s, 1700000100), 0); /* the next submit trims */
+    }
+    assert_int_equal(s_log_entries(s), 1); /* entry 3; 1 and 2 applied and trimmed */
+    tsr_store_close(&s);
+    snprintf(cmd, sizeof cmd, "cp %s/gap-old.mdb %s/gap/data.mdb", s_dir, s_dir);
+    assert_int_equal(system(cmd), 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/gap", s_dir);
+    static const uint8_t secret[TSR_CKM_SECRET_LEN] = {7};
+    tsr_store_opts_t o = {.kv = {.dir = path}, .ckm_secret = secret};
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, &o, &err), TSR_ECORRUPT);
+    assert_null(s);
+    tsr_error_format(&err, msg, sizeof msg);
+    assert_non_null(strstr(msg, "ingest_log: the log starts at entry 3, but the store has applied "
+                                "only up to 0: entries are missing"));
 }
 
 /* A drain bounded in time (drain_ms) stops taking entries once its time is
@@ -514,11 +663,7 @@ static void test_drain_time_bound(void **state)
         for (int i = 0; i < N; i += PER_BATCH) {
             for (int j = 0; j < PER_BATCH; j++) {
                 int n = i + j;
-                s_incident(&inc[j], (uint8_t)(n % 200 + 1), 1, "E08000035");
-                inc[j].record_id[0] = (uint8_t)(n >> 8);
-                inc[j].record_id[1] = (uint8_t)n;
-                inc[j].tokens[0].token[0] = (uint8_t)(n >> 8); /* no two linked */
-                inc[j].tokens[0].token[1] = (uint8_t)n;
+                s_unlinked(&inc[j], n);
                 items[j] = (tsr_store_item_t){.incident = &inc[j]};
             }
             tsr_store_batch_t b = {&a, items, PER_BATCH};
@@ -538,12 +683,7 @@ static void test_drain_time_bound(void **state)
     assert_int_equal(total, N);
     assert_true(drains >= 2); /* 2,000 records are not applied in 1 ms */
     assert_int_equal(tsr_store_counter(st[1], "records"), N);
-    size_t n0, n1;
-    uint8_t *c0 = s_contents(st[0], &n0), *c1 = s_contents(st[1], &n1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(c0, c1, n0);
-    free(c0);
-    free(c1);
+    s_same_contents(st[0], st[1]);
     free(inc);
     free(items);
     tsr_store_close(&st[0]);
@@ -1050,6 +1190,8 @@ int main(void)
         cmocka_unit_test(test_prerejected_items_count),
         cmocka_unit_test(test_ingest_log),
         cmocka_unit_test(test_drain_time_bound),
+        cmocka_unit_test(test_upgrade),
+        cmocka_unit_test(test_log_gap),
         cmocka_unit_test(test_largest_record),
         cmocka_unit_test(test_audit_damaged),
         cmocka_unit_test(test_map_at_max),

@@ -89,8 +89,15 @@ typedef int (*tsr_kv_write_fn)(MDB_txn *txn, void *arg);
  * map is at its maximum returns TSR_EFULL with nothing written. Other
  * errors (fn's own codes included) abort and are returned as they are:
  * TSR_ENOSPC when the disk is full, TSR_ECORRUPT, TSR_EIO, TSR_ESTORE...
- * Only one thread of the process may write, and no read transaction may be
- * open in this process while the map grows (the caller's threading rule). */
+ * Threads: every transaction begun here (tsr_kv_write, tsr_kv_read,
+ * tsr_kv_read_begin) holds the environment's growth lock shared, and a
+ * growth takes it exclusive, so the map grows with no transaction of the
+ * environment open in the process, whichever thread hit the full map. LMDB
+ * lets one write transaction run at a time; a second thread's waits. A
+ * transaction nested in another of the same environment in one thread
+ * does not grow the map itself: it returns TSR_EMAPFULL, which the outer
+ * body returns, and the outer tsr_kv_write grows it. A body that opens a
+ * transaction of another environment ends it before returning. */
 int tsr_kv_write(tsr_kv_t *kv, tsr_kv_write_fn fn, void *arg);
 
 /* The body of a read transaction: returns 0 or a negative TSR_E* code,

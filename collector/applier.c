@@ -1,0 +1,350 @@
+/* applier.c - the apply thread (applier.h; docs/STORAGE.md, "Two
+ * environments, one writer each"). */
+#define _GNU_SOURCE /* pthread_condattr_setclock is POSIX; eventfd */
+#include "applier.h"
+#include "bytes.h"
+#include "tessera/err.h"
+#include "tessera/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct tsr_applier {
+    tsr_store_t *s;
+    tsr_applier_opts_t o;
+    pthread_t thread;
+    int efd;
+    /* run: held by the thread while it writes main (a step, an
+     * evaluation, an audit commit), and by the loop thread between pause
+     * and resume. */
+    pthread_mutex_t run;
+    /* mu guards what follows; cond wakes the thread. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stop;
+    int pauses;                 /* the loop thread wants run */
+    uint64_t want;              /* a query waits for applied >= want */
+    int64_t logged_since;       /* monotonic ms: the log started to fill, or the last step */
+    int64_t last_ingest;        /* monotonic ms: the last submit committed */
+    int64_t retry_at;           /* monotonic ms: after a failed step, none before */
+    int64_t eval_at;            /* monotonic ms: evaluate spikes then (INT64_MAX: nothing to) */
+    int64_t last_eval;          /* monotonic ms */
+    tsr_applier_audit_t *audit; /* queued audit entries, newest first */
+    tsr_link_published_t *alerts;
+    size_t n_alerts, cap_alerts;
+    atomic_bool failing;
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_wake_loop(tsr_applier_t *a)
+{
+    uint64_t one = 1;
+    if (write(a->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        tsr_warn("apply", "cannot wake the loop: %s", strerror(errno));
+}
+
+/* When the next step is due (monotonic ms; INT64_MAX: nothing waits).
+ * Under mu. A spell of a few milliseconds between one agent's large
+ * batches is not idleness (its next batch is on its way): applying each
+ * batch then would make a transaction per batch, each dirtying nearly
+ * every index page. A few entries are applied at once, so a lone report's
+ * linkage alert leaves within milliseconds. */
+static int64_t s_step_due(const tsr_applier_t *a, int64_t now)
+{
+    size_t waiting = tsr_store_logged(a->s);
+    int64_t at;
+    if (waiting == 0)
+        return INT64_MAX;
+    if (a->want > tsr_store_applied(a->s) || waiting >= (size_t)a->o.batch) {
+        at = now;
+    } else {
+        int64_t due = a->logged_since + a->o.delay_ms, quiet = a->last_ingest + a->o.quiet_ms;
+        at = waiting <= (size_t)a->o.quiet_max && quiet < due ? quiet : due;
+    }
+    return at < a->retry_at ? a->retry_at : at;
+}
+
+/* Copies the alerts the last commit published into a->alerts (run held). */
+static void s_take_published(tsr_applier_t *a)
+{
+    size_t n;
+    const tsr_link_published_t *p = tsr_store_published(a->s, &n);
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *buf = malloc(p[i].len);
+        if (!buf || tsr_grow((void **)&a->alerts, &a->cap_alerts, a->n_alerts,
+                             sizeof *a->alerts) != 0) {
+            /* in the alert log all the same: subscribers find it there */
+            tsr_warn("alerts", "alert %llu not streamed: out of memory",
+                     (unsigned long long)p[i].seq);
+            free(buf);
+            continue;
+        }
+        memcpy(buf, p[i].buf, p[i].len);
+        a->alerts[a->n_alerts++] = (tsr_link_published_t){p[i].seq, p[i].kind, buf, p[i].len};
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* One bounded step (run held): at most TSR_STORE_DRAIN_MAX entries and
+ * about apply_step_ms. */
+static void s_step(tsr_applier_t *a)
+{
+    size_t applied = 0;
+    int rc = tsr_store_drain(a->s, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied);
+    int64_t now = s_now_ms();
+    atomic_store(&a->failing, rc != 0);
+    if (rc == 0)
+        s_take_published(a);
+    pthread_mutex_lock(&a->mu);
+    if (rc != 0)
+        a->retry_at = now + 1000; /* a failing step can take that long */
+    a->logged_since = now;
+    if (rc == 0 && tsr_store_pending(a->s) && a->eval_at == INT64_MAX)
+        a->eval_at = a->last_eval + a->o.eval_ms;
+    pthread_mutex_unlock(&a->mu);
+    tsr_debug("apply", "%zu log entries applied, %zu wait", applied, tsr_store_logged(a->s));
+}
+
+/* Spike detection on what the steps changed (run held): at once when the
+ * log is applied, at least every eval_ms while entries keep coming. */
+static void s_evaluate(tsr_applier_t *a, int64_t now)
+{
+    int rc = tsr_store_evaluate(a->s, (int64_t)time(NULL));
+    if (rc == 0)
+        s_take_published(a);
+    pthread_mutex_lock(&a->mu);
+    a->last_eval = now;
+    a->eval_at = rc != 0 ? now + 1000 : tsr_store_pending(a->s) ? now + a->o.eval_ms : INT64_MAX;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Commits the queued audit entries together (run held). */
+static void s_audit(tsr_applier_t *a, tsr_applier_audit_t *list)
+{
+    const tsr_audit_entry_t *e[64];
+    while (list) {
+        tsr_applier_audit_t *group[64];
+        size_t n = 0;
+        for (; list && n < 64; list = list->next) {
+            group[n] = list;
+            e[n++] = &list->entry;
+        }
+        int rc = tsr_store_audit_many(a->s, e, n);
+        for (size_t i = 0; i < n; i++) {
+            group[i]->rc = rc;
+            atomic_store(&group[i]->done, true);
+        }
+    }
+}
+
+/* The queued audit entries, oldest first, taken from the queue (mu held). */
+static tsr_applier_audit_t *s_audit_take(tsr_applier_t *a)
+{
+    tsr_applier_audit_t *rev = NULL, *e = a->audit;
+    while (e) {
+        tsr_applier_audit_t *next = e->next;
+        e->next = rev;
+        rev = e;
+        e = next;
+    }
+    a->audit = NULL;
+    return rev;
+}
+
+static void s_wait(tsr_applier_t *a, int64_t until, int64_t now)
+{
+    if (until > now + 500)
+        until = now + 500;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + (until - now) * 1000000;
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    pthread_cond_timedwait(&a->cond, &a->mu, &ts);
+}
+
+static void *s_main(void *arg)
+{
+    tsr_applier_t *a = arg;
+    pthread_mutex_lock(&a->mu);
+    while (!a->stop) {
+        int64_t now = s_now_ms(), due = s_step_due(a, now);
+        bool step = due <= now, eval = a->eval_at <= now;
+        if (a->pauses > 0 || (!a->audit && !step && !eval)) {
+            s_wait(a, a->pauses > 0 ? now + 500 : due < a->eval_at ? due : a->eval_at, now);
+            continue;
+        }
+        tsr_applier_audit_t *audit = s_audit_take(a);
+        pthread_mutex_unlock(&a->mu);
+        pthread_mutex_lock(&a->run);
+        if (audit) /* first: an answer waits for it, and it is small */
+            s_audit(a, audit);
+        if (step)
+            s_step(a);
+        now = s_now_ms();
+        pthread_mutex_lock(&a->mu);
+        eval = a->eval_at <= now || (a->eval_at != INT64_MAX && tsr_store_logged(a->s) == 0);
+        pthread_mutex_unlock(&a->mu);
+        if (eval)
+            s_evaluate(a, now);
+        pthread_mutex_unlock(&a->run);
+        s_wake_loop(a);
+        pthread_mutex_lock(&a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+int tsr_applier_new(tsr_applier_t **out, tsr_store_t *s, const tsr_applier_opts_t *o)
+{
+    *out = NULL;
+    tsr_applier_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return TSR_ENOMEM;
+    a->s = s;
+    a->o = *o;
+    a->eval_at = tsr_store_pending(s) ? 0 : INT64_MAX;
+    a->logged_since = a->last_ingest = s_now_ms();
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->run, NULL);
+    a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (a->efd < 0 || pthread_create(&a->thread, NULL, s_main, a) != 0) {
+        tsr_error("apply", "cannot start the apply thread: %s", strerror(errno));
+        if (a->efd >= 0)
+            close(a->efd);
+        pthread_cond_destroy(&a->cond);
+        pthread_mutex_destroy(&a->mu);
+        pthread_mutex_destroy(&a->run);
+        free(a);
+        return TSR_EIO;
+    }
+    *out = a;
+    return TSR_OK;
+}
+
+void tsr_applier_stop(tsr_applier_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    bool running = !a->stop;
+    a->stop = true;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+    if (running)
+        pthread_join(a->thread, NULL);
+    /* audit entries queued too late are written here, not dropped */
+    s_audit(a, s_audit_take(a));
+}
+
+void tsr_applier_destroy(tsr_applier_t **a_p)
+{
+    tsr_applier_t *a = a_p ? *a_p : NULL;
+    if (!a)
+        return;
+    tsr_applier_stop(a);
+    for (size_t i = 0; i < a->n_alerts; i++)
+        free(a->alerts[i].buf);
+    free(a->alerts);
+    close(a->efd);
+    pthread_cond_destroy(&a->cond);
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->run);
+    free(a);
+    *a_p = NULL;
+}
+
+int tsr_applier_fd(const tsr_applier_t *a)
+{
+    return a->efd;
+}
+
+void tsr_applier_clear(tsr_applier_t *a)
+{
+    uint64_t v;
+    while (read(a->efd, &v, sizeof v) > 0)
+        ;
+}
+
+void tsr_applier_logged(tsr_applier_t *a, bool was_empty)
+{
+    int64_t now = s_now_ms();
+    pthread_mutex_lock(&a->mu);
+    if (was_empty)
+        a->logged_since = now;
+    a->last_ingest = now;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void tsr_applier_want(tsr_applier_t *a, uint64_t seq)
+{
+    pthread_mutex_lock(&a->mu);
+    if (seq > a->want) {
+        a->want = seq;
+        pthread_cond_signal(&a->cond);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+bool tsr_applier_failing(tsr_applier_t *a)
+{
+    return atomic_load(&a->failing);
+}
+
+void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e)
+{
+    atomic_store(&e->done, false);
+    pthread_mutex_lock(&a->mu);
+    e->next = a->audit;
+    a->audit = e;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+}
+
+tsr_link_published_t *tsr_applier_alerts(tsr_applier_t *a, size_t *n)
+{
+    pthread_mutex_lock(&a->mu);
+    tsr_link_published_t *p = a->alerts;
+    *n = a->n_alerts;
+    a->alerts = NULL;
+    a->n_alerts = a->cap_alerts = 0;
+    pthread_mutex_unlock(&a->mu);
+    return p;
+}
+
+void tsr_applier_pause(tsr_applier_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->pauses++;
+    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_lock(&a->run);
+}
+
+void tsr_applier_resume(tsr_applier_t *a)
+{
+    /* the series the loop thread's calls changed are evaluated next */
+    bool pending = tsr_store_pending(a->s);
+    pthread_mutex_unlock(&a->run);
+    pthread_mutex_lock(&a->mu);
+    a->pauses--;
+    if (pending && a->eval_at == INT64_MAX)
+        a->eval_at = s_now_ms();
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+}
