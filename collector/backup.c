@@ -141,9 +141,10 @@ int tsr_collector_restore(const char *from, const char *data_dir, const tsr_coll
                            "reads formats 1 to %d); restore it with that version",
                            (unsigned long long)format, TSR_STORE_FORMAT);
     }
-    /* every environment checked before any is written: all or nothing */
-    for (size_t i = 0; rc == 0 && i < S_NENVS; i++) {
-        s_path(b, sizeof b, data_dir, s_envs[i].dir);
+    /* every environment checked before any is written: all or nothing;
+     * main first, so a refusal names the store */
+    for (size_t k = 0; rc == 0 && k < S_NENVS; k++) {
+        s_path(b, sizeof b, data_dir, s_envs[(S_MAIN + k) % S_NENVS].dir);
         rc = tsr_backup_target_check(b, err);
     }
     if (rc == 0 && access(data_dir, F_OK) != 0 && mkdir(data_dir, 0700) != 0) {

@@ -54,6 +54,7 @@ static void s_record(tsr_incident_t *inc, int n, bool linked)
     inc->age_band = 3;
     inc->gender = 1;
     inc->n_tokens = 1;
+    inc->tokens[0].key_id = 7; /* key id 0 is refused */
     snprintf(inc->tokens[0].kind, TSR_KIND_MAX, "phone");
     int t = linked ? n - 1 : n;
     inc->tokens[0].token[0] = (uint8_t)(t >> 16);
