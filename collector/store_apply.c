@@ -175,6 +175,13 @@ int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
     /* near the map's maximum a smaller transaction may still fit */
     while (rc == TSR_EFULL && (d.max = (d.max < waiting ? d.max : waiting) / 2) > 0)
         rc = tsr_store_write(s, s_drain_txn, &d);
+    if (rc == 0 && d.n == 0) {
+        /* entries acknowledged after `applied` are not in the log */
+        tsr_error("store", "ingest log: entry %llu is missing (%zu acknowledged entries wait "
+                  "after it); see docs/STORAGE.md, Errors", (unsigned long long)s->applied + 1,
+                  waiting);
+        rc = TSR_ECORRUPT;
+    }
     if (rc != 0) {
         tsr_store_log_err("store", "ingest log not applied (kept for the next try)", rc);
         return rc;

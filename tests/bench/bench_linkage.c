@@ -308,6 +308,13 @@ static int s_live(char **argv, int n)
             return 1;
         }
         lk[i] = s_now() - t0;
+        /* a refusal (the rate limit) is answered without reading or a
+         * commit of its own: it would not measure a lookup */
+        if (reply.kind != TSR_MSG_RESPONSE || reply.u.response.status != TSR_QSTATUS_OK) {
+            fprintf(stderr, "bench_linkage: lookup %d not answered OK (status %d)\n", i,
+                    reply.kind == TSR_MSG_RESPONSE ? reply.u.response.status : -1);
+            return 1;
+        }
         tsr_msg_clear(&reply);
     }
     s_pct("lookup over CURVE (incl. audit commit)", lk, (size_t)n);

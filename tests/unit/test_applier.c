@@ -98,6 +98,20 @@ static void s_wait_applied(tsr_applier_t *a, tsr_store_t *s, uint64_t seq)
     assert_true(tsr_store_applied(s) >= seq);
 }
 
+/* Takes the applier's alerts, asserting they follow *last_seq in order
+ * (none twice, none missing); returns how many. */
+static size_t s_take_alerts(tsr_applier_t *a, uint64_t *last_seq)
+{
+    size_t n;
+    tsr_link_published_t *p = tsr_applier_alerts(a, &n);
+    for (size_t k = 0; k < n; k++) {
+        assert_true(p[k].seq == ++*last_seq);
+        free(p[k].buf);
+    }
+    free(p);
+    return n;
+}
+
 /* With the delay an hour and no quiet spell counted, nothing is applied
  * until a query wants it; then it is, and the step says so on the fd. */
 static void test_held_until_wanted(void **state)
@@ -154,13 +168,8 @@ static void test_concurrent(void **state)
         if (i == N / 2) { /* a call of the apply thread's kind from here */
             tsr_applier_pause(a);
             /* what the apply thread committed before the pause comes first */
+            alerts += s_take_alerts(a, &last_seq);
             size_t n;
-            tsr_link_published_t *q = tsr_applier_alerts(a, &n);
-            for (size_t k = 0; k < n; k++, alerts++) {
-                assert_true(q[k].seq == ++last_seq);
-                free(q[k].buf);
-            }
-            free(q);
             assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
             const tsr_link_published_t *p = tsr_store_published(s, &n);
             for (size_t k = 0; k < n; k++, alerts++)
@@ -168,13 +177,7 @@ static void test_concurrent(void **state)
             assert_int_equal(tsr_store_logged(s), 0);
             tsr_applier_resume(a);
         }
-        size_t n;
-        tsr_link_published_t *p = tsr_applier_alerts(a, &n);
-        for (size_t k = 0; k < n; k++, alerts++) {
-            assert_true(p[k].seq == ++last_seq); /* in order, none twice */
-            free(p[k].buf);
-        }
-        free(p);
+        alerts += s_take_alerts(a, &last_seq);
     }
     s_wait_applied(a, s, N);
     for (int k = 0; k < AUDITS; k++) {
@@ -184,13 +187,7 @@ static void test_concurrent(void **state)
         assert_int_equal(au[k].rc, 0);
     }
     tsr_applier_stop(a);
-    size_t n;
-    tsr_link_published_t *p = tsr_applier_alerts(a, &n);
-    for (size_t k = 0; k < n; k++, alerts++) {
-        assert_true(p[k].seq == ++last_seq);
-        free(p[k].buf);
-    }
-    free(p);
+    alerts += s_take_alerts(a, &last_seq);
     tsr_applier_destroy(&a);
     assert_int_equal(tsr_store_counter(s, "records"), N);
     assert_int_equal(tsr_store_counter(s, "accepted"), N);
