@@ -121,6 +121,9 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
         }
         rc = op == S_LOG_INCIDENT ? s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1])
                                   : s_put_retraction(s, txn, &f, &inc[1]);
+        /* the one place a change is applied: forwarded in its transaction */
+        if (rc == 0)
+            rc = tsr_store_upstream_queue(s, txn, &v);
         if (rc == 0)
             rc = tsr_kv_cursor_del(c);
         d->n++;

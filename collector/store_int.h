@@ -24,6 +24,7 @@ enum {
     S_AUDIT,
     S_LOG,
     S_META,
+    S_UPSTREAM, /* federation: applied changes to forward (store_upstream.c) */
     S_NDBS
 };
 
@@ -31,6 +32,8 @@ enum {
  * id, u64 unix seconds (both LE), then the id of the agency whose record
  * brought it. */
 #define S_META_NETKEY "network_key_id"
+/* meta: the last upstream queue sequence acknowledged (u64 BE). */
+#define S_META_UPSTREAM "upstream_acked"
 
 #define S_RECORD_FORMAT 1
 
@@ -44,6 +47,7 @@ struct tsr_store {
     tsr_ckm_keyer_t *keyer; /* records' cell keys */
     int retention_months;
     int drain_ms; /* tsr_store_opts_t.drain_ms */
+    bool upstream; /* tsr_store_opts_t.upstream */
     /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
     tsr_netkeys_t keys;
     bool configured, pinned;
@@ -142,6 +146,16 @@ int tsr_store_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg);
 int tsr_store_pend_reload(tsr_store_t *s);
 void tsr_store_pend_clear(tsr_store_t *s);
 int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val *packed);
+
+/* Federation (store_upstream.c): queues one applied change for the
+ * collector upstream inside txn, the transaction that applies it, when the
+ * store has an upstream (else a no-op). entry is in the ingest log's
+ * format: an incident as it is stored, or a retraction with its version
+ * and agency (tsr_store_upstream_retraction builds one). */
+int tsr_store_upstream_queue(tsr_store_t *s, MDB_txn *txn, const MDB_val *entry);
+/* A purged record as a retraction of its version, queued the same way. */
+int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid,
+                                  uint32_t version, const char *agency);
 
 /* Applies the whole log (store_apply.c), in transactions of
  * TSR_STORE_DRAIN_MAX entries; one call at least (it counts the log again
