@@ -392,6 +392,7 @@ static int s_items(s_pending_t *p)
     for (size_t i = 0; i < b->n_incidents; i++) {
         tsr_store_item_t *it = &p->items[i];
         it->incident = &b->incidents[i];
+        it->forward = b->forward;
         it->pre_reason = b->incident_verdicts[i].reason;
         memcpy(it->pre_detail, b->incident_verdicts[i].detail, sizeof it->pre_detail);
     }
@@ -400,6 +401,7 @@ static int s_items(s_pending_t *p)
         memcpy(it->record_id, b->retractions[i].record_id, TSR_RECORD_ID_LEN);
         it->version = b->retractions[i].version;
         memcpy(it->agency_id, b->retractions[i].agency_id, sizeof it->agency_id);
+        it->forward = b->forward;
         it->pre_reason = b->retraction_verdicts[i].reason;
         memcpy(it->pre_detail, b->retraction_verdicts[i].detail, sizeof it->pre_detail);
     }

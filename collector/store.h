@@ -57,6 +57,10 @@ typedef struct tsr_store_item {
     /* retraction from a relay: the agency it names (an incident's is
      * incident->agency_id); "" otherwise */
     char agency_id[TSR_AGENCY_ID_MAX];
+    /* the relay's forward mode its batch said (TSR_FORWARD_*; 0 from an
+     * agent): a relay's records are counted by mode ("relay:ID:records",
+     * "relay:ID:linkage"), and a linkage-only record with a profile refused */
+    int forward;
     int pre_reason;                   /* rejected already by the decoder (0 = valid) */
     char pre_detail[128];
     /* out */
@@ -259,6 +263,11 @@ int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
  * message holding it, or free its arrays. */
 int tsr_store_upstream_peek(tsr_store_t *s, size_t max, bool linkage_only, tsr_batch_t *b,
                             uint64_t *last);
+
+/* forward = linkage: inc keeps only what linkage needs (as
+ * tsr_store_upstream_peek sends it); what the collector upstream compares a
+ * linkage-only relay's records with. */
+void tsr_store_linkage_only(tsr_incident_t *inc);
 
 /* Deletes every queued entry up to sequence last (acknowledged upstream),
  * in one transaction; *removed = how many. */

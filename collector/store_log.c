@@ -298,9 +298,17 @@ static bool s_item_agency(const tsr_client_t *c, tsr_store_item_t *it, char *age
     return true;
 }
 
+/* Whether inc holds nothing but what forward = linkage sends. */
+static bool s_profile_free(const tsr_incident_t *inc)
+{
+    tsr_incident_t bare = *inc;
+    tsr_store_linkage_only(&bare);
+    return !memcmp(&bare, inc, sizeof bare);
+}
+
 /* The outcome of an item against what the store holds for its record;
  * agency is what the item is stored under (s_item_agency). */
-static void s_decide(tsr_store_t *s, const tsr_client_t *c, const char *agency,
+static void s_decide(tsr_store_t *s, const tsr_client_t *c, const char *agency, int forward,
                      tsr_store_item_t *it, const tsr_store_fate_t *f, int32_t cutoff,
                      int32_t today)
 {
@@ -316,6 +324,9 @@ static void s_decide(tsr_store_t *s, const tsr_client_t *c, const char *agency,
         s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
     } else if (f->kind != S_FATE_NONE && strcmp(f->agency, agency) != 0) {
         s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc && forward == TSR_FORWARD_LINKAGE && !s_profile_free(inc)) {
+        s_reject(it, TSR_REJECT_INVALID_FIELD, "a linkage-only relay's record carries a case "
+                 "profile (forward = linkage sends tokens, area, day and ids only)");
     } else if (inc && !s_keys_ok(s, c, inc, today, d, sizeof d)) {
         s_reject(it, TSR_REJECT_WRONG_NETWORK_KEY, d);
     } else if (inc) {
@@ -416,6 +427,13 @@ static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_
         snprintf(name, sizeof name, "agency:%s", b->client->id);
         rc = tsr_store_count(s, txn, name, kinds[TSR_OUTCOME_ACCEPTED]);
     }
+    int64_t stored = kinds[TSR_OUTCOME_ACCEPTED] + kinds[TSR_OUTCOME_REPLACED];
+    if (rc == 0 && b->client->role == TSR_ROLE_RELAY && stored > 0) {
+        /* which region forwards what (issue 19): its records by mode */
+        snprintf(name, sizeof name, "relay:%s:%s", b->client->id,
+                 b->items[0].forward == TSR_FORWARD_LINKAGE ? "linkage" : "records");
+        rc = tsr_store_count(s, txn, name, stored);
+    }
     return rc;
 }
 
@@ -449,7 +467,8 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
                 /* rejected: refused role, or an agency id not to be trusted */
             } else if ((rc = s_fate(s, txn, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
-                s_decide(s, batch->client, agency, it, &f, cutoff, (int32_t)(a->now / 86400));
+                s_decide(s, batch->client, agency, it->forward, it, &f, cutoff,
+                         (int32_t)(a->now / 86400));
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
                     it->outcome == TSR_OUTCOME_RETRACTED)
                     rc = s_log_put(s, txn, a->next++, agency, it, a->now);

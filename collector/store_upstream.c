@@ -82,7 +82,7 @@ int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *r
 /* forward = linkage: the record keeps its tokens, area, days' precision,
  * reported day, id, version and agency type (the wire requires one); the
  * case's profile becomes "unknown" and empty lists. */
-static void s_linkage_only(tsr_incident_t *inc)
+void tsr_store_linkage_only(tsr_incident_t *inc)
 {
     inc->first_contact_day = 0;
     inc->age_band = tsr_codes_value(TSR_CODES_AGE_BAND, "unknown");
@@ -143,7 +143,7 @@ static int s_peek_txn(MDB_txn *txn, void *arg)
                 break;
             snprintf(inc->agency_id, sizeof inc->agency_id, "%s", agency);
             if (p->linkage_only)
-                s_linkage_only(inc);
+                tsr_store_linkage_only(inc);
             b->n_incidents++;
         } else {
             tsr_retraction_t *r = &b->retractions[b->n_retractions++];
@@ -168,6 +168,7 @@ int tsr_store_upstream_peek(tsr_store_t *s, size_t max, bool linkage_only, tsr_b
     b->retractions = calloc(max + 1, sizeof *b->retractions);
     if (!b->incidents || !b->retractions)
         return TSR_ENOMEM;
+    b->forward = linkage_only ? TSR_FORWARD_LINKAGE : TSR_FORWARD_RECORDS;
     s_peek_t p = {s, max, linkage_only, b, 0};
     int rc = tsr_kv_read(s->kv, s_peek_txn, &p);
     if (rc != 0) {

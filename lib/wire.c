@@ -401,6 +401,7 @@ static int s_encode_submit(const tsr_batch_t *b, uint8_t **buf, size_t *len)
     }
     if (rc == 0) {
         sb.batch_id = b->batch_id;
+        sb.forward = b->forward;
         sb.n_incidents = b->n_incidents;
         sb.incidents = pincs;
         sb.n_retractions = b->n_retractions;
@@ -853,7 +854,10 @@ static int s_decode_submit(tsr_batch_t *b, const Tessera__V1__SubmitBatch *p,
         return tsr_error_set(err, "retractions",
                              "batch of %zu retractions is over the limit of %zu",
                              p->n_retractions, lim->max_retractions), TSR_EPROTO;
+    if ((int)p->forward < 0 || (int)p->forward > TSR_FORWARD_LINKAGE)
+        return tsr_error_set(err, "forward", "unknown value %d", (int)p->forward), TSR_EPROTO;
     b->batch_id = p->batch_id;
+    b->forward = (int)p->forward;
     b->incidents = calloc(p->n_incidents + 1, sizeof *b->incidents);
     b->incident_verdicts = calloc(p->n_incidents + 1, sizeof *b->incident_verdicts);
     b->retractions = calloc(p->n_retractions + 1, sizeof *b->retractions);

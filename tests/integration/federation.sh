@@ -47,7 +47,8 @@ start_node() {
 endpoint = $(port nat 0)
 server_key = $TMP/nat/collector.pub
 client_key = $TMP/$n-relay.key
-timeout_ms = 1000"
+timeout_ms = 1000
+forward = $([ "$n" = ne ] && echo linkage || echo records)"
     fi
     cat >"$TMP/$n.conf" <<CONF
 [collector]
@@ -90,10 +91,10 @@ relay_pub() { grep -v '^#' "$TMP/$1-relay.pub"; }
     # the North East's key listed as an agent by mistake (fixed below)
     echo "$(relay_pub ne) agent ne-collector E12000001"
 } >>"$TMP/nat/authorized_clients"
-# staff_in NODE: liaison and admin keys for that collector
+# staff_in NODE: liaison, admin and analyst keys for that collector
 staff_in() {
     local who
-    for who in liaison admin; do
+    for who in liaison admin analyst; do
         "$CLI" keygen --curve "$TMP/$1-$who" >/dev/null
         echo "$(grep -v '^#' "$TMP/$1-$who.pub") $who $1-$who *" >>"$TMP/$1/authorized_clients"
     done
@@ -203,6 +204,11 @@ expect_eq "Newcastle's record is national" "$(relayed ne | awk '{ print $3 }')" 
 expect_eq "the Leeds record from the North East rejected" "$(counter nat rejected:area_not_bound)" "1"
 expect_contains "the North East logs the rejection" "$(cat "$TMP/ne.log")" \
     "area E08000035 is not bound to ne-collector"
+# which region forwards what
+expect_eq "the North East forwards linkage only" "$(counter nat relay:ne-collector:linkage)" "1"
+expect_eq "...and no records" "$(counter nat relay:ne-collector:records)" ""
+expect_eq "the North West forwards records" "$(counter nat relay:nw-collector:records)" "1"
+expect_eq "a regional collector's own stats" "$(counter ne upstream_forward_linkage_only)/$(counter ne upstream_waiting)" "1/0"
 
 # 3. the national collector away: regional Acks do not wait; the backlog drains
 stop_node nat
@@ -222,6 +228,9 @@ expect_eq "national holds Yorkshire's records" "$(relayed yh)" "$(records yh)"
 # and the kill comes 0-250 ms into them (the agent keeps what was not
 # acknowledged and sends it once the collector is back)
 KILLED_QUEUED=0
+# the agent gives up on a killed collector sooner, and tries more often
+sed -i 's/^timeout_ms = .*/timeout_ms = 700/; s/^attempts = .*/attempts = 20/' "$TMP/bradford-police/agent.conf"
+expect_contains "agent retries quickly" "$(cat "$TMP/bradford-police/agent.conf")" "timeout_ms = 700"
 for k in $(seq 20); do
     for i in $(seq 30); do
         case_line "K-$k-$i" $((1 + (k + i) % 28)) E08000032 "[{\"kind\":\"phone\",\"value\":\"07700 9$(printf %02d%02d "$k" "$i")\"}]"
@@ -248,4 +257,12 @@ expect_eq "national holds exactly Yorkshire's records (ids and versions)" "$(rel
 expect_eq "national holds exactly the North West's" "$(relayed nw)" "$(records nw)"
 retracted=$(counter nat retracted)
 expect_eq "each retraction once upstream" "$retracted" "5"
+# national analysts: protected trends over every region (cell-key
+# perturbation: within max_deviation 5 of the truth, never 1..4)
+# shellcheck disable=SC2046
+tr=$("$CLI" trends $(q nat analyst) --by region --format csv 2>&1) || true
+yorks=$(grep '^E12000003,' <<<"$tr" | cut -d, -f2) || { echo "trends: $tr" >&2; yorks=0; }
+expect_eq "national trends: Yorkshire's 601 within 5" "$((yorks >= 596 && yorks <= 606))" "1"
+nwest=$(grep '^E12000002,' <<<"$tr" | cut -d, -f2) || nwest=0
+expect_eq "national trends: one North West record is not shown as 1" "$((nwest == 0 || nwest >= 5))" "1"
 finish

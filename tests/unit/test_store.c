@@ -979,6 +979,22 @@ static void test_relay_agency(void **state)
     assert_int_equal(tsr_store_apply(s, &b, 1, 1700000000), 0);
     assert_int_equal(it.outcome, TSR_OUTCOME_RETRACTED);
     assert_int_equal(tsr_store_get(s, inc.record_id, &got, agency, NULL), TSR_ENOTFOUND);
+
+    /* forward = linkage: a record with a profile is refused; counted by mode */
+    tsr_incident_t bare;
+    s_incident(&bare, 4, 1, "E06000014");
+    snprintf(bare.agency_id, sizeof bare.agency_id, "york-01");
+    tsr_store_item_t li = {.incident = &bare, .forward = TSR_FORWARD_LINKAGE};
+    tsr_store_batch_t lb = {.client = &relay, .items = &li, .n_items = 1};
+    assert_int_equal(tsr_store_apply(s, &lb, 1, 1700000000), 0);
+    assert_int_equal(li.outcome, TSR_OUTCOME_REJECTED);
+    assert_string_equal(li.detail, "a linkage-only relay's record carries a case profile "
+                                   "(forward = linkage sends tokens, area, day and ids only)");
+    tsr_store_linkage_only(&bare);
+    assert_int_equal(tsr_store_apply(s, &lb, 1, 1700000000), 0);
+    assert_int_equal(li.outcome, TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_counter(s, "relay:yh-collector:linkage"), 1);
+    assert_int_equal(tsr_store_counter(s, "relay:yh-collector:records"), 1);
     tsr_store_close(&s);
 }
 

@@ -67,8 +67,12 @@ typedef struct tsr_retraction {
     char agency_id[TSR_AGENCY_ID_MAX]; /* relays only, as tsr_incident_t.agency_id */
 } tsr_retraction_t;
 
+/* Equal to the wire enum ForwardMode (federation). */
+enum { TSR_FORWARD_RECORDS = 1, TSR_FORWARD_LINKAGE = 2 };
+
 typedef struct tsr_batch {
     uint64_t batch_id;
+    int forward; /* a relay's TSR_FORWARD_*; 0 from an agent */
     tsr_incident_t *incidents;
     tsr_wire_verdict_t *incident_verdicts;   /* decode only; NULL when encoding */
     size_t n_incidents;
