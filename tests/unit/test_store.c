@@ -79,6 +79,20 @@ static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_inci
     return s_item(s, tsr_store_apply, c, inc, retract_id, retract_version, reason);
 }
 
+/* Opens a store named name in the test directory with the options o
+ * (its directory set here). */
+static tsr_store_t *s_open_opts(const char *name, tsr_store_opts_t *o)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    o->kv.dir = path;
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, o, &err), 0);
+    return s;
+}
+
 static tsr_store_t *s_open_keys(const char *name, size_t map, const tsr_netkeys_t *keys)
 {
     char path[128];
@@ -1020,13 +1034,8 @@ static size_t s_waiting(tsr_store_t *s)
 static void test_upstream_queue(void **state)
 {
     (void)state;
-    char path[128];
-    snprintf(path, sizeof path, "%s/upstream", s_dir);
-    tsr_store_opts_t o = {.kv = {.dir = path}, .upstream = true, .retention_months = 24};
-    tsr_store_t *s;
-    tsr_error_t err;
-    tsr_error_clear(&err);
-    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    tsr_store_opts_t o = {.upstream = true, .retention_months = 24};
+    tsr_store_t *s = s_open_opts("upstream", &o);
     char yh[][10] = {"E08000035"};
     tsr_client_t a = s_client("leeds-cs-01", TSR_ROLE_AGENT, yh, 1);
     tsr_incident_t A, B;
