@@ -7,14 +7,9 @@
 # Leaves its scratch directory, demo-national/, for a look.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-BUILD="${1:-build}"
-case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
-AGENT="$BUILD/agent/tessera-agent"
-CLI="$BUILD/cli/tessera"
-COLLECTOR="$BUILD/collector/tessera-collector"
+# shellcheck source=env.sh
+source "$ROOT/deploy/demo/env.sh"
 DEMO="${TSR_DEMO_DIR:-$ROOT/demo-national}"
-ALLOW_ROOT=()
-if [ "$(id -u)" -eq 0 ]; then ALLOW_ROOT=(--allow-root); fi
 
 NODES=(nat yh nw ne)
 declare -A PID IDX NAME
