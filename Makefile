@@ -13,7 +13,7 @@ endif
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps configure build test test-asan fuzz demo bench soak install deb clean
+.PHONY: all deps configure build test test-asan fuzz demo demo-national bench soak install deb clean
 
 all: build
 
@@ -46,6 +46,10 @@ fuzz: deps
 
 demo: build
 	@bash deploy/demo/run.sh $(BUILD)
+
+# three regional collectors relaying to a national one (docs/FEDERATION.md)
+demo-national: build
+	@bash deploy/demo/national.sh $(BUILD)
 
 # cmake --install with GNUInstallDirs: make install PREFIX=/usr DESTDIR=/tmp/stage
 # (DESTDIR is read from the environment by cmake --install)

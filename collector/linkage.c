@@ -578,6 +578,31 @@ static void l_list_append(char *out, size_t cap, const char *item)
     snprintf(out + n, cap - n, "%s%s", n ? ", " : "", item);
 }
 
+/* Federation (issue 19): on a national collector an agency id is
+ * "RELAY/AGENCY", the relay being the region's collector. Writes " in N
+ * region(s) (A, B)" for the relays among the sorted ids into out and
+ * returns N (0: no relayed record, out left empty). */
+static size_t l_relays(const tsr_name_t *ags, size_t n, char *out, size_t cap)
+{
+    char list[160] = "", last[64] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = strchr(ags[i], '/');
+        if (!slash)
+            continue;
+        char relay[64];
+        snprintf(relay, sizeof relay, "%.*s", (int)(slash - ags[i]), ags[i]);
+        if (!strcmp(relay, last))
+            continue; /* sorted: a relay's agencies are together */
+        snprintf(last, sizeof last, "%s", relay);
+        l_list_append(list, sizeof list, relay);
+        k++;
+    }
+    if (k)
+        snprintf(out, cap, " in %zu region%s (%s)", k, k == 1 ? "" : "s", list);
+    return k;
+}
+
 /* Writes one alert for cluster cid (summary s) with the given trigger. */
 static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s, const char *trigger,
                    int64_t now)
@@ -615,10 +640,12 @@ static int l_raise(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s, 
         char kinds[160] = "";
         for (size_t i = 0; i < d.n_kinds; i++)
             l_list_append(kinds, sizeof kinds, d.kinds[i]);
+        char regions[200] = "";
+        size_t n_regions = l_relays(ags, s->ag.n, regions, sizeof regions);
         snprintf(a->summary, sizeof a->summary,
-                 "cluster %llu: %u victim record(s) in %zu area(s) from %zu agenc%s, linked by %s",
+                 "cluster %llu: %u victim record(s) in %zu area(s) from %zu agenc%s%s, linked by %s",
                  (unsigned long long)cid, s->n, s->areas.n, s->ag.n, s->ag.n == 1 ? "y" : "ies",
-                 d.n_kinds ? kinds : "one record's identifiers");
+                 n_regions ? regions : "", d.n_kinds ? kinds : "one record's identifiers");
     }
     if (rc == 0)
         rc = tsr_link_append(l, txn, a);

@@ -29,6 +29,7 @@
 #include "refusals.h"
 #include "settings.h"
 #include "store.h"
+#include "upstream.h"
 #include "tessera/auth.h"
 #include "tessera/ckm.h"
 #include "tessera/codes.h"
@@ -55,6 +56,9 @@ typedef struct {
     char *daily_methods, *variance;
     bool farrington;
     char *key_ids;
+    /* [upstream] (federation, docs/FEDERATION.md) */
+    char *up_endpoint, *up_server_key, *up_client_key, *up_forward;
+    long up_timeout_ms, up_max_batch;
 } s_config_t;
 
 static s_config_t C;
@@ -147,6 +151,19 @@ static const tsr_config_key_t s_keys[] = {
     {"network", "key_ids", TSR_CONFIG_STRING, &C.key_ids, NULL, 0, 0, false,
      "the network key ids whose tokens are accepted (ID or ID until YYYY-MM-DD, "
      "comma-separated); unset: the first one a record brings is pinned"},
+    {"upstream", "endpoint", TSR_CONFIG_STRING, &C.up_endpoint, NULL, 0, 0, false,
+     "the national (upstream) collector's ingest endpoint; unset: no upstream"},
+    {"upstream", "server_key", TSR_CONFIG_STRING, &C.up_server_key, NULL, 0, 0, false,
+     "the upstream collector's public key file (its collector.pub)"},
+    {"upstream", "client_key", TSR_CONFIG_STRING, &C.up_client_key, NULL, 0, 0, false,
+     "this collector's own secret key file for the upstream (tessera keygen --curve), "
+     "listed there as: KEY relay ID AREAS"},
+    {"upstream", "forward", TSR_CONFIG_STRING, &C.up_forward, "records", 0, 0, false,
+     "records (every applied record) or linkage (tokens, area, day and record id only)"},
+    {"upstream", "timeout_ms", TSR_CONFIG_INT, &C.up_timeout_ms, "5000", 100, 3600000, false,
+     "an Ack from the upstream not in by then: the batch is sent again (Lazy Pirate)"},
+    {"upstream", "max_batch", TSR_CONFIG_INT, &C.up_max_batch, "500", 1, 1000, false,
+     "changes forwarded in one batch at most"},
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
 /* The parsed [network] key_ids (n = 0: not set). */
@@ -226,6 +243,7 @@ typedef struct {
     uint64_t group_commits;     /* ingest transactions */
     uint64_t audit_purged;      /* since start-up (the store counts them for all time) */
     tsr_ratelimit_t *rate;      /* queries per key (ratelimit.h) */
+    tsr_upstream_t *upstream;   /* federation: the relay's sender, or NULL (upstream.h) */
     tsr_refusals_t *refusals;   /* refused queries for the audit log (refusals.h) */
     int64_t refusals_flushed;   /* unix seconds of the last flush */
     /* The ingest queue (fair.h): batches read and decoded, oldest first, at
@@ -392,6 +410,7 @@ static int s_items(s_pending_t *p)
     for (size_t i = 0; i < b->n_incidents; i++) {
         tsr_store_item_t *it = &p->items[i];
         it->incident = &b->incidents[i];
+        it->forward = b->forward;
         it->pre_reason = b->incident_verdicts[i].reason;
         memcpy(it->pre_detail, b->incident_verdicts[i].detail, sizeof it->pre_detail);
     }
@@ -399,6 +418,8 @@ static int s_items(s_pending_t *p)
         tsr_store_item_t *it = &p->items[b->n_incidents + i];
         memcpy(it->record_id, b->retractions[i].record_id, TSR_RECORD_ID_LEN);
         it->version = b->retractions[i].version;
+        memcpy(it->agency_id, b->retractions[i].agency_id, sizeof it->agency_id);
+        it->forward = b->forward;
         it->pre_reason = b->retraction_verdicts[i].reason;
         memcpy(it->pre_detail, b->retraction_verdicts[i].detail, sizeof it->pre_detail);
     }
@@ -484,6 +505,7 @@ static bool s_streamed(int kind)
  * (where they are not theirs either). */
 static void s_publish_list(s_collector_t *c, const tsr_link_published_t *p, size_t n)
 {
+    tsr_upstream_kick(c->upstream); /* an apply step or purge may have queued changes */
     for (size_t i = 0; i < n; i++) {
         if (p[i].seq > c->last_alert)
             c->last_alert = p[i].seq;
@@ -663,7 +685,8 @@ static void s_refuse_batch(s_collector_t *c, s_pending_t *p, zmq_msg_t *body, co
     snprintf(why, sizeof why, "%s%s%s", field ? field : "", field && *field ? ": " : "", reason);
     tsr_wire_peek_t pk;
     tsr_wire_peek(&pk, zmq_msg_data(body), zmq_msg_size(body));
-    bool answer = p->client.role == TSR_ROLE_AGENT && pk.kind == TSR_MSG_SUBMIT && pk.has_batch_id;
+    bool answer = (p->client.role == TSR_ROLE_AGENT || p->client.role == TSR_ROLE_RELAY) &&
+                  pk.kind == TSR_MSG_SUBMIT && pk.has_batch_id;
     if (answer)
         s_ack_refusal(c, p, &pk, TSR_ACK_MALFORMED, why);
     s_count_malformed(c, "ingest", p->client.id, why, answer);
@@ -685,7 +708,8 @@ static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
     }
     tsr_wire_peek_t pk;
     tsr_wire_peek(&pk, zmq_msg_data(body), size);
-    if (pk.kind == TSR_MSG_SUBMIT && p->client.role != TSR_ROLE_AGENT) {
+    if (pk.kind == TSR_MSG_SUBMIT && p->client.role != TSR_ROLE_AGENT &&
+        p->client.role != TSR_ROLE_RELAY) {
         /* refused on what it is, before a decode is spent on it */
         char why[96];
         snprintf(why, sizeof why, "%ss may not submit", tsr_role_name(p->client.role));
@@ -1123,6 +1147,28 @@ static int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged)
     return rc;
 }
 
+/* Federation in stats: this collector's forwarding (its queue and what the
+ * upstream acknowledged since start-up), under "upstream_"; the relays'
+ * records are counted by the store ("relay:ID:records" ...). */
+static void s_upstream_counters(s_collector_t *c, s_counters_t *cs)
+{
+    if (!c->upstream)
+        return;
+    tsr_upstream_stats_t st;
+    size_t waiting = 0;
+    tsr_upstream_stats(c->upstream, &st);
+    tsr_store_upstream_waiting(c->store, &waiting);
+    s_add_counter(cs, "upstream_waiting", waiting);
+    s_add_counter(cs, "upstream_forward_linkage_only", !strcmp(C.up_forward, "linkage"));
+    s_add_counter(cs, "upstream_batches_sent", st.batches_sent);
+    s_add_counter(cs, "upstream_batches_acked", st.batches_acked);
+    s_add_counter(cs, "upstream_forwarded", st.forwarded);
+    s_add_counter(cs, "upstream_duplicates", st.duplicates);
+    s_add_counter(cs, "upstream_rejected", st.rejected);
+    s_add_counter(cs, "upstream_retries", st.retries);
+    s_add_counter(cs, "upstream_held", st.held);
+}
+
 /* Answers one query that s_allowed let through into resp. */
 static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
                      tsr_response_t *resp, s_counters_t *cs)
@@ -1160,6 +1206,7 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         s_add_counter(cs, "last_alert_seq", c->last_alert);
         s_add_counter(cs, "last_backup_unix", (uint64_t)tsr_collector_last_backup(C.data_dir));
         tsr_histo_counters(&c->ack_latency, "ack_latency_us", s_add_counter, cs);
+        s_upstream_counters(c, cs);
         resp->status = TSR_QSTATUS_OK;
         resp->kind = TSR_QUERY_STATS;
         resp->counters = cs->v; /* the response owns them now */
@@ -1516,6 +1563,7 @@ out:
 
 static bool s_exists(const char *path);
 static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err);
+static int s_upstream_load(const char *config, const long *lines, tsr_error_t *err);
 
 /* The line of config the key whose value is at dest was set on (0: its
  * default stands, or there is no file). */
@@ -1614,6 +1662,8 @@ static int s_config_check(const char *config, const long *lines, const char *lev
         return TSR_EINVAL;
     if (C.key_ids && s_netkeys_load(config, lines, err) != 0)
         return TSR_EINVAL;
+    if (s_upstream_load(config, config ? lines : NULL, err) != 0)
+        return TSR_EINVAL;
     return 0;
 }
 
@@ -1634,6 +1684,70 @@ static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *er
     tsr_error_at(err, config, s_key_line(lines, &C.key_ids));
     snprintf(err->field, sizeof err->field, "network.key_ids");
     return TSR_EINVAL;
+}
+
+/* The line keys[i] of the table was set on (0: the default stands). */
+static long s_line_of(const long *lines, const void *dest)
+{
+    size_t i = 0;
+    while (s_keys[i].name && s_keys[i].dest != dest)
+        i++;
+    return lines && s_keys[i].name ? lines[i] : 0;
+}
+
+/* Checks [upstream] (federation) completely, naming FILE:LINE and the key
+ * in err: a section without an endpoint, a missing or unreadable key file,
+ * an unknown forward value, or this collector's own ingest endpoint. */
+static int s_upstream_load(const char *config, const long *lines, tsr_error_t *err)
+{
+    const char *file = config ? config : "defaults";
+    char pub[41], sec[41], mine[41];
+    tsr_error_t kerr;
+    tsr_error_clear(&kerr);
+    if (strcmp(C.up_forward, "records") != 0 && strcmp(C.up_forward, "linkage") != 0) {
+        tsr_error_at(err, file, s_line_of(lines, &C.up_forward));
+        return tsr_error_set(err, "upstream.forward", "'%s' is not records or linkage",
+                             C.up_forward);
+    }
+    if (!C.up_endpoint || !*C.up_endpoint) {
+        void *set = C.up_server_key ? (void *)&C.up_server_key
+                    : C.up_client_key ? (void *)&C.up_client_key : NULL;
+        if (!set)
+            return 0;
+        tsr_error_at(err, file, s_line_of(lines, set));
+        return tsr_error_set(err, set == &C.up_server_key ? "upstream.server_key"
+                                                          : "upstream.client_key",
+                             "set, but [upstream] endpoint is not: set the upstream collector's "
+                             "ingest endpoint too, or remove the [upstream] section");
+    }
+    long at = s_line_of(lines, &C.up_endpoint);
+    tsr_error_at(err, file, at);
+    if (strncmp(C.up_endpoint, "tcp://", 6) != 0 && strncmp(C.up_endpoint, "ipc://", 6) != 0)
+        return tsr_error_set(err, "upstream.endpoint", "'%s' is not tcp://HOST:PORT",
+                             C.up_endpoint);
+    if (!strcmp(C.up_endpoint, C.ingest_endpoint))
+        return tsr_error_set(err, "upstream.endpoint", "%s is this collector's own "
+                             "ingest_endpoint: set the national collector's", C.up_endpoint);
+    if (!C.up_server_key || !*C.up_server_key)
+        return tsr_error_set(err, "upstream.server_key", "required with [upstream] endpoint: "
+                             "the path of the upstream collector's collector.pub");
+    if (!C.up_client_key || !*C.up_client_key)
+        return tsr_error_set(err, "upstream.client_key", "required with [upstream] endpoint: "
+                             "a secret key file for this collector (tessera keygen --curve "
+                             "FILE), its public key listed upstream as KEY relay ID AREAS");
+    if (tsr_curve_load_public(C.up_server_key, pub, &kerr) != 0) {
+        tsr_error_at(err, file, s_line_of(lines, &C.up_server_key));
+        return tsr_error_set(err, "upstream.server_key", "%s: %s", C.up_server_key,
+                             kerr.reason);
+    }
+    int rc = tsr_curve_load_secret(C.up_client_key, sec, mine, &kerr);
+    explicit_bzero(sec, sizeof sec);
+    if (rc != 0) {
+        tsr_error_at(err, file, s_line_of(lines, &C.up_client_key));
+        return tsr_error_set(err, "upstream.client_key", "%s: %s", C.up_client_key,
+                             kerr.reason);
+    }
+    return 0;
 }
 
 /* Says at start (and for -n) which network key ids will be accepted, and
@@ -1773,6 +1887,8 @@ static int s_check_files(const char *config, const char *key_path, const char *a
         {logdir, TSR_FSMODE_DIR},
         {log_mdb, TSR_FSMODE_SECRET}, /* acknowledged records not yet applied */
         {log_lock, TSR_FSMODE_FILE},
+        {C.up_client_key, TSR_FSMODE_SECRET}, /* this collector's identity upstream */
+        {C.up_server_key, TSR_FSMODE_FILE},
     };
     int n = tsr_fsmode_check_all(items, sizeof items / sizeof items[0], s_print_problem, NULL);
     if (n < 0)
@@ -2210,6 +2326,10 @@ int main(int argc, char **argv)
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
         s_netkeys_report(stdout, NULL);
+        if (C.up_endpoint && *C.up_endpoint)
+            printf("upstream: forwards %s to %s (listed there as relay)\n",
+                   strcmp(C.up_forward, "linkage") ? "records" : "linkage tokens only",
+                   C.up_endpoint);
         tsr_authlist_destroy(&list);
         tsr_config_free(s_keys);
         return 0;
@@ -2242,6 +2362,7 @@ int main(int argc, char **argv)
     so.spikes.min_cases = (int)C.min_cases;
     so.retention_months = (int)C.retention_months;
     so.network_keys = s_netkeys;
+    so.upstream = C.up_endpoint && *C.up_endpoint;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         goto fail;
@@ -2266,6 +2387,16 @@ int main(int argc, char **argv)
         return 1;
     }
     c.ctx = zmq_ctx_new();
+    if (so.upstream) {
+        tsr_upstream_opts_t uo = {C.up_endpoint, C.up_server_key, C.up_client_key,
+                                  !strcmp(C.up_forward, "linkage"), (int)C.up_timeout_ms,
+                                  (size_t)C.up_max_batch};
+        if (tsr_upstream_new(&c.upstream, c.ctx, c.store, &uo, &err) != 0) {
+            fprintf(stderr, "tessera-collector: [upstream]: %s\n",
+                    tsr_error_format(&err, msg, sizeof msg));
+            goto fail;
+        }
+    }
     c.stream_keys = s_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
@@ -2309,7 +2440,8 @@ int main(int argc, char **argv)
     s_publish_store(&c); /* what the store's open applied (a store from before the log env) */
     if (tsr_applier_new(&c.applier, c.store, &ao) != 0)
         goto fail;
-    zmq_pollitem_t items[5] = {{c.ingest, 0, ZMQ_POLLIN, 0},
+    /* ingest, query, the applier, two monitors and the upstream socket */
+    zmq_pollitem_t items[6] = {{c.ingest, 0, ZMQ_POLLIN, 0},
                                {c.query, 0, ZMQ_POLLIN, 0},
                                {NULL, tsr_applier_fd(c.applier), ZMQ_POLLIN, 0}};
     int n_items = 3, mon_at[2] = {-1, -1};
@@ -2329,7 +2461,15 @@ int main(int argc, char **argv)
         s_pub_open(&c);
         s_heartbeat(&c);
         s_day_boundary(&c);
-        int n = zmq_poll(items, n_items, s_poll_timeout(&c));
+        /* the upstream's socket changes as it reconnects: the last item */
+        int timeout = s_poll_timeout(&c), n_poll = n_items;
+        if (c.upstream) {
+            int up = tsr_upstream_step(c.upstream);
+            timeout = up < timeout ? up : timeout;
+            if (tsr_upstream_socket(c.upstream))
+                items[n_poll++] = (zmq_pollitem_t){tsr_upstream_socket(c.upstream), 0, ZMQ_POLLIN, 0};
+        }
+        int n = zmq_poll(items, n_poll, timeout);
         if (n < 0 && zmq_errno() != EINTR) {
             tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
             break;
@@ -2380,6 +2520,7 @@ int main(int argc, char **argv)
             zmq_socket_monitor(i == 0 ? c.ingest : c.query, NULL, 0);
             zmq_close(c.monitor[i]);
         }
+    tsr_upstream_destroy(&c.upstream); /* what was not acknowledged stays queued */
     zmq_close(c.ingest);
     zmq_close(c.query);
     if (c.pub)

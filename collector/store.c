@@ -18,7 +18,7 @@
 
 const char *const tsr_store_db_names[S_NDBS] = {
     "records",  "by_area_day", "by_token",   "tombstones", "counters",
-    "agencies", "audit",       "ingest_log", "meta",
+    "agencies", "audit",       "ingest_log", "meta",       "upstream",
 };
 /* meta: the secret the records' cell keys are made with (ckm.h). It lives
  * in the store, so a backup, restore or rebuild keeps every key. */
@@ -291,6 +291,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
     }
     s->retention_months = opts->retention_months;
     s->drain_ms = opts->drain_ms;
+    s->upstream = opts->upstream;
     s->keys = opts->network_keys;
     s->configured = opts->network_keys.n > 0;
     if ((rc = s_keyer_open(s, opts->ckm_secret)) != 0) {

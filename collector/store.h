@@ -63,6 +63,13 @@ typedef struct tsr_store_item {
     const tsr_incident_t *incident;   /* NULL for a retraction */
     uint8_t record_id[TSR_RECORD_ID_LEN]; /* retraction: the record */
     uint32_t version;                 /* retraction: retracts versions <= this */
+    /* retraction from a relay: the agency it names (an incident's is
+     * incident->agency_id); "" otherwise */
+    char agency_id[TSR_AGENCY_ID_MAX];
+    /* the relay's forward mode its batch said (TSR_FORWARD_*; 0 from an
+     * agent): a relay's records are counted by mode ("relay:ID:records",
+     * "relay:ID:linkage"), and a linkage-only record with a profile refused */
+    int forward;
     int pre_reason;                   /* rejected already by the decoder (0 = valid) */
     char pre_detail[128];
     /* out */
@@ -71,7 +78,10 @@ typedef struct tsr_store_item {
     char detail[128];
 } tsr_store_item_t;
 
-/* All items of one batch from one agent. */
+/* All items of one batch from one agent or relay. A relay's items are
+ * stored under "RELAY/AGENCY" (the relay's id, then the agency id each
+ * names), only for the relay's bound areas; an agent's under its own id,
+ * and an agent that names an agency is refused (NOT_PERMITTED). */
 typedef struct tsr_store_batch {
     const tsr_client_t *client;       /* authenticated peer (id, role, areas) */
     tsr_store_item_t *items;
@@ -99,6 +109,10 @@ typedef struct tsr_store_opts {
      * that holds another refuses to open with it. Tests use this to build
      * two stores that must end byte for byte the same. */
     const uint8_t *ckm_secret;
+    /* Federation (docs/FEDERATION.md): every record change a drain or a
+     * purge applies is also queued for the collector upstream, in the same
+     * transaction (tsr_store_upstream_*). Off: nothing is queued. */
+    bool upstream;
 } tsr_store_opts_t;
 
 /* The store's format (docs/STORAGE.md, "Format versions"): recorded in
@@ -300,6 +314,33 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
  * deleted before it stays deleted). Other codes: the transaction that
  * failed deleted nothing. */
 int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged);
+
+/* --- the upstream queue (federation, store_upstream.c) --- */
+
+/* Up to max queued changes, oldest first, as a SubmitBatch to send
+ * upstream (b->batch_id = the first entry's sequence; no record twice, so
+ * the collector upstream cannot reorder two changes of one record). Each
+ * incident's and retraction's agency_id is the agency id stored here. With
+ * linkage_only, incidents keep only what linkage needs (tokens, area, day,
+ * record id, version, and the agency type the wire requires); their
+ * profile is sent as "unknown" and empty lists. *last = the sequence of the
+ * last entry taken (0: none waiting). Free b with tsr_msg_clear() on a
+ * message holding it, or free its arrays. */
+int tsr_store_upstream_peek(tsr_store_t *s, size_t max, bool linkage_only, tsr_batch_t *b,
+                            uint64_t *last);
+
+/* forward = linkage: inc keeps only what linkage needs (as
+ * tsr_store_upstream_peek sends it); what the collector upstream compares a
+ * linkage-only relay's records with. */
+void tsr_store_linkage_only(tsr_incident_t *inc);
+
+/* Deletes every queued entry up to sequence last (acknowledged upstream),
+ * in one transaction; *removed = how many. */
+int tsr_store_upstream_done(tsr_store_t *s, uint64_t last, size_t *removed);
+
+/* Entries waiting in the upstream queue. */
+int tsr_store_upstream_waiting(tsr_store_t *s, size_t *n);
+
 
 /* The kv environments, main and log (for usage figures and read-only
  * inspection). */

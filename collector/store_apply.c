@@ -82,8 +82,10 @@ static int s_apply_entry(tsr_store_t *s, MDB_txn *txn, const MDB_val *k, const M
         rc = tsr_store_unpack(&packed, &inc[0], NULL, NULL, f.rid);
     if (rc != 0)
         return tsr_store_damaged(rc, "ingest_log", k->mv_data, k->mv_size);
-    return op == S_LOG_INCIDENT ? s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1])
-                                : s_put_retraction(s, txn, &f, &inc[1]);
+    rc = op == S_LOG_INCIDENT ? s_put_incident(s, txn, &inc[0], f.agency, &packed, &inc[1])
+                              : s_put_retraction(s, txn, &f, &inc[1]);
+    /* forwarded upstream (federation) in the transaction that applies it */
+    return rc == 0 ? tsr_store_upstream_queue(s, txn, v) : rc;
 }
 
 typedef struct {

@@ -26,6 +26,7 @@ enum {
     S_AUDIT,
     S_LOG,
     S_META,
+    S_UPSTREAM, /* federation: applied changes to forward (store_upstream.c) */
     S_NDBS
 };
 
@@ -36,6 +37,9 @@ enum {
 /* meta: u64 (LE), the highest log sequence whose effects are in the main
  * environment; written in the same transaction as those effects. */
 #define S_META_APPLIED "applied"
+
+/* meta: the last upstream queue sequence acknowledged (u64 BE). */
+#define S_META_UPSTREAM "upstream_acked"
 
 #define S_RECORD_FORMAT 1
 
@@ -69,6 +73,7 @@ struct tsr_store {
     tsr_ckm_keyer_t *read_keyer; /* the same keys, for the loop thread's reads */
     int retention_months;
     int drain_ms; /* tsr_store_opts_t.drain_ms */
+    bool upstream; /* tsr_store_opts_t.upstream */
     /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
     tsr_netkeys_t keys;
     bool configured, pinned;
@@ -192,5 +197,20 @@ int tsr_store_applied_read(tsr_store_t *s, int64_t now);
 /* Checks the store's format at open (store_version.c): records it in a new
  * store, migrates an older one, refuses a newer one (err says so). */
 int tsr_store_format_open(tsr_store_t *s, const char *dir, struct tsr_error *err);
+
+/* Federation (store_upstream.c): queues one applied change for the
+ * collector upstream inside txn, the transaction that applies it, when the
+ * store has an upstream (else a no-op). entry is in the ingest log's
+ * format: an incident as it is stored, or a retraction with its version
+ * and agency (tsr_store_upstream_retraction builds one). */
+int tsr_store_upstream_queue(tsr_store_t *s, MDB_txn *txn, const MDB_val *entry);
+/* A purged record as a retraction of its version, queued the same way. */
+int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid,
+                                  uint32_t version, const char *agency);
+
+/* Applies the whole log (store_apply.c), in transactions of
+ * TSR_STORE_DRAIN_MAX entries; one call at least (it counts the log again
+ * after a failed submit). */
+int tsr_store_drain_all(tsr_store_t *s, int64_t now);
 
 #endif

@@ -336,9 +336,59 @@ static bool s_keys_ok(tsr_store_t *s, const tsr_client_t *c, const tsr_incident_
     return true;
 }
 
-/* The outcome of an item against what the store holds for its record. */
-static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it,
-                     const tsr_store_fate_t *f, int32_t cutoff, int32_t today)
+/* The agency id an item is stored under, into agency (TSR_CLIENT_ID_MAX):
+ * an agent's own id, or for a relay "RELAY/AGENCY" from the agency the
+ * item names (issue 19). A payload's agency id is trusted only from a
+ * relay, and only as far as the relay's id prefixes it: an agent that names
+ * one, or another role, is refused. Returns false with the item rejected. */
+static bool s_item_agency(const tsr_client_t *c, tsr_store_item_t *it, char *agency)
+{
+    const char *named = it->incident ? it->incident->agency_id : it->agency_id;
+    char d[sizeof it->detail];
+    if (c->role == TSR_ROLE_AGENT && named[0]) {
+        s_reject(it, TSR_REJECT_NOT_PERMITTED,
+                 "agency_id: only a relay may name a record's agency, and this key is listed "
+                 "as an agent");
+        return false;
+    }
+    if (c->role == TSR_ROLE_AGENT) {
+        snprintf(agency, TSR_CLIENT_ID_MAX, "%s", c->id);
+        return true;
+    }
+    if (c->role != TSR_ROLE_RELAY) {
+        s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents and relays may submit");
+        return false;
+    }
+    if (!named[0]) {
+        s_reject(it, TSR_REJECT_INVALID_FIELD, "agency_id: a relay must name each record's agency");
+        return false;
+    }
+    size_t n = strlen(c->id), m = strlen(named);
+    if (n + 1 + m >= TSR_CLIENT_ID_MAX) {
+        snprintf(d, sizeof d, "agency_id: %zu characters with the relay's id and '/' (%d at "
+                 "most)", n + 1 + m, TSR_CLIENT_ID_MAX - 1);
+        s_reject(it, TSR_REJECT_INVALID_FIELD, d);
+        return false;
+    }
+    memcpy(agency, c->id, n);
+    agency[n] = '/';
+    memcpy(agency + n + 1, named, m + 1);
+    return true;
+}
+
+/* Whether inc holds nothing but what forward = linkage sends. */
+static bool s_profile_free(const tsr_incident_t *inc)
+{
+    tsr_incident_t bare = *inc;
+    tsr_store_linkage_only(&bare);
+    return !memcmp(&bare, inc, sizeof bare);
+}
+
+/* The outcome of an item against what the store holds for its record;
+ * agency is what the item is stored under (s_item_agency). */
+static void s_decide(tsr_store_t *s, const tsr_client_t *c, const char *agency, int forward,
+                     tsr_store_item_t *it, const tsr_store_fate_t *f, int32_t cutoff,
+                     int32_t today)
 {
     const tsr_incident_t *inc = it->incident;
     uint32_t version = inc ? inc->version : it->version;
@@ -350,8 +400,11 @@ static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it
     } else if (inc && !tsr_client_area_allowed(c, inc->area_code)) {
         snprintf(d, sizeof d, "area %s is not bound to %s", inc->area_code, c->id);
         s_reject(it, TSR_REJECT_AREA_NOT_BOUND, d);
-    } else if (f->kind != S_FATE_NONE && strcmp(f->agency, c->id) != 0) {
+    } else if (f->kind != S_FATE_NONE && strcmp(f->agency, agency) != 0) {
         s_reject(it, TSR_REJECT_NOT_PERMITTED, "record id belongs to another agency");
+    } else if (inc && forward == TSR_FORWARD_LINKAGE && !s_profile_free(inc)) {
+        s_reject(it, TSR_REJECT_INVALID_FIELD, "a linkage-only relay's record carries a case "
+                 "profile (forward = linkage sends tokens, area, day and ids only)");
     } else if (inc && !s_keys_ok(s, c, inc, today, d, sizeof d)) {
         s_reject(it, TSR_REJECT_WRONG_NETWORK_KEY, d);
     } else if (inc) {
@@ -372,7 +425,7 @@ static void s_decide(tsr_store_t *s, const tsr_client_t *c, tsr_store_item_t *it
 
 /* Appends what an accepted, replacing or retracting item changes to the log
  * and notes it in pend. */
-static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_client_t *c,
+static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const char *agency,
                      const tsr_store_item_t *it, int64_t now)
 {
     uint8_t key[8], val[S_LOG_VALUE_MAX];
@@ -382,17 +435,17 @@ static int s_log_put(tsr_store_t *s, MDB_txn *txn, uint64_t seq, const tsr_clien
     val[0] = it->incident ? S_LOG_INCIDENT : S_LOG_RETRACTION;
     memcpy(val + 1, rid, TSR_RECORD_ID_LEN);
     if (it->incident) {
-        size_t pn = tsr_store_pack(val + n, sizeof val - n, it->incident, c->id, now);
+        size_t pn = tsr_store_pack(val + n, sizeof val - n, it->incident, agency, now);
         if (pn == 0)
             return TSR_ERANGE; /* larger than S_PACK_MAX allows: a bug */
         n += pn;
         f.version = it->incident->version;
     } else {
-        n += tsr_store_va_put(val + n, sizeof val - n, it->version, c->id);
+        n += tsr_store_va_put(val + n, sizeof val - n, it->version, agency);
         f.version = it->version;
     }
     memcpy(f.rid, rid, TSR_RECORD_ID_LEN);
-    snprintf(f.agency, sizeof f.agency, "%s", c->id);
+    snprintf(f.agency, sizeof f.agency, "%s", agency);
     f.seq = seq;
     tsr_bytes_be64(key, seq);
     MDB_val k = {sizeof key, key}, v = {n, val};
@@ -533,6 +586,13 @@ static int s_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_
     }
     if (rc == 0)
         rc = s_count_log(s, txn, "batches", 1);
+    int64_t stored = kinds[TSR_OUTCOME_ACCEPTED] + kinds[TSR_OUTCOME_REPLACED];
+    if (rc == 0 && b->client->role == TSR_ROLE_RELAY && stored > 0) {
+        /* which region forwards what (issue 19): its records by mode */
+        snprintf(name, sizeof name, "relay:%s:%s", b->client->id,
+                 b->items[0].forward == TSR_FORWARD_LINKAGE ? "linkage" : "records");
+        rc = s_count_log(s, txn, name, stored);
+    }
     return rc;
 }
 
@@ -554,16 +614,18 @@ static int s_submit_items(s_submit_t *a, MDB_txn *txn, MDB_txn *main)
             it->reason = 0;
             it->detail[0] = '\0';
             tsr_store_fate_t f;
+            char agency[TSR_CLIENT_ID_MAX];
             if (it->pre_reason) {
                 s_reject(it, it->pre_reason, it->pre_detail);
-            } else if (batch->client->role != TSR_ROLE_AGENT) {
-                s_reject(it, TSR_REJECT_NOT_PERMITTED, "only agents may submit");
+            } else if (!s_item_agency(batch->client, it, agency)) {
+                /* rejected: refused role, or an agency id not to be trusted */
             } else if ((rc = s_fate(s, main, it->incident ? it->incident->record_id : it->record_id,
                                     &f)) == 0) {
-                s_decide(s, batch->client, it, &f, cutoff, (int32_t)(a->now / 86400));
+                s_decide(s, batch->client, agency, it->forward, it, &f, cutoff,
+                         (int32_t)(a->now / 86400));
                 if (it->outcome == TSR_OUTCOME_ACCEPTED || it->outcome == TSR_OUTCOME_REPLACED ||
                     it->outcome == TSR_OUTCOME_RETRACTED)
-                    rc = s_log_put(s, txn, a->next++, batch->client, it, a->now);
+                    rc = s_log_put(s, txn, a->next++, agency, it, a->now);
             }
         }
         if (rc == 0)

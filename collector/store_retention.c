@@ -91,6 +91,8 @@ static int s_purge_txn(MDB_txn *txn, void *arg)
             rc = tsr_store_count(s, txn, "records", -1);
         if (rc == 0)
             rc = tsr_store_count(s, txn, "purged", 1);
+        if (rc == 0) /* upstream the purge is a retraction of what was held */
+            rc = tsr_store_upstream_retraction(s, txn, p->ids[i], old->version, agency);
     }
     free(old);
     if (rc == 0)

@@ -22,16 +22,16 @@ struct tsr_authlist {
     size_t n, cap;
 };
 
-static const char *const s_roles[] = {"", "agent", "analyst", "liaison", "admin"};
+static const char *const s_roles[] = {"", "agent", "analyst", "liaison", "admin", "relay"};
 
 const char *tsr_role_name(tsr_role_t role)
 {
-    return role >= TSR_ROLE_AGENT && role <= TSR_ROLE_ADMIN ? s_roles[role] : "none";
+    return role >= TSR_ROLE_AGENT && role <= TSR_ROLE_RELAY ? s_roles[role] : "none";
 }
 
 tsr_role_t tsr_role_parse(const char *name)
 {
-    for (int r = TSR_ROLE_AGENT; r <= TSR_ROLE_ADMIN; r++)
+    for (int r = TSR_ROLE_AGENT; r <= TSR_ROLE_RELAY; r++)
         if (name && strcmp(name, s_roles[r]) == 0)
             return (tsr_role_t)r;
     return TSR_ROLE_NONE;
@@ -124,7 +124,7 @@ static int s_parse_line(tsr_authlist_t *l, char *line, tsr_error_t *err)
         return tsr_error_set(err, "key", "not a CURVE public key (40 z85 characters)");
     tsr_role_t role = tsr_role_parse(col[1]);
     if (role == TSR_ROLE_NONE)
-        return tsr_error_set(err, "role", "'%s' is not one of agent, analyst, liaison, admin",
+        return tsr_error_set(err, "role", "'%s' is not one of agent, analyst, liaison, admin, relay",
                              col[1]);
     if (!s_id_valid(col[2]))
         return tsr_error_set(err, "id", "'%s' must be 1-63 characters of A-Z a-z 0-9 . _ -",

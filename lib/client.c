@@ -183,20 +183,29 @@ int tsr_conn_send_raw(tsr_conn_t *c, const void *buf, size_t len)
     return zmq_send(c->sock, buf, len, 0) < 0 ? TSR_ENET : TSR_OK;
 }
 
-int tsr_conn_request(tsr_conn_t *c, const tsr_msg_t *req, tsr_msg_t *reply, int timeout_ms,
-                     tsr_error_t *err)
+int tsr_conn_send(tsr_conn_t *c, const tsr_msg_t *m)
 {
     uint8_t *buf;
     size_t len;
-    memset(reply, 0, sizeof *reply);
-    int rc = tsr_wire_encode(req, &buf, &len);
+    int rc = tsr_wire_encode(m, &buf, &len);
     if (rc != 0)
         return rc;
     rc = tsr_conn_send_raw(c, buf, len);
     free(buf);
-    if (rc != 0)
-        return rc;
-    return tsr_conn_recv(c, reply, timeout_ms, err);
+    return rc;
+}
+
+void *tsr_conn_socket(tsr_conn_t *c)
+{
+    return c->sock;
+}
+
+int tsr_conn_request(tsr_conn_t *c, const tsr_msg_t *req, tsr_msg_t *reply, int timeout_ms,
+                     tsr_error_t *err)
+{
+    memset(reply, 0, sizeof *reply);
+    int rc = tsr_conn_send(c, req);
+    return rc != 0 ? rc : tsr_conn_recv(c, reply, timeout_ms, err);
 }
 
 static int64_t s_now_ms(void)

@@ -57,6 +57,34 @@ static int s_day(tsr_wire_verdict_t *v, int32_t day, const tsr_wire_limits_t *li
     return 0;
 }
 
+bool tsr_wire_agency_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= TSR_AGENCY_ID_MAX || id[0] == '/' || id[n - 1] == '/')
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-' || *p == '/'))
+            return false;
+    return true;
+}
+
+/* A relayed agency id from the wire into dst ("" when absent); false with
+ * a verdict when it is not one. */
+static bool s_agency_id(char *dst, const char *src, tsr_wire_verdict_t *v)
+{
+    dst[0] = '\0';
+    if (!src || !*src)
+        return true;
+    if (!tsr_wire_agency_id_valid(src)) {
+        s_verdict(v, TESSERA__V1__REJECT_REASON__REJECT_REASON_INVALID_FIELD,
+                  "agency_id: '%.63s' is not 1-63 characters of A-Z a-z 0-9 . _ - /", src);
+        return false;
+    }
+    snprintf(dst, TSR_AGENCY_ID_MAX, "%s", src);
+    return true;
+}
+
 int tsr_wire_check_incident(const tsr_incident_t *inc, const tsr_wire_limits_t *lim,
                             tsr_wire_verdict_t *v)
 {
@@ -166,6 +194,7 @@ static int s_incident_to_pb(Tessera__V1__Incident *p, const tsr_incident_t *inc)
     p->amount_demanded_band = inc->amount_demanded_band;
     p->amount_paid_band = inc->amount_paid_band;
     p->paid = inc->paid;
+    p->agency_id = (char *)inc->agency_id; /* "" is proto3's absent string */
     p->contact_platforms = (void *)s_bits_to_list(inc->contact_platforms, &p->n_contact_platforms);
     p->moved_to_platforms = (void *)s_bits_to_list(inc->moved_to_platforms, &p->n_moved_to_platforms);
     p->demands = (void *)s_bits_to_list(inc->demands, &p->n_demands);
@@ -229,6 +258,8 @@ static void s_incident_from_pb(tsr_incident_t *inc, const Tessera__V1__Incident 
         return;
     }
     snprintf(inc->area_code, sizeof inc->area_code, "%s", p->area_code);
+    if (!s_agency_id(inc->agency_id, p->agency_id, v))
+        return;
     inc->reported_day = p->reported_day;
     inc->first_contact_day = p->first_contact_day;
     inc->date_precision = p->date_precision;
@@ -365,10 +396,12 @@ static int s_encode_submit(const tsr_batch_t *b, uint8_t **buf, size_t *len)
         rets[i].record_id.data = (uint8_t *)b->retractions[i].record_id;
         rets[i].record_id.len = TSR_RECORD_ID_LEN;
         rets[i].version = b->retractions[i].version;
+        rets[i].agency_id = (char *)b->retractions[i].agency_id;
         prets[i] = &rets[i];
     }
     if (rc == 0) {
         sb.batch_id = b->batch_id;
+        sb.forward = b->forward;
         sb.n_incidents = b->n_incidents;
         sb.incidents = pincs;
         sb.n_retractions = b->n_retractions;
@@ -822,7 +855,10 @@ static int s_decode_submit(tsr_batch_t *b, const Tessera__V1__SubmitBatch *p,
         return tsr_error_set(err, "retractions",
                              "batch of %zu retractions is over the limit of %zu",
                              p->n_retractions, lim->max_retractions), TSR_EPROTO;
+    if ((int)p->forward < 0 || (int)p->forward > TSR_FORWARD_LINKAGE)
+        return tsr_error_set(err, "forward", "unknown value %d", (int)p->forward), TSR_EPROTO;
     b->batch_id = p->batch_id;
+    b->forward = (int)p->forward;
     b->incidents = calloc(p->n_incidents + 1, sizeof *b->incidents);
     b->incident_verdicts = calloc(p->n_incidents + 1, sizeof *b->incident_verdicts);
     b->retractions = calloc(p->n_retractions + 1, sizeof *b->retractions);
@@ -841,7 +877,7 @@ static int s_decode_submit(tsr_batch_t *b, const Tessera__V1__SubmitBatch *p,
         else if (r->version < 1)
             s_verdict(v, TESSERA__V1__REJECT_REASON__REJECT_REASON_INVALID_FIELD,
                       "version: must be 1 or more");
-        else
+        else if (s_agency_id(b->retractions[i].agency_id, r->agency_id, v))
             memcpy(b->retractions[i].record_id, r->record_id.data, TSR_RECORD_ID_LEN);
         b->retractions[i].version = r->version;
     }

@@ -6,17 +6,9 @@
 # Leaves its scratch directory, demo-run/, for a look.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-BUILD="${1:-build}"
-case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
-AGENT="$BUILD/agent/tessera-agent"
-CLI="$BUILD/cli/tessera"
-COLLECTOR="$BUILD/collector/tessera-collector"
+# shellcheck source=env.sh
+source "$ROOT/deploy/demo/env.sh"
 DEMO="${TSR_DEMO_DIR:-$ROOT/demo-run}"
-# The collector and the agent refuse to run as root (a real deployment runs
-# each as its own unprivileged user). `make demo` on a fresh machine often
-# runs as root, so the demo passes --allow-root then, and only then.
-ALLOW_ROOT=()
-if [ "$(id -u)" -eq 0 ]; then ALLOW_ROOT=(--allow-root); fi
 INPUT="$ROOT/schemas/examples/incidents.jsonl"
 
 rm -rf "$DEMO"

@@ -79,6 +79,10 @@ static void test_parse_good_file(void **state)
     assert_true(tsr_client_area_allowed(li, "S12000033"));
     assert_null(tsr_authlist_by_id(l, "nobody"));
     assert_string_equal(tsr_role_name(TSR_ROLE_LIAISON), "liaison");
+    /* federation (issue 19): a regional collector relays as its own role */
+    assert_int_equal(tsr_role_parse("relay"), TSR_ROLE_RELAY);
+    assert_string_equal(tsr_role_name(TSR_ROLE_RELAY), "relay");
+    assert_int_equal(tsr_role_parse("relays"), TSR_ROLE_NONE);
     tsr_authlist_destroy(&l);
     assert_null(l);
 }
@@ -90,7 +94,7 @@ static void test_bad_lines(void **state)
         const char *line;
         const char *reason;
     } cases[] = {
-        {" agnet a1 E08000035\n", "'agnet' is not one of agent, analyst, liaison, admin"},
+        {" agnet a1 E08000035\n", "'agnet' is not one of agent, analyst, liaison, admin, relay"},
         {" agent a1\n", "expected 4 columns: key role id areas"},
         {" agent a1 E08000035 extra\n", "too many columns (expected: key role id areas)"},
         {" agent a/1 E08000035\n", "'a/1' must be 1-63 characters of A-Z a-z 0-9 . _ -"},

@@ -89,6 +89,20 @@ static tsr_outcome_t s_one(tsr_store_t *s, const tsr_client_t *c, const tsr_inci
     return s_item(s, tsr_store_apply, c, inc, retract_id, retract_version, reason);
 }
 
+/* Opens a store named name in the test directory with the options o
+ * (its directory set here). */
+static tsr_store_t *s_open_opts(const char *name, tsr_store_opts_t *o)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    o->kv.dir = path;
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_open(&s, o, &err), 0);
+    return s;
+}
+
 static tsr_store_t *s_open_keys(const char *name, size_t map, const tsr_netkeys_t *keys)
 {
     char path[128];
@@ -1176,6 +1190,204 @@ static void test_format_newer(void **state)
     assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
     assert_int_equal(sum.format, 99);
     assert_int_equal(sum.records, 5);
+
+/* Federation (issue 19): a relay's records are stored under RELAY/AGENCY,
+ * only in its bound areas; a payload's agency id is never taken from an
+ * agent, and no other role submits. */
+static void test_relay_agency(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("relay", 0);
+    char yh[][10] = {"E08000035", "E06000014"};
+    tsr_client_t relay = s_client("yh-collector", TSR_ROLE_RELAY, yh, 2);
+    tsr_client_t agent = s_client("leeds-cs-01", TSR_ROLE_AGENT, yh, 1);
+    tsr_client_t analyst = s_client("an-1", TSR_ROLE_ANALYST, yh, 2);
+    tsr_incident_t inc, got;
+    char agency[TSR_CLIENT_ID_MAX], detail[128];
+    int reason;
+
+    s_incident(&inc, 1, 1, "E08000035");
+    snprintf(inc.agency_id, sizeof inc.agency_id, "leeds-cs-01");
+    assert_int_equal(s_at(s, &relay, &inc, 1700000000, &reason, detail), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, agency, NULL), 0);
+    assert_string_equal(agency, "yh-collector/leeds-cs-01");
+    /* the relay's own namespace: the agent of that name cannot touch it */
+    inc.version = 2;
+    inc.agency_id[0] = '\0';
+    assert_int_equal(s_at(s, &agent, &inc, 1700000000, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_NOT_PERMITTED);
+    assert_string_equal(detail, "record id belongs to another agency");
+
+    /* an area outside the relay's line, per record */
+    tsr_incident_t london;
+    s_incident(&london, 2, 1, "E09000001");
+    snprintf(london.agency_id, sizeof london.agency_id, "city-01");
+    assert_int_equal(s_at(s, &relay, &london, 1700000000, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_AREA_NOT_BOUND);
+    assert_string_equal(detail, "area E09000001 is not bound to yh-collector");
+
+    /* a relay names every record's agency; an agent names none */
+    tsr_incident_t york;
+    s_incident(&york, 3, 1, "E06000014");
+    assert_int_equal(s_at(s, &relay, &york, 1700000000, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_INVALID_FIELD);
+    assert_string_equal(detail, "agency_id: a relay must name each record's agency");
+    snprintf(york.agency_id, sizeof york.agency_id, "york-01");
+    assert_int_equal(s_at(s, &agent, &york, 1700000000, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_int_equal(reason, TSR_REJECT_NOT_PERMITTED);
+    assert_string_equal(detail, "agency_id: only a relay may name a record's agency, and this "
+                                "key is listed as an agent");
+    assert_int_equal(s_at(s, &analyst, &york, 1700000000, &reason, detail),
+                     TSR_OUTCOME_REJECTED);
+    assert_string_equal(detail, "only agents and relays may submit");
+    /* RELAY/AGENCY must fit an id */
+    memset(york.agency_id, 'a', 55);
+    york.agency_id[55] = '\0';
+    assert_int_equal(s_at(s, &relay, &york, 1700000000, &reason, detail), TSR_OUTCOME_REJECTED);
+    assert_string_equal(detail, "agency_id: 68 characters with the relay's id and '/' (63 at most)");
+
+    /* retractions name their agency too */
+    tsr_store_item_t it = {.version = 1};
+    memcpy(it.record_id, inc.record_id, TSR_RECORD_ID_LEN);
+    snprintf(it.agency_id, sizeof it.agency_id, "bradford-01");
+    tsr_store_batch_t b = {.client = &relay, .items = &it, .n_items = 1};
+    assert_int_equal(tsr_store_apply(s, &b, 1, 1700000000), 0);
+    assert_int_equal(it.outcome, TSR_OUTCOME_REJECTED);
+    assert_string_equal(it.detail, "record id belongs to another agency");
+    snprintf(it.agency_id, sizeof it.agency_id, "leeds-cs-01");
+    assert_int_equal(tsr_store_apply(s, &b, 1, 1700000000), 0);
+    assert_int_equal(it.outcome, TSR_OUTCOME_RETRACTED);
+    assert_int_equal(tsr_store_get(s, inc.record_id, &got, agency, NULL), TSR_ENOTFOUND);
+
+    /* forward = linkage: a record with a profile is refused; counted by mode */
+    tsr_incident_t bare;
+    s_incident(&bare, 4, 1, "E06000014");
+    snprintf(bare.agency_id, sizeof bare.agency_id, "york-01");
+    tsr_store_item_t li = {.incident = &bare, .forward = TSR_FORWARD_LINKAGE};
+    tsr_store_batch_t lb = {.client = &relay, .items = &li, .n_items = 1};
+    assert_int_equal(tsr_store_apply(s, &lb, 1, 1700000000), 0);
+    assert_int_equal(li.outcome, TSR_OUTCOME_REJECTED);
+    assert_string_equal(li.detail, "a linkage-only relay's record carries a case profile "
+                                   "(forward = linkage sends tokens, area, day and ids only)");
+    tsr_store_linkage_only(&bare);
+    assert_int_equal(tsr_store_apply(s, &lb, 1, 1700000000), 0);
+    assert_int_equal(li.outcome, TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(tsr_store_counter(s, "relay:yh-collector:linkage"), 1);
+    assert_int_equal(tsr_store_counter(s, "relay:yh-collector:records"), 1);
+    tsr_store_close(&s);
+}
+
+/* Frees a batch tsr_store_upstream_peek filled. */
+static void s_batch_free(tsr_batch_t *b)
+{
+    free(b->incidents);
+    free(b->retractions);
+    memset(b, 0, sizeof *b);
+}
+
+static size_t s_waiting(tsr_store_t *s)
+{
+    size_t n = 99;
+    assert_int_equal(tsr_store_upstream_waiting(s, &n), 0);
+    return n;
+}
+
+/* Federation (issue 19): every change applied is queued upstream in its
+ * transaction, in order, under its agency; a batch never holds one record
+ * twice; entries leave only when acknowledged; forward = linkage keeps no
+ * profile; a retention purge goes upstream as a retraction. */
+static void test_upstream_queue(void **state)
+{
+    (void)state;
+    tsr_store_opts_t o = {.upstream = true, .retention_months = 24};
+    tsr_store_t *s = s_open_opts("upstream", &o);
+    char yh[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-cs-01", TSR_ROLE_AGENT, yh, 1);
+    tsr_incident_t A, B;
+    s_incident(&A, 1, 1, "E08000035");
+    s_incident(&B, 2, 1, "E08000035");
+    int64_t now = (int64_t)(20510 + 30) * 86400;
+    assert_int_equal(s_one(s, &a, &A, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(s_waiting(s), 1);
+    assert_int_equal(s_one(s, &a, &A, NULL, 0, NULL), TSR_OUTCOME_DUPLICATE);
+    assert_int_equal(s_waiting(s), 1); /* nothing applied, nothing queued */
+    assert_int_equal(s_one(s, &a, &B, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    A.version = 2;
+    A.age_band = 4;
+    assert_int_equal(s_one(s, &a, &A, NULL, 0, NULL), TSR_OUTCOME_REPLACED);
+    assert_int_equal(s_one(s, &a, NULL, B.record_id, 1, NULL), TSR_OUTCOME_RETRACTED);
+    assert_int_equal(s_waiting(s), 4);
+
+    /* A v1, B v1; A v2 waits for the next batch */
+    tsr_batch_t b;
+    uint64_t last;
+    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
+    assert_int_equal(b.n_incidents, 2);
+    assert_int_equal(b.n_retractions, 0);
+    assert_int_equal(last, 2);
+    assert_int_equal(b.batch_id, 1);
+    assert_int_equal(b.incidents[0].version, 1);
+    assert_int_equal(b.incidents[0].age_band, 3);
+    assert_string_equal(b.incidents[0].agency_id, "leeds-cs-01");
+    assert_memory_equal(b.incidents[1].record_id, B.record_id, TSR_RECORD_ID_LEN);
+    s_batch_free(&b);
+    /* not acknowledged: the same again */
+    assert_int_equal(tsr_store_upstream_peek(s, 1, false, &b, &last), 0);
+    assert_int_equal(b.n_incidents, 1);
+    assert_int_equal(last, 1);
+    s_batch_free(&b);
+    size_t removed;
+    assert_int_equal(tsr_store_upstream_done(s, 2, &removed), 0);
+    assert_int_equal(removed, 2);
+    assert_int_equal(s_waiting(s), 2);
+
+    /* linkage only: tokens, area, day, id and version; no profile */
+    assert_int_equal(tsr_store_upstream_peek(s, 10, true, &b, &last), 0);
+    assert_int_equal(last, 4);
+    assert_int_equal(b.batch_id, 3);
+    assert_int_equal(b.n_incidents, 1);
+    assert_int_equal(b.n_retractions, 1);
+    tsr_incident_t *l = &b.incidents[0];
+    assert_int_equal(l->version, 2);
+    assert_string_equal(l->area_code, "E08000035");
+    assert_int_equal(l->reported_day, A.reported_day);
+    assert_int_equal(l->n_tokens, 1);
+    assert_memory_equal(l->tokens[0].token, A.tokens[0].token, TSR_TOKEN_LEN);
+    assert_int_equal(l->age_band, 7);  /* unknown */
+    assert_int_equal(l->gender, 4);    /* unknown */
+    assert_int_equal(l->contact_platforms, 0);
+    tsr_wire_verdict_t v;
+    assert_int_equal(tsr_wire_check_incident(l, NULL, &v), 0);
+    assert_memory_equal(b.retractions[0].record_id, B.record_id, TSR_RECORD_ID_LEN);
+    assert_int_equal(b.retractions[0].version, 1);
+    assert_string_equal(b.retractions[0].agency_id, "leeds-cs-01");
+    s_batch_free(&b);
+    assert_int_equal(tsr_store_upstream_done(s, 4, &removed), 0);
+    assert_int_equal(removed, 2);
+    assert_int_equal(s_waiting(s), 0);
+    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
+    assert_int_equal(last, 0);
+    s_batch_free(&b);
+
+    /* a purge: A (reported on day 20501) goes upstream as a retraction of v2 */
+    uint64_t purged;
+    assert_int_equal(tsr_store_purge(s, 20502, now, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
+    assert_int_equal(b.n_incidents, 0);
+    assert_int_equal(b.n_retractions, 1);
+    assert_int_equal(last, 5); /* the sequence goes on after the queue emptied */
+    assert_memory_equal(b.retractions[0].record_id, A.record_id, TSR_RECORD_ID_LEN);
+    assert_int_equal(b.retractions[0].version, 2);
+    s_batch_free(&b);
+    tsr_store_close(&s);
+
+    /* without an upstream nothing is queued */
+    tsr_store_t *plain = s_open("noupstream", 0);
+    s_incident(&A, 1, 1, "E08000035");
+    assert_int_equal(s_one(plain, &a, &A, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    assert_int_equal(s_waiting(plain), 0);
+    tsr_store_close(&plain);
 }
 
 int main(void)
@@ -1197,6 +1409,8 @@ int main(void)
         cmocka_unit_test(test_map_at_max),
         cmocka_unit_test(test_damaged_record),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_relay_agency),
+        cmocka_unit_test(test_upstream_queue),
     };
     return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }

@@ -74,13 +74,19 @@ static int s_roundtrip_one(const tsr_incident_t *in, tsr_incident_t *out, char *
     return reason;
 }
 
+/* RejectReason INVALID_FIELD on the wire */
+#define TSR_REJECT_INVALID_FIELD_WIRE 1
+
 static void test_submit_roundtrip(void **state)
 {
     (void)state;
     static tsr_incident_t incs[3], got;
-    tsr_retraction_t rets[2];
+    tsr_retraction_t rets[2] = {0};
     for (int i = 0; i < 3; i++)
         s_incident(&incs[i], (uint8_t)i);
+    /* a relay's records name their agency (issue 19) */
+    snprintf(incs[1].agency_id, sizeof incs[1].agency_id, "leeds-cs-01");
+    snprintf(rets[1].agency_id, sizeof rets[1].agency_id, "yh-collector/leeds-cs-01");
     memset(rets[0].record_id, 0x55, TSR_RECORD_ID_LEN);
     rets[0].version = 4;
     memset(rets[1].record_id, 0x66, TSR_RECORD_ID_LEN);
@@ -107,6 +113,16 @@ static void test_submit_roundtrip(void **state)
     assert_int_equal(d.kind, TSR_MSG_NONE);
     assert_int_equal(s_roundtrip_one(&incs[0], &got, NULL), 0);
     assert_memory_equal(&got, &incs[0], sizeof got);
+    /* an agency id is an id, refused per record otherwise */
+    char detail[128];
+    snprintf(incs[0].agency_id, sizeof incs[0].agency_id, "leeds cs");
+    assert_int_equal(s_roundtrip_one(&incs[0], &got, detail), TSR_REJECT_INVALID_FIELD_WIRE);
+    assert_string_equal(detail, "agency_id: 'leeds cs' is not 1-63 characters of A-Z a-z 0-9 . _ - /");
+    snprintf(incs[0].agency_id, sizeof incs[0].agency_id, "/leeds");
+    assert_int_equal(s_roundtrip_one(&incs[0], &got, detail), TSR_REJECT_INVALID_FIELD_WIRE);
+    assert_true(tsr_wire_agency_id_valid("yh/leeds-cs_01.a"));
+    assert_false(tsr_wire_agency_id_valid(""));
+    assert_false(tsr_wire_agency_id_valid("leeds/"));
 }
 
 static void test_ack_query_response_alert_roundtrip(void **state)

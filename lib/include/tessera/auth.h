@@ -9,7 +9,8 @@
  *   ...                                      liaison  nerocu-liaison  *
  *
  * areas: comma-separated area codes, region codes (meaning every area of the
- * region) or '*' (all). Roles: agent, analyst, liaison, admin. Every key and
+ * region) or '*' (all). Roles: agent, analyst, liaison, admin, relay (a
+ * regional collector forwarding upstream, docs/FEDERATION.md). Every key and
  * every id appears once. Any bad line makes the whole file invalid.
  */
 #ifndef TESSERA_AUTH_H
@@ -26,6 +27,8 @@ typedef enum {
     TSR_ROLE_ANALYST = 2, /* aggregates and spike alerts */
     TSR_ROLE_LIAISON = 3, /* linkage alerts, cluster detail, token lookup */
     TSR_ROLE_ADMIN = 4,   /* stats, audit, agent health */
+    TSR_ROLE_RELAY = 5,   /* a collector forwarding its agencies' records for its bound
+                           * areas, each under its agency's id (issue 19); no queries */
 } tsr_role_t;
 
 #define TSR_CLIENT_ID_MAX 64

@@ -73,6 +73,14 @@ int tsr_conn_subscribe(tsr_conn_t **out, void *zmq_ctx, const char *endpoint,
  * TSR_EAGAIN when nothing came, TSR_ENET as tsr_conn_request. */
 int tsr_conn_recv(tsr_conn_t *c, tsr_msg_t *reply, int timeout_ms, struct tsr_error *err);
 
+/* Encodes m and sends it as one frame without waiting for an answer: for
+ * a caller that polls tsr_conn_socket() itself and then takes the reply
+ * with tsr_conn_recv(c, reply, 0, err) (the collector's upstream sender). */
+int tsr_conn_send(tsr_conn_t *c, const tsr_msg_t *m);
+
+/* The ZeroMQ socket, to poll for ZMQ_POLLIN; owned by c. */
+void *tsr_conn_socket(tsr_conn_t *c);
+
 /* Sends raw bytes as one frame (tests use it for junk). */
 int tsr_conn_send_raw(tsr_conn_t *c, const void *buf, size_t len);
 

@@ -36,6 +36,9 @@ struct json_t;
 #define TSR_AREA_KEY_LEN 9
 #define TSR_AREA_CODE_MAX (TSR_AREA_KEY_LEN + 1)
 #define TSR_CASE_REF_MAX 128 /* 127 bytes + NUL */
+/* A relayed record's agency id (wire Incident.agency_id; issue 19): 1-63
+ * bytes and its NUL. */
+#define TSR_AGENCY_ID_MAX 64
 
 /* Dates before this day (2000-01-01) are refused as typing errors. With week
  * coarsening a day may become the Monday before it (1999-12-27 at worst). */
@@ -77,6 +80,10 @@ typedef struct tsr_incident {
     uint32_t actions;                 /* TSR_CODES_ACTION bits */
     size_t n_tokens;
     tsr_token_t tokens[TSR_MAX_TOKENS];
+    /* Set only by a relay (a collector forwarding upstream): the agency id
+     * its own agent authenticated as; "" from an agent. Never stored as
+     * such: the store namespaces it by the relay (store.h). */
+    char agency_id[TSR_AGENCY_ID_MAX];
 } tsr_incident_t;
 
 /* What the agency's configuration adds to every record. */

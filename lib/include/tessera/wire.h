@@ -64,10 +64,15 @@ typedef struct tsr_wire_verdict {
 typedef struct tsr_retraction {
     uint8_t record_id[TSR_RECORD_ID_LEN];
     uint32_t version;
+    char agency_id[TSR_AGENCY_ID_MAX]; /* relays only, as tsr_incident_t.agency_id */
 } tsr_retraction_t;
+
+/* Equal to the wire enum ForwardMode (federation). */
+enum { TSR_FORWARD_RECORDS = 1, TSR_FORWARD_LINKAGE = 2 };
 
 typedef struct tsr_batch {
     uint64_t batch_id;
+    int forward; /* a relay's TSR_FORWARD_*; 0 from an agent */
     tsr_incident_t *incidents;
     tsr_wire_verdict_t *incident_verdicts;   /* decode only; NULL when encoding */
     size_t n_incidents;
@@ -291,6 +296,10 @@ void tsr_msg_clear(tsr_msg_t *m);
  * sending. Returns 0 when valid; else the reason, with detail filled. */
 int tsr_wire_check_incident(const tsr_incident_t *inc, const tsr_wire_limits_t *lim,
                             tsr_wire_verdict_t *verdict);
+
+/* Whether id may be a relayed agency id (tsr_incident_t.agency_id): 1-63
+ * characters of A-Z a-z 0-9 . _ - and '/'. */
+bool tsr_wire_agency_id_valid(const char *id);
 
 /* Trend dimensions (wire enum Dimension) <-> names: "area", "region",
  * "week", "month", "agency_type", "age_band", "gender", "contact_platform",
