@@ -1190,6 +1190,7 @@ static void test_format_newer(void **state)
     assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
     assert_int_equal(sum.format, 99);
     assert_int_equal(sum.records, 5);
+}
 
 /* Federation (issue 19): a relay's records are stored under RELAY/AGENCY,
  * only in its bound areas; a payload's agency id is never taken from an
