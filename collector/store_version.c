@@ -9,11 +9,14 @@
  *      ("alerts:linkage", ...), in the transaction that raises each.
  *      From 1: the alert log is counted once.
  */
+#include "bytes.h"
 #include "store_int.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     tsr_store_t *s;
@@ -119,7 +122,10 @@ static int s_bare_open(tsr_store_t *s, const char *envdir, bool read_only, tsr_e
     tsr_kv_opts_t o = {.dir = envdir, .read_only = read_only};
     int rc = tsr_kv_open(&s->kv, &o, err);
     if (rc == 0)
-        rc = tsr_kv_dbis(s->kv, tsr_store_db_names, S_NDBS, 0, s->dbi, err);
+        /* the databases up to the upstream queue: a tool needs none after
+         * it, and a store that never forwarded (or predates federation,
+         * like the format 1 fixture) has no upstream database */
+        rc = tsr_kv_dbis(s->kv, tsr_store_db_names, S_UPSTREAM, 0, s->dbi, err);
     if (rc == 0)
         rc = tsr_link_open(&s->link, s->kv, s->dbi[S_BY_TOKEN], tsr_store_record_read, s, err);
     return rc;
@@ -130,6 +136,7 @@ static int s_bare_open(tsr_store_t *s, const char *envdir, bool read_only, tsr_e
 typedef struct {
     tsr_store_t *s;
     tsr_store_summary_t *out;
+    uint64_t applied; /* main's `applied` (0 before the log environment) */
 } s_summary_t;
 
 static int s_summary_txn(MDB_txn *txn, void *arg)
@@ -145,8 +152,59 @@ static int s_summary_txn(MDB_txn *txn, void *arg)
         rc = 0;
     if (rc == 0)
         rc = tsr_kv_entries(txn, a->s->dbi[S_LOG], &a->out->logged);
+    MDB_val ak = {sizeof S_META_APPLIED - 1, (void *)S_META_APPLIED};
+    if (rc == 0 && (rc = tsr_kv_get(txn, a->s->dbi[S_META], &ak, &v)) == 0 && v.mv_size == 8) {
+        tsr_bytes_t b = {v.mv_data, 0, 8, false};
+        a->applied = tsr_bytes_get_u64(&b);
+    }
+    if (rc == TSR_ENOTFOUND)
+        rc = 0; /* a store from before the log environment */
     if (rc == 0)
         rc = tsr_link_last_seq(a->s->link, txn, &a->out->last_alert);
+    return rc;
+}
+
+typedef struct {
+    MDB_dbi dbi;
+    uint64_t after;
+    size_t n;
+} s_waiting_t;
+
+/* Counts the log entries after a->after (not yet applied to main). */
+static int s_waiting_txn(MDB_txn *txn, void *arg)
+{
+    s_waiting_t *a = arg;
+    MDB_cursor *c = NULL;
+    uint8_t from[8];
+    tsr_bytes_be64(from, a->after + 1);
+    MDB_val k = {sizeof from, from}, v;
+    int rc = tsr_kv_cursor_open(txn, a->dbi, &c);
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT))
+        a->n++;
+    tsr_kv_cursor_close(c);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+/* The entries of the log environment beside envdir (ENVDIR/../log) that
+ * main has not applied (sequence > applied): acknowledged, and applied at
+ * the next start. 0 when there is no log environment. */
+static int s_log_waiting(const char *envdir, uint64_t applied, size_t *n, tsr_error_t *err)
+{
+    char dir[4200];
+    if (snprintf(dir, sizeof dir, "%s/../log", envdir) >= (int)sizeof dir || access(dir, F_OK) != 0)
+        return 0;
+    tsr_kv_opts_t o = {.dir = dir, .read_only = true};
+    tsr_kv_t *kv = NULL;
+    static const char *const names[] = {"ingest_log"};
+    s_waiting_t w = {0, applied, 0};
+    int rc = tsr_kv_open(&kv, &o, err);
+    if (rc == 0)
+        rc = tsr_kv_dbis(kv, names, 1, 0, &w.dbi, err);
+    if (rc == 0)
+        rc = tsr_kv_read(kv, s_waiting_txn, &w);
+    tsr_kv_close(&kv);
+    *n += w.n;
     return rc;
 }
 
@@ -156,10 +214,12 @@ int tsr_store_summary(const char *envdir, tsr_store_summary_t *out, tsr_error_t 
     tsr_store_t s = {0};
     int rc = s_bare_open(&s, envdir, true, err);
     if (rc == 0) {
-        s_summary_t a = {&s, out};
+        s_summary_t a = {&s, out, 0};
         if ((rc = tsr_kv_read(s.kv, s_summary_txn, &a)) != 0) {
             tsr_error_at(err, envdir, 0);
             tsr_error_set(err, "", "the store cannot be read: %s", tsr_strerror(rc));
+        } else {
+            rc = s_log_waiting(envdir, a.applied, &out->logged, err);
         }
     } else if (rc == TSR_ENOTFOUND) {
         tsr_error_at(err, envdir, 0); /* err's field names the database */
