@@ -142,16 +142,6 @@ field() {
     sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2" | head -n 1
 }
 
-# run_rc VAR CMD...: runs CMD, stdout in $TMP/out, stderr in $TMP/err, exit code in VAR
-run_rc() {
-    local var=$1
-    shift
-    set +e
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    printf -v "$var" '%s' "$?"
-    set -e
-}
-
 # counter NAME: a collector counter (tessera stats, with $TMP/admin.key), 0 when absent
 counter() {
     local v
