@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "tessera/log.h"
 
 static const char s_usage[] =
     "usage: tessera-agent COMMAND [options]\n"
@@ -55,6 +56,12 @@ int main(int argc, char **argv)
         printf("tessera-agent %s\n", TSR_VERSION);
         return 0;
     }
+    /* A command run by hand prints what it did itself; the libraries'
+     * notes (an outbox map grown, say) would land in the middle of it, so
+     * only their warnings and errors show. The `run` daemon keeps them for
+     * its log. */
+    if (strcmp(cmd, "run") != 0)
+        tsr_log_set_level(TSR_LOG_WARN);
     if (strcmp(cmd, "check") == 0)
         return agent_cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "hash") == 0)
