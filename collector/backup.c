@@ -8,26 +8,48 @@
 #include "tessera/fsmode.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Every LMDB environment of the collector's data directory, in the order
- * backup copies them: the ingest log first, then main, so every entry
- * missing from the copied log is at or below the copied main's `applied`
- * (docs/STORAGE.md, crash argument). Restore puts each back. S_MAIN is the
- * store the manifest describes. */
+ * backup copies them: main first, then the ingest log, while the backup
+ * holds db/backup.lock (TSR_STORE_BACKUP_LOCK), which stops the collector
+ * trimming the log. So every entry after the copied main's `applied` is
+ * still in the copied log, and the log's outcome counters are as late as
+ * its entries (docs/STORAGE.md, hot backups). Restore puts each back.
+ * S_MAIN is the store the manifest describes. */
 static const struct {
     const char *dir;
     const char *holds;
 } s_envs[] = {
-    {"log", "the ingest log: acknowledged entries, outcome counters"},
     {"db", "records, indexes, clusters, alerts, audit log"},
+    {"log", "the ingest log: acknowledged entries, outcome counters"},
 };
 #define S_NENVS (sizeof s_envs / sizeof *s_envs)
-#define S_MAIN 1
+#define S_MAIN 0
+
+/* Takes DATA_DIR/db/backup.lock exclusive (waiting for a trim under way):
+ * the fd, to close when the copies are made, or -1 with err set. */
+static int s_trims_stop(const char *data_dir, tsr_error_t *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s/" TSR_STORE_BACKUP_LOCK, data_dir, s_envs[S_MAIN].dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        tsr_error_at(err, path, 0);
+        tsr_error_set(err, "", "cannot lock it against the collector's log trims: %s",
+                      strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 static void s_path(char *buf, size_t cap, const char *dir, const char *name)
 {
@@ -44,12 +66,17 @@ int tsr_collector_backup(const char *data_dir, const char *out, const tsr_collec
     json_t *m = json_object(), *envs = json_array(), *copied = json_array();
     if (!m || !envs || !copied)
         rc = rc ? rc : TSR_ENOMEM;
+    int lock = rc == 0 ? s_trims_stop(data_dir, err) : -1;
+    if (rc == 0 && lock < 0)
+        rc = TSR_EIO;
     for (size_t i = 0; rc == 0 && i < S_NENVS; i++) {
         s_path(from, sizeof from, data_dir, s_envs[i].dir);
         s_path(to, sizeof to, out, s_envs[i].dir);
         if ((rc = tsr_backup_env_copy(from, to, err)) == 0)
             json_array_append_new(envs, json_string(s_envs[i].dir));
     }
+    if (lock >= 0)
+        close(lock); /* trims go on */
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (access(files[i].path, F_OK) != 0)
             continue;

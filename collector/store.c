@@ -9,12 +9,15 @@
 #include "tessera/err.h"
 #include "tessera/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *const tsr_store_db_names[S_NDBS] = {
     "records",  "by_area_day", "by_token",   "tombstones", "counters",
@@ -270,6 +273,7 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
     tsr_store_t *s = calloc(1, sizeof *s);
     if (!s)
         return TSR_ENOMEM;
+    s->backup_fd = -1;
     int rc = tsr_kv_open(&s->kv, &opts->kv, err);
     if (rc == 0)
         rc = tsr_kv_dbis(s->kv, tsr_store_db_names, S_NDBS, 0, s->dbi, err);
@@ -289,6 +293,12 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_store_close(&s);
         return rc;
     }
+    char lock[4200];
+    if (snprintf(lock, sizeof lock, "%s/" TSR_STORE_BACKUP_LOCK, opts->kv.dir) < (int)sizeof lock)
+        s->backup_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (s->backup_fd < 0)
+        tsr_warn("store", "%s cannot be opened (%s): a hot backup made now may miss entries",
+                 lock, strerror(errno));
     s->retention_months = opts->retention_months;
     s->drain_ms = opts->drain_ms;
     s->upstream = opts->upstream;
@@ -337,6 +347,8 @@ void tsr_store_close(tsr_store_t **s_p)
     tsr_ckm_keyer_destroy(&(*s_p)->read_keyer);
     tsr_kv_close(&(*s_p)->kv);
     tsr_kv_close(&(*s_p)->log_kv);
+    if ((*s_p)->backup_fd >= 0)
+        close((*s_p)->backup_fd);
     tdestroy((*s_p)->pend, free);
     free(*s_p);
     *s_p = NULL;

@@ -144,6 +144,10 @@ int tsr_store_alerts_after(const char *envdir, uint64_t after, uint64_t *last,
 /* Alerts raised, by kind: counts[TSR_ALERT_LINKAGE...] (linkage.h). */
 int tsr_store_alert_counts(tsr_store_t *s, uint64_t counts[TSR_ALERT_KINDS + 1]);
 
+/* In the main environment's directory: the lock a hot backup holds while
+ * it copies main, then the log (collector/backup.c); trims wait for it. */
+#define TSR_STORE_BACKUP_LOCK "backup.lock"
+
 /* Opens (creating) the store. Returns 0 or a TSR_E* code with err filled. */
 int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, struct tsr_error *err);
 void tsr_store_close(tsr_store_t **s_p);

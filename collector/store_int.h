@@ -60,6 +60,11 @@ extern const char *const tsr_store_db_names[S_NDBS];
 struct tsr_store {
     tsr_kv_t *kv;     /* main: records, indexes, clusters, series, audit */
     tsr_kv_t *log_kv; /* log: ingest_log */
+    /* ENVDIR/backup.lock (TSR_STORE_BACKUP_LOCK): a backup holds it
+     * exclusive while it copies; a trim holds it shared, or skips (store_log.c),
+     * so no applied entry leaves the log between the backup's copy of main
+     * and its copy of the log. -1: not opened (trims go on unguarded). */
+    int backup_fd;
     MDB_dbi dbi[S_NDBS];
     MDB_dbi log_dbi; /* ingest_log in log_kv (dbi[S_LOG] is main's, from before: upgrade) */
     /* In log_kv, written by submits: the outcome counters (batches,

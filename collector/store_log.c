@@ -9,6 +9,7 @@
 
 #include <search.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -460,6 +461,7 @@ typedef struct {
     int64_t now;
     uint64_t next;    /* log_next after the commit */
     uint64_t trimmed; /* log_first after the commit */
+    bool may_trim;    /* s_trim_hold: no backup is copying */
 } s_submit_t;
 
 /* Most applied entries one submit deletes from the log (trim): the
@@ -497,6 +499,20 @@ static int s_trim(tsr_store_t *s, MDB_txn *txn, size_t max, uint64_t *first)
     return rc;
 }
 
+/* Whether a trim may run now: not while a hot backup holds backup.lock
+ * (it copies main, then the log; entries trimmed between the two would be
+ * in neither copy). Held shared until s_trim_release, after the commit. */
+static bool s_trim_hold(tsr_store_t *s)
+{
+    return s->backup_fd < 0 || flock(s->backup_fd, LOCK_SH | LOCK_NB) == 0;
+}
+
+static void s_trim_release(tsr_store_t *s, bool held)
+{
+    if (held && s->backup_fd >= 0)
+        flock(s->backup_fd, LOCK_UN);
+}
+
 typedef struct {
     tsr_store_t *s;
     size_t max;
@@ -513,8 +529,12 @@ int tsr_store_trim(tsr_store_t *s, size_t max)
 {
     if (s->log_first > atomic_load(&s->applied_pub))
         return 0;
+    bool held = s_trim_hold(s);
+    if (!held)
+        return 0; /* a backup is copying: the next trim deletes them */
     s_trim_t t = {s, max ? max : SIZE_MAX, 0};
     int rc = tsr_kv_write(s->log_kv, s_trim_txn, &t);
+    s_trim_release(s, held);
     if (rc == 0)
         s->log_first = t.first;
     else
@@ -646,7 +666,7 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
     s->pend_valid = false; /* until this transaction commits */
     s->pin_pending = false; /* a re-run pins afresh */
     a->next = s->log_next;
-    if (rc == 0)
+    if (rc == 0 && a->may_trim)
         rc = s_trim(s, txn, S_TRIM_PER_SUBMIT, &a->trimmed);
     MDB_txn *main = NULL;
     if (rc == 0)
@@ -680,8 +700,9 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
         tsr_store_pend_clear(s);
     else if (s->pend_n > 2 * waiting + 4096)
         s->pend_valid = false;
-    s_submit_t a = {s, batches, n, now, 0, s->log_first};
+    s_submit_t a = {s, batches, n, now, 0, s->log_first, s_trim_hold(s)};
     int rc = tsr_kv_write(s->log_kv, s_submit_txn, &a);
+    s_trim_release(s, a.may_trim);
     if (rc != 0) {
         s->pin_pending = false; /* nothing was pinned */
         tsr_store_log_err("store", "batch group not stored", rc);

@@ -48,7 +48,7 @@ expect_eq "manifest: program" "$(jq -r .program "$M")" "tessera-collector"
 expect_eq "manifest: store format" "$(jq -r .store_format "$M")" "2"
 expect_eq "manifest: last alert" "$(jq -r .last_alert_seq "$M")" "1"
 expect_eq "manifest: environments and files" "$(jq -c '[.environments, .files]' "$M")" \
-    '[["log","db"],["collector.key","collector.pub","authorized_clients"]]'
+    '[["db","log"],["collector.key","collector.pub","authorized_clients"]]'
 expect_eq "manifest: time" "$(jq -r '.created | test("^20[0-9-]{8}T[0-9:]{8}Z$")' "$M")" "true"
 expect_eq "backup directory 0700" "$(stat -c %a "$TMP/backup")" "700"
 expect_eq "copied key 0600" "$(stat -c %a "$TMP/backup/collector.key")" "600"
