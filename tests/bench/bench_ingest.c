@@ -53,6 +53,7 @@ static void s_record(tsr_incident_t *inc, uint32_t id, uint32_t salt)
     inc->n_tokens = 3; /* three identifiers, like a typical case */
     for (int t = 0; t < 3; t++) {
         snprintf(inc->tokens[t].kind, TSR_KIND_MAX, t == 0 ? "handle:instagram" : t == 1 ? "phone" : "bank:uk");
+        inc->tokens[t].key_id = 1; /* the collector refuses key id 0 (issue 16) */
         /* distinct per record and kind (the collector refuses a record that
          * carries the same token twice) */
         for (int b = 0; b < TSR_TOKEN_LEN; b += 8) {
