@@ -4,9 +4,11 @@
  *
  * One thread runs the loop below (the ZAP handler has its own): read the
  * batches waiting on the ingest socket, log them in one transaction (group
- * commit), then send every Ack; between groups, answer queries. The apply
+ * commit), then send every Ack; between groups, take queries. The apply
  * thread (applier.h) turns the log into records, indexes, clusters and
- * series, and commits the queries' audit entries. */
+ * series, and commits the queries' audit entries; the query thread
+ * (querier.h) makes the reads that scan (trends, alerts, clusters,
+ * lookups). */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -26,6 +28,7 @@
 #include "fair.h"
 #include "histo.h"
 #include "ratelimit.h"
+#include "querier.h"
 #include "refusals.h"
 #include "settings.h"
 #include "store.h"
@@ -267,6 +270,7 @@ typedef struct {
     int64_t drain_retry_at;  /* monotonic ms: after a failed drain or day boundary,
                               * neither again before */
     tsr_applier_t *applier;  /* the apply thread (applier.h) */
+    tsr_querier_t *querier;   /* the query thread (querier.h) */
     uint64_t day_target;     /* the day boundary waits for the log applied to this - 1 */
     /* Queries between arrival and answer, oldest first: waiting for the
      * apply (their target sequence), then for their audit commit. */
@@ -1169,11 +1173,67 @@ static void s_upstream_counters(s_collector_t *c, s_counters_t *cs)
     s_add_counter(cs, "upstream_held", st.held);
 }
 
-/* Answers one query that s_allowed let through into resp. */
+/* Whether q's answer is read on the query thread (querier.h): the reads
+ * that scan the store and need nothing of the loop thread's state. A
+ * lookup's network keys are checked before (s_job_start). */
+static bool s_read_off_loop(int kind)
+{
+    return kind == TSR_QUERY_ALERTS || kind == TSR_QUERY_CLUSTER || kind == TSR_QUERY_LOOKUP ||
+           kind == TSR_QUERY_TRENDS;
+}
+
+/* Answers a query of a kind s_read_off_loop names into resp: on the query
+ * thread, so it reads the store (c->store, in read transactions of its
+ * own) and the settings, and nothing else of c. */
+static void s_answer_read(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                          tsr_response_t *resp)
+{
+    int rc = 0;
+    switch (q->kind) {
+    case TSR_QUERY_ALERTS: s_answer_alerts(c, who, q, resp); return;
+    case TSR_QUERY_CLUSTER:
+        rc = tsr_store_cluster(c->store, q->cluster_id, resp);
+        if (rc == TSR_ENOTFOUND) {
+            s_refuse(resp, TSR_QSTATUS_NOT_FOUND, "no such cluster (it may have merged or split)");
+            return;
+        }
+        resp->kind = TSR_QUERY_CLUSTER;
+        break;
+    case TSR_QUERY_LOOKUP:
+        rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
+        resp->kind = TSR_QUERY_LOOKUP;
+        break;
+    case TSR_QUERY_TRENDS: {
+        char why[200] = "";
+        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, &s_ckm, resp, why, sizeof why);
+        if (rc == TSR_EINVAL || rc == TSR_ERANGE) {
+            s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, why);
+            return;
+        }
+        resp->kind = TSR_QUERY_TRENDS;
+        break;
+    }
+    default:
+        s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
+        return;
+    }
+    if (rc != 0)
+        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+    else
+        resp->status = TSR_QSTATUS_OK;
+}
+
+/* Answers one query that s_allowed let through into resp, on the loop
+ * thread. */
 static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
                      tsr_response_t *resp, s_counters_t *cs)
 {
     int rc = 0;
+    if (s_read_off_loop(q->kind)) {
+        if (q->kind != TSR_QUERY_LOOKUP || s_lookup_keys_ok(c, q, resp))
+            s_answer_read(c, who, q, resp);
+        return;
+    }
     switch (q->kind) {
     case TSR_QUERY_STATS: {
         tsr_store_counters(c->store, s_add_counter, cs);
@@ -1214,21 +1274,6 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         cs->v = NULL;
         return;
     }
-    case TSR_QUERY_ALERTS: s_answer_alerts(c, who, q, resp); return;
-    case TSR_QUERY_CLUSTER:
-        rc = tsr_store_cluster(c->store, q->cluster_id, resp);
-        if (rc == TSR_ENOTFOUND) {
-            s_refuse(resp, TSR_QSTATUS_NOT_FOUND, "no such cluster (it may have merged or split)");
-            return;
-        }
-        resp->kind = TSR_QUERY_CLUSTER;
-        break;
-    case TSR_QUERY_LOOKUP:
-        if (!s_lookup_keys_ok(c, q, resp))
-            return;
-        rc = tsr_store_lookup(c->store, q->tokens, q->n_tokens, resp);
-        resp->kind = TSR_QUERY_LOOKUP;
-        break;
     case TSR_QUERY_PURGE: {
         int64_t now = (int64_t)time(NULL);
         int32_t cutoff = tsr_store_retention_cutoff((int)C.retention_months, now);
@@ -1260,16 +1305,6 @@ static void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_
         resp->n_counters = cs->n;
         cs->v = NULL;
         resp->kind = TSR_QUERY_STATS;
-        break;
-    }
-    case TSR_QUERY_TRENDS: {
-        char why[200] = "";
-        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, &s_ckm, resp, why, sizeof why);
-        if (rc == TSR_EINVAL || rc == TSR_ERANGE) {
-            s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, why);
-            return;
-        }
-        resp->kind = TSR_QUERY_TRENDS;
         break;
     }
     case TSR_QUERY_AUDIT: {
@@ -1368,8 +1403,11 @@ struct s_query_job {
     char what[200];
     bool may, counted, answer; /* answer: not refused, so it reads */
     bool single;               /* audited on its own (not in a refusals aggregate) */
+    bool reading;              /* its answer is being read on the query thread */
     bool answered;             /* waiting for its audit commit */
     uint64_t target;
+    s_collector_t *c;          /* for s_job_read */
+    tsr_querier_job_t read;
     tsr_applier_audit_t audit;
     s_query_job_t *next;
 };
@@ -1386,17 +1424,57 @@ static void s_job_destroy(s_query_job_t **j_p)
     *j_p = NULL;
 }
 
-/* Answers j (reads, if it is not refused) and queues its audit entry. */
-static void s_job_answer(s_collector_t *c, s_query_job_t *j)
+/* The read of j's answer, on the query thread (querier.h). */
+static void s_job_read(void *arg)
+{
+    s_query_job_t *j = arg;
+    s_answer_read(j->c, &j->client, &j->req.u.query, &j->m.u.response);
+}
+
+/* Whether another query of j's client that counts in its daily budget is
+ * being read: j waits for that one's note (s_job_finish), so the budget is
+ * checked against every answer made before it, as one thread would. */
+static bool s_budget_busy(const s_collector_t *c, const s_query_job_t *j)
+{
+    for (const s_query_job_t *k = c->jobs; k; k = k->next)
+        if (k != j && k->reading && k->counted && !strcmp(k->client.id, j->client.id))
+            return true;
+    return false;
+}
+
+/* Starts j's answer, if it is not refused: the budget again, now (queries
+ * of one analyst waiting together all passed it on arrival, and each
+ * answer spends it before the next), then the read: handed to the query
+ * thread for the kinds that scan, made here for the rest. Returns true
+ * when the answer is made (s_job_finish next), false when it is read. */
+static bool s_job_start(s_collector_t *c, s_query_job_t *j)
 {
     tsr_response_t *resp = &j->m.u.response;
     const tsr_query_t *q = &j->req.u.query;
-    /* the budget again, now: queries of one analyst waiting together all
-     * passed it on arrival, and each answer spends it before the next */
     if (j->answer && j->counted)
         j->answer = s_allowed(c, &j->client, q, resp, j->what, &j->counted);
-    if (j->answer)
+    if (!j->answer)
+        return true;
+    if (!c->querier || !s_read_off_loop(q->kind)) {
         s_answer(c, &j->client, q, resp, &j->cs);
+        return true;
+    }
+    if (q->kind == TSR_QUERY_LOOKUP && !s_lookup_keys_ok(c, q, resp))
+        return true; /* the loop thread's state: checked here */
+    j->c = c;
+    j->read.run = s_job_read;
+    j->read.arg = j;
+    j->reading = true;
+    tsr_querier_put(c->querier, &j->read);
+    return false;
+}
+
+/* Finishes j's answer: notes it in the budget and queues its audit entry. */
+static void s_job_finish(s_collector_t *c, s_query_job_t *j)
+{
+    tsr_response_t *resp = &j->m.u.response;
+    const tsr_query_t *q = &j->req.u.query;
+    j->reading = false;
     if (j->counted && resp->status != TSR_QSTATUS_DENIED && resp->status != TSR_QSTATUS_ERROR &&
         tsr_budget_note(c->budget, j->client.id, tsr_day_today(), j->what) != 0)
         /* counted in the audit log all the same: the next start counts it */
@@ -1452,26 +1530,36 @@ static void s_job_send(s_collector_t *c, s_query_job_t *j)
 
 /* Moves every query on whose turn has come: answered once the log is
  * applied up to its target (or the apply fails: then from what is
- * applied, as the log says), sent once its audit entry is durable. In
- * arrival order; the answers of one pass share one audit commit. */
+ * applied, as the log says), on the query thread for the reads that scan;
+ * sent once its audit entry is durable. In arrival order; the answers of
+ * one pass share one audit commit. */
 static void s_jobs_run(s_collector_t *c)
 {
     uint64_t applied = tsr_store_applied(c->store);
     bool failing = tsr_applier_failing(c->applier);
     int64_t until = s_now_ms() + S_ANSWER_SLICE_MS;
     c->jobs_ready = false;
-    for (s_query_job_t *j = c->jobs; j; j = j->next)
+    for (s_query_job_t *j = c->jobs; j; j = j->next) {
+        if (j->reading) {
+            if (atomic_load(&j->read.done))
+                s_job_finish(c, j);
+            continue;
+        }
         if (!j->answered && (!j->answer || j->target <= applied || failing)) {
             if (j->answer && s_now_ms() >= until) {
                 c->jobs_ready = true; /* the loop comes back at once */
                 continue;
             }
+            if (j->answer && j->counted && s_budget_busy(c, j))
+                continue; /* the query thread's news brings it back */
             if (j->answer && j->target > applied)
                 tsr_warn("query", "%s: answered from the records applied so far (%llu of %llu "
                          "log entries): the apply is failing, see above", j->client.id,
                          (unsigned long long)applied, (unsigned long long)j->target);
-            s_job_answer(c, j);
+            if (s_job_start(c, j))
+                s_job_finish(c, j);
         }
+    }
     s_query_job_t **p = &c->jobs;
     while (*p) {
         s_query_job_t *j = *p;
@@ -2438,13 +2526,15 @@ int main(int argc, char **argv)
                              (int)C.apply_batch, 200};
     c.jobs_tail = &c.jobs;
     s_publish_store(&c); /* what the store's open applied (a store from before the log env) */
-    if (tsr_applier_new(&c.applier, c.store, &ao) != 0)
+    if (tsr_applier_new(&c.applier, c.store, &ao) != 0 || tsr_querier_new(&c.querier) != 0)
         goto fail;
-    /* ingest, query, the applier, two monitors and the upstream socket */
-    zmq_pollitem_t items[6] = {{c.ingest, 0, ZMQ_POLLIN, 0},
+    /* ingest, query, the applier, the query thread, two monitors and the
+     * upstream socket */
+    zmq_pollitem_t items[7] = {{c.ingest, 0, ZMQ_POLLIN, 0},
                                {c.query, 0, ZMQ_POLLIN, 0},
-                               {NULL, tsr_applier_fd(c.applier), ZMQ_POLLIN, 0}};
-    int n_items = 3, mon_at[2] = {-1, -1};
+                               {NULL, tsr_applier_fd(c.applier), ZMQ_POLLIN, 0},
+                               {NULL, tsr_querier_fd(c.querier), ZMQ_POLLIN, 0}};
+    int n_items = 4, mon_at[2] = {-1, -1};
     for (int i = 0; i < 2; i++)
         if (c.monitor[i]) {
             mon_at[i] = n_items;
@@ -2483,7 +2573,8 @@ int main(int argc, char **argv)
             if (!ingest) /* applied entries leave the log; under load, submits delete them */
                 tsr_store_trim(c.store, 10000);
             s_jobs_run(&c);
-        } else if (c.jobs_ready) {
+        } else if (c.jobs_ready || (n > 0 && (items[3].revents & ZMQ_POLLIN))) {
+            tsr_querier_clear(c.querier);
             s_jobs_run(&c);
         }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
@@ -2500,10 +2591,12 @@ int main(int argc, char **argv)
     /* the queries read are answered (each waits at most for the steps
      * that apply what was acknowledged before it) */
     for (int64_t until = s_now_ms() + 10000; c.jobs && s_now_ms() < until;) {
-        zmq_poll(&items[2], 1, 100);
+        zmq_poll(&items[2], 2, 100);
         tsr_applier_clear(c.applier);
+        tsr_querier_clear(c.querier);
         s_jobs_run(&c);
     }
+    tsr_querier_destroy(&c.querier); /* before the jobs it may still hold are freed */
     s_refusals_flush(&c, true);
     tsr_applier_stop(c.applier);
     s_publish(&c);
