@@ -54,7 +54,7 @@ typedef struct {
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
     long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch, apply_step_ms, max_items;
     long queries_per_minute, query_burst, audit_refusals_per_minute, receive_hwm, send_hwm;
-    long audit_months;
+    long audit_months, query_thread_nice;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
     char *daily_methods, *variance;
     bool farrington;
@@ -145,6 +145,9 @@ static const tsr_config_key_t s_keys[] = {
      100000, false,
      "refused queries audited one by one per key and kind of refusal a minute; the rest are "
      "counted in one entry"},
+    {"limits", "query_thread_nice", TSR_CONFIG_INT, &C.query_thread_nice, "10", 0, 19, false,
+     "how many steps nicer than the rest of the collector the query thread runs (0: the same): "
+     "with the CPU busy, analysts' scans yield to the Acks, and take longer"},
     {"limits", "receive_hwm", TSR_CONFIG_INT, &C.receive_hwm, "8", 1, 100000, false,
      "messages queued per peer connection on each socket before the collector stops reading it "
      "(ZMQ_RCVHWM)"},
@@ -2526,7 +2529,7 @@ int main(int argc, char **argv)
                              (int)C.apply_batch, 200};
     c.jobs_tail = &c.jobs;
     s_publish_store(&c); /* what the store's open applied (a store from before the log env) */
-    if (tsr_applier_new(&c.applier, c.store, &ao) != 0 || tsr_querier_new(&c.querier) != 0)
+    if (tsr_applier_new(&c.applier, c.store, &ao) != 0 || tsr_querier_new(&c.querier, (int)C.query_thread_nice) != 0)
         goto fail;
     /* ingest, query, the applier, the query thread, two monitors and the
      * upstream socket */

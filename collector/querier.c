@@ -12,9 +12,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* The query thread's niceness, over the loop's: with both cores busy, a
- * storm of trend scans yields to the Acks and the apply (docs/STORAGE.md). */
-#define S_NICE 10
 
 struct tsr_querier {
     pthread_t thread;
@@ -23,6 +20,7 @@ struct tsr_querier {
     pthread_cond_t cond;
     tsr_querier_job_t *head, **tail;
     bool stop;
+    int nice; /* over the loop's (tsr_querier_new) */
 };
 
 static void *s_thread(void *arg)
@@ -31,7 +29,7 @@ static void *s_thread(void *arg)
     /* On Linux a thread's niceness is its own (setpriority on its tid);
      * raising it needs no privilege. Failing, the thread runs as the loop. */
     int tid = gettid(), nice = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (setpriority(PRIO_PROCESS, (id_t)tid, nice + S_NICE) != 0)
+    if (r->nice > 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice + r->nice) != 0)
         tsr_debug("query", "query thread's priority unchanged: %s", strerror(errno));
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -55,13 +53,14 @@ static void *s_thread(void *arg)
     return NULL;
 }
 
-int tsr_querier_new(tsr_querier_t **out)
+int tsr_querier_new(tsr_querier_t **out, int nice)
 {
     *out = NULL;
     tsr_querier_t *r = calloc(1, sizeof *r);
     if (!r)
         return TSR_ENOMEM;
     r->tail = &r->head;
+    r->nice = nice;
     r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->efd < 0) {
         free(r);

@@ -27,8 +27,11 @@ typedef struct tsr_querier_job {
     struct tsr_querier_job *next; /* the querier's queue */
 } tsr_querier_job_t;
 
-/* Starts the thread. Returns 0 or TSR_ENOMEM / TSR_EIO. */
-int tsr_querier_new(tsr_querier_t **out);
+/* Starts the thread, nice steps nicer than the caller (0: as nice; on
+ * Linux a thread's niceness is its own): with the CPU busy, the scans then
+ * yield to the Acks and the apply, and take longer. Returns 0 or
+ * TSR_ENOMEM / TSR_EIO. */
+int tsr_querier_new(tsr_querier_t **out, int nice);
 
 /* Stops the thread after the job it runs and joins it; jobs still queued
  * are not run (their done stays false). NULLs *r_p. */

@@ -32,6 +32,8 @@
 # without and then with the query flooder (a benchmark figure: printed,
 # never asserted). Output: $SOAK_OUT (default BUILD/soak): report.txt,
 # samples.csv, schedule.txt, the probe's Ack logs, the collector's log.
+# SOAK_EXTRA_CONF is appended to the collector's config (a curve over a
+# setting, e.g. "[limits]\nquery_thread_nice = 0").
 source "$(dirname "$0")/../integration/lib.sh"
 
 T=${SOAK_SECONDS:-1800}
@@ -65,8 +67,10 @@ KEY_ID=$("$AGENT" keygen --network-key "$TMP/network.key" | sed -n 's/.*(key id 
 # Unset, the first record would pin its id, and the synthetic peers came
 # first (the 30-minute run of 2026-12-01 shut every agent out that way).
 export TSR_TEST_KEY_ID="$KEY_ID"
+# SOAK_EXTRA_CONF is appended (a setting's curve: query_thread_nice ...).
 EXTRA_CONF="[network]
-key_ids = $KEY_ID"
+key_ids = $KEY_ID
+${SOAK_EXTRA_CONF:-}"
 start_collector "$DATA"
 SERVER="$DATA/collector.pub"
 AREAS=(- E08000032 E08000033 E08000034 E08000035 E08000036 E08000016 E08000017 E08000018)

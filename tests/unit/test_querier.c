@@ -57,7 +57,7 @@ static void test_jobs_run_in_order_off_the_caller(void **state)
 {
     (void)state;
     tsr_querier_t *q = NULL;
-    assert_int_equal(tsr_querier_new(&q), 0);
+    assert_int_equal(tsr_querier_new(&q, 0), 0);
     s_log_t log = {0};
     s_arg_t args[5];
     tsr_querier_job_t jobs[5];
@@ -88,7 +88,7 @@ static void test_put_clears_done_and_the_queue_waits(void **state)
 {
     (void)state;
     tsr_querier_t *q = NULL;
-    assert_int_equal(tsr_querier_new(&q), 0);
+    assert_int_equal(tsr_querier_new(&q, 0), 0);
     s_log_t log = {0};
     s_arg_t a1 = {&log, 1, true}, a2 = {&log, 2, false};
     tsr_querier_job_t j1 = {.run = s_run, .arg = &a1}, j2 = {.run = s_run, .arg = &a2};
@@ -120,7 +120,7 @@ static void test_destroy_leaves_queued_jobs_unrun(void **state)
 {
     (void)state;
     tsr_querier_t *q = NULL;
-    assert_int_equal(tsr_querier_new(&q), 0);
+    assert_int_equal(tsr_querier_new(&q, 0), 0);
     s_log_t log = {0};
     s_arg_t a1 = {&log, 1, true}, a2 = {&log, 2, false};
     tsr_querier_job_t j1 = {.run = s_run, .arg = &a1}, j2 = {.run = s_run, .arg = &a2};
