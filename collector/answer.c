@@ -27,7 +27,7 @@
 
 static void s_add_counter(void *ctx, const char *name, uint64_t value)
 {
-    s_counters_t *cs = ctx;
+    tsr_daemon_counters_t *cs = ctx;
     if (cs->n == cs->cap) {
         size_t cap = cs->cap ? cs->cap * 2 : 32;
         tsr_counter_t *v = realloc(cs->v, cap * sizeof *v);
@@ -76,7 +76,7 @@ static bool s_alert_allowed(void *ctx, const tsr_alert_t *a)
 }
 
 /* Sets a refusal on resp. */
-void s_refuse(tsr_response_t *resp, int status, const char *why)
+void tsr_daemon_refuse(tsr_response_t *resp, int status, const char *why)
 {
     resp->status = status;
     snprintf(resp->error, sizeof resp->error, "%s", why);
@@ -87,7 +87,7 @@ void s_refuse(tsr_response_t *resp, int status, const char *why)
  * and feature), so it agrees with the trend tables; its expectation by the
  * released count of the four whole weeks before, per day or week; no
  * bound. A released 0 shows as "<k" without an expectation. */
-static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
+static int s_alert_release(tsr_daemon_t *c, tsr_alert_t *a)
 {
     if (a->kind != TSR_ALERT_SPIKE && a->kind != TSR_ALERT_CROSS_AREA)
         return 0;
@@ -122,10 +122,10 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     int32_t before = tsr_day_week_monday(a->period_day) - 28;
     uint64_t released = 0, baseline = 0;
     int rc = tsr_store_released(c->store, areas, n, from, weekly ? from + 6 : from, &f, nf,
-                                (unsigned)C.k, &s_ckm, &released);
+                                (unsigned)C.k, &tsr_daemon_ckm, &released);
     if (rc == 0)
         rc = tsr_store_released(c->store, areas, n, before, before + 27, &f, nf, (unsigned)C.k,
-                                &s_ckm, &baseline);
+                                &tsr_daemon_ckm, &baseline);
     if (rc != 0)
         return rc;
     /* The method's own expectation and bound are made from exact daily
@@ -141,14 +141,14 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     return 0;
 }
 
-static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
+static void s_answer_alerts(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
                             tsr_response_t *resp)
 {
     s_alert_filter_t f = {who, q->alert_kind};
     uint32_t max = q->max == 0 || q->max > 1000 ? 1000 : q->max;
     int rc = tsr_store_alerts(c->store, q->since_seq, max, s_alert_allowed, &f, resp);
     if (rc != 0) {
-        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
         return;
     }
     /* disclosure control: an analyst's alert counts go through the
@@ -156,7 +156,7 @@ static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr
     for (size_t i = 0; rc == 0 && who->role == TSR_ROLE_ANALYST && i < resp->n_alerts; i++)
         rc = s_alert_release(c, &resp->alerts[i]);
     if (rc != 0) {
-        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
         return;
     }
     resp->status = TSR_QSTATUS_OK;
@@ -169,7 +169,7 @@ static void s_answer_alerts(s_collector_t *c, const tsr_client_t *who, const tsr
  * daily budget (budget.h). A description too long for the log keeps its
  * start and ends with a hash of the whole. Control characters (which only
  * a bad request carries) become '?'. */
-void s_describe(const tsr_query_t *q, char *what, size_t cap)
+void tsr_daemon_describe(const tsr_query_t *q, char *what, size_t cap)
 {
     char full[2048];
     switch (q->kind) {
@@ -239,7 +239,7 @@ void s_describe(const tsr_query_t *q, char *what, size_t cap)
  * under another key cannot match anything, and "not known" would be a
  * wrong answer. Refuses with WRONG_NETWORK_KEY (and the keys accepted)
  * otherwise. Nothing pinned yet: nothing to compare with. */
-bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *resp)
+bool tsr_daemon_lookup_keys_ok(tsr_daemon_t *c, const tsr_query_t *q, tsr_response_t *resp)
 {
     tsr_netkeys_t acc;
     tsr_store_network_keys(c->store, tsr_day_today(), &acc, NULL);
@@ -249,7 +249,7 @@ bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *re
         char ids[64], why[160];
         snprintf(why, sizeof why, "token under network key id %u; this collector accepts only %s",
                  q->tokens[i].key_id, tsr_netkeys_format_ids(&acc, ids, sizeof ids));
-        s_refuse(resp, TSR_QSTATUS_WRONG_NETWORK_KEY, why);
+        tsr_daemon_refuse(resp, TSR_QSTATUS_WRONG_NETWORK_KEY, why);
         resp->network_keys = acc;
         return false;
     }
@@ -260,14 +260,14 @@ bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *re
  * it: the access table (access.h), then, for a query that counts, the
  * daily budget. Returns false with resp refused; else true, with *counted
  * set when the query is new today and must be noted in the budget once its
- * audit entry is written. what is the query's audit text (s_describe). */
-bool s_allowed(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-               tsr_response_t *resp, const char *what, bool *counted)
+ * audit entry is written. what is the query's audit text (tsr_daemon_describe). */
+bool tsr_daemon_allowed(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                        tsr_response_t *resp, const char *what, bool *counted)
 {
     *counted = false;
     const char *refusal = tsr_access_check(who->role, q->kind, q->alert_kind);
     if (refusal) {
-        s_refuse(resp, TSR_QSTATUS_DENIED, refusal);
+        tsr_daemon_refuse(resp, TSR_QSTATUS_DENIED, refusal);
         return false;
     }
     if (tsr_budget_applies(who->role, q->kind)) {
@@ -280,7 +280,7 @@ bool s_allowed(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
                      "daily query budget of %u distinct queries spent (resets at 00:00 UTC); "
                      "ask an admin to raise [disclosure] daily_query_budget",
                      tsr_budget_limit(c->budget));
-            s_refuse(resp, TSR_QSTATUS_DENIED, why);
+            tsr_daemon_refuse(resp, TSR_QSTATUS_DENIED, why);
             c->budget_refusals++;
             return false;
         }
@@ -294,7 +294,7 @@ bool s_allowed(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
  * from the configuration and the clock only, never from the purge an
  * admin asks for: whoever purges records cannot shorten the audit trail
  * of doing so. Returns the store's code; *purged = entries deleted. */
-int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged)
+int tsr_daemon_audit_retention(tsr_daemon_t *c, int64_t now, uint64_t *purged)
 {
     int months = (int)(C.audit_months ? C.audit_months : C.retention_months);
     int64_t before = (int64_t)tsr_store_retention_cutoff(months, now) * 86400;
@@ -307,7 +307,7 @@ int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged)
 /* Federation in stats: this collector's forwarding (its queue and what the
  * upstream acknowledged since start-up), under "upstream_"; the relays'
  * records are counted by the store ("relay:ID:records" ...). */
-static void s_upstream_counters(s_collector_t *c, s_counters_t *cs)
+static void s_upstream_counters(tsr_daemon_t *c, tsr_daemon_counters_t *cs)
 {
     if (!c->upstream)
         return;
@@ -329,17 +329,17 @@ static void s_upstream_counters(s_collector_t *c, s_counters_t *cs)
 /* Whether q's answer is read on the query thread (querier.h): the reads
  * that scan the store and need nothing of the loop thread's state. A
  * lookup's network keys are checked before (s_job_start). */
-bool s_read_off_loop(int kind)
+bool tsr_daemon_read_off_loop(int kind)
 {
     return kind == TSR_QUERY_ALERTS || kind == TSR_QUERY_CLUSTER || kind == TSR_QUERY_LOOKUP ||
            kind == TSR_QUERY_TRENDS;
 }
 
-/* Answers a query of a kind s_read_off_loop names into resp: on the query
+/* Answers a query of a kind tsr_daemon_read_off_loop names into resp: on the query
  * thread, so it reads the store (c->store, in read transactions of its
  * own) and the settings, and nothing else of c. */
-void s_answer_read(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                   tsr_response_t *resp)
+void tsr_daemon_answer_read(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                            tsr_response_t *resp)
 {
     int rc = 0;
     switch (q->kind) {
@@ -347,7 +347,8 @@ void s_answer_read(s_collector_t *c, const tsr_client_t *who, const tsr_query_t 
     case TSR_QUERY_CLUSTER:
         rc = tsr_store_cluster(c->store, q->cluster_id, resp);
         if (rc == TSR_ENOTFOUND) {
-            s_refuse(resp, TSR_QSTATUS_NOT_FOUND, "no such cluster (it may have merged or split)");
+            tsr_daemon_refuse(resp, TSR_QSTATUS_NOT_FOUND,
+                              "no such cluster (it may have merged or split)");
             return;
         }
         resp->kind = TSR_QUERY_CLUSTER;
@@ -358,33 +359,35 @@ void s_answer_read(s_collector_t *c, const tsr_client_t *who, const tsr_query_t 
         break;
     case TSR_QUERY_TRENDS: {
         char why[200] = "";
-        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, &s_ckm, resp, why, sizeof why);
+        rc = tsr_store_trends(c->store, q, who, (unsigned)C.k, &tsr_daemon_ckm, resp, why,
+                              sizeof why);
         if (rc == TSR_EINVAL || rc == TSR_ERANGE) {
-            s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, why);
+            tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST, why);
             return;
         }
         resp->kind = TSR_QUERY_TRENDS;
         break;
     }
     default:
-        s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
+        tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
+                          "this query is not available in this version");
         return;
     }
     if (rc != 0)
-        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
     else
         resp->status = TSR_QSTATUS_OK;
 }
 
-/* Answers one query that s_allowed let through into resp, on the loop
+/* Answers one query that tsr_daemon_allowed let through into resp, on the loop
  * thread. */
-void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-              tsr_response_t *resp, s_counters_t *cs)
+void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                       tsr_response_t *resp, tsr_daemon_counters_t *cs)
 {
     int rc = 0;
-    if (s_read_off_loop(q->kind)) {
-        if (q->kind != TSR_QUERY_LOOKUP || s_lookup_keys_ok(c, q, resp))
-            s_answer_read(c, who, q, resp);
+    if (tsr_daemon_read_off_loop(q->kind)) {
+        if (q->kind != TSR_QUERY_LOOKUP || tsr_daemon_lookup_keys_ok(c, q, resp))
+            tsr_daemon_answer_read(c, who, q, resp);
         return;
     }
     switch (q->kind) {
@@ -432,23 +435,24 @@ void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
         int32_t cutoff = tsr_store_retention_cutoff((int)C.retention_months, now);
         int32_t before = q->before_day ? q->before_day : cutoff;
         if (before > (int32_t)(now / 86400)) {
-            s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "cannot purge records reported after today");
+            tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
+                              "cannot purge records reported after today");
             return;
         }
         uint64_t purged = 0, audit = 0;
-        s_pause(c);
+        tsr_daemon_pause(c);
         rc = tsr_store_purge(c->store, before, now, &purged);
-        s_publish_store(c);
-        /* and the audit log to its own retention (s_audit_retention) */
-        int arc = rc == 0 ? s_audit_retention(c, now, &audit) : 0;
-        s_resume(c);
+        tsr_daemon_publish_store(c);
+        /* and the audit log to its own retention (tsr_daemon_audit_retention) */
+        int arc = rc == 0 ? tsr_daemon_audit_retention(c, now, &audit) : 0;
+        tsr_daemon_resume(c);
         if (rc != 0)
             break;
         if (arc != 0) {
             char why[200];
             snprintf(why, sizeof why, "%llu record(s) purged, but the audit log's purge stopped: "
                      "the collector's log says why", (unsigned long long)purged);
-            s_refuse(resp, TSR_QSTATUS_ERROR, why);
+            tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, why);
             return;
         }
         s_add_counter(cs, "purged_records", purged);
@@ -469,18 +473,19 @@ void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
         rc = tsr_store_audit_list(c->store, q->since_time, q->id,
                                   q->max == 0 || q->max > 10000 ? 10000 : q->max, resp, &err);
         if (rc != 0) {
-            s_refuse(resp, TSR_QSTATUS_ERROR, tsr_error_format(&err, why, sizeof why));
+            tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_error_format(&err, why, sizeof why));
             return;
         }
         resp->kind = TSR_QUERY_AUDIT;
         break;
     }
     default:
-        s_refuse(resp, TSR_QSTATUS_BAD_REQUEST, "this query is not available in this version");
+        tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
+                          "this query is not available in this version");
         return;
     }
     if (rc != 0)
-        s_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
     else
         resp->status = TSR_QSTATUS_OK;
 }

@@ -15,15 +15,15 @@
 #include "tessera/log.h"
 #include "tessera/netkeys.h"
 
-s_config_t C;
+tsr_daemon_config_t C;
 /* log_level is debug: worth composing debug lines that cost something */
-bool s_debug;
+bool tsr_daemon_debug;
 /* The perturbation every count an analyst sees goes through (ckm.h). */
-tsr_ckm_table_t s_ckm;
+tsr_ckm_table_t tsr_daemon_ckm;
 /* Below this variance a handful of averaged queries would pin a count. */
 #define S_MIN_VARIANCE 2.0
 
-const tsr_config_key_t s_keys[S_KEYS_MAX] = {
+const tsr_config_key_t tsr_daemon_keys[TSR_DAEMON_KEYS_MAX] = {
     {"collector", "data_dir", TSR_CONFIG_STRING, &C.data_dir, NULL, 0, 0, false,
      "directory for the LMDB environment, keys and authorized_clients (required unless --data "
      "names it)"},
@@ -31,8 +31,8 @@ const tsr_config_key_t s_keys[S_KEYS_MAX] = {
      0, 0, false, "where agents submit (ROUTER, CURVE)"},
     {"collector", "query_endpoint", TSR_CONFIG_STRING, &C.query_endpoint, "tcp://127.0.0.1:7702", 0,
      0, false, "where analysts, liaison and admins query (ROUTER, CURVE)"},
-    {"collector", "alerts_endpoint", TSR_CONFIG_STRING, &C.alerts_endpoint,
-     "tcp://127.0.0.1:7703", 0, 0, false,
+    {"collector", "alerts_endpoint", TSR_CONFIG_STRING, &C.alerts_endpoint, "tcp://127.0.0.1:7703",
+     0, 0, false,
      "where linkage alerts are published after commit (PUB, CURVE; liaison and admin only)"},
     {"collector", "authorized_clients", TSR_CONFIG_STRING, &C.authorized_clients, "", 0, 0, false,
      "client list (default DATA_DIR/authorized_clients)"},
@@ -58,11 +58,12 @@ const tsr_config_key_t s_keys[S_KEYS_MAX] = {
     {"ingest", "apply_quiet_ms", TSR_CONFIG_INT, &C.apply_quiet_ms, "2", 1, 3600000, false,
      "the ingest log is applied once ingest has been quiet this long..."},
     {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
-     false, "... while at most this many entries wait (more wait for the delay or apply_batch; 0: never)"},
+     false,
+     "... while at most this many entries wait (more wait for the delay or apply_batch; 0: never)"},
     {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "300", 1, 3600000, false,
      "... and at least this often while batches keep coming"},
-    {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX, false,
-     "... and as soon as this many entries wait"},
+    {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX,
+     false, "... and as soon as this many entries wait"},
     {"ingest", "apply_step_ms", TSR_CONFIG_INT, &C.apply_step_ms, "50", 0, 3600000, false,
      "one transaction applying the log stops taking entries after this long (0: no bound)"},
     {"spikes", "daily_methods", TSR_CONFIG_STRING, &C.daily_methods, "c1,c2,c3", 0, 0, false,
@@ -121,7 +122,7 @@ const tsr_config_key_t s_keys[S_KEYS_MAX] = {
     {NULL, NULL, 0, NULL, NULL, 0, 0, false, NULL},
 };
 /* The parsed [network] key_ids (n = 0: not set). */
-tsr_netkeys_t s_netkeys;
+tsr_netkeys_t tsr_daemon_netkeys;
 
 static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err);
 static int s_upstream_load(const char *config, const long *lines, tsr_error_t *err);
@@ -130,8 +131,8 @@ static int s_upstream_load(const char *config, const long *lines, tsr_error_t *e
  * default stands, or there is no file). */
 static long s_key_line(const long *lines, const void *dest)
 {
-    for (size_t i = 0; s_keys[i].name; i++)
-        if (s_keys[i].dest == dest)
+    for (size_t i = 0; tsr_daemon_keys[i].name; i++)
+        if (tsr_daemon_keys[i].dest == dest)
             return lines[i];
     return 0;
 }
@@ -141,10 +142,11 @@ static long s_key_line(const long *lines, const void *dest)
 static int s_key_error(tsr_error_t *err, const char *config, const long *lines, const void *dest,
                        const char *why)
 {
-    for (size_t i = 0; s_keys[i].name; i++)
-        if (s_keys[i].dest == dest) {
+    for (size_t i = 0; tsr_daemon_keys[i].name; i++)
+        if (tsr_daemon_keys[i].dest == dest) {
             char field[64];
-            snprintf(field, sizeof field, "%s.%s", s_keys[i].section, s_keys[i].name);
+            snprintf(field, sizeof field, "%s.%s", tsr_daemon_keys[i].section,
+                     tsr_daemon_keys[i].name);
             tsr_error_at(err, config ? config : "defaults", lines[i]);
             return tsr_error_set(err, field, "%s", why);
         }
@@ -163,7 +165,7 @@ static int s_ckm_build(const char *config, const long *lines, tsr_error_t *err)
                  "averaged queries pin a small count)", C.variance, S_MIN_VARIANCE);
         return s_key_error(err, config, lines, &C.variance, why);
     }
-    if (tsr_ckm_table_build(&s_ckm, (unsigned)C.max_deviation, v, (unsigned)C.k - 1, why,
+    if (tsr_ckm_table_build(&tsr_daemon_ckm, (unsigned)C.max_deviation, v, (unsigned)C.k - 1, why,
                             sizeof why) == 0)
         return 0;
     long line = s_key_line(lines, &C.k);
@@ -185,8 +187,8 @@ static int s_ckm_build(const char *config, const long *lines, tsr_error_t *err)
  * log_level (and --log-level, `level`), the server key's name, the
  * perturbation's parameters and [network] key_ids. Fills *methods.
  * Returns 0, or TSR_EINVAL with err = FILE:LINE: FIELD: why. */
-int s_config_check(const char *config, const long *lines, const char *level,
-                   tsr_settings_methods_t *methods, tsr_error_t *err)
+int tsr_daemon_config_check(const char *config, const long *lines, const char *level,
+                            tsr_settings_methods_t *methods, tsr_error_t *err)
 {
     char why[512];
     char *const *eps[] = {&C.ingest_endpoint, &C.query_endpoint, &C.alerts_endpoint};
@@ -214,7 +216,8 @@ int s_config_check(const char *config, const long *lines, const char *level,
                              "'%s' is not a log level: write debug, info, warn or error", level);
     }
     size_t n = strlen(C.server_key);
-    if (n && (n < 5 || strcmp(C.server_key + n - 4, ".key") != 0) && !s_exists(C.server_key)) {
+    if (n && (n < 5 || strcmp(C.server_key + n - 4, ".key") != 0) &&
+        !tsr_daemon_exists(C.server_key)) {
         snprintf(why, sizeof why, "'%s' does not exist, and a key pair is made only for a name "
                  "ending in .key (NAME.key, with NAME.pub beside it)", C.server_key);
         return s_key_error(err, config, lines, &C.server_key, why);
@@ -232,16 +235,16 @@ int s_config_check(const char *config, const long *lines, const char *level,
  * FILE:LINE in err when it is wrong. */
 static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *err)
 {
-    int rc = tsr_netkeys_parse(&s_netkeys, C.key_ids, err);
+    int rc = tsr_netkeys_parse(&tsr_daemon_netkeys, C.key_ids, err);
     /* 0 is what a token without a key id carries (protobuf's default), so
      * accepting it would let such tokens in */
-    for (size_t i = 0; rc == 0 && i < s_netkeys.n; i++)
-        if (s_netkeys.ids[i].key_id == 0)
+    for (size_t i = 0; rc == 0 && i < tsr_daemon_netkeys.n; i++)
+        if (tsr_daemon_netkeys.ids[i].key_id == 0)
             rc = tsr_error_set(err, "", "0 is not a network key id: it is what a token without "
                                         "one carries; write the id 'tessera-agent keygen' printed");
     if (rc == 0)
         return 0;
-    s_netkeys.n = 0;
+    tsr_daemon_netkeys.n = 0;
     tsr_error_at(err, config, s_key_line(lines, &C.key_ids));
     snprintf(err->field, sizeof err->field, "network.key_ids");
     return TSR_EINVAL;
@@ -251,9 +254,9 @@ static int s_netkeys_load(const char *config, const long *lines, tsr_error_t *er
 static long s_line_of(const long *lines, const void *dest)
 {
     size_t i = 0;
-    while (s_keys[i].name && s_keys[i].dest != dest)
+    while (tsr_daemon_keys[i].name && tsr_daemon_keys[i].dest != dest)
         i++;
-    return lines && s_keys[i].name ? lines[i] : 0;
+    return lines && tsr_daemon_keys[i].name ? lines[i] : 0;
 }
 
 /* Checks [upstream] (federation) completely, naming FILE:LINE and the key
@@ -313,11 +316,11 @@ static int s_upstream_load(const char *config, const long *lines, tsr_error_t *e
 
 /* Says at start (and for -n) which network key ids will be accepted, and
  * warns about ids already past their end. */
-void s_netkeys_report(FILE *check, const tsr_store_t *store)
+void tsr_daemon_netkeys_report(FILE *check, const tsr_store_t *store)
 {
     char text[192], d[11];
     int32_t today = tsr_day_today();
-    if (s_netkeys.n == 0) {
+    if (tsr_daemon_netkeys.n == 0) {
         tsr_netkeys_t pin;
         bool pinned = false;
         if (store)
@@ -337,19 +340,23 @@ void s_netkeys_report(FILE *check, const tsr_store_t *store)
                      "(unset, whichever agency submits first decides, even with a wrong key)");
         return;
     }
-    tsr_netkeys_format(&s_netkeys, text, sizeof text);
+    tsr_netkeys_format(&tsr_daemon_netkeys, text, sizeof text);
     if (check)
         fprintf(check, "network key ids: %s\n", text);
     else
         tsr_info("collector", "network key ids accepted: %s", text);
-    for (size_t i = 0; i < s_netkeys.n; i++)
-        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day < today) {
-            tsr_day_format(d, s_netkeys.ids[i].until_day);
+    for (size_t i = 0; i < tsr_daemon_netkeys.n; i++)
+        if (tsr_daemon_netkeys.ids[i].until_day && tsr_daemon_netkeys.ids[i].until_day < today) {
+            tsr_day_format(d, tsr_daemon_netkeys.ids[i].until_day);
             if (check)
-                fprintf(check, "warning: network key id %u ended on %s: its records are "
-                               "refused\n", s_netkeys.ids[i].key_id, d);
+                fprintf(check,
+                        "warning: network key id %u ended on %s: its records are "
+                        "refused\n",
+                        tsr_daemon_netkeys.ids[i].key_id, d);
             else
-                tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): "
-                         "records under it are refused", s_netkeys.ids[i].key_id, d);
+                tsr_warn("collector",
+                         "network key id %u ended on %s ([network] key_ids): "
+                         "records under it are refused",
+                         tsr_daemon_netkeys.ids[i].key_id, d);
         }
 }

@@ -32,6 +32,7 @@
 
 #define MIB ((size_t)1 << 20)
 
+/* The settings, one field a key of the table in conf.c (tsr_daemon_keys). */
 typedef struct {
     char *data_dir, *ingest_endpoint, *query_endpoint, *alerts_endpoint, *authorized_clients,
         *server_key, *log_level;
@@ -47,39 +48,40 @@ typedef struct {
     /* [upstream] (federation, docs/FEDERATION.md) */
     char *up_endpoint, *up_server_key, *up_client_key, *up_forward;
     long up_timeout_ms, up_max_batch;
-} s_config_t;
+} tsr_daemon_config_t;
 
-/* The settings (conf.c), as the config and --data left them. */
-extern s_config_t C;
+/* The settings (conf.c), as the config and --data left them. Named C, not
+ * tsr_daemon_...: every file reads it on many lines (C.k, C.data_dir). */
+extern tsr_daemon_config_t C;
 /* log_level is debug: worth composing debug lines that cost something */
-extern bool s_debug;
+extern bool tsr_daemon_debug;
 /* The perturbation every count an analyst sees goes through (ckm.h). */
-extern tsr_ckm_table_t s_ckm;
+extern tsr_ckm_table_t tsr_daemon_ckm;
 /* The table of config keys, ended by an entry without a name: room for
  * the keys and the end (a table too long for it does not compile). */
-#define S_KEYS_MAX 64
-extern const tsr_config_key_t s_keys[S_KEYS_MAX];
+#define TSR_DAEMON_KEYS_MAX 64
+extern const tsr_config_key_t tsr_daemon_keys[TSR_DAEMON_KEYS_MAX];
 /* The parsed [network] key_ids (n = 0: not set). */
-extern tsr_netkeys_t s_netkeys;
+extern tsr_netkeys_t tsr_daemon_netkeys;
 
 /* --- runtime state ----------------------------------------------------------- */
 
-/* Malformed-frame log lines, per peer (s_count_malformed). */
+/* Malformed-frame log lines, per peer (tsr_daemon_count_malformed). */
 #define S_PEER_LOG 64
 #define S_PEER_LOG_MS 10000
 typedef struct {
     char id[TSR_CLIENT_ID_MAX];
     int64_t last_ms;     /* monotonic ms of its last line */
     uint64_t suppressed; /* lines not written since */
-} s_peer_log_t;
+} tsr_daemon_peer_log_t;
 
-typedef struct s_pending s_pending_t;
-typedef struct s_query_job s_query_job_t;
+typedef struct tsr_daemon_pending tsr_daemon_pending_t;
+typedef struct tsr_daemon_job tsr_daemon_job_t;
 
 typedef struct {
     void *ctx, *ingest, *query, *pub;
     char secret[41];
-    char *stream_keys; /* liaison and admin keys now listed (s_stream_keys) */
+    char *stream_keys; /* liaison and admin keys now listed (tsr_daemon_stream_keys) */
     tsr_zap_t *zap;
     tsr_store_t *store;
     tsr_budget_t *budget; /* analysts' queries today (budget.h) */
@@ -99,11 +101,11 @@ typedef struct {
     /* The ingest queue (fair.h): batches read and decoded, oldest first, at
      * most max_batches; a commit takes each peer's share and the rest wait
      * for the next one. The arrays have max_batches entries. */
-    s_pending_t **queue;
+    tsr_daemon_pending_t **queue;
     size_t n_queued;
     tsr_fair_batch_t *fair;
     tsr_store_batch_t *sb;
-    void *monitor[2];            /* handshake failures on ingest, query (s_monitor_open) */
+    void *monitor[2];            /* handshake failures on ingest, query (tsr_daemon_monitor_open) */
     uint64_t failed_handshakes;  /* refused before ZAP: another server key, or not CURVE */
     int64_t handshake_logged[2]; /* monotonic ms of the last line, per socket */
     uint64_t handshake_unlogged[2];
@@ -112,8 +114,8 @@ typedef struct {
     int64_t last_detect;    /* monotonic ms of the last spike evaluation */
     bool starting;          /* the first boundary check also evaluates today */
     int64_t last_heartbeat; /* monotonic ms */
-    s_peer_log_t peer_log[S_PEER_LOG];
-    s_peer_log_t key_log[S_PEER_LOG]; /* records refused for their network key */
+    tsr_daemon_peer_log_t peer_log[S_PEER_LOG];
+    tsr_daemon_peer_log_t key_log[S_PEER_LOG]; /* records refused for their network key */
     int64_t drain_retry_at;           /* monotonic ms: after a failed drain or day boundary,
                                        * neither again before */
     tsr_applier_t *applier;           /* the apply thread (applier.h) */
@@ -121,98 +123,98 @@ typedef struct {
     uint64_t day_target;              /* the day boundary waits for the log applied to this - 1 */
     /* Queries between arrival and answer, oldest first: waiting for the
      * apply (their target sequence), then for their audit commit. */
-    s_query_job_t *jobs, **jobs_tail;
+    tsr_daemon_job_t *jobs, **jobs_tail;
     bool jobs_ready; /* queries ready to answer left for the next turn */
-} s_collector_t;
+} tsr_daemon_t;
 
 /* The counters of a stats answer, as they are added (answer.c). */
 typedef struct {
     tsr_counter_t *v;
     size_t n, cap;
-} s_counters_t;
+} tsr_daemon_counters_t;
 
 /* A query from its arrival to its answer (docs/STORAGE.md, "Queries see
  * applied data"): it waits until the log is applied up to what was
  * acknowledged when it arrived (target), is answered, waits for its audit
  * entry's commit (shared with the other queries of the moment), and only
  * then is sent. */
-struct s_query_job {
+struct tsr_daemon_job {
     zmq_msg_t ident;
     tsr_client_t client;
     tsr_msg_t req, m; /* the query, and its answer */
-    s_counters_t cs;
+    tsr_daemon_counters_t cs;
     char what[200];
     bool may, counted, answer; /* answer: not refused, so it reads */
     bool single;               /* audited on its own (not in a refusals aggregate) */
     bool reading;              /* its answer is being read on the query thread */
     bool answered;             /* waiting for its audit commit */
     uint64_t target;
-    s_collector_t *c; /* for s_job_read */
+    tsr_daemon_t *c; /* for s_job_read */
     tsr_querier_job_t read;
     tsr_applier_audit_t audit;
-    s_query_job_t *next;
+    tsr_daemon_job_t *next;
 };
 
 /* ingest.c */
-void s_count_malformed(s_collector_t *c, const char *sock, const char *peer, const char *why,
-                       bool answered);
-int s_recv(void *sock, zmq_msg_t *ident, zmq_msg_t *body);
-void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m);
-void s_publish(s_collector_t *c);
-void s_publish_store(s_collector_t *c);
-int64_t s_now_ms(void);
-int64_t s_now_us(void);
-void s_apply_all(s_collector_t *c);
-int s_poll_timeout(const s_collector_t *c);
-void s_pause(s_collector_t *c);
-void s_resume(s_collector_t *c);
-void s_day_boundary(s_collector_t *c);
-void s_heartbeat(s_collector_t *c);
-void s_ingest_commit(s_collector_t *c);
-void s_ingest(s_collector_t *c);
+void tsr_daemon_count_malformed(tsr_daemon_t *c, const char *sock, const char *peer,
+                                const char *why, bool answered);
+int tsr_daemon_recv(void *sock, zmq_msg_t *ident, zmq_msg_t *body);
+void tsr_daemon_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m);
+void tsr_daemon_publish(tsr_daemon_t *c);
+void tsr_daemon_publish_store(tsr_daemon_t *c);
+int64_t tsr_daemon_now_ms(void);
+int64_t tsr_daemon_now_us(void);
+void tsr_daemon_apply_all(tsr_daemon_t *c);
+int tsr_daemon_poll_timeout(const tsr_daemon_t *c);
+void tsr_daemon_pause(tsr_daemon_t *c);
+void tsr_daemon_resume(tsr_daemon_t *c);
+void tsr_daemon_day_boundary(tsr_daemon_t *c);
+void tsr_daemon_heartbeat(tsr_daemon_t *c);
+void tsr_daemon_ingest_commit(tsr_daemon_t *c);
+void tsr_daemon_ingest(tsr_daemon_t *c);
 
 /* answer.c */
-void s_refuse(tsr_response_t *resp, int status, const char *why);
-void s_describe(const tsr_query_t *q, char *what, size_t cap);
-bool s_lookup_keys_ok(s_collector_t *c, const tsr_query_t *q, tsr_response_t *resp);
-bool s_allowed(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-               tsr_response_t *resp, const char *what, bool *counted);
-int s_audit_retention(s_collector_t *c, int64_t now, uint64_t *purged);
-bool s_read_off_loop(int kind);
-void s_answer_read(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                   tsr_response_t *resp);
-void s_answer(s_collector_t *c, const tsr_client_t *who, const tsr_query_t *q, tsr_response_t *resp,
-              s_counters_t *cs);
+void tsr_daemon_refuse(tsr_response_t *resp, int status, const char *why);
+void tsr_daemon_describe(const tsr_query_t *q, char *what, size_t cap);
+bool tsr_daemon_lookup_keys_ok(tsr_daemon_t *c, const tsr_query_t *q, tsr_response_t *resp);
+bool tsr_daemon_allowed(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                        tsr_response_t *resp, const char *what, bool *counted);
+int tsr_daemon_audit_retention(tsr_daemon_t *c, int64_t now, uint64_t *purged);
+bool tsr_daemon_read_off_loop(int kind);
+void tsr_daemon_answer_read(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                            tsr_response_t *resp);
+void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
+                       tsr_response_t *resp, tsr_daemon_counters_t *cs);
 
 /* query.c */
-void s_refusals_flush(s_collector_t *c, bool all);
-void s_job_destroy(s_query_job_t **j_p);
-void s_jobs_run(s_collector_t *c);
-void s_query(s_collector_t *c);
+void tsr_daemon_refusals_flush(tsr_daemon_t *c, bool all);
+void tsr_daemon_job_destroy(tsr_daemon_job_t **j_p);
+void tsr_daemon_jobs_run(tsr_daemon_t *c);
+void tsr_daemon_query(tsr_daemon_t *c);
 
 /* conf.c */
-int s_config_check(const char *config, const long *lines, const char *level,
-                   tsr_settings_methods_t *methods, tsr_error_t *err);
-void s_netkeys_report(FILE *check, const tsr_store_t *store);
+int tsr_daemon_config_check(const char *config, const long *lines, const char *level,
+                            tsr_settings_methods_t *methods, tsr_error_t *err);
+void tsr_daemon_netkeys_report(FILE *check, const tsr_store_t *store);
 
 /* startup.c */
-int s_budget_replay(void *ctx, const tsr_audit_entry_t *e);
-void s_path(char *out, size_t cap, const char *set, const char *dir, const char *name);
-bool s_exists(const char *path);
-int s_bootstrap(char *key_path, size_t cap);
-int s_ensure_clients_file(const char *path);
-int s_check_files(const char *config, const char *key_path, const char *auth_path,
-                  const char *envdir, const char *logdir);
-void *s_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
-                      const char *secret, int64_t payload_max, bool report);
-char *s_stream_keys(const tsr_authlist_t *l);
-void s_reload_clients(s_collector_t *c);
-void *s_monitor_open(s_collector_t *c, void *sock, int which);
-void s_monitor_event(s_collector_t *c, int which);
-void s_pub_open(s_collector_t *c);
-void s_service_ready(const tsr_authlist_t *list);
-int s_config_start(const char *config, const char *data, bool allow_root, const char *level,
-                   long *lines, tsr_settings_methods_t *methods);
-int s_cmd_backup(int argc, char **argv);
+int tsr_daemon_budget_replay(void *ctx, const tsr_audit_entry_t *e);
+void tsr_daemon_path(char *out, size_t cap, const char *set, const char *dir, const char *name);
+bool tsr_daemon_exists(const char *path);
+int tsr_daemon_bootstrap(char *key_path, size_t cap);
+int tsr_daemon_ensure_clients_file(const char *path);
+int tsr_daemon_check_files(const char *config, const char *key_path, const char *auth_path,
+                           const char *envdir, const char *logdir);
+void *tsr_daemon_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
+                               const char *secret, int64_t payload_max, bool report);
+char *tsr_daemon_stream_keys(const tsr_authlist_t *l);
+void tsr_daemon_reload_clients(tsr_daemon_t *c);
+void *tsr_daemon_monitor_open(tsr_daemon_t *c, void *sock, int which);
+void tsr_daemon_monitor_event(tsr_daemon_t *c, int which);
+void tsr_daemon_pub_open(tsr_daemon_t *c);
+void tsr_daemon_service_ready(const tsr_authlist_t *list);
+int tsr_daemon_config_start(const char *config, const char *data, bool allow_root,
+                            const char *level, long *lines, tsr_settings_methods_t *methods);
+int tsr_daemon_cmd_backup(int argc, char **argv);
 
 #endif

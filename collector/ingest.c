@@ -24,9 +24,9 @@
 
 /* The slot of peer `who` in a per-peer log table: its own, or the place
  * of the peer quiet longest. */
-static s_peer_log_t *s_peer_slot(s_peer_log_t *tab, const char *who)
+static tsr_daemon_peer_log_t *s_peer_slot(tsr_daemon_peer_log_t *tab, const char *who)
 {
-    s_peer_log_t *oldest = &tab[0];
+    tsr_daemon_peer_log_t *oldest = &tab[0];
     for (size_t i = 0; i < S_PEER_LOG; i++) {
         if (!strcmp(tab[i].id, who) && tab[i].id[0])
             return &tab[i];
@@ -42,10 +42,10 @@ static s_peer_log_t *s_peer_slot(s_peer_log_t *tab, const char *who)
 /* Whether a line about `who` may be logged now: at most one per peer every
  * S_PEER_LOG_MS, so a flood cannot flood the log and one noisy peer cannot
  * hide another. When it may, *more says how many were not logged since. */
-static bool s_peer_log_due(s_peer_log_t *tab, const char *who, char *more, size_t cap)
+static bool s_peer_log_due(tsr_daemon_peer_log_t *tab, const char *who, char *more, size_t cap)
 {
-    int64_t now = s_now_ms();
-    s_peer_log_t *slot = s_peer_slot(tab, who);
+    int64_t now = tsr_daemon_now_ms();
+    tsr_daemon_peer_log_t *slot = s_peer_slot(tab, who);
     if (slot->last_ms != INT64_MIN && now - slot->last_ms < S_PEER_LOG_MS) {
         slot->suppressed++;
         return false;
@@ -62,8 +62,8 @@ static bool s_peer_log_due(s_peer_log_t *tab, const char *who, char *more, size_
 /* Counts a frame that was refused as malformed and logs it (rate-limited
  * per peer, s_peer_log_due). peer is the ZAP id, or NULL for a key no
  * longer listed. */
-void s_count_malformed(s_collector_t *c, const char *sock, const char *peer,
-                       const char *why, bool answered)
+void tsr_daemon_count_malformed(tsr_daemon_t *c, const char *sock, const char *peer,
+                                const char *why, bool answered)
 {
     c->malformed++;
     if (answered)
@@ -80,7 +80,7 @@ void s_count_malformed(s_collector_t *c, const char *sock, const char *peer,
 
 /* Receives one ROUTER message: identity + one body frame. Returns 0 and
  * fills both (caller closes), or -1 when the message had another shape. */
-int s_recv(void *sock, zmq_msg_t *ident, zmq_msg_t *body)
+int tsr_daemon_recv(void *sock, zmq_msg_t *ident, zmq_msg_t *body)
 {
     zmq_msg_init(ident);
     zmq_msg_init(body);
@@ -102,7 +102,7 @@ int s_recv(void *sock, zmq_msg_t *ident, zmq_msg_t *body)
     return extra ? -1 : 0;
 }
 
-void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
+void tsr_daemon_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
 {
     uint8_t *buf;
     size_t len;
@@ -118,7 +118,7 @@ void s_send(void *sock, zmq_msg_t *ident, const tsr_msg_t *m)
 
 /* --- ingest ------------------------------------------------------------------- */
 
-struct s_pending {
+struct tsr_daemon_pending {
     zmq_msg_t ident;
     int64_t read_us; /* monotonic microseconds when it was read (Ack latency) */
     tsr_msg_t msg;
@@ -127,7 +127,7 @@ struct s_pending {
     size_t n_items;
 };
 
-static void s_pending_clear(s_pending_t *p)
+static void s_pending_clear(tsr_daemon_pending_t *p)
 {
     zmq_msg_close(&p->ident);
     tsr_msg_clear(&p->msg);
@@ -135,7 +135,7 @@ static void s_pending_clear(s_pending_t *p)
     free(p->items);
 }
 
-static void s_pending_destroy(s_pending_t **p_p)
+static void s_pending_destroy(tsr_daemon_pending_t **p_p)
 {
     if (!*p_p)
         return;
@@ -145,7 +145,7 @@ static void s_pending_destroy(s_pending_t **p_p)
 }
 
 /* Builds the store items of a decoded batch. */
-static int s_items(s_pending_t *p)
+static int s_items(tsr_daemon_pending_t *p)
 {
     tsr_batch_t *b = &p->msg.u.submit;
     p->n_items = b->n_incidents + b->n_retractions;
@@ -174,7 +174,7 @@ static int s_items(s_pending_t *p)
 /* Logs (rate-limited per agency) that records of a batch were refused for
  * their network key: the agency holds a key that is not this network's,
  * and its cases would not link. */
-static void s_log_wrong_keys(s_collector_t *c, const s_pending_t *p, const tsr_ack_t *a)
+static void s_log_wrong_keys(tsr_daemon_t *c, const tsr_daemon_pending_t *p, const tsr_ack_t *a)
 {
     size_t n = 0;
     const char *first = NULL;
@@ -189,7 +189,7 @@ static void s_log_wrong_keys(s_collector_t *c, const s_pending_t *p, const tsr_a
 }
 
 /* The Ack for a pending batch after the store answered rc. */
-static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
+static void s_ack(tsr_daemon_t *c, tsr_daemon_pending_t *p, int rc)
 {
     tsr_msg_t m = {.kind = TSR_MSG_ACK};
     tsr_ack_t *a = &m.u.ack;
@@ -219,9 +219,9 @@ static void s_ack(s_collector_t *c, s_pending_t *p, int rc)
     tsr_store_network_keys(c->store, tsr_day_today(), &a->network_keys, NULL);
     a->retention_months = (int32_t)C.retention_months;
     s_log_wrong_keys(c, p, a);
-    s_send(c->ingest, &p->ident, &m);
+    tsr_daemon_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
-    int64_t waited = s_now_us() - p->read_us;
+    int64_t waited = tsr_daemon_now_us() - p->read_us;
     tsr_histo_observe(&c->ack_latency, waited > 0 ? (uint64_t)waited : 0);
     if (a->n_rejections > 0)
         tsr_info("ingest", "%s: batch %llu: %zu of %zu record(s) rejected, the first: %s "
@@ -248,7 +248,7 @@ static bool s_streamed(int kind)
  * query socket: nothing is lost by a dropped message. The sequence numbers
  * of alerts not streamed leave gaps, which subscribers fill from the log
  * (where they are not theirs either). */
-static void s_publish_list(s_collector_t *c, const tsr_link_published_t *p, size_t n)
+static void s_publish_list(tsr_daemon_t *c, const tsr_link_published_t *p, size_t n)
 {
     tsr_upstream_kick(c->upstream); /* an apply step or purge may have queued changes */
     for (size_t i = 0; i < n; i++) {
@@ -264,7 +264,7 @@ static void s_publish_list(s_collector_t *c, const tsr_link_published_t *p, size
 /* Publishes what the apply thread committed, then what the loop thread's
  * own store calls committed (with the applier paused, or after it
  * stopped). */
-void s_publish(s_collector_t *c)
+void tsr_daemon_publish(tsr_daemon_t *c)
 {
     size_t n = 0;
     tsr_link_published_t *p = c->applier ? tsr_applier_alerts(c->applier, &n) : NULL;
@@ -274,22 +274,22 @@ void s_publish(s_collector_t *c)
     free(p);
 }
 
-void s_publish_store(s_collector_t *c)
+void tsr_daemon_publish_store(tsr_daemon_t *c)
 {
-    s_publish(c); /* the apply thread's first: they are older, and in order */
+    tsr_daemon_publish(c); /* the apply thread's first: they are older, and in order */
     size_t n;
     const tsr_link_published_t *p = tsr_store_published(c->store, &n);
     s_publish_list(c, p, n);
 }
 
-int64_t s_now_ms(void)
+int64_t tsr_daemon_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t s_now_us(void)
+int64_t tsr_daemon_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -299,51 +299,51 @@ int64_t s_now_us(void)
 /* Applies the whole log in the loop thread, step after bounded step, once
  * the apply thread has stopped: at a clean stop (after a crash the next
  * start applies it). */
-void s_apply_all(s_collector_t *c)
+void tsr_daemon_apply_all(tsr_daemon_t *c)
 {
     if (tsr_store_logged(c->store) > 0)
         tsr_store_drain_all(c->store, (int64_t)time(NULL)); /* a failure is logged */
-    s_publish_store(c);
+    tsr_daemon_publish_store(c);
 }
 
 /* How long the loop may wait for a message: not at all while batches wait
  * for the next commit or queries ready to answer wait for their turn;
  * otherwise until a message, the apply thread's news or half a second. */
-int s_poll_timeout(const s_collector_t *c)
+int tsr_daemon_poll_timeout(const tsr_daemon_t *c)
 {
     return c->n_queued > 0 || c->jobs_ready ? 0 : 500;
 }
 
 /* The loop thread's calls of the apply thread's kind, between these. */
-void s_pause(s_collector_t *c)
+void tsr_daemon_pause(tsr_daemon_t *c)
 {
     if (c->applier)
         tsr_applier_pause(c->applier);
 }
 
-void s_resume(s_collector_t *c)
+void tsr_daemon_resume(tsr_daemon_t *c)
 {
     if (c->applier)
         tsr_applier_resume(c->applier);
 }
 
 /* Purges what retention no longer allows (daily, and at start-up): the
- * records, then the audit log (s_audit_retention). A failure of either is
+ * records, then the audit log (tsr_daemon_audit_retention). A failure of either is
  * logged by the store and tried again the next day or start. */
-static void s_retention(s_collector_t *c, int64_t now)
+static void s_retention(tsr_daemon_t *c, int64_t now)
 {
     uint64_t purged = 0, audit = 0;
     int32_t before = tsr_store_retention_cutoff((int)C.retention_months, now);
-    s_pause(c);
+    tsr_daemon_pause(c);
     tsr_store_purge(c->store, before, now, &purged);
-    s_publish_store(c);
-    s_audit_retention(c, now, &audit);
-    s_resume(c);
+    tsr_daemon_publish_store(c);
+    tsr_daemon_audit_retention(c, now, &audit);
+    tsr_daemon_resume(c);
 }
 
 /* When the UTC day changes, the day just closed (and on Sundays its week)
  * is evaluated again: its counts were incomplete while it ran. */
-void s_day_boundary(s_collector_t *c)
+void tsr_daemon_day_boundary(tsr_daemon_t *c)
 {
     int64_t now = (int64_t)time(NULL);
     int32_t today = (int32_t)(now / 86400);
@@ -354,7 +354,7 @@ void s_day_boundary(s_collector_t *c)
      * its news), then it is paused for the evaluation, which waits for at
      * most the step under way. After a failure the boundary is tried again
      * a second later (evaluating a day twice alerts nothing twice). */
-    if (s_now_ms() < c->drain_retry_at)
+    if (tsr_daemon_now_ms() < c->drain_retry_at)
         return;
     if (c->day_target == 0)
         c->day_target = tsr_store_last_logged(c->store) + 1; /* + 1: 0 means unset */
@@ -363,24 +363,27 @@ void s_day_boundary(s_collector_t *c)
         return;
     }
     c->day_target = 0;
-    s_pause(c);
+    tsr_daemon_pause(c);
     bool applied = true;
     for (int32_t d = c->today; applied && d < today + (c->starting ? 1 : 0); d++) {
         applied = tsr_store_day_closed(c->store, d, now) == 0;
-        s_publish_store(c);
+        tsr_daemon_publish_store(c);
         if (!applied)
-            c->drain_retry_at = s_now_ms() + 1000;
+            c->drain_retry_at = tsr_daemon_now_ms() + 1000;
     }
-    s_resume(c);
+    tsr_daemon_resume(c);
     if (!applied)
         return;
-    for (size_t i = 0; i < s_netkeys.n && !c->starting; i++)
-        if (s_netkeys.ids[i].until_day && s_netkeys.ids[i].until_day >= c->today &&
-            s_netkeys.ids[i].until_day < today) {
+    for (size_t i = 0; i < tsr_daemon_netkeys.n && !c->starting; i++)
+        if (tsr_daemon_netkeys.ids[i].until_day &&
+            tsr_daemon_netkeys.ids[i].until_day >= c->today &&
+            tsr_daemon_netkeys.ids[i].until_day < today) {
             char d[11];
-            tsr_warn("collector", "network key id %u ended on %s ([network] key_ids): records "
-                     "under it are refused from now on", s_netkeys.ids[i].key_id,
-                     tsr_day_format(d, s_netkeys.ids[i].until_day));
+            tsr_warn("collector",
+                     "network key id %u ended on %s ([network] key_ids): records "
+                     "under it are refused from now on",
+                     tsr_daemon_netkeys.ids[i].key_id,
+                     tsr_day_format(d, tsr_daemon_netkeys.ids[i].until_day));
         }
     c->today = today;
     c->starting = false;
@@ -389,9 +392,9 @@ void s_day_boundary(s_collector_t *c)
 
 /* About once a second, the highest seq on the stream: a subscriber that is
  * behind knows it missed something even when no new alert follows. */
-void s_heartbeat(s_collector_t *c)
+void tsr_daemon_heartbeat(tsr_daemon_t *c)
 {
-    int64_t now = s_now_ms();
+    int64_t now = tsr_daemon_now_ms();
     if (!c->pub || now - c->last_heartbeat < 1000)
         return;
     c->last_heartbeat = now;
@@ -407,22 +410,22 @@ void s_heartbeat(s_collector_t *c)
 
 /* Answers a batch that will not be stored with status and why, when its
  * batch id can be read; the caller has counted or logged it. */
-static void s_ack_refusal(s_collector_t *c, s_pending_t *p, const tsr_wire_peek_t *pk, int status,
-                          const char *why)
+static void s_ack_refusal(tsr_daemon_t *c, tsr_daemon_pending_t *p, const tsr_wire_peek_t *pk,
+                          int status, const char *why)
 {
     tsr_msg_t m = {.kind = TSR_MSG_ACK};
     m.u.ack.batch_id = pk->batch_id;
     m.u.ack.status = status;
     snprintf(m.u.ack.error, sizeof m.u.ack.error, "%s", why);
-    s_send(c->ingest, &p->ident, &m);
+    tsr_daemon_send(c->ingest, &p->ident, &m);
     c->acks_sent++;
 }
 
 /* An agent's batch that cannot be decoded or is over a limit: answered
  * MALFORMED with the reason where its batch id can be found in the frame
  * (the agent then keeps its records and says why), else counted and logged. */
-static void s_refuse_batch(s_collector_t *c, s_pending_t *p, zmq_msg_t *body, const char *field,
-                           const char *reason)
+static void s_refuse_batch(tsr_daemon_t *c, tsr_daemon_pending_t *p, zmq_msg_t *body,
+                           const char *field, const char *reason)
 {
     char why[sizeof ((tsr_ack_t *)0)->error];
     snprintf(why, sizeof why, "%s%s%s", field ? field : "", field && *field ? ": " : "", reason);
@@ -432,14 +435,14 @@ static void s_refuse_batch(s_collector_t *c, s_pending_t *p, zmq_msg_t *body, co
                   pk.kind == TSR_MSG_SUBMIT && pk.has_batch_id;
     if (answer)
         s_ack_refusal(c, p, &pk, TSR_ACK_MALFORMED, why);
-    s_count_malformed(c, "ingest", p->client.id, why, answer);
+    tsr_daemon_count_malformed(c, "ingest", p->client.id, why, answer);
 }
 
 /* Checks what can be checked before a frame is decoded: its size against
  * max_frame_mib (the socket allows the CURVE overhead above it, so the
  * check and its answer are ours) and whether the peer's role may send what
  * the frame holds. Returns true when the frame may be decoded. */
-static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
+static bool s_ingest_check(tsr_daemon_t *c, tsr_daemon_pending_t *p, zmq_msg_t *body)
 {
     size_t size = zmq_msg_size(body);
     if (size > c->lim.max_frame) {
@@ -467,15 +470,15 @@ static bool s_ingest_check(s_collector_t *c, s_pending_t *p, zmq_msg_t *body)
 /* Reads what waits on the ingest socket into the queue, until the queue
  * holds max_batches batches or nothing more waits. Frames that are refused
  * are answered (or counted) here and never queued. */
-static void s_ingest_read(s_collector_t *c)
+static void s_ingest_read(tsr_daemon_t *c)
 {
     while (c->n_queued < (size_t)C.max_batches) {
-        s_pending_t *p = calloc(1, sizeof *p);
+        tsr_daemon_pending_t *p = calloc(1, sizeof *p);
         if (!p)
             return;
         zmq_msg_t body;
-        int r = s_recv(c->ingest, &p->ident, &body);
-        p->read_us = s_now_us();
+        int r = tsr_daemon_recv(c->ingest, &p->ident, &body);
+        p->read_us = tsr_daemon_now_us();
         if (r == -2) {
             zmq_msg_close(&p->ident);
             zmq_msg_close(&body);
@@ -491,14 +494,14 @@ static void s_ingest_read(s_collector_t *c)
             c->unauthorised++;
             tsr_warn("ingest", "message from a client no longer authorised dropped");
         } else if (r != 0) {
-            s_count_malformed(c, "ingest", p->client.id, "not one frame", false);
+            tsr_daemon_count_malformed(c, "ingest", p->client.id, "not one frame", false);
         } else if (!s_ingest_check(c, p, &body)) {
             /* refused and, where it could be, answered */
         } else if (tsr_wire_decode(&p->msg, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim,
                                    &err) != 0) {
             s_refuse_batch(c, p, &body, err.field, err.reason);
         } else if (p->msg.kind != TSR_MSG_SUBMIT) {
-            s_count_malformed(c, "ingest", p->client.id, "not a SubmitBatch", false);
+            tsr_daemon_count_malformed(c, "ingest", p->client.id, "not a SubmitBatch", false);
         } else if (p->msg.u.submit.n_incidents + p->msg.u.submit.n_retractions == 0) {
             /* an empty batch is an agent asking whether we are there: answer
              * at once, touching nothing */
@@ -508,7 +511,7 @@ static void s_ingest_read(s_collector_t *c)
             /* with the network keys it accepts: the agent checks its own */
             tsr_store_network_keys(c->store, tsr_day_today(), &m.u.ack.network_keys, NULL);
             m.u.ack.retention_months = (int32_t)C.retention_months;
-            s_send(c->ingest, &p->ident, &m);
+            tsr_daemon_send(c->ingest, &p->ident, &m);
         } else if (s_items(p) == 0) {
             drop = 0;
         }
@@ -529,7 +532,7 @@ typedef struct {
     size_t taken, queued;
 } s_share_t;
 
-static void s_commit_shares(const s_collector_t *c, char *out, size_t cap)
+static void s_commit_shares(const tsr_daemon_t *c, char *out, size_t cap)
 {
     s_share_t p[8];
     size_t np = 0, more = 0;
@@ -558,7 +561,7 @@ static void s_commit_shares(const s_collector_t *c, char *out, size_t cap)
 /* Logs the next group of queued batches in one transaction, each peer its
  * share (fair.h), then acknowledges them; the rest stay queued, in order,
  * for the next call. */
-void s_ingest_commit(s_collector_t *c)
+void tsr_daemon_ingest_commit(tsr_daemon_t *c)
 {
     size_t n = c->n_queued, left = 0, k = 0;
     if (n == 0)
@@ -572,7 +575,7 @@ void s_ingest_commit(s_collector_t *c)
             c->sb[k++] = (tsr_store_batch_t){&c->queue[i]->client, c->queue[i]->items,
                                              c->queue[i]->n_items};
     char shares[768] = "";
-    if (s_debug)
+    if (tsr_daemon_debug)
         s_commit_shares(c, shares, sizeof shares);
     bool was_empty = tsr_store_logged(c->store) == 0;
     int rc = tsr_store_submit(c->store, c->sb, taken, (int64_t)time(NULL));
@@ -598,8 +601,8 @@ void s_ingest_commit(s_collector_t *c)
 
 /* Reads what waits on the ingest socket, logs a group of it in one
  * transaction, then acknowledges. */
-void s_ingest(s_collector_t *c)
+void tsr_daemon_ingest(tsr_daemon_t *c)
 {
     s_ingest_read(c);
-    s_ingest_commit(c);
+    tsr_daemon_ingest_commit(c);
 }

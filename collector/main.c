@@ -97,7 +97,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     if (argc > 1 && (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore")))
-        return s_cmd_backup(argc - 1, argv + 1);
+        return tsr_daemon_cmd_backup(argc - 1, argv + 1);
     while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
         switch (o) {
         case 'c': config = optarg; break;
@@ -115,9 +115,9 @@ int main(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
-    long lines[sizeof s_keys / sizeof s_keys[0]] = {0};
+    long lines[sizeof tsr_daemon_keys / sizeof tsr_daemon_keys[0]] = {0};
     tsr_settings_methods_t methods;
-    int started = s_config_start(config, data, allow_root, level, lines, &methods);
+    int started = tsr_daemon_config_start(config, data, allow_root, level, lines, &methods);
     if (started != 0)
         return started;
     tsr_error_t err;
@@ -127,21 +127,22 @@ int main(int argc, char **argv)
     tsr_log_level_t lvl;
     tsr_log_parse_level(level ? level : C.log_level, &lvl); /* checked above */
     tsr_log_set_level(lvl);
-    s_debug = lvl == TSR_LOG_DEBUG;
+    tsr_daemon_debug = lvl == TSR_LOG_DEBUG;
     if (C.syslog && !check_only)
         tsr_log_open_syslog("tessera-collector");
 
-    s_collector_t c = {0};
+    tsr_daemon_t c = {0};
     tsr_wire_limits_default(&c.lim);
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
-    s_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir, "authorized_clients");
+    tsr_daemon_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir,
+                    "authorized_clients");
     char key_path[4096], secret[41], public[41], envdir[4096], logdir[4096];
     tsr_authlist_t *list = NULL;
-    s_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
+    tsr_daemon_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
     snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
     snprintf(logdir, sizeof logdir, "%s/log", C.data_dir);
     /* before anything is created in or read from them; -n reports the same */
-    int problems = s_check_files(config, key_path, c.auth_path, envdir, logdir);
+    int problems = tsr_daemon_check_files(config, key_path, c.auth_path, envdir, logdir);
     if (problems != 0) {
         if (problems > 0)
             fprintf(
@@ -149,7 +150,7 @@ int main(int argc, char **argv)
                 "tessera-collector: %s: %d file(s) other users could change or read (like sshd's "
                 "StrictModes); fix them as shown\n",
                 check_only ? "config check failed" : "refusing to start", problems);
-        tsr_config_free(s_keys);
+        tsr_config_free(tsr_daemon_keys);
         return 1;
     }
     if (check_only) {
@@ -159,16 +160,17 @@ int main(int argc, char **argv)
         }
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
-        s_netkeys_report(stdout, NULL);
+        tsr_daemon_netkeys_report(stdout, NULL);
         if (C.up_endpoint && *C.up_endpoint)
             printf("upstream: forwards %s to %s (listed there as relay)\n",
                    strcmp(C.up_forward, "linkage") ? "records" : "linkage tokens only",
                    C.up_endpoint);
         tsr_authlist_destroy(&list);
-        tsr_config_free(s_keys);
+        tsr_config_free(tsr_daemon_keys);
         return 0;
     }
-    if (s_bootstrap(key_path, sizeof key_path) != 0 || s_ensure_clients_file(c.auth_path) != 0)
+    if (tsr_daemon_bootstrap(key_path, sizeof key_path) != 0 ||
+        tsr_daemon_ensure_clients_file(c.auth_path) != 0)
         return 1;
     if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
         tsr_authlist_load(&list, c.auth_path, &err) != 0) {
@@ -195,17 +197,17 @@ int main(int argc, char **argv)
     so.spikes.recent_weeks = (int)C.recent_weeks;
     so.spikes.min_cases = (int)C.min_cases;
     so.retention_months = (int)C.retention_months;
-    so.network_keys = s_netkeys;
+    so.network_keys = tsr_daemon_netkeys;
     so.upstream = C.up_endpoint && *C.up_endpoint;
     if (tsr_store_open(&c.store, &so, &err) != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
         goto fail;
     }
-    s_netkeys_report(NULL, c.store);
+    tsr_daemon_netkeys_report(NULL, c.store);
     /* the budget spent today, from the audit log: a restart resets nothing */
     int64_t midnight = time(NULL) / 86400 * 86400;
     if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
-        (rc = tsr_store_audit_each(c.store, midnight, s_budget_replay, c.budget)) != 0) {
+        (rc = tsr_store_audit_each(c.store, midnight, tsr_daemon_budget_replay, c.budget)) != 0) {
         fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
                 tsr_strerror(rc ? rc : TSR_ENOMEM));
         goto fail;
@@ -231,18 +233,19 @@ int main(int argc, char **argv)
             goto fail;
         }
     }
-    c.stream_keys = s_stream_keys(list);
+    c.stream_keys = tsr_daemon_stream_keys(list);
     if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
         fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
         goto fail;
     }
-    c.ingest = s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint, c.secret,
-                               (int64_t)c.lim.max_frame, true);
-    c.query = c.ingest ? s_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
-                                         c.secret, (int64_t)c.lim.max_frame, true)
-                       : NULL;
+    c.ingest = tsr_daemon_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint,
+                                        c.secret, (int64_t)c.lim.max_frame, true);
+    c.query = c.ingest
+                  ? tsr_daemon_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
+                                             c.secret, (int64_t)c.lim.max_frame, true)
+                  : NULL;
     if (c.query)
-        s_pub_open(&c);
+        tsr_daemon_pub_open(&c);
     tsr_response_t last = {0};
     if (tsr_store_alerts(c.store, 0, 0, NULL, NULL, &last) == 0)
         c.last_alert = last.last_seq;
@@ -264,14 +267,15 @@ int main(int argc, char **argv)
              public);
     printf("server public key: %s\n", public);
     fflush(stdout);
-    s_service_ready(list);
+    tsr_daemon_service_ready(list);
 
-    c.monitor[0] = s_monitor_open(&c, c.ingest, 0);
-    c.monitor[1] = s_monitor_open(&c, c.query, 1);
+    c.monitor[0] = tsr_daemon_monitor_open(&c, c.ingest, 0);
+    c.monitor[1] = tsr_daemon_monitor_open(&c, c.query, 1);
     tsr_applier_opts_t ao = {(int)C.apply_quiet_ms, (int)C.apply_quiet_max, (int)C.apply_delay_ms,
                              (int)C.apply_batch, 200};
     c.jobs_tail = &c.jobs;
-    s_publish_store(&c); /* what the store's open applied (a store from before the log env) */
+    tsr_daemon_publish_store(
+        &c); /* what the store's open applied (a store from before the log env) */
     if (tsr_applier_new(&c.applier, c.store, &ao) != 0 || tsr_querier_new(&c.querier) != 0)
         goto fail;
     /* ingest, query, the applier, the query thread, two monitors and the
@@ -290,15 +294,15 @@ int main(int argc, char **argv)
         if (s_reload) {
             s_reload = 0;
             tsr_notify_reloading();
-            s_reload_clients(&c);
+            tsr_daemon_reload_clients(&c);
             tsr_notify_ready(NULL);
         }
-        tsr_notify_watchdog(s_now_ms()); /* the loop wakes at least every 500 ms */
-        s_pub_open(&c);
-        s_heartbeat(&c);
-        s_day_boundary(&c);
+        tsr_notify_watchdog(tsr_daemon_now_ms()); /* the loop wakes at least every 500 ms */
+        tsr_daemon_pub_open(&c);
+        tsr_daemon_heartbeat(&c);
+        tsr_daemon_day_boundary(&c);
         /* the upstream's socket changes as it reconnects: the last item */
-        int timeout = s_poll_timeout(&c), n_poll = n_items;
+        int timeout = tsr_daemon_poll_timeout(&c), n_poll = n_items;
         if (c.upstream) {
             int up = tsr_upstream_step(c.upstream);
             timeout = up < timeout ? up : timeout;
@@ -312,47 +316,47 @@ int main(int argc, char **argv)
         }
         bool ingest = (n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0;
         if (ingest)
-            s_ingest(&c);
+            tsr_daemon_ingest(&c);
         if (n > 0 && (items[2].revents & ZMQ_POLLIN)) {
             tsr_applier_clear(c.applier);
-            s_publish(&c);
+            tsr_daemon_publish(&c);
             if (!ingest) /* applied entries leave the log; under load, submits delete them */
                 tsr_store_trim(c.store, 10000);
-            s_jobs_run(&c);
+            tsr_daemon_jobs_run(&c);
         } else if (c.jobs_ready || (n > 0 && (items[3].revents & ZMQ_POLLIN))) {
             tsr_querier_clear(c.querier);
-            s_jobs_run(&c);
+            tsr_daemon_jobs_run(&c);
         }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
-            s_query(&c);
-        s_refusals_flush(&c, false);
+            tsr_daemon_query(&c);
+        tsr_daemon_refusals_flush(&c, false);
         for (int i = 0; n > 0 && i < 2; i++)
             if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
-                s_monitor_event(&c, i);
+                tsr_daemon_monitor_event(&c, i);
     }
     tsr_info("collector", "stopping");
     tsr_notify_stopping();
     while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
-        s_ingest_commit(&c);
+        tsr_daemon_ingest_commit(&c);
     /* the queries read are answered (each waits at most for the steps
      * that apply what was acknowledged before it) */
-    for (int64_t until = s_now_ms() + 10000; c.jobs && s_now_ms() < until;) {
+    for (int64_t until = tsr_daemon_now_ms() + 10000; c.jobs && tsr_daemon_now_ms() < until;) {
         zmq_poll(&items[2], 2, 100);
         tsr_applier_clear(c.applier);
         tsr_querier_clear(c.querier);
-        s_jobs_run(&c);
+        tsr_daemon_jobs_run(&c);
     }
     tsr_querier_destroy(&c.querier); /* before the jobs it may still hold are freed */
-    s_refusals_flush(&c, true);
+    tsr_daemon_refusals_flush(&c, true);
     tsr_applier_stop(c.applier);
-    s_publish(&c);
+    tsr_daemon_publish(&c);
     tsr_applier_destroy(&c.applier);
     while (c.jobs) {
-        s_query_job_t *j = c.jobs;
+        tsr_daemon_job_t *j = c.jobs;
         c.jobs = j->next;
-        s_job_destroy(&j);
+        tsr_daemon_job_destroy(&j);
     }
-    s_apply_all(&c);
+    tsr_daemon_apply_all(&c);
     tsr_store_trim(c.store, 0);
     for (int i = 0; i < 2; i++)
         if (c.monitor[i]) {
@@ -375,7 +379,7 @@ int main(int argc, char **argv)
     free(c.queue);
     free(c.fair);
     free(c.sb);
-    tsr_config_free(s_keys);
+    tsr_config_free(tsr_daemon_keys);
     return 0;
 fail: /* at start-up: the process ends here, but not with the key in memory */
     explicit_bzero(c.secret, sizeof c.secret);

@@ -62,16 +62,16 @@ static const char *s_kind_name(int kind)
  * thread paused (about once a minute at most). */
 static int s_audit_write(void *ctx, const tsr_audit_entry_t *e)
 {
-    s_collector_t *c = ctx;
-    s_pause(c);
+    tsr_daemon_t *c = ctx;
+    tsr_daemon_pause(c);
     int rc = tsr_store_audit(c->store, e);
-    s_resume(c);
+    tsr_daemon_resume(c);
     return rc;
 }
 
 /* Writes the aggregates of refusals whose minute has passed (all when
  * all: at a clean stop), at most once a second. */
-void s_refusals_flush(s_collector_t *c, bool all)
+void tsr_daemon_refusals_flush(tsr_daemon_t *c, bool all)
 {
     int64_t now = (int64_t)time(NULL);
     if (!all && now == c->refusals_flushed)
@@ -81,9 +81,9 @@ void s_refusals_flush(s_collector_t *c, bool all)
         tsr_warn("audit", "an aggregate of refused queries is not written yet; tried again later");
 }
 
-void s_job_destroy(s_query_job_t **j_p)
+void tsr_daemon_job_destroy(tsr_daemon_job_t **j_p)
 {
-    s_query_job_t *j = *j_p;
+    tsr_daemon_job_t *j = *j_p;
     free(j->cs.v);
     tsr_msg_clear(&j->m);
     tsr_msg_clear(&j->req);
@@ -96,16 +96,16 @@ void s_job_destroy(s_query_job_t **j_p)
 /* The read of j's answer, on the query thread (querier.h). */
 static void s_job_read(void *arg)
 {
-    s_query_job_t *j = arg;
-    s_answer_read(j->c, &j->client, &j->req.u.query, &j->m.u.response);
+    tsr_daemon_job_t *j = arg;
+    tsr_daemon_answer_read(j->c, &j->client, &j->req.u.query, &j->m.u.response);
 }
 
 /* Whether another query of j's client that counts in its daily budget is
  * being read: j waits for that one's note (s_job_finish), so the budget is
  * checked against every answer made before it, as one thread would. */
-static bool s_budget_busy(const s_collector_t *c, const s_query_job_t *j)
+static bool s_budget_busy(const tsr_daemon_t *c, const tsr_daemon_job_t *j)
 {
-    for (const s_query_job_t *k = c->jobs; k; k = k->next)
+    for (const tsr_daemon_job_t *k = c->jobs; k; k = k->next)
         if (k != j && k->reading && k->counted && !strcmp(k->client.id, j->client.id))
             return true;
     return false;
@@ -116,19 +116,19 @@ static bool s_budget_busy(const s_collector_t *c, const s_query_job_t *j)
  * answer spends it before the next), then the read: handed to the query
  * thread for the kinds that scan, made here for the rest. Returns true
  * when the answer is made (s_job_finish next), false when it is read. */
-static bool s_job_start(s_collector_t *c, s_query_job_t *j)
+static bool s_job_start(tsr_daemon_t *c, tsr_daemon_job_t *j)
 {
     tsr_response_t *resp = &j->m.u.response;
     const tsr_query_t *q = &j->req.u.query;
     if (j->answer && j->counted)
-        j->answer = s_allowed(c, &j->client, q, resp, j->what, &j->counted);
+        j->answer = tsr_daemon_allowed(c, &j->client, q, resp, j->what, &j->counted);
     if (!j->answer)
         return true;
-    if (!c->querier || !s_read_off_loop(q->kind)) {
-        s_answer(c, &j->client, q, resp, &j->cs);
+    if (!c->querier || !tsr_daemon_read_off_loop(q->kind)) {
+        tsr_daemon_answer(c, &j->client, q, resp, &j->cs);
         return true;
     }
-    if (q->kind == TSR_QUERY_LOOKUP && !s_lookup_keys_ok(c, q, resp))
+    if (q->kind == TSR_QUERY_LOOKUP && !tsr_daemon_lookup_keys_ok(c, q, resp))
         return true; /* the loop thread's state: checked here */
     j->c = c;
     j->read.run = s_job_read;
@@ -139,7 +139,7 @@ static bool s_job_start(s_collector_t *c, s_query_job_t *j)
 }
 
 /* Finishes j's answer: notes it in the budget and queues its audit entry. */
-static void s_job_finish(s_collector_t *c, s_query_job_t *j)
+static void s_job_finish(tsr_daemon_t *c, tsr_daemon_job_t *j)
 {
     tsr_response_t *resp = &j->m.u.response;
     const tsr_query_t *q = &j->req.u.query;
@@ -163,7 +163,7 @@ static void s_job_finish(s_collector_t *c, s_query_job_t *j)
         char kind[64];
         snprintf(kind, sizeof kind, "%s -> %s", j->may ? s_kind_name(q->kind) : "query",
                  s_status_name(resp->status));
-        s_refusals_flush(c, false); /* a window that has passed is closed first */
+        tsr_daemon_refusals_flush(c, false); /* a window that has passed is closed first */
         j->single = tsr_refusals_note(c->refusals, e->id, e->role, kind, e->time);
     }
     j->answered = true;
@@ -172,7 +172,7 @@ static void s_job_finish(s_collector_t *c, s_query_job_t *j)
 }
 
 /* Sends j's answer, its audit entry durable (or the audit error). */
-static void s_job_send(s_collector_t *c, s_query_job_t *j)
+static void s_job_send(tsr_daemon_t *c, tsr_daemon_job_t *j)
 {
     tsr_response_t *resp = &j->m.u.response;
     const tsr_audit_entry_t *e = &j->audit.entry;
@@ -181,16 +181,17 @@ static void s_job_send(s_collector_t *c, s_query_job_t *j)
         tsr_msg_clear(&j->m);
         j->m.kind = TSR_MSG_RESPONSE;
         *resp = keep;
-        s_refuse(resp, TSR_QSTATUS_ERROR, "the audit log cannot be written; try again later");
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR,
+                          "the audit log cannot be written; try again later");
     }
     if (!j->single) /* counted, not logged one by one either */
         tsr_debug("query", "%s (%s): %s", j->client.id, tsr_role_name(j->client.role), e->request);
     else
         tsr_info("query", "%s (%s): %s", j->client.id, tsr_role_name(j->client.role), e->request);
-    s_send(c->query, &j->ident, &j->m);
+    tsr_daemon_send(c->query, &j->ident, &j->m);
 }
 
-/* Answers made in one pass of s_jobs_run stop after this long (at least
+/* Answers made in one pass of tsr_daemon_jobs_run stop after this long (at least
  * one is made): queries parked behind one apply step all become ready
  * with its commit, and answering them back to back (trend scans) would
  * keep the loop from the Acks for as long. The rest follow after the next
@@ -202,20 +203,20 @@ static void s_job_send(s_collector_t *c, s_query_job_t *j)
  * applied, as the log says), on the query thread for the reads that scan;
  * sent once its audit entry is durable. In arrival order; the answers of
  * one pass share one audit commit. */
-void s_jobs_run(s_collector_t *c)
+void tsr_daemon_jobs_run(tsr_daemon_t *c)
 {
     uint64_t applied = tsr_store_applied(c->store);
     bool failing = tsr_applier_failing(c->applier);
-    int64_t until = s_now_ms() + S_ANSWER_SLICE_MS;
+    int64_t until = tsr_daemon_now_ms() + S_ANSWER_SLICE_MS;
     c->jobs_ready = false;
-    for (s_query_job_t *j = c->jobs; j; j = j->next) {
+    for (tsr_daemon_job_t *j = c->jobs; j; j = j->next) {
         if (j->reading) {
             if (atomic_load(&j->read.done))
                 s_job_finish(c, j);
             continue;
         }
         if (!j->answered && (!j->answer || j->target <= applied || failing)) {
-            if (j->answer && s_now_ms() >= until) {
+            if (j->answer && tsr_daemon_now_ms() >= until) {
                 c->jobs_ready = true; /* the loop comes back at once */
                 continue;
             }
@@ -229,13 +230,13 @@ void s_jobs_run(s_collector_t *c)
                 s_job_finish(c, j);
         }
     }
-    s_query_job_t **p = &c->jobs;
+    tsr_daemon_job_t **p = &c->jobs;
     while (*p) {
-        s_query_job_t *j = *p;
+        tsr_daemon_job_t *j = *p;
         if (j->answered && (!j->single || atomic_load(&j->audit.done))) {
             s_job_send(c, j);
             *p = j->next;
-            s_job_destroy(&j);
+            tsr_daemon_job_destroy(&j);
         } else {
             p = &j->next;
         }
@@ -245,12 +246,12 @@ void s_jobs_run(s_collector_t *c)
 
 /* Reads one query and decides what it gets: a refusal at once (it reads
  * nothing), or an answer once the log is applied up to what was
- * acknowledged when it arrived (s_jobs_run). */
-void s_query(s_collector_t *c)
+ * acknowledged when it arrived (tsr_daemon_jobs_run). */
+void tsr_daemon_query(tsr_daemon_t *c)
 {
     zmq_msg_t ident, body;
-    int r = s_recv(c->query, &ident, &body);
-    s_query_job_t *j = NULL;
+    int r = tsr_daemon_recv(c->query, &ident, &body);
+    tsr_daemon_job_t *j = NULL;
     tsr_error_t err;
     tsr_error_clear(&err);
     char id[TSR_CLIENT_ID_MAX], key[41];
@@ -266,8 +267,8 @@ void s_query(s_collector_t *c)
         pk.kind != TSR_MSG_QUERY ||
         tsr_wire_decode(&j->req, zmq_msg_data(&body), zmq_msg_size(&body), &c->lim, &err) != 0) {
         /* anything but a query is refused from its tags, before a decode */
-        s_count_malformed(c, "query", j->client.id,
-                          err.reason[0] ? err.reason : "not a QueryRequest", false);
+        tsr_daemon_count_malformed(c, "query", j->client.id,
+                                   err.reason[0] ? err.reason : "not a QueryRequest", false);
         goto out;
     }
     j->m.kind = TSR_MSG_RESPONSE;
@@ -276,25 +277,25 @@ void s_query(s_collector_t *c)
     resp->request_id = q->request_id;
     j->may = tsr_access_may_query(j->client.role);
     if (j->may)
-        s_describe(q, j->what, sizeof j->what);
+        tsr_daemon_describe(q, j->what, sizeof j->what);
     else
         snprintf(j->what, sizeof j->what, "query kind %d", q->kind);
     /* Refusals come first and read nothing: only a query that will be
      * answered waits for the apply. */
-    int64_t wait_ms = tsr_ratelimit_take(c->rate, j->client.public_key, s_now_ms());
+    int64_t wait_ms = tsr_ratelimit_take(c->rate, j->client.public_key, tsr_daemon_now_ms());
     if (wait_ms > 0) {
         char why[200];
         snprintf(why, sizeof why, "over the limit of %ld quer%s a minute for this key (bursts of "
                  "%ld; [limits] queries_per_minute)", C.queries_per_minute,
                  C.queries_per_minute == 1 ? "y" : "ies", C.query_burst);
-        s_refuse(resp, TSR_QSTATUS_RATE_LIMITED, why);
+        tsr_daemon_refuse(resp, TSR_QSTATUS_RATE_LIMITED, why);
         resp->retry_after_ms = wait_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)wait_ms;
         c->rate_limited++;
     } else if (!j->may) {
         char why[64];
         snprintf(why, sizeof why, "%ss may not query", tsr_role_name(j->client.role));
-        s_refuse(resp, TSR_QSTATUS_DENIED, why);
-    } else if (s_allowed(c, &j->client, q, resp, j->what, &j->counted)) {
+        tsr_daemon_refuse(resp, TSR_QSTATUS_DENIED, why);
+    } else if (tsr_daemon_allowed(c, &j->client, q, resp, j->what, &j->counted)) {
         j->answer = true; /* every acknowledged record counts in the answer */
         j->target = tsr_store_last_logged(c->store);
         if (j->target > tsr_store_applied(c->store))
@@ -305,7 +306,7 @@ void s_query(s_collector_t *c)
     *c->jobs_tail = j;
     c->jobs_tail = &j->next;
     j = NULL;
-    s_jobs_run(c);
+    tsr_daemon_jobs_run(c);
 out:
     if (j) {
         tsr_msg_clear(&j->req);

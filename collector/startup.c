@@ -25,12 +25,12 @@
 #include "tessera/notify.h"
 #include "tessera/wire.h"
 
-int s_budget_replay(void *ctx, const tsr_audit_entry_t *e)
+int tsr_daemon_budget_replay(void *ctx, const tsr_audit_entry_t *e)
 {
     return tsr_budget_replay(ctx, e);
 }
 
-void s_path(char *out, size_t cap, const char *set, const char *dir, const char *name)
+void tsr_daemon_path(char *out, size_t cap, const char *set, const char *dir, const char *name)
 {
     if (set && *set)
         snprintf(out, cap, "%s", set);
@@ -39,14 +39,14 @@ void s_path(char *out, size_t cap, const char *set, const char *dir, const char 
 }
 
 /* True when something (a file, or a symlink even dangling) is at path. */
-bool s_exists(const char *path)
+bool tsr_daemon_exists(const char *path)
 {
     struct stat st;
     return lstat(path, &st) == 0;
 }
 
 /* Creates what a first run needs: data dir, server key pair, empty client list. */
-int s_bootstrap(char *key_path, size_t cap)
+int tsr_daemon_bootstrap(char *key_path, size_t cap)
 {
     char msg[768];
     tsr_error_t err;
@@ -55,8 +55,8 @@ int s_bootstrap(char *key_path, size_t cap)
         fprintf(stderr, "tessera-collector: cannot create %s: %s\n", C.data_dir, strerror(errno));
         return -1;
     }
-    s_path(key_path, cap, C.server_key, C.data_dir, "collector.key");
-    if (!s_exists(key_path)) {
+    tsr_daemon_path(key_path, cap, C.server_key, C.data_dir, "collector.key");
+    if (!tsr_daemon_exists(key_path)) {
         char stem[4096];
         snprintf(stem, sizeof stem, "%.*s", (int)(strlen(key_path) - 4), key_path);
         if (strlen(key_path) < 5 || strcmp(key_path + strlen(key_path) - 4, ".key") != 0 ||
@@ -71,13 +71,13 @@ int s_bootstrap(char *key_path, size_t cap)
     return 0;
 }
 
-int s_ensure_clients_file(const char *path)
+int tsr_daemon_ensure_clients_file(const char *path)
 {
     static const char text[] =
         "# Tessera authorized_clients: one client per line\n"
         "# z85 public key (40 chars)                role     id              areas\n"
         "# (make keys with: tessera keygen --curve NAME; areas: codes, region codes or *)\n";
-    if (s_exists(path))
+    if (tsr_daemon_exists(path))
         return 0;
     tsr_error_t err;
     char msg[768];
@@ -100,8 +100,8 @@ static void s_print_problem(void *ctx, const char *problem)
 /* StrictModes (issue 15): every file the collector trusts that exists now,
  * and the directory each is in; what is missing is created safely later.
  * Prints each problem; returns how many (or a TSR_E* code). */
-int s_check_files(const char *config, const char *key_path, const char *auth_path,
-                  const char *envdir, const char *logdir)
+int tsr_daemon_check_files(const char *config, const char *key_path, const char *auth_path,
+                           const char *envdir, const char *logdir)
 {
     char data_mdb[4200], lock_mdb[4200], log_mdb[4200], log_lock[4200];
     snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
@@ -138,8 +138,8 @@ int s_check_files(const char *config, const char *key_path, const char *auth_pat
  * is checked in s_ingest_check, with an answer. */
 #define S_CURVE_SLACK 1024
 
-void *s_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
-                      const char *secret, int64_t payload_max, bool report)
+void *tsr_daemon_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
+                               const char *secret, int64_t payload_max, bool report)
 {
     int64_t maxmsg = payload_max + S_CURVE_SLACK;
     void *s = zmq_socket(ctx, type);
@@ -167,7 +167,7 @@ void *s_server_socket(void *ctx, int type, const char *domain, const char *endpo
 
 /* The keys allowed on the alert stream, as "key role" lines, for noticing
  * when a reload takes one away. */
-char *s_stream_keys(const tsr_authlist_t *l)
+char *tsr_daemon_stream_keys(const tsr_authlist_t *l)
 {
     size_t n = tsr_authlist_count(l);
     char *out = calloc(n * 64 + 1, 1);
@@ -200,7 +200,7 @@ static void s_log_problem(void *ctx, const char *problem)
     tsr_error("collector", "SIGHUP: keeping the previous client list: %s", problem);
 }
 
-void s_reload_clients(s_collector_t *c)
+void tsr_daemon_reload_clients(tsr_daemon_t *c)
 {
     tsr_authlist_t *l;
     tsr_error_t err;
@@ -217,7 +217,7 @@ void s_reload_clients(s_collector_t *c)
         return;
     }
     tsr_info("collector", "SIGHUP: %zu clients loaded from %s", tsr_authlist_count(l), c->auth_path);
-    char *keys = s_stream_keys(l);
+    char *keys = tsr_daemon_stream_keys(l);
     bool kept = s_keys_kept(c->stream_keys, keys);
     free(c->stream_keys);
     c->stream_keys = keys;
@@ -241,7 +241,7 @@ void s_reload_clients(s_collector_t *c)
  * 4.3's stable monitor events carry the socket's own endpoint, not the
  * peer's address (that needs the draft v2 monitor), so the line names the
  * endpoint. Returns the PAIR socket to poll, or NULL. */
-void *s_monitor_open(s_collector_t *c, void *sock, int which)
+void *tsr_daemon_monitor_open(tsr_daemon_t *c, void *sock, int which)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://tessera-handshakes-%d", which);
@@ -263,7 +263,7 @@ void *s_monitor_open(s_collector_t *c, void *sock, int which)
  * per socket every S_PEER_LOG_MS, with how many were not logged since. A
  * connection closed during the handshake (a port scan, a health check) is
  * only a debug line. */
-void s_monitor_event(s_collector_t *c, int which)
+void tsr_daemon_monitor_event(tsr_daemon_t *c, int which)
 {
     zmq_msg_t ev, addr;
     zmq_msg_init(&ev);
@@ -294,7 +294,7 @@ void s_monitor_event(s_collector_t *c, int which)
         return;
     }
     c->failed_handshakes++;
-    int64_t now = s_now_ms();
+    int64_t now = tsr_daemon_now_ms();
     if (c->handshake_logged[which] && now - c->handshake_logged[which] < S_PEER_LOG_MS) {
         c->handshake_unlogged[which]++;
         return;
@@ -310,16 +310,16 @@ void s_monitor_event(s_collector_t *c, int which)
 
 /* (Re)opens the alert stream; while it cannot bind (tried every 200 ms, the
  * first failure reported), alerts wait in the log, where clients find them. */
-void s_pub_open(s_collector_t *c)
+void tsr_daemon_pub_open(tsr_daemon_t *c)
 {
     static int64_t last_try;
     static bool failing;
-    int64_t now = s_now_ms();
+    int64_t now = tsr_daemon_now_ms();
     if (c->pub || (last_try && now - last_try < 200))
         return;
     last_try = now;
-    c->pub = s_server_socket(c->ctx, ZMQ_PUB, TSR_ZAP_DOMAIN_ALERTS, C.alerts_endpoint, c->secret,
-                             (int64_t)c->lim.max_frame, !failing);
+    c->pub = tsr_daemon_server_socket(c->ctx, ZMQ_PUB, TSR_ZAP_DOMAIN_ALERTS, C.alerts_endpoint,
+                                      c->secret, (int64_t)c->lim.max_frame, !failing);
     failing = c->pub == NULL;
     if (c->pub)
         last_try = 0;
@@ -327,7 +327,7 @@ void s_pub_open(s_collector_t *c)
 
 /* Tells systemd (Type=notify) that the sockets are bound and the collector
  * serves; `systemctl status` shows the endpoints. A no-op outside systemd. */
-void s_service_ready(const tsr_authlist_t *list)
+void tsr_daemon_service_ready(const tsr_authlist_t *list)
 {
     char status[512];
     snprintf(status, sizeof status, "listening: ingest %s, query %s, alerts %s; %zu clients",
@@ -342,10 +342,10 @@ void s_service_ready(const tsr_authlist_t *list)
  * and --data over data_dir. Says why not on stderr and returns 1, or 0. */
 /* What every start (the daemon, -n, backup, restore) does first: refuse root
  * and a bare start, load the config and check every value a start uses
- * (s_config_check), with its file and line. 0, or 1/2 (the exit code) after
+ * (tsr_daemon_config_check), with its file and line. 0, or 1/2 (the exit code) after
  * saying why. */
-int s_config_start(const char *config, const char *data, bool allow_root,
-                   const char *level, long *lines, tsr_settings_methods_t *methods)
+int tsr_daemon_config_start(const char *config, const char *data, bool allow_root,
+                            const char *level, long *lines, tsr_settings_methods_t *methods)
 {
     if (!config && !data) {
         /* no data directory made in whatever directory this was started from */
@@ -361,10 +361,10 @@ int s_config_start(const char *config, const char *data, bool allow_root,
         return 1;
     }
     tsr_error_clear(&err);
-    int rc = config ? tsr_config_load_lines(s_keys, config, lines, &err)
-                    : tsr_config_defaults(s_keys, &err);
+    int rc = config ? tsr_config_load_lines(tsr_daemon_keys, config, lines, &err)
+                    : tsr_config_defaults(tsr_daemon_keys, &err);
     if (rc == 0)
-        rc = s_config_check(config, lines, level, methods, &err);
+        rc = tsr_daemon_config_check(config, lines, level, methods, &err);
     if (rc == 0 && !data && !C.data_dir) {
         tsr_error_at(&err, config, 0);
         rc = tsr_error_set(&err, "collector.data_dir",
@@ -373,7 +373,7 @@ int s_config_start(const char *config, const char *data, bool allow_root,
     }
     if (rc != 0) {
         fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        tsr_config_free(s_keys);
+        tsr_config_free(tsr_daemon_keys);
         return 1;
     }
     if (data) {
@@ -406,7 +406,7 @@ static const char s_backup_usage[] =
 
 /* `backup` and `restore`: the config (for data_dir and the key and client
  * paths), then backup.c. */
-int s_cmd_backup(int argc, char **argv)
+int tsr_daemon_cmd_backup(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},       {"data", required_argument, NULL, 'd'},
@@ -451,17 +451,17 @@ int s_cmd_backup(int argc, char **argv)
         fputs(s_backup_usage, stderr);
         return 2;
     }
-    long lines[sizeof s_keys / sizeof s_keys[0]] = {0};
+    long lines[sizeof tsr_daemon_keys / sizeof tsr_daemon_keys[0]] = {0};
     tsr_settings_methods_t methods;
-    int started = s_config_start(config, data, allow_root, NULL, lines, &methods);
+    int started = tsr_daemon_config_start(config, data, allow_root, NULL, lines, &methods);
     if (started != 0)
         return started;
     tsr_error_t err;
     char msg[768], key[4096], pub[4096], auth[4096];
     tsr_error_clear(&err);
-    s_path(key, sizeof key, C.server_key, C.data_dir, "collector.key");
+    tsr_daemon_path(key, sizeof key, C.server_key, C.data_dir, "collector.key");
     snprintf(pub, sizeof pub, "%.*s.pub", (int)(strlen(key) > 4 ? strlen(key) - 4 : 0), key);
-    s_path(auth, sizeof auth, C.authorized_clients, C.data_dir, "authorized_clients");
+    tsr_daemon_path(auth, sizeof auth, C.authorized_clients, C.data_dir, "authorized_clients");
     const tsr_collector_file_t files[] = {
         {key, "collector.key"}, {pub, "collector.pub"}, {auth, "authorized_clients"}};
     int rc = backup ? tsr_collector_backup(C.data_dir, argv[optind], files, 3, &err)
@@ -469,6 +469,6 @@ int s_cmd_backup(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "tessera-collector %s: %s\n", argv[0],
                 tsr_error_format(&err, msg, sizeof msg));
-    tsr_config_free(s_keys);
+    tsr_config_free(tsr_daemon_keys);
     return rc == 0 ? 0 : 1;
 }
