@@ -379,6 +379,90 @@ void tsr_daemon_answer_read(tsr_daemon_t *c, const tsr_client_t *who, const tsr_
         resp->status = TSR_QSTATUS_OK;
 }
 
+/* The answer to stats: the store's counters, the map, and the loop's own
+ * since start-up. */
+static void s_answer_stats(tsr_daemon_t *c, tsr_response_t *resp, tsr_daemon_counters_t *cs)
+{
+    tsr_store_counters(c->store, s_add_counter, cs);
+    size_t map = 0, used = 0;
+    tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
+    s_add_counter(cs, "map_size_bytes", map);
+    s_add_counter(cs, "map_used_bytes", used);
+    /* 0 after the drain before this answer, unless drains fail (map full) */
+    s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
+    s_add_counter(cs, "malformed_frames", c->malformed);
+    s_add_counter(cs, "unauthorised_messages", c->unauthorised);
+    s_add_counter(cs, "failed_handshakes", c->failed_handshakes);
+    /* since start-up, as the two above */
+    s_add_counter(cs, "budget_refusals", c->budget_refusals);
+    s_add_counter(cs, "malformed_batches_answered", c->malformed_batches);
+    s_add_counter(cs, "queries_rate_limited", c->rate_limited);
+    s_add_counter(cs, "refusals_aggregated", tsr_refusals_aggregated(c->refusals));
+    s_add_counter(cs, "refusal_aggregate_entries", tsr_refusals_entries(c->refusals));
+    s_add_counter(cs, "group_commits", c->group_commits);
+    s_add_counter(cs, "commit_share_deferrals", c->deferrals);
+    s_add_counter(cs, "ingest_queue_waiting", c->n_queued);
+    s_add_counter(cs, "audit_purged_since_start", c->audit_purged);
+    uint64_t kinds[TSR_ALERT_KINDS + 1];
+    if (tsr_store_alert_counts(c->store, kinds) == 0)
+        for (int k = 1; k <= TSR_ALERT_KINDS; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "alerts:%s", tsr_link_kind_name(k));
+            s_add_counter(cs, name, kinds[k]);
+        }
+    s_add_counter(cs, "last_alert_seq", c->last_alert);
+    s_add_counter(cs, "last_backup_unix", (uint64_t)tsr_collector_last_backup(C.data_dir));
+    tsr_histo_counters(&c->ack_latency, "ack_latency_us", s_add_counter, cs);
+    s_upstream_counters(c, cs);
+    resp->status = TSR_QSTATUS_OK;
+    resp->kind = TSR_QUERY_STATS;
+    resp->counters = cs->v; /* the response owns them now */
+    resp->n_counters = cs->n;
+    cs->v = NULL;
+}
+
+/* The answer to an admin's purge: the records reported before its day (or
+ * the retention's cutoff), then the audit log to its own retention, with
+ * what each deleted. */
+static void s_answer_purge(tsr_daemon_t *c, const tsr_query_t *q, tsr_response_t *resp,
+                           tsr_daemon_counters_t *cs)
+{
+    int64_t now = (int64_t)time(NULL);
+    int32_t cutoff = tsr_store_retention_cutoff((int)C.retention_months, now);
+    int32_t before = q->before_day ? q->before_day : cutoff;
+    if (before > (int32_t)(now / 86400)) {
+        tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
+                          "cannot purge records reported after today");
+        return;
+    }
+    uint64_t purged = 0, audit = 0;
+    tsr_daemon_pause(c);
+    int rc = tsr_store_purge(c->store, before, now, &purged);
+    tsr_daemon_publish_store(c);
+    /* and the audit log to its own retention (tsr_daemon_audit_retention) */
+    int arc = rc == 0 ? tsr_daemon_audit_retention(c, now, &audit) : 0;
+    tsr_daemon_resume(c);
+    if (rc != 0) {
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+        return;
+    }
+    if (arc != 0) {
+        char why[200];
+        snprintf(why, sizeof why, "%llu record(s) purged, but the audit log's purge stopped: "
+                 "the collector's log says why", (unsigned long long)purged);
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, why);
+        return;
+    }
+    s_add_counter(cs, "purged_records", purged);
+    s_add_counter(cs, "before_day", (uint64_t)before);
+    s_add_counter(cs, "purged_audit_entries", audit);
+    resp->counters = cs->v;
+    resp->n_counters = cs->n;
+    cs->v = NULL;
+    resp->kind = TSR_QUERY_STATS;
+    resp->status = TSR_QSTATUS_OK;
+}
+
 /* Answers one query that tsr_daemon_allowed let through into resp, on the loop
  * thread. */
 void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
@@ -391,79 +475,8 @@ void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query
         return;
     }
     switch (q->kind) {
-    case TSR_QUERY_STATS: {
-        tsr_store_counters(c->store, s_add_counter, cs);
-        size_t map = 0, used = 0;
-        tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
-        s_add_counter(cs, "map_size_bytes", map);
-        s_add_counter(cs, "map_used_bytes", used);
-        /* 0 after the drain before this answer, unless drains fail (map full) */
-        s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
-        s_add_counter(cs, "malformed_frames", c->malformed);
-        s_add_counter(cs, "unauthorised_messages", c->unauthorised);
-        s_add_counter(cs, "failed_handshakes", c->failed_handshakes);
-        /* since start-up, as the two above */
-        s_add_counter(cs, "budget_refusals", c->budget_refusals);
-        s_add_counter(cs, "malformed_batches_answered", c->malformed_batches);
-        s_add_counter(cs, "queries_rate_limited", c->rate_limited);
-        s_add_counter(cs, "refusals_aggregated", tsr_refusals_aggregated(c->refusals));
-        s_add_counter(cs, "refusal_aggregate_entries", tsr_refusals_entries(c->refusals));
-        s_add_counter(cs, "group_commits", c->group_commits);
-        s_add_counter(cs, "commit_share_deferrals", c->deferrals);
-        s_add_counter(cs, "ingest_queue_waiting", c->n_queued);
-        s_add_counter(cs, "audit_purged_since_start", c->audit_purged);
-        uint64_t kinds[TSR_ALERT_KINDS + 1];
-        if (tsr_store_alert_counts(c->store, kinds) == 0)
-            for (int k = 1; k <= TSR_ALERT_KINDS; k++) {
-                char name[32];
-                snprintf(name, sizeof name, "alerts:%s", tsr_link_kind_name(k));
-                s_add_counter(cs, name, kinds[k]);
-            }
-        s_add_counter(cs, "last_alert_seq", c->last_alert);
-        s_add_counter(cs, "last_backup_unix", (uint64_t)tsr_collector_last_backup(C.data_dir));
-        tsr_histo_counters(&c->ack_latency, "ack_latency_us", s_add_counter, cs);
-        s_upstream_counters(c, cs);
-        resp->status = TSR_QSTATUS_OK;
-        resp->kind = TSR_QUERY_STATS;
-        resp->counters = cs->v; /* the response owns them now */
-        resp->n_counters = cs->n;
-        cs->v = NULL;
-        return;
-    }
-    case TSR_QUERY_PURGE: {
-        int64_t now = (int64_t)time(NULL);
-        int32_t cutoff = tsr_store_retention_cutoff((int)C.retention_months, now);
-        int32_t before = q->before_day ? q->before_day : cutoff;
-        if (before > (int32_t)(now / 86400)) {
-            tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
-                              "cannot purge records reported after today");
-            return;
-        }
-        uint64_t purged = 0, audit = 0;
-        tsr_daemon_pause(c);
-        rc = tsr_store_purge(c->store, before, now, &purged);
-        tsr_daemon_publish_store(c);
-        /* and the audit log to its own retention (tsr_daemon_audit_retention) */
-        int arc = rc == 0 ? tsr_daemon_audit_retention(c, now, &audit) : 0;
-        tsr_daemon_resume(c);
-        if (rc != 0)
-            break;
-        if (arc != 0) {
-            char why[200];
-            snprintf(why, sizeof why, "%llu record(s) purged, but the audit log's purge stopped: "
-                     "the collector's log says why", (unsigned long long)purged);
-            tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, why);
-            return;
-        }
-        s_add_counter(cs, "purged_records", purged);
-        s_add_counter(cs, "before_day", (uint64_t)before);
-        s_add_counter(cs, "purged_audit_entries", audit);
-        resp->counters = cs->v;
-        resp->n_counters = cs->n;
-        cs->v = NULL;
-        resp->kind = TSR_QUERY_STATS;
-        break;
-    }
+    case TSR_QUERY_STATS: s_answer_stats(c, resp, cs); return;
+    case TSR_QUERY_PURGE: s_answer_purge(c, q, resp, cs); return;
     case TSR_QUERY_AUDIT: {
         /* fails closed: the admin reads which entry cannot be read, not a
          * list that looks whole without it */
