@@ -75,6 +75,298 @@ static const char s_usage[] =
     "LMDB files could be changed by another user, naming the chown/chmod that\n"
     "fixes each.\n";
 
+/* -n: the config and the files are checked (tsr_daemon_config_start,
+ * tsr_daemon_check_files); the client list is read when it exists, and
+ * what a start would use is printed, creating nothing. Returns the exit
+ * code. */
+static int s_check_only(const char *auth_path)
+{
+    tsr_authlist_t *list = NULL;
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    if (access(auth_path, F_OK) == 0 && tsr_authlist_load(&list, auth_path, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return 1;
+    }
+    printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
+           C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
+    tsr_daemon_netkeys_report(stdout, NULL);
+    if (C.up_endpoint && *C.up_endpoint)
+        printf("upstream: forwards %s to %s (listed there as relay)\n",
+               strcmp(C.up_forward, "linkage") ? "records" : "linkage tokens only",
+               C.up_endpoint);
+    tsr_authlist_destroy(&list);
+    tsr_config_free(tsr_daemon_keys);
+    return 0;
+}
+
+/* The server key pair (made on a first run) into c->secret and public, and
+ * the client list (an empty one made on a first run) into *list. Says why
+ * not on stderr and returns -1, or 0. */
+static int s_load_keys(tsr_daemon_t *c, char *key_path, size_t cap, char *public,
+                       tsr_authlist_t **list)
+{
+    char secret[41], msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (tsr_daemon_bootstrap(key_path, cap) != 0 ||
+        tsr_daemon_ensure_clients_file(c->auth_path) != 0)
+        return -1;
+    if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
+        tsr_authlist_load(list, c->auth_path, &err) != 0) {
+        explicit_bzero(secret, sizeof secret);
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return -1;
+    }
+    /* one copy of the server's secret, wiped on every way out */
+    memcpy(c->secret, secret, sizeof c->secret);
+    explicit_bzero(secret, sizeof secret);
+    return 0;
+}
+
+/* Opens the store (its environments in envdir and logdir) with the
+ * settings, and counts the daily budget already spent from its audit log.
+ * Says why not on stderr and returns -1, or 0. */
+static int s_open_store(tsr_daemon_t *c, const char *envdir, const char *logdir,
+                        const tsr_settings_methods_t *methods)
+{
+    tsr_error_t err;
+    char msg[768];
+    int rc = 0;
+    tsr_error_clear(&err);
+    tsr_store_opts_t so = {.spikes_set = true,
+                           .drain_ms = (int)C.apply_step_ms,
+                           .kv = {.dir = envdir,
+                                  .map_size = (size_t)C.map_size_mib * MIB,
+                                  .map_step = (size_t)C.map_step_mib * MIB,
+                                  .map_max = (size_t)C.map_max_mib * MIB},
+                           .log_kv = {.dir = logdir}}; /* the same map settings */
+    tsr_spikes_defaults(&so.spikes);
+    so.spikes.c1 = methods->c1;
+    so.spikes.c2 = methods->c2;
+    so.spikes.c3 = methods->c3;
+    so.spikes.farrington = C.farrington;
+    so.spikes.recent_days = (int)C.recent_days;
+    so.spikes.recent_weeks = (int)C.recent_weeks;
+    so.spikes.min_cases = (int)C.min_cases;
+    so.retention_months = (int)C.retention_months;
+    so.network_keys = tsr_daemon_netkeys;
+    so.upstream = C.up_endpoint && *C.up_endpoint;
+    if (tsr_store_open(&c->store, &so, &err) != 0) {
+        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+        return -1;
+    }
+    tsr_daemon_netkeys_report(NULL, c->store);
+    /* the budget spent today, from the audit log: a restart resets nothing */
+    int64_t midnight = time(NULL) / 86400 * 86400;
+    if (tsr_budget_new(&c->budget, (unsigned)C.daily_query_budget) != 0 ||
+        (rc = tsr_store_audit_each(c->store, midnight, tsr_daemon_budget_replay, c->budget)) != 0) {
+        fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
+                tsr_strerror(rc ? rc : TSR_ENOMEM));
+        return -1;
+    }
+    return 0;
+}
+
+/* What the loop works with besides the store: the ingest queue, the rate
+ * limit and the refusals, the upstream's sender, the ZAP handler (given
+ * list), the three sockets, the last alert and the first turn's day. Says
+ * why not on stderr and returns -1, or 0. */
+static int s_open_loop(tsr_daemon_t *c, tsr_authlist_t *list)
+{
+    tsr_error_t err;
+    char msg[768];
+    tsr_error_clear(&err);
+    size_t qcap = (size_t)C.max_batches;
+    c->queue = calloc(qcap, sizeof *c->queue);
+    c->fair = calloc(qcap, sizeof *c->fair);
+    c->sb = calloc(qcap, sizeof *c->sb);
+    if (!c->queue || !c->fair || !c->sb ||
+        tsr_ratelimit_new(&c->rate, (unsigned)C.queries_per_minute, (unsigned)C.query_burst) != 0 ||
+        tsr_refusals_new(&c->refusals, (unsigned)C.audit_refusals_per_minute, 60) != 0) {
+        fprintf(stderr, "tessera-collector: out of memory\n");
+        return -1;
+    }
+    c->ctx = zmq_ctx_new();
+    if (C.up_endpoint && *C.up_endpoint) {
+        tsr_upstream_opts_t uo = {C.up_endpoint, C.up_server_key, C.up_client_key,
+                                  !strcmp(C.up_forward, "linkage"), (int)C.up_timeout_ms,
+                                  (size_t)C.up_max_batch};
+        if (tsr_upstream_new(&c->upstream, c->ctx, c->store, &uo, &err) != 0) {
+            fprintf(stderr, "tessera-collector: [upstream]: %s\n",
+                    tsr_error_format(&err, msg, sizeof msg));
+            return -1;
+        }
+    }
+    c->stream_keys = tsr_daemon_stream_keys(list);
+    if (tsr_zap_start(&c->zap, c->ctx, list) != 0) {
+        fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
+        return -1;
+    }
+    c->ingest = tsr_daemon_server_socket(c->ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint,
+                                         c->secret, (int64_t)c->lim.max_frame, true);
+    c->query = c->ingest ? tsr_daemon_server_socket(c->ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN,
+                                                    C.query_endpoint, c->secret,
+                                                    (int64_t)c->lim.max_frame, true)
+                         : NULL;
+    if (c->query)
+        tsr_daemon_pub_open(c);
+    tsr_response_t last = {0};
+    if (tsr_store_alerts(c->store, 0, 0, NULL, NULL, &last) == 0)
+        c->last_alert = last.last_seq;
+    /* the first turn of the loop, once listening, catches up: it evaluates
+     * yesterday and today again (evaluations pending at a crash were lost
+     * with it; what was alerted stays alerted) and applies retention */
+    c->today = (int32_t)(time(NULL) / 86400) - 1;
+    c->starting = true;
+    return !c->ingest || !c->query || !c->pub ? -1 : 0;
+}
+
+/* Once listening: the signals' handlers, the line and the notice that say
+ * so, the handshake monitors, the apply thread and the query thread.
+ * Returns -1 when a thread cannot start, or 0. */
+static int s_serve(tsr_daemon_t *c, const tsr_authlist_t *list, const char *public)
+{
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    tsr_info("collector",
+             "listening: ingest %s, query %s, alerts %s; %zu clients; server public key %s",
+             C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list),
+             public);
+    printf("server public key: %s\n", public);
+    fflush(stdout);
+    tsr_daemon_service_ready(list);
+
+    c->monitor[0] = tsr_daemon_monitor_open(c, c->ingest, 0);
+    c->monitor[1] = tsr_daemon_monitor_open(c, c->query, 1);
+    tsr_applier_opts_t ao = {(int)C.apply_quiet_ms, (int)C.apply_quiet_max, (int)C.apply_delay_ms,
+                             (int)C.apply_batch, 200};
+    c->jobs_tail = &c->jobs;
+    /* what the store's open applied (a store from before the log env) */
+    tsr_daemon_publish_store(c);
+    if (tsr_applier_new(&c->applier, c->store, &ao) != 0 || tsr_querier_new(&c->querier) != 0)
+        return -1;
+    return 0;
+}
+
+/* The loop (the file's comment), until SIGTERM or SIGINT; then what was
+ * read is logged and acknowledged, and the queries read are answered. */
+static void s_loop(tsr_daemon_t *c)
+{
+    /* ingest, query, the applier, the query thread, two monitors and the
+     * upstream socket */
+    zmq_pollitem_t items[7] = {{c->ingest, 0, ZMQ_POLLIN, 0},
+                               {c->query, 0, ZMQ_POLLIN, 0},
+                               {NULL, tsr_applier_fd(c->applier), ZMQ_POLLIN, 0},
+                               {NULL, tsr_querier_fd(c->querier), ZMQ_POLLIN, 0}};
+    int n_items = 4, mon_at[2] = {-1, -1};
+    for (int i = 0; i < 2; i++)
+        if (c->monitor[i]) {
+            mon_at[i] = n_items;
+            items[n_items++] = (zmq_pollitem_t){c->monitor[i], 0, ZMQ_POLLIN, 0};
+        }
+    while (!s_stop) {
+        if (s_reload) {
+            s_reload = 0;
+            tsr_notify_reloading();
+            tsr_daemon_reload_clients(c);
+            tsr_notify_ready(NULL);
+        }
+        tsr_notify_watchdog(tsr_daemon_now_ms()); /* the loop wakes at least every 500 ms */
+        tsr_daemon_pub_open(c);
+        tsr_daemon_heartbeat(c);
+        tsr_daemon_day_boundary(c);
+        /* the upstream's socket changes as it reconnects: the last item */
+        int timeout = tsr_daemon_poll_timeout(c), n_poll = n_items;
+        if (c->upstream) {
+            int up = tsr_upstream_step(c->upstream);
+            timeout = up < timeout ? up : timeout;
+            if (tsr_upstream_socket(c->upstream))
+                items[n_poll++] =
+                    (zmq_pollitem_t){tsr_upstream_socket(c->upstream), 0, ZMQ_POLLIN, 0};
+        }
+        int n = zmq_poll(items, n_poll, timeout);
+        if (n < 0 && zmq_errno() != EINTR) {
+            tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
+            break;
+        }
+        bool ingest = (n > 0 && (items[0].revents & ZMQ_POLLIN)) || c->n_queued > 0;
+        if (ingest)
+            tsr_daemon_ingest(c);
+        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) {
+            tsr_applier_clear(c->applier);
+            tsr_daemon_publish(c);
+            if (!ingest) /* applied entries leave the log; under load, submits delete them */
+                tsr_store_trim(c->store, 10000);
+            tsr_daemon_jobs_run(c);
+        } else if (c->jobs_ready || (n > 0 && (items[3].revents & ZMQ_POLLIN))) {
+            tsr_querier_clear(c->querier);
+            tsr_daemon_jobs_run(c);
+        }
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+            tsr_daemon_query(c);
+        tsr_daemon_refusals_flush(c, false);
+        for (int i = 0; n > 0 && i < 2; i++)
+            if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
+                tsr_daemon_monitor_event(c, i);
+    }
+    tsr_info("collector", "stopping");
+    tsr_notify_stopping();
+    while (c->n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
+        tsr_daemon_ingest_commit(c);
+    /* the queries read are answered (each waits at most for the steps
+     * that apply what was acknowledged before it) */
+    for (int64_t until = tsr_daemon_now_ms() + 10000; c->jobs && tsr_daemon_now_ms() < until;) {
+        zmq_poll(&items[2], 2, 100);
+        tsr_applier_clear(c->applier);
+        tsr_querier_clear(c->querier);
+        tsr_daemon_jobs_run(c);
+    }
+}
+
+/* After the loop: the threads stopped, the log applied in full, and every
+ * socket, thread and table closed, the secret wiped. */
+static void s_close(tsr_daemon_t *c)
+{
+    tsr_querier_destroy(&c->querier); /* before the jobs it may still hold are freed */
+    tsr_daemon_refusals_flush(c, true);
+    tsr_applier_stop(c->applier);
+    tsr_daemon_publish(c);
+    tsr_applier_destroy(&c->applier);
+    while (c->jobs) {
+        tsr_daemon_job_t *j = c->jobs;
+        c->jobs = j->next;
+        tsr_daemon_job_destroy(&j);
+    }
+    tsr_daemon_apply_all(c);
+    tsr_store_trim(c->store, 0);
+    for (int i = 0; i < 2; i++)
+        if (c->monitor[i]) {
+            zmq_socket_monitor(i == 0 ? c->ingest : c->query, NULL, 0);
+            zmq_close(c->monitor[i]);
+        }
+    tsr_upstream_destroy(&c->upstream); /* what was not acknowledged stays queued */
+    zmq_close(c->ingest);
+    zmq_close(c->query);
+    if (c->pub)
+        zmq_close(c->pub);
+    explicit_bzero(c->secret, sizeof c->secret);
+    free(c->stream_keys);
+    tsr_zap_destroy(&c->zap);
+    zmq_ctx_term(c->ctx);
+    tsr_store_close(&c->store);
+    tsr_budget_destroy(&c->budget);
+    tsr_ratelimit_destroy(&c->rate);
+    tsr_refusals_destroy(&c->refusals);
+    free(c->queue);
+    free(c->fair);
+    free(c->sb);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -120,10 +412,6 @@ int main(int argc, char **argv)
     int started = tsr_daemon_config_start(config, data, allow_root, level, lines, &methods);
     if (started != 0)
         return started;
-    tsr_error_t err;
-    char msg[768];
-    int rc = 0;
-    tsr_error_clear(&err);
     tsr_log_level_t lvl;
     tsr_log_parse_level(level ? level : C.log_level, &lvl); /* checked above */
     tsr_log_set_level(lvl);
@@ -136,7 +424,7 @@ int main(int argc, char **argv)
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
     tsr_daemon_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir,
                     "authorized_clients");
-    char key_path[4096], secret[41], public[41], envdir[4096], logdir[4096];
+    char key_path[4096], public[41], envdir[4096], logdir[4096];
     tsr_authlist_t *list = NULL;
     tsr_daemon_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
     snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
@@ -153,232 +441,14 @@ int main(int argc, char **argv)
         tsr_config_free(tsr_daemon_keys);
         return 1;
     }
-    if (check_only) {
-        if (access(c.auth_path, F_OK) == 0 && tsr_authlist_load(&list, c.auth_path, &err) != 0) {
-            fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-            return 1;
-        }
-        printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
-               C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
-        tsr_daemon_netkeys_report(stdout, NULL);
-        if (C.up_endpoint && *C.up_endpoint)
-            printf("upstream: forwards %s to %s (listed there as relay)\n",
-                   strcmp(C.up_forward, "linkage") ? "records" : "linkage tokens only",
-                   C.up_endpoint);
-        tsr_authlist_destroy(&list);
-        tsr_config_free(tsr_daemon_keys);
-        return 0;
-    }
-    if (tsr_daemon_bootstrap(key_path, sizeof key_path) != 0 ||
-        tsr_daemon_ensure_clients_file(c.auth_path) != 0)
-        return 1;
-    if (tsr_curve_load_secret(key_path, secret, public, &err) != 0 ||
-        tsr_authlist_load(&list, c.auth_path, &err) != 0) {
-        explicit_bzero(secret, sizeof secret);
-        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
+    if (check_only)
+        return s_check_only(c.auth_path);
+    if (s_load_keys(&c, key_path, sizeof key_path, public, &list) != 0 ||
+        s_open_store(&c, envdir, logdir, &methods) != 0 || s_open_loop(&c, list) != 0 ||
+        s_serve(&c, list, public) != 0)
         goto fail;
-    }
-    /* one copy of the server's secret, wiped on every way out */
-    memcpy(c.secret, secret, sizeof c.secret);
-    explicit_bzero(secret, sizeof secret);
-    tsr_store_opts_t so = {.spikes_set = true,
-                           .drain_ms = (int)C.apply_step_ms,
-                           .kv = {.dir = envdir,
-                                  .map_size = (size_t)C.map_size_mib * MIB,
-                                  .map_step = (size_t)C.map_step_mib * MIB,
-                                  .map_max = (size_t)C.map_max_mib * MIB},
-                           .log_kv = {.dir = logdir}}; /* the same map settings */
-    tsr_spikes_defaults(&so.spikes);
-    so.spikes.c1 = methods.c1;
-    so.spikes.c2 = methods.c2;
-    so.spikes.c3 = methods.c3;
-    so.spikes.farrington = C.farrington;
-    so.spikes.recent_days = (int)C.recent_days;
-    so.spikes.recent_weeks = (int)C.recent_weeks;
-    so.spikes.min_cases = (int)C.min_cases;
-    so.retention_months = (int)C.retention_months;
-    so.network_keys = tsr_daemon_netkeys;
-    so.upstream = C.up_endpoint && *C.up_endpoint;
-    if (tsr_store_open(&c.store, &so, &err) != 0) {
-        fprintf(stderr, "tessera-collector: %s\n", tsr_error_format(&err, msg, sizeof msg));
-        goto fail;
-    }
-    tsr_daemon_netkeys_report(NULL, c.store);
-    /* the budget spent today, from the audit log: a restart resets nothing */
-    int64_t midnight = time(NULL) / 86400 * 86400;
-    if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
-        (rc = tsr_store_audit_each(c.store, midnight, tsr_daemon_budget_replay, c.budget)) != 0) {
-        fprintf(stderr, "tessera-collector: cannot count today's queries from the audit log: %s\n",
-                tsr_strerror(rc ? rc : TSR_ENOMEM));
-        goto fail;
-    }
-    size_t qcap = (size_t)C.max_batches;
-    c.queue = calloc(qcap, sizeof *c.queue);
-    c.fair = calloc(qcap, sizeof *c.fair);
-    c.sb = calloc(qcap, sizeof *c.sb);
-    if (!c.queue || !c.fair || !c.sb ||
-        tsr_ratelimit_new(&c.rate, (unsigned)C.queries_per_minute, (unsigned)C.query_burst) != 0 ||
-        tsr_refusals_new(&c.refusals, (unsigned)C.audit_refusals_per_minute, 60) != 0) {
-        fprintf(stderr, "tessera-collector: out of memory\n");
-        return 1;
-    }
-    c.ctx = zmq_ctx_new();
-    if (so.upstream) {
-        tsr_upstream_opts_t uo = {C.up_endpoint, C.up_server_key, C.up_client_key,
-                                  !strcmp(C.up_forward, "linkage"), (int)C.up_timeout_ms,
-                                  (size_t)C.up_max_batch};
-        if (tsr_upstream_new(&c.upstream, c.ctx, c.store, &uo, &err) != 0) {
-            fprintf(stderr, "tessera-collector: [upstream]: %s\n",
-                    tsr_error_format(&err, msg, sizeof msg));
-            goto fail;
-        }
-    }
-    c.stream_keys = tsr_daemon_stream_keys(list);
-    if (tsr_zap_start(&c.zap, c.ctx, list) != 0) {
-        fprintf(stderr, "tessera-collector: cannot start the ZAP handler\n");
-        goto fail;
-    }
-    c.ingest = tsr_daemon_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.ingest_endpoint,
-                                        c.secret, (int64_t)c.lim.max_frame, true);
-    c.query = c.ingest
-                  ? tsr_daemon_server_socket(c.ctx, ZMQ_ROUTER, TSR_ZAP_DOMAIN, C.query_endpoint,
-                                             c.secret, (int64_t)c.lim.max_frame, true)
-                  : NULL;
-    if (c.query)
-        tsr_daemon_pub_open(&c);
-    tsr_response_t last = {0};
-    if (tsr_store_alerts(c.store, 0, 0, NULL, NULL, &last) == 0)
-        c.last_alert = last.last_seq;
-    /* the first turn of the loop, once listening, catches up: it evaluates
-     * yesterday and today again (evaluations pending at a crash were lost
-     * with it; what was alerted stays alerted) and applies retention */
-    c.today = (int32_t)(time(NULL) / 86400) - 1;
-    c.starting = true;
-    if (!c.ingest || !c.query || !c.pub)
-        goto fail;
-    struct sigaction sa = {.sa_handler = s_on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    tsr_info("collector",
-             "listening: ingest %s, query %s, alerts %s; %zu clients; server public key %s",
-             C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list),
-             public);
-    printf("server public key: %s\n", public);
-    fflush(stdout);
-    tsr_daemon_service_ready(list);
-
-    c.monitor[0] = tsr_daemon_monitor_open(&c, c.ingest, 0);
-    c.monitor[1] = tsr_daemon_monitor_open(&c, c.query, 1);
-    tsr_applier_opts_t ao = {(int)C.apply_quiet_ms, (int)C.apply_quiet_max, (int)C.apply_delay_ms,
-                             (int)C.apply_batch, 200};
-    c.jobs_tail = &c.jobs;
-    tsr_daemon_publish_store(
-        &c); /* what the store's open applied (a store from before the log env) */
-    if (tsr_applier_new(&c.applier, c.store, &ao) != 0 || tsr_querier_new(&c.querier) != 0)
-        goto fail;
-    /* ingest, query, the applier, the query thread, two monitors and the
-     * upstream socket */
-    zmq_pollitem_t items[7] = {{c.ingest, 0, ZMQ_POLLIN, 0},
-                               {c.query, 0, ZMQ_POLLIN, 0},
-                               {NULL, tsr_applier_fd(c.applier), ZMQ_POLLIN, 0},
-                               {NULL, tsr_querier_fd(c.querier), ZMQ_POLLIN, 0}};
-    int n_items = 4, mon_at[2] = {-1, -1};
-    for (int i = 0; i < 2; i++)
-        if (c.monitor[i]) {
-            mon_at[i] = n_items;
-            items[n_items++] = (zmq_pollitem_t){c.monitor[i], 0, ZMQ_POLLIN, 0};
-        }
-    while (!s_stop) {
-        if (s_reload) {
-            s_reload = 0;
-            tsr_notify_reloading();
-            tsr_daemon_reload_clients(&c);
-            tsr_notify_ready(NULL);
-        }
-        tsr_notify_watchdog(tsr_daemon_now_ms()); /* the loop wakes at least every 500 ms */
-        tsr_daemon_pub_open(&c);
-        tsr_daemon_heartbeat(&c);
-        tsr_daemon_day_boundary(&c);
-        /* the upstream's socket changes as it reconnects: the last item */
-        int timeout = tsr_daemon_poll_timeout(&c), n_poll = n_items;
-        if (c.upstream) {
-            int up = tsr_upstream_step(c.upstream);
-            timeout = up < timeout ? up : timeout;
-            if (tsr_upstream_socket(c.upstream))
-                items[n_poll++] = (zmq_pollitem_t){tsr_upstream_socket(c.upstream), 0, ZMQ_POLLIN, 0};
-        }
-        int n = zmq_poll(items, n_poll, timeout);
-        if (n < 0 && zmq_errno() != EINTR) {
-            tsr_error("collector", "poll: %s", zmq_strerror(zmq_errno()));
-            break;
-        }
-        bool ingest = (n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0;
-        if (ingest)
-            tsr_daemon_ingest(&c);
-        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) {
-            tsr_applier_clear(c.applier);
-            tsr_daemon_publish(&c);
-            if (!ingest) /* applied entries leave the log; under load, submits delete them */
-                tsr_store_trim(c.store, 10000);
-            tsr_daemon_jobs_run(&c);
-        } else if (c.jobs_ready || (n > 0 && (items[3].revents & ZMQ_POLLIN))) {
-            tsr_querier_clear(c.querier);
-            tsr_daemon_jobs_run(&c);
-        }
-        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
-            tsr_daemon_query(&c);
-        tsr_daemon_refusals_flush(&c, false);
-        for (int i = 0; n > 0 && i < 2; i++)
-            if (mon_at[i] >= 0 && (items[mon_at[i]].revents & ZMQ_POLLIN))
-                tsr_daemon_monitor_event(&c, i);
-    }
-    tsr_info("collector", "stopping");
-    tsr_notify_stopping();
-    while (c.n_queued > 0) /* what was read is logged and acknowledged, nothing more read */
-        tsr_daemon_ingest_commit(&c);
-    /* the queries read are answered (each waits at most for the steps
-     * that apply what was acknowledged before it) */
-    for (int64_t until = tsr_daemon_now_ms() + 10000; c.jobs && tsr_daemon_now_ms() < until;) {
-        zmq_poll(&items[2], 2, 100);
-        tsr_applier_clear(c.applier);
-        tsr_querier_clear(c.querier);
-        tsr_daemon_jobs_run(&c);
-    }
-    tsr_querier_destroy(&c.querier); /* before the jobs it may still hold are freed */
-    tsr_daemon_refusals_flush(&c, true);
-    tsr_applier_stop(c.applier);
-    tsr_daemon_publish(&c);
-    tsr_applier_destroy(&c.applier);
-    while (c.jobs) {
-        tsr_daemon_job_t *j = c.jobs;
-        c.jobs = j->next;
-        tsr_daemon_job_destroy(&j);
-    }
-    tsr_daemon_apply_all(&c);
-    tsr_store_trim(c.store, 0);
-    for (int i = 0; i < 2; i++)
-        if (c.monitor[i]) {
-            zmq_socket_monitor(i == 0 ? c.ingest : c.query, NULL, 0);
-            zmq_close(c.monitor[i]);
-        }
-    tsr_upstream_destroy(&c.upstream); /* what was not acknowledged stays queued */
-    zmq_close(c.ingest);
-    zmq_close(c.query);
-    if (c.pub)
-        zmq_close(c.pub);
-    explicit_bzero(c.secret, sizeof c.secret);
-    free(c.stream_keys);
-    tsr_zap_destroy(&c.zap);
-    zmq_ctx_term(c.ctx);
-    tsr_store_close(&c.store);
-    tsr_budget_destroy(&c.budget);
-    tsr_ratelimit_destroy(&c.rate);
-    tsr_refusals_destroy(&c.refusals);
-    free(c.queue);
-    free(c.fair);
-    free(c.sb);
+    s_loop(&c);
+    s_close(&c);
     tsr_config_free(tsr_daemon_keys);
     return 0;
 fail: /* at start-up: the process ends here, but not with the key in memory */
