@@ -335,6 +335,22 @@ bool tsr_daemon_read_off_loop(int kind)
            kind == TSR_QUERY_TRENDS;
 }
 
+/* Refuses a query of a kind this version does not answer. */
+static void s_unavailable(tsr_response_t *resp)
+{
+    tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
+                      "this query is not available in this version");
+}
+
+/* Ends an answer the store made with rc: OK, or refused with the error. */
+static void s_answered(tsr_response_t *resp, int rc)
+{
+    if (rc != 0)
+        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
+    else
+        resp->status = TSR_QSTATUS_OK;
+}
+
 /* Answers a query of a kind tsr_daemon_read_off_loop names into resp: on the query
  * thread, so it reads the store (c->store, in read transactions of its
  * own) and the settings, and nothing else of c. */
@@ -368,15 +384,9 @@ void tsr_daemon_answer_read(tsr_daemon_t *c, const tsr_client_t *who, const tsr_
         resp->kind = TSR_QUERY_TRENDS;
         break;
     }
-    default:
-        tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
-                          "this query is not available in this version");
-        return;
+    default: s_unavailable(resp); return;
     }
-    if (rc != 0)
-        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
-    else
-        resp->status = TSR_QSTATUS_OK;
+    s_answered(resp, rc);
 }
 
 /* The answer to stats: the store's counters, the map, and the loop's own
@@ -492,13 +502,7 @@ void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query
         resp->kind = TSR_QUERY_AUDIT;
         break;
     }
-    default:
-        tsr_daemon_refuse(resp, TSR_QSTATUS_BAD_REQUEST,
-                          "this query is not available in this version");
-        return;
+    default: s_unavailable(resp); return;
     }
-    if (rc != 0)
-        tsr_daemon_refuse(resp, TSR_QSTATUS_ERROR, tsr_strerror(rc));
-    else
-        resp->status = TSR_QSTATUS_OK;
+    s_answered(resp, rc);
 }

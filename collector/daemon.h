@@ -58,7 +58,8 @@ extern bool tsr_daemon_debug;
 /* The perturbation every count an analyst sees goes through (ckm.h). */
 extern tsr_ckm_table_t tsr_daemon_ckm;
 /* The table of config keys, ended by an entry without a name: room for
- * the keys and the end (a table too long for it does not compile). */
+ * the keys and the end (a table too long for it does not compile), so a
+ * start's lines[] (the line each key was set on) can be sized by it. */
 #define TSR_DAEMON_KEYS_MAX 64
 extern const tsr_config_key_t tsr_daemon_keys[TSR_DAEMON_KEYS_MAX];
 /* The parsed [network] key_ids (n = 0: not set). */
@@ -214,7 +215,7 @@ void tsr_daemon_monitor_event(tsr_daemon_t *c, int which);
 void tsr_daemon_pub_open(tsr_daemon_t *c);
 void tsr_daemon_service_ready(const tsr_authlist_t *list);
 int tsr_daemon_config_start(const char *config, const char *data, bool allow_root,
-                            const char *level, long *lines, tsr_settings_methods_t *methods);
+                            const char *level, tsr_settings_methods_t *methods);
 int tsr_daemon_cmd_backup(int argc, char **argv);
 
 #endif

@@ -407,9 +407,8 @@ int main(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
-    long lines[sizeof tsr_daemon_keys / sizeof tsr_daemon_keys[0]] = {0};
     tsr_settings_methods_t methods;
-    int started = tsr_daemon_config_start(config, data, allow_root, level, lines, &methods);
+    int started = tsr_daemon_config_start(config, data, allow_root, level, &methods);
     if (started != 0)
         return started;
     tsr_log_level_t lvl;

@@ -337,16 +337,15 @@ void tsr_daemon_service_ready(const tsr_authlist_t *list)
         tsr_info("collector", "systemd watchdog every %lld ms", (long long)tsr_notify_watchdog_ms());
 }
 
-/* What the collector and its commands start with: the refusal of root,
- * then the config (or the defaults) into C, lines[] the line of each key,
- * and --data over data_dir. Says why not on stderr and returns 1, or 0. */
-/* What every start (the daemon, -n, backup, restore) does first: refuse root
- * and a bare start, load the config and check every value a start uses
- * (tsr_daemon_config_check), with its file and line. 0, or 1/2 (the exit code) after
- * saying why. */
+/* What every start (the daemon, -n, backup, restore) does first: refuse
+ * root and a bare start, load the config (or the defaults) into C and
+ * check every value a start uses (tsr_daemon_config_check), naming the
+ * file and line of a bad one; --data goes over data_dir. Fills *methods.
+ * 0, or 1/2 (the exit code) after saying why on stderr. */
 int tsr_daemon_config_start(const char *config, const char *data, bool allow_root,
-                            const char *level, long *lines, tsr_settings_methods_t *methods)
+                            const char *level, tsr_settings_methods_t *methods)
 {
+    long lines[TSR_DAEMON_KEYS_MAX] = {0}; /* the line each key was set on */
     if (!config && !data) {
         /* no data directory made in whatever directory this was started from */
         fprintf(stderr, "tessera-collector: say where the collector keeps its data: --data DIR "
@@ -451,9 +450,8 @@ int tsr_daemon_cmd_backup(int argc, char **argv)
         fputs(s_backup_usage, stderr);
         return 2;
     }
-    long lines[sizeof tsr_daemon_keys / sizeof tsr_daemon_keys[0]] = {0};
     tsr_settings_methods_t methods;
-    int started = tsr_daemon_config_start(config, data, allow_root, NULL, lines, &methods);
+    int started = tsr_daemon_config_start(config, data, allow_root, NULL, &methods);
     if (started != 0)
         return started;
     tsr_error_t err;
