@@ -53,7 +53,7 @@ typedef struct {
     long queries_per_minute, query_burst, audit_refusals_per_minute, receive_hwm, send_hwm;
     long audit_months;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
-    char *daily_methods, *variance;
+    char *daily_methods, *variance, *cross_region;
     bool farrington;
     char *key_ids;
     /* [upstream] (federation, docs/FEDERATION.md) */
@@ -62,6 +62,8 @@ typedef struct {
 } s_config_t;
 
 static s_config_t C;
+/* [spikes] cross_region, parsed */
+static tsr_settings_cross_region_t s_cross_mode;
 /* log_level is debug: worth composing debug lines that cost something */
 static bool s_debug;
 /* The perturbation every count an analyst sees goes through (ckm.h). */
@@ -121,6 +123,9 @@ static const tsr_config_key_t s_keys[] = {
      "weekly periods older than this are counted but not evaluated"},
     {"spikes", "min_cases", TSR_CONFIG_INT, &C.min_cases, "3", 1, 1000, false,
      "an alarm becomes an alert only when the period has at least this many cases"},
+    {"spikes", "cross_region", TSR_CONFIG_STRING, &C.cross_region, "auto", 0, 0, false,
+     "the national series and cross-region rule: auto (on when authorized_clients lists a "
+     "relay: the national tier), on or off"},
     {"disclosure", "k", TSR_CONFIG_INT, &C.k, "5", 3, TSR_CKM_MAX_JS + 1, false,
      "analysts never see a count from 1 to k-1 (at least 3)"},
     {"disclosure", "max_deviation", TSR_CONFIG_INT, &C.max_deviation, "5", 1, TSR_CKM_MAX_D, false,
@@ -902,7 +907,9 @@ static bool s_series_allowed(const tsr_client_t *who, const char *series)
     snprintf(code, sizeof code, "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
     if (!strncmp(series, "area:", 5))
         return tsr_client_area_allowed(who, code);
-    for (size_t i = 0; i < who->n_areas; i++) { /* a region: one of its areas is theirs */
+    /* a region: one of its areas is theirs; the nation ("nation:all", the
+     * cross-region rule) matches no region: only analysts of every area ('*') */
+    for (size_t i = 0; i < who->n_areas; i++) {
         const tsr_area_t *a = tsr_area_find(who->areas[i]);
         if (a && !strcmp(a->region_code, code))
             return true;
@@ -946,7 +953,8 @@ static int s_alert_release(s_collector_t *c, tsr_alert_t *a)
     size_t n = 0;
     for (int i = 0; i < tsr_area_count() && n < sizeof areas / sizeof areas[0]; i++) {
         const tsr_area_t *ar = tsr_area_at(i);
-        if (!strcmp(strncmp(scope, "area:", 5) ? ar->region_code : ar->code, code))
+        if (!strncmp(scope, "nation:", 7) || /* the national series: every area */
+            !strcmp(strncmp(scope, "area:", 5) ? ar->region_code : ar->code, code))
             areas[n++] = ar->code;
     }
     tsr_filter_t f = {0};
@@ -1641,6 +1649,8 @@ static int s_config_check(const char *config, const long *lines, const char *lev
     }
     if (tsr_settings_methods_parse(C.daily_methods, methods, why, sizeof why) != 0)
         return s_key_error(err, config, lines, &C.daily_methods, why);
+    if (tsr_settings_cross_region_parse(C.cross_region, &s_cross_mode, why, sizeof why) != 0)
+        return s_key_error(err, config, lines, &C.cross_region, why);
     tsr_log_level_t lvl;
     if (tsr_log_parse_level(C.log_level, &lvl) != 0) {
         snprintf(why, sizeof why, "'%s' is not a log level: write debug, info, warn or error",
@@ -1962,6 +1972,22 @@ static bool s_keys_kept(const char *old, const char *new_keys)
     return true;
 }
 
+/* Decides [spikes] cross_region for the client list l, at start and on
+ * SIGHUP, and says so: on the store, or on stdout for -n (store NULL). */
+static void s_cross_region(tsr_store_t *store, const tsr_authlist_t *l)
+{
+    size_t relays;
+    bool on = tsr_settings_cross_region_on(s_cross_mode, l, &relays);
+    char why[96];
+    snprintf(why, sizeof why, "%s, %zu relay(s) listed", C.cross_region, relays);
+    if (!store) {
+        printf("cross-region spike rule: %s (%s)\n", on ? "on" : "off", why);
+        return;
+    }
+    tsr_store_cross_region(store, on);
+    tsr_info("spikes", "cross-region spike rule: %s (%s)", on ? "on" : "off", why);
+}
+
 static void s_log_problem(void *ctx, const char *problem)
 {
     (void)ctx;
@@ -1985,6 +2011,7 @@ static void s_reload_clients(s_collector_t *c)
         return;
     }
     tsr_info("collector", "SIGHUP: %zu clients loaded from %s", tsr_authlist_count(l), c->auth_path);
+    s_cross_region(c->store, l);
     char *keys = s_stream_keys(l);
     bool kept = s_keys_kept(c->stream_keys, keys);
     free(c->stream_keys);
@@ -2326,6 +2353,7 @@ int main(int argc, char **argv)
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
         s_netkeys_report(stdout, NULL);
+        s_cross_region(NULL, list);
         if (C.up_endpoint && *C.up_endpoint)
             printf("upstream: forwards %s to %s (listed there as relay)\n",
                    strcmp(C.up_forward, "linkage") ? "records" : "linkage tokens only",
@@ -2368,6 +2396,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     s_netkeys_report(NULL, c.store);
+    s_cross_region(c.store, list);
     /* the budget spent today, from the audit log: a restart resets nothing */
     int64_t midnight = time(NULL) / 86400 * 86400;
     if (tsr_budget_new(&c.budget, (unsigned)C.daily_query_budget) != 0 ||
