@@ -27,6 +27,7 @@ echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r
 setup() {
     local n
     for n in nat yh nw; do stop_node "$n"; rm -rf "${TMP:?}/$n"; done
+    rm -f "$TMP"/*-relay.* "$TMP"/nat-*.key "$TMP"/nat-*.pub
     start_national
     {
         echo "$(relay_pub yh) relay yh-collector E12000003"

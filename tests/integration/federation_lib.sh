@@ -44,7 +44,11 @@ CONF
     cat "$TMP/$n.log" >&2
     return 1
 }
-stop_node() { kill "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; }
+stop_node() {
+    [ -n "${PID[$1]:-}" ] || return 0
+    kill "${PID[$1]}" 2>/dev/null || true
+    wait "${PID[$1]}" 2>/dev/null || true
+}
 trap 'for n in "${NODES[@]}"; do [ -n "${PID[$n]:-}" ] && kill -9 "${PID[$n]}" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
 # start_national: the national collector first (its key is every relay's
