@@ -2352,8 +2352,8 @@ int main(int argc, char **argv)
         }
         printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
                C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
-        s_netkeys_report(stdout, NULL);
         s_cross_region(NULL, list);
+        s_netkeys_report(stdout, NULL);
         if (C.up_endpoint && *C.up_endpoint)
             printf("upstream: forwards %s to %s (listed there as relay)\n",
                    strcmp(C.up_forward, "linkage") ? "records" : "linkage tokens only",
