@@ -59,7 +59,9 @@ static bool s_series_allowed(const tsr_client_t *who, const char *series)
     snprintf(code, sizeof code, "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
     if (!strncmp(series, "area:", 5))
         return tsr_client_area_allowed(who, code);
-    for (size_t i = 0; i < who->n_areas; i++) { /* a region: one of its areas is theirs */
+    /* a region: one of its areas is theirs; the nation ("nation:all", the
+     * cross-region rule) matches no region: only analysts of every area ('*') */
+    for (size_t i = 0; i < who->n_areas; i++) {
         const tsr_area_t *a = tsr_area_find(who->areas[i]);
         if (a && !strcmp(a->region_code, code))
             return true;
@@ -103,7 +105,8 @@ static int s_alert_release(tsr_daemon_t *c, tsr_alert_t *a)
     size_t n = 0;
     for (int i = 0; i < tsr_area_count() && n < sizeof areas / sizeof areas[0]; i++) {
         const tsr_area_t *ar = tsr_area_at(i);
-        if (!strcmp(strncmp(scope, "area:", 5) ? ar->region_code : ar->code, code))
+        if (!strncmp(scope, "nation:", 7) || /* the national series: every area */
+            !strcmp(strncmp(scope, "area:", 5) ? ar->region_code : ar->code, code))
             areas[n++] = ar->code;
     }
     tsr_filter_t f = {0};

@@ -76,6 +76,9 @@ const tsr_config_key_t tsr_daemon_keys[TSR_DAEMON_KEYS_MAX] = {
      "weekly periods older than this are counted but not evaluated"},
     {"spikes", "min_cases", TSR_CONFIG_INT, &C.min_cases, "3", 1, 1000, false,
      "an alarm becomes an alert only when the period has at least this many cases"},
+    {"spikes", "cross_region", TSR_CONFIG_STRING, &C.cross_region, "auto", 0, 0, false,
+     "the national series and cross-region rule: auto (on when authorized_clients lists a "
+     "relay: the national tier), on or off"},
     {"disclosure", "k", TSR_CONFIG_INT, &C.k, "5", 3, TSR_CKM_MAX_JS + 1, false,
      "analysts never see a count from 1 to k-1 (at least 3)"},
     {"disclosure", "max_deviation", TSR_CONFIG_INT, &C.max_deviation, "5", 1, TSR_CKM_MAX_D, false,
@@ -207,6 +210,8 @@ int tsr_daemon_config_check(const char *config, const long *lines, const char *l
     }
     if (tsr_settings_methods_parse(C.daily_methods, methods, why, sizeof why) != 0)
         return s_key_error(err, config, lines, &C.daily_methods, why);
+    if (tsr_settings_cross_region_parse(C.cross_region, &C.cross_mode, why, sizeof why) != 0)
+        return s_key_error(err, config, lines, &C.cross_region, why);
     tsr_log_level_t lvl;
     if (tsr_log_parse_level(C.log_level, &lvl) != 0) {
         snprintf(why, sizeof why, "'%s' is not a log level: write debug, info, warn or error",

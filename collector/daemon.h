@@ -42,7 +42,8 @@ typedef struct {
     long queries_per_minute, query_burst, audit_refusals_per_minute, receive_hwm, send_hwm;
     long audit_months, query_thread_nice;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;
-    char *daily_methods, *variance;
+    char *daily_methods, *variance, *cross_region;
+    tsr_settings_cross_region_t cross_mode; /* cross_region, parsed */
     bool farrington;
     char *key_ids;
     /* [upstream] (federation, docs/FEDERATION.md) */
@@ -197,6 +198,9 @@ void tsr_daemon_query(tsr_daemon_t *c);
 int tsr_daemon_config_check(const char *config, const long *lines, const char *level,
                             tsr_settings_methods_t *methods, tsr_error_t *err);
 void tsr_daemon_netkeys_report(FILE *check, const tsr_store_t *store);
+/* Decides [spikes] cross_region for the client list l, at start and on
+ * SIGHUP, and says so: on the store, or on stdout for -n (store NULL). */
+void tsr_daemon_cross_region(tsr_store_t *store, const tsr_authlist_t *l);
 
 /* startup.c */
 int tsr_daemon_budget_replay(void *ctx, const tsr_audit_entry_t *e);

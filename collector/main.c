@@ -91,6 +91,7 @@ static int s_check_only(const char *auth_path)
     }
     printf("config ok: data %s, ingest %s, query %s, alerts %s, %zu clients\n", C.data_dir,
            C.ingest_endpoint, C.query_endpoint, C.alerts_endpoint, tsr_authlist_count(list));
+    tsr_daemon_cross_region(NULL, list);
     tsr_daemon_netkeys_report(stdout, NULL);
     if (C.up_endpoint && *C.up_endpoint)
         printf("upstream: forwards %s to %s (listed there as relay)\n",
@@ -178,6 +179,7 @@ static int s_open_loop(tsr_daemon_t *c, tsr_authlist_t *list)
     tsr_error_t err;
     char msg[768];
     tsr_error_clear(&err);
+    tsr_daemon_cross_region(c->store, list);
     size_t qcap = (size_t)C.max_batches;
     c->queue = calloc(qcap, sizeof *c->queue);
     c->fair = calloc(qcap, sizeof *c->fair);

@@ -128,3 +128,27 @@ int tsr_settings_methods_parse(const char *list, tsr_settings_methods_t *out, ch
     *out = m;
     return TSR_OK;
 }
+
+int tsr_settings_cross_region_parse(const char *value, tsr_settings_cross_region_t *out,
+                                    char *why, size_t cap)
+{
+    static const char *const names[] = {"auto", "on", "off"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(value, names[i])) {
+            *out = (tsr_settings_cross_region_t)i;
+            return TSR_OK;
+        }
+    snprintf(why, cap, "'%s' is not auto, on or off: auto runs the cross-region rule on a "
+             "collector whose authorized_clients lists a relay (the national tier)", value);
+    return TSR_EINVAL;
+}
+
+bool tsr_settings_cross_region_on(tsr_settings_cross_region_t mode, const tsr_authlist_t *l,
+                                  size_t *relays)
+{
+    *relays = 0;
+    for (size_t i = 0; l && i < tsr_authlist_count(l); i++)
+        *relays += tsr_authlist_at(l, i)->role == TSR_ROLE_RELAY;
+    return mode == TSR_SETTINGS_CROSS_REGION_ON ||
+           (mode == TSR_SETTINGS_CROSS_REGION_AUTO && *relays > 0);
+}

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tessera/auth.h"
+
 /* The EARS methods run on the daily series ([spikes] daily_methods). */
 typedef struct {
     bool c1, c2, c3;
@@ -28,5 +30,24 @@ int tsr_settings_endpoint_check(const char *endpoint, char *why, size_t cap);
  * TSR_EINVAL with why filled, naming the valid methods. */
 int tsr_settings_methods_parse(const char *list, tsr_settings_methods_t *out, char *why,
                                size_t cap);
+
+/* [spikes] cross_region: the national series and the cross-region spike
+ * rule (docs/DETECTION.md). auto runs them where they mean something: on a
+ * collector that regional collectors relay to (the national tier). */
+typedef enum {
+    TSR_SETTINGS_CROSS_REGION_AUTO,
+    TSR_SETTINGS_CROSS_REGION_ON,
+    TSR_SETTINGS_CROSS_REGION_OFF,
+} tsr_settings_cross_region_t;
+
+/* Parses auto, on or off (any case) into *out. Returns 0, or TSR_EINVAL
+ * with why filled. */
+int tsr_settings_cross_region_parse(const char *value, tsr_settings_cross_region_t *out,
+                                    char *why, size_t cap);
+
+/* Whether the rule runs under mode with the client list l (NULL: empty):
+ * on; off; auto when l lists a relay. *relays gets how many it lists. */
+bool tsr_settings_cross_region_on(tsr_settings_cross_region_t mode, const tsr_authlist_t *l,
+                                  size_t *relays);
 
 #endif

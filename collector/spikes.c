@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ enum { M_C1 = 1, M_C2 = 2, M_C3 = 3, M_FARRINGTON = 4, M_CROSS = 9 };
 static const char *const p_method_names[] = {"", "c1", "c2", "c3", "farrington"};
 
 #define P_NAME_MAX 96
+/* the national series: every area's records (the cross-region rule's group) */
+#define P_NATION "nation:all"
 #define P_KEY_MAX (1 + P_NAME_MAX + 1 + 4)
 /* weeks of history Farrington flexible needs before a period (b = 3, w = 3) */
 #define P_FF_WEEKS (52 * 3 + 3 + 1)
@@ -59,6 +62,9 @@ struct tsr_spikes {
      * pending once it committed, until an evaluation transaction commits */
     p_tally_t *staged, *pending;
     size_t n_staged, cap_staged, n_pending, cap_pending;
+    /* the national series evaluated and the cross-region rule run: set by
+     * the loop thread (SIGHUP), read by the one that evaluates */
+    atomic_bool cross_region;
 };
 
 void tsr_spikes_defaults(tsr_spikes_opts_t *o)
@@ -86,6 +92,7 @@ int tsr_spikes_open(tsr_spikes_t **out, tsr_kv_t *kv, tsr_link_t *log, const tsr
         s->o = *o;
     else
         tsr_spikes_defaults(&s->o);
+    atomic_init(&s->cross_region, s->o.cross_region);
     *out = s;
     return 0;
 }
@@ -103,6 +110,8 @@ void tsr_spikes_close(tsr_spikes_t **s_p)
     free(*s_p);
     *s_p = NULL;
 }
+
+void tsr_spikes_cross_region(tsr_spikes_t *s, bool on) { atomic_store(&s->cross_region, on); }
 
 void tsr_spikes_begin(tsr_spikes_t *s)
 {
@@ -249,7 +258,10 @@ static int p_cmp_counted(const void *a, const void *b)
 
 /* The series changes of records c[0..n), which share area, day and
  * precision: per area and region, the total and each feature value any of
- * them has (a change may net to 0: the period is still evaluated again). */
+ * them has (a change may net to 0: the period is still evaluated again);
+ * nationally, the total. The national series is counted on every collector
+ * (two counts per group), so turning the cross-region rule on finds its
+ * history complete; it is evaluated only where the rule is on. */
 static int p_group(tsr_spikes_t *s, const p_counted_t *c, size_t n)
 {
     int32_t total = 0, feat[P_NFEATURES][TSR_CODES_MAX_VALUE + 1] = {{0}};
@@ -267,7 +279,9 @@ static int p_group(tsr_spikes_t *s, const p_counted_t *c, size_t n)
     snprintf(names[0], sizeof names[0], "area:%s", c->area);
     snprintf(names[1], sizeof names[1], "region:%s", area ? area->region_code : "unknown");
     int32_t monday = tsr_day_week_monday(c->day);
-    int rc = 0;
+    int rc = c->daily ? p_add(s, 'd', P_NATION, c->day, total) : 0;
+    if (rc == 0)
+        rc = p_add(s, 'w', P_NATION, monday, total);
     for (int a = 0; rc == 0 && a < 2; a++) {
         if (c->daily)
             rc = p_add(s, 'd', names[a], c->day, total);
@@ -350,6 +364,10 @@ static int p_read(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32
 /* "area:E08000035" -> "Leeds (E08000035)"; features kept as they are. */
 static void p_describe(char *out, size_t cap, const char *series)
 {
+    if (!strcmp(series, P_NATION)) {
+        snprintf(out, cap, "national");
+        return;
+    }
     char code[16] = "";
     const char *rest = strchr(series, '/');
     const char *colon = strchr(series, ':');
@@ -404,6 +422,21 @@ static void p_explain(const tsr_alert_t *a, char *out, size_t cap)
         snprintf(out, cap, "expected %.1f, threshold %.1f (%s)", a->expected, a->upperbound, m);
 }
 
+/* A cross-area alert's text; a cross-region one (the national series)
+ * names its regions, which the alert's areas hold. */
+static void p_cross_text(const tsr_alert_t *a, const char *what, const char *period,
+                         const char *day, char *out, size_t cap)
+{
+    bool national = !strcmp(a->series, P_NATION);
+    int n = snprintf(out, cap, "%s: %s, %s %s: %s", national ? "cross-region" : "cross-area", what,
+                     period, day, a->trigger);
+    for (size_t i = 0; national && n > 0 && (size_t)n < cap && i < a->n_areas; i++) {
+        const char *name = tsr_region_name(a->areas[i]);
+        n += snprintf(out + n, cap - (size_t)n, "%s%s (%s)", i ? ", " : "; regions: ",
+                      name ? name : a->areas[i], a->areas[i]);
+    }
+}
+
 void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
 {
     char what[160], day[11], why[384];
@@ -411,7 +444,7 @@ void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
     tsr_day_format(day, a->period_day);
     const char *period = !strcmp(a->method, "farrington") ? "week of" : "day";
     if (a->kind == TSR_ALERT_CROSS_AREA) {
-        snprintf(out, cap, "cross-area: %s, %s %s: %s", what, period, day, a->trigger);
+        p_cross_text(a, what, period, day, out, cap);
     } else if (k > 0 && a->observed < k) { /* the bound would tell how many */
         snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, period, day, k,
                  p_method_title(a->method));
@@ -432,7 +465,7 @@ void tsr_spikes_summary_released(const tsr_alert_t *a, unsigned k, char *out, si
     /* the four whole ISO weeks before the period's week (main.c, s_alert_release) */
     int32_t before = tsr_day_week_monday(a->period_day) - 28;
     if (a->kind == TSR_ALERT_CROSS_AREA)
-        snprintf(out, cap, "cross-area: %s, %s %s: %s", what, period, day, a->trigger);
+        p_cross_text(a, what, period, day, out, cap);
     else if (a->observed_suppressed)
         snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, period, day, k,
                  p_method_title(a->method));
@@ -576,7 +609,7 @@ static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, i
     } else if (s->o.farrington) {
         methods[n++] = M_FARRINGTON;
     }
-    if (n == 0)
+    if (n == 0 || (!strcmp(name, P_NATION) && !atomic_load(&s->cross_region)))
         return 0;
     p_history_t *h = malloc(sizeof *h);
     int rc = h ? p_history(s, txn, g, name, period, h) : TSR_ENOMEM;
@@ -594,40 +627,62 @@ static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, i
     return rc;
 }
 
-/* --- cross-area ------------------------------------------------------------------------- */
+/* --- cross-area and cross-region ------------------------------------------------------- */
 
 #define P_MAX_AREAS 64
 
+/* The two levels the cross rules work at: a region's areas, and (on the
+ * national tier, issue 19) the nation's regions. At each, a group's
+ * members alarming together, the group's own series alarming with its
+ * excess spread over its members, or one feature alarming in several
+ * members make one alert per group and period. */
 typedef struct {
-    char region[16];
-    char areas[P_MAX_AREAS][16]; /* areas whose own series alarmed */
-    size_t n_areas;
-    bool region_alarm;
-    int region_method; /* a method under which the region's own series alarmed */
-    char methods[64];
-    char features[P_MAX_AREAS][P_NAME_MAX]; /* "feature:value area" alarms */
-    size_t n_features;
-} p_region_t;
+    const char *member; /* series prefix of a member: "area:", "region:" */
+    const char *group;  /* of the group: "region:", "nation:" */
+    const char *plural; /* "areas", "regions" */
+    const char *spread; /* condition (b), in words */
+} p_level_t;
 
-static p_region_t *p_region(p_region_t *r, size_t *n, const char *code)
+static const p_level_t p_levels[] = {
+    {"area:", "region:", "areas", "the region's excess is spread over its areas"},
+    {"region:", "nation:", "regions", "the national excess is spread over its regions"},
+};
+
+typedef struct {
+    char code[16];                  /* the group: a region code, or "all" */
+    tsr_area_code_t members[P_MAX_AREAS]; /* members whose own series alarmed */
+    size_t n_members;
+    bool group_alarm;
+    int group_method; /* a method under which the group's own series alarmed */
+    char methods[64];
+    char features[P_MAX_AREAS][P_NAME_MAX]; /* "feature:value member" alarms */
+    size_t n_features;
+} p_scope_t;
+
+static p_scope_t *p_scope(p_scope_t *r, size_t *n, const char *code)
 {
     for (size_t i = 0; i < *n; i++)
-        if (!strcmp(r[i].region, code))
+        if (!strcmp(r[i].code, code))
             return &r[i];
     if (*n == 16)
         return NULL;
     memset(&r[*n], 0, sizeof r[*n]);
-    snprintf(r[*n].region, sizeof r[*n].region, "%s", code);
+    snprintf(r[*n].code, sizeof r[*n].code, "%s", code);
     return &r[(*n)++];
 }
 
-static void p_add_unique(char (*list)[16], size_t *n, const char *v)
+static bool p_has(const tsr_area_code_t *list, size_t n, const char *v)
 {
-    for (size_t i = 0; i < *n; i++)
+    for (size_t i = 0; i < n; i++)
         if (!strcmp(list[i], v))
-            return;
-    if (*n < P_MAX_AREAS)
-        snprintf(list[(*n)++], 16, "%s", v);
+            return true;
+    return false;
+}
+
+static void p_add_unique(tsr_area_code_t *list, size_t *n, const char *v)
+{
+    if (!p_has(list, *n, v) && *n < P_MAX_AREAS)
+        snprintf(list[(*n)++], sizeof *list, "%s", v);
 }
 
 static void p_append(char *out, size_t cap, const char *item)
@@ -637,13 +692,25 @@ static void p_append(char *out, size_t cap, const char *item)
         snprintf(out + n, cap - n, "%s%s", n ? ", " : "", item);
 }
 
-/* Region excess spread: true when no single area accounts for most of the
- * region's excess over its expectation (condition b). */
-static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, int32_t period,
-                    int method, bool *spread, char *why, size_t cap)
+/* The group of a member at a level: an area's region; every known region's
+ * is the nation ("all"). NULL for an unknown area or region. */
+static const char *p_group_of(int level, const char *member)
 {
+    if (level == 0) {
+        const tsr_area_t *a = tsr_area_find(member);
+        return a ? a->region_code : NULL;
+    }
+    return tsr_region_exists(member) ? "all" : NULL;
+}
+
+/* Group excess spread: true when no single member accounts for more than
+ * half of the group's excess over its expectation (condition b). */
+static int p_spread(tsr_spikes_t *s, MDB_txn *txn, int level, char g, const char *group,
+                    int32_t period, int method, bool *spread, char *why, size_t cap)
+{
+    const p_level_t *L = &p_levels[level];
     char name[P_NAME_MAX];
-    snprintf(name, sizeof name, "region:%.15s", region);
+    snprintf(name, sizeof name, "%s%.15s", L->group, group);
     tsr_spike_point_t pt;
     double obs;
     int rc = p_point(s, txn, g, name, period, method, &pt, &obs);
@@ -651,43 +718,49 @@ static int p_spread(tsr_spikes_t *s, MDB_txn *txn, char g, const char *region, i
     if (rc != 0 || !pt.evaluated || isnan(pt.expected))
         return rc;
     double excess = obs - pt.expected, top = 0;
-    const char *top_area = "";
+    const char *top_name = "";
+    tsr_area_code_t done[P_MAX_AREAS];
+    size_t n_done = 0;
     for (int i = 0; rc == 0 && i < tsr_area_count(); i++) {
         const tsr_area_t *a = tsr_area_at(i);
-        if (strcmp(a->region_code, region) != 0)
+        const char *member = level == 0 ? a->code : a->region_code;
+        const char *in = p_group_of(level, member);
+        if (!in || strcmp(in, group) != 0 || p_has(done, n_done, member))
             continue;
-        snprintf(name, sizeof name, "area:%s", a->code);
+        if (level == 1)
+            p_add_unique(done, &n_done, member); /* each region once */
+        snprintf(name, sizeof name, "%s%s", L->member, member);
         tsr_spike_point_t ap = {0};
         double aobs = 0;
         rc = p_point(s, txn, g, name, period, method, &ap, &aobs);
         double ax = rc == 0 && ap.evaluated && !isnan(ap.expected) ? aobs - ap.expected : aobs;
         if (ax > top) {
             top = ax;
-            top_area = a->name;
+            top_name = level == 0 ? a->name : a->region_name;
         }
     }
     *spread = excess > 0 && top <= 0.5 * excess;
     /* no counts in the text: analysts may not be shown small ones */
     if (*spread)
-        snprintf(why, cap, "the region's excess is spread over its areas (largest share: %s)",
-                 top_area);
+        snprintf(why, cap, "%s (largest share: %s)", L->spread, top_name);
     return rc;
 }
 
 static int p_cmp_code(const void *a, const void *b) { return strcmp(a, b); }
 
-/* Raises at most one cross-area alert per region and period. */
-static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_t now)
+/* Every alarm of a period, whichever transaction raised it, gathered by
+ * group at a level. */
+static int p_gather(tsr_spikes_t *s, MDB_txn *txn, int level, char g, int32_t period,
+                    p_scope_t *scopes, size_t *ns)
 {
-    /* every alarm of this period, whichever transaction raised it */
+    const p_level_t *L = &p_levels[level];
+    size_t ml = strlen(L->member), gl = strlen(L->group);
     uint8_t kb[P_KEY_MAX + 8];
     size_t plen = p_seen_key(kb, g, period, 0, "") - 1; /* granularity + period */
     MDB_cursor *c;
     int rc = tsr_kv_cursor_open(txn, s->dbi[P_SEEN], &c);
     if (rc != 0)
         return rc;
-    p_region_t regions[16];
-    size_t nr = 0;
     MDB_val k = {plen, kb}, v;
     for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -701,15 +774,15 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         snprintf(name, sizeof name, "%.*s", (int)(k.mv_size - plen - 1), (const char *)kp + plen + 1);
         char code[16];
         const char *slash = strchr(name, '/');
-        if (!strncmp(name, "area:", 5)) {
-            snprintf(code, sizeof code, "%.*s", TSR_AREA_KEY_LEN, name + 5);
-            const tsr_area_t *a = tsr_area_find(code);
-            p_region_t *r = a ? p_region(regions, &nr, a->region_code) : NULL;
+        if (!strncmp(name, L->member, ml)) {
+            snprintf(code, sizeof code, "%.*s", (int)strcspn(name + ml, "/"), name + ml);
+            const char *group = p_group_of(level, code);
+            p_scope_t *r = group ? p_scope(scopes, ns, group) : NULL;
             if (!r)
                 continue;
             p_append(r->methods, sizeof r->methods, p_method_names[method]);
             if (!slash) {
-                p_add_unique(r->areas, &r->n_areas, code);
+                p_add_unique(r->members, &r->n_members, code);
             } else {
                 char entry[P_NAME_MAX];
                 snprintf(entry, sizeof entry, "%s %s", slash + 1, code);
@@ -719,39 +792,48 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
                 if (!have && r->n_features < P_MAX_AREAS)
                     memcpy(r->features[r->n_features++], entry, sizeof entry);
             }
-        } else if (!strncmp(name, "region:", 7) && !slash) {
-            snprintf(code, sizeof code, "%.15s", name + 7);
-            p_region_t *r = p_region(regions, &nr, code);
+        } else if (!strncmp(name, L->group, gl) && !slash) {
+            snprintf(code, sizeof code, "%.15s", name + gl);
+            p_scope_t *r = p_scope(scopes, ns, code);
             if (r) {
-                r->region_alarm = true;
-                r->region_method = method;
+                r->group_alarm = true;
+                r->group_method = method;
                 p_append(r->methods, sizeof r->methods, p_method_names[method]);
             }
         }
     }
     tsr_kv_cursor_close(c);
-    if (rc != TSR_ENOTFOUND && rc != 0)
-        return rc;
-    rc = 0;
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+/* Raises at most one cross alert per group and period at a level: a
+ * cross-area alert per region (level 0), a cross-region alert for the
+ * nation (level 1). */
+static int p_cross(tsr_spikes_t *s, MDB_txn *txn, int level, char g, int32_t period, int64_t now)
+{
+    const p_level_t *L = &p_levels[level];
+    p_scope_t scopes[16];
+    size_t nr = 0;
+    int rc = p_gather(s, txn, level, g, period, scopes, &nr);
     for (size_t i = 0; rc == 0 && i < nr; i++) {
-        p_region_t *r = &regions[i];
+        p_scope_t *r = &scopes[i];
         char why[256] = "", item[200];
-        tsr_area_code_t areas[P_MAX_AREAS];
+        tsr_area_code_t members[P_MAX_AREAS];
         size_t na = 0;
-        if (r->n_areas >= 2) {
-            snprintf(item, sizeof item, "%zu areas alarm together", r->n_areas);
+        if (r->n_members >= 2) {
+            snprintf(item, sizeof item, "%zu %s alarm together", r->n_members, L->plural);
             p_append(why, sizeof why, item);
-            for (size_t a = 0; a < r->n_areas && na < P_MAX_AREAS; a++)
-                snprintf(areas[na++], sizeof areas[0], "%s", r->areas[a]);
+            for (size_t a = 0; a < r->n_members && na < P_MAX_AREAS; a++)
+                snprintf(members[na++], sizeof members[0], "%s", r->members[a]);
         }
-        if (r->region_alarm) {
+        if (r->group_alarm) {
             bool spread = false;
-            rc = p_spread(s, txn, g, r->region, period, r->region_method, &spread, item,
+            rc = p_spread(s, txn, level, g, r->code, period, r->group_method, &spread, item,
                           sizeof item);
             if (rc == 0 && spread)
                 p_append(why, sizeof why, item);
         }
-        /* the same feature in two or more areas */
+        /* the same feature in two or more members */
         char feats[256] = "";
         size_t n_feats = 0;
         for (size_t f = 0; rc == 0 && f < r->n_features; f++) {
@@ -761,42 +843,36 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
             if (!sp)
                 continue;
             *sp = '\0';
-            size_t count = 0;
-            for (size_t h = 0; h < r->n_features; h++) {
-                size_t fl = strlen(feat);
+            size_t count = 0, fl = strlen(feat);
+            for (size_t h = 0; h < r->n_features; h++)
                 if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ')
                     count++;
-            }
-            if (count >= 2) {
-                snprintf(item, sizeof item, "%s (%zu)", feat, count);
-                if (!strstr(feats, item) && n_feats++ < 4)
-                    p_append(feats, sizeof feats, item);
-                for (size_t h = 0; h < r->n_features; h++) {
-                    size_t fl = strlen(feat);
-                    if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ') {
-                        bool have = false;
-                        for (size_t a = 0; a < na; a++)
-                            have |= !strcmp(areas[a], r->features[h] + fl + 1);
-                        if (!have && na < P_MAX_AREAS)
-                            snprintf(areas[na++], sizeof areas[0], "%s", r->features[h] + fl + 1);
-                    }
-                }
+            if (count < 2)
+                continue;
+            snprintf(item, sizeof item, "%s (%zu)", feat, count);
+            if (!strstr(feats, item) && n_feats++ < 4)
+                p_append(feats, sizeof feats, item);
+            for (size_t h = 0; h < r->n_features; h++) {
+                const char *member = r->features[h] + fl + 1;
+                if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ' &&
+                    !p_has(members, na, member) && na < P_MAX_AREAS)
+                    snprintf(members[na++], sizeof members[0], "%s", member);
             }
         }
         if (n_feats > 0) {
-            snprintf(item, sizeof item, "same feature in several areas: %s%s", feats,
+            snprintf(item, sizeof item, "same feature in several %s: %s%s", L->plural, feats,
                      n_feats > 4 ? ", ..." : "");
             p_append(why, sizeof why, item);
         }
         if (rc != 0 || !why[0])
             continue;
         char name[P_NAME_MAX];
-        snprintf(name, sizeof name, "region:%.15s", r->region);
+        snprintf(name, sizeof name, "%s%.15s", L->group, r->code);
         uint8_t sk[P_KEY_MAX + 8];
         MDB_val skv = {p_seen_key(sk, g, period, M_CROSS, name), sk}, sv;
         rc = tsr_kv_get(txn, s->dbi[P_SEEN], &skv, &sv);
         if (rc == 0)
-            continue; /* one cross-area alert per region and period */
+            continue; /* one cross alert per group and period */
         if (rc != TSR_ENOTFOUND)
             break;
         double obs;
@@ -804,14 +880,14 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
         rc = p_point(s, txn, g, name, period, g == 'd' ? M_C1 : M_FARRINGTON, &rp, &obs);
         if (rc != 0)
             break;
-        qsort(areas, na, sizeof areas[0], p_cmp_code);
+        qsort(members, na, sizeof members[0], p_cmp_code);
         tsr_alert_t a = {.kind = TSR_ALERT_CROSS_AREA,
                          .created_at = now,
                          .period_day = period,
                          .observed = (uint64_t)obs,
                          .expected = rp.expected,
                          .upperbound = rp.upperbound,
-                         .areas = areas,
+                         .areas = members,
                          .n_areas = na};
         snprintf(a.series, sizeof a.series, "%s", name);
         snprintf(a.method, sizeof a.method, "%s", g == 'd' ? "ears" : "farrington");
@@ -822,6 +898,20 @@ static int p_cross(tsr_spikes_t *s, MDB_txn *txn, char g, int32_t period, int64_
             sv.mv_data = &a.seq;
             rc = tsr_kv_put(txn, s->dbi[P_SEEN], &skv, &sv, 0);
         }
+    }
+    return rc;
+}
+
+/* The cross rules for the periods that alarmed in this transaction: per
+ * region, and across regions where they are on (the national tier). */
+static int p_cross_alarmed(tsr_spikes_t *s, MDB_txn *txn, int64_t now)
+{
+    int rc = 0;
+    bool regions = atomic_load(&s->cross_region);
+    for (size_t i = 0; rc == 0 && i < s->n_alarmed; i++) {
+        rc = p_cross(s, txn, 0, s->alarmed[i].g, s->alarmed[i].period, now);
+        if (rc == 0 && regions)
+            rc = p_cross(s, txn, 1, s->alarmed[i].g, s->alarmed[i].period, now);
     }
     return rc;
 }
@@ -908,9 +998,7 @@ int tsr_spikes_evaluate_pending(tsr_spikes_t *s, MDB_txn *txn, int32_t today, in
         snprintf(name, sizeof name, "%.*s", (int)(t->len - 6), (const char *)t->key + 1);
         rc = p_evaluate(s, txn, g, name, period, now);
     }
-    for (size_t i = 0; rc == 0 && i < s->n_alarmed; i++)
-        rc = p_cross(s, txn, s->alarmed[i].g, s->alarmed[i].period, now);
-    return rc;
+    return rc == 0 ? p_cross_alarmed(s, txn, now) : rc;
 }
 
 int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t now)
@@ -945,7 +1033,5 @@ int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t 
             rc = p_evaluate(s, txn, g, names[i] + 1, period, now);
     }
     free(names);
-    for (size_t i = 0; rc == 0 && i < s->n_alarmed; i++)
-        rc = p_cross(s, txn, s->alarmed[i].g, s->alarmed[i].period, now);
-    return rc;
+    return rc == 0 ? p_cross_alarmed(s, txn, now) : rc;
 }

@@ -5,7 +5,8 @@
  * Series, each daily (records with day precision only) and weekly (ISO week,
  * by Monday): per area, per region, and per (area, feature) and (region,
  * feature) for contact platform, moved-to platform, payment method, demand
- * and tactic. Names: "area:E08000035", "region:E12000003",
+ * and tactic; and the national total, "nation:all" (every area). Names:
+ * "area:E08000035", "region:E12000003",
  * "area:E08000035/contact_platform:instagram".
  *
  * Counts change inside the ingest transaction (tallied, written once at its
@@ -13,7 +14,11 @@
  * transaction of their own when ingest is idle: EARS on the daily series,
  * Farrington flexible on the weekly ones; each alarm becomes one spike alert
  * (never twice for the same series, method and period), and a region whose
- * areas alarm together gets one cross-area alert per period.
+ * areas alarm together gets one cross-area alert per period. With the
+ * cross-region rule on (the national tier, issue 19), the national series is
+ * evaluated too, and regions that alarm together get one cross-region alert
+ * per period (a cross-area alert on "nation:all" whose areas are the
+ * regions' codes).
  */
 #ifndef TESSERA_SPIKES_H
 #define TESSERA_SPIKES_H
@@ -34,6 +39,7 @@ typedef struct tsr_spikes_opts {
     int recent_days;             /* daily periods older than this are not evaluated (14) */
     int recent_weeks;            /* weekly periods older than this are not evaluated (4) */
     int min_cases;               /* an alarm becomes an alert only with this many cases (3) */
+    bool cross_region;           /* the national series and cross-region rule (off) */
 } tsr_spikes_opts_t;
 
 void tsr_spikes_defaults(tsr_spikes_opts_t *o);
@@ -41,6 +47,10 @@ void tsr_spikes_defaults(tsr_spikes_opts_t *o);
 int tsr_spikes_open(tsr_spikes_t **out, tsr_kv_t *kv, tsr_link_t *alerts,
                     const tsr_spikes_opts_t *o, struct tsr_error *err);
 void tsr_spikes_close(tsr_spikes_t **s_p);
+
+/* Turns the national series' evaluation and the cross-region rule on or
+ * off (from any thread; the next evaluation follows it). */
+void tsr_spikes_cross_region(tsr_spikes_t *s, bool on);
 
 /* Start of a write transaction's body. */
 void tsr_spikes_begin(tsr_spikes_t *s);

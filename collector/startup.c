@@ -194,6 +194,20 @@ static bool s_keys_kept(const char *old, const char *new_keys)
     return true;
 }
 
+void tsr_daemon_cross_region(tsr_store_t *store, const tsr_authlist_t *l)
+{
+    size_t relays;
+    bool on = tsr_settings_cross_region_on(C.cross_mode, l, &relays);
+    char why[96];
+    snprintf(why, sizeof why, "%s, %zu relay(s) listed", C.cross_region, relays);
+    if (!store) {
+        printf("cross-region spike rule: %s (%s)\n", on ? "on" : "off", why);
+        return;
+    }
+    tsr_store_cross_region(store, on);
+    tsr_info("spikes", "cross-region spike rule: %s (%s)", on ? "on" : "off", why);
+}
+
 static void s_log_problem(void *ctx, const char *problem)
 {
     (void)ctx;
@@ -217,6 +231,7 @@ void tsr_daemon_reload_clients(tsr_daemon_t *c)
         return;
     }
     tsr_info("collector", "SIGHUP: %zu clients loaded from %s", tsr_authlist_count(l), c->auth_path);
+    tsr_daemon_cross_region(c->store, l);
     char *keys = tsr_daemon_stream_keys(l);
     bool kept = s_keys_kept(c->stream_keys, keys);
     free(c->stream_keys);

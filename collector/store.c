@@ -601,6 +601,8 @@ bool tsr_store_pending(const tsr_store_t *s)
     return tsr_spikes_pending(s->spikes);
 }
 
+void tsr_store_cross_region(tsr_store_t *s, bool on) { tsr_spikes_cross_region(s->spikes, on); }
+
 int tsr_store_evaluate(tsr_store_t *s, int64_t now)
 {
     if (!tsr_spikes_pending(s->spikes))

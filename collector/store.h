@@ -248,6 +248,10 @@ uint64_t tsr_store_record_cluster(tsr_store_t *s, const uint8_t rid[TSR_RECORD_I
 bool tsr_store_pending(const tsr_store_t *s);
 int tsr_store_evaluate(tsr_store_t *s, int64_t now);
 
+/* The cross-region spike rule on or off (tsr_spikes_cross_region): the
+ * collector decides at start and again on SIGHUP (docs/DETECTION.md). */
+void tsr_store_cross_region(tsr_store_t *s, bool on);
+
 /* The day boundary: evaluates the series of `day`, just closed (and of its
  * week when it is a Sunday), in one write transaction; publish
  * tsr_store_published() after it returns 0. It counts what is applied: the

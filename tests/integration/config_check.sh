@@ -51,6 +51,8 @@ refused "one endpoint twice" 4 'ingest_endpoint = tcp://127.0.0.1:7801\nalerts_e
     "collector.alerts_endpoint: 'tcp://127.0.0.1:7801' is already the ingest_endpoint: each needs its own"
 refused "an unknown daily method" 4 '[spikes]\ndaily_methods = c1,c4' \
     "spikes.daily_methods: 'c4' is not a method; the daily methods are c1, c2 and c3 (comma-separated, for example c1,c2,c3), or none"
+refused "an unknown cross_region" 4 '[spikes]\ncross_region = yes' \
+    "spikes.cross_region: 'yes' is not auto, on or off: auto runs the cross-region rule on a collector whose authorized_clients lists a relay (the national tier)"
 refused "a bad log level" 3 'log_level = loud' \
     "collector.log_level: 'loud' is not a log level: write debug, info, warn or error"
 refused "a server key that cannot be made" 3 "server_key = $TMP/keys/server.secret" \
@@ -68,6 +70,8 @@ EXTRA_CONF=$'[spikes]\ndaily_methods = c3, c1' collector_conf "$DATA" >"$TMP/goo
 run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" -n --config "$TMP/good.conf"
 expect_eq "-n: a good config" "$rc/$(head -n 1 "$TMP/out")" \
     "0/config ok: data $DATA, ingest $INGEST, query $QUERY, alerts $ALERTS, 0 clients"
+expect_eq "-n: the cross-region rule, off without relays" "$(sed -n 2p "$TMP/out")" \
+    "cross-region spike rule: off (auto, 0 relay(s) listed)"
 expect_eq "-n: warns that key_ids is unset" "$(tail -n 1 "$TMP/out")" \
     "warning: [network] key_ids is not set: the first network key id a record brings will be pinned, and records under any other refused; whichever agency submits first decides, even with a wrong key. Set key_ids to the id 'tessera-agent keygen' printed"
 expect_eq "-n: created nothing" "$([ -e "$DATA" ] && echo made || echo none)" "none"

@@ -33,82 +33,22 @@ out=$(check_conf "endpoint = tcp://127.0.0.1:9\nserver_key = $TMP/check.pub\ncli
 expect_contains "-n: a good section" "$out" "upstream: forwards linkage tokens only to tcp://127.0.0.1:9"
 expect_contains "-n: exit 0" "$out" "exit 0"
 
-NODES=(nat yh nw ne)
-declare -A PID IDX
-for i in 0 1 2 3; do IDX[${NODES[$i]}]=$i; done
-# ports: 12 from PORT_BASE (lib.sh's pick_ports), three per collector
-port() { echo "tcp://127.0.0.1:$((PORT_BASE + 3 * IDX[$1] + $2))"; }
-
-# start_node NAME: a collector in $TMP/NAME; a regional one relays to nat
-start_node() {
-    local n="$1" up=""
-    if [ "$n" != nat ]; then
-        up="[upstream]
-endpoint = $(port nat 0)
-server_key = $TMP/nat/collector.pub
-client_key = $TMP/$n-relay.key
-timeout_ms = 1000
-forward = $([ "$n" = ne ] && echo linkage || echo records)"
-    fi
-    cat >"$TMP/$n.conf" <<CONF
-[collector]
-data_dir = $TMP/$n
-ingest_endpoint = $(port "$n" 0)
-query_endpoint = $(port "$n" 1)
-alerts_endpoint = $(port "$n" 2)
-log_level = ${LOG_LEVEL:-info}
-[ingest]
-apply_delay_ms = 20
-$up
-CONF
-    : >"$TMP/$n.out"
-    "$COLLECTOR" "${ALLOW_ROOT[@]}" --config "$TMP/$n.conf" >"$TMP/$n.out" 2>>"$TMP/$n.log" &
-    PID[$n]=$!
-    for _ in $(seq 200); do
-        grep -q "server public key" "$TMP/$n.out" 2>/dev/null && return 0
-        kill -0 "${PID[$n]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "collector $n did not start:" >&2
-    cat "$TMP/$n.log" >&2
-    return 1
-}
-stop_node() { kill "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; }
-trap 'for n in "${NODES[@]}"; do [ -n "${PID[$n]:-}" ] && kill -9 "${PID[$n]}" 2>/dev/null; done; rm -rf "$TMP"' EXIT
-
-# the national collector first (its key is every relay's server key); a
-# port already taken by another test: new ports
-for try in 1 2 3 4 5; do
-    start_node nat && break
-    [ "$try" = 5 ] && exit 1
-    pick_ports
-done
-for n in yh nw ne; do "$CLI" keygen --curve "$TMP/$n-relay" >/dev/null; done
-relay_pub() { grep -v '^#' "$TMP/$1-relay.pub"; }
+# shellcheck source=federation_lib.sh
+source "$(dirname "$0")/federation_lib.sh"
+FORWARD[ne]=linkage
+start_national
 {
     echo "$(relay_pub yh) relay yh-collector E12000003"
     echo "$(relay_pub nw) relay nw-collector E12000002"
     # the North East's key listed as an agent by mistake (fixed below)
     echo "$(relay_pub ne) agent ne-collector E12000001"
 } >>"$TMP/nat/authorized_clients"
-# staff_in NODE: liaison, admin and analyst keys for that collector
-staff_in() {
-    local who
-    for who in liaison admin analyst; do
-        "$CLI" keygen --curve "$TMP/$1-$who" >/dev/null
-        echo "$(grep -v '^#' "$TMP/$1-$who.pub") $who $1-$who *" >>"$TMP/$1/authorized_clients"
-    done
-}
 staff_in nat
 kill -HUP "${PID[nat]}"
 for n in yh nw ne; do
     start_node "$n"
     staff_in "$n"
 done
-# agencies, each listed at its regional collector
-agency_at() { # NODE ID TYPE AREA
-    DATA="$TMP/$1" INGEST="$(port "$1" 0)" agency "$2" "$3" "$4"
-}
 agency_at yh leeds-school school E08000035
 agency_at yh bradford-police police E08000032
 agency_at nw manc-school school E08000003
@@ -119,16 +59,9 @@ agency_at ne ne-stray school E08000035
 for n in yh nw ne; do kill -HUP "${PID[$n]}"; done
 sleep 0.3
 
-q() { # NODE ROLE: the query options of that collector's key
-    echo --collector "$(port "$1" 1)" --server-key "$TMP/$1/collector.pub" --key "$TMP/$1-$2.key"
-}
 # alerts NODE: linkage alerts as json lines
 alerts() { # shellcheck disable=SC2046
     "$CLI" alerts $(q "$1" liaison) --since 0 --format json --state "$TMP/$1.seq.$RANDOM"
-}
-counter() { # NODE NAME
-    # shellcheck disable=SC2046
-    "$CLI" stats $(q "$1" admin) --format csv | awk -F, -v n="$2" '$1 == n { print $2 }'
 }
 # records NODE: "record_id version agency" per stored record, sorted (read-only)
 records() {
@@ -140,17 +73,6 @@ records() {
             v=${val:$((2 * (2 + alen + 8))):8}
             echo "$key $((16#${v:6:2}${v:4:2}${v:2:2}${v:0:2})) $agency"
         done | sort
-}
-# wait_until DESC CMD...: up to 20 s for CMD to succeed
-wait_until() {
-    local desc="$1" i
-    shift
-    for i in $(seq 200); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    echo "FAIL: $desc (waited 20 s)" >&2
-    return 1
 }
 queue_empty() { [ "$(db_entries "$TMP/$1" upstream)" = 0 ] && [ "$(db_entries "$TMP/$1" ingest_log)" = 0 ]; }
 # relayed NODE: national records relayed by NODE, as "record_id version agency"

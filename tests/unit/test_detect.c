@@ -9,92 +9,13 @@
 #include <cmocka.h>
 
 #include "tsr_test.h"
+#include "tsr_detect.h"
 
 #include <string.h>
 
-#include "store.h"
-#include "tessera/err.h"
-
-#define DAY 20780 /* the burst day (2026-11-23); the collector's "today" */
-
 static const char *const s_areas[] = {"E08000035", "E08000032", "E06000014", "E06000052"};
 
-static tsr_store_t *s_open(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/db", s_dir);
-    tsr_store_opts_t o = {.kv = {.dir = path, .map_size = 16u << 20}};
-    tsr_store_t *s;
-    tsr_error_t err;
-    tsr_error_clear(&err);
-    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
-    return s;
-}
-
-static uint32_t s_next_id = 1;
-
-static void s_record(tsr_incident_t *inc, const char *area, int32_t day)
-{
-    memset(inc, 0, sizeof *inc);
-    uint32_t id = s_next_id++;
-    memcpy(inc->record_id, &id, sizeof id);
-    inc->version = 1;
-    inc->agency_type = 1;
-    snprintf(inc->area_code, sizeof inc->area_code, "%s", area);
-    inc->reported_day = day;
-    inc->date_precision = TSR_PRECISION_DAY;
-    inc->age_band = 3;
-    inc->gender = 1;
-    inc->contact_platforms = 1u << 1;
-    inc->demands = 1u << 1;
-    inc->amount_demanded_band = 9;
-    inc->amount_paid_band = 9;
-    inc->paid = 3;
-}
-
-/* Stores n records in one transaction at the collector time of DAY noon;
- * returns the alerts raised. */
-static size_t s_store(tsr_store_t *s, tsr_incident_t *incs, size_t n)
-{
-    tsr_client_t c = {.role = TSR_ROLE_AGENT, .all_areas = true};
-    snprintf(c.id, sizeof c.id, "agency-1");
-    tsr_store_item_t *items = calloc(n, sizeof *items);
-    for (size_t i = 0; i < n; i++)
-        items[i].incident = &incs[i];
-    tsr_store_batch_t b = {&c, items, n};
-    assert_int_equal(tsr_store_apply(s, &b, 1, (int64_t)DAY * 86400 + 43200), 0);
-    for (size_t i = 0; i < n; i++)
-        assert_int_not_equal(items[i].outcome, TSR_OUTCOME_REJECTED);
-    free(items);
-    /* detection runs in its own transaction after the ingest one */
-    size_t np;
-    assert_true(tsr_store_pending(s));
-    assert_int_equal(tsr_store_evaluate(s, (int64_t)DAY * 86400 + 43200), 0);
-    assert_false(tsr_store_pending(s));
-    tsr_store_published(s, &np);
-    return np;
-}
-
-static size_t s_count_kind(tsr_store_t *s, int kind, tsr_alert_t *last)
-{
-    tsr_response_t r;
-    memset(&r, 0, sizeof r);
-    assert_int_equal(tsr_store_alerts(s, 0, 1000, NULL, NULL, &r), 0);
-    size_t n = 0;
-    for (size_t i = 0; i < r.n_alerts; i++)
-        if (r.alerts[i].kind == kind) {
-            n++;
-            if (last) {
-                tsr_alert_clear(last);
-                *last = r.alerts[i];
-                memset(&r.alerts[i], 0, sizeof r.alerts[i]);
-            }
-        }
-    tsr_msg_t m = {.kind = TSR_MSG_RESPONSE};
-    m.u.response = r;
-    tsr_msg_clear(&m);
-    return n;
-}
+static tsr_store_t *s_open(void) { return tsr_detect_open(NULL); }
 
 static void test_burst_across_three_areas(void **state)
 {
@@ -106,8 +27,8 @@ static void test_burst_across_three_areas(void **state)
     for (int d = 30; d >= 1; d--)
         for (int a = 0; a < 4; a++)
             for (int k = 0; k < (d + a) % 3; k++)
-                s_record(&incs[n++], s_areas[a], DAY - d);
-    s_store(s, incs, n);
+                tsr_detect_record(&incs[n++], s_areas[a], DAY - d);
+    tsr_detect_store(s, incs, n);
     if (getenv("TSR_DEBUG")) {
         tsr_response_t r;
         memset(&r, 0, sizeof r);
@@ -115,18 +36,18 @@ static void test_burst_across_three_areas(void **state)
         for (size_t i = 0; i < r.n_alerts && i < 10; i++)
             printf("%s\n", r.alerts[i].summary);
     }
-    assert_int_equal(s_count_kind(s, TSR_ALERT_SPIKE, NULL), 0);
-    assert_int_equal(s_count_kind(s, TSR_ALERT_CROSS_AREA, NULL), 0);
+    assert_int_equal(tsr_detect_count(s, TSR_ALERT_SPIKE, NULL), 0);
+    assert_int_equal(tsr_detect_count(s, TSR_ALERT_CROSS_AREA, NULL), 0);
 
     /* the burst: 8 cases each in Leeds, Bradford and York on one day */
     n = 0;
     for (int a = 0; a < 3; a++)
         for (int k = 0; k < 8; k++)
-            s_record(&incs[n++], s_areas[a], DAY);
-    size_t raised = s_store(s, incs, n);
+            tsr_detect_record(&incs[n++], s_areas[a], DAY);
+    size_t raised = tsr_detect_store(s, incs, n);
     assert_true(raised > 3);
     tsr_alert_t cross = {0};
-    assert_int_equal(s_count_kind(s, TSR_ALERT_CROSS_AREA, &cross), 1);
+    assert_int_equal(tsr_detect_count(s, TSR_ALERT_CROSS_AREA, &cross), 1);
     assert_string_equal(cross.series, "region:E12000003");
     assert_int_equal(cross.period_day, DAY);
     assert_int_equal(cross.observed, 24);
@@ -140,16 +61,16 @@ static void test_burst_across_three_areas(void **state)
     assert_non_null(strstr(cross.trigger, "contact_platform:instagram (3)"));
     assert_non_null(strstr(cross.trigger, "the region's excess is spread over its areas"));
     tsr_alert_clear(&cross);
-    size_t spikes = s_count_kind(s, TSR_ALERT_SPIKE, NULL);
+    size_t spikes = tsr_detect_count(s, TSR_ALERT_SPIKE, NULL);
     assert_true(spikes >= 9); /* each area, C1..C3 at least */
 
     /* a fourth area joining later that day raises no second cross-area alert */
     n = 0;
     for (int k = 0; k < 8; k++)
-        s_record(&incs[n++], s_areas[0], DAY);
-    s_store(s, incs, n);
-    assert_int_equal(s_count_kind(s, TSR_ALERT_CROSS_AREA, NULL), 1);
-    spikes = s_count_kind(s, TSR_ALERT_SPIKE, NULL);
+        tsr_detect_record(&incs[n++], s_areas[0], DAY);
+    tsr_detect_store(s, incs, n);
+    assert_int_equal(tsr_detect_count(s, TSR_ALERT_CROSS_AREA, NULL), 1);
+    spikes = tsr_detect_count(s, TSR_ALERT_SPIKE, NULL);
 
     /* evaluating the day again (the boundary run) and after a restart: nothing new */
     assert_int_equal(tsr_store_day_closed(s, DAY, (int64_t)(DAY + 1) * 86400), 0);
@@ -161,8 +82,8 @@ static void test_burst_across_three_areas(void **state)
     assert_int_equal(tsr_store_day_closed(s, DAY, (int64_t)(DAY + 1) * 86400), 0);
     tsr_store_published(s, &np);
     assert_int_equal(np, 0);
-    assert_int_equal(s_count_kind(s, TSR_ALERT_SPIKE, NULL), spikes);
-    assert_int_equal(s_count_kind(s, TSR_ALERT_CROSS_AREA, NULL), 1);
+    assert_int_equal(tsr_detect_count(s, TSR_ALERT_SPIKE, NULL), spikes);
+    assert_int_equal(tsr_detect_count(s, TSR_ALERT_CROSS_AREA, NULL), 1);
     tsr_store_close(&s);
 }
 

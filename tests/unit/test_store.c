@@ -529,8 +529,9 @@ static void test_ingest_log(void **state)
         assert_int_equal(s_entries(s, "by_area_day"), 3);
         assert_int_equal(s_entries(s, "by_token"), 3);
         assert_int_equal(s_entries(s, "tombstones"), 0);
-        /* area and region, daily and weekly, plus contact_platform of each */
-        assert_int_equal(s_entries(s, "series_names"), 8);
+        /* area and region, daily and weekly, plus contact_platform of each;
+         * and the national total, daily and weekly */
+        assert_int_equal(s_entries(s, "series_names"), 10);
         assert_int_not_equal(tsr_store_record_cluster(s, inc2.record_id), 0);
         assert_int_equal(tsr_store_record_cluster(s, inc2.record_id),
                          tsr_store_record_cluster(s, inc.record_id));
