@@ -250,7 +250,8 @@ static int s_serve(tsr_daemon_t *c, const tsr_authlist_t *list, const char *publ
     c->jobs_tail = &c->jobs;
     /* what the store's open applied (a store from before the log env) */
     tsr_daemon_publish_store(c);
-    if (tsr_applier_new(&c->applier, c->store, &ao) != 0 || tsr_querier_new(&c->querier, (int)C.query_thread_nice) != 0)
+    if (tsr_applier_new(&c->applier, c->store, &ao) != 0 ||
+        tsr_querier_new(&c->querier, (int)C.query_thread_nice) != 0)
         return -1;
     return 0;
 }
