@@ -84,27 +84,45 @@ static void test_jobs_run_in_order_off_the_caller(void **state)
     assert_null(q);
 }
 
+/* Two jobs queued on a new querier: j1 blocks until log.release, j2
+ * (marked done first when mark_j2) waits behind it. */
+typedef struct {
+    s_log_t log;
+    s_arg_t a1, a2;
+    tsr_querier_job_t j1, j2;
+} s_two_t;
+
+static tsr_querier_t *s_two_start(s_two_t *t, bool mark_j2)
+{
+    tsr_querier_t *q = NULL;
+    assert_int_equal(tsr_querier_new(&q, 0), 0);
+    memset(t, 0, sizeof *t);
+    t->a1 = (s_arg_t){&t->log, 1, true};
+    t->a2 = (s_arg_t){&t->log, 2, false};
+    t->j1 = (tsr_querier_job_t){.run = s_run, .arg = &t->a1};
+    t->j2 = (tsr_querier_job_t){.run = s_run, .arg = &t->a2};
+    if (mark_j2)
+        atomic_store(&t->j2.done, true);
+    tsr_querier_put(q, &t->j1);
+    tsr_querier_put(q, &t->j2);
+    return q;
+}
+
 static void test_put_clears_done_and_the_queue_waits(void **state)
 {
     (void)state;
-    tsr_querier_t *q = NULL;
-    assert_int_equal(tsr_querier_new(&q, 0), 0);
-    s_log_t log = {0};
-    s_arg_t a1 = {&log, 1, true}, a2 = {&log, 2, false};
-    tsr_querier_job_t j1 = {.run = s_run, .arg = &a1}, j2 = {.run = s_run, .arg = &a2};
-    atomic_store(&j2.done, true);
-    tsr_querier_put(q, &j1);
-    tsr_querier_put(q, &j2);
-    assert_false(atomic_load(&j2.done)); /* queued, not run */
+    s_two_t t;
+    tsr_querier_t *q = s_two_start(&t, true);
+    assert_false(atomic_load(&t.j2.done)); /* queued, not run */
     usleep(20000);
-    assert_false(atomic_load(&j1.done)); /* j1 blocks, j2 waits behind it */
-    assert_false(atomic_load(&j2.done));
-    assert_int_equal(atomic_load(&log.n), 0);
-    atomic_store(&log.release, true);
-    assert_true(s_wait_done(q, &j2));
-    assert_true(atomic_load(&j1.done));
-    assert_int_equal(log.order[0], 1);
-    assert_int_equal(log.order[1], 2);
+    assert_false(atomic_load(&t.j1.done)); /* j1 blocks, j2 waits behind it */
+    assert_false(atomic_load(&t.j2.done));
+    assert_int_equal(atomic_load(&t.log.n), 0);
+    atomic_store(&t.log.release, true);
+    assert_true(s_wait_done(q, &t.j2));
+    assert_true(atomic_load(&t.j1.done));
+    assert_int_equal(t.log.order[0], 1);
+    assert_int_equal(t.log.order[1], 2);
     tsr_querier_destroy(&q);
 }
 
@@ -119,24 +137,19 @@ static void *s_release_later(void *arg)
 static void test_destroy_leaves_queued_jobs_unrun(void **state)
 {
     (void)state;
-    tsr_querier_t *q = NULL;
-    assert_int_equal(tsr_querier_new(&q, 0), 0);
-    s_log_t log = {0};
-    s_arg_t a1 = {&log, 1, true}, a2 = {&log, 2, false};
-    tsr_querier_job_t j1 = {.run = s_run, .arg = &a1}, j2 = {.run = s_run, .arg = &a2};
-    tsr_querier_put(q, &j1);
-    tsr_querier_put(q, &j2);
-    while (!atomic_load(&log.started))
+    s_two_t t;
+    tsr_querier_t *q = s_two_start(&t, false);
+    while (!atomic_load(&t.log.started))
         usleep(1000); /* j1 runs and blocks */
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, s_release_later, &log), 0);
+    pthread_t releaser;
+    assert_int_equal(pthread_create(&releaser, NULL, s_release_later, &t.log), 0);
     tsr_querier_destroy(&q); /* stops while j1 runs, joins once it is done */
-    pthread_join(t, NULL);
+    pthread_join(releaser, NULL);
     assert_null(q);
-    assert_int_equal(atomic_load(&log.n), 1);
-    assert_int_equal(log.order[0], 1);
-    assert_true(atomic_load(&j1.done));
-    assert_false(atomic_load(&j2.done)); /* queued behind it: never run */
+    assert_int_equal(atomic_load(&t.log.n), 1);
+    assert_int_equal(t.log.order[0], 1);
+    assert_true(atomic_load(&t.j1.done));
+    assert_false(atomic_load(&t.j2.done)); /* queued behind it: never run */
 }
 
 int main(void)
