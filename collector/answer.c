@@ -477,16 +477,12 @@ static void s_answer_purge(tsr_daemon_t *c, const tsr_query_t *q, tsr_response_t
 }
 
 /* Answers one query that tsr_daemon_allowed let through into resp, on the loop
- * thread. */
-void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                       tsr_response_t *resp, tsr_daemon_counters_t *cs)
+ * thread: the kinds tsr_daemon_read_off_loop does not name (those are the
+ * query thread's, tsr_daemon_answer_read). */
+void tsr_daemon_answer(tsr_daemon_t *c, const tsr_query_t *q, tsr_response_t *resp,
+                       tsr_daemon_counters_t *cs)
 {
     int rc = 0;
-    if (tsr_daemon_read_off_loop(q->kind)) {
-        if (q->kind != TSR_QUERY_LOOKUP || tsr_daemon_lookup_keys_ok(c, q, resp))
-            tsr_daemon_answer_read(c, who, q, resp);
-        return;
-    }
     switch (q->kind) {
     case TSR_QUERY_STATS: s_answer_stats(c, resp, cs); return;
     case TSR_QUERY_PURGE: s_answer_purge(c, q, resp, cs); return;

@@ -185,8 +185,8 @@ int tsr_daemon_audit_retention(tsr_daemon_t *c, int64_t now, uint64_t *purged);
 bool tsr_daemon_read_off_loop(int kind);
 void tsr_daemon_answer_read(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
                             tsr_response_t *resp);
-void tsr_daemon_answer(tsr_daemon_t *c, const tsr_client_t *who, const tsr_query_t *q,
-                       tsr_response_t *resp, tsr_daemon_counters_t *cs);
+void tsr_daemon_answer(tsr_daemon_t *c, const tsr_query_t *q, tsr_response_t *resp,
+                       tsr_daemon_counters_t *cs);
 
 /* query.c */
 void tsr_daemon_refusals_flush(tsr_daemon_t *c, bool all);

@@ -124,8 +124,8 @@ static bool s_job_start(tsr_daemon_t *c, tsr_daemon_job_t *j)
         j->answer = tsr_daemon_allowed(c, &j->client, q, resp, j->what, &j->counted);
     if (!j->answer)
         return true;
-    if (!c->querier || !tsr_daemon_read_off_loop(q->kind)) {
-        tsr_daemon_answer(c, &j->client, q, resp, &j->cs);
+    if (!tsr_daemon_read_off_loop(q->kind)) {
+        tsr_daemon_answer(c, q, resp, &j->cs);
         return true;
     }
     if (q->kind == TSR_QUERY_LOOKUP && !tsr_daemon_lookup_keys_ok(c, q, resp))
@@ -193,9 +193,9 @@ static void s_job_send(tsr_daemon_t *c, tsr_daemon_job_t *j)
 
 /* Answers made in one pass of tsr_daemon_jobs_run stop after this long (at least
  * one is made): queries parked behind one apply step all become ready
- * with its commit, and answering them back to back (trend scans) would
- * keep the loop from the Acks for as long. The rest follow after the next
- * ingest turn. */
+ * with its commit, and answering them back to back (the loop's own
+ * answers: stats, audit listings, purges) would keep the loop from the
+ * Acks for as long. The rest follow after the next ingest turn. */
 #define S_ANSWER_SLICE_MS 2
 
 /* Moves every query on whose turn has come: answered once the log is
