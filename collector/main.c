@@ -2475,11 +2475,14 @@ int main(int argc, char **argv)
             break;
         }
         bool ingest = (n > 0 && (items[0].revents & ZMQ_POLLIN)) || c.n_queued > 0;
-        if (ingest)
-            s_ingest(&c);
-        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) {
+        bool news = n > 0 && (items[2].revents & ZMQ_POLLIN);
+        if (news) { /* committed alerts leave before the log's next commit, not after it */
             tsr_applier_clear(c.applier);
             s_publish(&c);
+        }
+        if (ingest)
+            s_ingest(&c);
+        if (news) {
             if (!ingest) /* applied entries leave the log; under load, submits delete them */
                 tsr_store_trim(c.store, 10000);
             s_jobs_run(&c);
