@@ -112,6 +112,19 @@ static size_t s_take_alerts(tsr_applier_t *a, uint64_t *last_seq)
     return n;
 }
 
+/* Starts an applier on s with o, submits records 0..n (none linked) and
+ * checks that 200 ms later none is applied. */
+static tsr_applier_t *s_held(tsr_store_t *s, const tsr_applier_opts_t *o, int n)
+{
+    tsr_applier_t *a;
+    assert_int_equal(tsr_applier_new(&a, s, o), 0);
+    s_submit(s, 0, n, false);
+    tsr_applier_logged(a, true);
+    s_news(a, 200);
+    assert_int_equal(tsr_store_applied(s), 0);
+    return a;
+}
+
 /* With the delay an hour and no quiet spell counted, nothing is applied
  * until a query wants it; then it is, and the step says so on the fd. */
 static void test_held_until_wanted(void **state)
@@ -120,12 +133,7 @@ static void test_held_until_wanted(void **state)
     tsr_store_t *s = s_open("held");
     tsr_applier_opts_t o = {.quiet_ms = 1, .quiet_max = 0, .delay_ms = 3600000, .batch = 10000,
                             .eval_ms = 200};
-    tsr_applier_t *a;
-    assert_int_equal(tsr_applier_new(&a, s, &o), 0);
-    s_submit(s, 0, 10, false);
-    tsr_applier_logged(a, true);
-    s_news(a, 200);
-    assert_int_equal(tsr_store_applied(s), 0);
+    tsr_applier_t *a = s_held(s, &o, 10);
     assert_int_equal(tsr_store_logged(s), 10);
     assert_int_equal(tsr_store_counter(s, "accepted"), 10); /* counted with the Ack */
     assert_int_equal(tsr_store_counter(s, "records"), 0);
@@ -200,12 +208,7 @@ static void test_link_at_once(void **state)
     tsr_store_t *s = s_open("at_once");
     tsr_applier_opts_t o = {.quiet_ms = 3600000, .quiet_max = 64, .delay_ms = 3600000,
                             .batch = 10000, .eval_ms = 200};
-    tsr_applier_t *a;
-    assert_int_equal(tsr_applier_new(&a, s, &o), 0);
-    s_submit(s, 0, 1, false);
-    tsr_applier_logged(a, true);
-    s_news(a, 200);
-    assert_int_equal(tsr_store_applied(s), 0);
+    tsr_applier_t *a = s_held(s, &o, 1);
     s_submit(s, 1, 1, true);
     tsr_applier_logged(a, false);
     s_wait_applied(a, s, 2);
