@@ -75,8 +75,8 @@ static int64_t s_step_due(const tsr_applier_t *a, int64_t now)
         return INT64_MAX;
     /* a record that may link is applied at once: its alert should leave
      * within a commit of its Ack (the probe runs only while at most
-     * quiet_max entries wait, so this never makes a step per batch of a
-     * stream) */
+     * quiet_max entries wait, as the quiet spell counts: a stream of large
+     * batches never gets a step per batch from it) */
     if (a->want > tsr_store_applied(a->s) || waiting >= (size_t)a->o.batch ||
         tsr_store_link_waiting(a->s)) {
         at = now;
