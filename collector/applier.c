@@ -47,6 +47,13 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void s_wake_loop(tsr_applier_t *a)
 {
     uint64_t one = 1;
@@ -66,7 +73,12 @@ static int64_t s_step_due(const tsr_applier_t *a, int64_t now)
     int64_t at;
     if (waiting == 0)
         return INT64_MAX;
-    if (a->want > tsr_store_applied(a->s) || waiting >= (size_t)a->o.batch) {
+    /* a record that may link is applied at once: its alert should leave
+     * within a commit of its Ack (the probe runs only while at most
+     * quiet_max entries wait, as the quiet spell counts: a stream of large
+     * batches never gets a step per batch from it) */
+    if (a->want > tsr_store_applied(a->s) || waiting >= (size_t)a->o.batch ||
+        tsr_store_link_waiting(a->s)) {
         at = now;
     } else {
         int64_t due = a->logged_since + a->o.delay_ms, quiet = a->last_ingest + a->o.quiet_ms;
@@ -102,8 +114,9 @@ static void s_take_published(tsr_applier_t *a)
 static void s_step(tsr_applier_t *a)
 {
     size_t applied = 0;
+    int64_t t0 = s_now_us();
     int rc = tsr_store_drain(a->s, TSR_STORE_DRAIN_MAX, (int64_t)time(NULL), &applied);
-    int64_t now = s_now_ms();
+    int64_t took = s_now_us() - t0, now = s_now_ms();
     atomic_store(&a->failing, rc != 0);
     if (rc == 0)
         s_take_published(a);
@@ -114,14 +127,17 @@ static void s_step(tsr_applier_t *a)
     if (rc == 0 && tsr_store_pending(a->s) && a->eval_at == INT64_MAX)
         a->eval_at = a->last_eval + a->o.eval_ms;
     pthread_mutex_unlock(&a->mu);
-    tsr_debug("apply", "%zu log entries applied, %zu wait", applied, tsr_store_logged(a->s));
+    tsr_debug("apply", "%zu log entries applied in %lld us, %zu wait", applied, (long long)took,
+              tsr_store_logged(a->s));
 }
 
 /* Spike detection on what the steps changed (run held): at once when the
  * log is applied, at least every eval_ms while entries keep coming. */
 static void s_evaluate(tsr_applier_t *a, int64_t now)
 {
+    int64_t t0 = s_now_us();
     int rc = tsr_store_evaluate(a->s, (int64_t)time(NULL));
+    tsr_debug("apply", "spikes evaluated in %lld us", (long long)(s_now_us() - t0));
     if (rc == 0)
         s_take_published(a);
     pthread_mutex_lock(&a->mu);
@@ -191,16 +207,25 @@ static void *s_main(void *arg)
         pthread_mutex_lock(&a->run);
         if (audit) /* first: an answer waits for it, and it is small */
             s_audit(a, audit);
-        if (step)
+        if (step) {
             s_step(a);
+            /* the step's linkage alerts and parked queries first: spike
+             * evaluation (a transaction of its own) never delays them */
+            s_wake_loop(a);
+        }
         now = s_now_ms();
         pthread_mutex_lock(&a->mu);
         eval = a->eval_at <= now || (a->eval_at != INT64_MAX && tsr_store_logged(a->s) == 0);
+        /* nor does it delay a record that may link, logged meanwhile
+         * (unless evaluation is overdue: at least every eval_ms) */
+        if (eval && tsr_store_link_waiting(a->s) && now < a->last_eval + a->o.eval_ms)
+            eval = false;
         pthread_mutex_unlock(&a->mu);
         if (eval)
             s_evaluate(a, now);
         pthread_mutex_unlock(&a->run);
-        s_wake_loop(a);
+        if (eval || audit)
+            s_wake_loop(a);
         pthread_mutex_lock(&a->mu);
     }
     pthread_mutex_unlock(&a->mu);
@@ -215,6 +240,7 @@ int tsr_applier_new(tsr_applier_t **out, tsr_store_t *s, const tsr_applier_opts_
         return TSR_ENOMEM;
     a->s = s;
     a->o = *o;
+    tsr_store_link_probe(s, o->quiet_max > 0 ? (size_t)o->quiet_max : 0);
     a->eval_at = tsr_store_pending(s) ? 0 : INT64_MAX;
     a->logged_since = a->last_ingest = s_now_ms();
     pthread_condattr_t ca;

@@ -59,7 +59,8 @@ const tsr_config_key_t tsr_daemon_keys[TSR_DAEMON_KEYS_MAX] = {
      "the ingest log is applied once ingest has been quiet this long..."},
     {"ingest", "apply_quiet_max", TSR_CONFIG_INT, &C.apply_quiet_max, "64", 0, TSR_STORE_DRAIN_MAX,
      false,
-     "... while at most this many entries wait (more wait for the delay or apply_batch; 0: never)"},
+     "... while at most this many entries wait (more wait for the delay or apply_batch; 0: never); "
+     "while so few wait, a record that shares a token with another is applied at once"},
     {"ingest", "apply_delay_ms", TSR_CONFIG_INT, &C.apply_delay_ms, "300", 1, 3600000, false,
      "... and at least this often while batches keep coming"},
     {"ingest", "apply_batch", TSR_CONFIG_INT, &C.apply_batch, "10000", 1, TSR_STORE_DRAIN_MAX,

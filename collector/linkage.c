@@ -264,6 +264,11 @@ void tsr_link_enable(tsr_link_t *l, bool on)
     l->on = on;
 }
 
+bool tsr_link_enabled(const tsr_link_t *l)
+{
+    return l->on;
+}
+
 void tsr_link_begin(tsr_link_t *l)
 {
     l->n_touched = 0;

@@ -65,6 +65,13 @@ void tsr_link_close(tsr_link_t **l_p);
 
 /* Turns linkage on or off (on by default; the benchmark measures its cost). */
 void tsr_link_enable(tsr_link_t *l, bool on);
+bool tsr_link_enabled(const tsr_link_t *l);
+
+/* Whether a record other than inc carries one of inc's tokens in txn
+ * (any transaction of the main environment: 1 yes, 0 no, or a TSR_E* code).
+ * Linkage read-only, any thread: the submit asks it of the records it logs,
+ * so that a step that may raise a linkage alert runs at once. */
+int tsr_link_shares_token(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc);
 
 /* Start of a write transaction's body (it may run again after the map grew). */
 void tsr_link_begin(tsr_link_t *l);

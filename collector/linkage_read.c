@@ -15,6 +15,16 @@ int tsr_link_record_cluster(tsr_link_t *l, MDB_txn *txn, const uint8_t *rid, uin
     return tsr_link_get_cid(txn, l->dbi[L_REC], rid, TSR_RECORD_ID_LEN, cid);
 }
 
+int tsr_link_shares_token(tsr_link_t *l, MDB_txn *txn, const tsr_incident_t *inc)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < inc->n_tokens; i++) {
+        uint8_t other[TSR_RECORD_ID_LEN];
+        rc = tsr_link_other_carrier(l, txn, inc->tokens[i].token, inc->record_id, other);
+    }
+    return rc;
+}
+
 typedef struct {
     tsr_link_t *l;
     MDB_txn *txn;

@@ -298,11 +298,14 @@ static void s_loop(tsr_daemon_t *c)
             break;
         }
         bool ingest = (n > 0 && (items[0].revents & ZMQ_POLLIN)) || c->n_queued > 0;
-        if (ingest)
-            tsr_daemon_ingest(c);
-        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) {
+        bool news = n > 0 && (items[2].revents & ZMQ_POLLIN);
+        if (news) { /* committed alerts leave before the log's next commit, not after it */
             tsr_applier_clear(c->applier);
             tsr_daemon_publish(c);
+        }
+        if (ingest)
+            tsr_daemon_ingest(c);
+        if (news) {
             if (!ingest) /* applied entries leave the log; under load, submits delete them */
                 tsr_store_trim(c->store, 10000);
             tsr_daemon_jobs_run(c);

@@ -177,6 +177,15 @@ size_t tsr_store_logged(const tsr_store_t *s);
 uint64_t tsr_store_last_logged(const tsr_store_t *s);
 uint64_t tsr_store_applied(const tsr_store_t *s);
 
+/* The link probe: after a submit that leaves at most max entries waiting
+ * (0, the default: never), whether one of its records shares a token with
+ * another record, stored or waiting; tsr_store_link_waiting says so (any
+ * thread) until the log is applied past that submit. The apply thread then
+ * steps at once: the record may raise a linkage alert. Set before the
+ * first submit. */
+void tsr_store_link_probe(tsr_store_t *s, size_t max);
+bool tsr_store_link_waiting(const tsr_store_t *s);
+
 /* Deletes up to max (0: all) applied entries from the log, in a
  * transaction of the log environment (submits also delete up to 1,000 in
  * theirs). Loop thread. */

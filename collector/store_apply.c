@@ -92,16 +92,22 @@ typedef struct {
     tsr_store_t *s;
     size_t max;
     int64_t now;
-    size_t n;      /* entries applied */
-    uint64_t last; /* the sequence of the last one */
+    size_t n;        /* entries applied */
+    uint64_t last;   /* the sequence of the last one */
+    int64_t body_us; /* monotonic: the body returned (debug: the commit's share) */
 } s_drain_t;
+
+static int64_t s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* Milliseconds on the monotonic clock. */
 static int64_t s_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return s_now_us() / 1000;
 }
 
 static int s_applied_put(tsr_store_t *s, MDB_txn *txn, uint64_t applied)
@@ -163,17 +169,22 @@ static int s_drain_txn(MDB_txn *txn, void *arg)
         rc = tsr_link_finish(s->link, txn, d->now);
     if (rc == 0)
         rc = tsr_spikes_finish(s->spikes, txn, (int32_t)(d->now / 86400));
-    return rc == 0 ? tsr_store_count_flush(s, txn) : rc;
+    rc = rc == 0 ? tsr_store_count_flush(s, txn) : rc;
+    d->body_us = s_now_us();
+    return rc;
 }
 
 int tsr_store_drain(tsr_store_t *s, size_t max, int64_t now, size_t *applied)
 {
-    s_drain_t d = {s, max ? max : SIZE_MAX, now, 0, 0};
+    s_drain_t d = {s, max ? max : SIZE_MAX, now, 0, 0, 0};
     *applied = 0;
     size_t waiting = tsr_store_logged(s);
     if (waiting == 0)
         return 0;
+    int64_t t0 = s_now_us();
     int rc = tsr_store_write(s, s_drain_txn, &d);
+    tsr_debug("store", "drain of %zu entries: %lld us, its commit %lld us", d.n,
+              (long long)(s_now_us() - t0), (long long)(s_now_us() - d.body_us));
     /* near the map's maximum a smaller transaction may still fit */
     while (rc == TSR_EFULL && (d.max = (d.max < waiting ? d.max : waiting) / 2) > 0)
         rc = tsr_store_write(s, s_drain_txn, &d);

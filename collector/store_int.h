@@ -106,6 +106,11 @@ struct tsr_store {
     uint64_t applied;
     _Atomic uint64_t applied_pub;
     _Atomic uint64_t logged_pub; /* the last committed log sequence, from the loop thread */
+    /* The link probe (store_log.c): submits leaving at most probe_max
+     * entries waiting check whether one may link; link_pub is the last
+     * entry of the last submit that found one (loop thread writes). */
+    size_t probe_max;
+    _Atomic uint64_t link_pub;
 };
 
 /* --- the ingest log's entries (store_log.c) --- */

@@ -462,6 +462,9 @@ typedef struct {
     uint64_t next;    /* log_next after the commit */
     uint64_t trimmed; /* log_first after the commit */
     bool may_trim;    /* s_trim_hold: no backup is copying */
+    uint64_t first;   /* the sequence of this submit's first entry */
+    uint64_t from;    /* the first entry main's snapshot may lack */
+    bool may_link;    /* s_link_probe */
 } s_submit_t;
 
 /* Most applied entries one submit deletes from the log (trim): the
@@ -654,6 +657,82 @@ static int s_submit_items(s_submit_t *a, MDB_txn *txn, MDB_txn *main)
     return rc;
 }
 
+/* One token of a waiting log entry (s_link_probe). */
+typedef struct {
+    uint8_t token[TSR_TOKEN_LEN];
+    uint8_t rid[TSR_RECORD_ID_LEN];
+    bool mine; /* an entry of this submit */
+} s_probe_tok_t;
+
+static int s_probe_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, TSR_TOKEN_LEN + TSR_RECORD_ID_LEN);
+}
+
+/* Whether tokens t[0..n), sorted, hold one token of an entry of this
+ * submit and of another record. */
+static bool s_probe_shared(const s_probe_tok_t *t, size_t n)
+{
+    for (size_t i = 0, j; i < n; i = j) {
+        bool mine = false, other = false;
+        for (j = i; j < n && !memcmp(t[j].token, t[i].token, TSR_TOKEN_LEN); j++) {
+            mine |= t[j].mine;
+            other |= memcmp(t[j].rid, t[i].rid, TSR_RECORD_ID_LEN) != 0;
+        }
+        if (mine && other)
+            return true;
+    }
+    return false;
+}
+
+/* The link probe (docs/STORAGE.md, "Linkage alerts at once"): whether a
+ * record this submit logged shares a token with another record, applied
+ * (main's snapshot) or waiting in the log (txn). Only while at most
+ * s->probe_max entries wait, so large batches pay nothing for it. An
+ * optimisation only: a wrong "no" (an entry it cannot read, memory) leaves
+ * the step to the usual apply_* rules; a wrong "yes" runs a step early. */
+static bool s_link_probe(tsr_store_t *s, const s_submit_t *a, MDB_txn *txn, MDB_txn *main)
+{
+    if (a->next == a->first || a->next - a->from > s->probe_max || !tsr_link_enabled(s->link))
+        return false;
+    s_probe_tok_t *t = NULL;
+    size_t n = 0, cap = 0;
+    tsr_incident_t *inc = malloc(sizeof *inc);
+    MDB_cursor *c = NULL;
+    uint8_t from[8];
+    tsr_bytes_be64(from, a->from);
+    MDB_val k = {sizeof from, from}, v, packed;
+    int rc = inc ? tsr_kv_cursor_open(txn, s->log_dbi, &c) : TSR_ENOMEM, shared = 0;
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !shared;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        tsr_store_fate_t f;
+        int op;
+        bool mine = k.mv_size == 8 && tsr_bytes_from_be64(k.mv_data) >= a->first;
+        if (tsr_store_log_parse(&v, &op, &f, &packed) != 0 || op != S_LOG_INCIDENT ||
+            tsr_store_unpack(&packed, inc, NULL, NULL, f.rid) != 0)
+            continue; /* a damaged entry is the drain's to report */
+        if (mine)
+            shared = tsr_link_shares_token(s->link, main, inc);
+        for (size_t i = 0; shared == 0 && i < inc->n_tokens; i++) {
+            if (tsr_grow((void **)&t, &cap, n, sizeof *t) != 0) {
+                shared = TSR_ENOMEM;
+                break;
+            }
+            memcpy(t[n].token, inc->tokens[i].token, TSR_TOKEN_LEN);
+            memcpy(t[n].rid, f.rid, TSR_RECORD_ID_LEN);
+            t[n++].mine = mine;
+        }
+    }
+    tsr_kv_cursor_close(c);
+    if (shared == 0 && n > 1) {
+        qsort(t, n, sizeof *t, s_probe_cmp);
+        shared = s_probe_shared(t, n);
+    }
+    free(t);
+    free(inc);
+    return shared == 1;
+}
+
 /* The body of a submit: a write transaction on the log environment only
  * (never waits for an apply step). */
 static int s_submit_txn(MDB_txn *txn, void *arg)
@@ -665,14 +744,19 @@ static int s_submit_txn(MDB_txn *txn, void *arg)
     int rc = s->pend_valid ? 0 : s_pend_rebuild(s, txn);
     s->pend_valid = false; /* until this transaction commits */
     s->pin_pending = false; /* a re-run pins afresh */
-    a->next = s->log_next;
+    a->next = a->first = s->log_next;
+    a->may_link = false;
     if (rc == 0 && a->may_trim)
         rc = s_trim(s, txn, S_TRIM_PER_SUBMIT, &a->trimmed);
     MDB_txn *main = NULL;
+    /* before the snapshot: it holds at least the entries up to this */
+    a->from = atomic_load(&s->applied_pub) + 1;
     if (rc == 0)
         rc = tsr_kv_read_begin(s->kv, &main);
     if (rc == 0)
         rc = s_submit_items(a, txn, main);
+    if (rc == 0)
+        a->may_link = s_link_probe(s, a, txn, main);
     tsr_kv_read_end(main);
     if (rc == 0 && s->pin_pending) {
         uint8_t v[12 + TSR_CLIENT_ID_MAX];
@@ -700,7 +784,7 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
         tsr_store_pend_clear(s);
     else if (s->pend_n > 2 * waiting + 4096)
         s->pend_valid = false;
-    s_submit_t a = {s, batches, n, now, 0, s->log_first, s_trim_hold(s)};
+    s_submit_t a = {s, batches, n, now, 0, s->log_first, s_trim_hold(s), 0, 0, false};
     int rc = tsr_kv_write(s->log_kv, s_submit_txn, &a);
     s_trim_release(s, a.may_trim);
     if (rc != 0) {
@@ -711,6 +795,8 @@ int tsr_store_submit(tsr_store_t *s, tsr_store_batch_t *batches, size_t n, int64
     s->log_next = a.next;
     s->log_first = a.trimmed;
     s->pend_valid = true;
+    if (a.may_link)
+        atomic_store(&s->link_pub, s->log_next - 1);
     atomic_store(&s->logged_pub, s->log_next - 1);
     if (s->pin_pending) {
         s->pin_pending = false;
@@ -735,6 +821,17 @@ size_t tsr_store_logged(const tsr_store_t *s)
 uint64_t tsr_store_last_logged(const tsr_store_t *s)
 {
     return atomic_load(&((tsr_store_t *)s)->logged_pub);
+}
+
+void tsr_store_link_probe(tsr_store_t *s, size_t max)
+{
+    s->probe_max = max;
+}
+
+bool tsr_store_link_waiting(const tsr_store_t *s)
+{
+    return atomic_load(&((tsr_store_t *)s)->link_pub) >
+           atomic_load(&((tsr_store_t *)s)->applied_pub);
 }
 
 uint64_t tsr_store_applied(const tsr_store_t *s)

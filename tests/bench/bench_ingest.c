@@ -1,9 +1,13 @@
 /* bench_ingest.c - ingest figures for docs/PERFORMANCE.md (issue 4).
  *
- *   bench_ingest raw DIR TOTAL
+ *   bench_ingest raw DIR TOTAL [SYNC [BATCH]]
  *       raw-LMDB baseline: the puts one record's ingest makes (record,
  *       area/day index, token index entries), one commit per batch, no network;
  *       TOTAL records for batch sizes 10, 100 and 1000, 1,000 for batch 1.
+ *       SYNC (docs/STORAGE.md, "How many flushes an Ack needs"): "sync"
+ *       (default: LMDB's durable commit, data flushed, then the meta page),
+ *       "nometasync" (MDB_NOMETASYNC: the meta page not flushed) or "nosync"
+ *       (MDB_NOSYNC, then one mdb_env_sync per commit). BATCH: that size only.
  *   bench_ingest e2e ENDPOINT SERVER.pub KEYDIR AGENTS BATCH TOTAL
  *       AGENTS threads (keys KEYDIR/agent-N.key) each submit BATCH-record
  *       batches over CURVE and wait for each Ack; records/s and Ack latency.
@@ -85,10 +89,19 @@ static void s_report(const char *what, int agents, int batch, long records, doub
 
 /* --- raw baseline ---------------------------------------------------------- */
 
-static int s_raw(const char *dir, long records)
+static int s_raw(const char *dir, long records, const char *sync, int only)
 {
     static const int sizes[] = {1, 10, 100, 1000};
+    unsigned flags = !strcmp(sync, "nometasync") ? MDB_NOMETASYNC
+                     : !strcmp(sync, "nosync")   ? MDB_NOSYNC
+                                                 : 0;
+    if (!flags && strcmp(sync, "sync") != 0) {
+        fprintf(stderr, "raw: SYNC is sync, nometasync or nosync, not %s\n", sync);
+        return 2;
+    }
     for (int s = 0; s < 4; s++) {
+        if (only && sizes[s] != only)
+            continue;
         char path[512], cmd[1100];
         snprintf(path, sizeof path, "%s/raw-%d", dir, sizes[s]);
         snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", path, path);
@@ -100,7 +113,7 @@ static int s_raw(const char *dir, long records)
         mdb_env_create(&env);
         mdb_env_set_maxdbs(env, 8);
         mdb_env_set_mapsize(env, (size_t)1 << 30);
-        if (mdb_env_open(env, path, 0, 0600) != 0)
+        if (mdb_env_open(env, path, flags, 0600) != 0)
             return 1;
         mdb_txn_begin(env, NULL, 0, &txn);
         mdb_dbi_open(txn, "records", MDB_CREATE, &rec);
@@ -135,13 +148,15 @@ static int s_raw(const char *dir, long records)
             }
             if (rc == 0)
                 rc = mdb_txn_commit(txn);
+            if (rc == 0 && flags == MDB_NOSYNC) /* one flush of data and meta together */
+                rc = mdb_env_sync(env, 1);
             if (rc != 0) { /* the map is 1 GiB: a run of millions of records fills it */
                 fprintf(stderr, "raw: %s\n", mdb_strerror(rc));
                 return 1;
             }
             lat[nlat++] = s_now() - b0;
         }
-        s_report("raw", 1, sizes[s], total, s_now() - t0, lat, nlat);
+        s_report(flags ? sync : "raw", 1, sizes[s], total, s_now() - t0, lat, nlat);
         free(lat);
         mdb_env_close(env);
     }
@@ -239,8 +254,9 @@ static int s_run(char **argv, int agents, int batch, long total, double pace, co
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "raw"))
-        return s_raw(argv[2], atol(argv[3]));
+    if (argc >= 4 && argc <= 6 && !strcmp(argv[1], "raw"))
+        return s_raw(argv[2], atol(argv[3]), argc > 4 ? argv[4] : "sync",
+                     argc > 5 ? atoi(argv[5]) : 0);
     if (argc == 8 && !strcmp(argv[1], "e2e"))
         return s_run(argv + 2, atoi(argv[5]), atoi(argv[6]), atol(argv[7]), 0, "e2e");
     if (argc == 7 && !strcmp(argv[1], "paced")) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ingest log, with its drains held back (apply_quiet_ms and
-# apply_delay_ms an hour): an Ack comes once a record is logged, before it is
+# apply_delay_ms an hour, and apply_quiet_max 0, so the link probe does not
+# apply a linking record at once): an Ack comes once a record is logged, before it is
 # applied; a query applies the log before it answers; a collector killed
 # with entries waiting applies them when it starts again, once, and the
 # linkage alert they raise reaches a subscriber (docs/STORAGE.md).
@@ -8,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 FOLLOW=""
 trap '[ -n "$FOLLOW" ] && kill "$FOLLOW" 2>/dev/null; stop_collector; rm -rf "$TMP"' EXIT
 DATA="$TMP/data"
-EXTRA_CONF=$'[ingest]\napply_quiet_ms = 3600000\napply_delay_ms = 3600000'
+EXTRA_CONF=$'[ingest]\napply_quiet_ms = 3600000\napply_delay_ms = 3600000\napply_quiet_max = 0'
 "$AGENT" keygen --network-key "$TMP/network.key" >/dev/null
 start_collector "$DATA"
 agency leeds-school school E08000035
@@ -111,4 +112,18 @@ expect_eq "two entries wait through a quiet spell (apply_quiet_max 1)" \
     "$(db_entries "$DATA" ingest_log)" "2"
 wait_applied "applied once apply_delay_ms has passed" 6
 expect_eq "all seven stored" "$(db_entries "$DATA" records)" "7"
+# ... and at once, however long the quiet spell and the delay, when a record
+# may link: it shares a token with a stored one (the link probe,
+# docs/STORAGE.md "Linkage alerts at once")
+stop_collector
+EXTRA_CONF=$'[ingest]\napply_quiet_ms = 3600000\napply_delay_ms = 3600000'
+start_collector "$DATA"
+case_line C-6 5 E08000035 '[]' >"$TMP/c6.jsonl"
+submit_as leeds-school "$TMP/c6.jsonl"
+sleep 0.3
+expect_eq "a record that links nothing waits" "$(db_entries "$DATA" ingest_log)" "1"
+case_line L-2 6 E08000035 '[{"kind":"phone","value":"07700 900999"}]' >"$TMP/l2.jsonl"
+submit_as leeds-school "$TMP/l2.jsonl"
+wait_applied "one that shares a token is applied at once, with the one before it"
+expect_eq "all nine stored" "$(db_entries "$DATA" records)" "9"
 finish

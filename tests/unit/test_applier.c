@@ -112,6 +112,19 @@ static size_t s_take_alerts(tsr_applier_t *a, uint64_t *last_seq)
     return n;
 }
 
+/* Starts an applier on s with o, submits records 0..n (none linked) and
+ * checks that 200 ms later none is applied. */
+static tsr_applier_t *s_held(tsr_store_t *s, const tsr_applier_opts_t *o, int n)
+{
+    tsr_applier_t *a;
+    assert_int_equal(tsr_applier_new(&a, s, o), 0);
+    s_submit(s, 0, n, false);
+    tsr_applier_logged(a, true);
+    s_news(a, 200);
+    assert_int_equal(tsr_store_applied(s), 0);
+    return a;
+}
+
 /* With the delay an hour and no quiet spell counted, nothing is applied
  * until a query wants it; then it is, and the step says so on the fd. */
 static void test_held_until_wanted(void **state)
@@ -120,12 +133,7 @@ static void test_held_until_wanted(void **state)
     tsr_store_t *s = s_open("held");
     tsr_applier_opts_t o = {.quiet_ms = 1, .quiet_max = 0, .delay_ms = 3600000, .batch = 10000,
                             .eval_ms = 200};
-    tsr_applier_t *a;
-    assert_int_equal(tsr_applier_new(&a, s, &o), 0);
-    s_submit(s, 0, 10, false);
-    tsr_applier_logged(a, true);
-    s_news(a, 200);
-    assert_int_equal(tsr_store_applied(s), 0);
+    tsr_applier_t *a = s_held(s, &o, 10);
     assert_int_equal(tsr_store_logged(s), 10);
     assert_int_equal(tsr_store_counter(s, "accepted"), 10); /* counted with the Ack */
     assert_int_equal(tsr_store_counter(s, "records"), 0);
@@ -135,6 +143,82 @@ static void test_held_until_wanted(void **state)
     assert_false(tsr_applier_failing(a));
     tsr_applier_destroy(&a);
     assert_null(a);
+    tsr_store_close(&s);
+}
+
+/* Submits record n alone at version v (linked: sharing n - 1's token);
+ * whether the link probe then says a record that may link waits. */
+static bool s_probe(tsr_store_t *s, int n, bool linked, uint32_t v)
+{
+    static tsr_incident_t inc;
+    tsr_store_item_t item = {0};
+    char areas[][10] = {"E08000035", "E08000032"};
+    tsr_client_t c = {.role = TSR_ROLE_AGENT, .areas = areas, .n_areas = 2};
+    snprintf(c.id, sizeof c.id, "school-1");
+    s_record(&inc, n, linked);
+    inc.version = v;
+    item.incident = &inc;
+    tsr_store_batch_t b = {&c, &item, 1};
+    assert_int_equal(tsr_store_submit(s, &b, 1, time(NULL)), 0);
+    assert_int_equal(item.outcome, v == 1 ? TSR_OUTCOME_ACCEPTED : TSR_OUTCOME_REPLACED);
+    return tsr_store_link_waiting(s);
+}
+
+/* The link probe finds a shared token among waiting entries, in one
+ * submit and among applied records, never a record's own token (a new
+ * version, waiting or applied), and says nothing past its bound or with
+ * linkage off. */
+static void test_link_probe(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("probe");
+    tsr_store_link_probe(s, 4);
+    assert_false(s_probe(s, 0, false, 1));
+    assert_true(s_probe(s, 1, true, 1)); /* record 0, waiting */
+    assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
+    assert_false(tsr_store_link_waiting(s)); /* applied */
+    assert_false(s_probe(s, 2, false, 1));
+    assert_false(s_probe(s, 2, false, 2)); /* its own v1, waiting */
+    assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
+    assert_false(s_probe(s, 2, false, 3)); /* its own v2, applied */
+    assert_true(s_probe(s, 3, true, 1));   /* record 2, applied */
+    assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
+    s_submit(s, 4, 2, true); /* 5 shares 4's token, in one submit */
+    assert_true(tsr_store_link_waiting(s));
+    assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
+    s_submit(s, 6, 4, false);
+    assert_false(s_probe(s, 7, true, 2)); /* 5 entries would wait: past the bound */
+    assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
+    tsr_store_set_linkage(s, false);
+    assert_false(s_probe(s, 10, true, 1)); /* record 9's token */
+    tsr_store_set_linkage(s, true);
+    assert_true(s_probe(s, 10, true, 2));
+    tsr_store_link_probe(s, 0);
+    assert_int_equal(tsr_store_drain_all(s, time(NULL)), 0);
+    assert_false(s_probe(s, 10, true, 3)); /* probe off */
+    tsr_store_close(&s);
+}
+
+/* With the quiet spell and the delay an hour, a record that links nothing
+ * waits; one that links is applied at once, with the one before it, and
+ * its linkage alert handed over. */
+static void test_link_at_once(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("at_once");
+    tsr_applier_opts_t o = {.quiet_ms = 3600000, .quiet_max = 64, .delay_ms = 3600000,
+                            .batch = 10000, .eval_ms = 200};
+    tsr_applier_t *a = s_held(s, &o, 1);
+    s_submit(s, 1, 1, true);
+    tsr_applier_logged(a, false);
+    s_wait_applied(a, s, 2);
+    assert_int_equal(tsr_store_counter(s, "records"), 2);
+    uint64_t last = 0;
+    for (int i = 0; i < 100 && last == 0; i++) /* the step's alert, then the evaluation's */
+        if (s_take_alerts(a, &last) == 0)
+            s_news(a, 10);
+    assert_int_equal(last, 1);
+    tsr_applier_destroy(&a);
     tsr_store_close(&s);
 }
 
@@ -212,6 +296,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_until_wanted),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_link_probe),
+        cmocka_unit_test(test_link_at_once),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
 }
