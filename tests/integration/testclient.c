@@ -127,7 +127,7 @@ static int s_submit(void *ctx, char **argv, int argc)
             return s_die("record", &err);
         }
     tsr_reader_destroy(&r);
-    tsr_retraction_t rets[64];
+    tsr_retraction_t rets[64] = {0}; /* agency_id empty: only a relay names one */
     size_t nr = 0;
     for (int i = 7; i < argc && nr < 64; i++) {
         char cref[TSR_CASE_REF_MAX];
