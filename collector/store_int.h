@@ -115,10 +115,12 @@ struct tsr_store {
 
 /* --- the ingest log's entries (store_log.c) --- */
 
-/* 1, 2: a record change; 3: the outcome counters of one submit (u8 n, then
- * per counter u8 len + name, i64 delta LE); 4: the network key id pinned
- * (the `meta` value as it is). */
-enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2, S_LOG_TALLY = 3, S_LOG_PIN = 4 };
+/* An entry is a record change, nothing else: the outcome counters and a
+ * pinned network key id are written to the log environment's own
+ * `counters` and `meta` in the submit's transaction (docs/STORAGE.md,
+ * "Submit"). 3 and 4 were reserved for them in the first design and never
+ * written; a parser meeting them reports the entry damaged. */
+enum { S_LOG_INCIDENT = 1, S_LOG_RETRACTION = 2 };
 enum { S_FATE_NONE = 0, S_FATE_STORED, S_FATE_TOMBSTONE };
 
 /* What the store holds (or will, once the log is applied) for a record id. */
