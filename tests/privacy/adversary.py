@@ -471,7 +471,8 @@ def alerts_family(args, a):
         scope, code, dim, val = m.groups()
         filters = ((dim, val),) if dim else ()
         P = day(al["period"])
-        if al.get("method") in ("c1", "c2", "c3"):  # the day itself, as released
+        # the day itself, as released; a suppressed count (null) releases nothing
+        if al.get("method") in ("c1", "c2", "c3") and al.get("observed") is not None:
             qd = q(scope, filters, iso(P), iso(P), "days")
             o.results[(qd, "alert")] = Result(True, {(code,): int(al.get("observed", 0))})
         if al.get("observed_suppressed") or al.get("expected") is None:
