@@ -1,8 +1,9 @@
 /* store.c - the store's records, keys, counters and open (layout in
- * docs/STORAGE.md). The ingest log and submits are in store_log.c, the
- * log's application in store_apply.c, the audit log in store_audit.c and
- * retention in store_retention.c, the reads for queries in store_read.c;
- * store_int.h is what they share. */
+ * docs/STORAGE.md). The ingest log and submits are in store_log.c (the
+ * waiting entries' view in store_pend.c, outcomes in store_decide.c, the
+ * link probe in store_probe.c), the log's application in store_apply.c,
+ * the audit log in store_audit.c and retention in store_retention.c, the
+ * reads for queries in store_read.c; store_int.h is what they share. */
 #define _GNU_SOURCE /* tdestroy */
 #include "bytes.h"
 #include "store_int.h"

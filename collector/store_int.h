@@ -1,9 +1,10 @@
 /* store_int.h - what the store's files share and nothing else includes:
  * the databases, the store's state, the ingest log's entry types, and the
  * helpers more than one of them calls (store.c: records, keys, counters,
- * open; store_read.c: reads for queries; store_log.c: outcomes and the
- * ingest log; store_apply.c: applying it; store_audit.c;
- * store_retention.c). Layout in docs/STORAGE.md. */
+ * open; store_read.c: reads for queries; store_log.c: the ingest log and
+ * submits; store_pend.c: its waiting entries' view; store_decide.c:
+ * outcomes; store_probe.c: the link probe; store_apply.c: applying the
+ * log; store_audit.c; store_retention.c). Layout in docs/STORAGE.md. */
 #ifndef TESSERA_STORE_INT_H
 #define TESSERA_STORE_INT_H
 
@@ -94,7 +95,7 @@ struct tsr_store {
         int64_t delta;
     } tally[S_TALLY_MAX];
     int ntally;
-    /* The ingest log (store_log.c), loop thread. */
+    /* The ingest log (store_log.c; pend: store_pend.c), loop thread. */
     uint64_t log_next;  /* sequence of the next entry */
     uint64_t log_first; /* no entry below this is left in the log (trim) */
     void *pend;         /* tsearch(3) tree of tsr_store_fate_t by record id */
@@ -106,7 +107,7 @@ struct tsr_store {
     uint64_t applied;
     _Atomic uint64_t applied_pub;
     _Atomic uint64_t logged_pub; /* the last committed log sequence, from the loop thread */
-    /* The link probe (store_log.c): submits leaving at most probe_max
+    /* The link probe (store_probe.c): submits leaving at most probe_max
      * entries waiting check whether one may link; link_pub is the last
      * entry of the last submit that found one (loop thread writes). */
     size_t probe_max;
@@ -188,13 +189,37 @@ int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn);
  * series state reset, and its alerts are published once it committed. */
 int tsr_store_write(tsr_store_t *s, tsr_kv_write_fn fn, void *arg);
 
-/* The ingest log (store_log.c): the in-memory view of waiting entries
- * rebuilt from the log in a read transaction of its own; emptied; one
- * entry parsed (for an incident, *packed is the record as it goes into
+/* The ingest log's waiting entries (store_pend.c): the in-memory view of
+ * them rebuilt from the log in a read transaction of its own, or in txn
+ * (the log environment's); emptied; one entry noted in it; one entry
+ * parsed (for an incident, *packed is the record as it goes into
  * `records`). */
 int tsr_store_pend_reload(tsr_store_t *s);
+int tsr_store_pend_rebuild(tsr_store_t *s, MDB_txn *txn);
 void tsr_store_pend_clear(tsr_store_t *s);
+int tsr_store_pend_note(tsr_store_t *s, const tsr_store_fate_t *f);
 int tsr_store_log_parse(const MDB_val *v, int *op, tsr_store_fate_t *f, MDB_val *packed);
+
+/* What the store holds for rid (store_pend.c), counting the log's waiting
+ * entries; txn reads main. */
+int tsr_store_fate_get(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, tsr_store_fate_t *f);
+
+/* Submit's outcomes (store_decide.c). tsr_store_decide sets an item's
+ * outcome, reason and detail against what the store holds for its record
+ * (main: a read transaction on main), with agency (TSR_CLIENT_ID_MAX) what
+ * an item that changes the store is stored under; items reported before
+ * cutoff are past retention, and network keys are checked on today. A
+ * TSR_E* code when the store cannot be read. tsr_store_count_outcomes adds
+ * a decided batch to the log environment's outcome counters in txn. */
+int tsr_store_decide(tsr_store_t *s, MDB_txn *main, const tsr_client_t *c, tsr_store_item_t *it,
+                     int32_t cutoff, int32_t today, char *agency);
+int tsr_store_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch_t *b);
+
+/* The link probe (store_probe.c): whether a record of the entries a submit
+ * logged, first..next (exclusive), shares a token with another record,
+ * applied (main) or waiting in the log after from (txn). */
+bool tsr_store_probe(tsr_store_t *s, MDB_txn *txn, MDB_txn *main, uint64_t first, uint64_t next,
+                     uint64_t from);
 
 /* At open (store_log.c): the log environment, its next sequence and the
  * pending view; after tsr_store_applied_read. */
