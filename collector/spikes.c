@@ -1,7 +1,9 @@
 /* spikes.c - count series and spike alerts (see spikes.h; key encodings in
- * docs/STORAGE.md). */
-#include "spikes.h"
+ * docs/STORAGE.md). The cross-area and cross-region rules are in
+ * spikes_cross.c, alerts' text in spikes_text.c; spikes_int.h is what they
+ * share. */
 #include "bytes.h"
+#include "spikes_int.h"
 #include "tessera/codes.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
@@ -14,58 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { P_SERIES, P_NAMES, P_SEEN, P_NDBS };
 static const char *const p_db_names[P_NDBS] = {"series", "series_names", "spike_seen"};
 
-/* methods, as stored in spike_seen */
-enum { M_C1 = 1, M_C2 = 2, M_C3 = 3, M_FARRINGTON = 4, M_CROSS = 9 };
-static const char *const p_method_names[] = {"", "c1", "c2", "c3", "farrington"};
+const char *const tsr_spikes_method_names[] = {"", "c1", "c2", "c3", "farrington"};
 
-#define P_NAME_MAX 96
-/* the national series: every area's records (the cross-region rule's group) */
-#define P_NATION "nation:all"
-#define P_KEY_MAX (1 + P_NAME_MAX + 1 + 4)
 /* weeks of history Farrington flexible needs before a period (b = 3, w = 3) */
 #define P_FF_WEEKS (52 * 3 + 3 + 1)
 /* days of history EARS C3 needs before a day (baseline 7 + 4) + the day */
 #define P_EARS_DAYS 12
-
-typedef struct {
-    uint8_t key[P_KEY_MAX];
-    uint8_t len;
-    int32_t delta;
-} p_tally_t;
-
-typedef struct {
-    char g;
-    int32_t period;
-} p_period_t;
-
-struct tsr_spikes {
-    tsr_kv_t *kv;
-    tsr_link_t *log;
-    MDB_dbi dbi[P_NDBS];
-    tsr_spikes_opts_t o;
-    /* the count changes of the running transaction, one entry per series
-     * and period: a drain of thousands of records touches the same few
-     * thousand series over and over */
-    p_tally_t *tally;
-    size_t n_tally, cap_tally;
-    uint32_t *slot;  /* open addressing over tally: index + 1, 0 = empty */
-    size_t n_slot;   /* a power of two, at least twice n_tally */
-    /* the records counted, grouped into series changes at finish */
-    struct p_counted *counted;
-    size_t n_counted, cap_counted;
-    p_period_t *alarmed; /* (granularity, period) with a new alarm in this transaction */
-    size_t n_alarmed, cap_alarmed;
-    /* recent periods whose counts changed: staged by an ingest transaction,
-     * pending once it committed, until an evaluation transaction commits */
-    p_tally_t *staged, *pending;
-    size_t n_staged, cap_staged, n_pending, cap_pending;
-    /* the national series evaluated and the cross-region rule run: set by
-     * the loop thread (SIGHUP), read by the one that evaluates */
-    atomic_bool cross_region;
-};
 
 void tsr_spikes_defaults(tsr_spikes_opts_t *o)
 {
@@ -151,7 +109,7 @@ static size_t p_series_key(uint8_t *k, char g, const char *name, int32_t period)
 }
 
 /* spike_seen key: granularity, period, method, name */
-static size_t p_seen_key(uint8_t *k, char g, int32_t period, int method, const char *name)
+size_t tsr_spikes_seen_key(uint8_t *k, char g, int32_t period, int method, const char *name)
 {
     k[0] = (uint8_t)g;
     tsr_bytes_day(k + 1, period);
@@ -361,128 +319,12 @@ static int p_read(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32
 
 /* --- alerts ---------------------------------------------------------------------------- */
 
-/* "area:E08000035" -> "Leeds (E08000035)"; features kept as they are. */
-static void p_describe(char *out, size_t cap, const char *series)
-{
-    if (!strcmp(series, P_NATION)) {
-        snprintf(out, cap, "national");
-        return;
-    }
-    char code[16] = "";
-    const char *rest = strchr(series, '/');
-    const char *colon = strchr(series, ':');
-    if (colon)
-        snprintf(code, sizeof code, "%.*s", (int)((rest ? rest : series + strlen(series)) - colon - 1),
-                 colon + 1);
-    const char *name = NULL;
-    if (!strncmp(series, "area:", 5)) {
-        const tsr_area_t *a = tsr_area_find(code);
-        name = a ? a->name : NULL;
-    } else if (!strncmp(series, "region:", 7)) {
-        name = tsr_region_name(code);
-    }
-    snprintf(out, cap, "%s (%s)%s%s", name ? name : code, code, rest ? " " : "", rest ? rest + 1 : "");
-}
-
-/* The method's name as the docs give it: "EARS C3", "Farrington flexible". */
-static const char *p_method_title(const char *method)
-{
-    const char *title = tsr_spike_method_title(method);
-    return title ? title : method;
-}
-
-/* What a spike alert's expectation and threshold were made from, in words
- * (DETECTION.md; the numbers are R surveillance's, only explained here):
- * the baseline days of day t, and for C3 why its threshold can sit below
- * the expectation. */
-static void p_explain(const tsr_alert_t *a, char *out, size_t cap)
-{
-    char d1[11], d2[11], d3[11], d4[11], d5[11];
-    int32_t t = a->period_day;
-    const char *m = a->method;
-    if (!strcmp(m, "c1"))
-        snprintf(out, cap, "expected %.1f (the mean of the 7 days %s to %s); EARS C1 flags more "
-                 "than %.1f", a->expected, tsr_day_format(d1, t - 7), tsr_day_format(d2, t - 1),
-                 a->upperbound);
-    else if (!strcmp(m, "c2"))
-        snprintf(out, cap, "expected %.1f (the mean of the 7 days %s to %s, the two days before "
-                 "left out); EARS C2 flags more than %.1f", a->expected,
-                 tsr_day_format(d1, t - 9), tsr_day_format(d2, t - 3), a->upperbound);
-    else if (!strcmp(m, "c3"))
-        snprintf(out, cap, "expected %.1f (the mean of the 7 days %s to %s); EARS C3 adds up how "
-                 "far %s, %s and %s each rose over their own 7-day baselines, so the rises of "
-                 "the two days before carry over: after them, more than %.1f on %s passed its "
-                 "threshold", a->expected, tsr_day_format(d1, t - 9), tsr_day_format(d2, t - 3),
-                 tsr_day_format(d3, t - 2), tsr_day_format(d4, t - 1), tsr_day_format(d5, t),
-                 a->upperbound, d5);
-    else if (!strcmp(m, "farrington"))
-        snprintf(out, cap, "expected %.1f (from the same weeks of earlier years); Farrington "
-                 "flexible flags more than %.1f", a->expected, a->upperbound);
-    else
-        snprintf(out, cap, "expected %.1f, threshold %.1f (%s)", a->expected, a->upperbound, m);
-}
-
-/* A cross-area alert's text; a cross-region one (the national series)
- * names its regions, which the alert's areas hold. */
-static void p_cross_text(const tsr_alert_t *a, const char *what, const char *period,
-                         const char *day, char *out, size_t cap)
-{
-    bool national = !strcmp(a->series, P_NATION);
-    int n = snprintf(out, cap, "%s: %s, %s %s: %s", national ? "cross-region" : "cross-area", what,
-                     period, day, a->trigger);
-    for (size_t i = 0; national && n > 0 && (size_t)n < cap && i < a->n_areas; i++) {
-        const char *name = tsr_region_name(a->areas[i]);
-        n += snprintf(out + n, cap - (size_t)n, "%s%s (%s)", i ? ", " : "; regions: ",
-                      name ? name : a->areas[i], a->areas[i]);
-    }
-}
-
-void tsr_spikes_summary(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
-{
-    char what[160], day[11], why[384];
-    p_describe(what, sizeof what, a->series);
-    tsr_day_format(day, a->period_day);
-    const char *period = !strcmp(a->method, "farrington") ? "week of" : "day";
-    if (a->kind == TSR_ALERT_CROSS_AREA) {
-        p_cross_text(a, what, period, day, out, cap);
-    } else if (k > 0 && a->observed < k) { /* the bound would tell how many */
-        snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, period, day, k,
-                 p_method_title(a->method));
-    } else {
-        p_explain(a, why, sizeof why);
-        snprintf(out, cap, "spike: %s, %s %s: %llu reports, %s", what, period, day,
-                 (unsigned long long)a->observed, why);
-    }
-}
-
-void tsr_spikes_summary_released(const tsr_alert_t *a, unsigned k, char *out, size_t cap)
-{
-    char what[160], day[11], d1[11], d2[11];
-    p_describe(what, sizeof what, a->series);
-    tsr_day_format(day, a->period_day);
-    bool weekly = !strcmp(a->method, "farrington");
-    const char *period = weekly ? "week of" : "day";
-    /* the four whole ISO weeks before the period's week (main.c, s_alert_release) */
-    int32_t before = tsr_day_week_monday(a->period_day) - 28;
-    if (a->kind == TSR_ALERT_CROSS_AREA)
-        p_cross_text(a, what, period, day, out, cap);
-    else if (a->observed_suppressed)
-        snprintf(out, cap, "spike: %s, %s %s: <%u reports (%s)", what, period, day, k,
-                 p_method_title(a->method));
-    else
-        snprintf(out, cap, "spike: %s, %s %s: %llu reports against %.1f a %s in the four weeks "
-                 "%s to %s; %s flagged it (its threshold is made from exact counts, so it is not "
-                 "shown)", what, period, day, (unsigned long long)a->observed, a->expected,
-                 weekly ? "week" : "day", tsr_day_format(d1, before),
-                 tsr_day_format(d2, before + 27), p_method_title(a->method));
-}
-
 /* Raises a spike alert unless this series, method and period had one. */
 static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
                    int method, double observed, double expected, double upper, int64_t now)
 {
     uint8_t kb[P_KEY_MAX + 8];
-    MDB_val k = {p_seen_key(kb, g, period, method, name), kb}, v;
+    MDB_val k = {tsr_spikes_seen_key(kb, g, period, method, name), kb}, v;
     int rc = tsr_kv_get(txn, s->dbi[P_SEEN], &k, &v);
     if (rc != TSR_ENOTFOUND)
         return rc; /* 0: alerted already */
@@ -493,7 +335,7 @@ static int p_raise(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int3
                      .expected = expected,
                      .upperbound = upper};
     snprintf(a.series, sizeof a.series, "%s", name);
-    snprintf(a.method, sizeof a.method, "%s", p_method_names[method]);
+    snprintf(a.method, sizeof a.method, "%s", tsr_spikes_method_names[method]);
     tsr_spikes_summary(&a, 0, a.summary, sizeof a.summary);
     if ((rc = tsr_link_append(s->log, txn, &a)) != 0)
         return rc;
@@ -581,8 +423,8 @@ static int p_method(const p_history_t *h, int method, tsr_spike_point_t *res)
 
 /* Evaluates one period of one series with a method: *res gets the point,
  * *obs the period's count. */
-static int p_point(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
-                   int method, tsr_spike_point_t *res, double *obs)
+int tsr_spikes_point(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, int32_t period,
+                     int method, tsr_spike_point_t *res, double *obs)
 {
     p_history_t *h = malloc(sizeof *h);
     int rc = h ? p_history(s, txn, g, name, period, h) : TSR_ENOMEM;
@@ -624,295 +466,6 @@ static int p_evaluate(tsr_spikes_t *s, MDB_txn *txn, char g, const char *name, i
                          now);
     }
     free(h);
-    return rc;
-}
-
-/* --- cross-area and cross-region ------------------------------------------------------- */
-
-#define P_MAX_AREAS 64
-
-/* The two levels the cross rules work at: a region's areas, and (on the
- * national tier, issue 19) the nation's regions. At each, a group's
- * members alarming together, the group's own series alarming with its
- * excess spread over its members, or one feature alarming in several
- * members make one alert per group and period. */
-typedef struct {
-    const char *member; /* series prefix of a member: "area:", "region:" */
-    const char *group;  /* of the group: "region:", "nation:" */
-    const char *plural; /* "areas", "regions" */
-    const char *spread; /* condition (b), in words */
-} p_level_t;
-
-static const p_level_t p_levels[] = {
-    {"area:", "region:", "areas", "the region's excess is spread over its areas"},
-    {"region:", "nation:", "regions", "the national excess is spread over its regions"},
-};
-
-typedef struct {
-    char code[16];                  /* the group: a region code, or "all" */
-    tsr_area_code_t members[P_MAX_AREAS]; /* members whose own series alarmed */
-    size_t n_members;
-    bool group_alarm;
-    int group_method; /* a method under which the group's own series alarmed */
-    char methods[64];
-    char features[P_MAX_AREAS][P_NAME_MAX]; /* "feature:value member" alarms */
-    size_t n_features;
-} p_scope_t;
-
-static p_scope_t *p_scope(p_scope_t *r, size_t *n, const char *code)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (!strcmp(r[i].code, code))
-            return &r[i];
-    if (*n == 16)
-        return NULL;
-    memset(&r[*n], 0, sizeof r[*n]);
-    snprintf(r[*n].code, sizeof r[*n].code, "%s", code);
-    return &r[(*n)++];
-}
-
-static bool p_has(const tsr_area_code_t *list, size_t n, const char *v)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(list[i], v))
-            return true;
-    return false;
-}
-
-static void p_add_unique(tsr_area_code_t *list, size_t *n, const char *v)
-{
-    if (!p_has(list, *n, v) && *n < P_MAX_AREAS)
-        snprintf(list[(*n)++], sizeof *list, "%s", v);
-}
-
-static void p_append(char *out, size_t cap, const char *item)
-{
-    size_t n = strlen(out);
-    if (!strstr(out, item))
-        snprintf(out + n, cap - n, "%s%s", n ? ", " : "", item);
-}
-
-/* The group of a member at a level: an area's region; every known region's
- * is the nation ("all"). NULL for an unknown area or region. */
-static const char *p_group_of(int level, const char *member)
-{
-    if (level == 0) {
-        const tsr_area_t *a = tsr_area_find(member);
-        return a ? a->region_code : NULL;
-    }
-    return tsr_region_exists(member) ? "all" : NULL;
-}
-
-/* Group excess spread: true when no single member accounts for more than
- * half of the group's excess over its expectation (condition b). */
-static int p_spread(tsr_spikes_t *s, MDB_txn *txn, int level, char g, const char *group,
-                    int32_t period, int method, bool *spread, char *why, size_t cap)
-{
-    const p_level_t *L = &p_levels[level];
-    char name[P_NAME_MAX];
-    snprintf(name, sizeof name, "%s%.15s", L->group, group);
-    tsr_spike_point_t pt;
-    double obs;
-    int rc = p_point(s, txn, g, name, period, method, &pt, &obs);
-    *spread = false;
-    if (rc != 0 || !pt.evaluated || isnan(pt.expected))
-        return rc;
-    double excess = obs - pt.expected, top = 0;
-    const char *top_name = "";
-    tsr_area_code_t done[P_MAX_AREAS];
-    size_t n_done = 0;
-    for (int i = 0; rc == 0 && i < tsr_area_count(); i++) {
-        const tsr_area_t *a = tsr_area_at(i);
-        const char *member = level == 0 ? a->code : a->region_code;
-        const char *in = p_group_of(level, member);
-        if (!in || strcmp(in, group) != 0 || p_has(done, n_done, member))
-            continue;
-        if (level == 1)
-            p_add_unique(done, &n_done, member); /* each region once */
-        snprintf(name, sizeof name, "%s%s", L->member, member);
-        tsr_spike_point_t ap = {0};
-        double aobs = 0;
-        rc = p_point(s, txn, g, name, period, method, &ap, &aobs);
-        double ax = rc == 0 && ap.evaluated && !isnan(ap.expected) ? aobs - ap.expected : aobs;
-        if (ax > top) {
-            top = ax;
-            top_name = level == 0 ? a->name : a->region_name;
-        }
-    }
-    *spread = excess > 0 && top <= 0.5 * excess;
-    /* no counts in the text: analysts may not be shown small ones */
-    if (*spread)
-        snprintf(why, cap, "%s (largest share: %s)", L->spread, top_name);
-    return rc;
-}
-
-static int p_cmp_code(const void *a, const void *b) { return strcmp(a, b); }
-
-/* Every alarm of a period, whichever transaction raised it, gathered by
- * group at a level. */
-static int p_gather(tsr_spikes_t *s, MDB_txn *txn, int level, char g, int32_t period,
-                    p_scope_t *scopes, size_t *ns)
-{
-    const p_level_t *L = &p_levels[level];
-    size_t ml = strlen(L->member), gl = strlen(L->group);
-    uint8_t kb[P_KEY_MAX + 8];
-    size_t plen = p_seen_key(kb, g, period, 0, "") - 1; /* granularity + period */
-    MDB_cursor *c;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[P_SEEN], &c);
-    if (rc != 0)
-        return rc;
-    MDB_val k = {plen, kb}, v;
-    for (rc = tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size <= plen + 1 || memcmp(k.mv_data, kb, plen) != 0)
-            break;
-        const uint8_t *kp = k.mv_data;
-        int method = kp[plen];
-        if (method == M_CROSS)
-            continue;
-        char name[P_NAME_MAX];
-        snprintf(name, sizeof name, "%.*s", (int)(k.mv_size - plen - 1), (const char *)kp + plen + 1);
-        char code[16];
-        const char *slash = strchr(name, '/');
-        if (!strncmp(name, L->member, ml)) {
-            snprintf(code, sizeof code, "%.*s", (int)strcspn(name + ml, "/"), name + ml);
-            const char *group = p_group_of(level, code);
-            p_scope_t *r = group ? p_scope(scopes, ns, group) : NULL;
-            if (!r)
-                continue;
-            p_append(r->methods, sizeof r->methods, p_method_names[method]);
-            if (!slash) {
-                p_add_unique(r->members, &r->n_members, code);
-            } else {
-                char entry[P_NAME_MAX];
-                snprintf(entry, sizeof entry, "%s %s", slash + 1, code);
-                bool have = false;
-                for (size_t f = 0; f < r->n_features && !have; f++)
-                    have = !strcmp(r->features[f], entry);
-                if (!have && r->n_features < P_MAX_AREAS)
-                    memcpy(r->features[r->n_features++], entry, sizeof entry);
-            }
-        } else if (!strncmp(name, L->group, gl) && !slash) {
-            snprintf(code, sizeof code, "%.15s", name + gl);
-            p_scope_t *r = p_scope(scopes, ns, code);
-            if (r) {
-                r->group_alarm = true;
-                r->group_method = method;
-                p_append(r->methods, sizeof r->methods, p_method_names[method]);
-            }
-        }
-    }
-    tsr_kv_cursor_close(c);
-    return rc == TSR_ENOTFOUND ? 0 : rc;
-}
-
-/* Raises at most one cross alert per group and period at a level: a
- * cross-area alert per region (level 0), a cross-region alert for the
- * nation (level 1). */
-static int p_cross(tsr_spikes_t *s, MDB_txn *txn, int level, char g, int32_t period, int64_t now)
-{
-    const p_level_t *L = &p_levels[level];
-    p_scope_t scopes[16];
-    size_t nr = 0;
-    int rc = p_gather(s, txn, level, g, period, scopes, &nr);
-    for (size_t i = 0; rc == 0 && i < nr; i++) {
-        p_scope_t *r = &scopes[i];
-        char why[256] = "", item[200];
-        tsr_area_code_t members[P_MAX_AREAS];
-        size_t na = 0;
-        if (r->n_members >= 2) {
-            snprintf(item, sizeof item, "%zu %s alarm together", r->n_members, L->plural);
-            p_append(why, sizeof why, item);
-            for (size_t a = 0; a < r->n_members && na < P_MAX_AREAS; a++)
-                snprintf(members[na++], sizeof members[0], "%s", r->members[a]);
-        }
-        if (r->group_alarm) {
-            bool spread = false;
-            rc = p_spread(s, txn, level, g, r->code, period, r->group_method, &spread, item,
-                          sizeof item);
-            if (rc == 0 && spread)
-                p_append(why, sizeof why, item);
-        }
-        /* the same feature in two or more members */
-        char feats[256] = "";
-        size_t n_feats = 0;
-        for (size_t f = 0; rc == 0 && f < r->n_features; f++) {
-            char feat[P_NAME_MAX];
-            snprintf(feat, sizeof feat, "%s", r->features[f]);
-            char *sp = strrchr(feat, ' ');
-            if (!sp)
-                continue;
-            *sp = '\0';
-            size_t count = 0, fl = strlen(feat);
-            for (size_t h = 0; h < r->n_features; h++)
-                if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ')
-                    count++;
-            if (count < 2)
-                continue;
-            snprintf(item, sizeof item, "%s (%zu)", feat, count);
-            if (!strstr(feats, item) && n_feats++ < 4)
-                p_append(feats, sizeof feats, item);
-            for (size_t h = 0; h < r->n_features; h++) {
-                const char *member = r->features[h] + fl + 1;
-                if (!strncmp(r->features[h], feat, fl) && r->features[h][fl] == ' ' &&
-                    !p_has(members, na, member) && na < P_MAX_AREAS)
-                    snprintf(members[na++], sizeof members[0], "%s", member);
-            }
-        }
-        if (n_feats > 0) {
-            snprintf(item, sizeof item, "same feature in several %s: %s%s", L->plural, feats,
-                     n_feats > 4 ? ", ..." : "");
-            p_append(why, sizeof why, item);
-        }
-        if (rc != 0 || !why[0])
-            continue;
-        char name[P_NAME_MAX];
-        snprintf(name, sizeof name, "%s%.15s", L->group, r->code);
-        uint8_t sk[P_KEY_MAX + 8];
-        MDB_val skv = {p_seen_key(sk, g, period, M_CROSS, name), sk}, sv;
-        rc = tsr_kv_get(txn, s->dbi[P_SEEN], &skv, &sv);
-        if (rc == 0)
-            continue; /* one cross alert per group and period */
-        if (rc != TSR_ENOTFOUND)
-            break;
-        double obs;
-        tsr_spike_point_t rp = {.expected = NAN, .upperbound = NAN};
-        rc = p_point(s, txn, g, name, period, g == 'd' ? M_C1 : M_FARRINGTON, &rp, &obs);
-        if (rc != 0)
-            break;
-        qsort(members, na, sizeof members[0], p_cmp_code);
-        tsr_alert_t a = {.kind = TSR_ALERT_CROSS_AREA,
-                         .created_at = now,
-                         .period_day = period,
-                         .observed = (uint64_t)obs,
-                         .expected = rp.expected,
-                         .upperbound = rp.upperbound,
-                         .areas = members,
-                         .n_areas = na};
-        snprintf(a.series, sizeof a.series, "%s", name);
-        snprintf(a.method, sizeof a.method, "%s", g == 'd' ? "ears" : "farrington");
-        snprintf(a.trigger, sizeof a.trigger, "%s (%s)", why, r->methods);
-        tsr_spikes_summary(&a, 0, a.summary, sizeof a.summary);
-        if ((rc = tsr_link_append(s->log, txn, &a)) == 0) {
-            sv.mv_size = 8;
-            sv.mv_data = &a.seq;
-            rc = tsr_kv_put(txn, s->dbi[P_SEEN], &skv, &sv, 0);
-        }
-    }
-    return rc;
-}
-
-/* The cross rules for the periods that alarmed in this transaction: per
- * region, and across regions where they are on (the national tier). */
-static int p_cross_alarmed(tsr_spikes_t *s, MDB_txn *txn, int64_t now)
-{
-    int rc = 0;
-    bool regions = atomic_load(&s->cross_region);
-    for (size_t i = 0; rc == 0 && i < s->n_alarmed; i++) {
-        rc = p_cross(s, txn, 0, s->alarmed[i].g, s->alarmed[i].period, now);
-        if (rc == 0 && regions)
-            rc = p_cross(s, txn, 1, s->alarmed[i].g, s->alarmed[i].period, now);
-    }
     return rc;
 }
 
@@ -998,7 +551,7 @@ int tsr_spikes_evaluate_pending(tsr_spikes_t *s, MDB_txn *txn, int32_t today, in
         snprintf(name, sizeof name, "%.*s", (int)(t->len - 6), (const char *)t->key + 1);
         rc = p_evaluate(s, txn, g, name, period, now);
     }
-    return rc == 0 ? p_cross_alarmed(s, txn, now) : rc;
+    return rc == 0 ? tsr_spikes_cross_alarmed(s, txn, now) : rc;
 }
 
 int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t now)
@@ -1033,5 +586,5 @@ int tsr_spikes_evaluate_day(tsr_spikes_t *s, MDB_txn *txn, int32_t day, int64_t 
             rc = p_evaluate(s, txn, g, names[i] + 1, period, now);
     }
     free(names);
-    return rc == 0 ? p_cross_alarmed(s, txn, now) : rc;
+    return rc == 0 ? tsr_spikes_cross_alarmed(s, txn, now) : rc;
 }

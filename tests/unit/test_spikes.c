@@ -1,11 +1,11 @@
-/* test_spikes.c - the national tier's spike rules (collector/spikes.c,
- * issue 19): the national series and the cross-region alert, at most one
- * per period, raised only where the rule is on. A burst in Leeds and in
- * Manchester on one day raises exactly one cross-region alert naming
- * Yorkshire and the North West; with the rule off the same records raise
- * none (and no national spike), and turning it on finds the national
- * series' history complete; a burst within one region raises no
- * cross-region alert. */
+/* test_spikes.c - the national tier's spike rules (issue 19): the
+ * national series (collector/spikes.c) and the cross-region alert
+ * (collector/spikes_cross.c), at most one per period, raised only where
+ * the rule is on. A burst in Leeds and in Manchester on one day raises
+ * exactly one cross-region alert naming Yorkshire and the North West; with
+ * the rule off the same records raise none (and no national spike), and
+ * turning it on finds the national series' history complete; a burst
+ * within one region raises no cross-region alert. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
