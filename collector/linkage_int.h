@@ -1,8 +1,9 @@
 /* linkage_int.h - what linkage's files share and nothing else includes:
  * the databases, the module's state, its small containers and the helpers
  * more than one file calls (linkage.c: clusters and the alerts they raise;
- * linkage_remove.c: removal and splits; linkage_read.c: cluster and lookup
- * reads; alertlog.c: the alert log). */
+ * linkage_sum.c: the small containers; linkage_remove.c: removal and
+ * splits; linkage_read.c: cluster and lookup reads; alertlog.c: the alert
+ * log). */
 #ifndef TESSERA_LINKAGE_INT_H
 #define TESSERA_LINKAGE_INT_H
 
@@ -90,7 +91,7 @@ typedef struct {
 
 /* --- helpers shared by the files, by the file that defines them --- */
 
-/* linkage.c */
+/* linkage_sum.c */
 
 void tsr_link_set_free(l_set_t *s);
 
@@ -113,6 +114,8 @@ int tsr_link_sum_load(tsr_link_t *l, MDB_txn *txn, uint64_t cid, l_sum_t *s);
 int tsr_link_sum_save(tsr_link_t *l, MDB_txn *txn, uint64_t cid, const l_sum_t *s);
 
 int tsr_link_sum_del(tsr_link_t *l, MDB_txn *txn, uint64_t cid);
+
+/* linkage.c */
 
 /* Returns the next value of a sequence ("cluster", "alert"), starting at 1. */
 int tsr_link_next(tsr_link_t *l, MDB_txn *txn, const char *name, uint64_t *out);
