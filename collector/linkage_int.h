@@ -10,6 +10,8 @@
 #include "linkage.h"
 #include "tessera/auth.h"
 
+#include <openssl/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,11 +48,14 @@ struct tsr_link {
     size_t n_pub, cap_pub, n_mark, n_taken;
 };
 
-/* A set of fixed-length byte keys (record ids or tokens), open addressing. */
+/* A set of fixed-length byte keys (record ids or tokens), open addressing,
+ * slots by a keyed hash (linkage_sum.c says why). Zero it and set klen to
+ * start; tsr_link_set_free ends it. */
 typedef struct {
     uint8_t *keys;
     uint8_t *used;
     size_t klen, cap, n;
+    EVP_MAC_CTX *mac; /* SipHash under the set's own random key */
 } l_set_t;
 /* --- cluster summary ------------------------------------------------------------ */
 

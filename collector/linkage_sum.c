@@ -6,54 +6,101 @@
 #include "linkage_int.h"
 #include "tessera/err.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t l_hash(const uint8_t *k, size_t n)
+/* The set's keys are chosen by clients: an honest agent's tokens and record
+ * ids are HMAC output, but a hostile one sends whatever bytes it likes, and
+ * with an unkeyed hash (FNV-1a, as here before) it could send thousands that
+ * land in one probe run, making every walk of their cluster quadratic. So the
+ * slots come from SipHash-2-4 (OpenSSL's) under a key drawn at random for
+ * each set, which nobody outside the process knows: about 40 ns a key. */
+static uint64_t l_hash(const l_set_t *s, const uint8_t *k)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a; keys are HMAC output already */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 1099511628211ull;
-    return h;
+    uint8_t out[8] = {0};
+    size_t n = 0;
+    if (!EVP_MAC_init(s->mac, NULL, 0, NULL) || !EVP_MAC_update(s->mac, k, s->klen) ||
+        !EVP_MAC_final(s->mac, out, &n, sizeof out))
+        return 0; /* cannot happen once keyed; a constant only costs speed */
+    return tsr_bytes_from_be64(out);
+}
+
+/* A SipHash context with a fresh random key, or NULL. */
+static EVP_MAC_CTX *l_set_mac(void)
+{
+    uint8_t key[16];
+    size_t outlen = 8;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen),
+                           OSSL_PARAM_END};
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    if (ctx && (RAND_bytes(key, sizeof key) != 1 || !EVP_MAC_init(ctx, key, sizeof key, params))) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    OPENSSL_cleanse(key, sizeof key);
+    return ctx;
 }
 
 void tsr_link_set_free(l_set_t *s)
 {
     free(s->keys);
     free(s->used);
+    EVP_MAC_CTX_free(s->mac);
     memset(s, 0, sizeof *s);
 }
 
-/* Returns 1 when added, 0 when present, -1 when out of memory. */
+static size_t l_slot(const l_set_t *s, const uint8_t *k)
+{
+    size_t i = (size_t)(l_hash(s, k) & (s->cap - 1));
+    while (s->used[i] && memcmp(s->keys + i * s->klen, k, s->klen) != 0)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
 
+/* Doubles the table (or makes the first one, and the set's hash key). */
 static int l_set_grow(l_set_t *s)
 {
-    l_set_t g = {.klen = s->klen, .cap = s->cap ? s->cap * 2 : 64};
+    l_set_t g = {.klen = s->klen, .cap = s->cap ? s->cap * 2 : 64, .mac = s->mac};
+    s->mac = NULL;
+    if (!g.mac)
+        g.mac = l_set_mac();
     g.keys = malloc(g.cap * g.klen);
     g.used = calloc(g.cap, 1);
-    if (!g.keys || !g.used) {
+    if (!g.mac || !g.keys || !g.used) {
+        s->mac = g.mac;
+        g.mac = NULL;
         tsr_link_set_free(&g);
         return TSR_ENOMEM;
     }
     for (size_t i = 0; i < s->cap; i++)
-        if (s->used[i])
-            tsr_link_set_add(&g, s->keys + i * s->klen);
+        if (s->used[i]) {
+            size_t j = l_slot(&g, s->keys + i * s->klen);
+            g.used[j] = 1;
+            memcpy(g.keys + j * g.klen, s->keys + i * s->klen, g.klen);
+            g.n++;
+        }
     tsr_link_set_free(s);
     *s = g;
     return 0;
 }
 
+/* Returns 1 when added, 0 when present, -1 when out of memory (or when
+ * OpenSSL could not key the set's hash). */
 int tsr_link_set_add(l_set_t *s, const uint8_t *k)
 {
     if ((s->n + 1) * 2 > s->cap && l_set_grow(s) != 0)
         return -1;
-    size_t i = (size_t)(l_hash(k, s->klen) & (s->cap - 1));
-    while (s->used[i]) {
-        if (!memcmp(s->keys + i * s->klen, k, s->klen))
-            return 0;
-        i = (i + 1) & (s->cap - 1);
-    }
+    size_t i = l_slot(s, k);
+    if (s->used[i])
+        return 0;
     s->used[i] = 1;
     memcpy(s->keys + i * s->klen, k, s->klen);
     s->n++;
@@ -62,15 +109,7 @@ int tsr_link_set_add(l_set_t *s, const uint8_t *k)
 
 bool tsr_link_set_has(const l_set_t *s, const uint8_t *k)
 {
-    if (!s->cap)
-        return false;
-    size_t i = (size_t)(l_hash(k, s->klen) & (s->cap - 1));
-    while (s->used[i]) {
-        if (!memcmp(s->keys + i * s->klen, k, s->klen))
-            return true;
-        i = (i + 1) & (s->cap - 1);
-    }
-    return false;
+    return s->cap && s->used[l_slot(s, k)];
 }
 
 void tsr_link_sum_free(l_sum_t *s)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "linkage_int.h"
 #include "store.h"
 #include "tessera/err.h"
 #include "tessera/log.h"
@@ -561,9 +562,58 @@ static void test_property_clusters(void **state)
     p_run("dense", 1200);      /* one giant cluster that merges and splits */
 }
 
+/* The key set's slots come from a keyed hash: record ids and tokens are
+ * whatever a (possibly hostile) agent sends. 400 ids chosen so that an
+ * unkeyed FNV-1a puts them all in one slot of a 1,024-slot table (as the
+ * set did before) must still spread out: the longest run of used slots
+ * stays short (about 20 expected at this load; 400 under FNV-1a), every id
+ * is found, no other id is, and each is added once. */
+static uint64_t s_fnv(const uint8_t *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ull;
+    return h;
+}
+
+static void test_set_collisions(void **state)
+{
+    (void)state;
+    enum { N = 400 };
+    static uint8_t ids[N][TSR_RECORD_ID_LEN];
+    uint64_t ctr = 0;
+    for (size_t n = 0; n < N;) {
+        uint8_t k[TSR_RECORD_ID_LEN] = {0};
+        ctr++;
+        memcpy(k, &ctr, sizeof ctr);
+        if ((s_fnv(k, sizeof k) & 1023) == 0)
+            memcpy(ids[n++], k, sizeof k);
+    }
+    l_set_t set = {.klen = TSR_RECORD_ID_LEN};
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(tsr_link_set_add(&set, ids[i]), 1);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(tsr_link_set_add(&set, ids[i]), 0);
+        assert_true(tsr_link_set_has(&set, ids[i]));
+    }
+    assert_int_equal(set.n, N);
+    assert_int_equal(set.cap, 1024);
+    uint8_t other[TSR_RECORD_ID_LEN] = {0xff};
+    assert_false(tsr_link_set_has(&set, other));
+    size_t run = 0, longest = 0;
+    for (size_t i = 0; i < 2 * set.cap; i++) { /* twice round: runs wrap */
+        run = set.used[i % set.cap] ? run + 1 : 0;
+        longest = run > longest ? run : longest;
+    }
+    assert_in_range(longest, 1, 64);
+    tsr_link_set_free(&set);
+    assert_null(set.keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_collisions),
         cmocka_unit_test(test_alert_rules),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_retention_areas),
