@@ -298,15 +298,32 @@ int tsr_wire_decode_alert(tsr_alert_t *a, const Tessera__V1__Alert *p,
     return s_copied(a->areas && a->agencies && a->record_ids && a->token_kinds, bad, err);
 }
 
+/* A zeroed array for the n entries of a repeated result field, after
+ * checking n against the limits (*rc TSR_EPROTO, "too many entries", with
+ * field named) and the allocation (*rc TSR_ENOMEM). NULL when *rc is set. */
+static void *s_entries(size_t n, size_t size, const char *field, const tsr_wire_limits_t *lim,
+                       tsr_error_t *err, int *rc)
+{
+    *rc = TSR_OK;
+    if (n > lim->max_items) {
+        tsr_error_set(err, field, "too many entries");
+        *rc = TSR_EPROTO;
+        return NULL;
+    }
+    void *p = calloc(n + 1, size);
+    if (!p)
+        *rc = TSR_ENOMEM;
+    return p;
+}
+
 static int s_decode_stats(tsr_response_t *r, const Tessera__V1__Stats *s,
                           const tsr_wire_limits_t *lim, tsr_error_t *err)
 {
-    if (s->n_counters > lim->max_items)
-        return tsr_error_set(err, "counters", "too many entries"), TSR_EPROTO;
+    int rc;
+    r->counters = s_entries(s->n_counters, sizeof *r->counters, "counters", lim, err, &rc);
+    if (rc != 0)
+        return rc;
     r->kind = TSR_QUERY_STATS;
-    r->counters = calloc(s->n_counters + 1, sizeof *r->counters);
-    if (!r->counters)
-        return TSR_ENOMEM;
     for (size_t i = 0; i < s->n_counters; i++) {
         s_copy_str(r->counters[i].name, sizeof r->counters[i].name, s->counters[i]->name);
         r->counters[i].value = s->counters[i]->value;
@@ -318,18 +335,15 @@ static int s_decode_stats(tsr_response_t *r, const Tessera__V1__Stats *s,
 static int s_decode_alerts(tsr_response_t *r, const Tessera__V1__AlertList *al,
                            const tsr_wire_limits_t *lim, tsr_error_t *err)
 {
-    if (al->n_alerts > lim->max_items)
-        return tsr_error_set(err, "alerts", "too many entries"), TSR_EPROTO;
+    int rc;
+    r->alerts = s_entries(al->n_alerts, sizeof *r->alerts, "alerts", lim, err, &rc);
+    if (rc != 0)
+        return rc;
     r->kind = TSR_QUERY_ALERTS;
-    r->alerts = calloc(al->n_alerts + 1, sizeof *r->alerts);
-    if (!r->alerts)
-        return TSR_ENOMEM;
     r->n_alerts = al->n_alerts;
-    for (size_t i = 0; i < al->n_alerts; i++) {
-        int rc = tsr_wire_decode_alert(&r->alerts[i], al->alerts[i], lim, err);
-        if (rc != 0)
+    for (size_t i = 0; i < al->n_alerts; i++)
+        if ((rc = tsr_wire_decode_alert(&r->alerts[i], al->alerts[i], lim, err)) != 0)
             return rc;
-    }
     r->last_seq = al->last_seq;
     return TSR_OK;
 }
@@ -337,15 +351,14 @@ static int s_decode_alerts(tsr_response_t *r, const Tessera__V1__AlertList *al,
 static int s_decode_trends(tsr_response_t *r, const Tessera__V1__TrendsResult *t,
                            const tsr_wire_limits_t *lim, tsr_error_t *err)
 {
-    if (t->n_cells > lim->max_items)
-        return tsr_error_set(err, "cells", "too many entries"), TSR_EPROTO;
+    int rc;
+    r->cells = s_entries(t->n_cells, sizeof *r->cells, "cells", lim, err, &rc);
+    if (rc != 0)
+        return rc;
     r->kind = TSR_QUERY_TRENDS;
     r->k = t->k;
     r->max_deviation = t->max_deviation;
     r->variance = t->variance;
-    r->cells = calloc(t->n_cells + 1, sizeof *r->cells);
-    if (!r->cells)
-        return TSR_ENOMEM;
     for (size_t i = 0; i < t->n_cells; i++) {
         const Tessera__V1__TrendCell *c = t->cells[i];
         if (c->n_keys > TSR_TRENDS_MAX_BY)
@@ -365,13 +378,12 @@ static int s_decode_trends(tsr_response_t *r, const Tessera__V1__TrendsResult *t
 static int s_decode_cluster(tsr_response_t *r, const Tessera__V1__ClusterDetail *d,
                             const tsr_wire_limits_t *lim, tsr_error_t *err)
 {
-    if (d->n_records > lim->max_items)
-        return tsr_error_set(err, "records", "too many entries"), TSR_EPROTO;
+    int rc;
+    r->records = s_entries(d->n_records, sizeof *r->records, "records", lim, err, &rc);
+    if (rc != 0)
+        return rc;
     r->kind = TSR_QUERY_CLUSTER;
     r->cluster_id = d->cluster_id;
-    r->records = calloc(d->n_records + 1, sizeof *r->records);
-    if (!r->records)
-        return TSR_ENOMEM;
     for (size_t i = 0; i < d->n_records; i++) {
         const Tessera__V1__ClusterRecord *c = d->records[i];
         tsr_cluster_record_t *o = &r->records[i];
@@ -419,12 +431,11 @@ static int s_decode_lookup(tsr_response_t *r, const Tessera__V1__LookupResult *l
 static int s_decode_audit(tsr_response_t *r, const Tessera__V1__AuditList *a,
                           const tsr_wire_limits_t *lim, tsr_error_t *err)
 {
-    if (a->n_entries > lim->max_items)
-        return tsr_error_set(err, "entries", "too many entries"), TSR_EPROTO;
+    int rc;
+    r->audit = s_entries(a->n_entries, sizeof *r->audit, "entries", lim, err, &rc);
+    if (rc != 0)
+        return rc;
     r->kind = TSR_QUERY_AUDIT;
-    r->audit = calloc(a->n_entries + 1, sizeof *r->audit);
-    if (!r->audit)
-        return TSR_ENOMEM;
     for (size_t i = 0; i < a->n_entries; i++) {
         r->audit[i].time = a->entries[i]->time;
         s_copy_str(r->audit[i].id, sizeof r->audit[i].id, a->entries[i]->id);
