@@ -212,6 +212,120 @@ size_t agent_session_say_held(agent_session_t *s)
     return held.n;
 }
 
+/* What one delivery has done so far, and how it shows progress. */
+typedef struct {
+    size_t total, sent, rejected; /* records: to send, sent, rejected by the collector */
+    unsigned long accepted, duplicates, replaced, retracted;
+    bool progress, tty; /* "sent N of M" on stderr; on one line rewritten */
+} s_tally_t;
+
+/* After a batch got no Ack to act on (rc: the request's; when rc is 0,
+ * reply is what came instead, cleared here): says why in ss, closes the
+ * connection and waits before the next try. Returns -1 to try again, else
+ * the exit code to stop with (the records stay queued). */
+static int s_no_ack(agent_session_t *ss, int rc, tsr_msg_t *reply, const char *after,
+                    int *failures)
+{
+    bool later = rc == 0 && reply->kind == TSR_MSG_ACK;
+    ss->failure = rc != 0 ? tsr_conn_failure(ss->conn) : TSR_CONN_TIMEOUT;
+    if (rc != 0)
+        agent_session_explain(ss, after);
+    else
+        snprintf(ss->why, sizeof ss->why,
+                 "the collector at %s %s; %s", ss->conf->endpoint,
+                 later ? "asks to send again later (RETRY_LATER: its storage is full, or "
+                         "its ingest log waits to be applied; see its log)"
+                       : "answered with something other than an Ack",
+                 after);
+    /* Lazy Pirate: the socket may hold a late reply; start afresh */
+    tsr_conn_close(&ss->conn);
+    if (rc == 0)
+        tsr_msg_clear(reply);
+    bool hopeless = ss->failure == TSR_CONN_SERVER_KEY || ss->failure == TSR_CONN_NOT_AUTHORISED;
+    if (hopeless || ++*failures >= ss->conf->attempts) {
+        agent_cmd_say("%s", ss->why);
+        return tsr_conn_exit_code(ss->failure);
+    }
+    s_backoff(*failures);
+    return -1;
+}
+
+/* What an Ack's status means for the delivery. */
+typedef enum { S_ACK_OK, S_ACK_SMALLER, S_ACK_STOP } s_ack_next_t;
+
+/* Reads the status of the Ack a of a batch of n records: OK; MALFORMED for
+ * several records halves *max_batch; MALFORMED for one record, or a
+ * refusal, stops the delivery. Says what went wrong on stderr. */
+static s_ack_next_t s_ack_status(const tsr_ack_t *a, size_t n, const s_tally_t *t,
+                                 size_t *max_batch)
+{
+    if (a->status == TSR_ACK_MALFORMED && n > 1) {
+        /* The collector could not take this batch, most likely a limit
+         * lower than ours: halve it (at most log2(max_batch) times; the
+         * records stay queued meanwhile) rather than send it again. */
+        *max_batch = n / 2;
+        fprintf(stderr, "tessera-agent: WARNING: the collector refused a batch of %zu records "
+                        "as malformed (%s); trying batches of %zu\n",
+                n, a->error[0] ? a->error : "no reason given", *max_batch);
+        return S_ACK_SMALLER;
+    }
+    if (a->status == TSR_ACK_MALFORMED) {
+        /* one record the collector cannot decode: sending it again would
+         * get the same answer, so stop here and keep it (and all after it) */
+        fprintf(stderr, "tessera-agent: ERROR: the collector refused a record as malformed "
+                        "(%s); it and %zu record(s) after it stay queued. Is the agent older "
+                        "or newer than the collector?\n",
+                a->error[0] ? a->error : "no reason given",
+                t->total > t->sent + 1 ? t->total - t->sent - 1 : 0);
+        return S_ACK_STOP;
+    }
+    if (a->status != TSR_ACK_OK) {
+        fprintf(stderr, "tessera-agent: the collector refused this agent (status %d%s%s): is "
+                        "its key in authorized_clients with the agent role?\n",
+                a->status, a->error[0] ? ", " : "", a->error);
+        return S_ACK_STOP;
+    }
+    return S_ACK_OK;
+}
+
+/* Takes an OK Ack a of batch b (outbox sequences seqs): the outbox lets go
+ * of the records, t counts them. Returns whether any was rejected. */
+static bool s_done(agent_session_t *ss, tsr_batch_t *b, const uint64_t *seqs, const tsr_ack_t *a,
+                   s_tally_t *t)
+{
+    int nrej = agent_outbox_done(ss->ob, b, seqs, a);
+    t->accepted += a->accepted;
+    t->duplicates += a->duplicates;
+    t->replaced += a->replaced;
+    t->retracted += a->retracted;
+    for (size_t i = 0; i < a->n_rejections; i++)
+        fprintf(stderr, "rejected: %s\n", a->rejections[i].detail);
+    if (nrej > 0)
+        t->rejected += (size_t)nrej;
+    /* the keys the collector accepts now (a rotation may end meanwhile) */
+    s_keys(ss, a);
+    t->sent += b->n_incidents + b->n_retractions;
+    if (t->tty)
+        fprintf(stderr, "\rsent %zu of %zu", t->sent, t->total);
+    else if (t->progress)
+        fprintf(stderr, "sent %zu of %zu\n", t->sent, t->total);
+    return nrej > 0;
+}
+
+/* The delivery's summary on stderr. */
+static void s_summary(const s_tally_t *t)
+{
+    if (t->tty)
+        fputc('\n', stderr);
+    if (t->sent)
+        fprintf(stderr, "delivered: %lu accepted, %lu already there, %lu updated, %lu withdrawn, "
+                        "%zu rejected\n", t->accepted, t->duplicates, t->replaced, t->retracted,
+                t->rejected);
+    if (t->rejected)
+        fprintf(stderr, "tessera-agent: %zu record(s) rejected; see 'tessera-agent status "
+                        "--rejections'\n", t->rejected);
+}
+
 /* Sends what the outbox holds under keys the collector accepts, batch by
  * batch, over the session's connection (reopened and probed again after a
  * time-out). Returns AGENT_EXIT_OK when it is all sent, AGENT_EXIT_FAIL if records were
@@ -224,15 +338,13 @@ int agent_session_deliver(agent_session_t *ss, bool progress)
     agent_outbox_t *ob = ss->ob;
     tsr_error_t err;
     int result = AGENT_EXIT_OK, failures = 0;
-    size_t sent = 0, rejected = 0;
-    unsigned long accepted = 0, duplicates = 0, replaced = 0, retracted = 0;
     uint64_t *seqs = calloc((size_t)conf->max_batch, sizeof *seqs);
     agent_outbox_status_t st;
     agent_outbox_status(ob, &st);
     agent_outbox_held_t held;
     agent_outbox_held(ob, &ss->keys, &held);
-    size_t total = st.depth - held.n;
-    bool tty = progress && isatty(fileno(stderr));
+    s_tally_t t = {.total = st.depth - held.n, .progress = progress};
+    t.tty = progress && isatty(fileno(stderr));
     size_t max_batch = (size_t)conf->max_batch; /* halved when the collector says too big */
     while (seqs && !agent_cmd_stop) {
         tsr_batch_t b;
@@ -249,7 +361,8 @@ int agent_session_deliver(agent_session_t *ss, bool progress)
         }
         tsr_error_clear(&err);
         char after[128];
-        snprintf(after, sizeof after, "%zu record(s) stay queued and go next time", total - sent);
+        snprintf(after, sizeof after, "%zu record(s) stay queued and go next time",
+                 t.total - t.sent);
         if (!ss->conn && !agent_session_probe(ss, 1, after)) {
             /* reopened after a time-out: one attempt of the batch */
             tsr_conn_close(&ss->conn);
@@ -267,97 +380,27 @@ int agent_session_deliver(agent_session_t *ss, bool progress)
         req.u.submit = b;
         int rc = tsr_conn_request(ss->conn, &req, &reply, (int)conf->timeout_ms, &err);
         if (rc != 0 || reply.kind != TSR_MSG_ACK || reply.u.ack.status == TSR_ACK_RETRY_LATER) {
-            bool later = rc == 0 && reply.kind == TSR_MSG_ACK;
-            ss->failure = rc != 0 ? tsr_conn_failure(ss->conn) : TSR_CONN_TIMEOUT;
-            if (rc != 0)
-                agent_session_explain(ss, after);
-            else
-                snprintf(ss->why, sizeof ss->why,
-                         "the collector at %s %s; %s", conf->endpoint,
-                         later ? "asks to send again later (RETRY_LATER: its storage is full, or "
-                                 "its ingest log waits to be applied; see its log)"
-                               : "answered with something other than an Ack",
-                         after);
-            /* Lazy Pirate: the socket may hold a late reply; start afresh */
-            tsr_conn_close(&ss->conn);
-            if (rc == 0)
-                tsr_msg_clear(&reply);
             agent_outbox_batch_clear(&b);
-            bool hopeless = ss->failure == TSR_CONN_SERVER_KEY ||
-                            ss->failure == TSR_CONN_NOT_AUTHORISED;
-            if (hopeless || ++failures >= conf->attempts) {
-                agent_cmd_say("%s", ss->why);
-                result = tsr_conn_exit_code(ss->failure);
+            int stop = s_no_ack(ss, rc, &reply, after, &failures);
+            if (stop >= 0) {
+                result = stop;
                 break;
             }
-            s_backoff(failures);
             continue;
         }
         failures = 0;
-        size_t n = b.n_incidents + b.n_retractions;
-        if (reply.u.ack.status == TSR_ACK_MALFORMED && n > 1) {
-            /* The collector could not take this batch, most likely a limit
-             * lower than ours: halve it (at most log2(max_batch) times; the
-             * records stay queued meanwhile) rather than send it again. */
-            max_batch = n / 2;
-            fprintf(stderr, "tessera-agent: WARNING: the collector refused a batch of %zu records "
-                            "as malformed (%s); trying batches of %zu\n",
-                    n, reply.u.ack.error[0] ? reply.u.ack.error : "no reason given", max_batch);
-            tsr_msg_clear(&reply);
-            agent_outbox_batch_clear(&b);
-            continue;
-        }
-        if (reply.u.ack.status == TSR_ACK_MALFORMED) {
-            /* one record the collector cannot decode: sending it again would
-             * get the same answer, so stop here and keep it (and all after it) */
-            fprintf(stderr, "tessera-agent: ERROR: the collector refused a record as malformed "
-                            "(%s); it and %zu record(s) after it stay queued. Is the agent older "
-                            "or newer than the collector?\n",
-                    reply.u.ack.error[0] ? reply.u.ack.error : "no reason given",
-                    total > sent + 1 ? total - sent - 1 : 0);
-            tsr_msg_clear(&reply);
-            agent_outbox_batch_clear(&b);
+        s_ack_next_t next = s_ack_status(&reply.u.ack, b.n_incidents + b.n_retractions, &t,
+                                         &max_batch);
+        if (next == S_ACK_OK && s_done(ss, &b, seqs, &reply.u.ack, &t))
             result = AGENT_EXIT_FAIL;
-            break;
-        }
-        if (reply.u.ack.status != TSR_ACK_OK) {
-            fprintf(stderr, "tessera-agent: the collector refused this agent (status %d%s%s): is "
-                            "its key in authorized_clients with the agent role?\n",
-                    reply.u.ack.status, reply.u.ack.error[0] ? ", " : "", reply.u.ack.error);
-            tsr_msg_clear(&reply);
-            agent_outbox_batch_clear(&b);
-            result = AGENT_EXIT_FAIL;
-            break;
-        }
-        int nrej = agent_outbox_done(ob, &b, seqs, &reply.u.ack);
-        accepted += reply.u.ack.accepted;
-        duplicates += reply.u.ack.duplicates;
-        replaced += reply.u.ack.replaced;
-        retracted += reply.u.ack.retracted;
-        for (size_t i = 0; i < reply.u.ack.n_rejections; i++)
-            fprintf(stderr, "rejected: %s\n", reply.u.ack.rejections[i].detail);
-        if (nrej > 0) {
-            rejected += (size_t)nrej;
-            result = AGENT_EXIT_FAIL;
-        }
-        /* the keys the collector accepts now (a rotation may end meanwhile) */
-        s_keys(ss, &reply.u.ack);
-        sent += b.n_incidents + b.n_retractions;
-        if (tty)
-            fprintf(stderr, "\rsent %zu of %zu", sent, total);
-        else if (progress)
-            fprintf(stderr, "sent %zu of %zu\n", sent, total);
         tsr_msg_clear(&reply);
         agent_outbox_batch_clear(&b);
+        if (next == S_ACK_STOP) {
+            result = AGENT_EXIT_FAIL;
+            break;
+        }
     }
-    if (tty)
-        fputc('\n', stderr);
-    if (sent)
-        fprintf(stderr, "delivered: %lu accepted, %lu already there, %lu updated, %lu withdrawn, "
-                        "%zu rejected\n", accepted, duplicates, replaced, retracted, rejected);
-    if (rejected)
-        fprintf(stderr, "tessera-agent: %zu record(s) rejected; see 'tessera-agent status "
-                        "--rejections'\n", rejected);
+    s_summary(&t);
     if (agent_session_say_held(ss) > 0 && result == AGENT_EXIT_OK)
         result = TSR_EXIT_WRONG_NETWORK_KEY;
     free(seqs);

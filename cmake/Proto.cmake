@@ -1,5 +1,5 @@
 # protobuf-c output lives only in the build tree (STYLE rule 5). Only
-# lib/wire.c includes the generated header.
+# lib/wire_int.h (the wire module's lib/wire*.c) includes the generated header.
 set(TSR_PROTO_SRC ${TESSERA_SOURCE_DIR}/proto/tessera.proto)
 set(TSR_PROTO_OUT ${CMAKE_CURRENT_BINARY_DIR}/proto)
 file(MAKE_DIRECTORY ${TSR_PROTO_OUT})

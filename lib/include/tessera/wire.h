@@ -1,7 +1,7 @@
 /* wire.h - the one module that speaks proto/tessera.proto.
  *
- * Everything else works on these plain C structs; only wire.c includes the
- * generated protobuf-c header (STYLE rule 5). The decoder trusts nothing:
+ * Everything else works on these plain C structs; only lib/wire*.c include
+ * the generated protobuf-c header (STYLE rule 5). The decoder trusts nothing:
  * envelope-level problems fail the whole message (TSR_EPROTO), while a bad
  * record inside a SubmitBatch only marks that record (its verdict), so the
  * rest of the batch is still stored (DESIGN section 5).
