@@ -1,8 +1,9 @@
 /* report.c - `tessera report`: one self-contained HTML file (inline CSS and
  * SVG, no script, no external font, image or link) a regional analyst can
  * email. Every number in it is one the collector released (trend tables and
- * spike alerts); the only arithmetic done here is the difference of two
- * released counts in the period-on-period table, labelled as such.
+ * spike alerts); the only arithmetic done on them is the difference of two
+ * released counts in the period-on-period table, labelled as such
+ * (report_text.c; the charts are report_chart.c).
  *
  * Collectors since the cell-key method (issue 14) perturb every count and add
  * total cells, marked by an empty key ("" = every value of that dimension);

@@ -20,7 +20,10 @@ endfunction()
 
 tsr_require(ZMQ libzmq libzmq3-dev)
 tsr_require(PROTOBUFC libprotobuf-c libprotobuf-c-dev)
-tsr_require(OPENSSL libcrypto libssl-dev)
+# 3.0.3: EVP_MAC_init with no key restarts a MAC under the same key
+# (openssl#18100), which lib/token.c (HMAC) and collector/linkage_sum.c
+# (SipHash) rely on; Debian 12 has 3.0.x with the fix
+tsr_require(OPENSSL "libcrypto>=3.0.3" libssl-dev)
 tsr_require(LMDB lmdb liblmdb-dev)
 tsr_require(CMOCKA cmocka libcmocka-dev)
 tsr_require(JANSSON jansson libjansson-dev)

@@ -35,10 +35,13 @@ int tsr_link_open(tsr_link_t **out, tsr_kv_t *kv, MDB_dbi by_token, tsr_link_get
                   void *get_ctx, tsr_error_t *err)
 {
     *out = NULL;
+    int rc = tsr_link_hash_check(err); /* fail here, not in the first apply step */
+    if (rc != 0)
+        return rc;
     tsr_link_t *l = calloc(1, sizeof *l);
     if (!l)
         return TSR_ENOMEM;
-    int rc = tsr_kv_dbis(kv, l_db_names, L_NDBS, 0, l->dbi, err);
+    rc = tsr_kv_dbis(kv, l_db_names, L_NDBS, 0, l->dbi, err);
     if (rc != 0) {
         free(l);
         return rc;

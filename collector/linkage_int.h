@@ -1,4 +1,5 @@
-/* linkage_int.h - what linkage's files share and nothing else includes:
+/* linkage_int.h - what linkage's files share and nothing else includes
+ * (but tests/unit/test_linkage.c, which tests the key set):
  * the databases, the module's state, its small containers and the helpers
  * more than one file calls (linkage.c: clusters and the alerts they raise;
  * linkage_sum.c: the small containers; linkage_remove.c: removal and
@@ -50,7 +51,8 @@ struct tsr_link {
 
 /* A set of fixed-length byte keys (record ids or tokens), open addressing,
  * slots by a keyed hash (linkage_sum.c says why). Zero it and set klen to
- * start; tsr_link_set_free ends it. */
+ * start; tsr_link_set_free ends it; moving it by value moves the ownership.
+ * One thread at a time, even to read: a lookup uses the hash's context. */
 typedef struct {
     uint8_t *keys;
     uint8_t *used;
@@ -99,6 +101,9 @@ typedef struct {
 /* linkage_sum.c */
 
 void tsr_link_set_free(l_set_t *s);
+/* 0 when OpenSSL offers SipHash (the sets' hash), else TSR_ECRYPTO and err
+ * says so; tsr_link_open calls it. */
+int tsr_link_hash_check(tsr_error_t *err);
 
 int tsr_link_set_add(l_set_t *s, const uint8_t *k);
 

@@ -54,10 +54,11 @@ static int l_cluster_one(void *ctx, const uint8_t *rid)
     cr->contact_platforms = inc->contact_platforms;
     cr->demands = inc->demands;
     cr->tactics = inc->tactics;
-    for (size_t i = 0; i < inc->n_tokens; i++)
-        if (tsr_link_set_add(&q->toks, inc->tokens[i].token) == 0 &&
-            tsr_link_set_add(&q->shared, inc->tokens[i].token) < 0)
+    for (size_t i = 0; i < inc->n_tokens; i++) {
+        int seen = tsr_link_set_add(&q->toks, inc->tokens[i].token);
+        if (seen < 0 || (seen == 0 && tsr_link_set_add(&q->shared, inc->tokens[i].token) < 0))
             return TSR_ENOMEM;
+    }
     return 0;
 }
 

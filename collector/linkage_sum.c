@@ -5,43 +5,71 @@
 #include "bytes.h"
 #include "linkage_int.h"
 #include "tessera/err.h"
+#include "tessera/log.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* The set's keys are chosen by clients: an honest agent's tokens and record
  * ids are HMAC output, but a hostile one sends whatever bytes it likes, and
- * with an unkeyed hash (FNV-1a, as here before) it could send thousands that
- * land in one probe run, making every walk of their cluster quadratic. So the
- * slots come from SipHash-2-4 (OpenSSL's) under a key drawn at random for
- * each set, which nobody outside the process knows: about 40 ns a key. */
+ * with an unkeyed hash (FNV-1a, as linkage.c used before) it could send
+ * thousands that land in one probe run, making every walk of their cluster
+ * quadratic. So the slots come from SipHash-2-4 (OpenSSL's) under a key
+ * drawn at random for each set, which nobody outside the process knows.
+ * EVP_MAC_init with no key restarts the MAC under the same key from OpenSSL
+ * 3.0.3 (cmake/Dependencies.cmake asks for it). */
+static EVP_MAC *l_siphash;
+static pthread_once_t l_siphash_once = PTHREAD_ONCE_INIT;
+
+static void l_siphash_fetch(void)
+{
+    l_siphash = EVP_MAC_fetch(NULL, "SIPHASH", NULL); /* kept to the end */
+}
+
+int tsr_link_hash_check(tsr_error_t *err)
+{
+    pthread_once(&l_siphash_once, l_siphash_fetch);
+    if (l_siphash)
+        return 0;
+    tsr_error_set(err, "openssl",
+                  "SipHash is not available from OpenSSL's providers (linkage needs it for "
+                  "its in-memory sets; a FIPS-only configuration does not offer it)");
+    return TSR_ECRYPTO;
+}
+
+/* Cannot fail on a context l_set_mac made (keyed, 8-byte output): the calls
+ * only copy state and mix bytes. Were one to fail, keys would be misplaced,
+ * so it is not quietly tolerated: the slot is 0 and the set says so once. */
 static uint64_t l_hash(const l_set_t *s, const uint8_t *k)
 {
     uint8_t out[8] = {0};
     size_t n = 0;
     if (!EVP_MAC_init(s->mac, NULL, 0, NULL) || !EVP_MAC_update(s->mac, k, s->klen) ||
-        !EVP_MAC_final(s->mac, out, &n, sizeof out))
-        return 0; /* cannot happen once keyed; a constant only costs speed */
+        !EVP_MAC_final(s->mac, out, &n, sizeof out) || n != sizeof out) {
+        tsr_error("linkage", "SipHash failed in an in-memory set; its lookups may miss");
+        return 0;
+    }
     return tsr_bytes_from_be64(out);
 }
 
-/* A SipHash context with a fresh random key, or NULL. */
+/* A SipHash context with a fresh random key and 8-byte output, or NULL. */
 static EVP_MAC_CTX *l_set_mac(void)
 {
     uint8_t key[16];
     size_t outlen = 8;
     OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen),
                            OSSL_PARAM_END};
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac); /* the context holds its own reference */
-    if (ctx && (RAND_bytes(key, sizeof key) != 1 || !EVP_MAC_init(ctx, key, sizeof key, params))) {
+    pthread_once(&l_siphash_once, l_siphash_fetch);
+    EVP_MAC_CTX *ctx = l_siphash ? EVP_MAC_CTX_new(l_siphash) : NULL;
+    if (ctx && (RAND_bytes(key, sizeof key) != 1 || !EVP_MAC_init(ctx, key, sizeof key, params) ||
+                EVP_MAC_CTX_get_mac_size(ctx) != outlen)) {
         EVP_MAC_CTX_free(ctx);
         ctx = NULL;
     }
@@ -93,7 +121,8 @@ static int l_set_grow(l_set_t *s)
 }
 
 /* Returns 1 when added, 0 when present, -1 when out of memory (or when
- * OpenSSL could not key the set's hash). */
+ * OpenSSL could not key the set's hash: tsr_link_hash_check, at open, makes
+ * that a matter of memory or of the random source). */
 int tsr_link_set_add(l_set_t *s, const uint8_t *k)
 {
     if ((s->n + 1) * 2 > s->cap && l_set_grow(s) != 0)

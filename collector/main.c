@@ -458,5 +458,7 @@ int main(int argc, char **argv)
     return 0;
 fail: /* at start-up: the process ends here, but not with the key in memory */
     explicit_bzero(c.secret, sizeof c.secret);
+    if (!c.zap) /* the ZAP handler owns the list once it started */
+        tsr_authlist_destroy(&list);
     return 1;
 }

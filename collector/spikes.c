@@ -9,8 +9,6 @@
 #include "tessera/log.h"
 #include "tessera/spike.h"
 
-#include <limits.h>
-#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>

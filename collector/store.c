@@ -367,20 +367,18 @@ tsr_kv_t *tsr_store_log_kv(tsr_store_t *s)
 
 /* --- counters -------------------------------------------------------------- */
 
-/* Adds delta to a stored counter now. */
-static int s_count_put(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
+int tsr_store_count_add(MDB_txn *txn, MDB_dbi dbi, const char *name, int64_t delta)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     uint64_t cur = 0;
-    int rc = tsr_kv_get(txn, s->dbi[S_COUNTERS], &k, &v);
+    int rc = tsr_kv_get(txn, dbi, &k, &v);
     if (rc == 0 && v.mv_size == sizeof cur)
         memcpy(&cur, v.mv_data, sizeof cur);
     else if (rc != 0 && rc != TSR_ENOTFOUND)
         return rc;
     cur = (uint64_t)((int64_t)cur + delta);
-    v.mv_size = sizeof cur;
-    v.mv_data = &cur;
-    return tsr_kv_put(txn, s->dbi[S_COUNTERS], &k, &v, 0);
+    v = (MDB_val){sizeof cur, &cur};
+    return tsr_kv_put(txn, dbi, &k, &v, 0);
 }
 
 /* Adds delta to a counter in this transaction's tally (written by
@@ -393,7 +391,7 @@ int tsr_store_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delt
             return 0;
         }
     if (s->ntally == S_TALLY_MAX || strlen(name) >= sizeof s->tally[0].name)
-        return s_count_put(s, txn, name, delta);
+        return tsr_store_count_add(txn, s->dbi[S_COUNTERS], name, delta);
     memcpy(s->tally[s->ntally].name, name, strlen(name) + 1);
     s->tally[s->ntally++].delta = delta;
     return 0;
@@ -403,7 +401,7 @@ int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn)
 {
     int rc = 0;
     for (int i = 0; rc == 0 && i < s->ntally; i++)
-        rc = s_count_put(s, txn, s->tally[i].name, s->tally[i].delta);
+        rc = tsr_store_count_add(txn, s->dbi[S_COUNTERS], s->tally[i].name, s->tally[i].delta);
     s->ntally = 0;
     return rc;
 }

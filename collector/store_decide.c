@@ -195,16 +195,7 @@ int tsr_store_decide(tsr_store_t *s, MDB_txn *main, const tsr_client_t *c, tsr_s
  * transaction: counted exactly when the Ack's commit is). */
 static int s_count_log(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta)
 {
-    MDB_val k = {strlen(name), (void *)name}, v;
-    uint64_t cur = 0;
-    int rc = tsr_kv_get(txn, s->log_counters, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof cur)
-        memcpy(&cur, v.mv_data, sizeof cur);
-    else if (rc != 0 && rc != TSR_ENOTFOUND)
-        return rc;
-    cur = (uint64_t)((int64_t)cur + delta);
-    v = (MDB_val){sizeof cur, &cur};
-    return tsr_kv_put(txn, s->log_counters, &k, &v, 0);
+    return tsr_store_count_add(txn, s->log_counters, name, delta);
 }
 
 static const char *s_outcome_counter(tsr_outcome_t o)

@@ -183,6 +183,9 @@ int tsr_store_tombstone_put(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid, ui
  * tsr_store_count_flush before the commit (a body resets s->ntally first). */
 int tsr_store_count(tsr_store_t *s, MDB_txn *txn, const char *name, int64_t delta);
 int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn);
+/* Adds delta to the u64 counter `name` in dbi (either environment's
+ * counters) now, in txn. */
+int tsr_store_count_add(MDB_txn *txn, MDB_dbi dbi, const char *name, int64_t delta);
 
 /* A write transaction that may raise alerts or change series (drain, day
  * boundary, purge, evaluation): each run of fn starts with the linkage and

@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 #include <sys/file.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* --- the ingest log ------------------------------------------------------------

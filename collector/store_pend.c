@@ -2,7 +2,9 @@
  * ingest log, what the store will hold for it once the log is applied
  * (store_log.c, "the ingest log"; docs/STORAGE.md, "Outcomes before the
  * apply, across threads"), and what the store holds for a record id
- * counting them. */
+ * counting them. Also the log entry's reader, tsr_store_log_parse, which
+ * the rebuild here, the apply, the probe and the upstream queue share (its
+ * writer is store_log.c's). */
 #define _GNU_SOURCE /* tdestroy */
 #include "bytes.h"
 #include "store_int.h"

@@ -1,10 +1,9 @@
-/* spike.c - EARS C1-C3 and Farrington flexible, following R's surveillance
- * 1.20 (earsC, farringtonFlexible and the functions they call) and R's
- * glm.fit step by step, so that the numbers agree (see spike.h; the method
- * in words is in docs/DETECTION.md). Comments name the R code each part
- * mirrors. Distribution functions come from GSL. This file holds EARS and
- * the series files; Farrington flexible is spike_farrington.c, on the GLM
- * of spike_glm.c. */
+/* spike.c - EARS C1-C3, following R's surveillance 1.20 (earsC and the
+ * functions it calls) step by step so that the numbers agree, and the
+ * series files (see spike.h; the method in words is in docs/DETECTION.md).
+ * Farrington flexible is spike_farrington.c, on the GLM of spike_glm.c
+ * (R's glm.fit). Comments name the R code each part mirrors. Distribution
+ * functions come from GSL. */
 #include "tessera/spike.h"
 #include "tessera/csv.h"
 #include "tessera/err.h"

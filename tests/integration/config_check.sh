@@ -65,6 +65,16 @@ run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" -n --data "$TMP/nowhere" --log-level l
 expect_eq "--log-level named as the option" "$rc/$(cat "$TMP/err")" \
     "1/tessera-collector: --log-level: 'loud' is not a log level: write debug, info, warn or error"
 
+# an OpenSSL whose providers offer no SipHash (linkage's in-memory sets need
+# it; here only the base provider is loaded): refused at start, and named
+printf 'openssl_conf = init\n[init]\nproviders = prov\n[prov]\nbase = base\n[base]\nactivate = 1\n' \
+    >"$TMP/base-only.cnf"
+mkdir -m 700 "$TMP/nosiphash"
+run_rc rc env OPENSSL_CONF="$TMP/base-only.cnf" timeout 10 "$COLLECTOR" "${ALLOW_ROOT[@]}" \
+    --data "$TMP/nosiphash"
+expect_eq "no SipHash: refused at start, named" "$rc/$(tail -n 1 "$TMP/err")" \
+    "1/tessera-collector: openssl: SipHash is not available from OpenSSL's providers (linkage needs it for its in-memory sets; a FIPS-only configuration does not offer it)"
+
 # a config that passes -n starts, and -n creates nothing
 EXTRA_CONF=$'[spikes]\ndaily_methods = c3, c1' collector_conf "$DATA" >"$TMP/good.conf"
 run_rc rc "$COLLECTOR" "${ALLOW_ROOT[@]}" -n --config "$TMP/good.conf"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "linkage_int.h"
 #include "store.h"
 #include "tessera/err.h"
@@ -568,14 +569,6 @@ static void test_property_clusters(void **state)
  * set did before) must still spread out: the longest run of used slots
  * stays short (about 20 expected at this load; 400 under FNV-1a), every id
  * is found, no other id is, and each is added once. */
-static uint64_t s_fnv(const uint8_t *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 1099511628211ull;
-    return h;
-}
-
 static void test_set_collisions(void **state)
 {
     (void)state;
@@ -586,7 +579,7 @@ static void test_set_collisions(void **state)
         uint8_t k[TSR_RECORD_ID_LEN] = {0};
         ctr++;
         memcpy(k, &ctr, sizeof ctr);
-        if ((s_fnv(k, sizeof k) & 1023) == 0)
+        if ((tsr_fnv1a(k, sizeof k) & 1023) == 0)
             memcpy(ids[n++], k, sizeof k);
     }
     l_set_t set = {.klen = TSR_RECORD_ID_LEN};
