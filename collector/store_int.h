@@ -41,6 +41,9 @@ enum {
 
 /* meta: the last upstream queue sequence acknowledged (u64 BE). */
 #define S_META_UPSTREAM "upstream_acked"
+/* meta: the backfill of the upstream queue (store_upstream.c): the last
+ * record id queued while it runs, one byte 1 once it is done. */
+#define S_META_BACKFILL "upstream_backfill"
 
 #define S_RECORD_FORMAT 1
 
@@ -244,6 +247,10 @@ int tsr_store_format_open(tsr_store_t *s, const char *dir, struct tsr_error *err
  * format: an incident as it is stored, or a retraction with its version
  * and agency (tsr_store_upstream_retraction builds one). */
 int tsr_store_upstream_queue(tsr_store_t *s, MDB_txn *txn, const MDB_val *entry);
+/* With an upstream: queues every record the store holds, once in its life
+ * (a collector given an [upstream] after it held records), resuming where
+ * a crash left it. At open, before anything is applied. */
+int tsr_store_upstream_backfill(tsr_store_t *s);
 /* A purged record as a retraction of its version, queued the same way. */
 int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid,
                                   uint32_t version, const char *agency);

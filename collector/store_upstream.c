@@ -15,6 +15,7 @@
 #include "store_int.h"
 #include "tessera/codes.h"
 #include "tessera/err.h"
+#include "tessera/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,119 @@ int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *r
         return TSR_ERANGE; /* an agency id longer than TSR_CLIENT_ID_MAX: a bug */
     MDB_val v = {1 + TSR_RECORD_ID_LEN + n, val};
     return tsr_store_upstream_queue(s, txn, &v);
+}
+
+/* --- backfill ---------------------------------------------------------------- */
+
+/* A collector given an [upstream] after it already held records would
+ * forward only the changes it applies from then on, and the tier above
+ * would never link the history: a campaign's first victims missed. So the
+ * first open with an upstream queues every record held, as the accept
+ * entries the apply would have queued (op, record id, the packed record as
+ * stored), before anything else is applied: later changes follow them in
+ * the queue. A record queued twice (a crash between a chunk's commit and
+ * the next) is a duplicate upstream (same id and version), nothing more. A
+ * store that has forwarded before (an acknowledged sequence, or a queue)
+ * is marked done without queueing: it forwarded since its first record, or
+ * since before this existed. Tombstones are not sent: upstream never had
+ * those records. Chunks of S_BACKFILL_CHUNK records a transaction, the
+ * position in meta, so a kill -9 resumes where the last chunk committed. */
+#define S_BACKFILL_CHUNK 4096
+
+typedef struct {
+    tsr_store_t *s;
+    bool done;
+    size_t queued;
+} s_backfill_t;
+
+static int s_backfill_mark(tsr_store_t *s, MDB_txn *txn, const void *val, size_t n)
+{
+    MDB_val k = {sizeof S_META_BACKFILL - 1, (void *)S_META_BACKFILL}, v = {n, (void *)val};
+    return tsr_kv_put(txn, s->dbi[S_META], &k, &v, 0);
+}
+
+static int s_backfill_txn(MDB_txn *txn, void *arg)
+{
+    s_backfill_t *b = arg;
+    tsr_store_t *s = b->s;
+    MDB_val mk = {sizeof S_META_BACKFILL - 1, (void *)S_META_BACKFILL}, mv, k, v;
+    uint8_t from[TSR_RECORD_ID_LEN];
+    bool resume = false;
+    b->queued = 0;
+    int rc = tsr_kv_get(txn, s->dbi[S_META], &mk, &mv);
+    if (rc == 0 && mv.mv_size == 1) {
+        b->done = true; /* done before */
+        return 0;
+    }
+    if (rc == 0 && mv.mv_size == TSR_RECORD_ID_LEN) {
+        memcpy(from, mv.mv_data, sizeof from);
+        resume = true;
+    } else if (rc == 0) {
+        return tsr_store_damaged(TSR_ECORRUPT, "meta", mk.mv_data, mk.mv_size);
+    } else if (rc != TSR_ENOTFOUND) {
+        return rc;
+    } else {
+        /* never started: a store that forwarded before needs none */
+        MDB_val ak = {sizeof S_META_UPSTREAM - 1, (void *)S_META_UPSTREAM}, av;
+        size_t waiting = 0;
+        if ((rc = tsr_kv_get(txn, s->dbi[S_META], &ak, &av)) == 0 ||
+            (rc == TSR_ENOTFOUND &&
+             (rc = tsr_kv_entries(txn, s->dbi[S_UPSTREAM], &waiting)) == 0 && waiting > 0)) {
+            b->done = true;
+            return s_backfill_mark(s, txn, "\1", 1);
+        }
+        if (rc != 0 && rc != TSR_ENOTFOUND)
+            return rc;
+    }
+    MDB_cursor *c;
+    if ((rc = tsr_kv_cursor_open(txn, s->dbi[S_RECORDS], &c)) != 0)
+        return rc;
+    uint8_t last[TSR_RECORD_ID_LEN];
+    k = (MDB_val){sizeof from, from};
+    rc = tsr_kv_cursor_get(c, &k, &v, resume ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == 0 && resume && k.mv_size == sizeof from && !memcmp(k.mv_data, from, sizeof from))
+        rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT); /* queued by the last chunk */
+    uint8_t *entry = malloc(S_LOG_VALUE_MAX);
+    if (!entry)
+        rc = TSR_ENOMEM;
+    for (; rc == 0 && b->queued < S_BACKFILL_CHUNK; rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != TSR_RECORD_ID_LEN || 1 + k.mv_size + v.mv_size > S_LOG_VALUE_MAX) {
+            rc = tsr_store_damaged(TSR_ECORRUPT, "records", k.mv_data, k.mv_size);
+            break;
+        }
+        entry[0] = S_LOG_INCIDENT;
+        memcpy(entry + 1, k.mv_data, TSR_RECORD_ID_LEN);
+        memcpy(entry + 1 + TSR_RECORD_ID_LEN, v.mv_data, v.mv_size);
+        MDB_val e = {1 + TSR_RECORD_ID_LEN + v.mv_size, entry};
+        memcpy(last, k.mv_data, sizeof last);
+        if ((rc = tsr_store_upstream_queue(s, txn, &e)) != 0)
+            break;
+        b->queued++;
+    }
+    free(entry);
+    tsr_kv_cursor_close(c);
+    if (rc == TSR_ENOTFOUND) { /* every record queued */
+        b->done = true;
+        return s_backfill_mark(s, txn, "\1", 1);
+    }
+    return rc != 0 ? rc : s_backfill_mark(s, txn, last, sizeof last);
+}
+
+int tsr_store_upstream_backfill(tsr_store_t *s)
+{
+    s_backfill_t b = {.s = s};
+    size_t total = 0;
+    int rc;
+    while ((rc = tsr_kv_write(s->kv, s_backfill_txn, &b)) == 0) {
+        total += b.queued;
+        if (b.done)
+            break;
+        tsr_info("store", "upstream backfill: %zu records queued so far", total);
+    }
+    if (rc == 0 && total > 0)
+        tsr_info("store", "upstream backfill: queued the %zu records held before the "
+                 "[upstream] was set; they are sent before any later change", total);
+    return rc;
 }
 
 /* forward = linkage: the record keeps its tokens, area, days' precision,

@@ -63,22 +63,6 @@ sleep 0.3
 alerts() { # shellcheck disable=SC2046
     "$CLI" alerts $(q "$1" liaison) --since 0 --format json --state "$TMP/$1.seq.$RANDOM"
 }
-# records NODE: "record_id version agency" per stored record, sorted (read-only)
-records() {
-    local key val alen agency v
-    mdb_dump -s records "$TMP/$1/db" | sed -n '/^HEADER=END/,/^DATA=END/p' | sed '1d;$d' |
-        while read -r key && read -r val; do
-            alen=$((16#${val:2:2}))
-            agency=$(xxd -r -p <<<"${val:4:$((2 * alen))}")
-            v=${val:$((2 * (2 + alen + 8))):8}
-            echo "$key $((16#${v:6:2}${v:4:2}${v:2:2}${v:0:2})) $agency"
-        done | sort
-}
-queue_empty() { [ "$(db_entries "$TMP/$1" upstream)" = 0 ] && [ "$(db_entries "$TMP/$1" ingest_log)" = 0 ]; }
-# relayed NODE: national records relayed by NODE, as "record_id version agency"
-# without the namespace
-relayed() { records nat | awk -v p="$1-collector/" 'index($3, p) == 1 { sub(p, "", $3); print }'; }
-same_records() { [ "$(records "$1")" = "$(relayed "$1")" ]; }
 
 # 1. one Snapchat account hits a child in Leeds and one in Manchester
 case_line L-1 1 E08000035 '[{"kind":"handle:snapchat","value":"@quick_cash_77"}]' >"$TMP/l1.jsonl"

@@ -8,11 +8,11 @@ for i in 0 1 2 3; do IDX[${NODES[$i]}]=$i; done
 # ports: 12 from PORT_BASE (lib.sh's pick_ports), three per collector
 port() { echo "tcp://127.0.0.1:$((PORT_BASE + 3 * IDX[$1] + $2))"; }
 
-# start_node NAME: a collector in $TMP/NAME; a regional one relays to nat.
-# NODE_CONF, if set, is added to every config.
+# start_node NAME: a collector in $TMP/NAME; a regional one relays to nat
+# (unless NO_UPSTREAM is set). NODE_CONF, if set, is added to every config.
 start_node() {
     local n="$1" up=""
-    if [ "$n" != nat ]; then
+    if [ "$n" != nat ] && [ -z "${NO_UPSTREAM:-}" ]; then
         up="[upstream]
 endpoint = $(port nat 0)
 server_key = $TMP/nat/collector.pub
@@ -83,6 +83,22 @@ counter() { # NODE NAME
     # shellcheck disable=SC2046
     "$CLI" stats $(q "$1" admin) --format csv | awk -F, -v n="$2" '$1 == n { print $2 }'
 }
+# records NODE: "record_id version agency" per stored record, sorted (read-only)
+records() {
+    local key val alen agency v
+    mdb_dump -s records "$TMP/$1/db" | sed -n '/^HEADER=END/,/^DATA=END/p' | sed '1d;$d' |
+        while read -r key && read -r val; do
+            alen=$((16#${val:2:2}))
+            agency=$(xxd -r -p <<<"${val:4:$((2 * alen))}")
+            v=${val:$((2 * (2 + alen + 8))):8}
+            echo "$key $((16#${v:6:2}${v:4:2}${v:2:2}${v:0:2})) $agency"
+        done | sort
+}
+queue_empty() { [ "$(db_entries "$TMP/$1" upstream)" = 0 ] && [ "$(db_entries "$TMP/$1" ingest_log)" = 0 ]; }
+# relayed NODE: national records relayed by NODE, as "record_id version agency"
+# without the namespace
+relayed() { records nat | awk -v p="$1-collector/" 'index($3, p) == 1 { sub(p, "", $3); print }'; }
+same_records() { [ "$(records "$1")" = "$(relayed "$1")" ]; }
 # wait_until DESC CMD...: up to 20 s for CMD to succeed
 wait_until() {
     local desc="$1" i

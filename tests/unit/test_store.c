@@ -1392,6 +1392,94 @@ static void test_upstream_queue(void **state)
     tsr_store_close(&plain);
 }
 
+/* Federation joined late (docs/FEDERATION.md, "Backfill"): a store first
+ * opened with an upstream after it held records queues each record it
+ * holds once (the replaced one at its version, the retracted one not), and
+ * nothing on the next open; one whose backfill a crash interrupted resumes
+ * after the record id it recorded; one that forwarded before queues none. */
+static void s_three(tsr_store_t *s, const tsr_client_t *a)
+{
+    tsr_incident_t X;
+    for (uint8_t id = 1; id <= 3; id++) {
+        s_incident(&X, id, 1, "E08000035");
+        assert_int_equal(s_one(s, a, &X, NULL, 0, NULL), TSR_OUTCOME_ACCEPTED);
+    }
+}
+
+static void s_meta_put(tsr_store_t *s, const char *key, const void *val, size_t n)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val k = {strlen(key), (void *)key}, v = {n, (void *)val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static void test_upstream_backfill(void **state)
+{
+    (void)state;
+    char yh[][10] = {"E08000035"};
+    tsr_client_t a = s_client("leeds-cs-01", TSR_ROLE_AGENT, yh, 1);
+    tsr_store_t *s = s_open("backfill", 0);
+    s_three(s, &a);
+    tsr_incident_t B;
+    s_incident(&B, 2, 2, "E08000035");
+    assert_int_equal(s_one(s, &a, &B, NULL, 0, NULL), TSR_OUTCOME_REPLACED);
+    uint8_t c_id[TSR_RECORD_ID_LEN];
+    memset(c_id, 3, sizeof c_id);
+    assert_int_equal(s_one(s, &a, NULL, c_id, 1, NULL), TSR_OUTCOME_RETRACTED);
+    assert_int_equal(s_waiting(s), 0);
+    tsr_store_close(&s);
+
+    tsr_store_opts_t o = {.upstream = true};
+    s = s_open_opts("backfill", &o);
+    assert_int_equal(s_waiting(s), 2);
+    tsr_batch_t b;
+    uint64_t last;
+    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
+    assert_int_equal(b.n_incidents, 2);
+    assert_int_equal(b.n_retractions, 0);
+    assert_int_equal(b.incidents[0].record_id[0], 1);
+    assert_int_equal(b.incidents[0].version, 1);
+    assert_int_equal(b.incidents[1].record_id[0], 2);
+    assert_int_equal(b.incidents[1].version, 2);
+    assert_string_equal(b.incidents[1].agency_id, "leeds-cs-01");
+    s_batch_free(&b);
+    size_t removed;
+    assert_int_equal(tsr_store_upstream_done(s, last, &removed), 0);
+    tsr_store_close(&s);
+    s = s_open_opts("backfill", &o);
+    assert_int_equal(s_waiting(s), 0); /* once in the store's life */
+    tsr_store_close(&s);
+
+    /* a backfill that a crash stopped after record 1: 2 and 3 follow */
+    s = s_open("backfill-resume", 0);
+    s_three(s, &a);
+    uint8_t one[TSR_RECORD_ID_LEN];
+    memset(one, 1, sizeof one);
+    s_meta_put(s, "upstream_backfill", one, sizeof one);
+    tsr_store_close(&s);
+    s = s_open_opts("backfill-resume", &o);
+    assert_int_equal(s_waiting(s), 2);
+    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
+    assert_int_equal(b.incidents[0].record_id[0], 2);
+    assert_int_equal(b.incidents[1].record_id[0], 3);
+    s_batch_free(&b);
+    tsr_store_close(&s);
+
+    /* forwarded before (an acknowledged sequence): nothing */
+    s = s_open("backfill-forwarded", 0);
+    s_three(s, &a);
+    uint8_t acked[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+    s_meta_put(s, "upstream_acked", acked, sizeof acked);
+    tsr_store_close(&s);
+    s = s_open_opts("backfill-forwarded", &o);
+    assert_int_equal(s_waiting(s), 0);
+    tsr_store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1413,6 +1501,7 @@ int main(void)
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_relay_agency),
         cmocka_unit_test(test_upstream_queue),
+        cmocka_unit_test(test_upstream_backfill),
     };
     return cmocka_run_group_tests_name("store", tests, s_setup, tsr_test_dir_remove);
 }
