@@ -96,8 +96,10 @@ report bradford-school-01 BD-207 5 E08000032 '[{"kind":"handle:snapchat","value"
 report manchester-school-01 M-33 6 E08000003 '[{"kind":"phone","value":"+44 (0)7700 900777"},{"kind":"handle:snapchat","value":"@Ella_x_2010"}]'
 report salford-school-01 S-12 8 E08000006 '[{"kind":"handle:snapchat","value":"ELLA_X_2010"}]'
 report newcastle-school-01 NE-5 7 E08000021 '[{"kind":"phone","value":"07700 900123"}]'
-for _ in $(seq 100); do
-    [ "$(alerts nat | wc -l)" -ge 1 ] && break
+# the national alert grows as each region's records arrive: wait (up to
+# 20 s) for the one that holds all four
+for _ in $(seq 200); do
+    [ "$(alerts nat | tail -n 1 | jq -r '.record_ids | length')" = 4 ] && break
     sleep 0.1
 done
 echo
