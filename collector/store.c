@@ -331,13 +331,10 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_store_close(&s);
         return rc;
     }
-    if (s->upstream && (rc = tsr_store_upstream_backfill(s)) != 0) {
-        tsr_error_at(err, opts->kv.dir, 0);
-        tsr_error_set(err, "upstream", "the records held cannot be queued for the collector "
-                      "upstream: %s", tsr_strerror(rc));
-        tsr_store_close(&s);
-        return rc;
-    }
+    /* a backfill that cannot finish (the store full, say) says so and is
+     * resumed at the next start: the region's own work goes on */
+    if (s->upstream)
+        tsr_store_upstream_backfill(s, (int64_t)time(NULL));
     if (tsr_store_logged(s) > 0)
         tsr_info("store", "%zu acknowledged entries wait in the ingest log; applying them",
                  tsr_store_logged(s));

@@ -41,8 +41,9 @@ enum {
 
 /* meta: the last upstream queue sequence acknowledged (u64 BE). */
 #define S_META_UPSTREAM "upstream_acked"
-/* meta: the backfill of the upstream queue (store_upstream.c): the last
- * record id queued while it runs, one byte 1 once it is done. */
+/* meta: the backfill of the upstream queue (store_upstream.c): while it
+ * runs, the last record id passed and `applied` then (u64 BE); one byte 1
+ * once it is done. */
 #define S_META_BACKFILL "upstream_backfill"
 
 #define S_RECORD_FORMAT 1
@@ -249,8 +250,9 @@ int tsr_store_format_open(tsr_store_t *s, const char *dir, struct tsr_error *err
 int tsr_store_upstream_queue(tsr_store_t *s, MDB_txn *txn, const MDB_val *entry);
 /* With an upstream: queues every record the store holds, once in its life
  * (a collector given an [upstream] after it held records), resuming where
- * a crash left it. At open, before anything is applied. */
-int tsr_store_upstream_backfill(tsr_store_t *s);
+ * a crash left it (store_upstream.c says what is left out and why). At
+ * open, before the apply thread starts; now in unix seconds. */
+int tsr_store_upstream_backfill(tsr_store_t *s, int64_t now);
 /* A purged record as a retraction of its version, queued the same way. */
 int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *rid,
                                   uint32_t version, const char *agency);

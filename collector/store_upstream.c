@@ -7,7 +7,8 @@
  * the transaction that applies it, in the ingest log's entry format, under
  * a big-endian sequence. The sender (collector/upstream.c) reads entries
  * oldest first and deletes them only once the collector upstream has
- * acknowledged them. After a crash the queue holds exactly the changes
+ * acknowledged them (and, once, a copy of every record held: the
+ * backfill, below). After a crash the queue holds exactly the changes
  * applied and not yet acknowledged; a change sent but not yet deleted is
  * sent again, and upstream it is a duplicate (same record id and version),
  * so nothing is lost or counted twice. */
@@ -84,23 +85,30 @@ int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *r
 
 /* A collector given an [upstream] after it already held records would
  * forward only the changes it applies from then on, and the tier above
- * would never link the history: a campaign's first victims missed. So the
- * first open with an upstream queues every record held, as the accept
- * entries the apply would have queued (op, record id, the packed record as
- * stored), before anything else is applied: later changes follow them in
- * the queue. A record queued twice (a crash between a chunk's commit and
- * the next) is a duplicate upstream (same id and version), nothing more. A
- * store that has forwarded before (an acknowledged sequence, or a queue)
- * is marked done without queueing: it forwarded since its first record, or
- * since before this existed. Tombstones are not sent: upstream never had
- * those records. Chunks of S_BACKFILL_CHUNK records a transaction, the
- * position in meta, so a kill -9 resumes where the last chunk committed. */
+ * would never link the history: a campaign's first victims missed. So an
+ * open with an upstream whose store has no finished backfill queues every
+ * record held, as the accept entries the apply would have queued (op,
+ * record id, the packed record as stored), before the apply thread starts:
+ * every later change follows in the queue, so upstream ends at the newest
+ * version. That includes stores that forwarded before this existed (some
+ * joined late); what they resend is a duplicate upstream (same id and
+ * version), nothing more. Tombstones are not sent (upstream never had those
+ * records, or has their retraction). Records no network key accepts today
+ * (a retired key's history) are skipped and counted: upstream would refuse
+ * them and hold the queue, and they cannot link anyway. So are damaged ones
+ * (logged). Chunks of S_BACKFILL_CHUNK records a transaction, the position
+ * (the last record id queued, and `applied` then) in meta: a kill -9
+ * resumes after the last chunk committed, unless changes were applied
+ * meanwhile without an upstream, which starts it over. */
 #define S_BACKFILL_CHUNK 4096
+#define S_BACKFILL_POS (TSR_RECORD_ID_LEN + 8)
 
 typedef struct {
     tsr_store_t *s;
+    int32_t today;
+    tsr_incident_t *inc; /* scratch */
     bool done;
-    size_t queued;
+    size_t queued, skipped_key, damaged;
 } s_backfill_t;
 
 static int s_backfill_mark(tsr_store_t *s, MDB_txn *txn, const void *val, size_t n)
@@ -109,88 +117,131 @@ static int s_backfill_mark(tsr_store_t *s, MDB_txn *txn, const void *val, size_t
     return tsr_kv_put(txn, s->dbi[S_META], &k, &v, 0);
 }
 
+/* Where to start: 0 and *resume false from the first record, *resume true
+ * after from; 1 when the backfill is done; or a TSR_E* code. */
+static int s_backfill_start(tsr_store_t *s, MDB_txn *txn, uint8_t *from, bool *resume)
+{
+    MDB_val mk = {sizeof S_META_BACKFILL - 1, (void *)S_META_BACKFILL}, mv;
+    *resume = false;
+    int rc = tsr_kv_get(txn, s->dbi[S_META], &mk, &mv);
+    if (rc == TSR_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (mv.mv_size == 1 && *(const uint8_t *)mv.mv_data == 1)
+        return 1;
+    if (mv.mv_size != S_BACKFILL_POS)
+        return tsr_store_damaged(TSR_ECORRUPT, "meta", mk.mv_data, mk.mv_size);
+    memcpy(from, mv.mv_data, TSR_RECORD_ID_LEN);
+    /* applied since without an upstream: ids already passed may have changed */
+    *resume = tsr_bytes_from_be64((const uint8_t *)mv.mv_data + TSR_RECORD_ID_LEN) == s->applied;
+    return 0;
+}
+
+/* Whether the tokens of inc are under network keys this store accepts
+ * today (true when it has none configured or pinned: nothing to compare). */
+static bool s_backfill_keys_ok(const tsr_store_t *s, const tsr_incident_t *inc, int32_t today)
+{
+    tsr_netkeys_t acc;
+    tsr_store_network_keys(s, today, &acc, NULL);
+    if (acc.n == 0)
+        return true;
+    for (size_t i = 0; i < inc->n_tokens; i++)
+        if (!tsr_netkeys_accepts(&acc, inc->tokens[i].key_id, today))
+            return false;
+    return true;
+}
+
+/* Queues the record (k, v) unless it is damaged or under a retired key. */
+static int s_backfill_one(s_backfill_t *b, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                          uint8_t *entry)
+{
+    tsr_store_t *s = b->s;
+    if (k->mv_size != TSR_RECORD_ID_LEN || 1 + k->mv_size + v->mv_size > S_LOG_VALUE_MAX ||
+        tsr_store_unpack(v, b->inc, NULL, NULL, k->mv_data) != 0) {
+        tsr_store_damaged(TSR_ECORRUPT, "records", k->mv_data, k->mv_size); /* logs it */
+        b->damaged++;
+        return 0;
+    }
+    if (!s_backfill_keys_ok(s, b->inc, b->today)) {
+        b->skipped_key++;
+        return 0;
+    }
+    entry[0] = S_LOG_INCIDENT;
+    memcpy(entry + 1, k->mv_data, TSR_RECORD_ID_LEN);
+    memcpy(entry + 1 + TSR_RECORD_ID_LEN, v->mv_data, v->mv_size);
+    MDB_val e = {1 + TSR_RECORD_ID_LEN + v->mv_size, entry};
+    int rc = tsr_store_upstream_queue(s, txn, &e);
+    b->queued += rc == 0;
+    return rc;
+}
+
+/* One chunk. Idempotent: tsr_kv_write runs it again after growing the map. */
 static int s_backfill_txn(MDB_txn *txn, void *arg)
 {
     s_backfill_t *b = arg;
     tsr_store_t *s = b->s;
-    MDB_val mk = {sizeof S_META_BACKFILL - 1, (void *)S_META_BACKFILL}, mv, k, v;
-    uint8_t from[TSR_RECORD_ID_LEN];
-    bool resume = false;
-    b->queued = 0;
-    int rc = tsr_kv_get(txn, s->dbi[S_META], &mk, &mv);
-    if (rc == 0 && mv.mv_size == 1) {
-        b->done = true; /* done before */
+    uint8_t pos[S_BACKFILL_POS] = {0};
+    bool resume;
+    b->done = false;
+    b->queued = b->skipped_key = b->damaged = 0;
+    int rc = s_backfill_start(s, txn, pos, &resume);
+    if (rc == 1) {
+        b->done = true;
         return 0;
     }
-    if (rc == 0 && mv.mv_size == TSR_RECORD_ID_LEN) {
-        memcpy(from, mv.mv_data, sizeof from);
-        resume = true;
-    } else if (rc == 0) {
-        return tsr_store_damaged(TSR_ECORRUPT, "meta", mk.mv_data, mk.mv_size);
-    } else if (rc != TSR_ENOTFOUND) {
-        return rc;
-    } else {
-        /* never started: a store that forwarded before needs none */
-        MDB_val ak = {sizeof S_META_UPSTREAM - 1, (void *)S_META_UPSTREAM}, av;
-        size_t waiting = 0;
-        if ((rc = tsr_kv_get(txn, s->dbi[S_META], &ak, &av)) == 0 ||
-            (rc == TSR_ENOTFOUND &&
-             (rc = tsr_kv_entries(txn, s->dbi[S_UPSTREAM], &waiting)) == 0 && waiting > 0)) {
-            b->done = true;
-            return s_backfill_mark(s, txn, "\1", 1);
-        }
-        if (rc != 0 && rc != TSR_ENOTFOUND)
-            return rc;
-    }
     MDB_cursor *c;
-    if ((rc = tsr_kv_cursor_open(txn, s->dbi[S_RECORDS], &c)) != 0)
+    if (rc != 0 || (rc = tsr_kv_cursor_open(txn, s->dbi[S_RECORDS], &c)) != 0)
         return rc;
-    uint8_t last[TSR_RECORD_ID_LEN];
-    k = (MDB_val){sizeof from, from};
+    MDB_val k = {TSR_RECORD_ID_LEN, pos}, v;
     rc = tsr_kv_cursor_get(c, &k, &v, resume ? MDB_SET_RANGE : MDB_FIRST);
-    if (rc == 0 && resume && k.mv_size == sizeof from && !memcmp(k.mv_data, from, sizeof from))
+    if (rc == 0 && resume && k.mv_size == TSR_RECORD_ID_LEN && !memcmp(k.mv_data, pos, TSR_RECORD_ID_LEN))
         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT); /* queued by the last chunk */
     uint8_t *entry = malloc(S_LOG_VALUE_MAX);
     if (!entry)
         rc = TSR_ENOMEM;
-    for (; rc == 0 && b->queued < S_BACKFILL_CHUNK; rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != TSR_RECORD_ID_LEN || 1 + k.mv_size + v.mv_size > S_LOG_VALUE_MAX) {
-            rc = tsr_store_damaged(TSR_ECORRUPT, "records", k.mv_data, k.mv_size);
+    for (size_t n = 0; rc == 0 && n < S_BACKFILL_CHUNK; n++) {
+        if ((rc = s_backfill_one(b, txn, &k, &v, entry)) != 0)
             break;
-        }
-        entry[0] = S_LOG_INCIDENT;
-        memcpy(entry + 1, k.mv_data, TSR_RECORD_ID_LEN);
-        memcpy(entry + 1 + TSR_RECORD_ID_LEN, v.mv_data, v.mv_size);
-        MDB_val e = {1 + TSR_RECORD_ID_LEN + v.mv_size, entry};
-        memcpy(last, k.mv_data, sizeof last);
-        if ((rc = tsr_store_upstream_queue(s, txn, &e)) != 0)
-            break;
-        b->queued++;
+        if (k.mv_size == TSR_RECORD_ID_LEN)
+            memcpy(pos, k.mv_data, TSR_RECORD_ID_LEN);
+        rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT);
     }
     free(entry);
     tsr_kv_cursor_close(c);
-    if (rc == TSR_ENOTFOUND) { /* every record queued */
+    if (rc == TSR_ENOTFOUND) { /* every record passed */
         b->done = true;
         return s_backfill_mark(s, txn, "\1", 1);
     }
-    return rc != 0 ? rc : s_backfill_mark(s, txn, last, sizeof last);
+    tsr_bytes_be64(pos + TSR_RECORD_ID_LEN, s->applied);
+    return rc != 0 ? rc : s_backfill_mark(s, txn, pos, sizeof pos);
 }
 
-int tsr_store_upstream_backfill(tsr_store_t *s)
+int tsr_store_upstream_backfill(tsr_store_t *s, int64_t now)
 {
-    s_backfill_t b = {.s = s};
-    size_t total = 0;
-    int rc;
-    while ((rc = tsr_kv_write(s->kv, s_backfill_txn, &b)) == 0) {
-        total += b.queued;
+    s_backfill_t b = {.s = s, .today = (int32_t)(now / 86400), .inc = malloc(sizeof *b.inc)};
+    size_t queued = 0, skipped = 0, damaged = 0;
+    int rc = b.inc ? 0 : TSR_ENOMEM;
+    while (rc == 0 && (rc = tsr_kv_write(s->kv, s_backfill_txn, &b)) == 0) {
+        queued += b.queued;
+        skipped += b.skipped_key;
+        damaged += b.damaged;
         if (b.done)
             break;
-        tsr_info("store", "upstream backfill: %zu records queued so far", total);
+        tsr_info("store", "upstream backfill: %zu records queued so far", queued);
     }
-    if (rc == 0 && total > 0)
-        tsr_info("store", "upstream backfill: queued the %zu records held before the "
-                 "[upstream] was set; they are sent before any later change", total);
-    return rc;
+    free(b.inc);
+    if (rc != 0) {
+        tsr_error("store", "upstream backfill stopped after %zu records: %s; they go upstream, and "
+                  "it resumes at the next start (if the store is full, raise [storage] "
+                  "map_max_mib first)", queued, tsr_strerror(rc));
+        return rc;
+    }
+    if (queued > 0 || skipped > 0 || damaged > 0)
+        tsr_info("store", "upstream backfill: queued %zu records held before the [upstream] was "
+                 "set (this start); they are sent before any later change. Not sent: %zu under "
+                 "a network key not accepted today, %zu damaged", queued, skipped, damaged);
+    return 0;
 }
 
 /* forward = linkage: the record keeps its tokens, area, days' precision,

@@ -36,12 +36,13 @@ expect_eq "one record at version 2" "$(records yh | awk '$2 == 2' | wc -l)" "1"
 expect_eq "nothing national yet" "$(records nat | wc -l)" "0"
 
 # given the [upstream]: the six held are sent, once
+wait_until "Yorkshire's log is applied" queue_empty yh
 stop_node yh
 start_node yh
 wait_until "the national store holds Yorkshire's history" same_records yh
 expect_eq "national: the six, ids and versions" "$(relayed yh | wc -l)" "6"
 expect_contains "the backfill is logged" "$(cat "$TMP/yh.log")" \
-    "upstream backfill: queued the 6 records held before the [upstream] was set; they are sent before any later change"
+    "upstream backfill: queued 6 records held before the [upstream] was set (this start); they are sent before any later change. Not sent: 0 under a network key not accepted today, 0 damaged"
 # shellcheck disable=SC2046
 expect_eq "the national liaison is told of the Leeds-Bradford link" \
     "$("$CLI" alerts $(q nat liaison) --since 0 --format json --state "$TMP/nat.seq" | grep -c .)" "1"
@@ -52,12 +53,16 @@ submit_as leeds-school "$TMP/leeds3.jsonl"
 wait_until "the later record follows" bash -c "[ \"\$(mdb_stat -s records '$TMP/nat/db' | awk '/Entries/ { print \$2 }')\" = 7 ]"
 expect_eq "national holds exactly Yorkshire's records" "$(relayed yh)" "$(records yh)"
 
-# a restart backfills nothing again
+# a restart backfills nothing again (once the queue is empty, so that an
+# Ack's removal still on its way is not counted as a resend)
+wait_until "Yorkshire's queue drains" queue_empty yh
+dups=$(counter nat duplicates)
 stop_node yh
 start_node yh
 sleep 0.5
 expect_eq "one backfill in the log" "$(grep -c 'upstream backfill: queued' "$TMP/yh.log")" "1"
 expect_eq "nothing queued upstream" "$(db_entries "$TMP/yh" upstream)" "0"
-dups=$(counter nat duplicates)
-expect_eq "national: 7 accepted, no duplicate" "$(counter nat accepted)/${dups:-0}" "7/0"
+dups2=$(counter nat duplicates)
+expect_eq "national: 7 accepted, nothing resent by the restart" \
+    "$(counter nat accepted)/${dups2:-0}" "7/${dups:-0}"
 finish

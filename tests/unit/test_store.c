@@ -1396,7 +1396,9 @@ static void test_upstream_queue(void **state)
  * opened with an upstream after it held records queues each record it
  * holds once (the replaced one at its version, the retracted one not), and
  * nothing on the next open; one whose backfill a crash interrupted resumes
- * after the record id it recorded; one that forwarded before queues none. */
+ * after the record id it recorded, or starts over if changes were applied
+ * meanwhile; one that forwarded before this existed sends its records too
+ * (duplicates upstream at worst). */
 static void s_three(tsr_store_t *s, const tsr_client_t *a)
 {
     tsr_incident_t X;
@@ -1417,10 +1419,55 @@ static void s_meta_put(tsr_store_t *s, const char *key, const void *val, size_t 
     assert_int_equal(mdb_txn_commit(txn), 0);
 }
 
+/* meta[key] into out (at most cap bytes); returns its size */
+static size_t s_meta_get(tsr_store_t *s, const char *key, void *out, size_t cap)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val k = {strlen(key), (void *)key}, v;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    size_t n = v.mv_size;
+    memcpy(out, v.mv_data, n < cap ? n : cap);
+    mdb_txn_abort(txn);
+    return n;
+}
+
+/* The backfill's position "after record 1" as a crash would leave it, with
+ * `applied` as it is (moved: one less). */
+static void s_stopped_after_one(tsr_store_t *s, bool moved)
+{
+    uint8_t le[8], pos[TSR_RECORD_ID_LEN + 8];
+    assert_int_equal(s_meta_get(s, "applied", le, sizeof le), 8);
+    uint64_t applied = 0;
+    for (int i = 7; i >= 0; i--)
+        applied = applied << 8 | le[i];
+    applied -= moved;
+    memset(pos, 1, TSR_RECORD_ID_LEN);
+    for (int i = 0; i < 8; i++)
+        pos[TSR_RECORD_ID_LEN + i] = (uint8_t)(applied >> (56 - 8 * i));
+    s_meta_put(s, "upstream_backfill", pos, sizeof pos);
+}
+
+/* Record ids (their first byte) and versions of the queue, "1:1 2:2 " */
+static void s_queued(tsr_store_t *s, char *out, size_t cap)
+{
+    tsr_batch_t b;
+    uint64_t last;
+    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
+    out[0] = 0;
+    for (size_t i = 0; i < b.n_incidents; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%d:%u ", b.incidents[i].record_id[0],
+                 b.incidents[i].version);
+    assert_int_equal(b.n_retractions, 0);
+    s_batch_free(&b);
+}
+
 static void test_upstream_backfill(void **state)
 {
     (void)state;
-    char yh[][10] = {"E08000035"};
+    char yh[][10] = {"E08000035"}, q[64];
     tsr_client_t a = s_client("leeds-cs-01", TSR_ROLE_AGENT, yh, 1);
     tsr_store_t *s = s_open("backfill", 0);
     s_three(s, &a);
@@ -1435,48 +1482,56 @@ static void test_upstream_backfill(void **state)
 
     tsr_store_opts_t o = {.upstream = true};
     s = s_open_opts("backfill", &o);
-    assert_int_equal(s_waiting(s), 2);
-    tsr_batch_t b;
-    uint64_t last;
-    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
-    assert_int_equal(b.n_incidents, 2);
-    assert_int_equal(b.n_retractions, 0);
-    assert_int_equal(b.incidents[0].record_id[0], 1);
-    assert_int_equal(b.incidents[0].version, 1);
-    assert_int_equal(b.incidents[1].record_id[0], 2);
-    assert_int_equal(b.incidents[1].version, 2);
-    assert_string_equal(b.incidents[1].agency_id, "leeds-cs-01");
-    s_batch_free(&b);
-    size_t removed;
-    assert_int_equal(tsr_store_upstream_done(s, last, &removed), 0);
+    s_queued(s, q, sizeof q);
+    assert_string_equal(q, "1:1 2:2 ");
+    uint8_t mark[32];
+    assert_int_equal(s_meta_get(s, "upstream_backfill", mark, sizeof mark), 1);
+    assert_int_equal(mark[0], 1);
     tsr_store_close(&s);
     s = s_open_opts("backfill", &o);
-    assert_int_equal(s_waiting(s), 0); /* once in the store's life */
+    assert_int_equal(s_waiting(s), 2); /* once in the store's life */
     tsr_store_close(&s);
 
     /* a backfill that a crash stopped after record 1: 2 and 3 follow */
     s = s_open("backfill-resume", 0);
     s_three(s, &a);
-    uint8_t one[TSR_RECORD_ID_LEN];
-    memset(one, 1, sizeof one);
-    s_meta_put(s, "upstream_backfill", one, sizeof one);
+    s_stopped_after_one(s, false);
     tsr_store_close(&s);
     s = s_open_opts("backfill-resume", &o);
-    assert_int_equal(s_waiting(s), 2);
-    assert_int_equal(tsr_store_upstream_peek(s, 10, false, &b, &last), 0);
-    assert_int_equal(b.incidents[0].record_id[0], 2);
-    assert_int_equal(b.incidents[1].record_id[0], 3);
-    s_batch_free(&b);
+    s_queued(s, q, sizeof q);
+    assert_string_equal(q, "2:1 3:1 ");
     tsr_store_close(&s);
 
-    /* forwarded before (an acknowledged sequence): nothing */
+    /* ... but with changes applied since (without an upstream): all again */
+    s = s_open("backfill-moved", 0);
+    s_three(s, &a);
+    s_stopped_after_one(s, true);
+    tsr_store_close(&s);
+    s = s_open_opts("backfill-moved", &o);
+    s_queued(s, q, sizeof q);
+    assert_string_equal(q, "1:1 2:1 3:1 ");
+    tsr_store_close(&s);
+
+    /* forwarded before backfills existed (an acknowledged sequence): sent too */
     s = s_open("backfill-forwarded", 0);
     s_three(s, &a);
     uint8_t acked[8] = {0, 0, 0, 0, 0, 0, 0, 9};
     s_meta_put(s, "upstream_acked", acked, sizeof acked);
     tsr_store_close(&s);
     s = s_open_opts("backfill-forwarded", &o);
+    s_queued(s, q, sizeof q);
+    assert_string_equal(q, "1:1 2:1 3:1 ");
+    tsr_store_close(&s);
+
+    /* records under network key 7 (pinned), then the region configures key
+     * 8 only: upstream would refuse key 7 and hold the queue, so none goes */
+    s = s_open("backfill-retired", 0);
+    s_three(s, &a);
+    tsr_store_close(&s);
+    tsr_store_opts_t o8 = {.upstream = true, .network_keys = {{{8, 0}}, 1}};
+    s = s_open_opts("backfill-retired", &o8);
     assert_int_equal(s_waiting(s), 0);
+    assert_int_equal(s_meta_get(s, "upstream_backfill", mark, sizeof mark), 1);
     tsr_store_close(&s);
 }
 
