@@ -1464,6 +1464,30 @@ static void s_queued(tsr_store_t *s, char *out, size_t cap)
     s_batch_free(&b);
 }
 
+enum { S_STOPPED, S_STOPPED_MOVED, S_FORWARDED };
+
+/* Three records in a store without an upstream, left as `how` says; the
+ * queue after it opens with one must be `want`. */
+static void s_backfill_case(const char *name, int how, const char *want)
+{
+    char yh[][10] = {"E08000035"}, q[64];
+    tsr_client_t a = s_client("leeds-cs-01", TSR_ROLE_AGENT, yh, 1);
+    tsr_store_t *s = s_open(name, 0);
+    s_three(s, &a);
+    if (how == S_FORWARDED) {
+        uint8_t acked[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+        s_meta_put(s, "upstream_acked", acked, sizeof acked);
+    } else {
+        s_stopped_after_one(s, how == S_STOPPED_MOVED);
+    }
+    tsr_store_close(&s);
+    tsr_store_opts_t o = {.upstream = true};
+    s = s_open_opts(name, &o);
+    s_queued(s, q, sizeof q);
+    assert_string_equal(q, want);
+    tsr_store_close(&s);
+}
+
 static void test_upstream_backfill(void **state)
 {
     (void)state;
@@ -1492,36 +1516,12 @@ static void test_upstream_backfill(void **state)
     assert_int_equal(s_waiting(s), 2); /* once in the store's life */
     tsr_store_close(&s);
 
-    /* a backfill that a crash stopped after record 1: 2 and 3 follow */
-    s = s_open("backfill-resume", 0);
-    s_three(s, &a);
-    s_stopped_after_one(s, false);
-    tsr_store_close(&s);
-    s = s_open_opts("backfill-resume", &o);
-    s_queued(s, q, sizeof q);
-    assert_string_equal(q, "2:1 3:1 ");
-    tsr_store_close(&s);
-
+    /* a backfill that a crash stopped after record 1: 2 and 3 follow ... */
+    s_backfill_case("backfill-resume", S_STOPPED, "2:1 3:1 ");
     /* ... but with changes applied since (without an upstream): all again */
-    s = s_open("backfill-moved", 0);
-    s_three(s, &a);
-    s_stopped_after_one(s, true);
-    tsr_store_close(&s);
-    s = s_open_opts("backfill-moved", &o);
-    s_queued(s, q, sizeof q);
-    assert_string_equal(q, "1:1 2:1 3:1 ");
-    tsr_store_close(&s);
-
+    s_backfill_case("backfill-moved", S_STOPPED_MOVED, "1:1 2:1 3:1 ");
     /* forwarded before backfills existed (an acknowledged sequence): sent too */
-    s = s_open("backfill-forwarded", 0);
-    s_three(s, &a);
-    uint8_t acked[8] = {0, 0, 0, 0, 0, 0, 0, 9};
-    s_meta_put(s, "upstream_acked", acked, sizeof acked);
-    tsr_store_close(&s);
-    s = s_open_opts("backfill-forwarded", &o);
-    s_queued(s, q, sizeof q);
-    assert_string_equal(q, "1:1 2:1 3:1 ");
-    tsr_store_close(&s);
+    s_backfill_case("backfill-forwarded", S_FORWARDED, "1:1 2:1 3:1 ");
 
     /* records under network key 7 (pinned), then the region configures key
      * 8 only: upstream would refuse key 7 and hold the queue, so none goes */
