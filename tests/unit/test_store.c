@@ -1523,6 +1523,30 @@ static void test_upstream_backfill(void **state)
     /* forwarded before backfills existed (an acknowledged sequence): sent too */
     s_backfill_case("backfill-forwarded", S_FORWARDED, "1:1 2:1 3:1 ");
 
+    /* 4,097 records: a chunk of 4,096, then one more in a second chunk */
+    enum { N = 4097, PER = 1000 };
+    s = s_open("backfill-chunks", 0);
+    tsr_incident_t *incs = calloc(PER, sizeof *incs);
+    tsr_store_item_t *items = calloc(PER, sizeof *items);
+    assert_non_null(incs);
+    assert_non_null(items);
+    for (int from = 0; from < N; from += PER) {
+        size_t n = from + PER <= N ? PER : (size_t)(N - from);
+        for (size_t i = 0; i < n; i++) {
+            s_unlinked(&incs[i], from + (int)i);
+            items[i] = (tsr_store_item_t){.incident = &incs[i]};
+        }
+        tsr_store_batch_t batch = {.client = &a, .items = items, .n_items = n};
+        assert_int_equal(tsr_store_apply(s, &batch, 1, 1700000000), 0);
+    }
+    free(incs);
+    free(items);
+    tsr_store_close(&s);
+    s = s_open_opts("backfill-chunks", &o);
+    assert_int_equal(s_waiting(s), N);
+    assert_int_equal(s_meta_get(s, "upstream_backfill", mark, sizeof mark), 1);
+    tsr_store_close(&s);
+
     /* records under network key 7 (pinned), then the region configures key
      * 8 only: upstream would refuse key 7 and hold the queue, so none goes */
     s = s_open("backfill-retired", 0);
