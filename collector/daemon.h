@@ -221,5 +221,7 @@ void tsr_daemon_service_ready(const tsr_authlist_t *list);
 int tsr_daemon_config_start(const char *config, const char *data, bool allow_root,
                             const char *level, tsr_settings_methods_t *methods);
 int tsr_daemon_cmd_backup(int argc, char **argv);
+/* `tessera-collector upstream-resend`: the exit code. */
+int tsr_daemon_cmd_resend(int argc, char **argv);
 
 #endif

@@ -46,6 +46,7 @@ static const char s_usage[] =
     "usage: tessera-collector (--config FILE | --data DIR | both) [-n]\n"
     "                         [--log-level LEVEL] [--allow-root]\n"
     "       tessera-collector backup|restore ... (see tessera-collector backup --help)\n"
+    "       tessera-collector upstream-resend ... (see its --help)\n"
     "\n"
     "Runs the regional collector. It needs --data or --config (one of them names\n"
     "the data directory; without either it refuses). Unset settings take local\n"
@@ -396,6 +397,8 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     if (argc > 1 && (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore")))
         return tsr_daemon_cmd_backup(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "upstream-resend"))
+        return tsr_daemon_cmd_resend(argc - 1, argv + 1);
     while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
         switch (o) {
         case 'c': config = optarg; break;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "backup.h"
@@ -482,6 +483,74 @@ int tsr_daemon_cmd_backup(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "tessera-collector %s: %s\n", argv[0],
                 tsr_error_format(&err, msg, sizeof msg));
+    tsr_config_free(tsr_daemon_keys);
+    return rc == 0 ? 0 : 1;
+}
+
+static const char s_resend_usage[] =
+    "usage: tessera-collector upstream-resend [--config FILE] [--data DIR] [--allow-root]\n"
+    "\n"
+    "Makes this regional collector send every record it holds to the collector\n"
+    "upstream again, at its next start with an [upstream] (docs/FEDERATION.md,\n"
+    "\"Backfill\"): after [upstream] was removed and set again, or when it now\n"
+    "points at another national collector. A record the collector upstream\n"
+    "already holds arrives as a duplicate there, nothing more. The collector may\n"
+    "be running; restart it for the resend to start. Run it as the collector's\n"
+    "user.\n";
+
+int tsr_daemon_cmd_resend(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
+        {"allow-root", no_argument, NULL, 'R'},   {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *config = NULL, *data = NULL;
+    bool allow_root = false;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case 'R':
+            allow_root = true;
+            break;
+        case 'h':
+            fputs(s_resend_usage, stdout);
+            return 0;
+        default:
+            fputs(s_resend_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(s_resend_usage, stderr);
+        return 2;
+    }
+    tsr_settings_methods_t methods;
+    int started = tsr_daemon_config_start(config, data, allow_root, NULL, &methods);
+    if (started != 0)
+        return started;
+    char envdir[4096], msg[768];
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    size_t records = 0;
+    snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
+    int rc = access(envdir, F_OK) == 0 ? tsr_store_upstream_resend(envdir, &records, &err) : -1;
+    if (rc == -1)
+        fprintf(stderr, "tessera-collector upstream-resend: %s: no store here (is --data or "
+                "the config's data_dir the collector's data directory?)\n", envdir);
+    else if (rc != 0)
+        fprintf(stderr, "tessera-collector upstream-resend: %s\n",
+                tsr_error_format(&err, msg, sizeof msg));
+    else
+        printf("the next start with an [upstream] sends the %zu records held now (and any "
+               "since) to the collector upstream\n", records);
     tsr_config_free(tsr_daemon_keys);
     return rc == 0 ? 0 : 1;
 }

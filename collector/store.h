@@ -358,6 +358,13 @@ int tsr_store_upstream_done(tsr_store_t *s, uint64_t last, size_t *removed);
 /* Entries waiting in the upstream queue. */
 int tsr_store_upstream_waiting(tsr_store_t *s, size_t *n);
 
+/* Clears the upstream backfill's mark in the main environment at envdir (a
+ * store's DATA_DIR/db, the collector running or not), so that its next
+ * start with an [upstream] sends every record held again
+ * (`tessera-collector upstream-resend`); *records: how many it holds now.
+ * 0, or a TSR_E* code with err naming the directory. */
+int tsr_store_upstream_resend(const char *envdir, size_t *records, struct tsr_error *err);
+
 
 /* The kv environments, main and log (for usage figures and read-only
  * inspection). */

@@ -244,6 +244,43 @@ int tsr_store_upstream_backfill(tsr_store_t *s, int64_t now)
     return 0;
 }
 
+typedef struct {
+    MDB_dbi dbi[2]; /* meta, records */
+    size_t records;
+    bool was_done;
+} s_resend_t;
+
+static int s_resend_txn(MDB_txn *txn, void *arg)
+{
+    s_resend_t *r = arg;
+    MDB_val k = {sizeof S_META_BACKFILL - 1, (void *)S_META_BACKFILL}, v;
+    int rc = tsr_kv_get(txn, r->dbi[0], &k, &v);
+    r->was_done = rc == 0 && v.mv_size == 1;
+    if (rc == 0)
+        rc = tsr_kv_del(txn, r->dbi[0], &k);
+    if (rc == 0 || rc == TSR_ENOTFOUND)
+        rc = tsr_kv_entries(txn, r->dbi[1], &r->records);
+    return rc;
+}
+
+int tsr_store_upstream_resend(const char *envdir, size_t *records, tsr_error_t *err)
+{
+    static const char *const names[] = {"meta", "records"};
+    tsr_kv_opts_t o = {.dir = envdir};
+    tsr_kv_t *kv = NULL;
+    s_resend_t r = {0};
+    int rc = tsr_kv_open(&kv, &o, err);
+    if (rc == 0)
+        rc = tsr_kv_dbis(kv, names, 2, 0, r.dbi, err);
+    if (rc == 0 && (rc = tsr_kv_write(kv, s_resend_txn, &r)) != 0) {
+        tsr_error_at(err, envdir, 0);
+        tsr_error_set(err, "meta", "the backfill mark cannot be cleared: %s", tsr_strerror(rc));
+    }
+    tsr_kv_close(&kv);
+    *records = r.records;
+    return rc;
+}
+
 /* forward = linkage: the record keeps its tokens, area, days' precision,
  * reported day, id, version and agency type (the wire requires one); the
  * case's profile becomes "unknown" and empty lists. */

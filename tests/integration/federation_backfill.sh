@@ -3,7 +3,8 @@
 # regional collector that held records before it was given an [upstream]
 # sends them all on its first start with one, before any later change; the
 # national store then holds exactly its records (ids and versions); a later
-# record follows as usual; a restart sends nothing twice.
+# record follows as usual; a restart sends nothing twice; after
+# `tessera-collector upstream-resend` the next start sends them all again.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=federation_lib.sh
 source "$(dirname "$0")/federation_lib.sh"
@@ -65,4 +66,19 @@ expect_eq "nothing queued upstream" "$(db_entries "$TMP/yh" upstream)" "0"
 dups2=$(counter nat duplicates)
 expect_eq "national: 7 accepted, nothing resent by the restart" \
     "$(counter nat accepted)/${dups2:-0}" "7/${dups:-0}"
+
+# upstream-resend (say, a new national collector): the next start sends all
+# again; here the same national collector counts them as duplicates
+run_rc rc "$COLLECTOR" upstream-resend "${ALLOW_ROOT[@]}" --config "$TMP/yh.conf"
+expect_eq "upstream-resend says what the next start sends" "$rc/$(cat "$TMP/out")" \
+    "0/the next start with an [upstream] sends the 7 records held now (and any since) to the collector upstream"
+stop_node yh
+start_node yh
+resent() { d=$(counter nat duplicates); [ "${d:-0}" = $((${dups2:-0} + 7)) ]; }
+wait_until "the seven arrive again, as duplicates" resent
+expect_eq "a second backfill in the log" "$(grep -c 'upstream backfill: queued 7 records' "$TMP/yh.log")" "1"
+expect_eq "national still holds exactly Yorkshire's records" "$(relayed yh)" "$(records yh)"
+run_rc rc "$COLLECTOR" upstream-resend "${ALLOW_ROOT[@]}" --data "$TMP/nowhere"
+expect_eq "upstream-resend without a store says so" "$rc/$(cat "$TMP/err")" \
+    "1/tessera-collector upstream-resend: $TMP/nowhere/db: no store here (is --data or the config's data_dir the collector's data directory?)"
 finish
