@@ -97,7 +97,7 @@ int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *r
  * (a retired key's history) are skipped and counted: upstream would refuse
  * them and hold the queue, and they cannot link anyway. So are damaged ones
  * (logged). Chunks of S_BACKFILL_CHUNK records a transaction, the position
- * (the last record id queued, and `applied` then) in meta: a kill -9
+ * (the last record id passed, and `applied` then) in meta: a kill -9
  * resumes after the last chunk committed, unless changes were applied
  * meanwhile without an upstream, which starts it over. */
 #define S_BACKFILL_CHUNK 4096
