@@ -12,6 +12,9 @@
 #      phone number, submitted by the agent: from the Manchester agent's Ack
 #      (its `submit` returning) to the national linkage alert on the stream
 #      (`tessera alerts --follow`), p50 and p99.
+#   3. backfill: the regional collector holds N records before it is given
+#      an [upstream]: the extra time its first start with one takes, and
+#      the time until the national store holds all N.
 # Run: nice -n 19 ctest --test-dir build -R bench_federation -V
 source "$(dirname "$0")/../integration/lib.sh"
 # shellcheck source=../integration/federation_lib.sh
@@ -96,4 +99,32 @@ wait "$STREAM" "$STAMP" 2>/dev/null || true
 sort -n "$TMP/delays" | awk -v p="$P" '{ v[NR] = $1 } END {
     i50 = int(0.50 * NR + 0.999); i99 = int(0.99 * NR + 0.999)
     printf "regional Ack to national alert: %d pairs, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", NR, v[i50] / 1000, v[i99] / 1000, v[NR] / 1000 }'
+
+# 3. backfill: Yorkshire held N records before it was given an [upstream]
+# (docs/FEDERATION.md, "Backfill"): how much longer its start takes (the
+# backfill queues them before it listens), and when the national store
+# holds them all
+setup
+stop_node yh
+rm -rf "${TMP:?}/yh"
+NO_UPSTREAM=1 start_node yh
+echo "$(grep -v '^#' "$TMP/agent-0.pub") agent bench-0 E08000035" >>"$TMP/yh/authorized_clients"
+kill -HUP "${PID[yh]}"
+sleep 0.5
+"$BENCH" e2e "$(port yh 0)" "$TMP/yh/collector.pub" "$TMP" 1 1000 "$N" >/dev/null
+until [ "$(held yh)" -ge "$N" ]; do sleep 0.01; done
+stop_node yh
+t0=$(date +%s.%N)
+NO_UPSTREAM=1 start_node yh
+t1=$(date +%s.%N)
+stop_node yh
+t2=$(date +%s.%N)
+LOG_LEVEL=info start_node yh
+t3=$(date +%s.%N)
+until [ "$(held nat)" -ge "$N" ]; do sleep 0.005; done
+t4=$(date +%s.%N)
+awk -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" -v t4="$t4" -v n="$N" 'BEGIN {
+    printf "backfill: %d records; a start without [upstream] %.2f s, the first with one %.2f s (+%.2f s); all held nationally %.2f s after that start began: %.0f records/s\n",
+        n, t1 - t0, t3 - t2, (t3 - t2) - (t1 - t0), t4 - t2, n / (t4 - t2) }'
+grep -h "upstream backfill: queued" "$TMP/yh.log" | sed 's/^/  /' || true
 echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
