@@ -173,6 +173,7 @@ typedef struct {
     double *lat;
     size_t nlat;
     int failed;
+    long retries; /* RETRY_LATER answers */
 } s_agent_t;
 
 static void *s_agent(void *arg)
@@ -206,8 +207,17 @@ static void *s_agent(void *arg)
             next += a->pace;
         }
         double t0 = s_now();
-        if (tsr_conn_request(c, &req, &reply, 30000, &err) != 0 || reply.kind != TSR_MSG_ACK ||
-            reply.u.ack.accepted != (uint32_t)a->batch) {
+        int rc;
+        /* RETRY_LATER (the collector's back-pressure while its apply catches
+         * up): the same batch again after a pause, as an agent does; the
+         * Ack's latency counts the wait */
+        while ((rc = tsr_conn_request(c, &req, &reply, 30000, &err)) == 0 &&
+               reply.kind == TSR_MSG_ACK && reply.u.ack.status == TSR_ACK_RETRY_LATER) {
+            tsr_msg_clear(&reply);
+            a->retries++;
+            usleep(50000);
+        }
+        if (rc != 0 || reply.kind != TSR_MSG_ACK || reply.u.ack.accepted != (uint32_t)a->batch) {
             a->failed = 1;
             tsr_msg_clear(&reply);
             break;
@@ -227,7 +237,7 @@ static int s_run(char **argv, int agents, int batch, long total, double pace, co
     pthread_t *th = calloc((size_t)agents, sizeof *th);
     double t0 = s_now();
     for (int i = 0; i < agents; i++) {
-        a[i] = (s_agent_t){argv[0], argv[1], argv[2], i, batch, total / agents, pace, NULL, 0, 0};
+        a[i] = (s_agent_t){argv[0], argv[1], argv[2], i, batch, total / agents, pace, NULL, 0, 0, 0};
         pthread_create(&th[i], NULL, s_agent, &a[i]);
     }
     size_t nlat = 0;
@@ -239,13 +249,19 @@ static int s_run(char **argv, int agents, int batch, long total, double pace, co
     double *lat = calloc(nlat + 1, sizeof *lat);
     size_t k = 0;
     int failed = 0;
+    long retries = 0;
     for (int i = 0; i < agents; i++) {
         memcpy(lat + k, a[i].lat, a[i].nlat * sizeof *lat);
         k += a[i].nlat;
         failed |= a[i].failed;
+        retries += a[i].retries;
         free(a[i].lat);
     }
     s_report(label, agents, batch, total, secs, lat, nlat);
+    if (retries > 0)
+        printf("  (%ld RETRY_LATER answers, each batch sent again after 50 ms)\n", retries);
+    if (failed)
+        fprintf(stderr, "bench: a batch was refused, not fully accepted, or not answered in 30 s\n");
     free(lat);
     free(a);
     free(th);
