@@ -46,7 +46,7 @@ int tsr_link_hash_check(tsr_error_t *err)
 
 /* Cannot fail on a context l_set_mac made (keyed, 8-byte output): the calls
  * only copy state and mix bytes. Were one to fail, keys would be misplaced,
- * so it is not quietly tolerated: the slot is 0 and the set says so once. */
+ * so it is not quietly tolerated: the slot is 0, and it is logged. */
 static uint64_t l_hash(const l_set_t *s, const uint8_t *k)
 {
     uint8_t out[8] = {0};
