@@ -268,6 +268,12 @@ static int s_email(char *v, s_result_t *r, tsr_error_t *err)
         *o = '\0';
         if (!*local)
             return tsr_error_set(err, "value", "nothing before the '@'");
+        /* a dot removed may leave a combining mark on the letter before it
+         * ("c.\u0327" becomes "c\u0327"), which NFKC composes ("\u00e7"):
+         * normalised again, the result is its own canonical form (found by
+         * fuzz_canon; its input is in tests/fuzz/corpus/canon) */
+        if ((rc = s_nfkc_fold(local, err)) != 0)
+            return rc;
     }
     snprintf(r->kind, sizeof r->kind, "email");
     snprintf(r->value, sizeof r->value, "%s@%s", local, domain);

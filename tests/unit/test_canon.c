@@ -56,6 +56,10 @@ static const s_case_t s_cases[] = {
     /* email */
     {"email", "J.Smith+x@GoogleMail.com", "email", "jsmith@gmail.com"},
     {"email", "j.s.m.i.t.h@gmail.com", "email", "jsmith@gmail.com"},
+    /* a dot removed between a letter and a combining cedilla: composed, as
+     * the same address typed with the composed letter (found by fuzzing) */
+    {"email", "fran.c.\xcc\xa7ois@gmail.com", "email", "fran\xc3\xa7ois@gmail.com"},
+    {"email", "fran\xc3\xa7ois@gmail.com", "email", "fran\xc3\xa7ois@gmail.com"},
     {"email", "Offender.Name+tag@Example.org", "email", "offender.name+tag@example.org"},
     {"email", "  a@b.co  ", "email", "a@b.co"},
     {"email", "no-at-sign.example.com", "value", NULL},
