@@ -419,22 +419,27 @@ static const char s_backup_usage[] =
     "                    the backup. Those alerts are lost with it; their numbers\n"
     "                    are never given to other alerts.\n";
 
-/* `backup` and `restore`: the config (for data_dir and the key and client
- * paths), then backup.c. */
-int tsr_daemon_cmd_backup(int argc, char **argv)
+/* What the commands beside the daemon (backup, restore, upstream-resend)
+ * take first: --config, --data, --allow-root, --help, and with alerts (for
+ * backup and restore; restore's only) --alerts-after into *alerts_after;
+ * then exactly `operands` operands, from argv[optind]; then the config, as
+ * every start loads it. -1 to go on, or the exit code (after the usage or
+ * the reason on stderr). */
+static int s_offline_start(int argc, char **argv, const char *usage, int operands, bool alerts,
+                           uint64_t *alerts_after)
 {
     static const struct option opts[] = {
+        {"alerts-after", required_argument, NULL, 'a'}, /* first: left out without alerts */
         {"config", required_argument, NULL, 'c'},       {"data", required_argument, NULL, 'd'},
         {"allow-root", no_argument, NULL, 'R'},         {"help", no_argument, NULL, 'h'},
-        {"alerts-after", required_argument, NULL, 'a'}, {0},
+        {0},
     };
     const char *config = NULL, *data = NULL;
-    uint64_t alerts_after = 0;
     char *end;
-    bool allow_root = false, backup = !strcmp(argv[0], "backup");
+    bool allow_root = false, restore = !strcmp(argv[0], "restore");
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "h", alerts ? opts : opts + 1, NULL)) != -1) {
         switch (o) {
         case 'c':
             config = optarg;
@@ -447,28 +452,38 @@ int tsr_daemon_cmd_backup(int argc, char **argv)
             break;
         case 'a':
             errno = 0;
-            alerts_after = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-' || backup) {
+            *alerts_after = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-' || !restore) {
                 fprintf(stderr, "tessera-collector: --alerts-after '%s': %s\n", optarg,
-                        backup ? "for restore only" : "not an alert sequence number");
+                        restore ? "not an alert sequence number" : "for restore only");
                 return 2;
             }
             break;
         case 'h':
-            fputs(s_backup_usage, stdout);
+            fputs(usage, stdout);
             return 0;
         default:
-            fputs(s_backup_usage, stderr);
+            fputs(usage, stderr);
             return 2;
         }
     }
-    if (optind != argc - 1) {
-        fputs(s_backup_usage, stderr);
+    if (optind != argc - operands) {
+        fputs(usage, stderr);
         return 2;
     }
     tsr_settings_methods_t methods;
     int started = tsr_daemon_config_start(config, data, allow_root, NULL, &methods);
-    if (started != 0)
+    return started != 0 ? started : -1;
+}
+
+/* `backup` and `restore`: the config (for data_dir and the key and client
+ * paths), then backup.c. */
+int tsr_daemon_cmd_backup(int argc, char **argv)
+{
+    uint64_t alerts_after = 0;
+    bool backup = !strcmp(argv[0], "backup");
+    int started = s_offline_start(argc, argv, s_backup_usage, 1, true, &alerts_after);
+    if (started != -1)
         return started;
     tsr_error_t err;
     char msg[768], key[4096], pub[4096], auth[4096];
@@ -500,41 +515,8 @@ static const char s_resend_usage[] =
 
 int tsr_daemon_cmd_resend(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
-        {"allow-root", no_argument, NULL, 'R'},   {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    const char *config = NULL, *data = NULL;
-    bool allow_root = false;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'd':
-            data = optarg;
-            break;
-        case 'R':
-            allow_root = true;
-            break;
-        case 'h':
-            fputs(s_resend_usage, stdout);
-            return 0;
-        default:
-            fputs(s_resend_usage, stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        fputs(s_resend_usage, stderr);
-        return 2;
-    }
-    tsr_settings_methods_t methods;
-    int started = tsr_daemon_config_start(config, data, allow_root, NULL, &methods);
-    if (started != 0)
+    int started = s_offline_start(argc, argv, s_resend_usage, 0, false, NULL);
+    if (started != -1)
         return started;
     char envdir[4096], msg[768];
     tsr_error_t err;
