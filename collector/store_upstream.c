@@ -106,7 +106,8 @@ int tsr_store_upstream_retraction(tsr_store_t *s, MDB_txn *txn, const uint8_t *r
 typedef struct {
     tsr_store_t *s;
     int32_t today;
-    tsr_incident_t *inc; /* scratch */
+    tsr_netkeys_t accepted; /* the network keys accepted today */
+    tsr_incident_t *inc;    /* scratch */
     bool done;
     size_t queued, skipped_key, damaged;
 } s_backfill_t;
@@ -140,14 +141,12 @@ static int s_backfill_start(tsr_store_t *s, MDB_txn *txn, uint8_t *from, bool *r
 
 /* Whether the tokens of inc are under network keys this store accepts
  * today (true when it has none configured or pinned: nothing to compare). */
-static bool s_backfill_keys_ok(const tsr_store_t *s, const tsr_incident_t *inc, int32_t today)
+static bool s_backfill_keys_ok(const s_backfill_t *b, const tsr_incident_t *inc)
 {
-    tsr_netkeys_t acc;
-    tsr_store_network_keys(s, today, &acc, NULL);
-    if (acc.n == 0)
+    if (b->accepted.n == 0)
         return true;
     for (size_t i = 0; i < inc->n_tokens; i++)
-        if (!tsr_netkeys_accepts(&acc, inc->tokens[i].key_id, today))
+        if (!tsr_netkeys_accepts(&b->accepted, inc->tokens[i].key_id, b->today))
             return false;
     return true;
 }
@@ -163,7 +162,7 @@ static int s_backfill_one(s_backfill_t *b, MDB_txn *txn, const MDB_val *k, const
         b->damaged++;
         return 0;
     }
-    if (!s_backfill_keys_ok(s, b->inc, b->today)) {
+    if (!s_backfill_keys_ok(b, b->inc)) {
         b->skipped_key++;
         return 0;
     }
@@ -222,6 +221,7 @@ int tsr_store_upstream_backfill(tsr_store_t *s, int64_t now)
     s_backfill_t b = {.s = s, .today = (int32_t)(now / 86400), .inc = malloc(sizeof *b.inc)};
     size_t queued = 0, skipped = 0, damaged = 0;
     int rc = b.inc ? 0 : TSR_ENOMEM;
+    tsr_store_network_keys(s, b.today, &b.accepted, NULL);
     while (rc == 0 && (rc = tsr_kv_write(s->kv, s_backfill_txn, &b)) == 0) {
         queued += b.queued;
         skipped += b.skipped_key;
