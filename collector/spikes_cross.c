@@ -60,10 +60,14 @@ static bool p_has(const tsr_area_code_t *list, size_t n, const char *v)
     return false;
 }
 
+/* A code too long for the list is not an area code; it is left out rather
+ * than cut short into one that is. */
 static void p_add_unique(tsr_area_code_t *list, size_t *n, const char *v)
 {
-    if (!p_has(list, *n, v) && *n < P_MAX_AREAS)
-        snprintf(list[(*n)++], sizeof *list, "%s", v);
+    size_t len = strlen(v);
+    if (len >= sizeof *list || p_has(list, *n, v) || *n >= P_MAX_AREAS)
+        return;
+    memcpy(list[(*n)++], v, len + 1);
 }
 
 static void p_append(char *out, size_t cap, const char *item)

@@ -62,7 +62,7 @@ static int s_judge(const struct stat *st, const char *path, int kind, char *why,
     bool bad_owner = st->st_uid != me && st->st_uid != 0;
     if (!bad_mode && !bad_owner)
         return 0;
-    char owner[256] = "", mode[128] = "", fix[2 * PATH_MAX + 300] = "", name[128], mine[128];
+    char owner[2 * 128 + 64] = "", mode[128] = "", fix[2 * PATH_MAX + 300] = "", name[128], mine[128];
     s_user(me, mine, sizeof mine);
     if (bad_owner) {
         snprintf(owner, sizeof owner, "owned by %s, not by %s (who runs this)%s",
