@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,12 @@ struct tsr_applier {
     tsr_link_published_t *alerts;
     size_t n_alerts, cap_alerts;
     atomic_bool failing;
+    /* I/O class (s_io_background): the thread's own class, its id, and
+     * whether it is in the idle class now (under mu). */
+    int io_prio;
+    pid_t tid;
+    bool io_idle;
+    size_t steps_idle, steps_own; /* tsr_applier_io_steps (under mu) */
 };
 
 static int64_t s_now_ms(void)
@@ -59,6 +66,43 @@ static void s_wake_loop(tsr_applier_t *a)
     uint64_t one = 1;
     if (write(a->efd, &one, sizeof one) < 0 && errno != EAGAIN)
         tsr_warn("apply", "cannot wake the loop: %s", strerror(errno));
+}
+
+/* --- the I/O class of background steps -----------------------------------------
+ * A step nobody waits for (the log filled for apply_delay_ms, or to
+ * apply_batch entries) writes thousands of pages at random and flushes
+ * them; an Ack's log commit flushed meanwhile waits behind those writes on
+ * a shared disk. With [ingest] apply_io_idle such a step runs in the idle
+ * I/O class: an I/O scheduler that orders by class (bfq) serves the Acks'
+ * flushes first. A step something waits for (a query, a record that may
+ * link, a log at a quarter of TSR_STORE_LOG_MAX) and the audit commits
+ * keep the thread's own class, and a query or a record that may link
+ * arriving during a background step lifts its class at once
+ * (docs/STORAGE.md, "The apply's I/O in the background"). */
+
+/* ioprio_set(2) has no glibc wrapper; IOPRIO_WHO_PROCESS names one thread */
+#define S_IOPRIO_WHO_PROCESS 1
+#define S_IOPRIO_CLASS_IDLE (3 << 13)
+
+/* Entries waiting from which a step runs in the thread's own class, even
+ * with nobody waiting for it: the idle class must not let the log reach
+ * TSR_STORE_LOG_MAX (then batches are answered RETRY_LATER). */
+#define S_IO_IDLE_MAX (TSR_STORE_LOG_MAX / 4)
+
+/* Puts the apply thread in the idle class or back in its own (mu held). */
+static void s_io_class(tsr_applier_t *a, bool idle)
+{
+    if (!a->o.io_idle || a->io_idle == idle)
+        return;
+    if (syscall(SYS_ioprio_set, S_IOPRIO_WHO_PROCESS, a->tid,
+                idle ? S_IOPRIO_CLASS_IDLE : a->io_prio) != 0) {
+        tsr_warn("apply", "cannot set the apply thread's I/O class (%s): background steps "
+                 "%s; set [ingest] apply_io_idle = false to stop trying",
+                 strerror(errno), idle ? "run in the collector's class" : "stay in the idle class");
+        a->o.io_idle = false;
+        return;
+    }
+    a->io_idle = idle;
 }
 
 /* When the next step is due (monotonic ms; INT64_MAX: nothing waits).
@@ -85,6 +129,14 @@ static int64_t s_step_due(const tsr_applier_t *a, int64_t now)
         at = waiting <= (size_t)a->o.quiet_max && quiet < due ? quiet : due;
     }
     return at < a->retry_at ? a->retry_at : at;
+}
+
+/* Whether something waits for the next step (mu held): then it runs in
+ * the thread's own I/O class. */
+static bool s_urgent(const tsr_applier_t *a)
+{
+    return a->want > tsr_store_applied(a->s) || tsr_store_link_waiting(a->s) ||
+           tsr_store_logged(a->s) >= S_IO_IDLE_MAX;
 }
 
 /* Copies the alerts the last commit published into a->alerts (run held). */
@@ -194,6 +246,10 @@ static void s_wait(tsr_applier_t *a, int64_t until, int64_t now)
 static void *s_main(void *arg)
 {
     tsr_applier_t *a = arg;
+    a->tid = gettid();
+    a->io_prio = (int)syscall(SYS_ioprio_get, S_IOPRIO_WHO_PROCESS, a->tid);
+    if (a->io_prio < 0)
+        a->io_prio = 0; /* IOPRIO_CLASS_NONE: the class that follows the nice value */
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         int64_t now = s_now_ms(), due = s_step_due(a, now);
@@ -203,12 +259,25 @@ static void *s_main(void *arg)
             continue;
         }
         tsr_applier_audit_t *audit = s_audit_take(a);
+        bool background = step && !s_urgent(a);
         pthread_mutex_unlock(&a->mu);
         pthread_mutex_lock(&a->run);
         if (audit) /* first: an answer waits for it, and it is small */
             s_audit(a, audit);
         if (step) {
+            if (background) {
+                pthread_mutex_lock(&a->mu);
+                s_io_class(a, !s_urgent(a)); /* a query may have come since */
+                pthread_mutex_unlock(&a->mu);
+            }
             s_step(a);
+            pthread_mutex_lock(&a->mu);
+            if (a->io_idle)
+                a->steps_idle++;
+            else
+                a->steps_own++; /* urgent from the start, or lifted on the way */
+            s_io_class(a, false);
+            pthread_mutex_unlock(&a->mu);
             /* the step's linkage alerts and parked queries first: spike
              * evaluation (a transaction of its own) never delays them */
             s_wake_loop(a);
@@ -314,6 +383,8 @@ void tsr_applier_logged(tsr_applier_t *a, bool was_empty)
     if (was_empty)
         a->logged_since = now;
     a->last_ingest = now;
+    if (a->io_idle && s_urgent(a))
+        s_io_class(a, false); /* a record that may link: the step under way is waited for */
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }
@@ -323,8 +394,17 @@ void tsr_applier_want(tsr_applier_t *a, uint64_t seq)
     pthread_mutex_lock(&a->mu);
     if (seq > a->want) {
         a->want = seq;
+        s_io_class(a, false); /* the step under way is waited for now */
         pthread_cond_signal(&a->cond);
     }
+    pthread_mutex_unlock(&a->mu);
+}
+
+void tsr_applier_io_steps(tsr_applier_t *a, size_t *idle, size_t *own)
+{
+    pthread_mutex_lock(&a->mu);
+    *idle = a->steps_idle;
+    *own = a->steps_own;
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -339,6 +419,7 @@ void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e)
     pthread_mutex_lock(&a->mu);
     e->next = a->audit;
     a->audit = e;
+    s_io_class(a, false); /* the audit commit follows the step under way */
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }

@@ -25,6 +25,7 @@
 
 #include "access.h"
 #include "daemon.h"
+#include "iosched.h"
 #include "tessera/auth.h"
 #include "tessera/curve.h"
 #include "tessera/err.h"
@@ -127,6 +128,25 @@ static int s_load_keys(tsr_daemon_t *c, char *key_path, size_t cap, char *public
     return 0;
 }
 
+/* Says when [ingest] apply_io_idle can do nothing: the disk under the
+ * store is served by a scheduler that ignores I/O classes. */
+static void s_io_class_report(const char *envdir)
+{
+    char sched[32];
+    if (!C.apply_io_idle || tsr_iosched_of(envdir, sched, sizeof sched) != 0)
+        return; /* not a block device (tmpfs, overlay...): nothing to say */
+    if (strcmp(sched, "bfq") == 0) {
+        tsr_debug("apply", "%s is on a disk scheduled by bfq: background steps yield to the "
+                  "Acks' flushes", envdir);
+        return;
+    }
+    tsr_info("apply", "[ingest] apply_io_idle has no effect here: %s is on a disk whose I/O "
+             "scheduler is %s, which does not order requests by I/O class, so the apply's "
+             "background writes delay the Acks' flushes. Use bfq for that disk "
+             "(docs/DEPLOYING.md, \"The disk's I/O scheduler\"), or set apply_io_idle = false "
+             "to silence this.", envdir, sched);
+}
+
 /* Opens the store (its environments in envdir and logdir) with the
  * settings, and counts the daily budget already spent from its audit log.
  * Says why not on stderr and returns -1, or 0. */
@@ -160,6 +180,7 @@ static int s_open_store(tsr_daemon_t *c, const char *envdir, const char *logdir,
         return -1;
     }
     tsr_daemon_netkeys_report(NULL, c->store);
+    s_io_class_report(envdir);
     /* the budget spent today, from the audit log: a restart resets nothing */
     int64_t midnight = time(NULL) / 86400 * 86400;
     if (tsr_budget_new(&c->budget, (unsigned)C.daily_query_budget) != 0 ||
@@ -247,7 +268,7 @@ static int s_serve(tsr_daemon_t *c, const tsr_authlist_t *list, const char *publ
     c->monitor[0] = tsr_daemon_monitor_open(c, c->ingest, 0);
     c->monitor[1] = tsr_daemon_monitor_open(c, c->query, 1);
     tsr_applier_opts_t ao = {(int)C.apply_quiet_ms, (int)C.apply_quiet_max, (int)C.apply_delay_ms,
-                             (int)C.apply_batch, 200};
+                             (int)C.apply_batch, 200, C.apply_io_idle};
     c->jobs_tail = &c->jobs;
     /* what the store's open applied (a store from before the log env) */
     tsr_daemon_publish_store(c);
