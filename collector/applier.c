@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,12 +41,14 @@ struct tsr_applier {
     tsr_link_published_t *alerts;
     size_t n_alerts, cap_alerts;
     atomic_bool failing;
-    /* I/O class (s_io_background): the thread's own class, its id, and
-     * whether it is in the idle class now (under mu). */
-    int io_prio;
+    /* Background steps (s_background), under mu: the thread's id, its own
+     * I/O priority, whether it may leave SCHED_IDLE again, whether it runs
+     * in the background now, and how many steps ended so and how many not
+     * (tsr_applier_steps). */
     pid_t tid;
-    bool io_idle;
-    size_t steps_idle, steps_own; /* tsr_applier_io_steps (under mu) */
+    int io_prio;
+    bool cpu_ok, background;
+    size_t steps_background, steps_own;
 };
 
 static int64_t s_now_ms(void)
@@ -68,41 +72,71 @@ static void s_wake_loop(tsr_applier_t *a)
         tsr_warn("apply", "cannot wake the loop: %s", strerror(errno));
 }
 
-/* --- the I/O class of background steps -----------------------------------------
+/* --- background steps ------------------------------------------------------------
  * A step nobody waits for (the log filled for apply_delay_ms, or to
  * apply_batch entries) writes thousands of pages at random and flushes
- * them; an Ack's log commit flushed meanwhile waits behind those writes on
- * a shared disk. With [ingest] apply_io_idle such a step runs in the idle
- * I/O class: an I/O scheduler that orders by class (bfq) serves the Acks'
- * flushes first. A step something waits for (a query, a record that may
- * link, a log at a quarter of TSR_STORE_LOG_MAX) and the audit commits
- * keep the thread's own class, and a query or a record that may link
- * arriving during a background step lifts its class at once
- * (docs/STORAGE.md, "The apply's I/O in the background"). */
+ * them, and applies for up to apply_step_ms of CPU. An Ack's log commit
+ * flushed meanwhile waits behind those writes on a shared disk, and the
+ * loop thread that sends it waits for a core. With [ingest] apply_yield
+ * such a step runs in the background: the idle I/O class (an I/O scheduler
+ * that orders by class, bfq, serves the Acks' flushes first) and the
+ * SCHED_IDLE policy (a thread that wakes, the loop thread with a batch,
+ * takes the core from it at once). A step something waits for (a
+ * query, a record that may link, a log at a quarter of TSR_STORE_LOG_MAX)
+ * and the audit commits run as the thread was started; spike evaluation,
+ * which nothing waits for, in the background. A query, an audit entry or
+ * a record that may link arriving during a background step or evaluation
+ * brings the thread back at once (docs/STORAGE.md, "Background steps"). */
 
 /* ioprio_set(2) has no glibc wrapper; IOPRIO_WHO_PROCESS names one thread */
 #define S_IOPRIO_WHO_PROCESS 1
 #define S_IOPRIO_CLASS_IDLE (3 << 13)
 
-/* Entries waiting from which a step runs in the thread's own class, even
- * with nobody waiting for it: the idle class must not let the log reach
+/* Entries waiting from which a step runs in the foreground, even with
+ * nobody waiting for it: the background must not let the log reach
  * TSR_STORE_LOG_MAX (then batches are answered RETRY_LATER). */
-#define S_IO_IDLE_MAX (TSR_STORE_LOG_MAX / 4)
+#define S_BACKGROUND_MAX (TSR_STORE_LOG_MAX / 4)
 
-/* Puts the apply thread in the idle class or back in its own (mu held). */
-static void s_io_class(tsr_applier_t *a, bool idle)
+/* The thread's own I/O priority, and whether it may leave SCHED_IDLE
+ * again (an unprivileged thread may only with an RLIMIT_NICE that allows
+ * its nice value: LimitNICE= in the unit). In the thread, before any step. */
+static void s_background_init(tsr_applier_t *a)
 {
-    if (!a->o.io_idle || a->io_idle == idle)
+    a->tid = gettid();
+    a->io_prio = (int)syscall(SYS_ioprio_get, S_IOPRIO_WHO_PROCESS, a->tid);
+    if (a->io_prio < 0)
+        a->io_prio = 0; /* IOPRIO_CLASS_NONE: the class that follows the nice value */
+    if (!a->o.yield)
+        return;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)a->tid);
+    struct rlimit rl;
+    a->cpu_ok = errno == 0 && sched_getscheduler(a->tid) == SCHED_OTHER &&
+                (geteuid() == 0 ||
+                 (getrlimit(RLIMIT_NICE, &rl) == 0 &&
+                  (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice))));
+    if (!a->cpu_ok)
+        tsr_info("apply", "background steps keep the CPU policy of the rest of the collector: "
+                 "the apply thread could not leave SCHED_IDLE after them (RLIMIT_NICE; "
+                 "LimitNICE=%+d in the unit allows it); they still yield the disk", nice);
+}
+
+/* Puts the apply thread in the background or back (mu held). */
+static void s_background(tsr_applier_t *a, bool on)
+{
+    if (!a->o.yield || a->background == on)
         return;
     if (syscall(SYS_ioprio_set, S_IOPRIO_WHO_PROCESS, a->tid,
-                idle ? S_IOPRIO_CLASS_IDLE : a->io_prio) != 0) {
-        tsr_warn("apply", "cannot set the apply thread's I/O class (%s): background steps "
-                 "%s; set [ingest] apply_io_idle = false to stop trying",
-                 strerror(errno), idle ? "run in the collector's class" : "stay in the idle class");
-        a->o.io_idle = false;
+                on ? S_IOPRIO_CLASS_IDLE : a->io_prio) != 0 ||
+        (a->cpu_ok &&
+         sched_setscheduler(a->tid, on ? SCHED_IDLE : SCHED_OTHER, &(struct sched_param){0}) != 0)) {
+        tsr_warn("apply", "cannot set the apply thread's priorities (%s): steps %s; set [ingest] "
+                 "apply_yield = false to stop trying",
+                 strerror(errno), on ? "run in the foreground" : "may stay in the background");
+        a->o.yield = false;
         return;
     }
-    a->io_idle = idle;
+    a->background = on;
 }
 
 /* When the next step is due (monotonic ms; INT64_MAX: nothing waits).
@@ -132,11 +166,11 @@ static int64_t s_step_due(const tsr_applier_t *a, int64_t now)
 }
 
 /* Whether something waits for the next step (mu held): then it runs in
- * the thread's own I/O class. */
+ * the foreground. */
 static bool s_urgent(const tsr_applier_t *a)
 {
     return a->want > tsr_store_applied(a->s) || tsr_store_link_waiting(a->s) ||
-           tsr_store_logged(a->s) >= S_IO_IDLE_MAX;
+           tsr_store_logged(a->s) >= S_BACKGROUND_MAX;
 }
 
 /* Copies the alerts the last commit published into a->alerts (run held). */
@@ -246,10 +280,7 @@ static void s_wait(tsr_applier_t *a, int64_t until, int64_t now)
 static void *s_main(void *arg)
 {
     tsr_applier_t *a = arg;
-    a->tid = gettid();
-    a->io_prio = (int)syscall(SYS_ioprio_get, S_IOPRIO_WHO_PROCESS, a->tid);
-    if (a->io_prio < 0)
-        a->io_prio = 0; /* IOPRIO_CLASS_NONE: the class that follows the nice value */
+    s_background_init(a);
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         int64_t now = s_now_ms(), due = s_step_due(a, now);
@@ -259,24 +290,20 @@ static void *s_main(void *arg)
             continue;
         }
         tsr_applier_audit_t *audit = s_audit_take(a);
-        bool background = step && !s_urgent(a);
         pthread_mutex_unlock(&a->mu);
         pthread_mutex_lock(&a->run);
         if (audit) /* first: an answer waits for it, and it is small */
             s_audit(a, audit);
         if (step) {
-            if (background) {
-                pthread_mutex_lock(&a->mu);
-                s_io_class(a, !s_urgent(a)); /* a query may have come since */
-                pthread_mutex_unlock(&a->mu);
-            }
+            pthread_mutex_lock(&a->mu);
+            s_background(a, !s_urgent(a));
+            pthread_mutex_unlock(&a->mu);
             s_step(a);
             pthread_mutex_lock(&a->mu);
-            if (a->io_idle)
-                a->steps_idle++;
+            if (a->background)
+                a->steps_background++;
             else
-                a->steps_own++; /* urgent from the start, or lifted on the way */
-            s_io_class(a, false);
+                a->steps_own++; /* in the foreground from the start, or brought back */
             pthread_mutex_unlock(&a->mu);
             /* the step's linkage alerts and parked queries first: spike
              * evaluation (a transaction of its own) never delays them */
@@ -289,9 +316,14 @@ static void *s_main(void *arg)
          * (unless evaluation is overdue: at least every eval_ms) */
         if (eval && tsr_store_link_waiting(a->s) && now < a->last_eval + a->o.eval_ms)
             eval = false;
+        s_background(a, eval); /* nothing waits for an evaluation */
         pthread_mutex_unlock(&a->mu);
-        if (eval)
+        if (eval) {
             s_evaluate(a, now);
+            pthread_mutex_lock(&a->mu);
+            s_background(a, false);
+            pthread_mutex_unlock(&a->mu);
+        }
         pthread_mutex_unlock(&a->run);
         if (eval || audit)
             s_wake_loop(a);
@@ -383,8 +415,8 @@ void tsr_applier_logged(tsr_applier_t *a, bool was_empty)
     if (was_empty)
         a->logged_since = now;
     a->last_ingest = now;
-    if (a->io_idle && s_urgent(a))
-        s_io_class(a, false); /* a record that may link: the step under way is waited for */
+    if (a->background && s_urgent(a))
+        s_background(a, false); /* a record that may link: the step under way is waited for */
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }
@@ -394,16 +426,16 @@ void tsr_applier_want(tsr_applier_t *a, uint64_t seq)
     pthread_mutex_lock(&a->mu);
     if (seq > a->want) {
         a->want = seq;
-        s_io_class(a, false); /* the step under way is waited for now */
+        s_background(a, false); /* the step under way is waited for now */
         pthread_cond_signal(&a->cond);
     }
     pthread_mutex_unlock(&a->mu);
 }
 
-void tsr_applier_io_steps(tsr_applier_t *a, size_t *idle, size_t *own)
+void tsr_applier_steps(tsr_applier_t *a, size_t *background, size_t *own)
 {
     pthread_mutex_lock(&a->mu);
-    *idle = a->steps_idle;
+    *background = a->steps_background;
     *own = a->steps_own;
     pthread_mutex_unlock(&a->mu);
 }
@@ -419,7 +451,7 @@ void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e)
     pthread_mutex_lock(&a->mu);
     e->next = a->audit;
     a->audit = e;
-    s_io_class(a, false); /* the audit commit follows the step under way */
+    s_background(a, false); /* the audit commit follows the step under way */
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }

@@ -30,7 +30,7 @@ typedef struct tsr_applier tsr_applier_t;
 typedef struct tsr_applier_opts {
     int quiet_ms, quiet_max, delay_ms, batch;
     int eval_ms; /* spike evaluation at least this often while entries keep coming */
-    bool io_idle; /* steps nobody waits for run in the idle I/O class ([ingest] apply_io_idle) */
+    bool yield; /* steps nobody waits for run in the background ([ingest] apply_yield) */
 } tsr_applier_opts_t;
 
 /* An audit entry waiting for its commit, owned by the caller until done is
@@ -66,9 +66,9 @@ void tsr_applier_logged(tsr_applier_t *a, bool was_empty);
 /* A query waits until the log is applied up to seq: steps run at once. */
 void tsr_applier_want(tsr_applier_t *a, uint64_t seq);
 
-/* How many steps ended in the idle I/O class, and how many ran (at least
- * in part) in the thread's own ([ingest] apply_io_idle). */
-void tsr_applier_io_steps(tsr_applier_t *a, size_t *idle, size_t *own);
+/* How many steps ended in the background (idle I/O class, SCHED_IDLE), and
+ * how many ran, at least in part, in the foreground ([ingest] apply_yield). */
+void tsr_applier_steps(tsr_applier_t *a, size_t *background, size_t *own);
 
 /* Whether the last step failed (the map at its maximum...): then queries
  * are answered from what is applied rather than wait. */

@@ -67,9 +67,10 @@ const tsr_config_key_t tsr_daemon_keys[TSR_DAEMON_KEYS_MAX] = {
      false, "... and as soon as this many entries wait"},
     {"ingest", "apply_step_ms", TSR_CONFIG_INT, &C.apply_step_ms, "50", 0, 3600000, false,
      "one transaction applying the log stops taking entries after this long (0: no bound)"},
-    {"ingest", "apply_io_idle", TSR_CONFIG_BOOL, &C.apply_io_idle, "true", 0, 0, false,
-     "a step applying the log that nothing waits for runs in the idle I/O class: under the bfq "
-     "scheduler the Acks' flushes go first (no effect under others; docs/DEPLOY.md)"},
+    {"ingest", "apply_yield", TSR_CONFIG_BOOL, &C.apply_yield, "true", 0, 0, false,
+     "a step applying the log that nothing waits for runs in the background (idle I/O class, "
+     "SCHED_IDLE): the Acks get the disk and the CPU first (the disk only under the bfq "
+     "scheduler; docs/DEPLOYING.md)"},
     {"spikes", "daily_methods", TSR_CONFIG_STRING, &C.daily_methods, "c1,c2,c3", 0, 0, false,
      "EARS methods run on the daily series: any of c1, c2, c3 (comma-separated), or none"},
     {"spikes", "farrington", TSR_CONFIG_BOOL, &C.farrington, "true", 0, 0, false,

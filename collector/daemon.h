@@ -39,7 +39,7 @@ typedef struct {
     bool syslog;
     long max_frame_mib, map_size_mib, map_step_mib, map_max_mib, max_batches, retention_months;
     long apply_quiet_ms, apply_quiet_max, apply_delay_ms, apply_batch, apply_step_ms, max_items;
-    bool apply_io_idle;
+    bool apply_yield;
     long queries_per_minute, query_burst, audit_refusals_per_minute, receive_hwm, send_hwm;
     long audit_months, query_thread_nice;
     long k, max_deviation, recent_days, recent_weeks, min_cases, daily_query_budget;

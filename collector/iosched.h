@@ -1,5 +1,5 @@
 /* iosched.h - which I/O scheduler the disk under a path uses (Linux
- * sysfs). The collector says at start when [ingest] apply_io_idle can have
+ * sysfs). The collector says at start when [ingest] apply_yield can have
  * no effect: only a scheduler that orders requests by I/O class (bfq)
  * serves the Acks' log flushes before the apply's background writes
  * (docs/STORAGE.md, "The apply's I/O in the background"). */

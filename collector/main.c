@@ -128,23 +128,22 @@ static int s_load_keys(tsr_daemon_t *c, char *key_path, size_t cap, char *public
     return 0;
 }
 
-/* Says when [ingest] apply_io_idle can do nothing: the disk under the
- * store is served by a scheduler that ignores I/O classes. */
+/* Says when [ingest] apply_yield cannot yield the disk: the disk under
+ * the store is served by a scheduler that ignores I/O classes. */
 static void s_io_class_report(const char *envdir)
 {
     char sched[32];
-    if (!C.apply_io_idle || tsr_iosched_of(envdir, sched, sizeof sched) != 0)
+    if (!C.apply_yield || tsr_iosched_of(envdir, sched, sizeof sched) != 0)
         return; /* not a block device (tmpfs, overlay...): nothing to say */
     if (strcmp(sched, "bfq") == 0) {
         tsr_debug("apply", "%s is on a disk scheduled by bfq: background steps yield to the "
                   "Acks' flushes", envdir);
         return;
     }
-    tsr_info("apply", "[ingest] apply_io_idle has no effect here: %s is on a disk whose I/O "
-             "scheduler is %s, which does not order requests by I/O class, so the apply's "
+    tsr_info("apply", "[ingest] apply_yield cannot yield the disk here: %s is on a disk whose "
+             "I/O scheduler is %s, which does not order requests by I/O class, so the apply's "
              "background writes delay the Acks' flushes. Use bfq for that disk "
-             "(docs/DEPLOYING.md, \"The disk's I/O scheduler\"), or set apply_io_idle = false "
-             "to silence this.", envdir, sched);
+             "(docs/DEPLOYING.md, \"The disk's I/O scheduler\").", envdir, sched);
 }
 
 /* Opens the store (its environments in envdir and logdir) with the
@@ -268,7 +267,7 @@ static int s_serve(tsr_daemon_t *c, const tsr_authlist_t *list, const char *publ
     c->monitor[0] = tsr_daemon_monitor_open(c, c->ingest, 0);
     c->monitor[1] = tsr_daemon_monitor_open(c, c->query, 1);
     tsr_applier_opts_t ao = {(int)C.apply_quiet_ms, (int)C.apply_quiet_max, (int)C.apply_delay_ms,
-                             (int)C.apply_batch, 200, C.apply_io_idle};
+                             (int)C.apply_batch, 200, C.apply_yield};
     c->jobs_tail = &c->jobs;
     /* what the store's open applied (a store from before the log env) */
     tsr_daemon_publish_store(c);

@@ -146,23 +146,23 @@ static void test_held_until_wanted(void **state)
     tsr_store_close(&s);
 }
 
-/* [ingest] apply_io_idle: a step nobody waits for ends in the idle I/O
- * class; one a query waits for runs in the thread's own; with the setting
- * off, every step does. */
-static void test_io_class(void **state)
+/* [ingest] apply_yield: a step nobody waits for ends in the background;
+ * one a query waits for runs in the foreground; with the setting off,
+ * every step does. */
+static void test_background(void **state)
 {
     (void)state;
-    size_t idle, own;
+    size_t bg, own;
     tsr_store_t *s = s_open("io_background");
     tsr_applier_opts_t o = {.quiet_ms = 3600000, .quiet_max = 0, .delay_ms = 1, .batch = 10000,
-                            .eval_ms = 200, .io_idle = true};
+                            .eval_ms = 200, .yield = true};
     tsr_applier_t *a;
     assert_int_equal(tsr_applier_new(&a, s, &o), 0);
     s_submit(s, 0, 10, false);
     tsr_applier_logged(a, true);
     s_wait_applied(a, s, 10);
-    tsr_applier_io_steps(a, &idle, &own);
-    assert_int_equal(idle, 1);
+    tsr_applier_steps(a, &bg, &own);
+    assert_int_equal(bg, 1);
     assert_int_equal(own, 0);
     tsr_applier_destroy(&a);
     tsr_store_close(&s);
@@ -172,21 +172,21 @@ static void test_io_class(void **state)
     a = s_held(s, &o, 10);
     tsr_applier_want(a, tsr_store_last_logged(s));
     s_wait_applied(a, s, 10);
-    tsr_applier_io_steps(a, &idle, &own);
-    assert_int_equal(idle, 0);
+    tsr_applier_steps(a, &bg, &own);
+    assert_int_equal(bg, 0);
     assert_int_equal(own, 1);
     tsr_applier_destroy(&a);
     tsr_store_close(&s);
 
     s = s_open("io_off");
     o.delay_ms = 1;
-    o.io_idle = false;
+    o.yield = false;
     assert_int_equal(tsr_applier_new(&a, s, &o), 0);
     s_submit(s, 0, 10, false);
     tsr_applier_logged(a, true);
     s_wait_applied(a, s, 10);
-    tsr_applier_io_steps(a, &idle, &own);
-    assert_int_equal(idle, 0);
+    tsr_applier_steps(a, &bg, &own);
+    assert_int_equal(bg, 0);
     assert_int_equal(own, 1);
     tsr_applier_destroy(&a);
     tsr_store_close(&s);
@@ -341,7 +341,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_until_wanted),
-        cmocka_unit_test(test_io_class),
+        cmocka_unit_test(test_background),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_link_probe),
         cmocka_unit_test(test_link_at_once),
