@@ -1,8 +1,8 @@
 /* iosched.h - which I/O scheduler the disk under a path uses (Linux
- * sysfs). The collector says at start when [ingest] apply_yield can have
- * no effect: only a scheduler that orders requests by I/O class (bfq)
+ * sysfs). The collector says at start when [ingest] apply_yield cannot
+ * yield the disk: only a scheduler that orders requests by I/O class (bfq)
  * serves the Acks' log flushes before the apply's background writes
- * (docs/STORAGE.md, "The apply's I/O in the background"). */
+ * (docs/STORAGE.md, "Background steps"). */
 #ifndef TESSERA_IOSCHED_H
 #define TESSERA_IOSCHED_H
 
