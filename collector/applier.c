@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sched.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ struct tsr_applier {
      * (tsr_applier_steps). */
     pid_t tid;
     int io_prio;
-    bool cpu_ok, background;
+    bool cpu_ok, background, warned_back;
     size_t steps_background, steps_own;
 };
 
@@ -82,11 +83,14 @@ static void s_wake_loop(tsr_applier_t *a)
  * that orders by class, bfq, serves the Acks' flushes first) and the
  * SCHED_IDLE policy (a thread that wakes, the loop thread with a batch,
  * takes the core from it at once). A step something waits for (a
- * query, a record that may link, a log at a quarter of TSR_STORE_LOG_MAX)
- * and the audit commits run as the thread was started; spike evaluation,
- * which nothing waits for, in the background. A query, an audit entry or
- * a record that may link arriving during a background step or evaluation
- * brings the thread back at once (docs/STORAGE.md, "Background steps"). */
+ * query, a record that may link, a log at a quarter of TSR_STORE_LOG_MAX),
+ * the audit commits and spike evaluation run as the thread was started. A
+ * query, an audit entry, a record that may link, a pause or the stop
+ * arriving during a background step brings the thread back at once
+ * (docs/STORAGE.md, "Background steps").
+ * The thread takes mu in the background too (briefly, to hand over
+ * alerts): on a saturated CPU a loop thread waiting for mu then waits for
+ * it to be scheduled; it is not runnable meanwhile, which frees a core. */
 
 /* ioprio_set(2) has no glibc wrapper; IOPRIO_WHO_PROCESS names one thread */
 #define S_IOPRIO_WHO_PROCESS 1
@@ -97,46 +101,86 @@ static void s_wake_loop(tsr_applier_t *a)
  * TSR_STORE_LOG_MAX (then batches are answered RETRY_LATER). */
 #define S_BACKGROUND_MAX (TSR_STORE_LOG_MAX / 4)
 
+/* Whether this process has CAP_SYS_NICE in its effective set (root
+ * without it, in a container or under an empty CapabilityBoundingSet=,
+ * cannot leave SCHED_IDLE either). */
+static bool s_cap_sys_nice(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long eff = 0;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = sscanf(line, "CapEff: %llx", &eff) == 1;
+    if (f)
+        fclose(f);
+    return found && (eff >> 23 & 1); /* CAP_SYS_NICE is 23 */
+}
+
 /* The thread's own I/O priority, and whether it may leave SCHED_IDLE
- * again (an unprivileged thread may only with an RLIMIT_NICE that allows
- * its nice value: LimitNICE= in the unit). In the thread, before any step. */
+ * again: SCHED_OTHER now, and CAP_SYS_NICE or an RLIMIT_NICE that allows
+ * its nice value (LimitNICE= in the unit). In the thread, before any step. */
 static void s_background_init(tsr_applier_t *a)
 {
+    pthread_mutex_lock(&a->mu);
     a->tid = gettid();
+    pthread_mutex_unlock(&a->mu);
     a->io_prio = (int)syscall(SYS_ioprio_get, S_IOPRIO_WHO_PROCESS, a->tid);
-    if (a->io_prio < 0)
-        a->io_prio = 0; /* IOPRIO_CLASS_NONE: the class that follows the nice value */
+    /* no class of its own (kernels before 5.14 say "none, level 4", which
+     * ioprio_set refuses): back to IOPRIO_CLASS_NONE, level 0, the class
+     * that follows the nice value */
+    if (a->io_prio < 0 || (a->io_prio >> 13) == 0)
+        a->io_prio = 0;
     if (!a->o.yield)
         return;
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, (id_t)a->tid);
     struct rlimit rl;
-    a->cpu_ok = errno == 0 && sched_getscheduler(a->tid) == SCHED_OTHER &&
-                (geteuid() == 0 ||
-                 (getrlimit(RLIMIT_NICE, &rl) == 0 &&
-                  (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice))));
+    if (errno != 0 || sched_getscheduler(a->tid) != SCHED_OTHER) {
+        tsr_info("apply", "background steps keep the CPU policy of the rest of the collector: "
+                 "the apply thread does not run under SCHED_OTHER; they still yield the disk");
+        return;
+    }
+    a->cpu_ok = s_cap_sys_nice() ||
+                (getrlimit(RLIMIT_NICE, &rl) == 0 &&
+                 (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice)));
     if (!a->cpu_ok)
         tsr_info("apply", "background steps keep the CPU policy of the rest of the collector: "
                  "the apply thread could not leave SCHED_IDLE after them (RLIMIT_NICE; "
                  "LimitNICE=%+d in the unit allows it); they still yield the disk", nice);
 }
 
-/* Puts the apply thread in the background or back (mu held). */
+/* Puts the apply thread in the background or back (mu held). A failure
+ * going in undoes what was set and stops trying (apply_yield off); one
+ * coming back leaves `background` set, so every later call tries again. */
 static void s_background(tsr_applier_t *a, bool on)
 {
-    if (!a->o.yield || a->background == on)
+    if (a->background == on || (on && !a->o.yield))
         return;
-    if (syscall(SYS_ioprio_set, S_IOPRIO_WHO_PROCESS, a->tid,
-                on ? S_IOPRIO_CLASS_IDLE : a->io_prio) != 0 ||
-        (a->cpu_ok &&
-         sched_setscheduler(a->tid, on ? SCHED_IDLE : SCHED_OTHER, &(struct sched_param){0}) != 0)) {
-        tsr_warn("apply", "cannot set the apply thread's priorities (%s): steps %s; set [ingest] "
-                 "apply_yield = false to stop trying",
-                 strerror(errno), on ? "run in the foreground" : "may stay in the background");
-        a->o.yield = false;
+    int io = syscall(SYS_ioprio_set, S_IOPRIO_WHO_PROCESS, a->tid,
+                     on ? S_IOPRIO_CLASS_IDLE : a->io_prio);
+    int cpu = io != 0 || !a->cpu_ok
+                  ? 0
+                  : sched_setscheduler(a->tid, on ? SCHED_IDLE : SCHED_OTHER,
+                                       &(struct sched_param){0});
+    if (io == 0 && cpu == 0) {
+        a->background = on;
         return;
     }
-    a->background = on;
+    int e = errno;
+    if (on) {
+        if (io == 0) /* the CPU part failed: the I/O class goes back too */
+            syscall(SYS_ioprio_set, S_IOPRIO_WHO_PROCESS, a->tid, a->io_prio);
+        a->o.yield = false;
+        tsr_warn("apply", "cannot put the apply thread in the background (%s): every step runs "
+                 "in the foreground; set [ingest] apply_yield = false to stop trying",
+                 strerror(e));
+    } else if (!a->warned_back) {
+        a->warned_back = true;
+        tsr_warn("apply", "cannot bring the apply thread back from the background (%s): steps a "
+                 "query or an alert waits for may be slow; it will keep trying",
+                 strerror(e));
+    }
 }
 
 /* When the next step is due (monotonic ms; INT64_MAX: nothing waits).
@@ -316,14 +360,12 @@ static void *s_main(void *arg)
          * (unless evaluation is overdue: at least every eval_ms) */
         if (eval && tsr_store_link_waiting(a->s) && now < a->last_eval + a->o.eval_ms)
             eval = false;
-        s_background(a, eval); /* nothing waits for an evaluation */
+        /* the evaluation in the foreground: an analyst who asks for spike
+         * alerts once the step is applied expects its spikes in them */
+        s_background(a, false);
         pthread_mutex_unlock(&a->mu);
-        if (eval) {
+        if (eval)
             s_evaluate(a, now);
-            pthread_mutex_lock(&a->mu);
-            s_background(a, false);
-            pthread_mutex_unlock(&a->mu);
-        }
         pthread_mutex_unlock(&a->run);
         if (eval || audit)
             s_wake_loop(a);
@@ -371,6 +413,7 @@ void tsr_applier_stop(tsr_applier_t *a)
     pthread_mutex_lock(&a->mu);
     bool running = !a->stop;
     a->stop = true;
+    s_background(a, false); /* the step under way ends before the join */
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->mu);
     if (running)
@@ -432,6 +475,14 @@ void tsr_applier_want(tsr_applier_t *a, uint64_t seq)
     pthread_mutex_unlock(&a->mu);
 }
 
+int tsr_applier_tid(tsr_applier_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    int tid = (int)a->tid;
+    pthread_mutex_unlock(&a->mu);
+    return tid;
+}
+
 void tsr_applier_steps(tsr_applier_t *a, size_t *background, size_t *own)
 {
     pthread_mutex_lock(&a->mu);
@@ -451,7 +502,7 @@ void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e)
     pthread_mutex_lock(&a->mu);
     e->next = a->audit;
     a->audit = e;
-    s_background(a, false); /* the audit commit follows the step under way */
+    s_background(a, false); /* the audit commit waits for the work under way */
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }
@@ -471,6 +522,7 @@ void tsr_applier_pause(tsr_applier_t *a)
 {
     pthread_mutex_lock(&a->mu);
     a->pauses++;
+    s_background(a, false); /* the loop thread waits for the step under way */
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&a->run);
 }

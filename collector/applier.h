@@ -66,6 +66,10 @@ void tsr_applier_logged(tsr_applier_t *a, bool was_empty);
 /* A query waits until the log is applied up to seq: steps run at once. */
 void tsr_applier_want(tsr_applier_t *a, uint64_t seq);
 
+/* The apply thread's id (0 until it has started): its priorities can be
+ * read with ioprio_get(2) and sched_getscheduler(2). */
+int tsr_applier_tid(tsr_applier_t *a);
+
 /* How many steps ended in the background (idle I/O class, SCHED_IDLE), and
  * how many ran, at least in part, in the foreground ([ingest] apply_yield). */
 void tsr_applier_steps(tsr_applier_t *a, size_t *background, size_t *own);

@@ -2,6 +2,8 @@
 #include "iosched.h"
 #include "tessera/err.h"
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,10 +37,24 @@ int tsr_iosched_of(const char *path, char *out, size_t cap)
     struct stat st;
     if (stat(path, &st) != 0)
         return TSR_EIO;
+    char name[128], line[256];
+    /* a stacked device (LVM, LUKS, md) schedules nothing itself: its
+     * disks do, and which of them holds path is not ours to guess */
+    snprintf(name, sizeof name, "/sys/dev/block/%u:%u/slaves", major(st.st_dev),
+             minor(st.st_dev));
+    DIR *d = opendir(name);
+    if (d) {
+        struct dirent *e;
+        bool stacked = false;
+        while (!stacked && (e = readdir(d)))
+            stacked = e->d_name[0] != '.';
+        closedir(d);
+        if (stacked)
+            return TSR_ENOTFOUND;
+    }
     /* a partition's directory has no queue/ of its own: its disk's is one up */
     static const char *const where[] = {"queue/scheduler", "../queue/scheduler"};
     for (size_t i = 0; i < sizeof where / sizeof *where; i++) {
-        char name[128], line[256];
         snprintf(name, sizeof name, "/sys/dev/block/%u:%u/%s", major(st.st_dev),
                  minor(st.st_dev), where[i]);
         FILE *f = fopen(name, "r");

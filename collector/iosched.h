@@ -16,8 +16,10 @@ int tsr_iosched_active(const char *line, char *out, size_t cap);
 
 /* The active scheduler of the block device holding path (its whole disk's
  * for a partition). Returns 0, TSR_ENOTFOUND when path is on no block
- * device with a scheduler (tmpfs, overlay, a device-mapper stack...), or
- * TSR_EIO when path cannot be stat'ed. */
+ * device of its own (tmpfs, overlay, btrfs, whose device numbers are
+ * anonymous) or on a stacked one (LVM, LUKS, md: the disks under it
+ * schedule, and which of them holds path is not known), or TSR_EIO when
+ * path cannot be stat'ed. */
 int tsr_iosched_of(const char *path, char *out, size_t cap);
 
 #endif

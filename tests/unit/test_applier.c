@@ -10,6 +10,9 @@
 #include "tsr_test.h"
 
 #include <poll.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -146,6 +149,39 @@ static void test_held_until_wanted(void **state)
     tsr_store_close(&s);
 }
 
+/* Applies 10 records on a new store with o, asking for them with
+ * tsr_applier_want when want is set; *bg and *own: the applier's step
+ * counts (tsr_applier_steps). */
+static void s_steps_after(const char *name, const tsr_applier_opts_t *o, bool want, size_t *bg,
+                          size_t *own)
+{
+    tsr_store_t *s = s_open(name);
+    tsr_applier_t *a;
+    if (want) {
+        a = s_held(s, o, 10);
+        tsr_applier_want(a, tsr_store_last_logged(s));
+    } else {
+        assert_int_equal(tsr_applier_new(&a, s, o), 0);
+        s_submit(s, 0, 10, false);
+        tsr_applier_logged(a, true);
+    }
+    s_wait_applied(a, s, 10);
+    /* the thread comes back from the background once the step is done */
+    int tid = tsr_applier_tid(a), io = -1, policy = -1;
+    for (int i = 0; i < 200; i++) {
+        io = (int)syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+        policy = sched_getscheduler(tid);
+        if (io >= 0 && io >> 13 != 3 /* IOPRIO_CLASS_IDLE */ && policy == SCHED_OTHER)
+            break;
+        s_news(a, 10);
+    }
+    assert_true(io >= 0 && io >> 13 != 3);
+    assert_int_equal(policy, SCHED_OTHER);
+    tsr_applier_steps(a, bg, own);
+    tsr_applier_destroy(&a);
+    tsr_store_close(&s);
+}
+
 /* [ingest] apply_yield: a step nobody waits for ends in the background;
  * one a query waits for runs in the foreground; with the setting off,
  * every step does. */
@@ -153,43 +189,22 @@ static void test_background(void **state)
 {
     (void)state;
     size_t bg, own;
-    tsr_store_t *s = s_open("io_background");
     tsr_applier_opts_t o = {.quiet_ms = 3600000, .quiet_max = 0, .delay_ms = 1, .batch = 10000,
                             .eval_ms = 200, .yield = true};
-    tsr_applier_t *a;
-    assert_int_equal(tsr_applier_new(&a, s, &o), 0);
-    s_submit(s, 0, 10, false);
-    tsr_applier_logged(a, true);
-    s_wait_applied(a, s, 10);
-    tsr_applier_steps(a, &bg, &own);
+    s_steps_after("bg_due", &o, false, &bg, &own);
     assert_int_equal(bg, 1);
     assert_int_equal(own, 0);
-    tsr_applier_destroy(&a);
-    tsr_store_close(&s);
 
-    s = s_open("io_wanted");
-    o.delay_ms = 3600000;
-    a = s_held(s, &o, 10);
-    tsr_applier_want(a, tsr_store_last_logged(s));
-    s_wait_applied(a, s, 10);
-    tsr_applier_steps(a, &bg, &own);
+    o.delay_ms = 3600000; /* held until wanted */
+    s_steps_after("bg_wanted", &o, true, &bg, &own);
     assert_int_equal(bg, 0);
     assert_int_equal(own, 1);
-    tsr_applier_destroy(&a);
-    tsr_store_close(&s);
 
-    s = s_open("io_off");
     o.delay_ms = 1;
     o.yield = false;
-    assert_int_equal(tsr_applier_new(&a, s, &o), 0);
-    s_submit(s, 0, 10, false);
-    tsr_applier_logged(a, true);
-    s_wait_applied(a, s, 10);
-    tsr_applier_steps(a, &bg, &own);
+    s_steps_after("bg_off", &o, false, &bg, &own);
     assert_int_equal(bg, 0);
     assert_int_equal(own, 1);
-    tsr_applier_destroy(&a);
-    tsr_store_close(&s);
 }
 
 /* Submits record n alone at version v (linked: sharing n - 1's token);
