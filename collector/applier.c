@@ -42,6 +42,9 @@ struct tsr_applier {
     tsr_link_published_t *alerts;
     size_t n_alerts, cap_alerts;
     atomic_bool failing;
+    /* The log sequence up to which every changed series is evaluated
+     * (tsr_applier_evaluated); written by this thread with run held. */
+    _Atomic uint64_t evaluated;
     /* Background steps (s_background), under mu: the thread's id, its own
      * I/O priority, whether it may leave SCHED_IDLE again, whether it runs
      * in the background now, and how many steps ended so and how many not
@@ -84,10 +87,12 @@ static void s_wake_loop(tsr_applier_t *a)
  * SCHED_IDLE policy (a thread that wakes, the loop thread with a batch,
  * takes the core from it at once). A step something waits for (a
  * query, a record that may link, a log at a quarter of TSR_STORE_LOG_MAX),
- * the audit commits and spike evaluation run as the thread was started. A
- * query, an audit entry, a record that may link, a pause or the stop
- * arriving during a background step brings the thread back at once
- * (docs/STORAGE.md, "Background steps").
+ * the audit commits and the spike evaluation once the log is applied run
+ * as the thread was started; the evaluations during a burst (every
+ * eval_ms while entries wait) run in the background. A query, an audit
+ * entry, a record that may link, a pause or the stop arriving during
+ * background work brings the thread back at once (docs/STORAGE.md,
+ * "Background steps").
  * The thread takes mu in the background too (briefly, to hand over
  * alerts): on a saturated CPU a loop thread waiting for mu then waits for
  * it to be scheduled; it is not runnable meanwhile, which frees a core. */
@@ -250,6 +255,8 @@ static void s_step(tsr_applier_t *a)
     atomic_store(&a->failing, rc != 0);
     if (rc == 0)
         s_take_published(a);
+    if (!tsr_store_pending(a->s)) /* the step changed no series */
+        atomic_store(&a->evaluated, tsr_store_applied(a->s));
     pthread_mutex_lock(&a->mu);
     if (rc != 0)
         a->retry_at = now + 1000; /* a failing step can take that long */
@@ -266,10 +273,14 @@ static void s_step(tsr_applier_t *a)
 static void s_evaluate(tsr_applier_t *a, int64_t now)
 {
     int64_t t0 = s_now_us();
+    uint64_t applied = tsr_store_applied(a->s); /* no step runs meanwhile: run is held */
     int rc = tsr_store_evaluate(a->s, (int64_t)time(NULL));
     tsr_debug("apply", "spikes evaluated in %lld us", (long long)(s_now_us() - t0));
     if (rc == 0)
         s_take_published(a);
+    /* a failed evaluation is logged and tried again in a second; queries
+     * waiting for it are answered meanwhile, as for a failing step */
+    atomic_store(&a->evaluated, applied);
     pthread_mutex_lock(&a->mu);
     a->last_eval = now;
     a->eval_at = rc != 0 ? now + 1000 : tsr_store_pending(a->s) ? now + a->o.eval_ms : INT64_MAX;
@@ -360,12 +371,19 @@ static void *s_main(void *arg)
          * (unless evaluation is overdue: at least every eval_ms) */
         if (eval && tsr_store_link_waiting(a->s) && now < a->last_eval + a->o.eval_ms)
             eval = false;
-        /* the evaluation in the foreground: an analyst who asks for spike
-         * alerts once the step is applied expects its spikes in them */
-        s_background(a, false);
+        /* an evaluation while entries still wait (every eval_ms of a burst)
+         * runs in the background, unless something waits; the one once the
+         * log is applied does not: an analyst who asks for spike alerts
+         * after a report is applied expects its spikes in them */
+        s_background(a, eval && tsr_store_logged(a->s) > 0 && a->pauses == 0 && !a->audit &&
+                            !s_urgent(a));
         pthread_mutex_unlock(&a->mu);
-        if (eval)
+        if (eval) {
             s_evaluate(a, now);
+            pthread_mutex_lock(&a->mu);
+            s_background(a, false);
+            pthread_mutex_unlock(&a->mu);
+        }
         pthread_mutex_unlock(&a->run);
         if (eval || audit)
             s_wake_loop(a);
@@ -385,6 +403,7 @@ int tsr_applier_new(tsr_applier_t **out, tsr_store_t *s, const tsr_applier_opts_
     a->o = *o;
     tsr_store_link_probe(s, o->quiet_max > 0 ? (size_t)o->quiet_max : 0);
     a->eval_at = tsr_store_pending(s) ? 0 : INT64_MAX;
+    atomic_store(&a->evaluated, tsr_store_pending(s) ? 0 : tsr_store_applied(s));
     a->logged_since = a->last_ingest = s_now_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -473,6 +492,11 @@ void tsr_applier_want(tsr_applier_t *a, uint64_t seq)
         pthread_cond_signal(&a->cond);
     }
     pthread_mutex_unlock(&a->mu);
+}
+
+uint64_t tsr_applier_evaluated(tsr_applier_t *a)
+{
+    return atomic_load(&a->evaluated);
 }
 
 int tsr_applier_tid(tsr_applier_t *a)

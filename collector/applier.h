@@ -66,6 +66,13 @@ void tsr_applier_logged(tsr_applier_t *a, bool was_empty);
 /* A query waits until the log is applied up to seq: steps run at once. */
 void tsr_applier_want(tsr_applier_t *a, uint64_t seq);
 
+/* The log sequence up to which spikes are evaluated: every series that a
+ * log entry up to it changed has been evaluated (or its evaluation
+ * failed, and is retried). A query for alerts waits for it as well as for
+ * the apply, so a report's spike alert is in the answer of any query
+ * asked after its Ack. */
+uint64_t tsr_applier_evaluated(tsr_applier_t *a);
+
 /* The apply thread's id (0 until it has started): its priorities can be
  * read with ioprio_get(2) and sched_getscheduler(2). */
 int tsr_applier_tid(tsr_applier_t *a);

@@ -199,13 +199,15 @@ static void s_job_send(tsr_daemon_t *c, tsr_daemon_job_t *j)
 #define S_ANSWER_SLICE_MS 2
 
 /* Moves every query on whose turn has come: answered once the log is
- * applied up to its target (or the apply fails: then from what is
+ * applied up to its target, and an alerts query once spikes are
+ * evaluated up to it too (or the apply fails: then from what is
  * applied, as the log says), on the query thread for the reads that scan;
  * sent once its audit entry is durable. In arrival order; the answers of
  * one pass share one audit commit. */
 void tsr_daemon_jobs_run(tsr_daemon_t *c)
 {
     uint64_t applied = tsr_store_applied(c->store);
+    uint64_t evaluated = tsr_applier_evaluated(c->applier);
     bool failing = tsr_applier_failing(c->applier);
     int64_t until = tsr_daemon_now_ms() + S_ANSWER_SLICE_MS;
     c->jobs_ready = false;
@@ -215,7 +217,8 @@ void tsr_daemon_jobs_run(tsr_daemon_t *c)
                 s_job_finish(c, j);
             continue;
         }
-        if (!j->answered && (!j->answer || j->target <= applied || failing)) {
+        bool caught_up = j->target <= applied && (!j->spikes || j->target <= evaluated);
+        if (!j->answered && (!j->answer || caught_up || failing)) {
             if (j->answer && tsr_daemon_now_ms() >= until) {
                 c->jobs_ready = true; /* the loop comes back at once */
                 continue;
@@ -298,6 +301,7 @@ void tsr_daemon_query(tsr_daemon_t *c)
     } else if (tsr_daemon_allowed(c, &j->client, q, resp, j->what, &j->counted)) {
         j->answer = true; /* every acknowledged record counts in the answer */
         j->target = tsr_store_last_logged(c->store);
+        j->spikes = q->kind == TSR_QUERY_ALERTS;
         if (j->target > tsr_store_applied(c->store))
             tsr_applier_want(c->applier, j->target);
     }

@@ -141,9 +141,15 @@ static void test_held_until_wanted(void **state)
     assert_int_equal(tsr_store_counter(s, "accepted"), 10); /* counted with the Ack */
     assert_int_equal(tsr_store_counter(s, "records"), 0);
     tsr_applier_want(a, tsr_store_last_logged(s));
+    assert_true(tsr_applier_evaluated(a) < 10); /* the records' series changed since */
     s_wait_applied(a, s, 10);
     assert_int_equal(tsr_store_counter(s, "records"), 10);
     assert_false(tsr_applier_failing(a));
+    /* their series are evaluated after the step: an alerts query waits for this too */
+    for (int i = 0; i < 1000 && tsr_applier_evaluated(a) < 10; i++)
+        s_news(a, 10);
+    assert_int_equal(tsr_applier_evaluated(a), 10);
+    assert_false(tsr_store_pending(s));
     tsr_applier_destroy(&a);
     assert_null(a);
     tsr_store_close(&s);
