@@ -1,6 +1,6 @@
 /* applier.c - the apply thread (applier.h; docs/STORAGE.md, "Two
  * environments, one writer each"). */
-#define _GNU_SOURCE /* pthread_condattr_setclock is POSIX; eventfd */
+#define _GNU_SOURCE /* pthread_condattr_setclock is POSIX; eventfd, gettid, SCHED_IDLE */
 #include "applier.h"
 #include "bytes.h"
 #include "tessera/err.h"
@@ -8,13 +8,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <sched.h>
-#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
