@@ -96,6 +96,11 @@ case_line S-1 3 E08000035 '[{"kind":"phone","value":"07700 900556"}]' >"$TMP/s1.
 submit_as newcastle-school "$TMP/n1.jsonl"
 submit_as ne-stray "$TMP/s1.jsonl"
 wait_until "the North East says how to fix its relay line" grep -q "List this collector's key there with the relay role" "$TMP/ne.log"
+# the second record joins the queue when its apply step commits: a step
+# nobody waits for runs in the background ([ingest] apply_yield), which on
+# a busy machine may come after the first record's refusal
+two_queued() { [ "$(db_entries "$TMP/ne" upstream)" = 2 ]; }
+wait_until "both records queued upstream" two_queued
 expect_eq "refused records stay queued" "$(db_entries "$TMP/ne" upstream)" "2"
 expect_eq "the national store has none of them" "$(relayed ne | wc -l)" "0"
 # each try of the held queue is refused again, so each of its two records
