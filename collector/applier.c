@@ -141,18 +141,19 @@ static void s_background_init(tsr_applier_t *a)
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, (id_t)a->tid);
     struct rlimit rl;
+    char why[160];
     if (errno != 0 || sched_getscheduler(a->tid) != SCHED_OTHER) {
-        tsr_info("apply", "background steps keep the CPU policy of the rest of the collector: "
-                 "the apply thread does not run under SCHED_OTHER; they still yield the disk");
-        return;
+        snprintf(why, sizeof why, "the apply thread does not run under SCHED_OTHER");
+    } else {
+        a->cpu_ok = s_cap_sys_nice() ||
+                    (getrlimit(RLIMIT_NICE, &rl) == 0 &&
+                     (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice)));
+        snprintf(why, sizeof why, "the apply thread could not leave SCHED_IDLE after them "
+                 "(RLIMIT_NICE; LimitNICE=%+d in the unit allows it)", nice);
     }
-    a->cpu_ok = s_cap_sys_nice() ||
-                (getrlimit(RLIMIT_NICE, &rl) == 0 &&
-                 (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)(20 - nice)));
     if (!a->cpu_ok)
         tsr_info("apply", "background steps keep the CPU policy of the rest of the collector: "
-                 "the apply thread could not leave SCHED_IDLE after them (RLIMIT_NICE; "
-                 "LimitNICE=%+d in the unit allows it); they still yield the disk", nice);
+                 "%s; they still yield the disk", why);
 }
 
 /* Puts the apply thread in the background or back (mu held). A failure

@@ -152,7 +152,6 @@ struct tsr_daemon_job {
     bool reading;              /* its answer is being read on the query thread */
     bool answered;             /* waiting for its audit commit */
     uint64_t target;
-    bool spikes; /* answered once spikes are evaluated up to target too (an alerts query) */
     tsr_daemon_t *c; /* for s_job_read */
     tsr_querier_job_t read;
     tsr_applier_audit_t audit;

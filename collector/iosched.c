@@ -37,11 +37,11 @@ int tsr_iosched_of(const char *path, char *out, size_t cap)
     struct stat st;
     if (stat(path, &st) != 0)
         return TSR_EIO;
-    char name[128], line[256];
+    char dev[64], name[128], line[256];
+    snprintf(dev, sizeof dev, "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
     /* a stacked device (LVM, LUKS, md) schedules nothing itself: its
      * disks do, and which of them holds path is not ours to guess */
-    snprintf(name, sizeof name, "/sys/dev/block/%u:%u/slaves", major(st.st_dev),
-             minor(st.st_dev));
+    snprintf(name, sizeof name, "%s/slaves", dev);
     DIR *d = opendir(name);
     if (d) {
         struct dirent *e;
@@ -55,8 +55,7 @@ int tsr_iosched_of(const char *path, char *out, size_t cap)
     /* a partition's directory has no queue/ of its own: its disk's is one up */
     static const char *const where[] = {"queue/scheduler", "../queue/scheduler"};
     for (size_t i = 0; i < sizeof where / sizeof *where; i++) {
-        snprintf(name, sizeof name, "/sys/dev/block/%u:%u/%s", major(st.st_dev),
-                 minor(st.st_dev), where[i]);
+        snprintf(name, sizeof name, "%s/%s", dev, where[i]);
         FILE *f = fopen(name, "r");
         if (!f)
             continue;

@@ -217,7 +217,8 @@ void tsr_daemon_jobs_run(tsr_daemon_t *c)
                 s_job_finish(c, j);
             continue;
         }
-        bool caught_up = j->target <= applied && (!j->spikes || j->target <= evaluated);
+        bool alerts = j->req.u.query.kind == TSR_QUERY_ALERTS; /* spike alerts among them */
+        bool caught_up = j->target <= applied && (!alerts || j->target <= evaluated);
         if (!j->answered && (!j->answer || caught_up || failing)) {
             if (j->answer && tsr_daemon_now_ms() >= until) {
                 c->jobs_ready = true; /* the loop comes back at once */
@@ -301,7 +302,6 @@ void tsr_daemon_query(tsr_daemon_t *c)
     } else if (tsr_daemon_allowed(c, &j->client, q, resp, j->what, &j->counted)) {
         j->answer = true; /* every acknowledged record counts in the answer */
         j->target = tsr_store_last_logged(c->store);
-        j->spikes = q->kind == TSR_QUERY_ALERTS;
         if (j->target > tsr_store_applied(c->store))
             tsr_applier_want(c->applier, j->target);
     }
