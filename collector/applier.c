@@ -22,14 +22,15 @@ struct tsr_applier {
     tsr_store_t *s;
     tsr_applier_opts_t o;
     pthread_t thread;
+    pthread_t audit_thread; /* commits the audit entries (s_audit_main) */
     int efd;
     /* run: held by the thread while it writes main (a step, an
-     * evaluation, an audit commit), and by the loop thread between pause
-     * and resume. */
+     * evaluation), and by the loop thread between pause and resume. */
     pthread_mutex_t run;
-    /* mu guards what follows; cond wakes the thread. */
+    /* mu guards what follows; cond wakes the apply thread, audit_cond the
+     * audit thread. */
     pthread_mutex_t mu;
-    pthread_cond_t cond;
+    pthread_cond_t cond, audit_cond;
     bool stop;
     int pauses;                 /* the loop thread wants run */
     uint64_t want;              /* a query waits for applied >= want */
@@ -86,13 +87,13 @@ static void s_wake_loop(tsr_applier_t *a)
  * that orders by class, bfq, serves the Acks' flushes first) and the
  * SCHED_IDLE policy (a thread that wakes, the loop thread with a batch,
  * takes the core from it at once). A step something waits for (a
- * query, a record that may link, a log at a quarter of TSR_STORE_LOG_MAX),
- * the audit commits and the spike evaluation once the log is applied run
- * as the thread was started; the evaluations during a burst (every
- * eval_ms while entries wait) run in the background. A query, an audit
- * entry, a record that may link, a pause or the stop arriving during
- * background work brings the thread back at once (docs/STORAGE.md,
- * "Background steps").
+ * query, a record that may link, a log at a quarter of TSR_STORE_LOG_MAX)
+ * and the spike evaluation once the log is applied run as the thread was
+ * started; the evaluations during a burst (every eval_ms while entries
+ * wait) run in the background. A query, a record that may link, a pause
+ * or the stop arriving during background work brings the thread back at
+ * once (docs/STORAGE.md, "Background steps"). The audit commits are not
+ * this thread's (s_audit_main).
  * The thread takes mu in the background too (briefly, to hand over
  * alerts): on a saturated CPU a loop thread waiting for mu then waits for
  * it to be scheduled; it is not runnable meanwhile, which frees a core. */
@@ -288,7 +289,7 @@ static void s_evaluate(tsr_applier_t *a, int64_t now)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Commits the queued audit entries together (run held). */
+/* Commits the queued audit entries together, in the audit environment. */
 static void s_audit(tsr_applier_t *a, tsr_applier_audit_t *list)
 {
     const tsr_audit_entry_t *e[64];
@@ -333,6 +334,32 @@ static void s_wait(tsr_applier_t *a, int64_t until, int64_t now)
     pthread_cond_timedwait(&a->cond, &a->mu, &ts);
 }
 
+/* The audit thread: commits the audit entries queued, all those queued
+ * by then in one transaction (group commit), and wakes the loop to send
+ * their answers. The audit log has an environment of its own, so an
+ * answer waits for its own flush only, never for an apply step. Ends
+ * once stopped with nothing queued. */
+static void *s_audit_main(void *arg)
+{
+    tsr_applier_t *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        if (!a->audit) {
+            if (a->stop)
+                break;
+            pthread_cond_wait(&a->audit_cond, &a->mu);
+            continue;
+        }
+        tsr_applier_audit_t *audit = s_audit_take(a);
+        pthread_mutex_unlock(&a->mu);
+        s_audit(a, audit);
+        s_wake_loop(a);
+        pthread_mutex_lock(&a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
 static void *s_main(void *arg)
 {
     tsr_applier_t *a = arg;
@@ -341,15 +368,12 @@ static void *s_main(void *arg)
     while (!a->stop) {
         int64_t now = s_now_ms(), due = s_step_due(a, now);
         bool step = due <= now, eval = a->eval_at <= now;
-        if (a->pauses > 0 || (!a->audit && !step && !eval)) {
+        if (a->pauses > 0 || (!step && !eval)) {
             s_wait(a, a->pauses > 0 ? now + 500 : due < a->eval_at ? due : a->eval_at, now);
             continue;
         }
-        tsr_applier_audit_t *audit = s_audit_take(a);
         pthread_mutex_unlock(&a->mu);
         pthread_mutex_lock(&a->run);
-        if (audit) /* first: an answer waits for it, and it is small */
-            s_audit(a, audit);
         if (step) {
             pthread_mutex_lock(&a->mu);
             s_background(a, !s_urgent(a));
@@ -376,8 +400,7 @@ static void *s_main(void *arg)
          * runs in the background, unless something waits; the one once the
          * log is applied does not: an analyst who asks for spike alerts
          * after a report is applied expects its spikes in them */
-        s_background(a, eval && tsr_store_logged(a->s) > 0 && a->pauses == 0 && !a->audit &&
-                            !s_urgent(a));
+        s_background(a, eval && tsr_store_logged(a->s) > 0 && a->pauses == 0 && !s_urgent(a));
         pthread_mutex_unlock(&a->mu);
         if (eval) {
             s_evaluate(a, now);
@@ -386,7 +409,7 @@ static void *s_main(void *arg)
             pthread_mutex_unlock(&a->mu);
         }
         pthread_mutex_unlock(&a->run);
-        if (eval || audit)
+        if (eval)
             s_wake_loop(a);
         pthread_mutex_lock(&a->mu);
     }
@@ -411,14 +434,24 @@ int tsr_applier_new(tsr_applier_t **out, tsr_store_t *s, const tsr_applier_opts_
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&a->audit_cond, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->run, NULL);
     a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (a->efd < 0 || pthread_create(&a->thread, NULL, s_main, a) != 0) {
-        tsr_error("apply", "cannot start the apply thread: %s", strerror(errno));
+    int rc = a->efd < 0 ? errno : pthread_create(&a->audit_thread, NULL, s_audit_main, a);
+    if (rc == 0 && (rc = pthread_create(&a->thread, NULL, s_main, a)) != 0) {
+        pthread_mutex_lock(&a->mu);
+        a->stop = true;
+        pthread_cond_signal(&a->audit_cond);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->audit_thread, NULL);
+    }
+    if (rc != 0) {
+        tsr_error("apply", "cannot start the apply and audit threads: %s", strerror(rc));
         if (a->efd >= 0)
             close(a->efd);
         pthread_cond_destroy(&a->cond);
+        pthread_cond_destroy(&a->audit_cond);
         pthread_mutex_destroy(&a->mu);
         pthread_mutex_destroy(&a->run);
         free(a);
@@ -435,9 +468,12 @@ void tsr_applier_stop(tsr_applier_t *a)
     a->stop = true;
     s_background(a, false); /* the step under way ends before the join */
     pthread_cond_signal(&a->cond);
+    pthread_cond_signal(&a->audit_cond);
     pthread_mutex_unlock(&a->mu);
-    if (running)
+    if (running) {
         pthread_join(a->thread, NULL);
+        pthread_join(a->audit_thread, NULL); /* after what was queued is committed */
+    }
     /* audit entries queued too late are written here, not dropped */
     s_audit(a, s_audit_take(a));
 }
@@ -453,6 +489,7 @@ void tsr_applier_destroy(tsr_applier_t **a_p)
     free(a->alerts);
     close(a->efd);
     pthread_cond_destroy(&a->cond);
+    pthread_cond_destroy(&a->audit_cond);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->run);
     free(a);
@@ -527,8 +564,7 @@ void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e)
     pthread_mutex_lock(&a->mu);
     e->next = a->audit;
     a->audit = e;
-    s_background(a, false); /* the audit commit waits for the work under way */
-    pthread_cond_signal(&a->cond);
+    pthread_cond_signal(&a->audit_cond);
     pthread_mutex_unlock(&a->mu);
 }
 

@@ -1,13 +1,14 @@
 /* applier.h - the apply thread: turns the ingest log into records, indexes,
  * clusters and series (tsr_store_drain) off the thread that sends the Acks,
- * evaluates the spikes that changed, and commits the audit entries of
- * concurrent queries together (docs/STORAGE.md, "Two environments, one
- * writer each").
+ * and evaluates the spikes that changed (docs/STORAGE.md, "Two
+ * environments, one writer each"); beside it the audit thread, which
+ * commits the audit entries of concurrent queries together in the audit
+ * environment ("The audit environment").
  *
- * The loop thread submits and acknowledges; this thread is the main
- * environment's writer. It wakes the loop through an eventfd (tsr_applier_fd)
- * whenever a step committed, alerts wait to be published or audit entries
- * are durable. ZeroMQ sockets stay in the loop thread: this one only hands
+ * The loop thread submits and acknowledges; the apply thread is the main
+ * environment's writer. They wake the loop through an eventfd
+ * (tsr_applier_fd) whenever a step committed, alerts wait to be published
+ * or audit entries are durable. ZeroMQ sockets stay in the loop thread: this one only hands
  * over what to publish or send.
  */
 #ifndef TESSERA_APPLIER_H
@@ -42,12 +43,12 @@ typedef struct tsr_applier_audit {
     struct tsr_applier_audit *next; /* the applier's queue */
 } tsr_applier_audit_t;
 
-/* Starts the thread on s (which the caller keeps open until destroy).
+/* Starts the threads on s (which the caller keeps open until destroy).
  * Returns 0 or TSR_ENOMEM / TSR_EIO (no thread or eventfd). */
 int tsr_applier_new(tsr_applier_t **out, tsr_store_t *s, const tsr_applier_opts_t *o);
 
-/* Stops the thread after its step and joins it (audit entries queued are
- * written first); tsr_applier_alerts still gives what it committed. What
+/* Stops the threads, the apply thread after its step, and joins them
+ * (audit entries queued are written first); tsr_applier_alerts still gives what it committed. What
  * waits in the log stays there (the caller may drain it). */
 void tsr_applier_stop(tsr_applier_t *a);
 
@@ -85,8 +86,9 @@ void tsr_applier_steps(tsr_applier_t *a, size_t *background, size_t *own);
  * are answered from what is applied rather than wait. */
 bool tsr_applier_failing(tsr_applier_t *a);
 
-/* Queues e for the next audit commit (group commit: every entry queued
- * by then shares it). The caller keeps e until e->done. */
+/* Queues e for the audit thread's next commit (group commit: every
+ * entry queued by then shares it); it waits for no apply step. The caller
+ * keeps e until e->done. */
 void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e);
 
 /* Alerts committed by the thread's steps and evaluations, oldest first,
@@ -94,7 +96,7 @@ void tsr_applier_audit(tsr_applier_t *a, tsr_applier_audit_t *e);
 tsr_link_published_t *tsr_applier_alerts(tsr_applier_t *a, size_t *n);
 
 /* The loop thread runs store calls of the apply thread's kind (the day
- * boundary, purges, an aggregate audit entry) between pause and resume:
+ * boundary, purges) between pause and resume:
  * pause waits for the step running to end and keeps the next from
  * starting. */
 void tsr_applier_pause(tsr_applier_t *a);

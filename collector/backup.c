@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 /* Every LMDB environment of the collector's data directory, in the order
- * backup copies them: main first, then the ingest log, while the backup
+ * backup copies them: main first, then the ingest log (the audit log's
+ * copy needs no order against them), while the backup
  * holds db/backup.lock (TSR_STORE_BACKUP_LOCK), which stops the collector
  * trimming the log. So every entry after the copied main's `applied` is
  * still in the copied log, and the log's outcome counters are as late as
@@ -27,8 +28,9 @@ static const struct {
     const char *dir;
     const char *holds;
 } s_envs[] = {
-    {"db", "records, indexes, clusters, alerts, audit log"},
+    {"db", "records, indexes, clusters, alerts"},
     {"log", "the ingest log: acknowledged entries, outcome counters"},
+    {"audit", "the audit log"},
 };
 #define S_NENVS (sizeof s_envs / sizeof *s_envs)
 #define S_MAIN 0
@@ -183,8 +185,9 @@ int tsr_collector_restore(const char *from, const char *data_dir, const tsr_coll
     for (; rc == 0 && done < S_NENVS; done++) {
         s_path(a, sizeof a, from, s_envs[done].dir);
         s_path(b, sizeof b, data_dir, s_envs[done].dir);
-        /* a backup from before the log had its own environment holds main
-         * only (its log inside): the collector starts an empty log */
+        /* a backup from before the log (or the audit log) had its own
+         * environment holds main only (its log inside): the collector
+         * starts an empty one, or moves main's audit entries into it */
         if (done != S_MAIN && access(a, F_OK) != 0)
             continue;
         rc = tsr_backup_env_restore(a, b, err);

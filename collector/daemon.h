@@ -210,7 +210,7 @@ bool tsr_daemon_exists(const char *path);
 int tsr_daemon_bootstrap(char *key_path, size_t cap);
 int tsr_daemon_ensure_clients_file(const char *path);
 int tsr_daemon_check_files(const char *config, const char *key_path, const char *auth_path,
-                           const char *envdir, const char *logdir);
+                           const char *envdir, const char *logdir, const char *auditdir);
 void *tsr_daemon_server_socket(void *ctx, int type, const char *domain, const char *endpoint,
                                const char *secret, int64_t payload_max, bool report);
 char *tsr_daemon_stream_keys(const tsr_authlist_t *l);

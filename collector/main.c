@@ -146,11 +146,11 @@ static void s_io_class_report(const char *envdir)
              "(docs/DEPLOYING.md, \"The disk's I/O scheduler\").", envdir, sched);
 }
 
-/* Opens the store (its environments in envdir and logdir) with the
+/* Opens the store (its environments in envdir, logdir and auditdir) with the
  * settings, and counts the daily budget already spent from its audit log.
  * Says why not on stderr and returns -1, or 0. */
 static int s_open_store(tsr_daemon_t *c, const char *envdir, const char *logdir,
-                        const tsr_settings_methods_t *methods)
+                        const char *auditdir, const tsr_settings_methods_t *methods)
 {
     tsr_error_t err;
     char msg[768];
@@ -162,7 +162,9 @@ static int s_open_store(tsr_daemon_t *c, const char *envdir, const char *logdir,
                                   .map_size = (size_t)C.map_size_mib * MIB,
                                   .map_step = (size_t)C.map_step_mib * MIB,
                                   .map_max = (size_t)C.map_max_mib * MIB},
-                           .log_kv = {.dir = logdir}}; /* the same map settings */
+                           /* these two take main's map settings */
+                           .log_kv = {.dir = logdir},
+                           .audit_kv = {.dir = auditdir}};
     tsr_spikes_defaults(&so.spikes);
     so.spikes.c1 = methods->c1;
     so.spikes.c2 = methods->c2;
@@ -452,13 +454,15 @@ int main(int argc, char **argv)
     c.lim.max_frame = (size_t)C.max_frame_mib * MIB;
     tsr_daemon_path(c.auth_path, sizeof c.auth_path, C.authorized_clients, C.data_dir,
                     "authorized_clients");
-    char key_path[4096], public[41], envdir[4096], logdir[4096];
+    char key_path[4096], public[41], envdir[4096], logdir[4096], auditdir[4096];
     tsr_authlist_t *list = NULL;
     tsr_daemon_path(key_path, sizeof key_path, C.server_key, C.data_dir, "collector.key");
     snprintf(envdir, sizeof envdir, "%s/db", C.data_dir);
     snprintf(logdir, sizeof logdir, "%s/log", C.data_dir);
+    snprintf(auditdir, sizeof auditdir, "%s/audit", C.data_dir);
     /* before anything is created in or read from them; -n reports the same */
-    int problems = tsr_daemon_check_files(config, key_path, c.auth_path, envdir, logdir);
+    int problems = tsr_daemon_check_files(config, key_path, c.auth_path, envdir, logdir,
+                                          auditdir);
     if (problems != 0) {
         if (problems > 0)
             fprintf(
@@ -472,7 +476,7 @@ int main(int argc, char **argv)
     if (check_only)
         return s_check_only(c.auth_path);
     if (s_load_keys(&c, key_path, sizeof key_path, public, &list) != 0 ||
-        s_open_store(&c, envdir, logdir, &methods) != 0 || s_open_loop(&c, list) != 0 ||
+        s_open_store(&c, envdir, logdir, auditdir, &methods) != 0 || s_open_loop(&c, list) != 0 ||
         s_serve(&c, list, public) != 0)
         goto fail;
     s_loop(&c);

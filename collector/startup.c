@@ -102,13 +102,16 @@ static void s_print_problem(void *ctx, const char *problem)
  * and the directory each is in; what is missing is created safely later.
  * Prints each problem; returns how many (or a TSR_E* code). */
 int tsr_daemon_check_files(const char *config, const char *key_path, const char *auth_path,
-                           const char *envdir, const char *logdir)
+                           const char *envdir, const char *logdir, const char *auditdir)
 {
-    char data_mdb[4200], lock_mdb[4200], log_mdb[4200], log_lock[4200];
+    char data_mdb[4200], lock_mdb[4200], log_mdb[4200], log_lock[4200], audit_mdb[4200],
+        audit_lock[4200];
     snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", envdir);
     snprintf(lock_mdb, sizeof lock_mdb, "%s/lock.mdb", envdir);
     snprintf(log_mdb, sizeof log_mdb, "%s/data.mdb", logdir);
     snprintf(log_lock, sizeof log_lock, "%s/lock.mdb", logdir);
+    snprintf(audit_mdb, sizeof audit_mdb, "%s/data.mdb", auditdir);
+    snprintf(audit_lock, sizeof audit_lock, "%s/lock.mdb", auditdir);
     const tsr_fsmode_item_t items[] = {
         {C.data_dir, TSR_FSMODE_DIR},
         {envdir, TSR_FSMODE_DIR},
@@ -120,6 +123,9 @@ int tsr_daemon_check_files(const char *config, const char *key_path, const char 
         {logdir, TSR_FSMODE_DIR},
         {log_mdb, TSR_FSMODE_SECRET}, /* acknowledged records not yet applied */
         {log_lock, TSR_FSMODE_FILE},
+        {auditdir, TSR_FSMODE_DIR},
+        {audit_mdb, TSR_FSMODE_SECRET}, /* who asked what, when */
+        {audit_lock, TSR_FSMODE_FILE},
         {C.up_client_key, TSR_FSMODE_SECRET}, /* this collector's identity upstream */
         {C.up_server_key, TSR_FSMODE_FILE},
     };

@@ -319,6 +319,10 @@ int tsr_store_open(tsr_store_t **out, const tsr_store_opts_t *opts, tsr_error_t 
         tsr_store_close(&s);
         return rc;
     }
+    if ((rc = tsr_store_audit_open(s, &opts->kv, &opts->audit_kv, err)) != 0) {
+        tsr_store_close(&s);
+        return rc;
+    }
     /* what a crash left in the ingest log is applied by the next drain */
     if ((rc = tsr_store_log_open(s, &opts->kv, &opts->log_kv, err)) != 0) {
         tsr_store_close(&s);
@@ -352,6 +356,7 @@ void tsr_store_close(tsr_store_t **s_p)
     tsr_ckm_keyer_destroy(&(*s_p)->read_keyer);
     tsr_kv_close(&(*s_p)->kv);
     tsr_kv_close(&(*s_p)->log_kv);
+    tsr_kv_close(&(*s_p)->audit_kv);
     if ((*s_p)->backup_fd >= 0)
         close((*s_p)->backup_fd);
     tdestroy((*s_p)->pend, free);
@@ -367,6 +372,11 @@ tsr_kv_t *tsr_store_kv(tsr_store_t *s)
 tsr_kv_t *tsr_store_log_kv(tsr_store_t *s)
 {
     return s->log_kv;
+}
+
+tsr_kv_t *tsr_store_audit_kv(tsr_store_t *s)
+{
+    return s->audit_kv;
 }
 
 /* --- counters -------------------------------------------------------------- */
@@ -410,10 +420,11 @@ int tsr_store_count_flush(tsr_store_t *s, MDB_txn *txn)
     return rc;
 }
 
-/* Counters live in two environments: main's (records, purged,
- * audit_purged...) and the log's outcome counters, written with the Acks.
- * A name in both (outcomes counted in main before the log environment) is
- * their sum. */
+/* Counters live in three environments: main's (records, purged...), the
+ * log's outcome counters, written with the Acks, and the audit
+ * environment's audit_purged, written with its purges. A name in more than
+ * one (outcomes counted in main before the log environment, audit_purged
+ * before the audit environment) is their sum. */
 typedef struct {
     tsr_store_t *s;
     const char *name;
@@ -434,13 +445,28 @@ static int s_counter_read(MDB_txn *txn, void *arg)
     return 0;
 }
 
+/* Runs fn over the counters database of each environment in turn with
+ * a->dbi set to it; stops at the first error. */
+static int s_counters_each(tsr_store_t *s, tsr_kv_read_fn fn, s_counter_read_t *a)
+{
+    const struct {
+        tsr_kv_t *kv;
+        MDB_dbi dbi;
+    } envs[] = {{s->kv, s->dbi[S_COUNTERS]},
+                {s->log_kv, s->log_counters},
+                {s->audit_kv, s->audit_counters}};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof envs / sizeof *envs; i++) {
+        a->dbi = envs[i].dbi;
+        rc = tsr_kv_read(envs[i].kv, fn, a);
+    }
+    return rc;
+}
+
 uint64_t tsr_store_counter(tsr_store_t *s, const char *name)
 {
-    s_counter_read_t a = {.s = s, .name = name, .dbi = s->dbi[S_COUNTERS]};
-    if (tsr_kv_read(s->kv, s_counter_read, &a) != 0)
-        return 0;
-    a.dbi = s->log_counters;
-    return tsr_kv_read(s->log_kv, s_counter_read, &a) == 0 ? a.cur : 0;
+    s_counter_read_t a = {.s = s, .name = name};
+    return s_counters_each(s, s_counter_read, &a) == 0 ? a.cur : 0;
 }
 
 /* Adds one environment's counters to a->all, summing a name seen before. */
@@ -481,11 +507,8 @@ static int s_counter_cmp(const void *x, const void *y)
 
 int tsr_store_counters(tsr_store_t *s, void (*fn)(void *, const char *, uint64_t), void *ctx)
 {
-    s_counter_read_t a = {.s = s, .dbi = s->dbi[S_COUNTERS]};
-    int rc = tsr_kv_read(s->kv, s_counters_read, &a);
-    a.dbi = s->log_counters;
-    if (rc == 0)
-        rc = tsr_kv_read(s->log_kv, s_counters_read, &a);
+    s_counter_read_t a = {.s = s};
+    int rc = s_counters_each(s, s_counters_read, &a);
     if (rc == 0 && a.n > 0)
         qsort(a.all, a.n, sizeof *a.all, s_counter_cmp);
     for (size_t i = 0; rc == 0 && i < a.n; i++)

@@ -93,6 +93,9 @@ typedef struct tsr_store_opts {
     /* The log environment; dir NULL: kv.dir + "/log"; map sizes all 0:
      * kv's. read_only follows kv's. */
     tsr_kv_opts_t log_kv;
+    /* The audit environment; dir NULL: kv.dir + "/audit"; map sizes all 0:
+     * kv's. read_only follows kv's. */
+    tsr_kv_opts_t audit_kv;
     bool spikes_set;          /* use .spikes; else the defaults */
     int retention_months;     /* refuse and purge records reported longer ago; 0 = keep all */
     /* A drain stops taking log entries once it has run this long and
@@ -119,7 +122,7 @@ typedef struct tsr_store_opts {
  * meta; a store without one is format 1. tsr_store_open migrates an older
  * store in one transaction and refuses a newer one (TSR_ERANGE, err
  * naming both versions). */
-#define TSR_STORE_FORMAT 2
+#define TSR_STORE_FORMAT 3
 
 /* What a backup's manifest says of a store. */
 typedef struct tsr_store_summary {
@@ -366,9 +369,10 @@ int tsr_store_upstream_waiting(tsr_store_t *s, size_t *n);
 int tsr_store_upstream_resend(const char *envdir, size_t *records, struct tsr_error *err);
 
 
-/* The kv environments, main and log (for usage figures and read-only
- * inspection). */
+/* The kv environments, main, log and audit (for usage figures and
+ * read-only inspection). */
 tsr_kv_t *tsr_store_kv(tsr_store_t *s);
 tsr_kv_t *tsr_store_log_kv(tsr_store_t *s);
+tsr_kv_t *tsr_store_audit_kv(tsr_store_t *s);
 
 #endif

@@ -1,6 +1,10 @@
 /* store_audit.c - the audit log: every query, refused ones too, appended
  * before its answer leaves; read back by admins and to rebuild the day's
- * query budgets at start-up. */
+ * query budgets at start-up. It has an environment of its own
+ * (docs/STORAGE.md, "The audit environment"): an audit commit there
+ * writes a page or two and flushes them, and waits for no apply step; in
+ * main it rewrote main's free list (tens of pages once a large store has
+ * applied bursts) and queued behind the step under way. */
 #include "bytes.h"
 #include "store_int.h"
 #include "tessera/err.h"
@@ -25,7 +29,7 @@ static int s_audit_txn(MDB_txn *txn, void *arg)
 {
     s_audit_put_t *a = arg;
     MDB_cursor *c;
-    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
+    int rc = tsr_kv_cursor_open(txn, a->s->audit_dbi, &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
@@ -52,7 +56,7 @@ static int s_audit_txn(MDB_txn *txn, void *arg)
         tsr_bytes_put_u64(&b, e->result_size);
         k = (MDB_val){8, kb};
         v = (MDB_val){b.n, buf};
-        rc = b.bad ? TSR_ERANGE : tsr_kv_put(txn, a->s->dbi[S_AUDIT], &k, &v, MDB_APPEND);
+        rc = b.bad ? TSR_ERANGE : tsr_kv_put(txn, a->s->audit_dbi, &k, &v, MDB_APPEND);
     }
     return rc;
 }
@@ -60,7 +64,7 @@ static int s_audit_txn(MDB_txn *txn, void *arg)
 int tsr_store_audit_many(tsr_store_t *s, const tsr_audit_entry_t *const *e, size_t n)
 {
     s_audit_put_t a = {s, e, n};
-    int rc = n ? tsr_kv_write(s->kv, s_audit_txn, &a) : 0;
+    int rc = n ? tsr_kv_write(s->audit_kv, s_audit_txn, &a) : 0;
     if (rc != 0)
         tsr_store_log_err("audit", n == 1 ? "audit entry not stored" : "audit entries not stored",
                           rc);
@@ -139,7 +143,7 @@ static int s_audit_list_body(MDB_txn *txn, void *arg)
     tsr_response_t *resp = a->resp;
     MDB_cursor *c;
     a->started = true;
-    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
+    int rc = tsr_kv_cursor_open(txn, a->s->audit_dbi, &c);
     if (rc != 0)
         return s_audit_read_error(a->err, rc, 0);
     size_t cap = 0;
@@ -174,7 +178,7 @@ int tsr_store_audit_list(tsr_store_t *s, int64_t since_time, const char *id, uin
 {
     s_audit_read_t a = {
         .s = s, .since_time = since_time, .id = id, .max = max, .resp = resp, .err = err};
-    int out = tsr_kv_read(s->kv, s_audit_list_body, &a);
+    int out = tsr_kv_read(s->audit_kv, s_audit_list_body, &a);
     if (out != 0 && !a.started)
         s_audit_read_error(err, out, 0);
     if (out != 0) { /* nothing rather than a part that looks whole */
@@ -189,7 +193,7 @@ static int s_audit_each_body(MDB_txn *txn, void *arg)
 {
     s_audit_read_t *a = arg;
     MDB_cursor *c;
-    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
+    int rc = tsr_kv_cursor_open(txn, a->s->audit_dbi, &c);
     if (rc != 0)
         return rc;
     int out = 0;
@@ -217,7 +221,7 @@ int tsr_store_audit_each(tsr_store_t *s, int64_t since_time,
                          int (*fn)(void *ctx, const tsr_audit_entry_t *e), void *ctx)
 {
     s_audit_read_t a = {.s = s, .since_time = since_time, .fn = fn, .ctx = ctx};
-    return tsr_kv_read(s->kv, s_audit_each_body, &a);
+    return tsr_kv_read(s->audit_kv, s_audit_each_body, &a);
 }
 
 /* Audit entries deleted per transaction by tsr_store_audit_purge. */
@@ -239,8 +243,7 @@ static int s_audit_purge_txn(MDB_txn *txn, void *arg)
     p->n = 0;
     p->more = false;
     p->damaged = 0;
-    s->ntally = 0;
-    int rc = tsr_kv_cursor_open(txn, s->dbi[S_AUDIT], &c);
+    int rc = tsr_kv_cursor_open(txn, s->audit_dbi, &c);
     if (rc != 0)
         return rc;
     MDB_val k, v;
@@ -267,8 +270,7 @@ static int s_audit_purge_txn(MDB_txn *txn, void *arg)
     tsr_kv_cursor_close(c);
     if (rc != 0 && rc != TSR_ENOTFOUND)
         return rc;
-    rc = p->n ? tsr_store_count(s, txn, "audit_purged", (int64_t)p->n) : 0;
-    return rc == 0 ? tsr_store_count_flush(s, txn) : rc;
+    return p->n ? tsr_store_count_add(txn, s->audit_counters, "audit_purged", (int64_t)p->n) : 0;
 }
 
 int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
@@ -277,7 +279,7 @@ int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
     int rc;
     *purged = 0;
     do {
-        rc = tsr_kv_write(s->kv, s_audit_purge_txn, &p);
+        rc = tsr_kv_write(s->audit_kv, s_audit_purge_txn, &p);
         if (rc == 0)
             *purged += p.n;
     } while (rc == 0 && p.more);
@@ -298,4 +300,128 @@ int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
         return TSR_ECORRUPT;
     }
     return 0;
+}
+
+/* --- the audit environment and the move from main -------------------------- */
+
+/* Entries moved from main's audit database per transaction of the audit
+ * environment: a year of a busy region's queries stays far below LMDB's
+ * dirty-page limit per transaction. */
+#define S_AUDIT_MOVE_CHUNK 10000
+
+typedef struct {
+    tsr_store_t *s;
+    uint64_t from; /* the first sequence this chunk copies */
+    uint64_t next; /* after the chunk: the sequence to go on from (0: none left) */
+    MDB_txn *audit;
+} s_audit_move_t;
+
+/* Copies up to S_AUDIT_MOVE_CHUNK of main's entries from a->from on into
+ * the audit transaction a->audit (a read of main). A put, not an append:
+ * after a crash between the copy and main's emptying, the next open copies
+ * the same entries over themselves. */
+static int s_audit_move_read(MDB_txn *txn, void *arg)
+{
+    s_audit_move_t *a = arg;
+    MDB_cursor *c;
+    uint8_t kb[8];
+    tsr_bytes_be64(kb, a->from);
+    MDB_val k = {8, kb}, v;
+    size_t n = 0;
+    a->next = 0;
+    int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
+    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) { /* not a sequence: it would sort anywhere in the new log */
+            rc = tsr_store_damaged(TSR_ECORRUPT, "audit", k.mv_data, k.mv_size);
+            break;
+        }
+        uint64_t seq = tsr_bytes_from_be64(k.mv_data);
+        if (n == S_AUDIT_MOVE_CHUNK) {
+            a->next = seq;
+            break;
+        }
+        if ((rc = tsr_kv_put(a->audit, a->s->audit_dbi, &k, &v, 0)) != 0)
+            break;
+        n++;
+    }
+    tsr_kv_cursor_close(c);
+    return rc == TSR_ENOTFOUND ? 0 : rc;
+}
+
+static int s_audit_move_txn(MDB_txn *txn, void *arg)
+{
+    s_audit_move_t *a = arg;
+    a->audit = txn;
+    return tsr_kv_read(a->s->kv, s_audit_move_read, a);
+}
+
+static int s_audit_empty_main(MDB_txn *txn, void *arg)
+{
+    tsr_store_t *s = arg;
+    return tsr_kv_empty(txn, s->dbi[S_AUDIT]);
+}
+
+static int s_audit_main_entries(MDB_txn *txn, void *arg)
+{
+    s_audit_move_t *a = arg;
+    size_t n = 0;
+    int rc = tsr_kv_entries(txn, a->s->dbi[S_AUDIT], &n);
+    a->next = n; /* 0: nothing to move */
+    return rc;
+}
+
+/* Moves the entries of main's audit database (a store of format 2 kept its
+ * audit log there) into the audit environment, then empties main's: a
+ * crash in between leaves both copies, and the next open copies again. */
+static int s_audit_move(tsr_store_t *s, const char *dir, tsr_error_t *err)
+{
+    s_audit_move_t a = {.s = s, .from = 0};
+    int rc = tsr_kv_read(s->kv, s_audit_main_entries, &a);
+    if (rc != 0 || a.next == 0)
+        return rc;
+    size_t chunks = 0;
+    do {
+        rc = tsr_kv_write(s->audit_kv, s_audit_move_txn, &a);
+        a.from = a.next;
+        chunks++;
+    } while (rc == 0 && a.next != 0);
+    if (rc == 0)
+        rc = tsr_kv_write(s->kv, s_audit_empty_main, s);
+    if (rc != 0) {
+        tsr_error_at(err, dir, 0);
+        tsr_error_set(err, "audit", "the audit log cannot be moved out of the main store: %s",
+                      tsr_strerror(rc));
+        return rc;
+    }
+    tsr_info("store", "audit log moved to its own environment %s (%zu transaction%s) "
+             "event=audit_moved", dir, chunks, chunks == 1 ? "" : "s");
+    return 0;
+}
+
+int tsr_store_audit_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv_opts_t *audit,
+                         tsr_error_t *err)
+{
+    static const char *const names[] = {"audit", "counters"};
+    tsr_kv_opts_t o = *audit;
+    char dir[4096];
+    if (!o.dir) {
+        snprintf(dir, sizeof dir, "%s/audit", main->dir);
+        o.dir = dir;
+    }
+    if (!o.map_size && !o.map_step && !o.map_max) {
+        o.map_size = main->map_size;
+        o.map_step = main->map_step;
+        o.map_max = main->map_max;
+    }
+    o.read_only = main->read_only;
+    MDB_dbi dbi[2];
+    int rc = tsr_kv_open(&s->audit_kv, &o, err);
+    if (rc == 0 && (rc = tsr_kv_dbis(s->audit_kv, names, 2, 0, dbi, err)) == 0) {
+        s->audit_dbi = dbi[0];
+        s->audit_counters = dbi[1];
+    }
+    if (rc == 0 && !o.read_only)
+        rc = s_audit_move(s, o.dir, err);
+    return rc;
 }

@@ -63,8 +63,9 @@ extern const char *const tsr_store_db_names[S_NDBS];
  * fields are also used by the loop thread while it holds the applier
  * paused (applier.h), never at the same time. */
 struct tsr_store {
-    tsr_kv_t *kv;     /* main: records, indexes, clusters, series, audit */
-    tsr_kv_t *log_kv; /* log: ingest_log */
+    tsr_kv_t *kv;       /* main: records, indexes, clusters, series */
+    tsr_kv_t *log_kv;   /* log: ingest_log */
+    tsr_kv_t *audit_kv; /* audit: the audit log (store_audit.c) */
     /* ENVDIR/backup.lock (TSR_STORE_BACKUP_LOCK): a backup holds it
      * exclusive while it copies; a trim holds it shared, or skips (store_log.c),
      * so no applied entry leaves the log between the backup's copy of main
@@ -77,6 +78,10 @@ struct tsr_store {
      * which main's `counters` adds to (tsr_store_counter), and the pinned
      * network key id. */
     MDB_dbi log_counters, log_meta;
+    /* In audit_kv: the audit log and its own counters (audit_purged,
+     * written with the purge). dbi[S_AUDIT] is main's, from before
+     * (format 2), emptied into audit_kv at open. */
+    MDB_dbi audit_dbi, audit_counters;
     tsr_link_t *link;     /* apply thread */
     tsr_spikes_t *spikes; /* apply thread */
     tsr_ckm_keyer_t *keyer;      /* records' cell keys: apply thread */
@@ -227,6 +232,12 @@ int tsr_store_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch
  * applied (main) or waiting in the log after from (txn). */
 bool tsr_store_probe(tsr_store_t *s, MDB_txn *txn, MDB_txn *main, uint64_t first, uint64_t next,
                      uint64_t from);
+
+/* At open (store_audit.c): the audit environment (opts->dir NULL:
+ * main->dir + "/audit"), and the entries main's own audit database still
+ * holds (format 2) moved into it. */
+int tsr_store_audit_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv_opts_t *audit,
+                         struct tsr_error *err);
 
 /* At open (store_log.c): the log environment, its next sequence and the
  * pending view; after tsr_store_applied_read. */

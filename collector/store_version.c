@@ -8,6 +8,12 @@
  *   2  the version in meta; alerts counted by kind in link_meta
  *      ("alerts:linkage", ...), in the transaction that raises each.
  *      From 1: the alert log is counted once.
+ *   3  the audit log in an environment of its own (DATA_DIR/audit,
+ *      store_audit.c). From 2: nothing in this transaction; the open
+ *      moves main's audit entries after it (tsr_store_audit_open), and
+ *      again after a crash, until main's are gone. The number keeps a
+ *      collector of format 2, which would write a second audit log in
+ *      main beside this one, from opening the store.
  */
 #include "bytes.h"
 #include "store_int.h"
@@ -105,7 +111,7 @@ int tsr_store_format_open(tsr_store_t *s, const char *dir, tsr_error_t *err)
     }
     if (!f.fresh && f.found < TSR_STORE_FORMAT)
         tsr_info("store",
-                 "store format %u migrated to %d (alerts counted by kind) "
+                 "store format %u migrated to %d "
                  "event=store_migrated from=%u to=%d",
                  f.found, TSR_STORE_FORMAT, f.found, TSR_STORE_FORMAT);
     return 0;

@@ -330,6 +330,12 @@ int tsr_kv_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key)
     return rc == 0 ? 0 : s_err(rc, "mdb_del");
 }
 
+int tsr_kv_empty(MDB_txn *txn, MDB_dbi dbi)
+{
+    int rc = mdb_drop(txn, dbi, 0);
+    return rc == 0 ? 0 : s_err(rc, "mdb_drop");
+}
+
 int tsr_kv_entries(MDB_txn *txn, MDB_dbi dbi, size_t *entries)
 {
     MDB_stat st;

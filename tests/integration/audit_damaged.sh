@@ -18,7 +18,7 @@ expect_eq "both queries listed" "$(grep -c ',admin-1,admin,"stats -> ok",' <<<"$
 # entry 1 becomes seven bytes of garbage behind the collector's back
 # (mdb_load -T: a key line and a value line, \XX for a byte)
 stop_collector
-printf '\\00\\00\\00\\00\\00\\00\\00\\01\ngarbage\n' | mdb_load -T -s audit "$DATA/db"
+printf '\\00\\00\\00\\00\\00\\00\\00\\01\ngarbage\n' | mdb_load -T -s audit "$DATA/audit"
 WHY="entry 1 cannot be read: its 7 bytes end inside its fields (the audit log is damaged: docs/STORAGE.md, Errors)"
 start_collector "$DATA"
 expect_contains "the start-up walk names it" "$(cat "$TMP/collector.log")" \

@@ -39,16 +39,16 @@ cp "$TMP/acked" "$TMP/acked.before" # each line is written (fsync'd) once its Ac
 "$COLLECTOR" backup "${ALLOW_ROOT[@]}" --config "$TMP/collector.conf" "$TMP/backup" >"$TMP/backup.out"
 expect_eq "the backup was made during ingest" "$(kill -0 "$STREAM" 2>/dev/null && echo streaming)" "streaming"
 cat "$TMP/backup.out"
-expect_contains "backup says what it holds" "$(cat "$TMP/backup.out")" "backup $TMP/backup: store format 2, "
+expect_contains "backup says what it holds" "$(cat "$TMP/backup.out")" "backup $TMP/backup: store format 3, "
 wait "$STREAM"
 stop_collector
 
 M="$TMP/backup/manifest.json"
 expect_eq "manifest: program" "$(jq -r .program "$M")" "tessera-collector"
-expect_eq "manifest: store format" "$(jq -r .store_format "$M")" "2"
+expect_eq "manifest: store format" "$(jq -r .store_format "$M")" "3"
 expect_eq "manifest: last alert" "$(jq -r .last_alert_seq "$M")" "1"
 expect_eq "manifest: environments and files" "$(jq -c '[.environments, .files]' "$M")" \
-    '[["db","log"],["collector.key","collector.pub","authorized_clients"]]'
+    '[["db","log","audit"],["collector.key","collector.pub","authorized_clients"]]'
 expect_eq "manifest: time" "$(jq -r '.created | test("^20[0-9-]{8}T[0-9:]{8}Z$")' "$M")" "true"
 expect_eq "backup directory 0700" "$(stat -c %a "$TMP/backup")" "700"
 expect_eq "copied key 0600" "$(stat -c %a "$TMP/backup/collector.key")" "600"

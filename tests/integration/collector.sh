@@ -106,11 +106,12 @@ out=$(submit leeds leeds-cs-01 13 "$TMP/empty.jsonl")
 expect_eq "bad reload keeps list" "$(field status "$out")" "1"
 expect_contains "bad reload logged" "$(cat "$TMP/collector.log")" "keeping the previous client list"
 
-# 8. privacy: no raw identifier or case reference in the LMDB file
+# 8. privacy: no raw identifier or case reference in the LMDB files
 stop_collector
 for raw in Jake_2009 jake_2009 07700 447700900123 55555555 LCC-2026 Oliver Hillside QuickCash J.Smith; do
-    if grep -aqi -- "$raw" "$DATA/db/data.mdb"; then
-        echo "FAIL: '$raw' found in data.mdb" >&2
+    # every environment: records (db), the ingest log (log), the audit log
+    if grep -aqi -- "$raw" "$DATA"/{db,log,audit}/data.mdb; then
+        echo "FAIL: '$raw' found in a data.mdb" >&2
         FAILS=$((FAILS + 1))
     else
         PASSES=$((PASSES + 1))

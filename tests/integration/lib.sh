@@ -112,12 +112,14 @@ entries() {
 }
 
 # db_entries DATA_DIR DB: the same, at once, whatever waits in the log.
-# ingest_log is in the log environment (DATA_DIR/log), and holds entries
+# audit is in the audit environment (DATA_DIR/audit). ingest_log is in
+# the log environment (DATA_DIR/log), and holds entries
 # waiting to be applied, plus applied ones until the next trim (the
 # collector trims when ingest is idle: docs/STORAGE.md).
 db_entries() {
     local env="$1/db"
     [ "$2" = ingest_log ] && env="$1/log"
+    [ "$2" = audit ] && env="$1/audit"
     mdb_stat -s "$2" "$env" | awk '/Entries:/ { print $2 }'
 }
 

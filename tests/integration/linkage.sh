@@ -203,7 +203,7 @@ expect_eq "burst: 30 alerts, each once, in order" "$(jq -r .seq "$TMP/burst.out"
     "$(seq 6 35 | tr '\n' ' ')"
 
 # 9. every query is in the audit log, with who asked
-mdb_dump -p -s audit "$DATA/db" >"$TMP/audit.dump"
+mdb_dump -p -s audit "$DATA/audit" >"$TMP/audit.dump"
 expect_contains "audit: liaison lookup" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> ok"
 expect_contains "audit: analyst refused" "$(cat "$TMP/audit.dump")" "lookup 1 token(s) kind phone -> denied"
 expect_contains "audit: analyst id" "$(cat "$TMP/audit.dump")" "analyst-1"
@@ -290,7 +290,7 @@ expect_eq "liaison's own alerts: linkage only" "$(alerts_json | jq -r .kind | so
 
 # 12. nothing raw on the collector's disk
 for raw in "07700 900123" "7700900123" "Jake_2009" "jake_2009" "55555555" "Test Child" "free text" "offender1@"; do
-    if grep -qaF -- "$raw" "$DATA/db/data.mdb"; then
+    if grep -qaF -- "$raw" "$DATA"/{db,log,audit}/data.mdb; then
         expect_eq "raw '$raw' on disk" "found" "absent"
     else
         expect_eq "raw '$raw' on disk" "absent" "absent"

@@ -20,11 +20,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "storetool: bad arguments (see the file comment)\n");
         return 2;
     }
-    char dir[4096], logdir[4096];
+    char dir[4096], logdir[4096], auditdir[4096];
     snprintf(dir, sizeof dir, "%s/db", argv[2]);
     snprintf(logdir, sizeof logdir, "%s/log", argv[2]); /* the collector's layout */
+    snprintf(auditdir, sizeof auditdir, "%s/audit", argv[2]);
     tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 64u << 20, .map_step = 64u << 20},
-                          .log_kv = {.dir = logdir}};
+                          .log_kv = {.dir = logdir},
+                          .audit_kv = {.dir = auditdir}};
     tsr_store_t *s;
     tsr_error_t err;
     char msg[768];

@@ -601,10 +601,12 @@ static int s_check(char **argv)
     tsr_netkey_clear(&key); /* the record ids are made: free its MAC context */
     if (loaded != 0)
         return 1;
-    char dir[4096], logdir[4096];
+    char dir[4096], logdir[4096], auditdir[4096];
     snprintf(dir, sizeof dir, "%s/db", argv[0]);
     snprintf(logdir, sizeof logdir, "%s/log", argv[0]);
-    tsr_store_opts_t so = {.kv = {.dir = dir}, .log_kv = {.dir = logdir}};
+    snprintf(auditdir, sizeof auditdir, "%s/audit", argv[0]);
+    tsr_store_opts_t so = {
+        .kv = {.dir = dir}, .log_kv = {.dir = logdir}, .audit_kv = {.dir = auditdir}};
     tsr_store_t *s;
     if (tsr_store_open(&s, &so, &err) != 0)
         return s_die("store", &err);

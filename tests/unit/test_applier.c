@@ -197,20 +197,23 @@ static void test_background(void **state)
     size_t bg, own;
     tsr_applier_opts_t o = {.quiet_ms = 3600000, .quiet_max = 0, .delay_ms = 1, .batch = 10000,
                             .eval_ms = 200, .yield = true};
+    /* one step, or more when the CPU is so busy that a step's time bound
+     * (apply_step_ms) ends it before the 10 entries: every one ran in the
+     * background */
     s_steps_after("bg_due", &o, false, &bg, &own);
-    assert_int_equal(bg, 1);
+    assert_true(bg >= 1);
     assert_int_equal(own, 0);
 
     o.delay_ms = 3600000; /* held until wanted */
     s_steps_after("bg_wanted", &o, true, &bg, &own);
     assert_int_equal(bg, 0);
-    assert_int_equal(own, 1);
+    assert_true(own >= 1);
 
     o.delay_ms = 1;
     o.yield = false;
     s_steps_after("bg_off", &o, false, &bg, &own);
     assert_int_equal(bg, 0);
-    assert_int_equal(own, 1);
+    assert_true(own >= 1);
 }
 
 /* Submits record n alone at version v (linked: sharing n - 1's token);
@@ -358,6 +361,38 @@ static void test_concurrent(void **state)
     tsr_store_close(&s);
 }
 
+/* An audit entry is committed while the apply thread is held (a step
+ * under way, or paused as here): the audit log has an environment and a
+ * thread of its own, so a query's answer never waits for an apply step. */
+static void test_audit_not_behind_step(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("auditfree");
+    tsr_applier_opts_t o = {.quiet_ms = 1, .quiet_max = 64, .delay_ms = 5, .batch = 300,
+                            .eval_ms = 50};
+    tsr_applier_t *a;
+    assert_int_equal(tsr_applier_new(&a, s, &o), 0);
+    tsr_applier_pause(a); /* the apply thread cannot run a step now */
+    static tsr_applier_audit_t e;
+    e.entry = (tsr_audit_entry_t){.time = time(NULL), .result_size = 1};
+    snprintf(e.entry.id, sizeof e.entry.id, "liaison-1");
+    snprintf(e.entry.role, sizeof e.entry.role, "liaison");
+    snprintf(e.entry.request, sizeof e.entry.request, "lookup 1 token(s) kind phone -> ok");
+    tsr_applier_audit(a, &e);
+    for (int t = 0; t < 500 && !atomic_load(&e.done); t++)
+        s_news(a, 10);
+    assert_true(atomic_load(&e.done));
+    assert_int_equal(e.rc, 0);
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 10, &r, NULL), 0);
+    assert_int_equal(r.n_audit, 1);
+    assert_string_equal(r.audit[0].id, "liaison-1");
+    free(r.audit);
+    tsr_applier_resume(a);
+    tsr_applier_destroy(&a);
+    tsr_store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_link_probe),
         cmocka_unit_test(test_link_at_once),
+        cmocka_unit_test(test_audit_not_behind_step),
     };
     return cmocka_run_group_tests(tests, s_setup, tsr_test_dir_remove);
 }

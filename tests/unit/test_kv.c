@@ -227,6 +227,11 @@ static int s_put_b(MDB_txn *txn, void *arg)
     return tsr_kv_put(txn, *(MDB_dbi *)arg, &k, &v, 0);
 }
 
+static int s_empty(MDB_txn *txn, void *arg)
+{
+    return tsr_kv_empty(txn, *(MDB_dbi *)arg);
+}
+
 /* The calls inside transactions speak TSR_E* too. */
 static void test_calls_translate(void **state)
 {
@@ -264,6 +269,18 @@ static void test_calls_translate(void **state)
     /* a write in a read-only transaction: LMDB's EACCES, as TSR_EPERM */
     assert_int_equal(tsr_kv_put(txn, t.dbi, &k, &v, 0), TSR_EPERM);
     assert_int_equal(tsr_kv_del(txn, t.dbi, &k), TSR_EPERM);
+    assert_int_equal(tsr_kv_empty(txn, t.dbi), TSR_EPERM);
+    tsr_kv_read_end(txn);
+    /* emptied: no entry left, and the database is still there to write */
+    assert_int_equal(tsr_kv_write(kv, s_empty, &t.dbi), 0);
+    assert_int_equal(tsr_kv_read_begin(kv, &txn), 0);
+    assert_int_equal(tsr_kv_entries(txn, t.dbi, &n), 0);
+    assert_int_equal(n, 0);
+    tsr_kv_read_end(txn);
+    assert_int_equal(tsr_kv_write(kv, s_put_b, &t.dbi), 0);
+    assert_int_equal(tsr_kv_read_begin(kv, &txn), 0);
+    assert_int_equal(tsr_kv_entries(txn, t.dbi, &n), 0);
+    assert_int_equal(n, 1);
     tsr_kv_read_end(txn);
     s_kv_done(&kv, dir);
 }

@@ -897,7 +897,7 @@ static void s_audit_damage(tsr_store_t *s, const void *key, size_t kn, const voi
 {
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_audit_kv(s)), NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
     MDB_val k = {kn, (void *)key}, v = {vn, (void *)val};
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
@@ -1058,7 +1058,7 @@ static void test_audit_purge(void **state)
     s_audit_at(s, 5000, "g");
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_audit_kv(s)), NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
     uint8_t kb[8] = {0, 0, 0, 0, 0, 0, 0, 100}; /* after every entry so far */
     MDB_val k = {8, kb}, v = {3, "bad"};
@@ -1070,10 +1070,108 @@ static void test_audit_purge(void **state)
     assert_int_equal(tsr_store_counter(s, "audit_purged"), 7);
     /* the damaged entry and h are left */
     MDB_stat st;
-    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_audit_kv(s)), NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     assert_int_equal(st.ms_entries, 2);
+    tsr_store_close(&s);
+}
+
+/* Puts entries 1..n (times 1700000000 + seq, ids "old-SEQ") into main's own
+ * audit database, as a collector of format 2 wrote them, with an
+ * audit_purged counter of 4 beside them, and marks the store format 2. */
+static void s_audit_in_main(const char *dir, int n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi audit, counters, meta;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &audit), 0);
+    assert_int_equal(mdb_dbi_open(txn, "counters", 0, &counters), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    for (int i = 1; i <= n; i++) {
+        uint8_t kb[8] = {0, 0, 0, 0, 0, 0, 0, (uint8_t)i}, vb[64];
+        char id[16];
+        snprintf(id, sizeof id, "old-%d", i);
+        MDB_val k = {8, kb}, v = {s_audit_value(vb, 1700000000 + i, id, 0), vb};
+        assert_int_equal(mdb_put(txn, audit, &k, &v, 0), 0);
+    }
+    uint64_t four = 4;
+    MDB_val k = {12, "audit_purged"}, v = {8, &four};
+    assert_int_equal(mdb_put(txn, counters, &k, &v, 0), 0);
+    uint8_t v2[4] = {2, 0, 0, 0};
+    MDB_val fk = {14, "format_version"}, fv = {4, v2};
+    assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static size_t s_main_audit_entries(tsr_store_t *s)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    return st.ms_entries;
+}
+
+/* Format 3: a store of format 2 kept its audit log in main. Opened, its
+ * entries move to the audit environment in order, main keeps none, the
+ * sequence goes on after them and audit_purged still counts main's
+ * purges. A crash after the copy and before main is emptied leaves both:
+ * the next open copies the same entries over themselves, no twice. */
+static void test_audit_moved(void **state)
+{
+    (void)state;
+    tsr_store_t *s = s_open("auditmove", 0);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/auditmove", s_dir);
+    tsr_store_close(&s);
+    s_audit_in_main(dir, 3);
+    s = s_open("auditmove", 0);
+    assert_int_equal(s_main_audit_entries(s), 0);
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 100, &r, NULL), 0);
+    assert_int_equal(r.n_audit, 3);
+    assert_string_equal(r.audit[0].id, "old-1");
+    assert_string_equal(r.audit[2].id, "old-3");
+    assert_int_equal(r.audit[2].time, 1700000003);
+    free(r.audit);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 4);
+    s_audit_at(s, 1800000000, "new");
+    uint64_t purged;
+    assert_int_equal(tsr_store_audit_purge(s, 1700000002, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_int_equal(tsr_store_counter(s, "audit_purged"), 5);
+    tsr_store_close(&s);
+    tsr_store_summary_t sum;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
+    assert_int_equal(sum.format, 3);
+
+    /* the crash: main holds entries 2 and 3 (and 1, purged since) again */
+    s_audit_in_main(dir, 3);
+    s = s_open("auditmove", 0);
+    assert_int_equal(s_main_audit_entries(s), 0);
+    r = (tsr_response_t){0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 100, &r, NULL), 0);
+    assert_int_equal(r.n_audit, 4); /* 1 back, 2, 3, new: none twice */
+    assert_string_equal(r.audit[0].id, "old-1");
+    assert_string_equal(r.audit[3].id, "new");
+    free(r.audit);
+    s_audit_at(s, 1800000001, "newer"); /* sequence 5 */
+    r = (tsr_response_t){0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 100, &r, NULL), 0);
+    assert_int_equal(r.n_audit, 5);
+    assert_string_equal(r.audit[4].id, "newer");
+    free(r.audit);
     tsr_store_close(&s);
 }
 
@@ -1563,6 +1661,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_audit_purge),
+        cmocka_unit_test(test_audit_moved),
         cmocka_unit_test(test_outcomes),
         cmocka_unit_test(test_fixture_v1),
         cmocka_unit_test(test_format_newer),

@@ -131,6 +131,9 @@ int tsr_kv_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned f
 /* TSR_ENOTFOUND when key is absent. */
 int tsr_kv_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key);
 
+/* Empties dbi (mdb_drop with del 0): its pages go to the free list, so
+ * the transaction stays small however many entries it held. */
+int tsr_kv_empty(MDB_txn *txn, MDB_dbi dbi);
 /* The number of entries of dbi. */
 int tsr_kv_entries(MDB_txn *txn, MDB_dbi dbi, size_t *entries);
 
