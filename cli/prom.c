@@ -29,6 +29,13 @@ static const p_family_t s_families[] = {
      "Batches read and waiting for a group commit."},
     {"map_size_bytes", "tessera_map_size_bytes", P_GAUGE, NULL, 0, "LMDB map size."},
     {"map_used_bytes", "tessera_map_used_bytes", P_GAUGE, NULL, 0, "LMDB map bytes in use."},
+    {"audit_map_size_bytes", "tessera_audit_map_size_bytes", P_GAUGE, NULL, 0,
+     "LMDB map size of the audit log's environment."},
+    {"audit_map_used_bytes", "tessera_audit_map_used_bytes", P_GAUGE, NULL, 0,
+     "LMDB map bytes in use in the audit log's environment."},
+    {"apply_steps:", "tessera_apply_steps_total", P_COUNTER, "mode", 0,
+     "Apply steps since start-up: in the background (apply_yield), or in the foreground "
+     "(something waited for them, or yield is off)."},
     {"last_backup_unix", "tessera_last_backup_timestamp_seconds", P_GAUGE, NULL, 0,
      "When the last tessera-collector backup finished (0: never)."},
     {"last_alert_seq", "tessera_last_alert_sequence", P_GAUGE, NULL, 0,

@@ -401,6 +401,18 @@ static void s_answer_stats(tsr_daemon_t *c, tsr_response_t *resp, tsr_daemon_cou
     tsr_kv_usage(tsr_store_kv(c->store), &map, &used);
     s_add_counter(cs, "map_size_bytes", map);
     s_add_counter(cs, "map_used_bytes", used);
+    /* the audit log's own environment grows with every query and, full,
+     * refuses every answer: watched like main's map */
+    map = used = 0;
+    tsr_kv_usage(tsr_store_audit_kv(c->store), &map, &used);
+    s_add_counter(cs, "audit_map_size_bytes", map);
+    s_add_counter(cs, "audit_map_used_bytes", used);
+    /* since start-up: how often the apply ran in the background, and how
+     * often something waited for it ([ingest] apply_yield) */
+    size_t background = 0, own = 0;
+    tsr_applier_steps(c->applier, &background, &own);
+    s_add_counter(cs, "apply_steps:background", background);
+    s_add_counter(cs, "apply_steps:foreground", own);
     /* 0 after the drain before this answer, unless drains fail (map full) */
     s_add_counter(cs, "ingest_log_waiting", tsr_store_logged(c->store));
     s_add_counter(cs, "malformed_frames", c->malformed);

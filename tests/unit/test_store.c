@@ -1175,15 +1175,15 @@ static void test_audit_moved(void **state)
     tsr_store_close(&s);
 }
 
-/* Copies the fixture store of format 1 (tests/fixtures/make_store_v1.sh)
+/* Copies the fixture store of format `format` (tests/fixtures/make_store_v*.sh)
  * into a directory of its own under s_dir. */
-static void s_fixture_copy(char *dir, size_t cap, const char *name)
+static void s_fixture_copy(char *dir, size_t cap, const char *name, int format)
 {
     snprintf(dir, cap, "%s/%s", s_dir, name);
     assert_int_equal(mkdir(dir, 0700), 0);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cp %s/tests/fixtures/store-v1/data.mdb %s/data.mdb",
-             TSR_TEST_SOURCE_DIR, dir);
+    snprintf(cmd, sizeof cmd, "cp %s/tests/fixtures/store-v%d/data.mdb %s/data.mdb",
+             TSR_TEST_SOURCE_DIR, format, dir);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -1194,7 +1194,7 @@ static void test_fixture_v1(void **state)
 {
     (void)state;
     char dir[256];
-    s_fixture_copy(dir, sizeof dir, "fixture-v1");
+    s_fixture_copy(dir, sizeof dir, "fixture-v1", 1);
     tsr_store_summary_t sum;
     tsr_error_t err;
     tsr_error_clear(&err);
@@ -1250,13 +1250,48 @@ static void test_fixture_v1(void **state)
     tsr_store_close(&s);
 }
 
+/* The store collectors of format 2 wrote (b53667a: the audit log in
+ * main) opens in this one: its two audit entries moved to the audit
+ * environment, in order, and none left in main; the record readable. */
+static void test_fixture_v2(void **state)
+{
+    (void)state;
+    char dir[256];
+    s_fixture_copy(dir, sizeof dir, "fixture-v2", 2);
+    tsr_store_summary_t sum;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
+    assert_int_equal(sum.format, 2);
+    assert_int_equal(sum.records, 1);
+
+    tsr_store_opts_t o = {.kv = {.dir = dir}};
+    tsr_store_t *s;
+    assert_int_equal(tsr_store_open(&s, &o, &err), 0);
+    assert_int_equal(tsr_store_counter(s, "records"), 1); /* main's (outcomes are the log's) */
+    assert_int_equal(s_main_audit_entries(s), 0);
+    tsr_response_t r = {0};
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 100, &r, NULL), 0);
+    assert_int_equal(r.n_audit, 2);
+    for (size_t i = 0; i < r.n_audit; i++) {
+        assert_string_equal(r.audit[i].id, "admin-1");
+        assert_string_equal(r.audit[i].role, "admin");
+        assert_string_equal(r.audit[i].request, "stats -> ok");
+    }
+    assert_true(r.audit[0].time <= r.audit[1].time);
+    free(r.audit);
+    tsr_store_close(&s);
+    assert_int_equal(tsr_store_summary(dir, &sum, &err), 0);
+    assert_int_equal(sum.format, TSR_STORE_FORMAT);
+}
+
 /* A store of a later format is refused, naming both versions, and left
  * as it was. */
 static void test_format_newer(void **state)
 {
     (void)state;
     char dir[256];
-    s_fixture_copy(dir, sizeof dir, "fixture-newer");
+    s_fixture_copy(dir, sizeof dir, "fixture-newer", 1);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -1664,6 +1699,7 @@ int main(void)
         cmocka_unit_test(test_audit_moved),
         cmocka_unit_test(test_outcomes),
         cmocka_unit_test(test_fixture_v1),
+        cmocka_unit_test(test_fixture_v2),
         cmocka_unit_test(test_format_newer),
         cmocka_unit_test(test_network_keys),
         cmocka_unit_test(test_group_commit_and_indexes),
