@@ -6,7 +6,8 @@
  * batches waiting on the ingest socket, log them in one transaction (group
  * commit), then send every Ack; between groups, take queries. The apply
  * thread (applier.h) turns the log into records, indexes, clusters and
- * series, and commits the queries' audit entries; the query thread
+ * series; the audit thread beside it commits the queries' audit entries
+ * in their own environment; the query thread
  * (querier.h) makes the reads that scan (trends, alerts, clusters,
  * lookups).
  *

@@ -364,6 +364,23 @@ void tsr_store_close(tsr_store_t **s_p)
     *s_p = NULL;
 }
 
+tsr_kv_opts_t tsr_store_env_opts(const tsr_kv_opts_t *main, const tsr_kv_opts_t *side,
+                                 const char *name, char *buf, size_t cap)
+{
+    tsr_kv_opts_t o = *side;
+    if (!o.dir) {
+        snprintf(buf, cap, "%s/%s", main->dir, name);
+        o.dir = buf;
+    }
+    if (!o.map_size && !o.map_step && !o.map_max) {
+        o.map_size = main->map_size;
+        o.map_step = main->map_step;
+        o.map_max = main->map_max;
+    }
+    o.read_only = main->read_only;
+    return o;
+}
+
 tsr_kv_t *tsr_store_kv(tsr_store_t *s)
 {
     return s->kv;

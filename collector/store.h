@@ -7,13 +7,15 @@
  * returns 0, never before. tsr_store_drain() applies the log to the records
  * and everything derived from them later, in larger transactions.
  *
- * Two environments, one writer each: the log (DATA_DIR/log) is written by
- * submits and trims, the main one (DATA_DIR/db) by drains, evaluations,
- * the day boundary, purges and audit entries. Threads: one thread (the
- * loop) may submit, trim and read while one other (the apply thread,
- * applier.h) drains and writes the rest; never two threads for one of
- * these roles, and the apply thread's calls run in one thread at a time
- * (the applier's pause). tsr_store_logged, tsr_store_applied and
+ * Three environments: the log (DATA_DIR/log) is written by submits and
+ * trims, the main one (DATA_DIR/db) by drains, evaluations, the day
+ * boundary and purges, the audit one (DATA_DIR/audit) by audit entries and
+ * the audit purge. Threads: one thread (the loop) may submit, trim and
+ * read while one other (the apply thread, applier.h) drains and writes
+ * the rest; never two threads for one of these roles, and the apply
+ * thread's calls run in one thread at a time (the applier's pause). The
+ * audit calls may run in any thread, beside the others (LMDB serialises
+ * their commits). tsr_store_logged, tsr_store_applied and
  * tsr_store_last_logged may be called from any thread.
  */
 #ifndef TESSERA_STORE_H

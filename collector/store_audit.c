@@ -311,39 +311,45 @@ int tsr_store_audit_purge(tsr_store_t *s, int64_t before_time, uint64_t *purged)
 
 typedef struct {
     tsr_store_t *s;
-    uint64_t from; /* the first sequence this chunk copies */
-    uint64_t next; /* after the chunk: the sequence to go on from (0: none left) */
+    /* The chunk starts after from (from_n 0: at the first key) and ends at
+     * last; a body run again (the map grew) starts from from again. LMDB
+     * keys are 511 bytes at most. */
+    uint8_t from[512], last[512];
+    size_t from_n, last_n;
+    bool more;         /* the chunk ended with entries left */
+    size_t n;          /* main's entries, before the move */
     MDB_txn *audit;
 } s_audit_move_t;
 
-/* Copies up to S_AUDIT_MOVE_CHUNK of main's entries from a->from on into
- * the audit transaction a->audit (a read of main). A put, not an append:
- * after a crash between the copy and main's emptying, the next open copies
- * the same entries over themselves. */
+/* Copies up to S_AUDIT_MOVE_CHUNK of main's entries after a->from into the
+ * audit transaction a->audit (a read of main), every key as it is: a
+ * damaged one moves too, and is named where it is read, as before. A put,
+ * not an append: after a crash between the copy and main's emptying, the
+ * next open copies the same entries over themselves. */
 static int s_audit_move_read(MDB_txn *txn, void *arg)
 {
     s_audit_move_t *a = arg;
     MDB_cursor *c;
-    uint8_t kb[8];
-    tsr_bytes_be64(kb, a->from);
-    MDB_val k = {8, kb}, v;
+    MDB_val k = {a->from_n, a->from}, v;
     size_t n = 0;
-    a->next = 0;
+    a->more = false;
+    a->last_n = a->from_n;
+    memcpy(a->last, a->from, a->from_n);
     int rc = tsr_kv_cursor_open(txn, a->s->dbi[S_AUDIT], &c);
-    for (rc = rc ? rc : tsr_kv_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8) { /* not a sequence: it would sort anywhere in the new log */
-            rc = tsr_store_damaged(TSR_ECORRUPT, "audit", k.mv_data, k.mv_size);
-            break;
-        }
-        uint64_t seq = tsr_bytes_from_be64(k.mv_data);
+    if (rc == 0)
+        rc = tsr_kv_cursor_get(c, &k, &v, a->from_n ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == 0 && a->from_n && k.mv_size == a->from_n && !memcmp(k.mv_data, a->from, a->from_n))
+        rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT); /* copied by the chunk before */
+    for (; rc == 0; rc = tsr_kv_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (n == S_AUDIT_MOVE_CHUNK) {
-            a->next = seq;
+            a->more = true;
             break;
         }
         if ((rc = tsr_kv_put(a->audit, a->s->audit_dbi, &k, &v, 0)) != 0)
             break;
         n++;
+        a->last_n = k.mv_size <= sizeof a->last ? k.mv_size : sizeof a->last;
+        memcpy(a->last, k.mv_data, a->last_n);
     }
     tsr_kv_cursor_close(c);
     return rc == TSR_ENOTFOUND ? 0 : rc;
@@ -365,10 +371,7 @@ static int s_audit_empty_main(MDB_txn *txn, void *arg)
 static int s_audit_main_entries(MDB_txn *txn, void *arg)
 {
     s_audit_move_t *a = arg;
-    size_t n = 0;
-    int rc = tsr_kv_entries(txn, a->s->dbi[S_AUDIT], &n);
-    a->next = n; /* 0: nothing to move */
-    return rc;
+    return tsr_kv_entries(txn, a->s->dbi[S_AUDIT], &a->n);
 }
 
 /* Moves the entries of main's audit database (a store of format 2 kept its
@@ -376,16 +379,17 @@ static int s_audit_main_entries(MDB_txn *txn, void *arg)
  * crash in between leaves both copies, and the next open copies again. */
 static int s_audit_move(tsr_store_t *s, const char *dir, tsr_error_t *err)
 {
-    s_audit_move_t a = {.s = s, .from = 0};
+    s_audit_move_t a = {.s = s};
     int rc = tsr_kv_read(s->kv, s_audit_main_entries, &a);
-    if (rc != 0 || a.next == 0)
+    if (rc != 0 || a.n == 0)
         return rc;
     size_t chunks = 0;
     do {
         rc = tsr_kv_write(s->audit_kv, s_audit_move_txn, &a);
-        a.from = a.next;
+        a.from_n = a.last_n;
+        memcpy(a.from, a.last, a.last_n);
         chunks++;
-    } while (rc == 0 && a.next != 0);
+    } while (rc == 0 && a.more);
     if (rc == 0)
         rc = tsr_kv_write(s->kv, s_audit_empty_main, s);
     if (rc != 0) {
@@ -394,8 +398,8 @@ static int s_audit_move(tsr_store_t *s, const char *dir, tsr_error_t *err)
                       tsr_strerror(rc));
         return rc;
     }
-    tsr_info("store", "audit log moved to its own environment %s (%zu transaction%s) "
-             "event=audit_moved", dir, chunks, chunks == 1 ? "" : "s");
+    tsr_info("store", "audit log moved to its own environment %s (%zu entr%s, %zu transaction%s) "
+             "event=audit_moved", dir, a.n, a.n == 1 ? "y" : "ies", chunks, chunks == 1 ? "" : "s");
     return 0;
 }
 
@@ -403,18 +407,8 @@ int tsr_store_audit_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv
                          tsr_error_t *err)
 {
     static const char *const names[] = {"audit", "counters"};
-    tsr_kv_opts_t o = *audit;
     char dir[4096];
-    if (!o.dir) {
-        snprintf(dir, sizeof dir, "%s/audit", main->dir);
-        o.dir = dir;
-    }
-    if (!o.map_size && !o.map_step && !o.map_max) {
-        o.map_size = main->map_size;
-        o.map_step = main->map_step;
-        o.map_max = main->map_max;
-    }
-    o.read_only = main->read_only;
+    tsr_kv_opts_t o = tsr_store_env_opts(main, audit, "audit", dir, sizeof dir);
     MDB_dbi dbi[2];
     int rc = tsr_kv_open(&s->audit_kv, &o, err);
     if (rc == 0 && (rc = tsr_kv_dbis(s->audit_kv, names, 2, 0, dbi, err)) == 0) {

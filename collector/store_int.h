@@ -233,6 +233,12 @@ int tsr_store_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch
 bool tsr_store_probe(tsr_store_t *s, MDB_txn *txn, MDB_txn *main, uint64_t first, uint64_t next,
                      uint64_t from);
 
+/* The options of the environment beside main called name (the log, the
+ * audit log): side's, with dir NULL made main's dir + "/" + name (in
+ * buf), map sizes all 0 made main's, and main's read_only. */
+tsr_kv_opts_t tsr_store_env_opts(const tsr_kv_opts_t *main, const tsr_kv_opts_t *side,
+                                 const char *name, char *buf, size_t cap);
+
 /* At open (store_audit.c): the audit environment (opts->dir NULL:
  * main->dir + "/audit"), and the entries main's own audit database still
  * holds (format 2) moved into it. */

@@ -62,18 +62,8 @@ static int s_log_ends_body(MDB_txn *txn, void *arg)
 int tsr_store_log_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv_opts_t *log,
                        tsr_error_t *err)
 {
-    tsr_kv_opts_t o = *log;
     char dir[4096];
-    if (!o.dir) {
-        snprintf(dir, sizeof dir, "%s/log", main->dir);
-        o.dir = dir;
-    }
-    if (!o.map_size && !o.map_step && !o.map_max) {
-        o.map_size = main->map_size;
-        o.map_step = main->map_step;
-        o.map_max = main->map_max;
-    }
-    o.read_only = main->read_only;
+    tsr_kv_opts_t o = tsr_store_env_opts(main, log, "log", dir, sizeof dir);
     MDB_dbi dbi[3];
     int rc = tsr_kv_open(&s->log_kv, &o, err);
     if (rc == 0 && (rc = tsr_kv_dbis(s->log_kv, s_log_db_names, 3, 0, dbi, err)) == 0) {

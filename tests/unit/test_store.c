@@ -1093,7 +1093,7 @@ static void s_audit_in_main(const char *dir, int n)
     assert_int_equal(mdb_dbi_open(txn, "counters", 0, &counters), 0);
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
     for (int i = 1; i <= n; i++) {
-        uint8_t kb[8] = {0, 0, 0, 0, 0, 0, 0, (uint8_t)i}, vb[64];
+        uint8_t kb[8] = {0, 0, 0, 0, 0, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i}, vb[64];
         char id[16];
         snprintf(id, sizeof id, "old-%d", i);
         MDB_val k = {8, kb}, v = {s_audit_value(vb, 1700000000 + i, id, 0), vb};
@@ -1109,16 +1109,23 @@ static void s_audit_in_main(const char *dir, int n)
     mdb_env_close(env);
 }
 
-static size_t s_main_audit_entries(tsr_store_t *s)
+/* The entries of the database "audit" of kv (main's, or the audit
+ * environment's). */
+static size_t s_audit_entries_in(tsr_kv_t *kv)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
     MDB_stat st;
-    assert_int_equal(mdb_txn_begin(tsr_kv_env(tsr_store_kv(s)), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_txn_begin(tsr_kv_env(kv), NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
     assert_int_equal(mdb_stat(txn, dbi, &st), 0);
     mdb_txn_abort(txn);
     return st.ms_entries;
+}
+
+static size_t s_main_audit_entries(tsr_store_t *s)
+{
+    return s_audit_entries_in(tsr_store_kv(s));
 }
 
 /* Format 3: a store of format 2 kept its audit log in main. Opened, its
@@ -1172,6 +1179,37 @@ static void test_audit_moved(void **state)
     assert_int_equal(r.n_audit, 5);
     assert_string_equal(r.audit[4].id, "newer");
     free(r.audit);
+    tsr_store_close(&s);
+
+    /* a long log moves in chunks of 10,000, none lost or twice, and a
+     * damaged key moves as it is (named where it is read, as before) */
+    s = s_open("auditmove2", 0);
+    snprintf(dir, sizeof dir, "%s/auditmove2", s_dir);
+    tsr_store_close(&s);
+    s_audit_in_main(dir, 25001);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+    MDB_val k = {2, "xx"}, v = {1, "y"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = s_open("auditmove2", 0);
+    assert_int_equal(s_main_audit_entries(s), 0);
+    assert_int_equal(s_audit_entries_in(tsr_store_audit_kv(s)), 25002);
+    int n = 0; /* the walk passes over the damaged one, naming it */
+    assert_int_equal(tsr_store_audit_each(s, 0, s_count_entry, &n), 0);
+    assert_int_equal(n, 25001);
+    r = (tsr_response_t){0};
+    tsr_error_t lerr;
+    tsr_error_clear(&lerr);
+    assert_int_equal(tsr_store_audit_list(s, 0, NULL, 30000, &r, &lerr), TSR_ECORRUPT);
+    assert_non_null(strstr(lerr.reason, "an entry with key 7878 (2 bytes, not 8)"));
     tsr_store_close(&s);
 }
 
