@@ -154,6 +154,33 @@ static int s_verify(const char *envdir, const json_t *m, const char *mpath, tsr_
     return rc;
 }
 
+/* Every environment the manifest lists is in the backup from: a copy
+ * that lost one (the audit log, say) is refused, not restored without it.
+ * (One the manifest does not list may be missing: a backup from before
+ * that environment existed.) */
+static int s_listed_present(const json_t *m, const char *from, tsr_error_t *err)
+{
+    const json_t *listed = json_object_get(m, "environments");
+    char path[4200];
+    size_t i;
+    json_t *v;
+    json_array_foreach(listed, i, v)
+    {
+        for (size_t k = 0; k < S_NENVS; k++) {
+            s_path(path, sizeof path, from, s_envs[k].dir);
+            if (json_is_string(v) && !strcmp(json_string_value(v), s_envs[k].dir) &&
+                access(path, F_OK) != 0) {
+                tsr_error_at(err, path, 0);
+                tsr_error_set(err, "", "missing, though %s lists it (%s): the backup is "
+                              "incomplete; nothing was restored", TSR_BACKUP_MANIFEST,
+                              s_envs[k].holds);
+                return TSR_ENOTFOUND;
+            }
+        }
+    }
+    return 0;
+}
+
 int tsr_collector_restore(const char *from, const char *data_dir, const tsr_collector_file_t *files,
                           size_t n, uint64_t alerts_after, tsr_error_t *err)
 {
@@ -170,6 +197,8 @@ int tsr_collector_restore(const char *from, const char *data_dir, const tsr_coll
                            "reads formats 1 to %d); restore it with that version",
                            (unsigned long long)format, TSR_STORE_FORMAT);
     }
+    if (rc == 0)
+        rc = s_listed_present(m, from, err);
     /* every environment checked before any is written: all or nothing;
      * main first, so a refusal names the store */
     for (size_t k = 0; rc == 0 && k < S_NENVS; k++) {

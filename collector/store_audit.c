@@ -362,10 +362,18 @@ static int s_audit_move_txn(MDB_txn *txn, void *arg)
     return tsr_kv_read(a->s->kv, s_audit_move_read, a);
 }
 
+/* Empties main's audit database and records format 3, together. */
 static int s_audit_empty_main(MDB_txn *txn, void *arg)
 {
     tsr_store_t *s = arg;
-    return tsr_kv_empty(txn, s->dbi[S_AUDIT]);
+    int rc = tsr_kv_empty(txn, s->dbi[S_AUDIT]);
+    return rc == 0 && s->format < 3 ? tsr_store_format_put(s, txn, 3) : rc;
+}
+
+static int s_audit_env_entries(MDB_txn *txn, void *arg)
+{
+    s_audit_move_t *a = arg;
+    return tsr_kv_entries(txn, a->s->audit_dbi, &a->n);
 }
 
 static int s_audit_main_entries(MDB_txn *txn, void *arg)
@@ -375,22 +383,34 @@ static int s_audit_main_entries(MDB_txn *txn, void *arg)
 }
 
 /* Moves the entries of main's audit database (a store of format 2 kept its
- * audit log there) into the audit environment, then empties main's: a
- * crash in between leaves both copies, and the next open copies again. */
+ * audit log there) into the audit environment, then empties main's and
+ * records format 3 in one transaction: a crash in between leaves both
+ * copies, and the next open copies again. */
 static int s_audit_move(tsr_store_t *s, const char *dir, tsr_error_t *err)
 {
     s_audit_move_t a = {.s = s};
     int rc = tsr_kv_read(s->kv, s_audit_main_entries, &a);
-    if (rc != 0 || a.n == 0)
-        return rc;
+    size_t n = a.n, held = 0;
+    if (rc == 0 && n > 0 && (rc = tsr_kv_read(s->audit_kv, s_audit_env_entries, &a)) == 0)
+        held = a.n;
+    if (rc == 0 && held > 0)
+        /* a repeat after a crash, or main restored by hand beside a newer
+         * audit log: entries purged since come back (the same sequences
+         * with the same content) */
+        tsr_warn("store", "main's audit database holds %zu entries and %s already %zu: copying "
+                 "main's over them (a move interrupted before, or a db/ from an older backup "
+                 "beside this audit log)", n, dir, held);
     size_t chunks = 0;
-    do {
+    while (rc == 0 && n > 0) {
         rc = tsr_kv_write(s->audit_kv, s_audit_move_txn, &a);
         a.from_n = a.last_n;
         memcpy(a.from, a.last, a.last_n);
         chunks++;
-    } while (rc == 0 && a.more);
-    if (rc == 0)
+        if (!a.more)
+            break;
+    }
+    uint32_t from = s->format;
+    if (rc == 0 && (n > 0 || s->format < 3))
         rc = tsr_kv_write(s->kv, s_audit_empty_main, s);
     if (rc != 0) {
         tsr_error_at(err, dir, 0);
@@ -398,8 +418,13 @@ static int s_audit_move(tsr_store_t *s, const char *dir, tsr_error_t *err)
                       tsr_strerror(rc));
         return rc;
     }
-    tsr_info("store", "audit log moved to its own environment %s (%zu entr%s, %zu transaction%s) "
-             "event=audit_moved", dir, a.n, a.n == 1 ? "y" : "ies", chunks, chunks == 1 ? "" : "s");
+    if (n > 0)
+        tsr_info("store", "audit log moved to its own environment %s (%zu entr%s, %zu "
+                 "transaction%s) event=audit_moved", dir, n, n == 1 ? "y" : "ies", chunks,
+                 chunks == 1 ? "" : "s");
+    if (from < 3)
+        tsr_info("store", "store format %u migrated to 3 event=store_migrated from=%u to=3", from,
+                 from);
     return 0;
 }
 
@@ -415,7 +440,7 @@ int tsr_store_audit_open(tsr_store_t *s, const tsr_kv_opts_t *main, const tsr_kv
         s->audit_dbi = dbi[0];
         s->audit_counters = dbi[1];
     }
-    if (rc == 0 && !o.read_only)
+    if (rc == 0)
         rc = s_audit_move(s, o.dir, err);
     return rc;
 }

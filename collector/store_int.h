@@ -87,6 +87,7 @@ struct tsr_store {
     tsr_ckm_keyer_t *keyer;      /* records' cell keys: apply thread */
     tsr_ckm_keyer_t *read_keyer; /* the same keys, for the loop thread's reads */
     int retention_months;
+    uint32_t format; /* recorded in meta (store_version.c); 3 once the audit log moved */
     int drain_ms; /* tsr_store_opts_t.drain_ms */
     bool upstream; /* tsr_store_opts_t.upstream */
     /* Network keys (tsr_store_opts_t.network_keys): configured, else pinned. */
@@ -232,6 +233,9 @@ int tsr_store_count_outcomes(tsr_store_t *s, MDB_txn *txn, const tsr_store_batch
  * applied (main) or waiting in the log after from (txn). */
 bool tsr_store_probe(tsr_store_t *s, MDB_txn *txn, MDB_txn *main, uint64_t first, uint64_t next,
                      uint64_t from);
+
+/* Records format in meta in txn (main's), and in s->format. */
+int tsr_store_format_put(tsr_store_t *s, MDB_txn *txn, uint32_t format);
 
 /* The options of the environment beside main called name (the log, the
  * audit log): side's, with dir NULL made main's dir + "/" + name (in

@@ -9,11 +9,13 @@
  *      ("alerts:linkage", ...), in the transaction that raises each.
  *      From 1: the alert log is counted once.
  *   3  the audit log in an environment of its own (DATA_DIR/audit,
- *      store_audit.c). From 2: nothing in this transaction; the open
- *      moves main's audit entries after it (tsr_store_audit_open), and
- *      again after a crash, until main's are gone. The number keeps a
- *      collector of format 2, which would write a second audit log in
- *      main beside this one, from opening the store.
+ *      store_audit.c). From 2: not in this transaction. It leaves an
+ *      older store at 2; tsr_store_audit_open then moves main's audit
+ *      entries and records 3 in the transaction that empties main's, so
+ *      a move that fails (a full disk) leaves a store a format 2
+ *      collector still opens, and one that crashes is done again. The
+ *      number keeps a collector of format 2, which would write a second
+ *      audit log in main beside the moved one, from opening the store.
  */
 #include "bytes.h"
 #include "store_int.h"
@@ -28,7 +30,19 @@ typedef struct {
     tsr_store_t *s;
     uint32_t found; /* the format the store had (1 when none was recorded) */
     bool fresh;     /* a new, empty store */
+    uint32_t to;    /* the format this transaction leaves */
 } s_format_t;
+
+int tsr_store_format_put(tsr_store_t *s, MDB_txn *txn, uint32_t format)
+{
+    uint8_t v4[4] = {format & 0xff, (format >> 8) & 0xff, (format >> 16) & 0xff,
+                     (uint8_t)(format >> 24)};
+    MDB_val k = {sizeof S_META_FORMAT - 1, (void *)S_META_FORMAT}, v = {4, v4};
+    int rc = tsr_kv_put(txn, s->dbi[S_META], &k, &v, 0);
+    if (rc == 0)
+        s->format = format;
+    return rc;
+}
 
 /* True when none of the databases a store of any format fills holds
  * anything: a store just made. */
@@ -76,18 +90,15 @@ static int s_format_txn(MDB_txn *txn, void *arg)
         f->found = TSR_STORE_FORMAT;
     if (f->found > TSR_STORE_FORMAT)
         return TSR_ERANGE; /* nothing written */
-    if (recorded && f->found == TSR_STORE_FORMAT)
+    /* up to 2 here; 3 once the audit log is moved (tsr_store_audit_open) */
+    f->to = f->found >= 3 ? f->found : 2;
+    s->format = f->found;
+    if (recorded && f->found == f->to)
         return 0;
     /* one step per format, oldest first */
     if (f->found < 2)
         rc = tsr_link_alert_recount(s->link, txn);
-    if (rc == 0) {
-        uint8_t v4[4] = {TSR_STORE_FORMAT & 0xff, (TSR_STORE_FORMAT >> 8) & 0xff,
-                         (TSR_STORE_FORMAT >> 16) & 0xff, (uint8_t)(TSR_STORE_FORMAT >> 24)};
-        MDB_val k = {sizeof S_META_FORMAT - 1, (void *)S_META_FORMAT}, v = {4, v4};
-        rc = tsr_kv_put(txn, s->dbi[S_META], &k, &v, 0);
-    }
-    return rc;
+    return rc == 0 ? tsr_store_format_put(s, txn, f->to) : rc;
 }
 
 int tsr_store_format_open(tsr_store_t *s, const char *dir, tsr_error_t *err)
@@ -109,11 +120,9 @@ int tsr_store_format_open(tsr_store_t *s, const char *dir, tsr_error_t *err)
                       tsr_strerror(rc));
         return rc;
     }
-    if (!f.fresh && f.found < TSR_STORE_FORMAT)
-        tsr_info("store",
-                 "store format %u migrated to %d "
-                 "event=store_migrated from=%u to=%d",
-                 f.found, TSR_STORE_FORMAT, f.found, TSR_STORE_FORMAT);
+    if (!f.fresh && f.found < f.to)
+        tsr_info("store", "store format %u migrated to %u event=store_migrated from=%u to=%u",
+                 f.found, f.to, f.found, f.to);
     return 0;
 }
 

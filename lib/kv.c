@@ -392,9 +392,13 @@ int tsr_kv_usage(tsr_kv_t *kv, size_t *map_size, size_t *used)
 {
     MDB_envinfo info;
     MDB_stat st;
+    /* both read the meta pages in the map: a growth in another thread
+     * (mdb_env_set_mapsize remaps it) must not run meanwhile */
+    s_shared_take(kv);
     int rc = mdb_env_info(kv->env, &info);
     if (rc == 0)
         rc = mdb_env_stat(kv->env, &st);
+    s_shared_drop(kv);
     if (rc != 0)
         return s_err(rc, "mdb_env_info");
     *map_size = info.me_mapsize;

@@ -78,6 +78,18 @@ out=$("$COLLECTOR" restore "${ALLOW_ROOT[@]}" --data "$NEW" "$TMP/backup")
 expect_contains "restore says what it did" "$out" "restored $TMP/backup into $NEW: "
 expect_contains "and what comes next" "$out" "Start the collector; the next alert is 2"
 expect_eq "the server key came back" "$(cmp "$NEW/collector.key" "$DATA/collector.key" && echo same)" "same"
+# the audit log came back (the liaison's alert queries before the backup)
+audited=$(mdb_stat -s audit "$TMP/backup/audit" | awk '/Entries:/ { print $2 }')
+expect_eq "the backup holds the audit log" "$([ "${audited:-0}" -ge 1 ] && echo yes)" "yes"
+expect_eq "the audit log came back" "$(db_entries "$NEW" audit)" "$audited"
+# a backup that lost an environment its manifest lists is refused whole
+cp -a "$TMP/backup" "$TMP/backup-noaudit"
+rm -rf "$TMP/backup-noaudit/audit"
+rc=0; out=$("$COLLECTOR" restore "${ALLOW_ROOT[@]}" --data "$TMP/new3" "$TMP/backup-noaudit" 2>&1) || rc=$?
+expect_eq "restore without the audit log: exit" "$rc" "1"
+expect_contains "names what is missing" "$out" \
+    "$TMP/backup-noaudit/audit: missing, though manifest.json lists it (the audit log): the backup is incomplete; nothing was restored"
+expect_eq "and restored nothing" "$(ls "$TMP/new3" 2>/dev/null | wc -l)" "0"
 start_collector "$NEW"
 case_line Y-1 3 E08000032 '[{"kind":"phone","value":"0044 7700 900123"}]' >"$TMP/y1.jsonl"
 submit_as bradford-school "$TMP/y1.jsonl"

@@ -46,6 +46,8 @@ expect_eq "db dir 0700" "$(stat -c %a "$DATA/db")" "700"
 expect_eq "authorized_clients 0600" "$(stat -c %a "$DATA/authorized_clients")" "600"
 expect_eq "server key 0600" "$(stat -c %a "$DATA/collector.key")" "600"
 expect_eq "data.mdb 0600" "$(stat -c %a "$DATA/db/data.mdb")" "600"
+expect_eq "audit dir 0700" "$(stat -c %a "$DATA/audit")" "700"
+expect_eq "audit data.mdb 0600" "$(stat -c %a "$DATA/audit/data.mdb")" "600"
 stop_collector
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -85,6 +87,12 @@ chmod 660 "$DATA/db/data.mdb"
 collector_refuses "data.mdb 660" \
     "$DATA/db/data.mdb: readable or writable by group or others (mode 0660); run: chmod 600 $DATA/db/data.mdb"
 chmod 600 "$DATA/db/data.mdb"
+
+# the audit log (who asked what) is as private as the records
+chmod 640 "$DATA/audit/data.mdb"
+collector_refuses "audit data.mdb 640" \
+    "$DATA/audit/data.mdb: readable or writable by group or others (mode 0640); run: chmod 600 $DATA/audit/data.mdb"
+chmod 600 "$DATA/audit/data.mdb"
 
 # every problem at once, each named, the count in the summary
 chmod 640 "$DATA/collector.key"

@@ -1087,6 +1087,7 @@ static void s_audit_in_main(const char *dir, int n)
     MDB_dbi audit, counters, meta;
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
     assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "audit", 0, &audit), 0);
@@ -1182,8 +1183,9 @@ static void test_audit_moved(void **state)
     tsr_store_close(&s);
 
     /* a long log moves in chunks of 10,000, none lost or twice, and a
-     * damaged key moves as it is (named where it is read, as before) */
-    s = s_open("auditmove2", 0);
+     * damaged key moves as it is (named where it is read, as before); the
+     * audit environment's map (1 MiB, as main's) grows under the move */
+    s = s_open("auditmove2", 1u << 20);
     snprintf(dir, sizeof dir, "%s/auditmove2", s_dir);
     tsr_store_close(&s);
     s_audit_in_main(dir, 25001);
@@ -1199,9 +1201,12 @@ static void test_audit_moved(void **state)
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    s = s_open("auditmove2", 0);
+    s = s_open("auditmove2", 1u << 20);
     assert_int_equal(s_main_audit_entries(s), 0);
     assert_int_equal(s_audit_entries_in(tsr_store_audit_kv(s)), 25002);
+    size_t map = 0, used = 0;
+    assert_int_equal(tsr_kv_usage(tsr_store_audit_kv(s), &map, &used), 0);
+    assert_true(map > (1u << 20));
     int n = 0; /* the walk passes over the damaged one, naming it */
     assert_int_equal(tsr_store_audit_each(s, 0, s_count_entry, &n), 0);
     assert_int_equal(n, 25001);

@@ -161,7 +161,9 @@ void tsr_kv_cursor_close(MDB_cursor *c);
  * the map since, the mapping is adopted and the copy tried again. */
 int tsr_kv_copy(tsr_kv_t *kv, const char *to_dir);
 
-/* Current map size and bytes used (last page * page size). */
+/* Current map size and bytes used (last page * page size). Holds the
+ * growth lock shared, like a transaction: safe beside a growth in another
+ * thread. */
 int tsr_kv_usage(tsr_kv_t *kv, size_t *map_size, size_t *used);
 
 #endif
