@@ -108,10 +108,13 @@ static void s_record(tsr_incident_t *inc, uint64_t id, uint64_t pool)
     }
 }
 
-static int s_ingest_run(const char *dir, const char *logdir, bool linkage, long n, double *secs)
+/* logdir, auditdir: NULL for the defaults (inside dir). */
+static int s_ingest_run(const char *dir, const char *logdir, const char *auditdir, bool linkage,
+                        long n, double *secs)
 {
     tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30},
-                          .log_kv = {.dir = logdir}};
+                          .log_kv = {.dir = logdir},
+                          .audit_kv = {.dir = auditdir}};
     tsr_store_t *s;
     tsr_error_t err;
     tsr_error_clear(&err);
@@ -179,13 +182,14 @@ static int s_ingest_run(const char *dir, const char *logdir, bool linkage, long 
 
 static int s_ingest(const char *dir, long n)
 {
-    char off[4096], on[4096], onlog[4096];
+    char off[4096], on[4096], onlog[4096], onaudit[4096];
     snprintf(off, sizeof off, "%s/off", dir);
     snprintf(on, sizeof on, "%s/on/db", dir);
     snprintf(onlog, sizeof onlog, "%s/on/log", dir); /* the collector's layout */
+    snprintf(onaudit, sizeof onaudit, "%s/on/audit", dir);
     double t_off, t_on;
-    if (s_ingest_run(off, NULL, false, n, &t_off) != 0 ||
-        s_ingest_run(on, onlog, true, n, &t_on) != 0)
+    if (s_ingest_run(off, NULL, NULL, false, n, &t_off) != 0 ||
+        s_ingest_run(on, onlog, onaudit, true, n, &t_on) != 0)
         return 1;
     printf("linkage share of ingest time: %.1f %%  (on %.1f s, off %.1f s)\n",
            100.0 * (t_on - t_off) / t_on, t_on, t_off);
