@@ -124,6 +124,8 @@ typedef struct {
     tsr_applier_t *applier;           /* the apply thread (applier.h) */
     tsr_querier_t *querier;           /* the query thread (querier.h) */
     uint64_t day_target;              /* the day boundary waits for the log applied to this - 1 */
+    int64_t trim_at; /* monotonic ms: a trim of the applied log entries of its own is due
+                      * then, unless batches keep coming (0: none due; main.c) */
     /* Queries between arrival and answer, oldest first: waiting for the
      * apply (their target sequence), then for their audit commit. */
     tsr_daemon_job_t *jobs, **jobs_tail;

@@ -311,7 +311,10 @@ void tsr_daemon_apply_all(tsr_daemon_t *c)
  * otherwise until a message, the apply thread's news or half a second. */
 int tsr_daemon_poll_timeout(const tsr_daemon_t *c)
 {
-    return c->n_queued > 0 || c->jobs_ready ? 0 : 500;
+    if (c->n_queued > 0 || c->jobs_ready)
+        return 0;
+    int64_t trim = c->trim_at ? c->trim_at - tsr_daemon_now_ms() : 500;
+    return trim < 0 ? 0 : trim < 500 ? (int)trim : 500;
 }
 
 /* The loop thread's calls of the apply thread's kind, between these. */

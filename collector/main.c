@@ -34,6 +34,11 @@
 #include "tessera/notify.h"
 #include "tessera/wire.h"
 
+
+/* How long after an apply step the loop deletes the applied entries from
+ * the log in a transaction of its own, when no batch came meanwhile
+ * (docs/STORAGE.md, "Two environments, one writer each": Trim). */
+#define S_TRIM_DELAY_MS 100
 static volatile sig_atomic_t s_stop, s_reload;
 
 static void s_on_signal(int sig)
@@ -329,9 +334,17 @@ static void s_loop(tsr_daemon_t *c)
         }
         if (ingest)
             tsr_daemon_ingest(c);
+        /* applied entries leave the log: under load submits delete them in
+         * their own transactions; otherwise a trim of its own, a little
+         * after the step, not at once: the next batch (a reply to the alert
+         * the step raised, say) would wait for its flush */
+        if (news && !c->trim_at)
+            c->trim_at = tsr_daemon_now_ms() + S_TRIM_DELAY_MS;
+        if (c->trim_at && !ingest && c->n_queued == 0 && tsr_daemon_now_ms() >= c->trim_at) {
+            c->trim_at = 0;
+            tsr_store_trim(c->store, 10000);
+        }
         if (news) {
-            if (!ingest) /* applied entries leave the log; under load, submits delete them */
-                tsr_store_trim(c->store, 10000);
             tsr_daemon_jobs_run(c);
         } else if (c->jobs_ready || (n > 0 && (items[3].revents & ZMQ_POLLIN))) {
             tsr_querier_clear(c->querier);

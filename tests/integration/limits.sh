@@ -73,7 +73,8 @@ expect_eq "refused queries did not apply the log" "$(db_entries "$DATA" ingest_l
 # in a burst of three is refused, and does not apply the log
 run liaison lookup --network-key "$TMP/network.key" --kind phone "07700 900999"
 expect_contains "lookup answered" "$RC/$OUT" "0/phone +447700900999: known"
-expect_eq "the answered query applied the log" "$(db_entries "$DATA" ingest_log)/$(db_entries "$DATA" records)" "0/1"
+# (applied before the answer; trimmed from the log a little after the step)
+expect_eq "the answered query applied the log" "$(db_entries "$DATA" records)/$(entries "$DATA" ingest_log)" "1/0"
 run liaison lookup --network-key "$TMP/network.key" --kind phone "07700 900999"
 run liaison lookup --network-key "$TMP/network.key" --kind phone "07700 900999"
 expect_eq "the third is answered" "$RC" "0"
