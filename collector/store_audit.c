@@ -3,8 +3,9 @@
  * query budgets at start-up. It has an environment of its own
  * (docs/STORAGE.md, "The audit environment"): an audit commit there
  * writes a page or two and flushes them, and waits for no apply step; in
- * main it rewrote main's free list (tens of pages once a large store has
- * applied bursts) and queued behind the step under way. */
+ * main it cost half as much again as a commit in a small environment
+ * (main's free list and deeper trees, once a large store has applied
+ * bursts) and queued behind the step under way. */
 #include "bytes.h"
 #include "store_int.h"
 #include "tessera/err.h"
