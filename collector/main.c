@@ -34,11 +34,11 @@
 #include "tessera/notify.h"
 #include "tessera/wire.h"
 
-
 /* How long after an apply step the loop deletes the applied entries from
  * the log in a transaction of its own, when no batch came meanwhile
  * (docs/STORAGE.md, "Two environments, one writer each": Trim). */
 #define S_TRIM_DELAY_MS 100
+
 static volatile sig_atomic_t s_stop, s_reload;
 
 static void s_on_signal(int sig)

@@ -318,7 +318,6 @@ typedef struct {
     uint8_t from[512], last[512];
     size_t from_n, last_n;
     bool more;         /* the chunk ended with entries left */
-    size_t n;          /* main's entries, before the move */
     MDB_txn *audit;
 } s_audit_move_t;
 
@@ -371,16 +370,17 @@ static int s_audit_empty_main(MDB_txn *txn, void *arg)
     return rc == 0 && s->format < 3 ? tsr_store_format_put(s, txn, 3) : rc;
 }
 
-static int s_audit_env_entries(MDB_txn *txn, void *arg)
-{
-    s_audit_move_t *a = arg;
-    return tsr_kv_entries(txn, a->s->audit_dbi, &a->n);
-}
+/* How many entries a database holds (main's audit, or the audit
+ * environment's), read in a transaction of its environment. */
+typedef struct {
+    MDB_dbi dbi;
+    size_t n;
+} s_entries_t;
 
-static int s_audit_main_entries(MDB_txn *txn, void *arg)
+static int s_entries_body(MDB_txn *txn, void *arg)
 {
-    s_audit_move_t *a = arg;
-    return tsr_kv_entries(txn, a->s->dbi[S_AUDIT], &a->n);
+    s_entries_t *e = arg;
+    return tsr_kv_entries(txn, e->dbi, &e->n);
 }
 
 /* Moves the entries of main's audit database (a store of format 2 kept its
@@ -390,17 +390,18 @@ static int s_audit_main_entries(MDB_txn *txn, void *arg)
 static int s_audit_move(tsr_store_t *s, const char *dir, tsr_error_t *err)
 {
     s_audit_move_t a = {.s = s};
-    int rc = tsr_kv_read(s->kv, s_audit_main_entries, &a);
-    size_t n = a.n, held = 0;
-    if (rc == 0 && n > 0 && (rc = tsr_kv_read(s->audit_kv, s_audit_env_entries, &a)) == 0)
-        held = a.n;
-    if (rc == 0 && held > 0)
+    s_entries_t main_n = {s->dbi[S_AUDIT], 0}, held = {s->audit_dbi, 0};
+    int rc = tsr_kv_read(s->kv, s_entries_body, &main_n);
+    size_t n = main_n.n;
+    if (rc == 0 && n > 0)
+        rc = tsr_kv_read(s->audit_kv, s_entries_body, &held);
+    if (rc == 0 && held.n > 0)
         /* a repeat after a crash, or main restored by hand beside a newer
          * audit log: entries purged since come back (the same sequences
          * with the same content) */
         tsr_warn("store", "main's audit database holds %zu entries and %s already %zu: copying "
                  "main's over them (a move interrupted before, or a db/ from an older backup "
-                 "beside this audit log)", n, dir, held);
+                 "beside this audit log)", n, dir, held.n);
     size_t chunks = 0;
     while (rc == 0 && n > 0) {
         rc = tsr_kv_write(s->audit_kv, s_audit_move_txn, &a);

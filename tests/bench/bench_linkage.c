@@ -207,6 +207,8 @@ typedef struct {
     uint64_t next;
 } s_yard_t;
 
+/* Opens y (zeroed by the caller) in dir; on failure says why and leaves
+ * y->env NULL. */
 static int s_yard_open(s_yard_t *y, const char *dir)
 {
     MDB_txn *txn;
@@ -217,8 +219,12 @@ static int s_yard_open(s_yard_t *y, const char *dir)
         (rc = mdb_txn_begin(y->env, NULL, 0, &txn)) == 0 &&
         (rc = mdb_dbi_open(txn, NULL, 0, &y->dbi)) == 0)
         rc = mdb_txn_commit(txn);
-    if (rc != 0)
+    if (rc != 0) {
         fprintf(stderr, "bench_linkage: commit: %s\n", mdb_strerror(rc));
+        if (y->env)
+            mdb_env_close(y->env); /* not open: closed here, not by the caller */
+        y->env = NULL;
+    }
     return rc;
 }
 
@@ -247,14 +253,14 @@ static double s_yard_commit(s_yard_t *y)
 /* n commits back to back. */
 static int s_commit(const char *dir, int n)
 {
-    s_yard_t y;
+    s_yard_t y = {0};
     double *v = malloc((size_t)n * sizeof *v);
     int rc = v ? s_yard_open(&y, dir) : ENOMEM;
     for (int i = 0; rc == 0 && i < n; i++)
         rc = (v[i] = s_yard_commit(&y)) < 0 ? 1 : 0;
     if (rc == 0)
         s_pct("one durable LMDB commit (120-byte put)", v, (size_t)n);
-    if (v && rc != ENOMEM)
+    if (y.env)
         mdb_env_close(y.env);
     free(v);
     return rc == 0 ? 0 : 1;
@@ -368,7 +374,7 @@ static int s_live(char **argv, int n, const char *commit_dir)
 {
     const char *ingest = argv[0], *query = argv[1], *alerts = argv[2], *server = argv[3],
                *agent_key = argv[4], *liaison_key = argv[5], *analyst_key = argv[6];
-    s_yard_t y;
+    s_yard_t y = {0};
     if (s_yard_open(&y, commit_dir) != 0)
         return 1;
     void *ctx = zmq_ctx_new();
