@@ -338,11 +338,13 @@ static void s_loop(tsr_daemon_t *c)
          * their own transactions; otherwise a trim of its own, a little
          * after the step, not at once: the next batch (a reply to the alert
          * the step raised, say) would wait for its flush */
-        if (news && !c->trim_at)
+        if (news && !c->trim_at && tsr_store_trim_due(c->store)) /* not after an audit commit */
             c->trim_at = tsr_daemon_now_ms() + S_TRIM_DELAY_MS;
         if (c->trim_at && !ingest && c->n_queued == 0 && tsr_daemon_now_ms() >= c->trim_at) {
-            c->trim_at = 0;
-            tsr_store_trim(c->store, 10000);
+            int rc = tsr_store_trim(c->store, 10000);
+            /* more than one trim's worth, a backup copying, or a failure (logged) */
+            c->trim_at = !tsr_store_trim_due(c->store) ? 0
+                         : tsr_daemon_now_ms() + (rc == 0 ? S_TRIM_DELAY_MS : 1000);
         }
         if (news) {
             tsr_daemon_jobs_run(c);

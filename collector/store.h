@@ -195,6 +195,8 @@ bool tsr_store_link_waiting(const tsr_store_t *s);
  * transaction of the log environment (submits also delete up to 1,000 in
  * theirs). Loop thread. */
 int tsr_store_trim(tsr_store_t *s, size_t max);
+/* Whether the log holds applied entries a trim would delete (loop thread). */
+bool tsr_store_trim_due(const tsr_store_t *s);
 
 /* Applies up to max (0 = all) waiting log entries, oldest first, in one
  * transaction of main that also records how far the log is applied

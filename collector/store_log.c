@@ -198,9 +198,14 @@ static int s_trim_txn(MDB_txn *txn, void *arg)
     return s_trim(t->s, txn, t->max, &t->first);
 }
 
+bool tsr_store_trim_due(const tsr_store_t *s)
+{
+    return s->log_first <= atomic_load(&((tsr_store_t *)s)->applied_pub);
+}
+
 int tsr_store_trim(tsr_store_t *s, size_t max)
 {
-    if (s->log_first > atomic_load(&s->applied_pub))
+    if (!tsr_store_trim_due(s))
         return 0;
     bool held = s_trim_hold(s);
     if (!held)
