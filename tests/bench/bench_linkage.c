@@ -12,6 +12,12 @@
  *       more 20 ms apart; prints Ack latency and alert latency (Ack received
  *       -> alert received, and batch sent -> alert received) of each run,
  *       then the latency of N lookups over the query socket.
+ *   bench_linkage split DIR RECORDS
+ *       the cost of the split walk: RECORDS records in a chain (record i
+ *       carries tokens i and i+1: one cluster), then three retractions
+ *       near its middle, each of which splits it; the time of each apply
+ *       (one transaction, however long: a walk is not bounded by
+ *       apply_step_ms).
  *
  * Token mix: 95% of tokens are unique to their record; 5% come from a pool
  * of RECORDS/50 offender accounts, so clusters of a few records form, as a
@@ -434,6 +440,71 @@ static int s_live(char **argv, int n, const char *commit_dir)
     return 0;
 }
 
+/* Record i of the chain: tokens i and i + 1 (phone), so it links to its
+ * two neighbours only. */
+static void s_chain_record(tsr_incident_t *inc, uint64_t i)
+{
+    s_record(inc, (1ull << 50) + i, 1);
+    inc->n_tokens = 2;
+    for (int t = 0; t < 2; t++) {
+        snprintf(inc->tokens[t].kind, TSR_KIND_MAX, "phone");
+        s_token(inc->tokens[t].token, (1ull << 45) + i + (uint64_t)t);
+    }
+}
+
+static int s_split(const char *dir, long n)
+{
+    tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30}};
+    tsr_store_t *s;
+    tsr_error_t err;
+    tsr_error_clear(&err);
+    if (tsr_store_open(&s, &o, &err) != 0) {
+        fprintf(stderr, "bench_linkage: cannot open %s\n", dir);
+        return 1;
+    }
+    tsr_client_t c = {.role = TSR_ROLE_AGENT, .all_areas = true};
+    snprintf(c.id, sizeof c.id, "bench-agency");
+    enum { B = 1000 };
+    tsr_incident_t *incs = malloc(B * sizeof *incs);
+    tsr_store_item_t *items = calloc(B, sizeof *items);
+    int rc = incs && items ? 0 : 1;
+    double t0 = s_now();
+    for (long done = 0; rc == 0 && done < n; done += B) {
+        size_t k = (size_t)(n - done < B ? n - done : B);
+        for (size_t i = 0; i < k; i++) {
+            s_chain_record(&incs[i], (uint64_t)(done + (long)i));
+            items[i] = (tsr_store_item_t){.incident = &incs[i]};
+        }
+        tsr_store_batch_t b = {&c, items, k};
+        rc = tsr_store_apply(s, &b, 1, 1800000000) != 0;
+        size_t np;
+        tsr_store_published(s, &np);
+    }
+    if (rc == 0)
+        printf("chain of %ld records (one cluster) stored in %.1f s\n", n, s_now() - t0);
+    /* the middle, then the middle of the larger piece twice */
+    long at[3] = {n / 2, n / 4, n / 8};
+    for (int r = 0; rc == 0 && r < 3; r++) {
+        tsr_incident_t inc;
+        s_chain_record(&inc, (uint64_t)at[r]);
+        tsr_store_item_t x = {.version = 1};
+        memcpy(x.record_id, inc.record_id, TSR_RECORD_ID_LEN);
+        tsr_store_batch_t b = {&c, &x, 1};
+        double t1 = s_now();
+        rc = tsr_store_apply(s, &b, 1, 1800000000) != 0 || x.outcome != TSR_OUTCOME_RETRACTED;
+        size_t np;
+        tsr_store_published(s, &np);
+        printf("retraction splitting a cluster of %ld records: %8.1f ms (one apply)\n",
+               r == 0 ? n : n / (2L << (r - 1)), (s_now() - t1) * 1000);
+    }
+    if (rc != 0)
+        fprintf(stderr, "bench_linkage: split run failed\n");
+    free(incs);
+    free(items);
+    tsr_store_close(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     tsr_log_set_level(TSR_LOG_WARN);
@@ -443,7 +514,10 @@ int main(int argc, char **argv)
         return s_ingest(argv[2], atol(argv[3]));
     if (argc == 11 && !strcmp(argv[1], "live"))
         return s_live(argv + 2, atoi(argv[9]), argv[10]);
+    if (argc == 4 && !strcmp(argv[1], "split"))
+        return s_split(argv[2], atol(argv[3]));
     fprintf(stderr, "usage: bench_linkage ingest DIR RECORDS\n"
+                    "       bench_linkage split DIR RECORDS\n"
                     "       bench_linkage live INGEST QUERY ALERTS SERVER.pub AGENT.key "
                     "LIAISON.key ANALYST.key N COMMIT_DIR\n"
                     "       bench_linkage commit DIR N\n");

@@ -5,7 +5,8 @@
 # subscriber and lookup latency over CURVE, each lookup followed by one
 # durable LMDB commit on the same disk (the lookup's yardstick). Prints its
 # figures.
-# BENCH_LIVE (default 1000): alerts and lookups measured.
+# BENCH_LIVE (default 1000): alerts and lookups measured. Then the cost of
+# a retraction that splits a large cluster (BENCH_SPLIT records).
 source "$(dirname "$0")/../integration/lib.sh"
 BENCH="$TSR_BUILD_DIR/tests/bench/bench_linkage"
 N="${BENCH_RECORDS:-1000000}"
@@ -39,3 +40,7 @@ sleep 0.5
 mkdir -p "$TMP/commit"
 "$BENCH" live "$INGEST" "$QUERY" "$ALERTS" "$DATA/collector.pub" "$TMP/agent.key" "$TMP/liaison.key" \
     "$TMP/analyst.key" "${BENCH_LIVE:-1000}" "$TMP/commit"
+stop_collector
+# the split walk's cost: one retraction that splits a chain-shaped cluster
+# of BENCH_SPLIT records (default 200,000) is one apply, however long
+"$BENCH" split "$TMP/split" "${BENCH_SPLIT:-200000}"
