@@ -114,9 +114,9 @@ static void s_record(tsr_incident_t *inc, uint64_t id, uint64_t pool)
     }
 }
 
-/* logdir, auditdir: NULL for the defaults (inside dir). */
-static int s_ingest_run(const char *dir, const char *logdir, const char *auditdir, bool linkage,
-                        long n, double *secs)
+/* Opens the store at dir (logdir, auditdir: NULL for the defaults, inside
+ * dir); NULL, said on stderr, when it cannot. */
+static tsr_store_t *s_store_open(const char *dir, const char *logdir, const char *auditdir)
 {
     tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30},
                           .log_kv = {.dir = logdir},
@@ -126,30 +126,55 @@ static int s_ingest_run(const char *dir, const char *logdir, const char *auditdi
     tsr_error_clear(&err);
     if (tsr_store_open(&s, &o, &err) != 0) {
         fprintf(stderr, "bench_linkage: cannot open %s\n", dir);
-        return 1;
+        return NULL;
     }
-    tsr_store_set_linkage(s, linkage);
+    return s;
+}
+
+/* Record i of a run; arg is the run's own (the token pool, say). */
+typedef void (*s_maker_t)(tsr_incident_t *inc, uint64_t i, uint64_t arg);
+
+/* Stores records 0..n-1 that make makes, in 1000-record transactions, as
+ * one agency; 0, or 1 said on stderr. */
+static int s_store_many(tsr_store_t *s, long n, s_maker_t make, uint64_t arg)
+{
     tsr_client_t c = {.role = TSR_ROLE_AGENT, .all_areas = true};
     snprintf(c.id, sizeof c.id, "bench-agency");
     enum { B = 1000 };
     tsr_incident_t *incs = malloc(B * sizeof *incs);
     tsr_store_item_t *items = calloc(B, sizeof *items);
-    s_rng = 88172645463325252ull; /* both runs store the same records */
-    long pool = n / 50 > 0 ? n / 50 : 1;
-    double t0 = s_now();
-    for (long done = 0; done < n; done += B) {
+    int rc = incs && items ? 0 : 1;
+    for (long done = 0; rc == 0 && done < n; done += B) {
         size_t k = (size_t)(n - done < B ? n - done : B);
         for (size_t i = 0; i < k; i++) {
-            s_record(&incs[i], (uint64_t)(done + (long)i), (uint64_t)pool);
+            make(&incs[i], (uint64_t)(done + (long)i), arg);
             items[i] = (tsr_store_item_t){.incident = &incs[i]};
         }
         tsr_store_batch_t b = {&c, items, k};
-        if (tsr_store_apply(s, &b, 1, 1800000000) != 0) {
-            fprintf(stderr, "bench_linkage: apply failed\n");
-            return 1;
-        }
+        rc = tsr_store_apply(s, &b, 1, 1800000000) != 0;
         size_t np; /* as the collector publishes them: the store keeps them until then */
         tsr_store_published(s, &np);
+    }
+    if (rc != 0)
+        fprintf(stderr, "bench_linkage: apply failed\n");
+    free(incs);
+    free(items);
+    return rc;
+}
+
+static int s_ingest_run(const char *dir, const char *logdir, const char *auditdir, bool linkage,
+                        long n, double *secs)
+{
+    tsr_store_t *s = s_store_open(dir, logdir, auditdir);
+    if (!s)
+        return 1;
+    tsr_store_set_linkage(s, linkage);
+    s_rng = 88172645463325252ull; /* both runs store the same records */
+    long pool = n / 50 > 0 ? n / 50 : 1;
+    double t0 = s_now();
+    if (s_store_many(s, n, s_record, (uint64_t)pool) != 0) {
+        tsr_store_close(&s);
+        return 1;
     }
     *secs = s_now() - t0;
     printf("ingest linkage %-3s records=%ld tokens=%ld  %9.0f rec/s  (%.1f s)\n", linkage ? "on" : "off",
@@ -180,8 +205,6 @@ static int s_ingest_run(const char *dir, const char *logdir, const char *auditdi
         s_pct("lookup in-process (store)", lat, L);
         free(lat);
     }
-    free(incs);
-    free(items);
     tsr_store_close(&s);
     return 0;
 }
@@ -442,8 +465,9 @@ static int s_live(char **argv, int n, const char *commit_dir)
 
 /* Record i of the chain: tokens i and i + 1 (phone), so it links to its
  * two neighbours only. */
-static void s_chain_record(tsr_incident_t *inc, uint64_t i)
+static void s_chain_record(tsr_incident_t *inc, uint64_t i, uint64_t unused)
 {
+    (void)unused;
     s_record(inc, (1ull << 50) + i, 1);
     inc->n_tokens = 2;
     for (int t = 0; t < 2; t++) {
@@ -454,39 +478,20 @@ static void s_chain_record(tsr_incident_t *inc, uint64_t i)
 
 static int s_split(const char *dir, long n)
 {
-    tsr_store_opts_t o = {.kv = {.dir = dir, .map_size = 1ull << 30, .map_step = 1ull << 30}};
-    tsr_store_t *s;
-    tsr_error_t err;
-    tsr_error_clear(&err);
-    if (tsr_store_open(&s, &o, &err) != 0) {
-        fprintf(stderr, "bench_linkage: cannot open %s\n", dir);
+    tsr_store_t *s = s_store_open(dir, NULL, NULL);
+    if (!s)
         return 1;
-    }
     tsr_client_t c = {.role = TSR_ROLE_AGENT, .all_areas = true};
     snprintf(c.id, sizeof c.id, "bench-agency");
-    enum { B = 1000 };
-    tsr_incident_t *incs = malloc(B * sizeof *incs);
-    tsr_store_item_t *items = calloc(B, sizeof *items);
-    int rc = incs && items ? 0 : 1;
     double t0 = s_now();
-    for (long done = 0; rc == 0 && done < n; done += B) {
-        size_t k = (size_t)(n - done < B ? n - done : B);
-        for (size_t i = 0; i < k; i++) {
-            s_chain_record(&incs[i], (uint64_t)(done + (long)i));
-            items[i] = (tsr_store_item_t){.incident = &incs[i]};
-        }
-        tsr_store_batch_t b = {&c, items, k};
-        rc = tsr_store_apply(s, &b, 1, 1800000000) != 0;
-        size_t np;
-        tsr_store_published(s, &np);
-    }
+    int rc = s_store_many(s, n, s_chain_record, 0);
     if (rc == 0)
         printf("chain of %ld records (one cluster) stored in %.1f s\n", n, s_now() - t0);
     /* the middle, then the middle of the larger piece twice */
     long at[3] = {n / 2, n / 4, n / 8};
     for (int r = 0; rc == 0 && r < 3; r++) {
         tsr_incident_t inc;
-        s_chain_record(&inc, (uint64_t)at[r]);
+        s_chain_record(&inc, (uint64_t)at[r], 0);
         tsr_store_item_t x = {.version = 1};
         memcpy(x.record_id, inc.record_id, TSR_RECORD_ID_LEN);
         tsr_store_batch_t b = {&c, &x, 1};
@@ -499,8 +504,6 @@ static int s_split(const char *dir, long n)
     }
     if (rc != 0)
         fprintf(stderr, "bench_linkage: split run failed\n");
-    free(incs);
-    free(items);
     tsr_store_close(&s);
     return rc;
 }
