@@ -14,9 +14,10 @@
  *       then the latency of N lookups over the query socket.
  *   bench_linkage split DIR RECORDS
  *       the cost of the split walk: RECORDS records in a chain (record i
- *       carries tokens i and i+1: one cluster), then three retractions
- *       near its middle, each of which splits it; the time of each apply
- *       (one transaction, however long: a walk is not bounded by
+ *       carries tokens i and i+1: one cluster), then three retractions,
+ *       each in the middle of a piece the last one left (N/2, N/4, N/8),
+ *       so each splits a cluster of N, N/2, N/4 records; the time of each
+ *       apply (one transaction, however long: a walk is not bounded by
  *       apply_step_ms).
  *
  * Token mix: 95% of tokens are unique to their record; 5% come from a pool
