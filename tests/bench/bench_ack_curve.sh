@@ -37,11 +37,11 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 OUT="${BENCH_CURVE_RAW:-$TMP/curve.txt}"
 : >"$OUT"
 for n in $SIZES; do
-    for r in $(seq "$RUNS"); do
+    for _ in $(seq "$RUNS"); do
         holds="$HOLDS"
         [ "$n" -le 20000 ] || holds="${HOLDS%% *}"
         for row in default $holds; do
-            EXTRA_CONF=""
+            EXTRA_CONF="" # read by start_collector (lib.sh)
             [ "$row" = default ] || EXTRA_CONF="$(hold_conf "$row")"
             for b in 10 100; do
                 rm -rf "$DATA"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the ingest benchmarks (sourced, not run): eight agent keys the
 # collector accepts, and one end-to-end run that also times the apply.
 # Needs tests/integration/lib.sh sourced first.
